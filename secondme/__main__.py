@@ -1,0 +1,3 @@
+from secondme.cli import run
+
+run()

@@ -1,0 +1,252 @@
+"""The command line: a thin shell over :class:`secondme.service.SecondMe`.
+
+Contract (see README): ``secondme`` alone launches the desktop app; every subcommand
+takes ``--home DIR`` (or ``SECONDME_HOME``); ``--json`` output is stable; errors are one
+line on stderr with a non-zero exit code, never a traceback.
+
+Each area adds its commands from its own module (``secondme/<area>/cli.py`` exposing
+``register(main)``). Those modules import only click at import time so that
+``secondme --version`` stays fast: heavy imports happen inside the commands.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+
+from . import __version__
+
+AREA_CLI_MODULES = (
+    "secondme.ingest.cli",
+    "secondme.memory.cli",
+    "secondme.recall.cli",
+    "secondme.lifecycle.cli",
+    "secondme.privacy_cli",
+    "secondme.mcp_server",
+)
+
+
+class CliState:
+    """Per-invocation state: the data dir option and the lazily opened service."""
+
+    def __init__(self, home: Optional[str]):
+        self.home = home
+        self._sm = None
+
+    def service(self, **kw: Any):
+        if self._sm is None:
+            from .service import SecondMe
+
+            self._sm = SecondMe(self.home, **kw)
+        return self._sm
+
+    def close(self) -> None:
+        if self._sm is not None:
+            self._sm.close()
+            self._sm = None
+
+
+def echo_json(obj: Any) -> None:
+    """Print ``obj`` as JSON (dataclasses and paths are converted)."""
+    click.echo(json.dumps(to_jsonable(obj), ensure_ascii=False, indent=None))
+
+
+def to_jsonable(obj: Any) -> Any:
+    import dataclasses
+    from datetime import date, datetime
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    return obj
+
+
+def terminal_progress(enabled: bool = True) -> Callable:
+    """A ProgressFn that draws a tqdm bar on stderr when stderr is a terminal.
+
+    Returns (progress_fn, close_fn). Off a terminal (CI, pipes) it prints nothing.
+    """
+    state: dict[str, Any] = {"bar": None, "stage": None}
+    if not enabled or not sys.stderr.isatty():
+        return (lambda p: None), (lambda: None)
+    from tqdm import tqdm
+
+    def progress(p) -> None:
+        if state["stage"] != p.stage:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["bar"] = tqdm(total=p.total, desc=p.stage, unit="", file=sys.stderr,
+                                leave=False, dynamic_ncols=True)
+            state["stage"] = p.stage
+        bar = state["bar"]
+        if p.total is not None and bar.total != p.total:
+            bar.total = p.total
+        bar.n = p.done
+        if p.message:
+            bar.set_postfix_str(p.message[:40], refresh=False)
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return progress, close
+
+
+def _log_file(home: Optional[str]) -> Optional[Path]:
+    try:
+        from .config import resolve_home
+
+        d = resolve_home(home) / "logs"
+        d.mkdir(exist_ok=True)
+        return d / "secondme.log"
+    except Exception:
+        return None
+
+
+class SecondMeGroup(click.Group):
+    """Turns errors into one clear line and an exit code (never a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import SecondMeError
+
+        try:
+            return super().invoke(ctx)
+        except SecondMeError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Cancelled.", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            ctx.exit(0)
+        except Exception as e:
+            home = (ctx.params or {}).get("home")
+            path = _log_file(home)
+            if path is not None:
+                import traceback
+
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(traceback.format_exc())
+            where = f" (details in {path})" if path else ""
+            click.echo(f"Internal error: {type(e).__name__}: {e}{where}", err=True)
+            ctx.exit(70)
+        finally:
+            state = ctx.obj
+            if isinstance(state, CliState):
+                try:
+                    state.close()
+                except Exception:
+                    pass
+
+
+@click.group(cls=SecondMeGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="secondme",
+                      message="%(prog)s %(version)s")
+@click.option("--home", type=click.Path(file_okay=False), envvar="SECONDME_HOME",
+              help="Data directory (default: the platform's user data dir).")
+@click.option("--quick-ask", is_flag=True, help="Open the quick-ask box of the app.")
+@click.option("-v", "--verbose", is_flag=True, help="Log to stderr.")
+@click.pass_context
+def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool) -> None:
+    """secondme: your second memory, from your own chats and documents.
+
+    Run without a command to open the desktop app.
+    """
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ctx.obj = CliState(home)
+    if ctx.invoked_subcommand is None:
+        try:
+            from secondme_ui.app import run_app
+        except ImportError as e:
+            raise click.ClickException(
+                f"the desktop app is not installed ({e}); install secondme with its GUI "
+                "dependencies or use the subcommands (secondme --help)")
+        ctx.exit(run_app(home=home, quick_ask=quick_ask))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def doctor(state: CliState, as_json: bool) -> None:
+    """Check versions, models, keyring, index health and database integrity."""
+    rep = state.service().doctor()
+    if as_json:
+        echo_json(rep)
+    else:
+        click.echo(f"secondme {rep['versions']['secondme']}  (Python {rep['versions']['python']},"
+                   f" SQLite {rep['versions']['sqlite']})")
+        click.echo(f"data dir:   {rep['home']}")
+        emb = rep["models"].get("embedding", {})
+        llm = rep["models"].get("llm", {})
+        click.echo(f"embedding:  {emb.get('name')} {'found' if emb.get('found') else 'MISSING'}")
+        click.echo(f"llm:        {llm.get('name', '?')} "
+                   f"{'found' if llm.get('found') else 'MISSING'}")
+        click.echo(f"keyring:    {rep['keyring']}")
+        idx = rep["index"]
+        click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
+                   f"{idx.get('pending', 0)} waiting)")
+        click.echo(f"integrity:  {rep['integrity']}")
+        click.echo("counts:     " + ", ".join(f"{k} {v}" for k, v in rep["counts"].items()))
+        for p in rep["problems"]:
+            click.echo(f"PROBLEM:    {p}", err=True)
+    if not rep["ok"]:
+        state.close()
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def index(state: CliState, as_json: bool) -> None:
+    """Embed everything imported that is not in the vector index yet."""
+    progress, done = terminal_progress()
+    try:
+        rep = state.service().index_pending(progress=progress)
+    finally:
+        done()
+    if as_json:
+        echo_json(rep)
+    else:
+        click.echo(f"{rep.items} items indexed ({rep.embedded} embedded, {rep.reused} reused)")
+
+
+def _register_areas() -> None:
+    for mod in AREA_CLI_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        module.register(main)
+
+
+_register_areas()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    main(prog_name="secondme")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,132 @@
+"""Typed, versioned settings persisted in the database, and where the data lives.
+
+The data directory comes from platformdirs, overridden by ``--home`` or the
+``SECONDME_HOME`` environment variable (tests always point it at a temp dir).
+
+Settings are one dataclass. They are stored as JSON in the ``settings`` table together
+with their version; :func:`migrate_settings` upgrades older versions step by step, and
+unknown keys (from a newer app) are kept untouched rather than dropped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DataDirError, InvalidInput
+
+APP_NAME = "secondme"
+SETTINGS_VERSION = 1
+
+
+def default_home() -> Path:
+    """The data directory: ``$SECONDME_HOME`` if set, else the platform's user data dir."""
+    env = os.environ.get("SECONDME_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_home(home: str | os.PathLike | None) -> Path:
+    """Resolve and create the data directory. Raises DataDirError if it cannot be used."""
+    path = Path(home).expanduser() if home else default_home()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataDirError(f"cannot create the data directory: {e.strerror}", path=path) from e
+    if not os.access(path, os.W_OK):
+        raise DataDirError(
+            "the data directory is not writable; choose another with --home or SECONDME_HOME",
+            path=path,
+        )
+    return path.resolve()
+
+
+@dataclass
+class Settings:
+    """Everything a person can configure. Secrets never live here (see secrets.py)."""
+
+    # who "me" is in imported chats
+    me_name: str = ""
+    me_aliases: list[str] = field(default_factory=list)
+    # models
+    llm_source: str = "default"          # default | gguf | openai
+    llm_path: str = ""                   # a user GGUF file when llm_source == "gguf"
+    llm_endpoint: str = ""               # OpenAI-compatible base URL when llm_source == "openai"
+    llm_endpoint_model: str = ""
+    llm_threads: int = 0                 # 0 = all cores
+    llm_context: int = 2048
+    embedding_model: str = "all-MiniLM-L6-v2"
+    # memory formation
+    session_gap_minutes: int = 240
+    # recall
+    abstain_threshold: float = 0.35
+    answer_top_k: int = 8
+    # lifecycle
+    decay_tau_days: float = 30.0
+    archive_threshold: float = 0.05
+    backups_keep: int = 7
+    # integrations
+    mcp_allow_remember: bool = False
+    # appearance
+    theme: str = "system"                # system | light | dark
+    # keys from newer versions that this version does not know; kept, never dropped
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Settings":
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        s = cls(**kwargs)
+        s.extra = extra
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        """Raise InvalidInput when a value is out of range."""
+        if self.llm_source not in ("default", "gguf", "openai"):
+            raise InvalidInput(f"llm_source must be default, gguf or openai, not {self.llm_source!r}")
+        if self.decay_tau_days <= 0:
+            raise InvalidInput("decay_tau_days must be positive")
+        if not 0 <= self.archive_threshold < 1:
+            raise InvalidInput("archive_threshold must be between 0 and 1")
+        if not 0 <= self.abstain_threshold <= 1:
+            raise InvalidInput("abstain_threshold must be between 0 and 1")
+        if self.theme not in ("system", "light", "dark"):
+            raise InvalidInput("theme must be system, light or dark")
+        if self.session_gap_minutes <= 0:
+            raise InvalidInput("session_gap_minutes must be positive")
+
+    def update(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied and validated."""
+        known = {f.name for f in dataclasses.fields(self)}
+        for k in changes:
+            if k not in known or k == "extra":
+                raise InvalidInput(f"unknown setting {k!r}")
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+
+# Each step upgrades settings data from version N to N+1. Add one per schema change.
+SETTINGS_MIGRATIONS: dict[int, Any] = {}
+
+
+def migrate_settings(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Upgrade a stored settings dict from ``version`` to SETTINGS_VERSION."""
+    while version < SETTINGS_VERSION:
+        data = SETTINGS_MIGRATIONS[version](data)
+        version += 1
+    return data

@@ -1,0 +1,205 @@
+"""Embedding of new messages, chunks and notes into the vector index.
+
+``index_pending`` finds items that have no vector yet, builds the text that represents
+each, looks its content hash up in ``embeddings`` (text already embedded by this model
+is never embedded again, whichever item it belongs to), embeds the rest in large
+batches, and records labels in ``vector_items`` before adding them to the hnswlib index.
+
+Speed: the model call dominates, so database work and hnswlib insertion for batch *n*
+run on a helper thread while batch *n+1* is being encoded (torch releases the GIL).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from queue import Queue
+from typing import Iterable, Optional
+
+import numpy as np
+
+from .models.embed import Embedder, content_hash
+from .progress import CancelToken, ProgressFn, check, report
+from .store.db import Store
+from .store.vectors import VectorIndex, blob_to_vector, vector_to_blob
+
+MAX_CHARS = 2000  # MiniLM reads 256 tokens; longer text only costs tokenisation time
+
+
+def message_text(speaker: str, text: str) -> str:
+    return (f"{speaker}: {text}" if speaker else text)[:MAX_CHARS]
+
+
+def chunk_text(heading: str, text: str) -> str:
+    return (f"{heading}\n{text}" if heading else text)[:MAX_CHARS]
+
+
+def note_text(text: str, keywords: str = "", context: str = "") -> str:
+    parts = [text]
+    if keywords:
+        parts.append(keywords)
+    if context:
+        parts.append(context)
+    return " | ".join(parts)[:MAX_CHARS]
+
+
+# kind -> SQL selecting (id, text-to-embed parts) of items without a vector
+PENDING_SQL = {
+    "message": ("select m.id, m.speaker, m.text from messages m where m.kind = 'message' "
+                "and m.text != '' and m.id > ? and not exists (select 1 from vector_items v "
+                "where v.kind = 'message' and v.item_id = m.id) order by m.id limit ?"),
+    "chunk": ("select c.id, c.heading, c.text from chunks c where c.id > ? and not exists "
+              "(select 1 from vector_items v where v.kind = 'chunk' and v.item_id = c.id) "
+              "order by c.id limit ?"),
+    "note": ("select n.id, n.text, n.keywords, n.context from notes n where n.id > ? "
+             "and not exists (select 1 from vector_items v where v.kind = 'note' "
+             "and v.item_id = n.id) order by n.id limit ?"),
+}
+
+
+def _item_text(kind: str, row) -> str:
+    if kind == "message":
+        return message_text(row[1], row[2])
+    if kind == "chunk":
+        return chunk_text(row[1], row[2])
+    return note_text(row[1], row[2], row[3])
+
+
+def count_pending(store: Store) -> int:
+    c = store.conn
+    return (
+        c.execute("select count(*) from messages m where m.kind='message' and m.text != '' and "
+                  "not exists (select 1 from vector_items v where v.kind='message' and "
+                  "v.item_id=m.id)").fetchone()[0]
+        + c.execute("select count(*) from chunks c where not exists (select 1 from vector_items "
+                    "v where v.kind='chunk' and v.item_id=c.id)").fetchone()[0]
+        + c.execute("select count(*) from notes n where not exists (select 1 from vector_items "
+                    "v where v.kind='note' and v.item_id=n.id)").fetchone()[0]
+    )
+
+
+@dataclass
+class IndexReport:
+    items: int = 0          # items given a vector
+    embedded: int = 0       # texts actually run through the model
+    reused: int = 0         # texts whose hash was already embedded
+
+
+def _lookup(store: Store, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    for i in range(0, len(hashes), 500):
+        part = hashes[i:i + 500]
+        q = ",".join("?" * len(part))
+        for h, blob in store.conn.execute(
+                f"select content_hash, vector from embeddings where model_id = ? "
+                f"and content_hash in ({q})", [model_id, *part]):
+            found[h] = blob_to_vector(blob)
+    return found
+
+
+def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
+                  kinds: Iterable[str] = ("message", "chunk", "note"),
+                  batch_size: int = 1024,
+                  progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelToken] = None) -> IndexReport:
+    """Embed every item of ``kinds`` that has no vector yet and add it to ``vindex``.
+
+    Resumable: each batch is committed (rows + embeddings) before its vectors enter the
+    index, and the index is saved at the end; an interrupted run leaves ``vector_items``
+    ahead of the index file, which ``VectorIndex.open`` detects and rebuilds from the
+    stored embeddings. Raises Cancelled between batches.
+    """
+    rep = IndexReport()
+    total = count_pending(store)
+    report(progress, "embedding", 0, total)
+    writes: Queue = Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        while True:
+            item = writes.get()
+            if item is None:
+                return
+            if failure:
+                continue
+            try:
+                _write_batch(store, vindex, embedder.model_id, *item)
+            except BaseException as e:  # surfaced on the caller's thread
+                failure.append(e)
+
+    t = threading.Thread(target=writer, name="secondme-index-writer", daemon=True)
+    t.start()
+    try:
+        for kind in kinds:
+            last = 0
+            while True:
+                check(cancel)
+                if failure:
+                    raise failure[0]
+                rows = store.conn.execute(PENDING_SQL[kind], [last, batch_size]).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                texts = [_item_text(kind, r) for r in rows]
+                hashes = [content_hash(t) for t in texts]
+                known = _lookup(store, embedder.model_id, hashes)
+                todo: dict[str, str] = {}
+                for h, t in zip(hashes, texts):
+                    if h not in known and h not in todo:
+                        todo[h] = t
+                new: dict[str, np.ndarray] = {}
+                if todo:
+                    vecs = embedder.embed(list(todo.values()))
+                    new = dict(zip(todo.keys(), vecs))
+                rep.embedded += len(todo)
+                rep.reused += len(rows) - len(todo)
+                rep.items += len(rows)
+                writes.put((kind, [r[0] for r in rows], hashes, known, new))
+                report(progress, "embedding", rep.items, total)
+    finally:
+        writes.put(None)
+        t.join()
+    if failure:
+        raise failure[0]
+    if vindex.dirty:
+        vindex.save()
+    return rep
+
+
+def _write_batch(store: Store, vindex: VectorIndex, model_id: str, kind: str,
+                 ids: list[int], hashes: list[str], known: dict, new: dict) -> None:
+    with store.write() as db:
+        conn = db.conn
+        conn.executemany(
+            "insert or ignore into embeddings (content_hash, model_id, vector) values (?, ?, ?)",
+            [(h, model_id, vector_to_blob(v)) for h, v in new.items()])
+        start = (conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0]
+                 + 1)
+        labels = list(range(start, start + len(ids)))
+        conn.executemany(
+            "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
+            list(zip(labels, [kind] * len(ids), ids, hashes)))
+    vecs = np.vstack([new[h] if h in new else known[h] for h in hashes])
+    vindex.add(labels, vecs)
+
+
+def forget_items(store: Store, vindex: Optional[VectorIndex], kind: str,
+                 ids: Iterable[int]) -> int:
+    """Drop the vectors of items that were deleted or whose text changed.
+
+    Must be called inside or after the transaction that changed them; the next
+    ``index_pending`` re-embeds changed items. Returns how many labels were dropped.
+    """
+    ids = list(ids)
+    labels: list[int] = []
+    with store.write() as db:
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = ",".join("?" * len(part))
+            labels += [r[0] for r in db.conn.execute(
+                f"select label from vector_items where kind = ? and item_id in ({q})",
+                [kind, *part])]
+            db.conn.execute(f"delete from vector_items where kind = ? and item_id in ({q})",
+                            [kind, *part])
+    if vindex is not None and labels:
+        vindex.remove(labels)
+    return len(labels)

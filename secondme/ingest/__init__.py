@@ -1,0 +1,1 @@
+"""Import: one module per source format, normalised into conversations/messages/documents."""

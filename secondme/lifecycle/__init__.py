@@ -1,0 +1,1 @@
+"""Lifecycle: decay, consolidation, upkeep, backups and the background scheduler."""

@@ -1,0 +1,1 @@
+"""Memory formation: fact extraction, notes, reconciliation, links, entities, time."""

@@ -1,0 +1,1 @@
+"""Recall: hybrid search, question parsing, cited answers."""

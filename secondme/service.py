@@ -1,0 +1,228 @@
+"""SecondMe: the one object the desktop app, the CLI and the MCP server use.
+
+    with SecondMe(home) as sm:
+        sm.import_paths(["export.zip"], progress=print)
+        for r in sm.search("when did I last see Anna"):
+            ...
+
+Plain dataclasses in, plain dataclasses out. Every user action is a method; every slow
+method takes ``progress=`` and ``cancel=``. Errors a person can act on are raised as
+:class:`~secondme.errors.SecondMeError`.
+
+The class is assembled from one mixin per area (``ingest.ops``, ``memory.ops``,
+``recall.ops``, ``lifecycle.ops``, ``privacy``) so each area's actions live next to
+its code; they all share the state set up here.
+
+Thread-safety: methods may be called from any thread. Models load lazily, once, under
+a lock, never on import; the store hands each thread its own connection.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import __version__
+from .config import SETTINGS_VERSION, Settings, migrate_settings, resolve_home
+from .errors import SecondMeError
+from .hooks import Hooks
+from .progress import CancelToken, ProgressFn
+from .store.db import Store
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "secondme.db"
+VECTOR_DIR = "vectors"
+
+
+def _mixins() -> tuple[type, ...]:
+    """The per-area mixins that exist in this build, in a stable order."""
+    import importlib
+
+    found = []
+    for mod, cls in (("secondme.ingest.ops", "ImportOps"),
+                     ("secondme.memory.ops", "MemoryOps"),
+                     ("secondme.recall.ops", "RecallOps"),
+                     ("secondme.lifecycle.ops", "LifecycleOps"),
+                     ("secondme.privacy", "PrivacyOps")):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        found.append(getattr(module, cls))
+    return tuple(found)
+
+
+class _Core:
+    """State shared by every mixin: home, store, settings, models, hooks, clock."""
+
+    def __init__(self, home: str | os.PathLike | None = None, *,
+                 embedder: Any = None, llm: Any = None,
+                 clock: Callable[[], datetime] | None = None,
+                 connector: Any = None,
+                 background: bool = False):
+        """Open (creating if needed) the data directory ``home``.
+
+        ``embedder``/``llm`` replace the default models (tests pass fakes);
+        ``clock`` returns the current aware datetime (tests inject one);
+        ``connector`` opens database connections (the encrypted store provides one);
+        ``background`` starts the scheduler (the desktop app does; the CLI does not).
+        Raises DataDirError / StoreError / EncryptionError.
+        """
+        self.home: Path = resolve_home(home)
+        self.hooks = Hooks()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.RLock()
+        self._embedder = embedder
+        self._llm = llm
+        self._llm_injected = llm is not None
+        self._vectors = None
+        self._scheduler = None
+        self._closed = False
+        self.store = self._open_store(connector)
+        self._settings = self._load_settings()
+        if background:
+            self.start_background()
+
+    # -- lifecycle of the object -----------------------------------------------------
+    def _open_store(self, connector: Any) -> Store:
+        kw = {"connector": connector} if connector else {}
+        return Store.open(self.home / DB_FILE, **kw)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop background work, save the index, close the database. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        stop = getattr(self, "stop_background", None)
+        if stop:
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping background jobs failed")
+        if self._vectors is not None and self._vectors.dirty:
+            try:
+                self._vectors.save()
+            except Exception:
+                log.exception("saving the vector index failed")
+        self.store.close()
+
+    def start_background(self) -> None:
+        """Start background jobs, if this build has a scheduler (lifecycle)."""
+
+    # -- settings ----------------------------------------------------------------------
+    def _load_settings(self) -> Settings:
+        row = self.store.conn.execute(
+            "select value, version from settings where key = 'settings'").fetchone()
+        if row is None:
+            s = Settings()
+            self._save_settings(s)
+            return s
+        import json
+
+        data = migrate_settings(json.loads(row[0]), row[1])
+        return Settings.from_dict(data)
+
+    def _save_settings(self, s: Settings) -> None:
+        with self.store.write() as db:
+            db.execute("insert or replace into settings (key, value, version) "
+                       "values ('settings', ?, ?)", [s.to_json(), SETTINGS_VERSION])
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def update_settings(self, **changes: Any) -> Settings:
+        """Validate and persist ``changes``; returns the new settings. Raises InvalidInput."""
+        with self._lock:
+            new = self._settings.update(**changes)
+            self._save_settings(new)
+            old, self._settings = self._settings, new
+            if any(k.startswith("llm_") for k in changes):
+                if not self._llm_injected:
+                    self._llm = None  # the next use loads the newly configured model
+        self.hooks.emit("settings_did_change", old=old, new=new)
+        return new
+
+    # -- models (lazy) -----------------------------------------------------------------
+    @property
+    def embedder(self):
+        """The embedding model, loaded on first use (seconds; never on the GUI thread)."""
+        with self._lock:
+            if self._embedder is None:
+                from .models.embed import SentenceTransformerEmbedder
+
+                self._embedder = SentenceTransformerEmbedder(self._settings.embedding_model)
+            return self._embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    @property
+    def vectors(self):
+        """The vector index for the current embedder, loaded or rebuilt on first use."""
+        return self.open_vectors()
+
+    def open_vectors(self, progress: Optional[ProgressFn] = None,
+                     cancel: Optional[CancelToken] = None):
+        with self._lock:
+            if self._vectors is None:
+                from .store.vectors import VectorIndex
+
+                emb = self.embedder
+                self._vectors = VectorIndex.open(self.home / VECTOR_DIR, emb.model_id, emb.dim,
+                                                 self.store, progress=progress, cancel=cancel)
+            return self._vectors
+
+    @property
+    def llm(self):
+        """The configured LLM, created on first use (the model file loads lazily)."""
+        with self._lock:
+            if self._llm is None:
+                from .models.llm import llm_from_settings
+
+                self._llm = llm_from_settings(self._settings, self.home)
+            return self._llm
+
+    # -- indexing ----------------------------------------------------------------------
+    def index_pending(self, progress: Optional[ProgressFn] = None,
+                      cancel: Optional[CancelToken] = None):
+        """Embed everything not yet in the vector index. Returns an IndexReport."""
+        from .indexing import index_pending
+
+        rep = index_pending(self.store, self.embedder, self.open_vectors(progress, cancel),
+                            progress=progress, cancel=cancel)
+        if rep.items:
+            self.hooks.emit("index_did_change", items=rep.items)
+        return rep
+
+    # -- health ------------------------------------------------------------------------
+    def doctor(self) -> dict[str, Any]:
+        """A health report: versions, data dir, models, keyring, index, integrity, counts.
+
+        ``ok`` is False (and ``problems`` lists why) when something is broken. Never
+        raises for a broken component; it reports it.
+        """
+        from .doctor import run_doctor
+
+        return run_doctor(self)
+
+
+_bases = _mixins()
+SecondMe = type("SecondMe", (*_bases, _Core), {"__doc__": _Core.__init__.__doc__,
+                                               "__module__": __name__})
+"""The service. See the module docstring."""
+
+__all__ = ["SecondMe", "SecondMeError", "__version__"]

@@ -1,0 +1,199 @@
+"""The SQLite store: one file, WAL mode, thread-local connections, named migrations.
+
+Usage::
+
+    store = Store.open(home / "secondme.db")
+    with store.write() as db:          # one short transaction (nested → savepoint)
+        db["notes"].insert({...})
+    rows = store.db.query("select ...")
+
+Thread-safety: every thread gets its own connection (``store.db``), so the GUI, the
+scheduler and import workers read concurrently under WAL. Writes inside this process
+are serialised by a lock and start with ``BEGIN IMMEDIATE`` so they never fail half way
+on a lock upgrade; other processes (the MCP server, the CLI while the app runs) wait up
+to ``busy_timeout``.
+
+Always write through :meth:`Store.write`; never leave a transaction open.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import sqlite_utils
+
+from ..errors import StoreError
+from . import schema
+
+BUSY_TIMEOUT_MS = 30_000
+
+# A hook so that an encrypted store (issue on privacy) can provide its own connect.
+Connector = Callable[[str], sqlite3.Connection]
+
+
+def utcnow() -> str:
+    """Now as an ISO 8601 string in UTC with offset (the format every *_at column uses)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _default_connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+
+class Store:
+    """A secondme database file. Create with :meth:`open`."""
+
+    def __init__(self, path: Path, connector: Connector = _default_connect):
+        self.path = Path(path)
+        self._connector = connector
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self.closed = False
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str, *, connector: Connector = _default_connect,
+             migrate: bool = True) -> "Store":
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+        Raises StoreError if the file is not a database, is damaged, or was written by a
+        newer secondme.
+        """
+        store = cls(Path(path), connector)
+        try:
+            store.db.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.DatabaseError as e:
+            store.close()
+            raise StoreError(
+                f"this file is not a usable secondme database ({e}); restore a backup "
+                "with `secondme backup restore` or move the file away",
+                path=path,
+            ) from e
+        if migrate:
+            store.migrate()
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.closed:
+            raise StoreError("the store is closed")
+        try:
+            conn = self._connector(str(self.path))
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() not in ("wal", "memory"):
+                raise StoreError(f"cannot switch the database to WAL mode (got {mode})",
+                                 path=self.path)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"cannot open the database: {e}", path=self.path) from e
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's sqlite-utils Database."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self._connect())
+            self._local.db = db
+        return db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's raw connection (for hot paths)."""
+        return self.db.conn
+
+    def close(self) -> None:
+        """Close every connection of every thread. Safe to call twice."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            with contextlib.suppress(Exception):
+                c.close()
+        self.closed = True
+
+    # -- transactions --------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction; nested calls become savepoints. Rolls back on error."""
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        with self._write_lock:
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            else:
+                db.conn.execute("COMMIT")
+
+    # -- migrations ----------------------------------------------------------------
+    def applied_migrations(self) -> list[str]:
+        db = self.db
+        if "migrations" not in db.table_names():
+            return []
+        return [r[0] for r in db.execute("select name from migrations order by name")]
+
+    def migrate(self, progress: Optional[Callable[[str], None]] = None) -> list[str]:
+        """Apply every registered migration not yet applied, in name order.
+
+        Each runs in its own transaction with its record. Raises StoreError if the
+        database has migrations this version does not know (written by a newer app).
+        """
+        import secondme.store.migrations  # noqa: F401  registers every migration
+
+        with self.write() as db:
+            db.execute("create table if not exists migrations "
+                       "(name text primary key, applied_at text not null)")
+        applied = set(self.applied_migrations())
+        unknown = applied - set(schema.MIGRATIONS)
+        if unknown:
+            raise StoreError(
+                "this database was written by a newer secondme (unknown migrations: "
+                + ", ".join(sorted(unknown)) + "); upgrade secondme to open it",
+                path=self.path,
+            )
+        done = []
+        for name in sorted(schema.MIGRATIONS):
+            if name in applied:
+                continue
+            if progress:
+                progress(name)
+            with self.write() as db:
+                schema.MIGRATIONS[name](db.conn)
+                db.execute("insert into migrations (name, applied_at) values (?, ?)",
+                           [name, utcnow()])
+            done.append(name)
+        return done
+
+    # -- small helpers ---------------------------------------------------------------
+    def integrity_check(self) -> str:
+        """``"ok"`` or the problems ``PRAGMA integrity_check`` found, one per line."""
+        rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        return "ok" if rows == ["ok"] else "\n".join(rows)
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the tables a person cares about."""
+        out = {}
+        for table in ("conversations", "messages", "documents", "chunks", "notes", "links",
+                      "entities", "sources"):
+            out[table] = self.conn.execute(f"select count(*) from {table}").fetchone()[0]
+        return out
+
+    def get_json(self, table: str, key: str, column: str = "value") -> Any:
+        row = self.conn.execute(f"select {column} from {table} where key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else None

@@ -1,0 +1,5 @@
+"""Imports every module that registers migrations, so Store.migrate sees them all.
+
+Add an import here when a new module registers a migration.
+"""
+from . import schema  # noqa: F401  m0xx foundation

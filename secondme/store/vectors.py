@@ -1,0 +1,216 @@
+"""The vector index: hnswlib, persisted beside the database.
+
+Files: ``<home>/vectors/index.bin`` (hnswlib) and ``index.json`` (model id, dimension,
+element count, deleted count). The database is the source of truth: the
+``vector_items`` table maps each hnswlib label to an item, and ``embeddings`` holds every
+vector by content hash. A missing, corrupt or mismatched index file is therefore never
+fatal: :meth:`VectorIndex.open` rebuilds it from the database (with progress) without
+recomputing a single embedding.
+
+Thread-safety: all methods take an internal lock; searches are short, adds are batched.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..progress import CancelToken, ProgressFn, check, report
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "index.bin"
+META_FILE = "index.json"
+M = 16
+EF_CONSTRUCTION = 200
+EF_SEARCH = 96
+
+
+def vector_to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype="<f4").tobytes()
+
+
+def blob_to_vector(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f4")
+
+
+class VectorIndex:
+    """An hnswlib cosine index of ``dim``-dimensional vectors made by ``model_id``."""
+
+    def __init__(self, directory: Path, model_id: str, dim: int):
+        import hnswlib
+
+        self.directory = Path(directory)
+        self.model_id = model_id
+        self.dim = dim
+        self.deleted = 0
+        self._lock = threading.RLock()
+        self._index = hnswlib.Index(space="cosine", dim=dim)
+        self._index.init_index(max_elements=1024, ef_construction=EF_CONSTRUCTION, M=M,
+                               allow_replace_deleted=False)
+        self._index.set_ef(EF_SEARCH)
+        self.dirty = False
+        self.status = "new"   # new | loaded | rebuilt:<reason>
+
+    # -- persistence -----------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: Path, model_id: str, dim: int, store,
+             progress: Optional[ProgressFn] = None,
+             cancel: Optional[CancelToken] = None) -> "VectorIndex":
+        """Load the index from ``directory``, or rebuild it from ``store`` when the file is
+        missing, corrupt, for another model/dimension, or out of step with the database.
+        ``status`` tells which happened."""
+        import hnswlib
+
+        idx = cls(directory, model_id, dim)
+        meta_path = idx.directory / META_FILE
+        bin_path = idx.directory / INDEX_FILE
+        expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+        reason = None
+        if not bin_path.exists() or not meta_path.exists():
+            reason = "missing"
+        else:
+            try:
+                meta = json.loads(meta_path.read_text())
+                if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
+                    reason = "model changed"
+                else:
+                    index = hnswlib.Index(space="cosine", dim=dim)
+                    index.load_index(str(bin_path),
+                                     max_elements=max(1024, int(meta.get("count", 0)) * 2))
+                    live = index.get_current_count() - int(meta.get("deleted", 0))
+                    if live != expected or index.get_current_count() != meta.get("count"):
+                        reason = "out of step with the database"
+                    else:
+                        index.set_ef(EF_SEARCH)
+                        idx._index = index
+                        idx.deleted = int(meta.get("deleted", 0))
+                        idx.status = "loaded"
+            except Exception as e:  # a damaged file is rebuilt, never fatal
+                log.warning("vector index unreadable, rebuilding: %s", e)
+                reason = "corrupt"
+        if reason:
+            idx.rebuild(store, progress=progress, cancel=cancel)
+            idx.status = f"rebuilt: {reason}"
+        return idx
+
+    def save(self) -> None:
+        """Write the index atomically (temp file + rename), then its metadata."""
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / (INDEX_FILE + ".tmp")
+            self._index.save_index(str(tmp))
+            os.replace(tmp, self.directory / INDEX_FILE)
+            meta = {"model_id": self.model_id, "dim": self.dim,
+                    "count": self._index.get_current_count(), "deleted": self.deleted,
+                    "M": M, "ef_construction": EF_CONSTRUCTION}
+            tmpm = self.directory / (META_FILE + ".tmp")
+            tmpm.write_text(json.dumps(meta))
+            os.replace(tmpm, self.directory / META_FILE)
+            self.dirty = False
+
+    def rebuild(self, store, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None, batch: int = 5000) -> int:
+        """Refill the index from the ``vector_items`` + ``embeddings`` tables.
+
+        Items whose embedding for this model is missing are dropped from
+        ``vector_items`` so that the indexing job embeds them again. Returns the count.
+        """
+        import hnswlib
+
+        with self._lock:
+            total = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+            index = hnswlib.Index(space="cosine", dim=self.dim)
+            index.init_index(max_elements=max(1024, total + 1024),
+                             ef_construction=EF_CONSTRUCTION, M=M)
+            index.set_ef(EF_SEARCH)
+            done = 0
+            report(progress, "rebuilding vector index", 0, total)
+            last = -1
+            while True:
+                check(cancel)
+                rows = store.conn.execute(
+                    "select v.label, e.vector from vector_items v "
+                    "join embeddings e on e.content_hash = v.content_hash and e.model_id = ? "
+                    "where v.label > ? order by v.label limit ?",
+                    [self.model_id, last, batch]).fetchall()
+                if not rows:
+                    break
+                labels = np.array([r[0] for r in rows], dtype=np.int64)
+                vecs = np.vstack([blob_to_vector(r[1]) for r in rows])
+                if vecs.shape[1] != self.dim:
+                    break
+                index.add_items(vecs, labels)
+                last = int(labels[-1])
+                done += len(rows)
+                report(progress, "rebuilding vector index", done, total)
+            if done != total:
+                with store.write() as db:
+                    db.execute(
+                        "delete from vector_items where not exists (select 1 from embeddings e "
+                        "where e.content_hash = vector_items.content_hash and e.model_id = ?)",
+                        [self.model_id])
+            self._index = index
+            self.deleted = 0
+            self.save()
+            return done
+
+    # -- use -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        with self._lock:
+            return self._index.get_current_count() - self.deleted
+
+    def add(self, labels: Sequence[int], vectors: np.ndarray) -> None:
+        """Add vectors under ``labels`` (growing the index as needed). Not saved yet."""
+        if len(labels) == 0:
+            return
+        with self._lock:
+            need = self._index.get_current_count() + len(labels)
+            if need > self._index.get_max_elements():
+                self._index.resize_index(max(need, self._index.get_max_elements() * 2))
+            self._index.add_items(np.asarray(vectors, dtype=np.float32),
+                                  np.asarray(labels, dtype=np.int64))
+            self.dirty = True
+
+    def remove(self, labels: Iterable[int]) -> None:
+        """Mark labels deleted (hnswlib keeps the slot until a rebuild compacts it)."""
+        with self._lock:
+            for label in labels:
+                try:
+                    self._index.mark_deleted(int(label))
+                    self.deleted += 1
+                except RuntimeError:
+                    pass  # already deleted or never added
+            self.dirty = True
+
+    def search(self, vector: np.ndarray, k: int,
+               filter: Optional[Callable[[int], bool]] = None) -> list[tuple[int, float]]:
+        """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first."""
+        with self._lock:
+            n = len(self)
+            if n == 0:
+                return []
+            k = min(k, n)
+            self._index.set_ef(max(EF_SEARCH, k))
+            labels, dists = self._index.knn_query(np.asarray(vector, dtype=np.float32), k=k,
+                                                  filter=filter)
+        return [(int(l), float(d)) for l, d in zip(labels[0], dists[0])]
+
+    def exact_search(self, store, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Brute-force search over the stored embeddings (for measuring HNSW recall)."""
+        rows = store.conn.execute(
+            "select v.label, e.vector from vector_items v join embeddings e "
+            "on e.content_hash = v.content_hash and e.model_id = ?", [self.model_id]).fetchall()
+        if not rows:
+            return []
+        labels = np.array([r[0] for r in rows])
+        mat = np.vstack([blob_to_vector(r[1]) for r in rows])
+        q = np.asarray(vector, dtype=np.float32)
+        sims = mat @ q / (np.linalg.norm(mat, axis=1) * np.linalg.norm(q) + 1e-12)
+        top = np.argsort(-sims)[:k]
+        return [(int(labels[i]), float(1 - sims[i])) for i in top]
