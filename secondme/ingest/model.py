@@ -70,6 +70,7 @@ class Document:
     modified_at: Optional[datetime] = None
     metadata: dict[str, Any] = field(default_factory=dict)  # front matter, tags, aliases
     links: list[WikiLink] = field(default_factory=list)
+    text: str = ""              # the extracted text that chunks' char_start/char_end index into
 
 
 @dataclass
