@@ -51,6 +51,10 @@ class Store:
     def __init__(self, path: Path, connector: Connector = _default_connect):
         self.path = Path(path)
         self._connector = connector
+        # An encrypted store's connector carries the cipher for files kept beside the
+        # database (the vector index); None for a plain store.
+        self.file_cipher = getattr(connector, "file_cipher", None)
+        self.encrypted = bool(getattr(connector, "encrypted", False))
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -79,6 +83,16 @@ class Store:
         if migrate:
             store.migrate()
         return store
+
+    def connect_file(self, path: Path | str) -> sqlite3.Connection:
+        """A raw connection to *another* database file opened like this store's own.
+
+        Use it for backups and restores (``store.conn.backup(store.connect_file(dest))``):
+        on an encrypted store the other file gets the same key, so a backup stays
+        encrypted; the sqlite backup API cannot copy between plain and encrypted files.
+        The caller closes it.
+        """
+        return self._connector(str(path))
 
     def _connect(self) -> sqlite3.Connection:
         if self.closed:
