@@ -1,0 +1,52 @@
+"""The command line: version, doctor, clear errors without tracebacks."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from secondme import __version__
+from secondme.cli import main
+
+
+def run(*args, **kw):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
+
+
+def test_version():
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.strip() == f"secondme {__version__}"
+
+
+def test_doctor_json_reports_counts_and_integrity(tmp_path):
+    r = run("--home", str(tmp_path / "h"), "doctor", "--json")
+    rep = json.loads(r.output)
+    assert rep["integrity"] == "ok"
+    assert set(rep["counts"]) >= {"conversations", "messages", "documents", "notes", "links"}
+    assert rep["home"] == str((tmp_path / "h").resolve())
+    assert "sqlite" in rep["versions"] and rep["keyring"]
+    assert rep["models"]["embedding"]["found"] is True
+    assert r.exit_code == (0 if rep["ok"] else 1)
+
+
+def test_doctor_exits_nonzero_on_a_broken_database(tmp_path):
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "secondme.db").write_bytes(b"garbage" * 1000)
+    r = CliRunner().invoke(main, ["--home", str(h), "doctor", "--json"])
+    assert r.exit_code != 0
+    assert "not a usable secondme database" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_unknown_error_is_not_a_bare_traceback(tmp_path):
+    # a data dir path below a regular file cannot be created
+    f = tmp_path / "file"
+    f.write_text("x")
+    p = subprocess.run([sys.executable, "-m", "secondme", "--home", str(f / "x"), "doctor"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    assert "Error:" in p.stderr and str(f / "x") in p.stderr
