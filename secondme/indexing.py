@@ -126,8 +126,8 @@ def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
             except BaseException as e:  # surfaced on the caller's thread
                 failure.append(e)
 
-    t = threading.Thread(target=writer, name="secondme-index-writer", daemon=True)
-    t.start()
+    worker = threading.Thread(target=writer, name="secondme-index-writer", daemon=True)
+    worker.start()
     try:
         for kind in kinds:
             last = 0
@@ -157,7 +157,7 @@ def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
                 report(progress, "embedding", rep.items, total)
     finally:
         writes.put(None)
-        t.join()
+        worker.join()
     if failure:
         raise failure[0]
     if vindex.dirty:
