@@ -65,12 +65,16 @@ class _Core:
                  embedder: Any = None, llm: Any = None,
                  clock: Callable[[], datetime] | None = None,
                  connector: Any = None,
+                 passphrase: str | None = None,
                  background: bool = False):
         """Open (creating if needed) the data directory ``home``.
 
         ``embedder``/``llm`` replace the default models (tests pass fakes);
         ``clock`` returns the current aware datetime (tests inject one);
         ``connector`` opens database connections (the encrypted store provides one);
+        ``passphrase`` unlocks a passphrase-encrypted store (else ``SECONDME_PASSPHRASE``);
+        an encrypted data dir whose key is missing or wrong raises EncryptionError before
+        the database is touched (see ``secondme.crypto.unlock``);
         ``background`` starts the scheduler (the desktop app does; the CLI does not).
         Raises DataDirError / StoreError / EncryptionError.
         """
@@ -84,13 +88,19 @@ class _Core:
         self._vectors = None
         self._scheduler = None
         self._closed = False
-        self.store = self._open_store(connector)
+        self.store = self._open_store(connector, passphrase)
         self._settings = self._load_settings()
         if background:
             self.start_background()
 
     # -- lifecycle of the object -----------------------------------------------------
-    def _open_store(self, connector: Any) -> Store:
+    def _open_store(self, connector: Any, passphrase: str | None = None) -> Store:
+        if connector is None:
+            # An encrypted data dir is recognised by its marker *before* Store.open, which
+            # would otherwise create a new, empty, unencrypted database beside it.
+            from .crypto import connector_for_home
+
+            connector = connector_for_home(self.home, passphrase)
         kw = {"connector": connector} if connector else {}
         return Store.open(self.home / DB_FILE, **kw)
 

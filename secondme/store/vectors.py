@@ -39,6 +39,29 @@ def blob_to_vector(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
+def _load_hnsw(path: Path, dim: int, count: int, cipher):
+    """Read an index file: plain hnswlib, or (encrypted store) a sealed pickle of one.
+
+    The pickle is only unpickled after AES-GCM authenticated it, i.e. it was written by
+    this store's key holder.
+    """
+    import hnswlib
+
+    capacity = max(1024, count * 2)
+    if cipher is None:
+        index = hnswlib.Index(space="cosine", dim=dim)
+        index.load_index(str(path), max_elements=capacity)
+        return index
+    import pickle
+
+    index = pickle.loads(cipher.read_file(path, "vector index"))
+    if index.dim != dim:
+        raise ValueError("index dimension differs from its metadata")
+    if index.get_max_elements() < capacity:
+        index.resize_index(capacity)
+    return index
+
+
 class VectorIndex:
     """An hnswlib cosine index of ``dim``-dimensional vectors made by ``model_id``."""
 
@@ -56,6 +79,7 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self.dirty = False
         self.status = "new"   # new | loaded | rebuilt:<reason>
+        self.cipher = None    # a FileCipher when the store is encrypted (see open)
 
     # -- persistence -----------------------------------------------------------------
     @classmethod
@@ -68,6 +92,7 @@ class VectorIndex:
         import hnswlib
 
         idx = cls(directory, model_id, dim)
+        idx.cipher = getattr(store, "file_cipher", None)
         meta_path = idx.directory / META_FILE
         bin_path = idx.directory / INDEX_FILE
         expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
@@ -80,9 +105,8 @@ class VectorIndex:
                 if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
                     reason = "model changed"
                 else:
-                    index = hnswlib.Index(space="cosine", dim=dim)
-                    index.load_index(str(bin_path),
-                                     max_elements=max(1024, int(meta.get("count", 0)) * 2))
+                    index = _load_hnsw(bin_path, dim, int(meta.get("count", 0)),
+                                       getattr(store, "file_cipher", None))
                     live = index.get_current_count() - int(meta.get("deleted", 0))
                     if live != expected or index.get_current_count() != meta.get("count"):
                         reason = "out of step with the database"
@@ -103,9 +127,17 @@ class VectorIndex:
         """Write the index atomically (temp file + rename), then its metadata."""
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / (INDEX_FILE + ".tmp")
-            self._index.save_index(str(tmp))
-            os.replace(tmp, self.directory / INDEX_FILE)
+            if self.cipher is not None:
+                # Encrypted store: the index (vectors are a fingerprint of the text) never
+                # touches the disk in the clear; it is serialised in memory, then sealed.
+                import pickle
+
+                self.cipher.write_file(self.directory / INDEX_FILE,
+                                       pickle.dumps(self._index, protocol=5), "vector index")
+            else:
+                tmp = self.directory / (INDEX_FILE + ".tmp")
+                self._index.save_index(str(tmp))
+                os.replace(tmp, self.directory / INDEX_FILE)
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
                     "M": M, "ef_construction": EF_CONSTRUCTION}
