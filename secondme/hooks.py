@@ -32,7 +32,7 @@ class Hooks:
 
         return disconnect
 
-    def emit(self, name: str, **payload: Any) -> None:
+    def emit(self, name: str, /, **payload: Any) -> None:
         with self._lock:
             subs = list(self._subs.get(name, ()))
         for fn in subs:
