@@ -1,0 +1,181 @@
+"""Weekly upkeep: keep the indexes compact and check the store's health.
+
+Steps, each its own short piece of work (cancel is honoured between them):
+
+1. **Vector index**: drop ``vector_items`` whose message, chunk or note no longer exists
+   (their labels are marked deleted in the index); when deleted slots exceed
+   ``COMPACT_RATIO`` (20 %) of the live items, rebuild the hnswlib index from the stored
+   embeddings (no text is embedded again). Works on the loaded index of the app, or on
+   the index files when none is loaded (the embedding model is not needed).
+2. **Full-text search**: ``INSERT INTO x_fts(x_fts) VALUES('optimize')`` for every FTS5
+   table (merges b-tree segments; search gets faster after many small imports).
+3. **Integrity**: ``PRAGMA integrity_check``, ``PRAGMA foreign_key_check``, FTS5
+   ``integrity-check`` of every external-content table, and the app's own invariants
+   (every fact cites a source). The report lists each problem in words.
+4. ``PRAGMA optimize`` and a WAL checkpoint.
+
+The summary carries the whole report; when SQLite itself finds the database damaged the
+job fails with that report as its error, so the Activity pane shows it in red.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import JobError
+from ..progress import CancelToken, ProgressFn, check, report
+
+log = logging.getLogger(__name__)
+
+COMPACT_RATIO = 0.20
+
+_ITEM_TABLES = {"message": "messages", "chunk": "chunks", "note": "notes"}
+
+
+def fts_tables(conn: sqlite3.Connection) -> list[str]:
+    """Every FTS5 virtual table in the database."""
+    return [r[0] for r in conn.execute(
+        "select name from sqlite_master where type = 'table' and sql like '%using fts5%' "
+        "collate nocase order by name")]
+
+
+def _external_content(conn: sqlite3.Connection, table: str) -> bool:
+    sql = conn.execute("select sql from sqlite_master where name = ?", [table]).fetchone()[0]
+    return "content=" in sql.replace(" ", "").lower()
+
+
+def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
+                    cancel: Optional[CancelToken] = None, force: bool = False) -> dict:
+    """Step 1 (see the module doc). Returns what was dropped and whether it rebuilt."""
+    from ..indexing import forget_items
+    from ..service import VECTOR_DIR
+    from ..store.vectors import META_FILE, VectorIndex
+
+    store = sm.store
+    out: dict[str, Any] = {"orphans_dropped": 0, "rebuilt": False}
+    vindex = sm._vectors
+    orphans: dict[str, list[int]] = {}
+    for kind, table in _ITEM_TABLES.items():
+        orphans[kind] = [r[0] for r in store.conn.execute(
+            f"select v.item_id from vector_items v where v.kind = ? and not exists "
+            f"(select 1 from {table} t where t.id = v.item_id)", [kind])]
+    for kind, ids in orphans.items():
+        if ids:
+            out["orphans_dropped"] += forget_items(store, vindex, kind, ids)
+    check(cancel)
+    vdir = Path(sm.home) / VECTOR_DIR
+    if vindex is not None:
+        live, deleted = len(vindex), vindex.deleted
+        out.update(live=live, deleted=deleted)
+        if force or (deleted and deleted > COMPACT_RATIO * max(live, 1)):
+            vindex.rebuild(store, progress=progress, cancel=cancel)
+            out["rebuilt"] = True
+        elif vindex.dirty:
+            vindex.save()
+        return out
+    meta_path = vdir / META_FILE
+    if not meta_path.exists():
+        out["index"] = "none yet"
+        return out
+    try:
+        meta = json.loads(meta_path.read_text())
+        count, deleted = int(meta.get("count", 0)), int(meta.get("deleted", 0))
+    except (ValueError, OSError):
+        count, deleted, meta = 0, 0, {}
+    live = count - deleted
+    expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+    out.update(live=live, deleted=deleted)
+    out_of_step = live != expected
+    if force or out_of_step or (deleted and deleted > COMPACT_RATIO * max(live, 1)):
+        if not meta.get("model_id") or not meta.get("dim"):
+            out["index"] = "unreadable metadata; rebuilt when next opened"
+            return out
+        idx = VectorIndex(vdir, meta["model_id"], int(meta["dim"]))
+        idx.rebuild(store, progress=progress, cancel=cancel)
+        out["rebuilt"] = True
+        out["reason"] = "out of step with the database" if out_of_step else "deletions"
+    return out
+
+
+def optimize_fts(sm: Any, cancel: Optional[CancelToken] = None) -> list[str]:
+    """Step 2: merge the segments of every FTS5 table. Returns the table names."""
+    done = []
+    for t in fts_tables(sm.store.conn):
+        check(cancel)
+        with sm.store.write() as db:
+            db.conn.execute(f"insert into {t}({t}) values ('optimize')")
+        done.append(t)
+    return done
+
+
+def integrity_report(sm: Any, cancel: Optional[CancelToken] = None) -> dict:
+    """Step 3: ``{"ok", "sqlite", "problems": [str], "warnings": [str]}``.
+
+    ``ok`` is False when SQLite reports damage (``problems``); ``warnings`` are the
+    app's invariants that do not hold (a person can read and act on each).
+    """
+    conn = sm.store.conn
+    problems: list[str] = []
+    warnings: list[str] = []
+    rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    sqlite_ok = rows == ["ok"]
+    if not sqlite_ok:
+        problems += [f"SQLite integrity check: {r}" for r in rows[:20]]
+    check(cancel)
+    fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if fk:
+        by_table: dict[str, int] = {}
+        for r in fk:
+            by_table[r[0]] = by_table.get(r[0], 0) + 1
+        problems += [f"{n} rows of {t} point to rows that no longer exist"
+                     for t, n in by_table.items()]
+    for t in fts_tables(conn):
+        check(cancel)
+        if not _external_content(conn, t):
+            continue
+        try:
+            conn.execute(f"insert into {t}({t}) values ('integrity-check')")
+        except sqlite3.DatabaseError as e:
+            problems.append(f"full-text index {t} is out of step with its table ({e}); "
+                            "upkeep rebuilds it")
+            with sm.store.write() as db:
+                db.conn.execute(f"insert into {t}({t}) values ('rebuild')")
+    facts_without_source = conn.execute(
+        "select count(*) from notes n where n.kind = 'fact' and not exists "
+        "(select 1 from note_sources s where s.note_id = n.id)").fetchone()[0]
+    if facts_without_source:
+        warnings.append(f"{facts_without_source} facts cite no message or document")
+    with sm.store.write() as db:   # leases of runs that died long ago
+        db.conn.execute("delete from job_leases where expires < ?", [time.time() - 3600])
+    return {"ok": not problems, "sqlite": "ok" if sqlite_ok else "damaged",
+            "problems": problems, "warnings": warnings}
+
+
+def run_upkeep(sm: Any, progress: Optional[ProgressFn] = None,
+               cancel: Optional[CancelToken] = None) -> dict:
+    """The ``upkeep`` job (see the module doc). Raises JobError with the report when
+    the database is damaged; otherwise returns the report as its summary."""
+    report(progress, "upkeep", 0, 4, "vector index")
+    vectors = compact_vectors(sm, cancel=cancel)
+    report(progress, "upkeep", 1, 4, "full-text search")
+    fts = optimize_fts(sm, cancel=cancel)
+    report(progress, "upkeep", 2, 4, "integrity check")
+    integrity = integrity_report(sm, cancel=cancel)
+    report(progress, "upkeep", 3, 4, "optimize")
+    conn = sm.store.conn
+    conn.execute("PRAGMA optimize")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        pass
+    report(progress, "upkeep", 4, 4)
+    summary = {"vectors": vectors, "fts_optimized": fts, "integrity": integrity}
+    if not integrity["ok"]:
+        raise JobError("the integrity check found problems: " +
+                       "; ".join(integrity["problems"][:5]) +
+                       " — restore a backup with `secondme backup restore`")
+    return summary
