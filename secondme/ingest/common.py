@@ -1,0 +1,283 @@
+"""Helpers every chat parser shares: the parse context, time zones, derived ids,
+JSON sniffing and byte counting.
+
+A parser receives a :class:`ParseContext` and yields Conversation / Document /
+ParseProblem items (see ``model.py``); it never touches the database.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable, Optional
+
+from ..errors import ImportFormatError, InvalidInput
+from .tree import Tree
+
+# -- time zones -------------------------------------------------------------------------
+
+
+def _zone(key: str) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise InvalidInput(f"unknown time zone {key!r}; use an IANA name such as "
+                           "Europe/Berlin or America/New_York") from e
+
+
+def system_zone() -> tuple[Optional[tzinfo], str]:
+    """The machine's time zone as (zone, label).
+
+    ``TZ`` wins, then the ``/etc/localtime`` link. When neither names an IANA zone the
+    zone is None and :func:`localize` falls back to the C library's local time, which
+    still applies daylight saving time correctly for each instant.
+    """
+    env = os.environ.get("TZ", "").lstrip(":")
+    if env:
+        try:
+            return _zone(env), env
+        except InvalidInput:
+            pass
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            key = target.split("zoneinfo/", 1)[1]
+            return _zone(key), key
+    except (OSError, InvalidInput):
+        pass
+    return None, "system local time (" + time.strftime("%Z") + ")"
+
+
+def resolve_zone(name: Optional[str]) -> tuple[Optional[tzinfo], str]:
+    """(zone, label) for an IANA ``name``; the system zone when ``name`` is empty.
+
+    Raises InvalidInput for an unknown name.
+    """
+    if name:
+        return _zone(name), name
+    return system_zone()
+
+
+@dataclass
+class ParseContext:
+    """What a parser may know about the import it is part of.
+
+    ``zone`` is the time zone for exports whose timestamps carry none (WhatsApp,
+    Signal, Telegram without ``date_unixtime``); ``me_names`` are the normalised names
+    (see :func:`norm_name`) the person goes by — parsers may use them to decide
+    ``is_me`` themselves, otherwise the pipeline does.
+    """
+
+    zone: Optional[tzinfo] = None
+    zone_label: str = "UTC"
+    me_names: frozenset[str] = frozenset()
+    bytes_read: int = 0
+    on_bytes: Optional[Callable[[int], None]] = None
+
+    def localize(self, naive: datetime) -> datetime:
+        """Attach this import's time zone to a naive local datetime (DST-correct)."""
+        if self.zone is not None:
+            return naive.replace(tzinfo=self.zone)
+        try:
+            return naive.astimezone()  # the C library's local time for that instant
+        except (OverflowError, OSError, ValueError):
+            return naive.replace(tzinfo=timezone.utc)
+
+    def from_epoch(self, seconds: float) -> datetime:
+        """An aware datetime for a POSIX timestamp, shown in this import's zone."""
+        if self.zone is not None:
+            return datetime.fromtimestamp(seconds, self.zone)
+        return datetime.fromtimestamp(seconds, timezone.utc).astimezone()
+
+    def open(self, tree: Tree, rel: str) -> BinaryIO:
+        """Open ``rel`` in ``tree`` for reading, counting bytes for progress reports."""
+        return io.BufferedReader(CountingReader(tree.open(rel), self), 1 << 16)
+
+
+def context_for(zone_name: Optional[str] = None, me: Iterable[str] = ()) -> ParseContext:
+    """A ParseContext for tests and tools: zone by IANA name (None: the system's)."""
+    z, label = resolve_zone(zone_name)
+    return ParseContext(zone=z, zone_label=label,
+                        me_names=frozenset(norm_name(n) for n in me if norm_name(n)))
+
+
+class CountingReader(io.RawIOBase):
+    """A raw stream that counts the bytes it delivers into ``ctx.bytes_read``."""
+
+    def __init__(self, raw: BinaryIO, ctx: ParseContext):
+        self._raw = raw
+        self._ctx = ctx
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self._ctx.bytes_read += n
+        if self._ctx.on_bytes is not None and n:
+            self._ctx.on_bytes(n)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+# -- names, ids, text -------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                               "\u2066\u2067\u2068\u2069\ufeff"), None)
+
+
+def norm_name(name: str) -> str:
+    """A speaker name folded for comparison: invisible marks dropped, spaces collapsed,
+    case folded, a WhatsApp ``~`` prefix removed."""
+    if not name:
+        return ""
+    n = name.translate(_INVISIBLE).replace("\u202f", " ").replace("\u00a0", " ")
+    n = _SPACES.sub(" ", n).strip().lstrip("~").strip()
+    return n.casefold()
+
+
+def derive_id(*parts: Any) -> str:
+    """A stable id from ``parts`` (for exports without message ids): 16 hex chars."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def parse_iso(value: Any, ctx: ParseContext) -> Optional[datetime]:
+    """Parse an ISO 8601 timestamp (``Z``, offsets, fractions); naive → ctx zone.
+
+    Returns None for None/"". Raises ValueError for text that is not a timestamp.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ctx.from_epoch(float(value))
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    s = value.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        from dateutil import parser as du
+
+        try:
+            dt = du.isoparse(s)
+        except (ValueError, OverflowError) as e:
+            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from e
+    if dt.tzinfo is None:
+        return ctx.localize(dt)
+    return dt
+
+
+def as_text(value: Any) -> str:
+    """``value`` as a string ('' for None); numbers and booleans converted."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    return ""
+
+
+# -- sniffing -----------------------------------------------------------------------------
+
+def head_text(tree: Tree, rel: str, n: int = 65536) -> str:
+    """The first ``n`` bytes of a file decoded leniently (for detection only)."""
+    try:
+        data = tree.head(rel, n)
+    except (OSError, ImportFormatError):
+        return ""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16", "replace")
+        except UnicodeDecodeError:
+            return ""
+    return data.decode("utf-8", "replace")
+
+
+def json_keys_in(head: str, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` appear as JSON object keys ("key":) in ``head``."""
+    found = set()
+    for k in keys:
+        if re.search(r'"' + re.escape(k) + r'"\s*:', head):
+            found.add(k)
+    return found
+
+
+def suffix(rel: str) -> str:
+    """The lower-case extension of ``rel`` including the dot ('' if none)."""
+    return Path(rel).suffix.lower()
+
+
+def stem(rel: str) -> str:
+    return Path(rel).stem
+
+
+@dataclass
+class Claim:
+    """Part of a tree that one format will parse: its files and how to name it."""
+
+    format: str
+    tree: Tree
+    files: list[str]            # files the parser reads
+    label: str
+    data: dict[str, Any] = field(default_factory=dict)
+    covers: list[str] = field(default_factory=list)  # export files not read but not
+    # documents either (ChatGPT's chat.html repeats conversations.json)
+
+
+def json_error_position(e: Exception, ctx_bytes: int | None = None) -> str:
+    """A position string for an ijson/json error."""
+    pos = getattr(e, "pos", None)
+    if pos is not None:
+        return f"character {pos}"
+    if ctx_bytes is not None:
+        return f"near byte {ctx_bytes}"
+    return "unknown position"
+
+
+EPOCH_MIN = datetime(1990, 1, 1, tzinfo=timezone.utc).timestamp()
+EPOCH_MAX = datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+def epoch_seconds(value: Any) -> Optional[float]:
+    """A plausible POSIX timestamp from a number or numeric string (ms/µs scaled), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        return None
+    if t != t or t in (float("inf"), float("-inf")):
+        return None
+    for _ in range(3):
+        if t > EPOCH_MAX:
+            t /= 1000.0
+    if not (0 <= t <= EPOCH_MAX):
+        return None
+    return t
+
+
+def utc_offset_label(dt: datetime) -> str:
+    off = dt.utcoffset() or timedelta(0)
+    return dt.tzname() or str(off)

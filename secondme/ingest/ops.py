@@ -1,0 +1,93 @@
+"""ImportOps: the service's import actions (mixed into :class:`secondme.service.SecondMe`)."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional, Sequence
+
+from ..errors import Cancelled, ImportFormatError
+from ..progress import CancelToken, ProgressFn
+from .pipeline import DetectedSource, ImportReport, SourceReport
+
+__all__ = ["ImportOps", "DetectedSource", "ImportReport", "SourceReport"]
+
+
+class ImportOps:
+    """Detect and import chat exports and documents."""
+
+    def detect(self, path: str | os.PathLike, format: Optional[str] = None) -> DetectedSource:
+        """What ``path`` (a file, folder or ZIP) holds, detected by content.
+
+        Reads only the beginnings of files. Raises ImportFormatError when the path does
+        not exist or holds nothing importable.
+        """
+        from .pipeline import describe
+
+        return describe(path, format)
+
+    def import_paths(self, paths: Sequence[str | os.PathLike] | str | os.PathLike, *,
+                     format: Optional[str] = None, me: Iterable[str] | str | None = None,
+                     timezone: Optional[str] = None,
+                     progress: Optional[ProgressFn] = None,
+                     cancel: Optional[CancelToken] = None,
+                     raise_on_failure: bool = True) -> ImportReport:
+        """Import chat exports and documents from ``paths`` (files, folders, ZIPs).
+
+        ``format`` forces a format (see ``secondme.ingest.formats.format_choices``);
+        ``me`` adds names that mean the user (besides settings ``me_name`` and
+        ``me_aliases``); ``timezone`` (IANA name) is the zone of exports whose
+        timestamps carry none — default: settings ``import_timezone``, else the
+        system's. Idempotent: a second import of the same export adds nothing.
+
+        Each conversation is stored in its own transaction; broken conversations are
+        listed in the report's ``errors`` and the rest still import. When *every* path
+        failed entirely, raises ImportFormatError naming the file, position and problem
+        (unless ``raise_on_failure`` is False). Cancelling stops between conversations
+        and raises Cancelled (what was stored stays consistent; importing again
+        finishes the job). Emits ``import_did_finish(report=...)`` when done.
+        Thread-safety: may run on a worker thread; writes are serialised by the store.
+        """
+        from .common import resolve_zone
+        from .pipeline import Importer, me_names
+
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if isinstance(me, str):
+            me = [me]
+        settings = self.settings
+        zone_name = timezone or getattr(settings, "import_timezone", "") or None
+        zone, label = resolve_zone(zone_name)
+        from .common import ParseContext
+
+        ctx = ParseContext(zone=zone, zone_label=label,
+                           me_names=me_names(me or (), settings))
+        importer = Importer(self.store, me=ctx.me_names, ctx=ctx, progress=progress,
+                            cancel=cancel, on_chunks_removed=self._chunks_removed)
+        rep = ImportReport()
+        try:
+            for i, p in enumerate(paths, 1):
+                rep.sources.append(importer.import_path(p, format, i, len(paths)))
+        except Cancelled as e:
+            e.report = rep  # what was imported before the cancel stays imported
+            if rep.sources:
+                self.hooks.emit("import_did_finish", report=rep)
+            raise
+        self.hooks.emit("import_did_finish", report=rep)
+        if raise_on_failure and rep.sources and all(s.failed for s in rep.sources):
+            first = rep.sources[0].errors[0] if rep.sources[0].errors else {}
+            more = sum(len(s.errors) for s in rep.sources) - 1
+            err = ImportFormatError(
+                (first.get("problem") or "nothing could be imported")
+                + (f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""),
+                path=first.get("file") or rep.sources[0].path,
+                position=first.get("position"))
+            err.report = rep
+            raise err
+        return rep
+
+    def _chunks_removed(self, labels: list[int]) -> None:
+        """Drop from the loaded vector index the vectors of chunks a changed document
+        replaced (their ``vector_items`` rows went with them; a closed index reconciles
+        itself with ``vector_items`` when it is next opened)."""
+        vectors = getattr(self, "_vectors", None)
+        if vectors is not None and labels:
+            vectors.remove(labels)

@@ -1,0 +1,701 @@
+"""The import pipeline: detect → parse (streaming) → store, one transaction per unit.
+
+``plan_path`` looks at a file, folder or ZIP and decides, by content, which chat
+formats claim which files and which of the rest are documents. ``Importer`` then
+streams every claim through its parser and stores each Conversation in its own
+transaction:
+
+* conversations are unique by (format, external_id), messages by
+  (conversation_id, external_id): importing the same export twice adds nothing, and a
+  newer export of the same chat adds only the messages not stored yet (their positions
+  continue after the last stored one; their own timestamps are kept);
+* a conversation is written whole or not at all, so an import killed at any moment
+  leaves a consistent store and running it again finishes the job;
+* a broken conversation becomes an error in the report; the rest still import;
+* documents are unique by path: unchanged content → skipped, changed → chunks replaced
+  in one transaction; wikilinks are resolved into ``document_links``.
+
+Keyword search works as soon as a transaction commits (FTS5 triggers). Embedding and
+memory formation are left to the background (the ``import_did_finish`` hook).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional
+
+from ..errors import Cancelled, ImportFormatError, SecondMeError
+from ..progress import CancelToken, ProgressFn, Throttle, check, report
+from ..store.db import Store, utcnow
+from .common import Claim, ParseContext, derive_id, norm_name
+from .formats import (DOCUMENTS, available_chat_formats, chat_module, documents_module,
+                      format_choices)
+from .model import Conversation, Document, ParseProblem
+from .tree import DirTree, Tree, ZipTree, open_tree
+
+log = logging.getLogger(__name__)
+
+PARSER_VERSION = 1
+
+
+# -- results ------------------------------------------------------------------------------
+
+@dataclass
+class SourceReport:
+    """What importing one path did.
+
+    ``conversations`` counts conversations read from the export (new or already
+    known); ``messages_skipped`` counts messages already in the store. ``errors`` are
+    ``{"conversation", "position", "problem", "file"}`` dicts. ``failed`` is True when
+    nothing could be imported from the path at all.
+    """
+
+    path: str
+    format: str = ""
+    conversations: int = 0
+    messages_added: int = 0
+    messages_skipped: int = 0
+    documents: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    source_id: Optional[int] = None
+    kind: str = ""                    # chat | document | mixed
+    formats: list[str] = field(default_factory=list)
+    conversations_added: int = 0
+    documents_skipped: int = 0
+    files_skipped: int = 0            # media and other files no parser reads
+    failed: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class ImportReport:
+    """The result of :meth:`ImportOps.import_paths`: one SourceReport per path."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def messages_added(self) -> int:
+        return sum(s.messages_added for s in self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.failed]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(s.errors for s in self.sources)
+
+
+@dataclass
+class DetectedSource:
+    """What :meth:`ImportOps.detect` found at a path."""
+
+    path: str
+    format: str                       # a chat format, "documents", or "mixed"
+    kind: str                         # chat | document | mixed
+    description: str
+    formats: list[str] = field(default_factory=list)
+    files: int = 0                    # files that will be read
+    files_skipped: int = 0
+
+
+# -- detection ----------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """Which files of a path each format reads, and which are documents."""
+
+    path: str
+    claims: list[Claim] = field(default_factory=list)
+    documents: list[tuple[Tree, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    trees: list[Tree] = field(default_factory=list)
+    vault: bool = False
+
+    @property
+    def formats(self) -> list[str]:
+        out = list(dict.fromkeys(c.format for c in self.claims))
+        if self.documents:
+            out.append(DOCUMENTS)
+        return out
+
+    @property
+    def kind(self) -> str:
+        chat, docs = bool(self.claims), bool(self.documents)
+        return "mixed" if chat and docs else "chat" if chat else "document" if docs else ""
+
+    @property
+    def format(self) -> str:
+        f = self.formats
+        return f[0] if len(f) == 1 else "mixed" if f else ""
+
+    def description(self) -> str:
+        parts = []
+        for fmt in dict.fromkeys(c.format for c in self.claims):
+            n = sum(1 for c in self.claims if c.format == fmt)
+            label = getattr(chat_module(fmt), "LABEL", fmt)
+            parts.append(f"{label} ({n} file{'s' if n != 1 else ''})" if n > 1 else label)
+        if self.documents:
+            n = len(self.documents)
+            parts.append(("Obsidian vault" if self.vault else "documents")
+                         + f" ({n} file{'s' if n != 1 else ''})")
+        return ", ".join(parts) or "nothing secondme can import"
+
+    def close(self) -> None:
+        for t in reversed(self.trees):
+            try:
+                t.close()
+            except Exception:  # closing is best effort
+                pass
+
+    def __enter__(self) -> "Plan":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def plan_path(path: str | Path, format: Optional[str] = None) -> Plan:
+    """Detect what ``path`` (file, folder or ZIP) holds. ``format`` forces one format.
+
+    Raises ImportFormatError when the path does not exist, cannot be read, or holds
+    nothing secondme can import; InvalidInput-like ImportFormatError for an unknown
+    ``format``.
+    """
+    if format is not None and format not in format_choices():
+        raise ImportFormatError(f"unknown format {format!r}; choose one of "
+                                + ", ".join(format_choices()))
+    tree = open_tree(path)
+    plan = Plan(str(path), trees=[tree])
+    try:
+        _plan_tree(plan, tree, format, nested=True)
+        if not plan.claims and not plan.documents:
+            raise _nothing_error(path, tree, format, plan)
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _nothing_error(path, tree: Tree, format: Optional[str], plan: Plan) -> ImportFormatError:
+    if format and format != DOCUMENTS:
+        label = getattr(chat_module(format), "LABEL", format)
+        return ImportFormatError(f"no {label} export found here", path=path)
+    if not tree.files():
+        return ImportFormatError("nothing to import: the folder or archive is empty", path=path)
+    docs = "" if documents_module() else " (document import is not available in this build)"
+    return ImportFormatError(
+        "unsupported format: not a chat export or document secondme can read" + docs
+        + "; supported: " + ", ".join(available_chat_formats())
+        + ", Markdown/text, PDF, DOCX, HTML (use --format to force one)", path=path)
+
+
+def _plan_tree(plan: Plan, tree: Tree, format: Optional[str], nested: bool) -> None:
+    pool: list[str] = []
+    for rel in tree.files():
+        if nested and isinstance(tree, DirTree) and rel.lower().endswith(".zip"):
+            try:
+                z = ZipTree(tree.path / rel)
+            except ImportFormatError:
+                plan.skipped.append(tree.display(rel))
+                continue
+            plan.trees.append(z)
+            _plan_tree(plan, z, format, nested=False)
+            continue
+        pool.append(rel)
+    if format == DOCUMENTS:
+        names: list[str] = []
+    elif format:
+        names = [format]
+    else:
+        names = available_chat_formats()
+    for name in names:
+        claims = chat_module(name).claim(tree, pool, force=bool(format))
+        if claims:
+            taken = {f for c in claims for f in (*c.files, *c.covers)}
+            pool = [f for f in pool if f not in taken]
+            plan.claims.extend(claims)
+    docmod = documents_module() if format in (None, DOCUMENTS) else None
+    if docmod is not None:
+        try:
+            plan.vault = plan.vault or bool(docmod.is_vault(tree))
+        except SecondMeError:
+            pass
+        for rel in pool:
+            try:
+                ok = docmod.is_document(tree, rel)
+            except SecondMeError:
+                ok = False
+            (plan.documents.append((tree, rel)) if ok
+             else plan.skipped.append(tree.display(rel)))
+    else:
+        plan.skipped.extend(tree.display(r) for r in pool)
+
+
+# -- storing ------------------------------------------------------------------------------
+
+_INSERT_MESSAGE = (
+    "insert into messages (conversation_id, external_id, position, speaker, is_me, kind, "
+    "timestamp, ts, text, reply_to, attachments, content_hash) "
+    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def me_names(me: Iterable[str], settings: Any = None) -> frozenset[str]:
+    """Normalised names that mean "me": ``me`` plus settings me_name and me_aliases."""
+    names = list(me)
+    if settings is not None:
+        names.append(getattr(settings, "me_name", "") or "")
+        names.extend(getattr(settings, "me_aliases", []) or [])
+    return frozenset(n for n in (norm_name(x) for x in names) if n)
+
+
+def store_conversation(store: Store, conv: Conversation, source_id: Optional[int],
+                       me: frozenset[str], extra_meta: Optional[dict] = None
+                       ) -> tuple[int, int, bool]:
+    """Store ``conv`` in one transaction; returns (added, skipped, conversation_is_new).
+
+    Messages already stored (same external id in the same conversation) are skipped;
+    new ones get positions after the last stored one. ``is_me`` left None by the parser
+    is decided by ``me`` (normalised names).
+    """
+    stamps = [m.timestamp for m in conv.messages if m.timestamp is not None]
+    first = min(stamps, key=_epoch).isoformat() if stamps else None
+    last = max(stamps, key=_epoch).isoformat() if stamps else None
+    meta = dict(conv.metadata)
+    if extra_meta:
+        meta.update(extra_meta)
+    with store.write() as db:
+        conn = db.conn
+        row = conn.execute("select id, participants, metadata, started_at, updated_at "
+                           "from conversations where format = ? and external_id = ?",
+                           [conv.format, conv.external_id]).fetchone()
+        if row is None:
+            cid = conn.execute(
+                "insert into conversations (source_id, format, external_id, title, "
+                "participants, started_at, updated_at, metadata) values (?,?,?,?,?,?,?,?)",
+                [source_id, conv.format, conv.external_id, conv.title,
+                 json.dumps(conv.participants, ensure_ascii=False), first, last,
+                 json.dumps(meta, ensure_ascii=False, default=str)]).lastrowid
+            existing: set[str] = set()
+            pos = 0
+            new_conv = True
+        else:
+            cid = row[0]
+            new_conv = False
+            old_parts = _loads(row[1], [])
+            parts = list(dict.fromkeys([*old_parts, *conv.participants]))
+            old_meta = _loads(row[2], {})
+            old_meta.update(meta)
+            started = _earliest(row[3], first)
+            updated = _latest(row[4], last)
+            conn.execute("update conversations set title = ?, participants = ?, "
+                         "metadata = ?, started_at = ?, updated_at = ? where id = ?",
+                         [conv.title or "", json.dumps(parts, ensure_ascii=False),
+                          json.dumps(old_meta, ensure_ascii=False, default=str),
+                          started, updated, cid])
+            existing = {r[0] for r in conn.execute(
+                "select external_id from messages where conversation_id = ?", [cid])}
+            pos = conn.execute("select coalesce(max(position), -1) + 1 from messages "
+                               "where conversation_id = ?", [cid]).fetchone()[0]
+        rows = []
+        skipped = 0
+        me_cache: dict[str, int] = {}
+        for m in conv.messages:
+            xid = m.external_id
+            if xid in existing:
+                skipped += 1
+                continue
+            existing.add(xid)
+            if m.is_me is None:
+                flag = me_cache.get(m.speaker)
+                if flag is None:
+                    flag = me_cache[m.speaker] = int(bool(m.speaker)
+                                                     and norm_name(m.speaker) in me)
+            else:
+                flag = int(m.is_me)
+            ts = m.timestamp
+            if ts is not None:
+                iso, epoch = ts.isoformat(), _epoch(ts)
+            else:
+                iso = epoch = None
+            atts = ("[]" if not m.attachments else json.dumps(
+                [{"kind": a.kind, "name": a.name, "note": a.note} for a in m.attachments],
+                ensure_ascii=False))
+            rows.append((cid, xid, pos, m.speaker, flag, m.kind, iso, epoch, m.text,
+                         m.reply_to, atts, derive_id(m.speaker, iso, m.text)))
+            pos += 1
+        if rows:
+            conn.executemany(_INSERT_MESSAGE, rows)
+    return len(rows), skipped, new_conv
+
+
+def _epoch(dt: datetime) -> float:
+    try:
+        return dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return 0.0
+
+
+def _loads(s: Optional[str], default: Any) -> Any:
+    try:
+        v = json.loads(s) if s else default
+    except ValueError:
+        return default
+    return v if isinstance(v, type(default)) else default
+
+
+def _earliest(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    if not a or not b:
+        return a or b
+    return a if datetime.fromisoformat(a) <= datetime.fromisoformat(b) else b
+
+
+def _latest(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    if not a or not b:
+        return a or b
+    return a if datetime.fromisoformat(a) >= datetime.fromisoformat(b) else b
+
+
+def store_document(store: Store, doc: Document, source_id: Optional[int]
+                   ) -> tuple[str, list[int]]:
+    """Store ``doc`` (unique by path) in one transaction.
+
+    Returns (outcome, removed_vector_labels) with outcome ``added``, ``unchanged`` (same
+    content hash: nothing written) or ``updated`` (chunks and links replaced).
+    """
+    chash = doc.content_hash or hashlib.sha256(
+        "\n".join(c.text for c in doc.chunks).encode("utf-8", "surrogatepass")).hexdigest()
+    meta = json.dumps(doc.metadata, ensure_ascii=False, default=str)
+    created = doc.created_at.isoformat() if doc.created_at else None
+    modified = doc.modified_at.isoformat() if doc.modified_at else None
+    with store.write() as db:
+        conn = db.conn
+        row = conn.execute("select id, content_hash from documents where path = ?",
+                           [doc.path]).fetchone()
+        removed: list[int] = []
+        if row is not None and row[1] == chash:
+            return "unchanged", []
+        if row is None:
+            did = conn.execute(
+                "insert into documents (source_id, format, path, title, content_hash, "
+                "created_at, modified_at, metadata) values (?,?,?,?,?,?,?,?)",
+                [source_id, doc.format, doc.path, doc.title, chash, created, modified,
+                 meta]).lastrowid
+            outcome = "added"
+        else:
+            did = row[0]
+            conn.execute("update documents set source_id = coalesce(?, source_id), "
+                         "format = ?, title = ?, content_hash = ?, created_at = ?, "
+                         "modified_at = ?, metadata = ? where id = ?",
+                         [source_id, doc.format, doc.title, chash, created, modified, meta,
+                          did])
+            removed = [r[0] for r in conn.execute(
+                "select v.label from vector_items v join chunks c on v.kind = 'chunk' "
+                "and v.item_id = c.id where c.document_id = ?", [did])]
+            conn.execute("delete from vector_items where kind = 'chunk' and item_id in "
+                         "(select id from chunks where document_id = ?)", [did])
+            conn.execute("delete from chunks where document_id = ?", [did])
+            conn.execute("delete from document_links where src_document_id = ?", [did])
+            outcome = "updated"
+        conn.executemany(
+            "insert into chunks (document_id, position, text, page, heading, char_start, "
+            "char_end, content_hash) values (?,?,?,?,?,?,?,?)",
+            [(did, i, c.text, c.page, c.heading or "", c.char_start, c.char_end,
+              hashlib.sha256(c.text.encode("utf-8", "surrogatepass")).hexdigest()[:32])
+             for i, c in enumerate(doc.chunks)])
+        seen = set()
+        links = []
+        for ln in doc.links:
+            key = (ln.target, ln.heading or "")
+            if key in seen or not ln.target:
+                continue
+            seen.add(key)
+            links.append((did, ln.target, ln.heading or "", ln.alias or "", int(ln.embed)))
+        conn.executemany("insert or ignore into document_links (src_document_id, target, "
+                         "heading, alias, embed) values (?,?,?,?,?)", links)
+    return outcome, removed
+
+
+def _link_keys(target: str) -> list[str]:
+    t = target.strip().replace("\\", "/")
+    keys = [t.casefold()]
+    low = t.casefold()
+    for ext in (".md", ".markdown", ".txt"):
+        if low.endswith(ext):
+            keys.append(low[: -len(ext)])
+    base = keys[-1].rsplit("/", 1)[-1]
+    keys.append(base)
+    return list(dict.fromkeys(keys))
+
+
+def resolve_document_links(store: Store) -> int:
+    """Point every unresolved ``document_links`` row at the document it names.
+
+    A target matches (case-insensitively) a document's path without extension (also
+    relative to any folder), its file stem, its title or a front-matter alias. Returns
+    how many links were resolved. One transaction.
+    """
+    conn = store.conn
+    pending = conn.execute("select rowid, target from document_links "
+                           "where dst_document_id is null").fetchall()
+    if not pending:
+        return 0
+    index: dict[str, int] = {}
+    weak: dict[str, int] = {}
+    for did, path, title, meta in conn.execute(
+            "select id, path, title, metadata from documents order by id"):
+        p = path.replace("\\", "/").split("!", 1)[-1]
+        stem_path = p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p
+        index.setdefault(stem_path.rsplit("/", 1)[-1].casefold(), did)
+        parts = stem_path.split("/")
+        for i in range(len(parts)):
+            weak.setdefault("/".join(parts[i:]).casefold(), did)
+        if title:
+            weak.setdefault(title.casefold(), did)
+        m = _loads(meta, {})
+        aliases = m.get("aliases") or m.get("alias") or []
+        if isinstance(aliases, str):
+            aliases = [aliases]
+        for a in aliases if isinstance(aliases, list) else []:
+            if isinstance(a, str) and a.strip():
+                weak.setdefault(a.strip().casefold(), did)
+    updates = []
+    for rowid, target in pending:
+        for k in _link_keys(target):
+            did = index.get(k) or weak.get(k)
+            if did:
+                updates.append((did, rowid))
+                break
+    if updates:
+        with store.write() as db:
+            db.conn.executemany("update document_links set dst_document_id = ? "
+                                "where rowid = ?", updates)
+    return len(updates)
+
+
+# -- the importer -------------------------------------------------------------------------
+
+def _error(problem: str, position: Optional[str] = None, conversation: Optional[str] = None,
+           file: Optional[str] = None) -> dict[str, Any]:
+    return {"conversation": conversation, "position": position, "problem": problem,
+            "file": file}
+
+
+def _hash_files(plan: Plan) -> str:
+    h = hashlib.sha256()
+    items = [(c.tree, f) for c in plan.claims for f in c.files] + list(plan.documents)
+    for tree, rel in sorted(items, key=lambda x: x[0].display(x[1])):
+        h.update(tree.display(rel).encode("utf-8", "surrogatepass") + b"\0")
+        try:
+            with tree.open(rel) as f:
+                while True:
+                    block = f.read(1 << 20)
+                    if not block:
+                        break
+                    h.update(block)
+        except (OSError, ImportFormatError):
+            h.update(b"<unreadable>")
+    return h.hexdigest()
+
+
+class Importer:
+    """Imports paths into a store. One instance per ``import_paths`` call."""
+
+    def __init__(self, store: Store, *, me: frozenset[str], ctx: ParseContext,
+                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                 on_chunks_removed=None):
+        self.store = store
+        self.me = me
+        self.ctx = ctx
+        self.progress = Throttle(progress, 0.1) if progress else None
+        self.cancel = cancel
+        self.on_chunks_removed = on_chunks_removed
+
+    # one path -------------------------------------------------------------------
+    def import_path(self, path: str | Path, format: Optional[str] = None,
+                    index: int = 1, count: int = 1) -> SourceReport:
+        """Import everything at ``path``; errors are recorded in the report.
+
+        Raises Cancelled (after recording what was done) when ``cancel`` fires.
+        """
+        t0 = time.monotonic()
+        rep = SourceReport(path=str(path))
+        try:
+            plan = plan_path(path, format)
+        except ImportFormatError as e:
+            rep.failed = True
+            rep.errors.append(_error(e.plain_message, e.position, file=e.path or str(path)))
+            return rep
+        with plan:
+            rep.format, rep.kind, rep.formats = plan.format, plan.kind, plan.formats
+            rep.files_skipped = len(plan.skipped)
+            source_id = self._begin_source(plan, str(path))
+            rep.source_id = source_id
+            stage = f"importing {Path(str(path)).name}" + (f" ({index}/{count})"
+                                                          if count > 1 else "")
+            total = self._total_bytes(plan)
+            base = self.ctx.bytes_read
+            status = "done"
+            try:
+                for claim in plan.claims:
+                    self._import_claim(claim, rep, source_id, stage, base, total)
+                self._import_documents(plan, rep, source_id, stage, base, total)
+                if plan.documents:
+                    resolve_document_links(self.store)
+            except Cancelled:
+                status = "cancelled"
+                raise
+            except BaseException:
+                status = "interrupted"
+                raise
+            finally:
+                if status == "done":
+                    nothing = (rep.conversations == 0 and rep.documents == 0
+                               and rep.documents_skipped == 0)
+                    if nothing and rep.errors:
+                        rep.failed = True
+                        status = "failed"
+                rep.seconds = round(time.monotonic() - t0, 3)
+                self._finish_source(source_id, rep, status)
+            report(self.progress, stage, total, total)
+        return rep
+
+    def _total_bytes(self, plan: Plan) -> int:
+        total = 0
+        for tree, rel in [(c.tree, f) for c in plan.claims for f in c.files] + plan.documents:
+            try:
+                total += tree.size(rel)
+            except (OSError, KeyError, ImportFormatError):
+                pass
+        return total or 1
+
+    def _tick(self, stage: str, base: int, total: int, message: str = "") -> None:
+        if self.progress is not None:
+            report(self.progress, stage, min(total, self.ctx.bytes_read - base), total,
+                   message)
+
+    def _import_claim(self, claim: Claim, rep: SourceReport, source_id: int, stage: str,
+                      base: int, total: int) -> None:
+        mod = chat_module(claim.format)
+        meta = {"timezone": self.ctx.zone_label, "source_file": claim.label}
+        it: Iterator = mod.parse(claim, self.ctx)
+        while True:
+            check(self.cancel)
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            except SecondMeError as e:
+                rep.errors.append(_error(e.plain_message, e.position, file=e.path or claim.label))
+                break
+            except Exception as e:  # a parser bug must not lose the rest of the import
+                log.exception("parser %s failed on %s", claim.format, claim.label)
+                rep.errors.append(_error(f"internal error while reading this file "
+                                         f"({type(e).__name__}: {e}); please report it",
+                                         file=claim.label))
+                break
+            if isinstance(item, Conversation):
+                check(self.cancel)
+                added, skipped, new = store_conversation(self.store, item, source_id, self.me,
+                                                         meta)
+                rep.conversations += 1
+                rep.conversations_added += int(new)
+                rep.messages_added += added
+                rep.messages_skipped += skipped
+                self._tick(stage, base, total, item.title)
+            elif isinstance(item, ParseProblem):
+                rep.errors.append(_error(item.problem, item.position, item.conversation,
+                                         item.path))
+            elif isinstance(item, Document):
+                self._store_document(item, rep, source_id)
+
+    def _import_documents(self, plan: Plan, rep: SourceReport, source_id: int, stage: str,
+                          base: int, total: int) -> None:
+        if not plan.documents:
+            return
+        docmod = documents_module()
+        done = 0
+        for tree, rel in plan.documents:
+            check(self.cancel)
+            try:
+                doc = docmod.parse_document(tree, rel)
+            except SecondMeError as e:
+                rep.errors.append(_error(e.plain_message, e.position, file=e.path
+                                         or tree.display(rel)))
+                doc = None
+            except Exception as e:  # a parser bug must not lose the rest of the import
+                log.exception("document parser failed on %s", tree.display(rel))
+                rep.errors.append(_error(f"internal error while reading this document "
+                                         f"({type(e).__name__}: {e}); please report it",
+                                         file=tree.display(rel)))
+                doc = None
+            try:
+                done += tree.size(rel)
+            except (OSError, KeyError, ImportFormatError):
+                pass
+            if doc is not None:
+                self._store_document(doc, rep, source_id)
+            if self.progress is not None:
+                report(self.progress, stage,
+                       min(total, self.ctx.bytes_read - base + done), total, rel)
+
+    def _store_document(self, doc: Document, rep: SourceReport, source_id: int) -> None:
+        outcome, removed = store_document(self.store, doc, source_id)
+        if outcome == "unchanged":
+            rep.documents_skipped += 1
+        else:
+            rep.documents += 1
+        if removed and self.on_chunks_removed is not None:
+            self.on_chunks_removed(removed)
+
+    # the sources row -------------------------------------------------------------
+    def _begin_source(self, plan: Plan, path: str) -> int:
+        chash = _hash_files(plan)
+        counts = json.dumps({"status": "running", "formats": plan.formats,
+                             "parser_version": PARSER_VERSION})
+        with self.store.write() as db:
+            row = db.conn.execute(
+                "select id from sources where path = ? and json_extract(counts, '$.status') "
+                "in ('running', 'interrupted', 'cancelled') order by id desc limit 1",
+                [path]).fetchone()
+            if row is not None:  # an earlier run of this import was killed: finish it
+                db.conn.execute("update sources set kind = ?, content_hash = ?, "
+                                "imported_at = ?, counts = ? where id = ?",
+                                [plan.format or "unknown", chash, utcnow(), counts, row[0]])
+                return row[0]
+            return db.conn.execute(
+                "insert into sources (kind, path, content_hash, imported_at, counts, errors) "
+                "values (?, ?, ?, ?, ?, '[]')",
+                [plan.format or "unknown", path, chash, utcnow(), counts]).lastrowid
+
+    def _finish_source(self, source_id: int, rep: SourceReport, status: str) -> None:
+        counts = {"status": status, "formats": rep.formats, "parser_version": PARSER_VERSION,
+                  "conversations": rep.conversations,
+                  "conversations_added": rep.conversations_added,
+                  "messages_added": rep.messages_added,
+                  "messages_skipped": rep.messages_skipped, "documents": rep.documents,
+                  "documents_skipped": rep.documents_skipped,
+                  "files_skipped": rep.files_skipped, "seconds": rep.seconds}
+        try:
+            with self.store.write() as db:
+                db.conn.execute("update sources set counts = ?, errors = ? where id = ?",
+                                [json.dumps(counts), json.dumps(rep.errors, ensure_ascii=False,
+                                                                default=str), source_id])
+        except Exception:  # never mask the original error of an interrupted import
+            if status == "done":
+                raise
+            log.exception("could not record the import's outcome")
+
+
+def describe(path: str | Path, format: Optional[str] = None) -> DetectedSource:
+    """Detect what ``path`` holds without importing. Raises ImportFormatError."""
+    with plan_path(path, format) as plan:
+        return DetectedSource(str(path), plan.format, plan.kind, plan.description(),
+                              plan.formats,
+                              sum(len(c.files) for c in plan.claims) + len(plan.documents),
+                              len(plan.skipped))
