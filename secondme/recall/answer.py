@@ -1,0 +1,354 @@
+"""Cited answers: citation markers that cannot be invented, grounding, extraction, abstention.
+
+The pieces, each usable and testable on its own:
+
+- :class:`CitationFilter` — sits between a model's token stream and whoever listens.
+  It holds back anything that might be a ``[n]`` marker until the marker is complete,
+  then lets through only numbers of sources actually given (``[7]`` with three sources
+  is dropped; ``[2, 7]`` becomes ``[2]``). Nothing invalid ever reaches ``on_token`` or
+  the final text: the final text *is* the concatenation of what the filter emitted.
+- :func:`grounding` — how much of an answer's content (words, numbers) is supported by
+  the sources it cites; a draft below :data:`GROUNDED_MIN` is replaced.
+- :func:`extractive_answer` — the answer built from the sources themselves when the
+  model is too weak (the embedded default) or its draft is not grounded: the date of the
+  event for "when" questions (relative phrases like "yesterday" resolved against the
+  message's own date), otherwise the sentence that best answers, with citations.
+- :func:`evidence_strength` — a 0..1 score of how well the best sources cover the
+  question; below ``settings.abstain_threshold`` secondme abstains.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Optional
+
+from .query import STOP_WORDS, QUESTION_FRAME, content_terms, fmt_date, tokens
+
+NO_MEMORY = "I have no memory of that."
+GROUNDED_MIN = 0.6
+_MARKER = re.compile(r"\[(\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*)\]")
+_PARTIAL = re.compile(r"\[[\d\s,;]{0,12}$")
+
+
+def _filter_marker(inner: str, valid: set[int]) -> str:
+    nums = [int(x) for x in re.split(r"[,;]", inner) if x.strip().isdigit()]
+    keep = []
+    for n in nums:
+        if n in valid and n not in keep:
+            keep.append(n)
+    return "".join(f"[{n}]" for n in keep)
+
+
+class CitationFilter:
+    """A streaming filter that removes citation markers not in ``valid``.
+
+    ``feed(piece)`` returns the text that may be shown now; ``close()`` returns the
+    rest. Safe by construction: held-back text is only released after validation.
+    """
+
+    def __init__(self, valid: Iterable[int], emit: Optional[Callable[[str], None]] = None):
+        self.valid = set(valid)
+        self.emit = emit
+        self.buf = ""
+        self.out: list[str] = []
+        self.used: list[int] = []
+
+    def _release(self, text: str) -> None:
+        if text:
+            self.out.append(text)
+            if self.emit:
+                self.emit(text)
+
+    def _process(self, final: bool) -> None:
+        while self.buf:
+            i = self.buf.find("[")
+            if i < 0:
+                self._release(self.buf)
+                self.buf = ""
+                return
+            self._release(self.buf[:i])
+            self.buf = self.buf[i:]
+            m = _MARKER.match(self.buf)
+            if m:
+                kept = _filter_marker(m.group(1), self.valid)
+                for n in re.findall(r"\d+", kept):
+                    if int(n) not in self.used:
+                        self.used.append(int(n))
+                self._release(kept)
+                self.buf = self.buf[m.end():]
+                continue
+            if _PARTIAL.match(self.buf) and not final:
+                return  # maybe the start of a marker: wait for more
+            if _PARTIAL.match(self.buf):  # a dangling "[1" at the end: drop it
+                self.buf = ""
+                return
+            self._release("[")
+            self.buf = self.buf[1:]
+
+    def feed(self, piece: str) -> None:
+        self.buf += piece
+        self._process(final=False)
+
+    def close(self) -> str:
+        self._process(final=True)
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.out)
+
+
+def clean_citations(text: str, valid: Iterable[int]) -> str:
+    """``text`` with every marker not in ``valid`` removed (non-streaming)."""
+    f = CitationFilter(valid)
+    f.feed(text)
+    return f.close()
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The citation numbers in ``text``, in order of first use."""
+    out: list[int] = []
+    for m in _MARKER.finditer(text):
+        for x in re.split(r"[,;]", m.group(1)):
+            if x.strip().isdigit() and int(x) not in out:
+                out.append(int(x))
+    return out
+
+
+def _stem(w: str) -> str:
+    w = w.lower()
+    for suf in ("ing", "ed", "es", "s", "ly"):
+        if len(w) > len(suf) + 3 and w.endswith(suf):
+            return w[: -len(suf)][:6]
+    return w[:6]
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(t) for t in tokens(text)}
+
+
+def grounding(answer: str, cited_texts: list[str]) -> float:
+    """Fraction of the answer's content words and numbers found in ``cited_texts``
+    (0 when nothing is cited). Numbers must match exactly; words by a crude stem."""
+    body = _MARKER.sub(" ", answer)
+    words = [t for t in tokens(body) if t not in STOP_WORDS and t not in QUESTION_FRAME
+             and len(t) > 2 or t.isdigit()]
+    if not words:
+        return 1.0 if cited_texts else 0.0
+    if not cited_texts:
+        return 0.0
+    support = set()
+    for t in cited_texts:
+        support |= _stems(t)
+        support |= set(tokens(t))
+    ok = sum(1 for w in words if (w in support if w.isdigit() else _stem(w) in support))
+    return ok / len(words)
+
+
+# -- evidence strength -----------------------------------------------------------------
+def evidence_strength(question_terms: list[str], texts: list[str],
+                      idf: dict[str, float], dense_sim: float = 0.0) -> float:
+    """How well the best sources cover the question, 0..1.
+
+    IDF-weighted share of the question's content terms present in the best source
+    (stems), blended with the union over the top three and the best dense similarity.
+    A term found nowhere in the memories has the highest weight, so a question about
+    something never mentioned scores low.
+    """
+    terms = [t for t in question_terms if t]
+    if not terms or not texts:
+        return 0.0
+    w = {t: idf.get(t, max(idf.values(), default=5.0) or 5.0) for t in terms}
+    total = sum(w.values()) or 1.0
+    stems = [_stems(t) | set(tokens(t)) for t in texts[:5]]
+
+    def cov(s: set[str]) -> float:
+        return sum(w[t] for t in terms if t in s or _stem(t) in s) / total
+
+    best = max(cov(s) for s in stems)
+    union = cov(set().union(*stems[:3]))
+    dense = max(0.0, min(1.0, (dense_sim - 0.25) / 0.45))
+    return 0.55 * best + 0.25 * union + 0.2 * dense
+
+
+# -- extractive answers ----------------------------------------------------------------
+_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split into sentences (chat messages are often one)."""
+    out = [s.strip() for s in _SENT.split(text or "") if s and s.strip()]
+    return out or ([text.strip()] if text and text.strip() else [])
+
+
+_NUMWORD = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+                      r"twelve|twenty|thirty|forty|fifty|hundred|dozen|couple|few)\b", re.I)
+_PLACE = re.compile(r"\b(in|at|to|from|near|around)\s+(?:the\s+)?[A-Z][\w'-]+")
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?\b")
+
+
+@dataclass
+class Source:
+    """One numbered source given to the answerer."""
+
+    n: int
+    kind: str
+    id: int
+    text: str
+    ts: Optional[float]
+    speaker: Optional[str]
+    timestamp: Optional[str]
+    sources: list = field(default_factory=list)
+    score: float = 0.0
+
+
+def _event_date(sentence: str, src: Source) -> Optional[str]:
+    """The absolute date of what ``sentence`` talks about, resolved against the date the
+    message was written ("yesterday" on 8 May 2023 → 7 May 2023)."""
+    if src.ts is None:
+        return None
+    written = datetime.fromtimestamp(src.ts, tz=timezone.utc)
+    ref = src.timestamp or written
+    try:
+        from ..memory.timeparse import find_dates
+    except ImportError:  # memory formation not in this build: the message date is a fair answer
+        return None
+    try:
+        found = find_dates(sentence, ref)
+    except Exception:
+        return None
+    if not found:
+        return None
+    r = found[0]
+    return r.bare()
+
+
+def _score_sentence(sent: str, q_terms: set[str], qtype: str, names: set[str],
+                    idf: dict[str, float]) -> float:
+    st = _stems(sent) | set(tokens(sent))
+    default = max(idf.values(), default=3.0)
+    s = sum(idf.get(t, default) for t in q_terms if t in st or _stem(t) in st)
+    if qtype == "where" and _PLACE.search(sent):
+        s += 1.0
+    elif qtype == "howmany" and _NUMWORD.search(sent):
+        s += 1.0
+    elif qtype == "who":
+        others = [m for m in _NAME.findall(sent) if m.lower() not in names and m.lower()
+                  not in STOP_WORDS]
+        if others:
+            s += 1.0
+    if len(tokens(sent)) < 3:
+        s *= 0.5
+    return s
+
+
+def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list[str],
+                      sources: list[Source], idf: dict[str, float]) -> tuple[str, list[int]]:
+    """An answer made of the sources' own words, with citations; (text, cited numbers).
+
+    "when" questions: the absolute date of the event in the best-matching message
+    ("On 7 May 2023 [1]"; the message's own date when it names no other). Otherwise the
+    best sentence (by IDF-weighted overlap with the question and the expected kind of
+    answer), plus up to two more from other sources when they score nearly as well
+    (lists, multi-part questions).
+    """
+    if not sources:
+        return NO_MEMORY, []
+    qset = set(q_terms)
+    name_set = {t for n in names for t in tokens(n)}
+    cands = []
+    for rank, src in enumerate(sources):
+        prior = 1.0 / (1.0 + 0.15 * rank)
+        for sent in sentences(src.text):
+            sc = _score_sentence(sent, qset, qtype, name_set, idf)
+            cands.append((sc * prior + 0.01 * prior, rank, sent, src))
+    if not cands:
+        return NO_MEMORY, []
+    cands.sort(key=lambda c: -c[0])
+    best_score, _, best_sent, best_src = cands[0]
+    if qtype == "when":
+        # the first of the best sentences whose message has a date
+        for sc, _, sent, src in cands[:6]:
+            if src.ts is None:
+                continue
+            event = _event_date(sent, src)
+            if event:
+                return f"{event} [{src.n}]", [src.n]
+            written = fmt_date(datetime.fromtimestamp(src.ts, tz=timezone.utc))
+            return f"{written} [{src.n}]", [src.n]
+    parts = [(best_sent, best_src)]
+    for sc, _, sent, src in cands[1:]:
+        if len(parts) >= 3 or sc < 0.75 * best_score:
+            break
+        if all(src.n != p[1].n for p in parts):
+            parts.append((sent, src))
+    pieces = []
+    for sent, src in parts:
+        sent = sent.strip()
+        if len(sent) > 300:
+            sent = sent[:297].rsplit(" ", 1)[0] + "…"
+        who = f"{src.speaker}: " if src.speaker and src.kind == "message" else ""
+        pieces.append(f"{who}{sent} [{src.n}]")
+    return " ".join(pieces), [p[1].n for p in parts]
+
+
+# -- prompts for a capable model -------------------------------------------------------
+SYSTEM_PROMPT = (
+    "You answer questions about the user's own life using ONLY the numbered sources "
+    "(their messages, documents and notes). Cite every statement with the source "
+    "numbers in square brackets, like [2]. Give absolute dates (e.g. 7 May 2023), "
+    "resolving words like 'yesterday' against the source's date. Be brief. If the "
+    f"sources do not contain the answer, reply exactly: {NO_MEMORY}")
+
+
+def source_line(src: Source) -> str:
+    """How one source appears in the prompt: number, date, speaker, text."""
+    bits = []
+    if src.ts is not None:
+        bits.append(fmt_date(datetime.fromtimestamp(src.ts, tz=timezone.utc)))
+    if src.speaker:
+        bits.append(src.speaker)
+    if src.kind == "chunk" and src.sources:
+        s = src.sources[0]
+        bits.append(f"{s.get('document')}" + (f" p.{s['page']}" if s.get("page") else ""))
+    if src.kind == "note":
+        bits.append("memory note")
+    head = f"[{src.n}] ({', '.join(bits)})" if bits else f"[{src.n}]"
+    return f"{head} {src.text.strip()[:600]}"
+
+
+def build_messages(question: str, sources: list[Source], history: list[dict]) -> list[dict]:
+    """Chat messages for the model: system rules, earlier turns, sources + question."""
+    msgs = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for h in history[-4:]:
+        msgs.append({"role": h["role"], "content": h["text"][:500]})
+    body = "Sources:\n" + "\n".join(source_line(s) for s in sources)
+    msgs.append({"role": "user", "content": f"{body}\n\nQuestion: {question}"})
+    return msgs
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 (lower-cased, punctuation and articles removed, markers
+    stripped)."""
+    def norm(s: str) -> list[str]:
+        s = _MARKER.sub(" ", s or "").lower()
+        toks = re.findall(r"[^\W_]+", s)
+        return [t for t in toks if t not in ("a", "an", "the")]
+    p, r = norm(prediction), norm(reference)
+    if not p or not r:
+        return float(p == r)
+    common: dict[str, int] = {}
+    rc: dict[str, int] = {}
+    for t in r:
+        rc[t] = rc.get(t, 0) + 1
+    same = 0
+    for t in p:
+        if rc.get(t, 0) > 0:
+            rc[t] -= 1
+            same += 1
+    if same == 0:
+        return 0.0
+    prec, rec = same / len(p), same / len(r)
+    return 2 * prec * rec / (prec + rec)

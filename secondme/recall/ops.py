@@ -1,0 +1,556 @@
+"""RecallOps: search, ask, open a citation, chat history, evaluation (mixed into SecondMe).
+
+Public methods (see docs/ENGINEERING.md): :meth:`RecallOps.search`, :meth:`RecallOps.ask`,
+:meth:`RecallOps.open_source`, :meth:`RecallOps.list_chats`, :meth:`RecallOps.chat_history`,
+:meth:`RecallOps.evaluate`. Plain dataclasses in and out.
+
+The app's own answers are stored only in ``recall_chat_turns``; they are never messages,
+never indexed and so never evidence. What the person *tells* secondme ("remember that …")
+is stored as a message in a conversation of format ``secondme-chat`` and becomes a note
+citing that message.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Optional
+
+from ..errors import Cancelled, InvalidInput, NotFound
+from ..progress import CancelToken, ProgressFn, check
+from .answer import (NO_MEMORY, CitationFilter, Source, build_messages, cited_numbers,
+                     evidence_strength, extractive_answer, grounding, GROUNDED_MIN)
+from .query import content_terms, fmt_date, question_type, tokens
+from .search import SearchResult, SearchTrace, search as _search
+from .windows import CHAT_FORMAT
+
+__all__ = ["RecallOps", "SearchResult", "Answer", "Citation", "SourceView", "ChatInfo",
+           "ChatTurn"]
+
+
+@dataclass
+class Citation:
+    """A source an answer cites: ``n`` is the marker number used in the answer text."""
+
+    n: int
+    id: int
+    kind: str
+    text: str
+    sources: list[dict] = field(default_factory=list)
+    date: Optional[str] = None
+    speaker: Optional[str] = None
+
+
+@dataclass
+class Answer:
+    """An answer to a question (``abstained`` when memory had nothing good enough).
+
+    ``method``: ``model`` (a capable model's grounded draft), ``extractive`` (built from
+    the sources), ``abstained``, or ``remembered`` ("remember that …" stored a note).
+    ``draft_rejected`` is True when a model's draft was streamed but replaced because it
+    was not grounded in its sources: a front end then shows ``answer`` instead of what
+    it streamed.
+    """
+
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    closest: list[SearchResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    chat_id: Optional[int] = None
+    method: str = "extractive"
+    strength: float = 0.0
+    draft_rejected: bool = False
+    question: str = ""
+
+
+@dataclass
+class SourceView:
+    """What a citation click shows.
+
+    For a message: its conversation and ``messages`` around it (about five either side)
+    with ``highlight`` = the cited message's id. For a chunk: the document (path, title),
+    page, heading, character offsets and text. For a note: its text and sources.
+    """
+
+    kind: str
+    id: int
+    title: str = ""
+    highlight: Optional[int] = None
+    messages: list[dict] = field(default_factory=list)
+    document: Optional[dict] = None
+    text: str = ""
+    sources: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ChatInfo:
+    id: int
+    title: str
+    created_at: str
+    updated_at: str
+    turns: int = 0
+
+
+@dataclass
+class ChatTurn:
+    id: int
+    role: str          # user | assistant
+    text: str
+    created_at: str
+    citations: list[dict] = field(default_factory=list)
+    abstained: bool = False
+
+
+_REMEMBER = re.compile(
+    r"^\s*(?:please\s+|pls\s+)?(?:remember|note|don'?t forget|do not forget|keep in mind)"
+    r"(?:\s+that)?\s*[,:]?\s+(?P<fact>.+?)\s*$", re.I | re.S)
+_FOLLOWUP_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|that|"
+                               r"there|this|those|these)\b", re.I)
+_ELLIPTICAL = re.compile(r"^\s*(?:and|also|what about|how about|and what about|what of)\b",
+                         re.I)
+
+
+def _now_iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class RecallOps:
+    """Search, answers, citations and evaluation. Mixed into :class:`SecondMe`."""
+
+    # -- search ------------------------------------------------------------------------
+    def search(self, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None,
+               time_range: Optional[tuple] = None, include_archived: bool = False,
+               trace: Optional[SearchTrace] = None) -> list[SearchResult]:
+        """The ``k`` best messages, chunks and notes for ``query``, best first.
+
+        ``kinds`` ⊆ {message, chunk, note}; ``time_range`` = (start, end) aware datetimes
+        (None for open) restricts results strictly (a range *parsed* from the query only
+        re-ranks). Results carry provenance in ``sources``. Raises InvalidInput for a
+        bad ``k`` or kind. Thread-safe; loads the embedding model on first use.
+        """
+        if k < 1 or k > 1000:
+            raise InvalidInput("k must be between 1 and 1000")
+        if kinds:
+            bad = set(kinds) - {"message", "chunk", "note"}
+            if bad:
+                raise InvalidInput(f"unknown kind(s): {', '.join(sorted(bad))}; "
+                                   "use message, chunk or note")
+        weights = getattr(self, "search_weights", None)
+        kw = {"weights": weights} if weights is not None else {}
+        return _search(self, query or "", k=k, kinds=kinds, time_range=time_range,
+                       include_archived=include_archived, trace=trace, **kw)
+
+    # -- answers -----------------------------------------------------------------------
+    def ask(self, question: str, *, chat_id: Optional[int] = None,
+            on_token: Optional[Callable[[str], None]] = None,
+            cancel: Optional[CancelToken] = None) -> Answer:
+        """Answer ``question`` from memory, with citations that are never invented.
+
+        Retrieves the best sources, then: a capable model writes a draft streamed through
+        a citation filter (invalid ``[n]`` removed before anyone sees them) and checked
+        for grounding; otherwise (or if the draft is not grounded) an extractive answer
+        is built from the sources and streamed word by word. Weak evidence → abstains
+        ("I have no memory of that.") and offers the closest memories. "Remember that …"
+        stores a note citing the person's chat message. The turn is kept in chat
+        ``chat_id`` (a new chat when None); follow-ups carry names and terms from the
+        previous question. Cited notes are reinforced. Raises Cancelled, InvalidInput.
+        """
+        question = (question or "").strip()
+        if not question:
+            raise InvalidInput("ask a question")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        first = {"t": None}
+
+        def emit(piece: str) -> None:
+            if first["t"] is None:
+                first["t"] = time.perf_counter()
+            if on_token is not None:
+                on_token(piece)
+
+        chat_id = self._chat_for(chat_id, question)
+        m = _REMEMBER.match(question)
+        if m and not question.rstrip().endswith("?"):
+            ans = self._remember(m.group("fact"), chat_id, question, emit)
+            ans.timings = {"total_ms": (time.perf_counter() - t0) * 1000,
+                           "first_token_ms": ((first["t"] or time.perf_counter()) - t0) * 1000}
+            return ans
+
+        query, carried = self._followup_query(chat_id, question)
+        check(cancel)
+        trace = SearchTrace()
+        k = max(1, int(self.settings.answer_top_k))
+        results = self.search(query, k=max(k, 10), trace=trace)
+        timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
+        check(cancel)
+        parsed = trace.parsed
+        q_terms = content_terms(query)
+        idf = self._idf(q_terms)
+        given = results[:k]
+        sources = [Source(n=i + 1, kind=r.kind, id=r.id, text=r.text, ts=_ts(r),
+                          speaker=r.speaker, timestamp=r.timestamp, sources=r.sources,
+                          score=r.score) for i, r in enumerate(given)]
+        best_sim = max((trace.dense_sims.get((r.kind, r.id), 0.0) for r in given[:3]),
+                       default=0.0)
+        strength = evidence_strength(q_terms, [_display(r) for r in given], idf, best_sim)
+        timings["strength"] = round(strength, 3)
+        user_turn = self._add_turn(chat_id, "user", question, query=query,
+                                   entities=(parsed.names if parsed else []) + carried)
+        abstain = strength < float(self.settings.abstain_threshold) or not sources
+        method = "extractive"
+        text = ""
+        cited: list[int] = []
+        rejected = False
+        llm = None if abstain else self._capable_llm()
+        if llm is not None:
+            t_m = time.perf_counter()
+            filt = CitationFilter([s.n for s in sources], emit=emit)
+            history = self._history_for_prompt(chat_id, before=user_turn)
+            try:
+                llm.chat(build_messages(question, sources, history), max_tokens=320,
+                         temperature=0.0, on_token=filt.feed, cancel=cancel)
+            except Cancelled:
+                raise
+            draft = filt.close().strip()
+            timings["model_ms"] = (time.perf_counter() - t_m) * 1000
+            cited = [n for n in filt.used if 1 <= n <= len(sources)]
+            if NO_MEMORY.lower().rstrip(".") in draft.lower():
+                abstain = True
+            else:
+                g = grounding(draft, [sources[n - 1].text for n in cited])
+                timings["grounding"] = round(g, 3)
+                if cited and g >= GROUNDED_MIN:
+                    text, method = draft, "model"
+                else:
+                    rejected = True
+        if abstain:
+            text, cited, method = NO_MEMORY, [], "abstained"
+            _stream_words(text, emit)
+        elif not text:
+            qtype = parsed.qtype if parsed else question_type(question)
+            text, cited = extractive_answer(question, qtype, q_terms,
+                                            parsed.names if parsed else [], sources, idf)
+            # defence in depth: whatever built the text, only given numbers survive
+            filt = CitationFilter([s.n for s in sources])
+            if not rejected:
+                filt.emit = emit
+            filt.feed(text)
+            text = filt.close()
+            cited = [n for n in cited_numbers(text) if 1 <= n <= len(sources)]
+            method = "extractive"
+        by_n = {s.n: (s, r) for s, r in zip(sources, given)}
+        citations = [Citation(n=n, id=by_n[n][0].id, kind=by_n[n][0].kind, text=by_n[n][0].text,
+                              sources=by_n[n][1].sources, date=by_n[n][1].date,
+                              speaker=by_n[n][1].speaker) for n in cited if n in by_n]
+        self._reinforce([c.id for c in citations if c.kind == "note"])
+        self._add_turn(chat_id, "assistant", text,
+                       citations=[{"n": c.n, "id": c.id, "kind": c.kind} for c in citations],
+                       abstained=abstain)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        timings["first_token_ms"] = ((first["t"] or time.perf_counter()) - t0) * 1000
+        return Answer(answer=text, abstained=abstain, citations=citations,
+                      closest=results[:3] if abstain else [], timings=timings,
+                      chat_id=chat_id, method=method, strength=strength,
+                      draft_rejected=rejected, question=question)
+
+    def _capable_llm(self):
+        try:
+            llm = self.llm
+        except Exception:  # no model configured or installed: extractive answers still work
+            return None
+        return llm if getattr(llm, "capable", False) else None
+
+    def _idf(self, terms: list[str]) -> dict[str, float]:
+        """IDF of each term over messages, chunks and notes (terms found nowhere get the
+        highest weight)."""
+        conn = self.store.conn
+        n = sum(conn.execute(f"select count(*) from {t}").fetchone()[0]
+                for t in ("messages", "chunks", "notes")) + 1
+        out = {}
+        for t in terms:
+            q = '"' + t.replace('"', " ") + '"'
+            df = 0
+            for table in ("messages_fts", "chunks_fts", "notes_fts"):
+                df += conn.execute(f"select count(*) from {table} where {table} match ?",
+                                   [q]).fetchone()[0]
+            out[t] = math.log((n + 1) / (df + 0.5))
+        return out
+
+    # -- chats -------------------------------------------------------------------------
+    def _chat_for(self, chat_id: Optional[int], question: str) -> int:
+        now = _now_iso(self.clock())
+        if chat_id is not None:
+            row = self.store.conn.execute("select id from recall_chats where id = ?",
+                                          [chat_id]).fetchone()
+            if row is None:
+                raise NotFound(f"there is no chat {chat_id}")
+            return chat_id
+        with self.store.write() as db:
+            cur = db.conn.execute("insert into recall_chats (title, created_at, updated_at) "
+                                  "values (?, ?, ?)", [question[:80], now, now])
+            return cur.lastrowid
+
+    def _add_turn(self, chat_id: int, role: str, text: str, *, query: str = "",
+                  entities: Iterable[str] = (), citations: list | None = None,
+                  abstained: bool = False, message_id: Optional[int] = None) -> int:
+        now = _now_iso(self.clock())
+        with self.store.write() as db:
+            cur = db.conn.execute(
+                "insert into recall_chat_turns (chat_id, role, text, created_at, query, "
+                "entities, citations, abstained, message_id) values (?,?,?,?,?,?,?,?,?)",
+                [chat_id, role, text, now, query, json.dumps(list(dict.fromkeys(entities))),
+                 json.dumps(citations or []), int(abstained), message_id])
+            db.conn.execute("update recall_chats set updated_at = ? where id = ?", [now, chat_id])
+            return cur.lastrowid
+
+    def _followup_query(self, chat_id: int, question: str) -> tuple[str, list[str]]:
+        """The retrieval query for ``question`` in the context of the chat so far.
+
+        A follow-up that leans on the previous turn ("what about her sister?", "and
+        when was that?") gets the previous question's names, and — when it has almost
+        no content of its own — its terms too.
+        """
+        row = self.store.conn.execute(
+            "select query, entities from recall_chat_turns where chat_id = ? and role = 'user' "
+            "order by id desc limit 1", [chat_id]).fetchone()
+        if row is None:
+            return question, []
+        prev_query, prev_entities = row[0] or "", json.loads(row[1] or "[]")
+        own_terms = content_terms(question)
+        leaning = bool(_FOLLOWUP_PRONOUN.search(question) or _ELLIPTICAL.match(question)
+                       or len(own_terms) <= 1)
+        if not leaning:
+            return question, []
+        from .search import name_index
+        from .query import match_names
+
+        own_names = match_names(question, name_index(self.store))
+        carried = [e for e in prev_entities if e not in own_names] if not own_names else []
+        extra = list(carried)
+        if _ELLIPTICAL.match(question) or len(own_terms) <= 1:
+            prev_terms = [t for t in content_terms(prev_query) if t not in own_terms]
+            extra += prev_terms[:6]
+        if not extra:
+            return question, []
+        return question + " " + " ".join(extra), carried
+
+    def _history_for_prompt(self, chat_id: int, before: int) -> list[dict]:
+        rows = self.store.conn.execute(
+            "select role, text from recall_chat_turns where chat_id = ? and id < ? "
+            "order by id desc limit 6", [chat_id, before]).fetchall()
+        return [{"role": r[0], "text": r[1]} for r in reversed(rows)]
+
+    def list_chats(self, *, limit: int = 100) -> list[ChatInfo]:
+        """Chats, most recently used first."""
+        rows = self.store.conn.execute(
+            "select c.id, c.title, c.created_at, c.updated_at, "
+            "(select count(*) from recall_chat_turns t where t.chat_id = c.id) "
+            "from recall_chats c order by c.updated_at desc, c.id desc limit ?", [limit])
+        return [ChatInfo(*r) for r in rows]
+
+    def chat_history(self, chat_id: int) -> list[ChatTurn]:
+        """The turns of chat ``chat_id`` in order. Raises NotFound."""
+        if self.store.conn.execute("select 1 from recall_chats where id = ?",
+                                   [chat_id]).fetchone() is None:
+            raise NotFound(f"there is no chat {chat_id}")
+        rows = self.store.conn.execute(
+            "select id, role, text, created_at, citations, abstained from recall_chat_turns "
+            "where chat_id = ? order by id", [chat_id])
+        return [ChatTurn(r[0], r[1], r[2], r[3], json.loads(r[4] or "[]"), bool(r[5]))
+                for r in rows]
+
+    # -- remember ----------------------------------------------------------------------
+    def _remember(self, fact: str, chat_id: int, said: str, emit) -> Answer:
+        """Store what the person said as a message of the ``secondme-chat`` conversation
+        and a note (origin ``chat``) citing it."""
+        fact = fact.strip().rstrip(".")
+        if not fact:
+            raise InvalidInput("remember what? Say e.g. 'remember that my passport expires in March'")
+        fact = fact[0].upper() + fact[1:] + "."
+        now = self.clock()
+        me = self.settings.me_name or "Me"
+        with self.store.write() as db:
+            c = db.conn
+            row = c.execute("select id from conversations where format = ? and external_id = ?",
+                            [CHAT_FORMAT, CHAT_FORMAT]).fetchone()
+            if row is None:
+                conv = c.execute(
+                    "insert into conversations (format, external_id, title, participants, "
+                    "started_at, updated_at) values (?, ?, ?, ?, ?, ?)",
+                    [CHAT_FORMAT, CHAT_FORMAT, "Told to secondme", json.dumps([me]),
+                     _now_iso(now), _now_iso(now)]).lastrowid
+            else:
+                conv = row[0]
+            pos = c.execute("select coalesce(max(position), -1) + 1 from messages "
+                            "where conversation_id = ?", [conv]).fetchone()[0]
+            from ..models.embed import content_hash
+
+            ext = f"chat-{chat_id}-{pos}"
+            mid = c.execute(
+                "insert into messages (conversation_id, external_id, position, speaker, is_me, "
+                "kind, timestamp, ts, text, content_hash) values (?,?,?,?,1,'message',?,?,?,?)",
+                [conv, ext, pos, me, _now_iso(now), now.timestamp(), said,
+                 content_hash(said)]).lastrowid
+            c.execute("update conversations set updated_at = ? where id = ?", [_now_iso(now), conv])
+        note_id = self._create_chat_note(fact, mid)
+        self._add_turn(chat_id, "user", said, query=said, message_id=mid)
+        text = f"I'll remember that: {fact} [1]"
+        _stream_words(text, emit)
+        srcs = [{"message_id": ext, "conversation": "Told to secondme",
+                 "conversation_id": CHAT_FORMAT, "timestamp": _now_iso(now), "speaker": me,
+                 "item_id": mid}]
+        cit = Citation(n=1, id=note_id, kind="note", text=fact, sources=srcs,
+                       date=fmt_date(now), speaker=None)
+        self._add_turn(chat_id, "assistant", text,
+                       citations=[{"n": 1, "id": note_id, "kind": "note"}])
+        return Answer(answer=text, abstained=False, citations=[cit], chat_id=chat_id,
+                      method="remembered", strength=1.0, question=said)
+
+    def _create_chat_note(self, fact: str, message_id: int) -> int:
+        """A note (kind ``user``, origin ``chat``) whose source is the chat message.
+
+        Uses memory formation's ``create_note`` when this build has it (so the note is
+        enriched, linked and reconciled like any other); otherwise writes it directly.
+        """
+        create = getattr(self, "create_note", None)
+        if create is not None:
+            for sources in ([{"message_id": message_id}], [("message", message_id)],
+                            [message_id]):
+                try:
+                    note = create(fact, sources=sources, origin="chat")
+                    return int(getattr(note, "id", note))
+                except (TypeError, ValueError, KeyError, AttributeError):
+                    continue
+        from ..models.embed import content_hash
+
+        now = _now_iso(self.clock())
+        with self.store.write() as db:
+            nid = db.conn.execute(
+                "insert into notes (kind, text, created_at, updated_at, origin, valid_from, "
+                "content_hash) values ('user', ?, ?, ?, 'chat', ?, ?)",
+                [fact, now, now, now[:10], content_hash(fact)]).lastrowid
+            db.conn.execute("insert into note_sources (note_id, message_id) values (?, ?)",
+                            [nid, message_id])
+            db.conn.execute("insert into history (note_id, action, before, after, actor, at) "
+                            "values (?, 'create', null, ?, 'chat', ?)",
+                            [nid, json.dumps({"text": fact}), now])
+        self.hooks.emit("notes_did_change", ids=[nid], action="create")
+        return nid
+
+    # -- reinforcement -----------------------------------------------------------------
+    def _reinforce(self, note_ids: list[int]) -> None:
+        """Cited notes get stronger: strength + 1, last_recalled = now, retention = 1
+        (R = exp(0)); lifecycle's decay then runs with S = 1 + reinforcements."""
+        ids = sorted(set(note_ids))
+        if not ids:
+            return
+        fn = None
+        try:
+            from ..lifecycle import decay as _decay  # type: ignore
+
+            fn = getattr(_decay, "reinforce", None)
+        except ImportError:
+            fn = None
+        if fn is not None:
+            try:
+                fn(self, ids, reason="cited")
+                return
+            except TypeError:
+                pass
+        now = _now_iso(self.clock())
+        with self.store.write() as db:
+            c = db.conn
+            q = ",".join("?" * len(ids))
+            c.execute(f"update notes set strength = strength + 1, last_recalled = ?, "
+                      f"retention = 1.0 where id in ({q})", [now, *ids])
+            has_table = c.execute("select 1 from sqlite_master where type = 'table' and "
+                                  "name = 'reinforcements'").fetchone()
+            if has_table:
+                c.executemany("insert into reinforcements (note_id, at, reason) values (?, ?, ?)",
+                              [(i, now, "cited") for i in ids])
+        self.hooks.emit("notes_did_change", ids=ids, action="reinforce")
+
+    # -- citations ---------------------------------------------------------------------
+    def open_source(self, kind: str, id: int, *, around: int = 5) -> SourceView:
+        """What clicking a citation shows (see :class:`SourceView`). Raises NotFound."""
+        conn = self.store.conn
+        if kind == "message":
+            row = conn.execute(
+                "select m.conversation_id, m.position, c.title, c.external_id from messages m "
+                "join conversations c on c.id = m.conversation_id where m.id = ?",
+                [id]).fetchone()
+            if row is None:
+                raise NotFound(f"message {id} is not in memory (deleted?)")
+            conv, pos, title, ext = row
+            rows = conn.execute(
+                "select * from (select id, external_id, speaker, timestamp, text, is_me, position "
+                "from messages where conversation_id = ? and position < ? order by position desc "
+                "limit ?) union all select * from (select id, external_id, speaker, timestamp, "
+                "text, is_me, position from messages where conversation_id = ? and position >= ? "
+                "order by position limit ?) order by position",
+                [conv, pos, around, conv, pos, around + 1]).fetchall()
+            msgs = [{"id": r[0], "message_id": r[1], "speaker": r[2], "timestamp": r[3],
+                     "text": r[4], "is_me": bool(r[5]), "position": r[6],
+                     "highlight": r[0] == id} for r in rows]
+            return SourceView(kind, id, title or ext, highlight=id, messages=msgs,
+                              text=next((m["text"] for m in msgs if m["id"] == id), ""),
+                              sources=[{"conversation": title or ext, "conversation_id": ext}])
+        if kind == "chunk":
+            r = conn.execute(
+                "select c.text, c.page, c.heading, c.char_start, c.char_end, c.position, "
+                "d.path, d.title, d.format, d.id from chunks c join documents d "
+                "on d.id = c.document_id where c.id = ?", [id]).fetchone()
+            if r is None:
+                raise NotFound(f"document passage {id} is not in memory (deleted?)")
+            doc = {"path": r[6], "title": r[7], "format": r[8], "document_id": r[9],
+                   "page": r[1], "heading": r[2], "char_start": r[3], "char_end": r[4],
+                   "position": r[5]}
+            return SourceView(kind, id, r[7] or r[6], document=doc, text=r[0],
+                              sources=[{"document": r[6], "page": r[1]}])
+        if kind == "note":
+            r = conn.execute("select text from notes where id = ?", [id]).fetchone()
+            if r is None:
+                raise NotFound(f"memory {id} does not exist (deleted?)")
+            from .search import _note_sources
+
+            return SourceView(kind, id, "Memory", text=r[0],
+                              sources=_note_sources(conn, [id]).get(id, []))
+        raise InvalidInput(f"unknown kind {kind!r}; use message, chunk or note")
+
+    # -- evaluation --------------------------------------------------------------------
+    def evaluate(self, dataset_path, *, k: int = 10, answers: bool = True,
+                 progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelToken] = None):
+        """Evaluate recall and answers on a dataset (format in docs/recall.md) in a fresh
+        temporary data directory (your own memory is not touched). Returns an EvalReport.
+        Raises InvalidInput for a malformed dataset, Cancelled."""
+        from .eval import evaluate_dataset
+
+        return evaluate_dataset(self, dataset_path, k=k, answers=answers, progress=progress,
+                                cancel=cancel)
+
+
+def _ts(r: SearchResult) -> Optional[float]:
+    if not r.timestamp:
+        return None
+    try:
+        d = datetime.fromisoformat(r.timestamp)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.timestamp()
+
+
+def _display(r: SearchResult) -> str:
+    """A result's text with its speaker and date (what the strength check reads)."""
+    return " ".join(x for x in (r.speaker or "", r.text, r.date or "") if x)
+
+
+def _stream_words(text: str, emit) -> None:
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        emit(piece)

@@ -1,0 +1,596 @@
+"""Hybrid search over messages, document chunks and notes.
+
+One query goes through:
+
+1. **parse** (``query.py``): content terms, a time range, the people it names;
+2. **candidates** from several ranked lists —
+   ``window``: BM25 over the context-window index (a message with its neighbours and
+   date; column weights ``own``/``ctx``/``meta``), ``notes`` and ``chunks``: BM25 over
+   their FTS tables, ``dense``: HNSW nearest neighbours of the query embedding (any kind),
+   ``graph``: notes reached by personalised PageRank over ``links`` seeded from the best
+   notes (multi-hop), ``provenance``: the messages the best notes were formed from;
+3. **fusion**: weighted reciprocal rank fusion, ``Σ w_list / (rrf_k + rank)``, with
+   weights measured by ``benchmarks/bench_recall_quality.py`` (not assumed equal:
+   naive equal-weight fusion drags lexical recall down on chat);
+4. **re-ranking**: time fit (inside the parsed range boosted, far outside damped),
+   speaker/entity match, note retention and pinning, and diversity (duplicate texts
+   dropped, a message whose neighbour already ranks above it damped);
+5. **provenance**: every result carries where it came from (message external id,
+   conversation, timestamp, speaker; or document and page).
+
+Thread-safety: reads only (plus the lazy window update, which takes its own lock);
+callable from any thread. Latency: see ``benchmarks/bench_recall_latency.py``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
+from .windows import WINDOW_WIDTH, update_windows, windows_fresh
+
+KINDS = ("message", "chunk", "note")
+
+
+@dataclass
+class SearchWeights:
+    """Fusion and re-ranking parameters (defaults measured on the tuning split of
+    tests/fixtures/recall; see docs/recall.md for the figures)."""
+
+    rrf_k: float = 60.0
+    window: float = 1.0
+    dense: float = 0.5
+    notes: float = 0.8
+    chunks: float = 0.8
+    graph: float = 0.3
+    provenance: float = 0.5
+    # bm25 column weights of message_windows: own text, neighbours, date/speaker
+    col_own: float = 1.0
+    col_ctx: float = 0.35
+    col_meta: float = 0.5
+    time_in: float = 2.0          # × (1 + time_in) inside a parsed time range
+    time_scale_days: float = 30.0  # outside: × 1 / (1 + distance / scale)
+    speaker: float = 0.3          # × (1 + speaker) for the named person's messages
+    neighbour_damp: float = 0.85  # × for a message whose neighbour ranks above it
+    candidates: int = 100         # per list
+    dense_candidates: int = 60
+    dense_min_sim: float = 0.2    # weaker dense hits are noise, not candidates
+
+
+DEFAULT_WEIGHTS = SearchWeights()
+
+
+@dataclass
+class SearchResult:
+    """One search hit: what a person reads (a message, a note, a chunk) + provenance."""
+
+    id: int
+    kind: str                      # message | chunk | note
+    text: str
+    score: float
+    timestamp: Optional[str] = None
+    sources: list[dict] = field(default_factory=list)
+    date: Optional[str] = None     # the absolute date, for display ("8 May 2023")
+    speaker: Optional[str] = None
+    conversation: Optional[str] = None
+    matched: list[str] = field(default_factory=list)  # lists that found it (window, dense…)
+
+    def message_ids(self) -> list[str]:
+        """External ids of the messages this result stands for (itself or its sources)."""
+        return [s["message_id"] for s in self.sources if s.get("message_id")]
+
+
+@dataclass
+class SearchTrace:
+    """What search did, for timings and for answers (parsed query, lists)."""
+
+    parsed: Optional[ParsedQuery] = None
+    timings: dict[str, float] = field(default_factory=dict)
+    time_range: Optional[TimeRange] = None
+    dense_sims: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+# -- caches ---------------------------------------------------------------------------
+class _LRU:
+    def __init__(self, size: int = 256):
+        self.size = size
+        self.data: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+_query_vectors = _LRU(512)
+
+
+def embed_query(embedder, text: str) -> np.ndarray:
+    """The query's embedding, cached per (model, text): repeated queries cost nothing."""
+    key = (embedder.model_id, text)
+    v = _query_vectors.get(key)
+    if v is None:
+        v = np.asarray(embedder.embed([text])[0], dtype=np.float32)
+        _query_vectors.put(key, v)
+    return v
+
+
+def reference_time(store, clock) -> datetime:
+    """The time relative phrases are resolved against: the latest message's time, or
+    now when nothing is imported (documented in docs/recall.md)."""
+    row = store.conn.execute("select max(ts) from messages where kind = 'message'").fetchone()
+    if row and row[0] is not None:
+        return datetime.fromtimestamp(row[0], tz=timezone.utc)
+    return clock()
+
+
+def name_index(store) -> NameIndex:
+    """Speakers, conversation participants and entities (with aliases), cached until
+    something new is imported or extracted."""
+    conn = store.conn
+    key = (str(store.path),
+           conn.execute("select coalesce(max(id), 0) from conversations").fetchone()[0],
+           conn.execute("select coalesce(max(id), 0), count(*) from entities").fetchone())
+    cached = _names_cache.get(key)
+    if cached is not None:
+        return cached
+    idx = NameIndex()
+    speakers: set[str] = set()
+    for (parts,) in conn.execute("select participants from conversations"):
+        try:
+            speakers.update(p for p in json.loads(parts or "[]") if isinstance(p, str))
+        except ValueError:
+            pass
+    for (s,) in conn.execute("select distinct speaker from messages where speaker != ''"):
+        speakers.add(s)
+    for s in speakers:
+        idx.add(s)
+    for name, aliases in conn.execute("select name, aliases from entities"):
+        try:
+            al = [a for a in json.loads(aliases or "[]") if isinstance(a, str)]
+        except ValueError:
+            al = []
+        idx.add(name, al)
+    _names_cache.put(key, idx)
+    return idx
+
+
+_names_cache = _LRU(16)
+
+
+def speaker_names(store) -> set[str]:
+    """Lower-cased words that are (part of) a speaker's name."""
+    idx = name_index(store)
+    out = set()
+    for keys in idx.names.values():
+        for k in keys:
+            out.update(k.split())
+    return out
+
+
+# -- candidate lists -------------------------------------------------------------------
+def _bm25_messages(conn, match: str, w: SearchWeights, limit: int) -> list[tuple[int, float]]:
+    return conn.execute(
+        "select rowid, bm25(message_windows, ?, ?, ?) as r from message_windows "
+        "where message_windows match ? order by r limit ?",
+        [w.col_own, w.col_ctx, w.col_meta, match, limit]).fetchall()
+
+
+def _bm25_notes(conn, match: str, limit: int, include_archived: bool) -> list[tuple[int, float]]:
+    rows = conn.execute(
+        "select rowid, bm25(notes_fts, 1.0, 0.6, 0.4, 0.3) as r from notes_fts "
+        "where notes_fts match ? order by r limit ?", [match, limit * 2]).fetchall()
+    if not rows or include_archived:
+        return rows[:limit]
+    ids = [r[0] for r in rows]
+    live = {r[0] for r in conn.execute(
+        f"select id from notes where archived = 0 and id in ({','.join('?' * len(ids))})", ids)}
+    return [r for r in rows if r[0] in live][:limit]
+
+
+def _bm25_chunks(conn, match: str, limit: int) -> list[tuple[int, float]]:
+    return conn.execute(
+        "select rowid, bm25(chunks_fts, 1.0, 0.5) as r from chunks_fts "
+        "where chunks_fts match ? order by r limit ?", [match, limit]).fetchall()
+
+
+def _dense(sm, text: str, limit: int, trace: SearchTrace,
+           min_sim: float = 0.0) -> list[tuple[str, int]]:
+    """(kind, id) of the nearest items to the query, best first; [] if no index."""
+    vectors = sm.vectors
+    if len(vectors) == 0:
+        return []
+    qv = embed_query(sm.embedder, text)
+    hits = vectors.search(qv, limit)
+    if not hits:
+        return []
+    labels = [h[0] for h in hits]
+    rows = sm.store.conn.execute(
+        f"select label, kind, item_id from vector_items where label in "
+        f"({','.join('?' * len(labels))})", labels).fetchall()
+    by_label = {r[0]: (r[1], r[2]) for r in rows}
+    out = []
+    for label, dist in hits:
+        item = by_label.get(label)
+        if item and 1.0 - dist >= min_sim:
+            out.append(item)
+            trace.dense_sims[item] = 1.0 - dist
+    return out
+
+
+def _ppr(conn, seeds: dict[int, float], limit: int = 20, alpha: float = 0.5,
+         max_nodes: int = 400, iters: int = 25) -> list[int]:
+    """Notes ranked by personalised PageRank over ``links`` restarting at ``seeds``
+    (note id → weight), seeds excluded. Explores at most two hops, ``max_nodes`` notes."""
+    if not seeds:
+        return []
+    adj: dict[int, dict[int, float]] = defaultdict(dict)
+    frontier = set(seeds)
+    seen = set(seeds)
+    for _ in range(2):
+        if not frontier or len(seen) >= max_nodes:
+            break
+        ids = list(frontier)[:max_nodes]
+        q = ",".join("?" * len(ids))
+        rows = conn.execute(
+            f"select src_id, dst_id, weight from links where src_id in ({q}) "
+            f"union all select src_id, dst_id, weight from links where dst_id in ({q})",
+            ids + ids).fetchall()
+        nxt = set()
+        for a, b, wgt in rows:
+            wgt = max(float(wgt or 1.0), 0.05)
+            adj[a][b] = max(adj[a].get(b, 0.0), wgt)
+            adj[b][a] = max(adj[b].get(a, 0.0), wgt)
+            for n in (a, b):
+                if n not in seen:
+                    seen.add(n)
+                    nxt.add(n)
+        frontier = nxt
+    if not adj:
+        return []
+    nodes = list(seen)
+    total = sum(seeds.values()) or 1.0
+    p = {n: seeds.get(n, 0.0) / total for n in nodes}
+    r = dict(p)
+    for _ in range(iters):
+        nr = {n: alpha * p[n] for n in nodes}
+        for a, nb in adj.items():
+            s = sum(nb.values())
+            if s <= 0:
+                continue
+            share = (1 - alpha) * r.get(a, 0.0) / s
+            for b, wgt in nb.items():
+                nr[b] = nr.get(b, 0.0) + share * wgt
+        r = nr
+    ranked = sorted((n for n in nodes if n not in seeds and r.get(n, 0) > 0),
+                    key=lambda n: -r[n])
+    return ranked[:limit]
+
+
+# -- the search ------------------------------------------------------------------------
+def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None,
+           time_range: Optional[tuple] = None, include_archived: bool = False,
+           weights: SearchWeights = DEFAULT_WEIGHTS, trace: Optional[SearchTrace] = None,
+           use_dense: bool = True, extra_terms: Iterable[str] = ()) -> list[SearchResult]:
+    """The ``k`` best results for ``query`` (see the module docstring).
+
+    ``kinds`` restricts to message/chunk/note; ``time_range`` = (start, end) aware
+    datetimes (either may be None) restricts strictly, whereas a range parsed from the
+    question only re-ranks; ``extra_terms`` are added to the lexical query (follow-up
+    questions carry the previous turn's names). Never raises on odd input: any text is
+    a valid query (an empty one returns []).
+    """
+    trace = trace if trace is not None else SearchTrace()
+    t0 = time.perf_counter()
+    kinds = set(kinds) if kinds else set(KINDS)
+    store = sm.store
+    conn = store.conn
+    if "message" in kinds and not windows_fresh(store):
+        update_windows(store, gap_minutes=sm.settings.session_gap_minutes)
+    names = name_index(store)
+    ref = reference_time(store, sm.clock)
+    parsed = parse_query(query, ref, names)
+    speaker_words = speaker_names(store)
+    extra = [t for t in extra_terms if t not in parsed.terms]
+    lexical_terms = [t for t in parsed.terms if t not in speaker_words] + extra
+    if not lexical_terms:  # the question is only a name: search for it
+        lexical_terms = parsed.terms + extra
+    match = fts_query(lexical_terms)
+    trace.parsed = parsed
+    trace.timings["parse_ms"] = (time.perf_counter() - t0) * 1000
+
+    strict: Optional[TimeRange] = None
+    if time_range is not None:
+        strict = TimeRange(time_range[0], time_range[1], "given")
+    soft = parsed.time
+    if soft is not None and soft.anchor:
+        soft = _resolve_anchor(conn, soft, weights)
+    trace.time_range = soft
+
+    lists: dict[str, list[tuple[str, int]]] = {}
+    t1 = time.perf_counter()
+    if match:
+        n = weights.candidates
+        if "message" in kinds:
+            lists["window"] = [("message", r[0]) for r in _bm25_messages(conn, match, weights, n)]
+        if "note" in kinds:
+            lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
+        if "chunk" in kinds:
+            lists["chunks"] = [("chunk", r[0]) for r in _bm25_chunks(conn, match, n)]
+    trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
+    t2 = time.perf_counter()
+    if use_dense and weights.dense > 0 and query.strip():
+        try:
+            dense = _dense(sm, query, weights.dense_candidates, trace, weights.dense_min_sim)
+        except Exception:  # a broken index must not break search; lexical still works
+            import logging
+
+            logging.getLogger(__name__).exception("dense search failed")
+            dense = []
+        lists["dense"] = [d for d in dense if d[0] in kinds]
+    trace.timings["dense_ms"] = (time.perf_counter() - t2) * 1000
+
+    t3 = time.perf_counter()
+    fused = _fuse(lists, weights)
+    # graph: PPR from the best notes; provenance: messages behind the best notes
+    top_notes = {i: s for (kind, i), s in sorted(fused.items(), key=lambda x: -x[1])[:30]
+                 if kind == "note"}
+    if top_notes and "note" in kinds and weights.graph > 0:
+        ranked = _ppr(conn, top_notes)
+        if ranked and not include_archived:
+            q = ",".join("?" * len(ranked))
+            live = {r[0] for r in conn.execute(
+                f"select id from notes where archived = 0 and id in ({q})", ranked)}
+            ranked = [r for r in ranked if r in live]
+        lists["graph"] = [("note", i) for i in ranked]
+        _add_list(fused, lists["graph"], weights.graph, weights.rrf_k)
+    if top_notes and "message" in kinds and weights.provenance > 0:
+        order = sorted(top_notes, key=lambda i: -top_notes[i])[:10]
+        q = ",".join("?" * len(order))
+        rows = conn.execute(f"select note_id, message_id from note_sources where note_id in "
+                            f"({q}) and message_id is not null", order).fetchall()
+        by_note = defaultdict(list)
+        for nid, mid in rows:
+            by_note[nid].append(mid)
+        prov = []
+        for nid in order:
+            prov += [("message", m) for m in by_note.get(nid, [])[:5]]
+        lists["provenance"] = prov
+        _add_list(fused, prov, weights.provenance, weights.rrf_k)
+    trace.timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
+
+    t4 = time.perf_counter()
+    results = _rerank_and_build(sm, fused, lists, parsed, soft, strict, k, weights,
+                                include_archived)
+    trace.timings["rerank_ms"] = (time.perf_counter() - t4) * 1000
+    trace.timings["total_ms"] = (time.perf_counter() - t0) * 1000
+    return results
+
+
+def _fuse(lists: dict[str, list[tuple[str, int]]], w: SearchWeights) -> dict[tuple[str, int], float]:
+    fused: dict[tuple[str, int], float] = defaultdict(float)
+    for name, items in lists.items():
+        _add_list(fused, items, getattr(w, name), w.rrf_k)
+    return fused
+
+
+def _add_list(fused: dict, items: list, weight: float, rrf_k: float) -> None:
+    if weight <= 0:
+        return
+    seen = set()
+    rank = 0
+    for it in items:
+        if it in seen:
+            continue
+        seen.add(it)
+        rank += 1
+        fused[it] = fused.get(it, 0.0) + weight / (rrf_k + rank)
+
+
+def _resolve_anchor(conn, tr: TimeRange, w: SearchWeights) -> Optional[TimeRange]:
+    """Find the anchor event ("the wedding") and turn the offset into a range."""
+    match = fts_query([t for t in tokens(tr.anchor) if len(t) > 1])
+    if not match:
+        return None
+    rows = conn.execute(
+        "select m.ts from message_windows w join messages m on m.id = w.rowid "
+        "where message_windows match ? and m.ts is not null "
+        "order by bm25(message_windows, ?, ?, ?) limit 1",
+        [match, w.col_own, w.col_ctx, w.col_meta]).fetchall()
+    if not rows:
+        return None
+    centre = datetime.fromtimestamp(rows[0][0], tz=timezone.utc) + timedelta(days=tr.offset_days)
+    slack = timedelta(days=tr.slack_days)
+    return replace(tr, start=centre - slack, end=centre + slack + timedelta(days=1))
+
+
+def _fetch(conn, kind: str, ids: list[int]) -> dict[int, dict]:
+    """Rows needed for re-ranking and display, keyed by id."""
+    if not ids:
+        return {}
+    q = ",".join("?" * len(ids))
+    out: dict[int, dict] = {}
+    if kind == "message":
+        for r in conn.execute(
+                f"select m.id, m.text, m.speaker, m.timestamp, m.ts, m.external_id, "
+                f"m.conversation_id, m.position, c.title, c.external_id, m.is_me "
+                f"from messages m join conversations c on c.id = m.conversation_id "
+                f"where m.id in ({q})", ids):
+            out[r[0]] = {"text": r[1], "speaker": r[2], "timestamp": r[3], "ts": r[4],
+                         "external_id": r[5], "conv": r[6], "position": r[7],
+                         "conv_title": r[8] or r[9], "conv_ext": r[9], "is_me": r[10]}
+    elif kind == "note":
+        for r in conn.execute(
+                f"select id, text, valid_from, retention, pinned, archived, created_at, kind "
+                f"from notes where id in ({q})", ids):
+            out[r[0]] = {"text": r[1], "valid_from": r[2], "retention": r[3],
+                         "pinned": r[4], "archived": r[5], "created_at": r[6], "kind": r[7]}
+        for nid, mid, ts, in_ in conn.execute(
+                f"select ns.note_id, ns.message_id, m.ts, 1 from note_sources ns "
+                f"join messages m on m.id = ns.message_id where ns.note_id in ({q})", ids):
+            d = out.get(nid)
+            if d is not None and ts is not None:
+                d["ts"] = max(d.get("ts") or 0, ts)
+    elif kind == "chunk":
+        for r in conn.execute(
+                f"select c.id, c.text, c.page, c.heading, d.path, d.title, d.modified_at "
+                f"from chunks c join documents d on d.id = c.document_id where c.id in ({q})",
+                ids):
+            out[r[0]] = {"text": r[1], "page": r[2], "heading": r[3], "path": r[4],
+                         "title": r[5], "modified_at": r[6]}
+    return out
+
+
+def _iso_ts(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.timestamp()
+
+
+def _rerank_and_build(sm, fused, lists, parsed: ParsedQuery, soft: Optional[TimeRange],
+                      strict: Optional[TimeRange], k: int, w: SearchWeights,
+                      include_archived: bool) -> list[SearchResult]:
+    conn = sm.store.conn
+    pool = sorted(fused.items(), key=lambda x: -x[1])[:max(60, k * 6)]
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for (kind, i), _ in pool:
+        by_kind[kind].append(i)
+    rows = {kind: _fetch(conn, kind, ids) for kind, ids in by_kind.items()}
+    name_words = {t for n in parsed.names for t in tokens(n)}
+    found_in = defaultdict(list)
+    for name, items in lists.items():
+        for it in items:
+            found_in[it].append(name)
+    scored = []
+    for (kind, i), s in pool:
+        d = rows.get(kind, {}).get(i)
+        if d is None:
+            continue  # deleted since it was indexed
+        if kind == "note":
+            if d["archived"] and not include_archived:
+                continue
+            ts = d.get("ts") or _iso_ts(d.get("valid_from"))
+            s *= 0.5 + 0.5 * max(0.0, min(1.0, float(d["retention"])))
+            if d["pinned"]:
+                s *= 1.25
+        elif kind == "message":
+            ts = d["ts"]
+        else:
+            ts = None
+        d["_ts"] = ts
+        if strict is not None:
+            inside = strict.contains(ts)
+            if inside is False or (inside is None and kind == "message"):
+                continue
+        if soft is not None:
+            inside = soft.contains(ts)
+            if inside:
+                s *= 1 + w.time_in
+            elif inside is False:
+                s /= 1 + (soft.distance_days(ts) or 0) / w.time_scale_days
+        if name_words and w.speaker > 0:
+            who = set(tokens(d.get("speaker") or "")) if kind == "message" else set()
+            if who & name_words:
+                s *= 1 + w.speaker
+            elif kind == "note" and name_words & set(tokens(d["text"])):
+                s *= 1 + w.speaker
+        scored.append(((kind, i), s, d))
+    scored.sort(key=lambda x: -x[1])
+    # diversity: identical texts once; a message right next to a better one is damped
+    out: list[tuple] = []
+    seen_text: set[str] = set()
+    chosen_pos: set[tuple[int, int]] = set()
+    pending = scored
+    if w.neighbour_damp < 1.0:
+        adjusted = []
+        for item in scored:
+            (kind, i), s, d = item
+            if kind == "message" and ((d["conv"], d["position"] - 1) in chosen_pos
+                                      or (d["conv"], d["position"] + 1) in chosen_pos):
+                s *= w.neighbour_damp
+            if kind == "message":
+                chosen_pos.add((d["conv"], d["position"]))
+            adjusted.append(((kind, i), s, d))
+        pending = sorted(adjusted, key=lambda x: -x[1])
+    for (kind, i), s, d in pending:
+        norm = " ".join(d["text"].lower().split())
+        if norm in seen_text:
+            continue
+        seen_text.add(norm)
+        out.append(((kind, i), s, d))
+        if len(out) >= k:
+            break
+    note_ids = [i for (kind, i), _, _ in out if kind == "note"]
+    note_sources = _note_sources(conn, note_ids)
+    results = []
+    for (kind, i), s, d in out:
+        results.append(_result(kind, i, s, d, note_sources.get(i, []), found_in[(kind, i)]))
+    return results
+
+
+def _note_sources(conn, note_ids: list[int], per_note: int = 20) -> dict[int, list[dict]]:
+    if not note_ids:
+        return {}
+    q = ",".join("?" * len(note_ids))
+    out: dict[int, list[dict]] = defaultdict(list)
+    for r in conn.execute(
+            f"select ns.note_id, m.external_id, c.title, c.external_id, m.timestamp, m.speaker, "
+            f"ns.chunk_id, d.path, ch.page, m.id from note_sources ns "
+            f"left join messages m on m.id = ns.message_id "
+            f"left join conversations c on c.id = m.conversation_id "
+            f"left join chunks ch on ch.id = ns.chunk_id "
+            f"left join documents d on d.id = ch.document_id "
+            f"where ns.note_id in ({q}) order by ns.note_id, m.ts", note_ids):
+        if len(out[r[0]]) >= per_note:
+            continue
+        if r[1] is not None:
+            out[r[0]].append({"message_id": r[1], "conversation": r[2] or r[3],
+                              "conversation_id": r[3], "timestamp": r[4], "speaker": r[5],
+                              "item_id": r[9]})
+        elif r[6] is not None:
+            out[r[0]].append({"document": r[7], "page": r[8], "item_id": r[6]})
+    return out
+
+
+def _result(kind: str, i: int, s: float, d: dict, note_sources: list[dict],
+            matched: list[str]) -> SearchResult:
+    ts = d.get("_ts")
+    date = fmt_date(datetime.fromtimestamp(ts, tz=timezone.utc)) if ts else None
+    if kind == "message":
+        src = [{"message_id": d["external_id"], "conversation": d["conv_title"],
+                "conversation_id": d["conv_ext"], "timestamp": d["timestamp"],
+                "speaker": d["speaker"], "item_id": i}]
+        return SearchResult(i, kind, d["text"], round(s, 6), d["timestamp"], src, date,
+                            d["speaker"], d["conv_title"], matched)
+    if kind == "chunk":
+        src = [{"document": d["path"], "page": d["page"], "heading": d["heading"],
+                "title": d["title"], "item_id": i}]
+        return SearchResult(i, kind, d["text"], round(s, 6), None, src, None, None, None,
+                            matched)
+    tsiso = (datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None)
+    return SearchResult(i, kind, d["text"], round(s, 6), d.get("valid_from") or tsiso,
+                        note_sources, date, None, None, matched)
