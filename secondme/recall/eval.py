@@ -1,0 +1,202 @@
+"""``secondme eval DATASET.json``: evidence recall@k, answer F1, abstention, latency.
+
+The dataset's conversations are imported into a *temporary* data directory (through the
+real importer when this build has it), embedded, and every question is searched and
+(unless ``answers=False``) answered. Per question:
+
+- evidence recall@k: share of its evidence message ids found among the message ids the
+  top-k results stand for (a message result stands for itself, a note for the messages
+  it was formed from). When a question names its ``conversation``, only messages of
+  that conversation count (ids may repeat across conversations);
+- answer token-F1 against the reference answer (citation markers removed); an
+  unanswerable question scores 1 when secondme abstained, else 0;
+- abstention accuracy: abstained exactly when the category is ``unanswerable``;
+- invalid citations: markers in an answer that point at no given source (must be 0);
+- latency of search and ask (and ask's time to first token), p50/p95.
+
+Figures are reported overall and per category.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ..progress import CancelToken, ProgressFn, check, report
+from .answer import cited_numbers, token_f1
+from .dataset import load_conversations, read_dataset
+
+
+@dataclass
+class EvalReport:
+    """Evaluation figures (percentages 0–100, latencies in ms)."""
+
+    questions: int
+    k: int
+    overall: dict[str, Any] = field(default_factory=dict)
+    per_category: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invalid_citations: int = 0
+    details: list[dict] = field(default_factory=list)
+    setup: dict[str, Any] = field(default_factory=dict)
+
+    def format_table(self) -> str:
+        """A plain-text table for people."""
+        cols = ["n", "recall@k", "f1", "abstention_acc", "search_p50_ms", "search_p95_ms",
+                "ask_p50_ms", "ask_p95_ms", "first_token_p95_ms"]
+        lines = [f"{self.questions} questions, k={self.k}, invalid citations: "
+                 f"{self.invalid_citations}",
+                 f"{'category':<14}" + "".join(f"{c:>19}" for c in cols)]
+        for name, row in [("overall", self.overall), *sorted(self.per_category.items())]:
+            vals = []
+            for c in cols:
+                v = row.get(c)
+                vals.append(f"{'-' if v is None else (f'{v:.1f}' if isinstance(v, float) else v):>19}")
+            lines.append(f"{name:<14}" + "".join(vals))
+        return "\n".join(lines)
+
+
+def _pct(values: list[float]) -> Optional[float]:
+    return round(100.0 * sum(values) / len(values), 1) if values else None
+
+
+def _quantile(values: list[float], q: float) -> Optional[float]:
+    if not values:
+        return None
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))
+    return round(s[i], 1)
+
+
+def retrieved_ids(results, conversation: Optional[str] = None) -> list[str]:
+    """Message external ids the results stand for, in rank order, without repeats."""
+    out: list[str] = []
+    for r in results:
+        for s in r.sources:
+            mid = s.get("message_id")
+            if not mid:
+                continue
+            if conversation is not None and str(s.get("conversation_id")) != str(conversation):
+                continue
+            if mid not in out:
+                out.append(mid)
+    return out
+
+
+def evidence_recall(results, evidence: list[str], conversation: Optional[str] = None) -> float:
+    """Share of ``evidence`` ids among the ids ``results`` stand for."""
+    if not evidence:
+        return 1.0
+    got = set(retrieved_ids(results, conversation))
+    return sum(1 for e in evidence if str(e) in got) / len(evidence)
+
+
+def build_eval_store(sm, data: dict, home: Path, progress=None, cancel=None):
+    """A SecondMe on ``home`` holding the dataset's conversations, embedded. Shares the
+    caller's models (loaded once)."""
+    from ..service import SecondMe
+
+    llm = None
+    try:
+        llm = sm.llm
+    except Exception:
+        llm = None
+    ev = SecondMe(home, embedder=sm.embedder, llm=llm, clock=sm.clock)
+    report(progress, "importing the dataset", 0, None)
+    imported = False
+    if hasattr(ev, "import_paths"):
+        f = home / "dataset-conversations.json"
+        f.write_text(json.dumps({"conversations": data["conversations"]}), encoding="utf-8")
+        try:
+            ev.import_paths([f], format="generic")
+            imported = ev.store.conn.execute("select count(*) from messages").fetchone()[0] > 0
+        except Exception:
+            imported = False
+    if not imported:
+        load_conversations(ev, data["conversations"])
+    check(cancel)
+    ev.index_pending(progress=progress, cancel=cancel)
+    return ev
+
+
+def evaluate_dataset(sm, path, *, k: int = 10, answers: bool = True,
+                     progress: Optional[ProgressFn] = None,
+                     cancel: Optional[CancelToken] = None,
+                     keep_home: Optional[Path] = None) -> EvalReport:
+    """Run the evaluation (see the module docstring). Raises InvalidInput, Cancelled."""
+    data = read_dataset(path)
+    tmp = Path(tempfile.mkdtemp(prefix="secondme-eval-")) if keep_home is None else keep_home
+    try:
+        ev = build_eval_store(sm, data, tmp, progress, cancel)
+        try:
+            return run_questions(ev, data["questions"], k=k, answers=answers,
+                                 progress=progress, cancel=cancel)
+        finally:
+            ev.close()
+    finally:
+        if keep_home is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_questions(ev, questions: list[dict], *, k: int = 10, answers: bool = True,
+                  progress=None, cancel=None) -> EvalReport:
+    """Search (and answer) every question on an already loaded service ``ev``."""
+    rows = []
+    invalid = 0
+    total = len(questions)
+    for i, q in enumerate(questions):
+        check(cancel)
+        report(progress, "evaluating", i, total)
+        cat = q.get("category", "single")
+        conv = q.get("conversation")
+        t = time.perf_counter()
+        res = ev.search(q["question"], k=k)
+        search_ms = (time.perf_counter() - t) * 1000
+        ev_ids = [str(e) for e in q.get("evidence", [])]
+        row = {"question": q["question"], "category": cat, "search_ms": search_ms,
+               "retrieved": retrieved_ids(res, conv)[:k * 3]}
+        if cat != "unanswerable" and ev_ids:
+            row["recall"] = evidence_recall(res, ev_ids, conv)
+        if answers:
+            t = time.perf_counter()
+            a = ev.ask(q["question"])
+            row["ask_ms"] = (time.perf_counter() - t) * 1000
+            row["first_token_ms"] = a.timings.get("first_token_ms")
+            row["answer"] = a.answer
+            row["abstained"] = a.abstained
+            given = {c.n for c in a.citations}
+            bad = [n for n in cited_numbers(a.answer) if n not in given]
+            invalid += len(bad)
+            row["invalid_citations"] = len(bad)
+            if cat == "unanswerable":
+                row["f1"] = 1.0 if a.abstained else 0.0
+            else:
+                row["f1"] = token_f1(a.answer, str(q.get("answer", "")))
+            row["abstention_ok"] = a.abstained == (cat == "unanswerable")
+        rows.append(row)
+    report(progress, "evaluating", total, total)
+
+    def summarize(rs: list[dict]) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": len(rs)}
+        out["recall@k"] = _pct([r["recall"] for r in rs if "recall" in r])
+        out["f1"] = _pct([r["f1"] for r in rs if "f1" in r])
+        out["abstention_acc"] = _pct([float(r["abstention_ok"]) for r in rs
+                                      if "abstention_ok" in r])
+        out["search_p50_ms"] = _quantile([r["search_ms"] for r in rs], 0.5)
+        out["search_p95_ms"] = _quantile([r["search_ms"] for r in rs], 0.95)
+        out["ask_p50_ms"] = _quantile([r["ask_ms"] for r in rs if "ask_ms" in r], 0.5)
+        out["ask_p95_ms"] = _quantile([r["ask_ms"] for r in rs if "ask_ms" in r], 0.95)
+        out["first_token_p95_ms"] = _quantile([r["first_token_ms"] for r in rs
+                                               if r.get("first_token_ms") is not None], 0.95)
+        return out
+
+    cats = sorted({r["category"] for r in rows})
+    return EvalReport(questions=len(rows), k=k, overall=summarize(rows),
+                      per_category={c: summarize([r for r in rows if r["category"] == c])
+                                    for c in cats},
+                      invalid_citations=invalid, details=rows)
