@@ -71,19 +71,17 @@ def list_backups(sm: Any) -> list[BackupInfo]:
     """Every snapshot (daily and pre-restore), newest first."""
     d = backup_dir(sm)
     files = [p for p in d.iterdir() if p.is_file() and _NAME_RE.match(p.name)]
-    infos = [_info(p) for p in files]
-    infos.sort(key=lambda b: (b.created_at, b.name), reverse=True)
-    return infos
+    files.sort(key=_order, reverse=True)
+    return [_info(p) for p in files]
 
 
 def _unique(d: Path, prefix: str, now: datetime) -> Path:
+    """A new file name that sorts after every existing one of the same second."""
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = d / f"{prefix}{stamp}.db"
-    n = 1
-    while path.exists():
-        path = d / f"{prefix}{stamp}-{n}.db"
-        n += 1
-    return path
+    same = [_order(p)[1] for p in d.glob(f"{prefix}{stamp}*.db") if _NAME_RE.match(p.name)]
+    if not same:
+        return d / f"{prefix}{stamp}.db"
+    return d / f"{prefix}{stamp}-{max(same) + 1}.db"
 
 
 def _snapshot(sm: Any, dest: Path) -> None:
@@ -111,16 +109,25 @@ def take_backup(sm: Any, progress: Optional[ProgressFn] = None,
     d = backup_dir(sm)
     dest = _unique(d, PREFIX, sm.clock())
     _snapshot(sm, dest)
+    info = _info(dest)
     report(progress, "backup", 1, 2, "rotating")
     _rotate(d, PREFIX, max(1, int(sm.settings.backups_keep)))
     report(progress, "backup", 2, 2)
-    return _info(dest)
+    return info
+
+
+def _order(path: Path) -> tuple[str, int]:
+    """Sort key: (timestamp, same-second counter) — names alone sort "-1.db" first."""
+    m = _NAME_RE.match(path.name)
+    n = int(m.group(2)[1:]) if m and m.group(2) else 0
+    stem = path.stem if not (m and m.group(2)) else path.stem[:-len(m.group(2))]
+    return stem[-15:], n
 
 
 def _rotate(d: Path, prefix: str, keep: int) -> list[str]:
     files = sorted((p for p in d.iterdir()
                     if p.name.startswith(prefix) and _NAME_RE.match(p.name)),
-                   key=lambda p: p.name, reverse=True)
+                   key=_order, reverse=True)
     removed = []
     for p in files[keep:]:
         p.unlink()

@@ -95,6 +95,7 @@ def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
             out["index"] = "unreadable metadata; rebuilt when next opened"
             return out
         idx = VectorIndex(vdir, meta["model_id"], int(meta["dim"]))
+        idx.cipher = getattr(store, "file_cipher", None)   # encrypted store: sealed file
         idx.rebuild(store, progress=progress, cancel=cancel)
         out["rebuilt"] = True
         out["reason"] = "out of step with the database" if out_of_step else "deletions"
