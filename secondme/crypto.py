@@ -474,18 +474,32 @@ def connector_for_home(home: Path, passphrase: Optional[str] = None, *,
     Also refuses to treat an encrypted-looking database without a marker as new.
     """
     home = Path(home)
-    if is_encrypted(home):
-        return unlock(home, passphrase, ask=ask)
     db = home / DB_FILE
+    if is_encrypted(home):
+        half = db.with_name(DB_FILE + ENCRYPTING_SUFFIX)
+        if half.exists() and _has_plain_header(db):
+            # "encrypt this store" was interrupted after the marker was written: the
+            # encrypted copy is complete (it was fsynced before the marker), finish it.
+            swap_in_encrypted(db)
+        return unlock(home, passphrase, ask=ask)
+    half = db.with_name(DB_FILE + ENCRYPTING_SUFFIX)
+    if half.exists():
+        half.unlink()  # an encryption that never reached its marker: the plain file rules
     if db.exists() and db.stat().st_size >= 16:
-        with open(db, "rb") as f:
-            header = f.read(16)
-        if header != b"SQLite format 3\x00":
+        if not _has_plain_header(db):
             raise StoreError(
                 "the database is encrypted or damaged, and the encryption marker "
                 f"({MARKER_FILE}) is missing; restore the marker from a copy of the data "
                 "directory, or restore a backup with `secondme recover`", path=db)
     return None
+
+
+def _has_plain_header(db: Path) -> bool:
+    try:
+        with open(db, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 # -- creating ---------------------------------------------------------------------------------------------
@@ -615,3 +629,85 @@ def describe(home: Path) -> dict[str, Any]:
     return {"encrypted": True, "method": marker.method, "cipher": marker.cipher,
             "key_change_pending": marker.pending is not None,
             "kdf": (marker.kdf or {}).get("name")}
+
+
+# -- encrypting an existing plain store ---------------------------------------------------------------
+def new_key_for(home: Path, *, passphrase: Optional[str] = None,
+                use_keyring: Optional[bool] = None, scrypt_n: int = SCRYPT_N
+                ) -> tuple[SQLCipherConnector, EncryptionMarker]:
+    """A new key and its marker for ``home`` (not written yet), as ``init`` would make."""
+    store_id = uuid.uuid4().hex
+    if passphrase is None and use_keyring is not False and keyring_available():
+        key = os.urandom(KEY_BYTES)
+        marker = EncryptionMarker(store_id=store_id, method="keyring", key_check=key_check(key))
+        _keyring_set(marker, KEY_NAME, key)
+    else:
+        passphrase = passphrase or os.environ.get(PASSPHRASE_ENV)
+        if not passphrase:
+            raise EncryptionError("no system keyring is available to keep the key: give a "
+                                  f"passphrase (prompted, or {PASSPHRASE_ENV} for scripts)")
+        check_passphrase_strength(passphrase)
+        kdf = new_kdf(scrypt_n)
+        key = derive_key(passphrase, kdf)
+        marker = EncryptionMarker(store_id=store_id, method="passphrase",
+                                  key_check=key_check(key), kdf=kdf)
+    return SQLCipherConnector(key), marker
+
+
+ENCRYPTING_SUFFIX = ".encrypting"
+
+
+def export_encrypted(plain_path: Path, new: SQLCipherConnector) -> Path:
+    """Copy the plain database ``plain_path`` into ``<path>.encrypting`` under ``new``.
+
+    Uses SQLCipher's ``sqlcipher_export`` (the page-by-page copy sqlite's backup API
+    cannot do between a plain and an encrypted file). The caller swaps it in with
+    :func:`swap_in_encrypted`.
+    """
+    import sqlcipher3
+
+    _patch_sqlcipher_errors()
+    plain_path = Path(plain_path)
+    target = plain_path.with_name(plain_path.name + ENCRYPTING_SUFFIX)
+    for p in (target, Path(str(target) + "-wal"), Path(str(target) + "-shm")):
+        if p.exists():
+            p.unlink()
+    conn = sqlcipher3.connect(str(plain_path), timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute("select count(*) from sqlite_master").fetchone()
+        conn.execute(f"ATTACH DATABASE ? AS enc KEY \"x'{new._key.hex()}'\"", [str(target)])
+        conn.execute("SELECT sqlcipher_export('enc')").fetchall()
+        conn.execute("DETACH DATABASE enc")
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"the database could not be encrypted: {e}", path=plain_path) from e
+    finally:
+        conn.close()
+    with open(target, "rb+") as f:
+        os.fsync(f.fileno())
+    return target
+
+
+def swap_in_encrypted(plain_path: Path) -> None:
+    """Replace ``plain_path`` (and its WAL) by the ``.encrypting`` copy, atomically."""
+    plain_path = Path(plain_path)
+    target = plain_path.with_name(plain_path.name + ENCRYPTING_SUFFIX)
+    for suffix in ("-wal", "-shm"):
+        side = plain_path.with_name(plain_path.name + suffix)
+        if side.exists():
+            side.unlink()
+    os.replace(target, plain_path)
+
+
+def key_only_connector(home: Path, passphrase: Optional[str] = None) -> SQLCipherConnector:
+    """The connector for the marker's key without opening the database (for recovery).
+
+    Raises EncryptionError when the key is missing or wrong.
+    """
+    marker = EncryptionMarker.read(Path(home))
+    if marker is None:
+        raise EncryptionError("this data directory is not encrypted")
+    pw = _resolve_passphrase(passphrase, None) if marker.method == "passphrase" else None
+    key = _candidate_key(marker, marker.method, marker.kdf, marker.key_check, pw, KEY_NAME)
+    if key is None:
+        raise _missing_key_error(marker, pw)
+    return SQLCipherConnector(key)

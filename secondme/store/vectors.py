@@ -220,6 +220,30 @@ class VectorIndex:
                     pass  # already deleted or never added
             self.dirty = True
 
+    def scrub(self, labels: Iterable[int]) -> None:
+        """Remove ``labels`` for good: overwrite their stored vectors with noise, deleted.
+
+        ``mark_deleted`` alone keeps a vector in memory and in the saved file; a person
+        who deletes a source expects its fingerprint gone too (privacy). Labels already
+        marked deleted are overwritten as well. Not saved yet.
+        """
+        rng = np.random.default_rng()
+        with self._lock:
+            for label in labels:
+                label = int(label)
+                try:
+                    self._index.mark_deleted(label)
+                    self.deleted += 1
+                except RuntimeError as e:
+                    if "not found" in str(e).lower():
+                        continue  # never added: nothing to overwrite
+                    # else: deleted before; its vector is still stored
+                noise = rng.standard_normal((1, self.dim)).astype(np.float32)
+                # updating a deleted label un-deletes it with the new data...
+                self._index.add_items(noise, np.array([label], dtype=np.int64))
+                self._index.mark_deleted(label)  # ...so delete it again
+            self.dirty = True
+
     def search(self, vector: np.ndarray, k: int,
                filter: Optional[Callable[[int], bool]] = None) -> list[tuple[int, float]]:
         """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first."""
