@@ -1,0 +1,464 @@
+"""The deterministic extractor: facts from chat messages and documents without any LLM.
+
+It carries the app on the embedded tiny model, so it aims for precision: it keeps
+declarative statements a speaker makes about themselves (or about named people) and
+rewrites each as a self-contained third-person fact:
+
+    Anna, 2023-05-10: "Oh and I moved to Berlin last month!"
+    → "Anna moved to Berlin in April 2023."   (event, valid_from 2023-04-01)
+
+Steps per sentence: drop interjections; skip questions, greetings, small talk,
+requests, conditionals and assistant boilerplate; require a subject the reader can
+identify (first person, or a capitalised name at the start); rewrite first-person
+pronouns and possessives with the speaker's name (conjugating the verb: "I love" →
+"Anna loves", "I'm" → "Anna is"), "you" with the addressee when the sentence is also
+about the speaker; resolve relative dates against the message's own timestamp
+(:mod:`.timeparse`); classify the type; read a (subject, attribute, value) slot for
+contradiction checks; find entities.
+
+Messages by an assistant (ChatGPT, Claude, …) are never a source of facts about the
+person. When the person's own name is unknown (no ``me_name`` and a generic speaker
+label such as "user"), their statements keep the first person ("I moved to Berlin in
+April 2023"), which reads naturally in their own memory.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from .entities import find_entities
+from .facts import ExtractResult, Fact, Window, WindowItem
+from .text import STOPWORDS, content_tokens, norm_name
+from .timeparse import rewrite_dates, tense
+
+NAME = "deterministic"
+
+ASSISTANT_SPEAKERS = {"assistant", "chatgpt", "gpt", "gpt-4", "gpt-4o", "claude", "bot", "ai",
+                      "gemini", "bard", "copilot", "system", "model", "llama", "mistral"}
+GENERIC_ME = {"user", "you", "me", "human", "i", "myself", ""}
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[^\s])|\s*\n+\s*|(?<=[.!?])(?=[A-Z][a-z])")
+_INTERJ = re.compile(
+    r"^(?:(?:oh|ah|aw+|well|so|yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
+    r"omg|btw|by the way|guess what|anyway|anyways|actually|honestly|tbh|also|and|but|"
+    r"hey|hi|hello|wow|ugh|hmm+|um+|uh+|fun fact|update|news)\b[\s,!.:;\-–—]*)+", re.I)
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
+_GREETING = re.compile(
+    r"^(hi|hey|hello|yo|hiya|heya|morning|good (morning|night|evening|afternoon)|gn|night|"
+    r"bye|cya|see (you|ya|u)( (later|soon|tomorrow|then))?|talk (to you )?(later|soon)|ttyl|"
+    r"thanks?( (you|so much|a lot))?|thx|ty|ok(ay)?|k+|sure|cool|nice|great|awesome|lol|"
+    r"lmao|haha+|hehe+|yes|yeah|yep|no|nope|nah|omg|wow|congrats|congratulations|"
+    r"happy birthday|np|no worries|sounds (good|great)|of course|same|me too|true|exactly|"
+    r"right|love (you|u)|miss (you|u)|take care|have fun|good luck|enjoy|cheers)\b[\s!.,:)(]*"
+    r"(\w+)?[\s!.,:)(]*$", re.I)
+_SMALL_TALK = re.compile(
+    r"^(i'?m|i am) (fine|good|ok|okay|great|alright|well|doing (well|good|fine|great|ok)|"
+    r"tired|so tired|bored|busy|so busy|here|home|back|on my way|sorry|so sorry|glad|"
+    r"happy for you|kidding|joking|not sure|just kidding|in|down|up for it|excited)\b"
+    r"[\s!.,]*(\w+[\s!.,]*)?$|"
+    r"^i (agree|know|see|guess|mean|understand|hope so|think so|don'?t know|dunno|forgot|"
+    r"feel you|get it|miss you|love you|love it|like it|can'?t wait|can'?t believe it|"
+    r"was (joking|kidding)|will|would|did|do|have|am)\b[\s!.,]*(\w+[\s!.,]*)?$|"
+    r"^i'?ll (let you know|call you|text you|check|see|think about it|be there|try|"
+    r"tell you|send it|ask|do it|be right back|brb)\b|"
+    r"^(how are you|how's it going|what'?s up|sup|how was|how about you)\b", re.I)
+_ASSISTANT_BOILER = re.compile(
+    r"\b(as an ai|language model|i'?m an ai|i hope this helps|let me know if|i'?d be happy "
+    r"to|i can help|here'?s|here is|here are|feel free to|i'?m sorry, but|certainly|"
+    r"great question|as of my|knowledge cutoff)\b", re.I)
+_QUESTION_START = re.compile(
+    r"^(how|what|when|where|why|who|whom|which|whose|do|does|did|are|is|was|were|can|could|"
+    r"would|will|should|have|has|shall|may|might|am|isn't|aren't|don't|didn't|won't|"
+    r"wanna|want to)\b", re.I)
+_REQUEST_START = re.compile(
+    r"^(let'?s|lets|please|pls|don'?t|do not|remember to|call|text|tell|check|look|come|"
+    r"send|bring|make sure|try|imagine|suppose|say|give|write|help|explain|can you|could "
+    r"you|would you|if|unless|in case|hope|maybe|perhaps|wish me|thank|thanks)\b", re.I)
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'll|i'd|im|ive|me|my|mine|myself|we|we're|"
+                           r"we've|we'll|we'd|us|our|ours|ourselves)\b", re.I)
+
+# words that may sit between a subject and its verb
+_ADVERBS = {"also", "really", "just", "still", "never", "always", "usually", "often",
+            "finally", "actually", "already", "recently", "sometimes", "totally",
+            "absolutely", "definitely", "probably", "only", "even", "literally",
+            "basically", "honestly", "seriously", "officially", "now", "both", "all",
+            "ever", "mostly", "barely", "hardly", "rarely", "kinda", "sorta", "secretly",
+            "somehow", "then", "too", "so"}
+_MODALS = {"can", "can't", "cannot", "could", "couldn't", "will", "won't", "would",
+           "wouldn't", "should", "shouldn't", "must", "mustn't", "might", "may", "shall",
+           "was", "wasn't", "were", "weren't", "had", "hadn't", "did", "didn't", "used",
+           "ought", "need", "dare"}
+_IRREGULAR_PAST = set("""
+went got had was were saw met bought took made began left came found gave ate drank ran
+wrote thought told said became broke felt flew forgot heard kept knew lost paid put sold
+sent spent sat slept spoke stood swam taught won wore built caught chose drove fell fought
+grew hid held hurt led lent rode rang rose shut sang sank stole struck threw understood
+woke did brought meant set cut let quit read split spread hit cost beat bet bit bled
+blew bred burnt dealt dug dreamt fed fled forgave froze hung laid lit overslept
+""".split())
+_BASE_EED = {"need", "feed", "bleed", "breed", "speed", "succeed", "proceed", "exceed",
+             "heed", "seed", "weed", "embed", "shed", "wed", "bed"}
+_CONJ_IRREG = {"have": "has", "do": "does", "go": "goes", "am": "is", "are": "is",
+               "don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "'m": "is",
+               "be": "is"}
+_STATIVE_NOISE = re.compile(r"^\W*$")
+
+_PREF = re.compile(r"\b(love|loves|like|likes|hate|hates|prefer|prefers|favou?rite|enjoy|"
+                   r"enjoys|can't stand|into|obsessed|adore|adores|dislike|dislikes|fan of|"
+                   r"allergic|vegetarian|vegan)\b", re.I)
+_PLAN = re.compile(r"\b(will|going to|gonna|plan|plans|planning|intend|intends|want to|"
+                   r"wants to|hope to|hopes to|would like to|thinking (of|about)|about to|"
+                   r"booked|scheduled|leaving|applying|'ll)\b", re.I)
+_REL = re.compile(r"\b(sister|brother|mom|mum|mother|dad|father|wife|husband|partner|"
+                  r"boyfriend|girlfriend|son|daughter|kids?|children|cousin|aunt|uncle|"
+                  r"grand(ma|pa|mother|father)|married|engaged|dating|divorced|fianc[ée]+|"
+                  r"best friend|roommate|flatmate|neighbou?r|broke up)\b", re.I)
+_BIO = re.compile(r"\b(born|grew up|lives?|living|lived|moved|from|years old|turned|"
+                  r"name is|nationality|speaks?|degree|graduated|studies|studying|studied|"
+                  r"university|college|school)\b", re.I)
+_WORK = re.compile(r"\b(job|works?|working|worked|office|boss|colleague|promot\w*|hired|"
+                   r"fired|quit|interview|salary|career|company|startup|team lead|manager|"
+                   r"engineer|freelanc\w*|intern\w*|contract)\b", re.I)
+_HEALTH = re.compile(r"\b(doctor|hospital|sick|ill|surgery|allerg\w*|injur\w*|broke (my|"
+                     r"his|her) \w+|pain|therap\w*|diagnos\w*|medication|pregnant|"
+                     r"covid|flu|migraine|physio\w*|dentist)\b", re.I)
+_OPINION = re.compile(r"\b(think|thinks|believe|believes|feel that|feels that|in my opinion|"
+                      r"overrated|underrated|worth it|the best|the worst|should be)\b", re.I)
+_PAST_EVENT = re.compile(r"\b(went|visited|met|attended|saw|moved|started|finished|won|lost|"
+                         r"bought|sold|got|had|ran|climbed|travel+ed|flew|watched|adopted|"
+                         r"graduated|married|celebrated|quit|joined|left|\w+ed)\b", re.I)
+
+
+def is_assistant(item: WindowItem) -> bool:
+    """True when the item was written by an AI assistant (never a source of facts)."""
+    return item.speaker.strip().lower() in ASSISTANT_SPEAKERS
+
+
+def speaker_name(item: WindowItem, window: Window) -> Optional[str]:
+    """The name facts use for the item's speaker, or None to keep the first person."""
+    if item.kind == "chunk":
+        return window.me_name or None
+    sp = item.speaker.strip()
+    if item.is_me:
+        if window.me_name:
+            return window.me_name
+        return None if sp.lower() in GENERIC_ME else sp
+    if sp.lower() in GENERIC_ME:
+        return None
+    return sp
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a chat message or paragraph (newlines also separate)."""
+    text = _EMOJI.sub(" ", text)
+    text = re.sub(r"https?://\S+", " ", text)
+    parts = _SENT_SPLIT.split(text)
+    return [p.strip(" \t-–—*•>") for p in parts if p and p.strip(" \t-–—*•>")]
+
+
+def _third_person(verb: str) -> str:
+    v = verb
+    low = v.lower()
+    if low in _CONJ_IRREG:
+        return _CONJ_IRREG[low]
+    if low in _MODALS or low in _IRREGULAR_PAST or "'" in low:
+        return v
+    if low.endswith("ed") and low not in _BASE_EED:
+        return v
+    if low.endswith("ing") or not low.isalpha():
+        return v
+    if re.search(r"(s|sh|ch|x|z|o)$", low):
+        return v + "es"
+    if re.search(r"[^aeiou]y$", low):
+        return v[:-1] + "ies"
+    return v + "s"
+
+
+def _replace_first_person(s: str, name: str) -> str:
+    """Rewrite the speaker's first person as ``name`` (third person singular)."""
+    poss = name + "'s"
+    group = name + " and others"
+    rules = [
+        (r"\b[Ii]'m\b|\b[Ii] am\b|\b[Ii]m\b", name + " is"),
+        (r"\b[Ii]'ve\b|\bIve\b", name + " has"),
+        (r"\b[Ii]'ll\b", name + " will"),
+        (r"\b[Ii]'d\b", name + " would"),
+        (r"\b[Ww]e're\b|\b[Ww]e are\b", group + " are"),
+        (r"\b[Ww]e've\b", group + " have"),
+        (r"\b[Ww]e'll\b", group + " will"),
+        (r"\b[Ww]e'd\b", group + " would"),
+        (r"\b[Mm]yself\b", name), (r"\b[Oo]urselves\b", group),
+        (r"\b[Mm]y\b", poss), (r"\b[Mm]ine\b", poss), (r"\b[Oo]ur\b", poss),
+        (r"\b[Oo]urs\b", poss), (r"\b[Mm]e\b", name), (r"\b[Uu]s\b", group),
+        (r"\b[Ww]e\b", group),
+    ]
+    for rx, rep in rules:
+        s = re.sub(rx, rep, s)
+    # "I" + adverbs + verb → name + adverbs + verb-s
+    out = []
+    toks = re.split(r"(\s+)", s)
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t in ("I", "i"):
+            out.append(name)
+            j = i + 1
+            # copy whitespace/adverbs, conjugate the first verb
+            while j < len(toks):
+                w = toks[j]
+                if not w.strip():
+                    out.append(w)
+                    j += 1
+                    continue
+                lw = w.lower().strip(",")
+                if lw in _ADVERBS or lw.endswith("ly"):
+                    out.append(w)
+                    j += 1
+                    continue
+                m = re.match(r"^([A-Za-z']+)(.*)$", w)
+                if m:
+                    out.append(_third_person(m.group(1)) + m.group(2))
+                else:
+                    out.append(w)
+                j += 1
+                break
+            i = j
+            continue
+        out.append(t)
+        i += 1
+    return "".join(out)
+
+
+def _replace_you(s: str, addressee: str) -> str:
+    poss = addressee + "'s"
+    rules = [
+        (r"\byou'?re\b|\byou are\b", addressee + " is"),
+        (r"\byou'?ve\b", addressee + " has"), (r"\byou'?ll\b", addressee + " will"),
+        (r"\byou'?d\b", addressee + " would"), (r"\byou were\b", addressee + " was"),
+        (r"\byou have\b", addressee + " has"),
+        (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", addressee),
+        (r"\byou\b", addressee),
+    ]
+    for rx, rep in rules:
+        s = re.sub(rx, rep, s, flags=re.I)
+    return s
+
+
+def _addressee(item: WindowItem, window: Window, idx: int) -> Optional[str]:
+    """Who a message talks to: the replied-to speaker, else the last other speaker, else
+    the only other participant."""
+    by_ext = {it.external_id: it for it in window.items}
+    if item.reply_to and item.reply_to in by_ext:
+        sp = by_ext[item.reply_to].speaker
+        if sp and sp != item.speaker:
+            return sp
+    for prev in reversed(window.items[:idx]):
+        if prev.speaker and prev.speaker != item.speaker and not is_assistant(prev):
+            return prev.speaker
+    others = [p for p in window.participants if p and p != item.speaker]
+    if len(others) == 1:
+        return others[0]
+    return None
+
+
+def classify(text: str, when: str) -> str:
+    """The fact type of a rewritten sentence (first matching rule wins)."""
+    if _HEALTH.search(text):
+        return "health"
+    if _PREF.search(text):
+        return "preference"
+    if _REL.search(text):
+        return "relationship"
+    if when == "future" or _PLAN.search(text):
+        return "plan"
+    if _WORK.search(text):
+        return "work"
+    if _BIO.search(text):
+        return "biography"
+    if _OPINION.search(text):
+        return "opinion"
+    if _PAST_EVENT.search(text):
+        return "event"
+    return "other"
+
+
+_SLOT_RULES: list[tuple[str, re.Pattern]] = [
+    ("residence", re.compile(r"^(?P<s>.+?) (?:now )?(?:lives|is living|has been living|is based|"
+                             r"moved|has moved|is moving|just moved|relocated) (?:in|to) "
+                             r"(?P<v>(?:[A-Z][\w\-]+)(?: [A-Z][\w\-]+)*)")),
+    ("employer", re.compile(r"^(?P<s>.+?) (?:now )?(?:works|is working|has been working|started "
+                            r"(?:a new job|working|work)|got a (?:new )?job|joined|is employed|"
+                            r"has a (?:new )?job|accepted an offer|started) ?(?:at|for|with)? "
+                            r"(?P<v>(?:[A-Z][\w&\-]+)(?: [A-Z][\w&\-]+)*)")),
+    ("occupation", re.compile(r"^(?P<s>.+?) (?:now )?(?:works|is working) as (?:a |an )?"
+                              r"(?P<v>[a-z][a-z \-]+?)(?: at| for| in|[.,]|$)")),
+    ("age", re.compile(r"^(?P<s>.+?) (?:is|turned|just turned) (?P<v>\d{1,3})(?: years old|\b)")),
+    ("partner", re.compile(r"^(?P<s>.+?) (?:is married to|is dating|is engaged to|married) "
+                           r"(?P<v>[A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")),
+    ("diet", re.compile(r"^(?P<s>.+?) (?:is|became|has become|went|is now) (?:a )?"
+                        r"(?P<v>vegetarian|vegan|pescatarian|carnivore)")),
+]
+_FAV = re.compile(r"^(?P<s>.+?)'s (?:all[- ]time )?favou?rite (?P<a>[a-z]+(?: [a-z]+)?) is "
+                  r"(?:now )?(?P<v>[^,.;]+)")
+
+
+def read_slot(text: str, subject: str) -> Optional[tuple[str, str, str]]:
+    """(subject, attribute, value), normalised, when ``text`` states a single-valued
+    attribute of ``subject``: where they live, who employs them, their job, age, partner,
+    diet or a favourite thing. None otherwise (also for negations and past states)."""
+    if not subject or not text.startswith(subject):
+        return None
+    if re.search(r"\b(not|n't|never|no longer|used to|anymore|before|until)\b", text, re.I):
+        return None
+    for attr, rx in _SLOT_RULES:
+        m = rx.match(text)
+        if m and norm_name(m.group("s")) == norm_name(subject):
+            return norm_name(subject), attr, norm_name(m.group("v"))
+    m = _FAV.match(text)
+    if m and norm_name(m.group("s")) == norm_name(subject):
+        return norm_name(subject), "favourite " + m.group("a").lower(), norm_name(m.group("v"))
+    return None
+
+
+def _clean(s: str) -> str:
+    s = s.replace("’", "'").replace("‘", "'")
+    s = _INTERJ.sub("", s.strip())
+    s = re.sub(r"\s*\b(lol|haha+|hehe+|lmao|xd|btw|tbh|imo|imho|omg)\b\s*|:\)|:\(|:D|;\)", " ",
+               s, flags=re.I)
+    s = re.sub(r"\s+", " ", s).strip(" ,;:-–—")
+    return s
+
+
+def _finish(s: str) -> str:
+    s = re.sub(r"[!?.…]+$", "", s.strip()).strip(" ,;:")
+    s = re.sub(r"\s+", " ", s)
+    if not s:
+        return s
+    return s[0].upper() + s[1:] + "."
+
+
+def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: int) -> bool:
+    toks = [t for t in content_tokens(text) if t not in subject_names and t != "others"]
+    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities))
+
+
+def _third_person_subject(s: str, people: set[str]) -> bool:
+    """A sentence starting with a capitalised name (or a known person) and a verb."""
+    m = re.match(r"^([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)(?:'s\s+\w+)?\s+([a-z']+)", s)
+    if not m:
+        return False
+    first = m.group(1).split()[0].lower()
+    if first in STOPWORDS or first in ("i", "it", "this", "that", "there", "he", "she", "they"):
+        return False
+    verb = m.group(2)
+    return (verb in ("is", "was", "has", "had", "got", "gets", "will", "just", "finally",
+                     "started", "moved", "works", "lives", "loves", "hates", "likes",
+                     "became", "turned", "married", "bought", "passed", "won", "lost",
+                     "quit", "joined", "left", "went", "broke", "found", "said", "told",
+                     "wants", "needs", "can't", "can", "is", "are", "and", "never",
+                     "always", "still", "also")
+            or verb.endswith("ed") or norm_name(m.group(1)) in people)
+
+
+class DeterministicExtractor:
+    """Rule-based extraction; see the module docstring. Stateless and thread-safe."""
+
+    name = NAME
+
+    def extract(self, window: Window, cancel=None) -> ExtractResult:
+        """Facts from ``window``; every fact cites the message or chunk it came from."""
+        facts: list[Fact] = []
+        people = {norm_name(p) for p in window.participants if p}
+        people |= {norm_name(it.speaker) for it in window.items if it.speaker}
+        if window.me_name:
+            people.add(norm_name(window.me_name))
+        speakers = [it.speaker for it in window.items if it.speaker] + list(window.participants)
+        if window.me_name:
+            speakers.append(window.me_name)
+        seen: set[str] = set()
+        for idx, item in enumerate(window.items):
+            if item.kind == "message" and is_assistant(item):
+                continue
+            name = speaker_name(item, window)
+            ref = item.timestamp if item.kind == "message" else window.ref_date
+            for sent in split_sentences(item.text):
+                fact = self._sentence_fact(sent, item, idx, window, name, ref, people, speakers)
+                if fact is None:
+                    continue
+                key = norm_name(fact.text)
+                if key in seen:
+                    continue
+                seen.add(key)
+                facts.append(fact)
+        return ExtractResult(facts=facts)
+
+    def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
+                       name: Optional[str], ref, people: set[str],
+                       speakers: list[str]) -> Optional[Fact]:
+        raw = sent.strip()
+        if len(raw) < 8 or raw.endswith("?") or raw.endswith(":"):
+            return None
+        s = _clean(raw)
+        if len(s.split()) < 3:
+            return None
+        if _GREETING.match(s) or _SMALL_TALK.match(s) or _ASSISTANT_BOILER.search(s):
+            return None
+        if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
+            return None
+        if _REQUEST_START.match(s):
+            return None
+        first_person = bool(_FIRST_PERSON.search(s))
+        third = not first_person and _third_person_subject(s, people)
+        if not first_person and not third:
+            return None
+        if not first_person and re.search(r"\b(you|your|u|ur)\b", s, re.I):
+            return None
+        if item.kind == "chunk" and not first_person and not re.search(r"\d|[A-Z]\w+ [A-Z]", s):
+            pass
+        when = tense(s)
+        text, dates = rewrite_dates(s, ref, when)
+        subject = ""
+        if first_person and name:
+            text = _replace_first_person(text, name)
+            subject = name
+            addressee = _addressee(item, window, idx) if item.kind == "message" else None
+            if re.search(r"\b(you|your|yours|yourself)\b", text, re.I):
+                if not addressee:
+                    return None
+                text = _replace_you(text, addressee)
+        elif first_person:
+            if re.search(r"\b(you|your)\b", text, re.I):
+                addressee = _addressee(item, window, idx) if item.kind == "message" else None
+                if not addressee:
+                    return None
+                text = _replace_you(text, addressee)
+            subject = "I"
+        else:
+            m = re.match(r"^([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", text)
+            subject = m.group(1) if m else ""
+        text = _finish(text)
+        ents = find_entities(text, people=speakers, sentence_start_ok=True)
+        if name:
+            subj_tokens = {t for t in norm_name(name).split()}
+        else:
+            subj_tokens = {"i"}
+        if not _informative(text, subj_tokens, len(dates), len(ents)):
+            return None
+        fact_type = classify(text, when)
+        valid_from = None
+        msg_day = None
+        if ref:
+            from .timeparse import local_date
+            d = local_date(ref) if isinstance(ref, str) else ref
+            msg_day = d.isoformat() if d else None
+        past_dates = [d for d in dates if msg_day is None or d.start.isoformat() <= msg_day]
+        if past_dates and fact_type not in ("plan",):
+            valid_from = past_dates[0].iso()
+        else:
+            valid_from = msg_day
+        confidence = 0.8 if first_person else 0.6
+        if item.kind == "chunk":
+            confidence -= 0.1
+        slot = read_slot(text, subject) if subject and subject != "I" else None
+        return Fact(text=text, sources=[item.id], fact_type=fact_type, confidence=confidence,
+                    valid_from=valid_from, subject=subject, entities=ents, slot=slot)

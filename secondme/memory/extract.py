@@ -1,0 +1,488 @@
+"""The ``extract`` job: form memories from everything imported and not formed yet.
+
+``run_extract(sm)``:
+
+1. embeds new messages and chunks (``sm.index_pending``);
+2. plans session windows over unformed messages/chunks (:mod:`.windows`);
+3. per window — honouring ``cancel`` between windows, reporting progress after each —
+   extracts facts (LLM extractor when ``sm.llm.capable``, else the deterministic one),
+   enriches them (keywords, tags, a one-line context, entities), embeds them, finds each
+   fact's most similar notes (FTS + vector neighbours), decides add / merge / refine /
+   invalidate (:mod:`.reconcile`), links the new notes and marks the window's items as
+   formed — all of the window's writes in ONE short transaction, so a crash or quit
+   loses no work and repeats none. Model calls happen before that transaction;
+4. embeds whatever is still missing and saves the vector index.
+
+It runs to completion in the foreground (``secondme jobs run extract``) or under the
+scheduler; it raises Cancelled when cancelled and lets other failures propagate.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import ModelError
+from ..indexing import note_text
+from ..models.embed import content_hash
+from ..progress import CancelToken, ProgressFn, check, report
+from ..store.vectors import vector_to_blob
+from . import notes as N
+from .deterministic import DeterministicExtractor, is_assistant
+from .entities import EntityResolver
+from .facts import ExtractResult, Fact, Window
+from .llm_extract import LLMExtractor
+from .reconcile import Candidate, Decision, decide, llm_decide
+from .text import content_tokens, keywords as pick_keywords, norm_name, token_f1, topic_tags
+from .timeparse import local_date
+from .windows import WindowPlan, load_window, plan_windows
+
+log = logging.getLogger(__name__)
+
+RELATED_SIM = 0.6          # cosine similarity above which neighbours get a `related` link
+CANDIDATES = 10            # neighbours considered per fact (FTS and vector each)
+MAX_AUTO_LINKS = 8         # per new note
+ENTITY_LINKS = 4           # notes linked per shared entity
+
+
+def choose_extractor(sm) -> Any:
+    """The LLM extractor when the configured model is capable, else the deterministic one.
+
+    The default embedded model is never capable; if even describing it fails, the
+    deterministic extractor is used. A configured model that cannot be created raises.
+    """
+    try:
+        llm = sm.llm
+    except ModelError:
+        if sm.settings.llm_source == "default":
+            return DeterministicExtractor()
+        raise
+    if getattr(llm, "capable", False):
+        return LLMExtractor(llm)
+    return DeterministicExtractor()
+
+
+@dataclass
+class _Pending:
+    """A fact on its way into the store."""
+
+    fact: Fact
+    keywords: str
+    tags: str
+    context: str
+    enriched: str
+    vector: Optional[np.ndarray] = None
+    candidates: list[Candidate] = field(default_factory=list)
+    neighbours: list[tuple[int, float]] = field(default_factory=list)
+    decision: Optional[Decision] = None
+    note_id: Optional[int] = None
+
+
+class Former:
+    """Applies extracted facts to the store. One per run; not thread-safe."""
+
+    def __init__(self, sm, *, llm: Any = None):
+        self.sm = sm
+        self.store = sm.store
+        self.conn = sm.store.conn
+        s = sm.settings
+        self.me_names = [n for n in [s.me_name, *s.me_aliases] if n]
+        self.me_names += [r[0] for r in self.conn.execute(
+            "select distinct speaker from messages where is_me = 1 and speaker != ''")
+            if r[0].strip().lower() not in ("user", "you", "me", "")]
+        self.llm = llm if llm is not None and getattr(llm, "capable", False) else None
+        self.embedder = sm.embedder
+        self.vindex = sm.open_vectors()
+        self.note_labels: dict[int, int] = dict(self.conn.execute(
+            "select label, item_id from vector_items where kind = 'note'").fetchall())
+        with self.store.write() as db:
+            self.resolver = EntityResolver(db.conn, me_names=self.me_names, llm=self.llm)
+        self.stats = Counter()
+        self.changed: list[int] = []
+
+    # -- enrichment ------------------------------------------------------------------
+    def _context(self, window: Window, fact: Fact) -> str:
+        if window.kind == "message":
+            who = [p for p in window.participants if p][:4]
+            people = " and ".join([", ".join(who[:-1]), who[-1]] if len(who) > 1 else who)
+            day = None
+            by_id = {it.id: it for it in window.items}
+            src = by_id.get(fact.sources[0])
+            if src is not None and src.timestamp:
+                d = local_date(src.timestamp)
+                day = f"{d.day} {d.strftime('%B')} {d.year}" if d else None
+            bits = [f"Chat between {people}" if people else "Chat"]
+            if window.title:
+                bits.append(f'"{window.title}"')
+            if day:
+                bits.append(day)
+            return ", ".join(bits)
+        by_id = {it.id: it for it in window.items}
+        src = by_id.get(fact.sources[0])
+        where = f'From "{window.title}"' if window.title else "From a document"
+        if src is not None and src.heading:
+            where += f" › {src.heading}"
+        if src is not None and src.page:
+            where += f", page {src.page}"
+        return where
+
+    def enrich(self, window: Window, facts: list[Fact]) -> list[_Pending]:
+        """Keywords (rarest first), tags (type + topics), context; embedded in one batch."""
+        docs = [set(content_tokens(it.text)) for it in window.items]
+        df = Counter(t for d in docs for t in d)
+        out = []
+        for f in facts:
+            ents = [n for n, _k in f.entities if norm_name(n) not in
+                    {norm_name(m) for m in self.me_names}]
+            kw = pick_keywords(f.text, 6, doc_freq=df, n_docs=len(docs),
+                               extra=[e.lstrip("@") for e in ents[:3]])
+            tags = [f.fact_type] if f.fact_type and f.fact_type != "other" else []
+            tags += [t for t in topic_tags(f.text) if t not in tags]
+            ctx = self._context(window, f)
+            kws = " ".join(kw)
+            out.append(_Pending(fact=f, keywords=kws, tags=" ".join(tags), context=ctx,
+                                enriched=note_text(f.text, kws, ctx)))
+        if out:
+            vecs = self.embedder.embed([p.enriched for p in out])
+            for p, v in zip(out, vecs):
+                p.vector = np.asarray(v, dtype=np.float32)
+        return out
+
+    # -- candidates ------------------------------------------------------------------
+    def _fts(self, text: str) -> list[int]:
+        toks = sorted(set(content_tokens(text)), key=len, reverse=True)[:8]
+        toks = [t.replace('"', "") for t in toks if t.replace('"', "")]
+        if not toks:
+            return []
+        q = " OR ".join(f'"{t}"' for t in toks)
+        try:
+            return [r[0] for r in self.conn.execute(
+                "select rowid from notes_fts where notes_fts match ? order by rank limit ?",
+                [q, CANDIDATES])]
+        except Exception as e:  # an odd token must never stop formation
+            log.info("FTS candidate query failed: %s", e)
+            return []
+
+    def _vector(self, vec: np.ndarray) -> list[tuple[int, float]]:
+        if vec is None or not self.note_labels:
+            return []
+        labels = self.note_labels
+        k = min(CANDIDATES, len(labels))
+        while k > 0:
+            try:
+                hits = self.vindex.search(vec, k, filter=lambda l: l in labels)
+                break
+            except RuntimeError:  # hnswlib found fewer than k notes: ask for fewer
+                k //= 2
+        else:
+            return []
+        return [(labels[l], 1.0 - d) for l, d in hits if l in labels]
+
+    def _load_candidates(self, ids: list[int], sims: dict[int, float]) -> list[Candidate]:
+        if not ids:
+            return []
+        q = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"select n.id, n.text, n.valid_from, n.valid_to, n.user_edited, n.kind, "
+            f"s.subject, s.attribute, s.value from notes n left join note_slots s on "
+            f"s.note_id = n.id where n.id in ({q})", ids).fetchall()
+        by = {r[0]: r for r in rows}
+        out = []
+        for i in ids:
+            r = by.get(i)
+            if r is None:
+                continue
+            out.append(Candidate(note_id=r[0], text=r[1], valid_from=r[2], valid_to=r[3],
+                                 user_edited=bool(r[4]), kind=r[5],
+                                 slot=(r[6], r[7], r[8]) if r[6] else None,
+                                 similarity=sims.get(i, 0.0)))
+        return out
+
+    def candidates(self, p: _Pending) -> None:
+        vec_hits = self._vector(p.vector)
+        p.neighbours = vec_hits
+        sims = dict(vec_hits)
+        ids = list(dict.fromkeys([i for i, _s in vec_hits] + self._fts(p.fact.text)))
+        p.candidates = self._load_candidates(ids, sims)
+        p.candidates.sort(key=lambda c: (-max(c.similarity, token_f1(p.fact.text, c.text))))
+
+    def _slot_candidates(self, conn, fact: Fact) -> list[Candidate]:
+        if not fact.slot:
+            return []
+        ids = [r[0] for r in conn.execute(
+            "select s.note_id from note_slots s join notes n on n.id = s.note_id where "
+            "s.subject = ? and s.attribute = ? and n.valid_to is null", list(fact.slot[:2]))]
+        return self._load_candidates(ids, {})
+
+    # -- one window --------------------------------------------------------------------
+    def form(self, window: Window, result: ExtractResult, extractor_name: str) -> dict:
+        """Apply ``result`` for ``window`` in one transaction. Returns the window's counts."""
+        facts = self._dedupe_within(result.facts)
+        pending = self.enrich(window, facts)
+        for p in pending:
+            self.candidates(p)
+            if self.llm is not None and p.candidates:
+                p.decision = llm_decide(self.llm, p.fact, p.candidates)
+        counts = Counter(facts=len(facts), rejected=len(result.rejected))
+        new_vectors: list[tuple[int, str, np.ndarray]] = []
+        with self.store.write() as db:
+            conn = db.conn
+            for it in window.items:
+                if it.kind == "message" and it.is_me and it.speaker and \
+                        it.speaker.strip().lower() not in ("user", "you", "me"):
+                    self.resolver.add_me_alias(it.speaker)
+            for p in pending:
+                self._apply(conn, window, p, counts, new_vectors)
+            self._link_window(conn, window, pending, counts)
+            wid = conn.execute(
+                "insert into formation_windows (conversation_id, document_id, first_item_id, "
+                "last_item_id, items, content_hash, extractor, facts, rejected, formed_at) "
+                "values (?,?,?,?,?,?,?,?,?,?)",
+                [window.conversation_id, window.document_id, window.items[0].id,
+                 window.items[-1].id, len(window.items),
+                 content_hash("\n".join(f"{it.id}:{it.text}" for it in window.items)),
+                 extractor_name, len(facts), len(result.rejected), N.now_iso()]).lastrowid
+            conn.executemany("insert or ignore into formed_items (item_kind, item_id, window_id) "
+                             "values (?,?,?)", [(it.kind, it.id, wid) for it in window.items])
+            if window.conversation_id is not None and result.summary:
+                conn.execute("insert or replace into formation_state (conversation_id, summary, "
+                              "updated_at) values (?,?,?)",
+                              [window.conversation_id, result.summary, N.now_iso()])
+            labels = self._store_vectors(conn, new_vectors)
+        if labels:
+            self.vindex.add([l for l, _ in labels], np.vstack([v for _, v in labels]))
+            for (label, _v), (nid, _h, _vec) in zip(labels, new_vectors):
+                self.note_labels[label] = nid
+        self.stats.update(counts)
+        return dict(counts)
+
+    def _dedupe_within(self, facts: list[Fact]) -> list[Fact]:
+        out: list[Fact] = []
+        for f in facts:
+            for g in out:
+                if token_f1(f.text, g.text) >= 0.9:
+                    g.sources = list(dict.fromkeys(g.sources + f.sources))
+                    break
+            else:
+                out.append(f)
+        return out
+
+    def _entity_ids(self, fact: Fact) -> list[int]:
+        ids = []
+        me = {norm_name(n) for n in self.me_names}
+        for name, kind in fact.entities:
+            if norm_name(name) in me and self.resolver.me_id is not None:
+                ids.append(self.resolver.me_id)
+                continue
+            try:
+                ids.append(self.resolver.resolve(name, kind))
+            except ValueError:
+                continue
+        if fact.subject == "I" and self.resolver.me_id is not None:
+            ids.append(self.resolver.me_id)
+        return list(dict.fromkeys(ids))
+
+    def _apply(self, conn, window: Window, p: _Pending, counts: Counter,
+               new_vectors: list) -> None:
+        f = p.fact
+        kind = window.kind
+        sources = [(kind, s) for s in f.sources]
+        cands = list(p.candidates)
+        have = {c.note_id for c in cands}
+        cands += [c for c in self._slot_candidates(conn, f) if c.note_id not in have]
+        # a target may have been deleted or changed since the candidates were read
+        live = {r[0] for r in conn.execute(
+            f"select id from notes where id in ({','.join('?' * len(cands))})",
+            [c.note_id for c in cands])} if cands else set()
+        cands = [c for c in cands if c.note_id in live]
+        d = p.decision
+        if d is None or (d.target is not None and d.target not in live):
+            d = decide(f, cands)
+        p.decision = d
+        ent_ids = self._entity_ids(f)
+        if d.action == "merge":
+            row = N.note_row(conn, d.target)
+            changes = {"strength": row["strength"] + 1}
+            if not row["valid_from"] and f.valid_from:
+                changes["valid_from"] = f.valid_from
+            N.update_note(conn, d.target, "reinforce", sources=sources, **changes)
+            for eid in ent_ids:
+                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
+                             "values (?, ?)", [eid, d.target])
+            counts["merged"] += 1
+            self.changed.append(d.target)
+            return
+        if d.action == "refine":
+            row = N.note_row(conn, d.target)
+            N.update_note(conn, d.target, "version", sources=sources,
+                          slot=f.slot if f.slot else "keep", text=f.text,
+                          keywords=p.keywords, tags=p.tags, context=p.context,
+                          fact_type=f.fact_type or row["fact_type"],
+                          version=row["version"] + 1, strength=row["strength"] + 1,
+                          valid_from=row["valid_from"] or f.valid_from)
+            for eid in ent_ids:
+                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
+                             "values (?, ?)", [eid, d.target])
+            self._forget_vector(conn, d.target)
+            new_vectors.append((d.target, content_hash(p.enriched), p.vector))
+            counts["refined"] += 1
+            self.changed.append(d.target)
+            return
+        if d.action == "skip":
+            counts["skipped"] += 1
+            return
+        valid_to = None
+        older = None
+        if d.action == "invalidate":
+            older = N.note_row(conn, d.target)
+            if older and older["valid_from"] and f.valid_from and f.valid_from < older["valid_from"]:
+                valid_to = older["valid_from"]   # the new fact is the older truth
+        nid = N.insert_note(conn, text=f.text, sources=sources, kind="fact",
+                            fact_type=f.fact_type, keywords=p.keywords, tags=p.tags,
+                            context=p.context, valid_from=f.valid_from, valid_to=valid_to,
+                            origin="extract", confidence=f.confidence, slot=f.slot,
+                            entity_ids=ent_ids)
+        p.note_id = nid
+        new_vectors.append((nid, content_hash(p.enriched), p.vector))
+        counts["added"] += 1
+        self.changed.append(nid)
+        if d.action == "invalidate" and older:
+            if valid_to is not None:
+                newer_id, older_id = older["id"], nid
+                link_kind = "updates"
+                N.add_link(conn, newer_id, older_id, link_kind, 1.0, "auto")
+            else:
+                newer_id, older_id = nid, older["id"]
+                same_time = (older["valid_from"] or "") >= (f.valid_from or "")
+                link_kind = "contradicts" if same_time and older["valid_from"] else "updates"
+                N.add_link(conn, newer_id, older_id, link_kind, 1.0, "auto")
+                N.update_note(conn, older_id, "invalidate", actor="system",
+                              valid_to=f.valid_from or N.now_iso()[:10],
+                              extra_after={"links_added": [[newer_id, older_id, link_kind]],
+                                           "by_note": nid})
+                self.changed.append(older_id)
+            counts["invalidated"] += 1
+            counts["links"] += 1
+
+    def _forget_vector(self, conn, note_id: int) -> None:
+        labels = [r[0] for r in conn.execute(
+            "select label from vector_items where kind = 'note' and item_id = ?", [note_id])]
+        if labels:
+            conn.execute("delete from vector_items where kind = 'note' and item_id = ?", [note_id])
+            self.vindex.remove(labels)
+            for l in labels:
+                self.note_labels.pop(l, None)
+
+    def _store_vectors(self, conn, new_vectors: list) -> list[tuple[int, np.ndarray]]:
+        """Write embeddings + vector_items for new/changed notes (same transaction)."""
+        if not new_vectors:
+            return []
+        model = self.embedder.model_id
+        conn.executemany("insert or ignore into embeddings (content_hash, model_id, vector) "
+                         "values (?,?,?)", [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
+        start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
+        out = []
+        for i, (nid, h, v) in enumerate(new_vectors):
+            conn.execute("insert into vector_items (label, kind, item_id, content_hash) "
+                         "values (?, 'note', ?, ?)", [start + i, nid, h])
+            out.append((start + i, v))
+        return out
+
+    # -- links -------------------------------------------------------------------------
+    def _link_window(self, conn, window: Window, pending: list[_Pending], counts: Counter) -> None:
+        pos = {it.id: i for i, it in enumerate(window.items)}
+        added = [p for p in pending if p.note_id is not None]
+        me_id = self.resolver.me_id
+        for p in added:
+            made = 0
+            nid = p.note_id
+            # nearest neighbours by meaning
+            for other, sim in p.neighbours:
+                if made >= MAX_AUTO_LINKS // 2:
+                    break
+                if other != nid and sim >= RELATED_SIM and (
+                        p.decision is None or other != p.decision.target):
+                    if conn.execute("select 1 from notes where id = ?", [other]).fetchone():
+                        made += N.add_link(conn, nid, other, "related", round(sim, 3))
+            # shared entities (not "me": that would link everything)
+            ents = [r[0] for r in conn.execute(
+                "select entity_id from entity_mentions where note_id = ?", [nid])
+                if r[0] != me_id]
+            for eid in ents:
+                others = [r[0] for r in conn.execute(
+                    "select note_id from entity_mentions where entity_id = ? and note_id is not "
+                    "null and note_id != ? order by note_id desc limit ?",
+                    [eid, nid, ENTITY_LINKS])]
+                for other in others:
+                    if made >= MAX_AUTO_LINKS:
+                        break
+                    made += N.add_link(conn, nid, other, "same_entity", 0.5)
+            # conversational adjacency: facts from neighbouring messages of this window
+            mine = [pos.get(s, -99) for s in p.fact.sources]
+            for q in added:
+                if q is p or made >= MAX_AUTO_LINKS:
+                    continue
+                theirs = [pos.get(s, 99) for s in q.fact.sources]
+                gap = min(abs(a - b) for a in mine for b in theirs)
+                if gap <= 2:
+                    made += N.add_link(conn, nid, q.note_id, "related", round(0.4 - 0.1 * gap, 2))
+            counts["links"] += made
+
+
+def run_extract(sm, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None) -> dict:
+    """Form memories from everything imported and not formed yet (see module docstring).
+
+    Returns a summary dict: windows, items, facts, added, merged, refined, invalidated,
+    rejected, links, extractor, tokens, seconds. Raises Cancelled (between windows; every
+    finished window is kept) and lets model/store failures propagate.
+    """
+    t0 = time.perf_counter()
+    check(cancel)
+    sm.index_pending(progress=progress, cancel=cancel)
+    extractor = choose_extractor(sm)
+    fallback = DeterministicExtractor()
+    plans = plan_windows(sm.store.conn, sm.settings.session_gap_minutes)
+    total = len(plans)
+    report(progress, "forming memories", 0, total)
+    summary: dict[str, Any] = {"extractor": extractor.name, "windows": 0, "items": 0,
+                               "facts": 0, "added": 0, "merged": 0, "refined": 0,
+                               "invalidated": 0, "rejected": 0, "links": 0, "tokens": 0,
+                               "fallback_windows": 0}
+    if not plans:
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        return summary
+    former = Former(sm, llm=getattr(extractor, "llm", None))
+    s = sm.settings
+    for i, plan in enumerate(plans):
+        check(cancel)
+        window = load_window(sm.store.conn, plan, me_name=s.me_name, me_aliases=s.me_aliases)
+        name = extractor.name
+        result = extractor.extract(window, cancel=cancel)
+        summary["tokens"] += result.tokens
+        if name == "llm" and not result.facts and result.rejected and \
+                any(r["problem"].startswith(("not JSON", "no facts")) for r in result.rejected):
+            # the model's output was unusable: this window still gets formed, by rule
+            rejected = result.rejected
+            result = fallback.extract(window)
+            result.rejected = rejected
+            name = fallback.name
+            summary["fallback_windows"] += 1
+        before = len(former.changed)
+        counts = former.form(window, result, name)
+        summary["windows"] += 1
+        summary["items"] += len(window.items)
+        for k in ("facts", "added", "merged", "refined", "invalidated", "rejected", "links"):
+            summary[k] += counts.get(k, 0)
+        ids = list(dict.fromkeys(former.changed[before:]))
+        if ids:
+            sm.hooks.emit("notes_did_change", ids=ids, action="extract")
+        report(progress, "forming memories", i + 1, total, window.title)
+    sm.index_pending(progress=progress, cancel=cancel)
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    return summary

@@ -1,0 +1,718 @@
+"""MemoryOps: the memory actions of :class:`secondme.service.SecondMe`.
+
+Browse, read, write, link and undo notes; list entities; a capped graph neighbourhood
+for the graph view; run memory formation. Every change is recorded in ``history`` and
+announced with the ``notes_did_change(ids, action)`` hook. Plain dataclasses in and out;
+errors are :class:`~secondme.errors.SecondMeError` subclasses (NotFound, InvalidInput).
+
+Thread-safety: like the service, callable from any thread; writes are short
+transactions through ``store.write()``.
+"""
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Iterable, Optional
+
+from ..errors import InvalidInput, NotFound
+from ..progress import CancelToken, ProgressFn
+from . import notes as N
+from .text import content_tokens, keywords as pick_keywords, norm_name, topic_tags
+
+LINK_KINDS = ("related", "same_entity", "updates", "contradicts", "part_of", "wikilink")
+NOTE_KINDS = ("fact", "summary", "profile", "user")
+
+
+@dataclass
+class Note:
+    """A memory as the app shows it."""
+
+    id: int
+    kind: str
+    text: str
+    fact_type: str = ""
+    keywords: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    context: str = ""
+    valid_from: Optional[str] = None
+    valid_to: Optional[str] = None
+    created_at: str = ""
+    updated_at: str = ""
+    strength: float = 1.0
+    retention: float = 1.0
+    last_recalled: Optional[str] = None
+    pinned: bool = False
+    archived: bool = False
+    version: int = 1
+    user_edited: bool = False
+    origin: str = "extract"
+    confidence: float = 1.0
+
+    def to_json(self) -> dict:
+        """The stable JSON fields of a note (without sources and links)."""
+        return {"id": self.id, "kind": self.kind, "text": self.text,
+                "keywords": self.keywords, "tags": self.tags, "context": self.context,
+                "valid_from": self.valid_from, "valid_to": self.valid_to,
+                "created_at": self.created_at, "updated_at": self.updated_at,
+                "strength": self.strength, "retention": self.retention,
+                "pinned": self.pinned, "archived": self.archived}
+
+
+@dataclass
+class NoteSource:
+    """Where a note comes from: a message (export ids) or a document chunk."""
+
+    kind: str                         # message | chunk | note
+    item_id: int                      # internal id (for open_source)
+    message_id: Optional[str] = None  # the export's external id
+    conversation: Optional[str] = None
+    conversation_id: Optional[str] = None   # the export's conversation id
+    timestamp: Optional[str] = None
+    speaker: Optional[str] = None
+    text: str = ""
+    document: Optional[str] = None
+    page: Optional[int] = None
+    offset: Optional[int] = None
+    note_id: Optional[int] = None
+
+    def to_json(self) -> dict:
+        if self.kind == "message":
+            return {"message_id": self.message_id, "conversation": self.conversation,
+                    "timestamp": self.timestamp, "speaker": self.speaker}
+        if self.kind == "chunk":
+            return {"document": self.document, "page": self.page, "offset": self.offset}
+        return {"note": self.note_id}
+
+
+@dataclass
+class NoteLink:
+    id: int                  # the other note
+    kind: str
+    weight: float
+    created_by: str = "auto"
+    direction: str = "out"   # out: this note → other; in: other → this note
+    text: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "weight": self.weight}
+
+
+@dataclass
+class HistoryEntry:
+    id: int
+    note_id: int
+    action: str
+    before: Optional[dict]
+    after: Optional[dict]
+    actor: str
+    at: str
+    undone: bool = False
+
+
+@dataclass
+class NoteVersion:
+    history_id: int
+    version: int
+    text: str
+    at: str
+    action: str
+    actor: str
+
+
+@dataclass
+class NoteDetail:
+    note: Note
+    sources: list[NoteSource]
+    links: list[NoteLink]
+    versions: list[NoteVersion]
+    entities: list[Any] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The note JSON of ``secondme notes show --json`` (see docs/memory.md)."""
+        d = self.note.to_json()
+        d["sources"] = [s.to_json() for s in self.sources]
+        d["links"] = [l.to_json() for l in self.links]
+        d["versions"] = [{"version": v.version, "text": v.text, "at": v.at,
+                          "action": v.action, "history_id": v.history_id}
+                         for v in self.versions]
+        d["fact_type"] = self.note.fact_type
+        d["entities"] = [{"id": e.id, "kind": e.kind, "name": e.name} for e in self.entities]
+        return d
+
+
+@dataclass
+class GraphNode:
+    id: str                   # "n12" (note) or "e5" (entity)
+    type: str                 # note | entity
+    label: str
+    kind: str                 # note kind / entity kind
+    weight: float = 1.0       # strength (notes) / mentions (entities)
+    depth: int = 0
+
+
+@dataclass
+class GraphEdge:
+    src: str
+    dst: str
+    kind: str
+    weight: float = 1.0
+
+
+@dataclass
+class Graph:
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    truncated: bool = False
+
+
+def _split(s: str) -> list[str]:
+    return [w for w in (s or "").split() if w]
+
+
+def _note(row: dict) -> Note:
+    return Note(id=row["id"], kind=row["kind"], text=row["text"], fact_type=row["fact_type"],
+                keywords=_split(row["keywords"]), tags=_split(row["tags"]),
+                context=row["context"], valid_from=row["valid_from"], valid_to=row["valid_to"],
+                created_at=row["created_at"], updated_at=row["updated_at"],
+                strength=row["strength"], retention=row["retention"],
+                last_recalled=row["last_recalled"], pinned=bool(row["pinned"]),
+                archived=bool(row["archived"]), version=row["version"],
+                user_edited=bool(row["user_edited"]), origin=row["origin"],
+                confidence=row["confidence"])
+
+
+def _day(v: Any) -> Optional[str]:
+    if v is None:
+        return None
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    return str(v)
+
+
+def _norm_tags(tags: Iterable[str] | str | None) -> str:
+    if tags is None:
+        return ""
+    if isinstance(tags, str):
+        tags = tags.replace(",", " ").split()
+    out = []
+    for t in tags:
+        t = str(t).strip().lstrip("#").replace(" ", "-")
+        if t and t not in out:
+            out.append(t)
+    return " ".join(out)
+
+
+class MemoryOps:
+    """Memory actions of the service (mixed into SecondMe)."""
+
+    # -- reading -----------------------------------------------------------------------
+    def list_notes(self, *, kind: Optional[str] = None, tag: Optional[str] = None,
+                   person: Optional[str] = None, since: Any = None, until: Any = None,
+                   pinned: Optional[bool] = None, archived: Optional[bool] = False,
+                   query: Optional[str] = None, limit: int = 100, offset: int = 0) -> list[Note]:
+        """Notes matching every filter given, pinned first, then most recently changed.
+
+        ``kind`` fact|summary|profile|user; ``tag`` one tag; ``person`` an entity name or
+        alias; ``since``/``until`` bound ``valid_from`` (dates or ISO strings, inclusive);
+        ``archived`` False (default: hide archived), True (only archived) or None (all);
+        ``query`` full-text words. Raises InvalidInput for a bad kind or limit.
+        """
+        if kind is not None and kind not in NOTE_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(NOTE_KINDS)}, not {kind!r}")
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must not be negative")
+        where, args = [], []
+        if kind:
+            where.append("n.kind = ?")
+            args.append(kind)
+        if tag:
+            where.append("(' ' || n.tags || ' ') like ?")
+            args.append(f"% {tag.strip().lstrip('#')} %")
+        if pinned is not None:
+            where.append("n.pinned = ?")
+            args.append(int(bool(pinned)))
+        if archived is not None:
+            where.append("n.archived = ?")
+            args.append(int(bool(archived)))
+        if since is not None:
+            where.append("n.valid_from >= ?")
+            args.append(_day(since)[:10])
+        if until is not None:
+            where.append("substr(n.valid_from, 1, 10) <= ?")
+            args.append(_day(until)[:10])
+        if person:
+            ids = self._entity_ids_for(person)
+            if not ids:
+                return []
+            where.append(f"n.id in (select note_id from entity_mentions where entity_id in "
+                         f"({','.join('?' * len(ids))}) and note_id is not null)")
+            args += ids
+        if query and query.strip():
+            toks = [t.replace('"', "") for t in content_tokens(query)] or \
+                [w.replace('"', "") for w in query.split()]
+            toks = [t for t in toks if t]
+            if toks:
+                where.append("n.id in (select rowid from notes_fts where notes_fts match ?)")
+                args.append(" ".join(f'"{t}"' for t in toks))
+        sql = (f"select {', '.join('n.' + c for c in N.NOTE_COLUMNS)} from notes n"
+               + (" where " + " and ".join(where) if where else "")
+               + " order by n.pinned desc, n.updated_at desc, n.id desc limit ? offset ?")
+        rows = self.store.conn.execute(sql, [*args, int(limit), int(offset)]).fetchall()
+        return [_note(dict(zip(N.NOTE_COLUMNS, r))) for r in rows]
+
+    def _entity_ids_for(self, name: str) -> list[int]:
+        k = norm_name(name)
+        out = []
+        for eid, ename, aliases in self.store.conn.execute(
+                "select id, name, aliases from entities"):
+            names = [ename, *json.loads(aliases or "[]")]
+            if any(norm_name(n) == k or norm_name(n).split()[:1] == [k] for n in names):
+                out.append(eid)
+        return out
+
+    def get_note(self, id: int) -> NoteDetail:
+        """A note with its sources, links (both directions), versions and entities.
+        Raises NotFound."""
+        conn = self.store.conn
+        row = N.require_note(conn, id)
+        note = _note(row)
+        sources: list[NoteSource] = []
+        for m_id, c_id, s_id in conn.execute(
+                "select message_id, chunk_id, source_note_id from note_sources where note_id = ? "
+                "order by rowid", [id]):
+            if m_id is not None:
+                r = conn.execute(
+                    "select m.external_id, m.timestamp, m.speaker, m.text, c.title, c.external_id "
+                    "from messages m join conversations c on c.id = m.conversation_id "
+                    "where m.id = ?", [m_id]).fetchone()
+                if r:
+                    sources.append(NoteSource(kind="message", item_id=m_id, message_id=r[0],
+                                              timestamp=r[1], speaker=r[2], text=r[3],
+                                              conversation=r[4] or r[5], conversation_id=r[5]))
+            elif c_id is not None:
+                r = conn.execute(
+                    "select d.title, d.path, c.page, c.char_start, c.text from chunks c join "
+                    "documents d on d.id = c.document_id where c.id = ?", [c_id]).fetchone()
+                if r:
+                    sources.append(NoteSource(kind="chunk", item_id=c_id,
+                                              document=r[0] or r[1], page=r[2], offset=r[3],
+                                              text=r[4]))
+            else:
+                sources.append(NoteSource(kind="note", item_id=s_id, note_id=s_id))
+        links = []
+        for other, kind, weight, by, direction, text in conn.execute(
+                "select l.dst_id, l.kind, l.weight, l.created_by, 'out', n.text from links l "
+                "join notes n on n.id = l.dst_id where l.src_id = ? union all "
+                "select l.src_id, l.kind, l.weight, l.created_by, 'in', n.text from links l "
+                "join notes n on n.id = l.src_id where l.dst_id = ? order by 3 desc", [id, id]):
+            links.append(NoteLink(id=other, kind=kind, weight=weight, created_by=by,
+                                  direction=direction, text=text))
+        versions = []
+        for h in self.note_history(id):
+            if h.action in ("create", "version", "edit", "merge", "undo") and h.after:
+                nrow = h.after.get("note") if isinstance(h.after, dict) else None
+                if nrow:
+                    if versions and versions[-1].text == nrow["text"]:
+                        continue
+                    versions.append(NoteVersion(history_id=h.id, version=nrow["version"],
+                                                text=nrow["text"], at=h.at, action=h.action,
+                                                actor=h.actor))
+        from .entities import Entity
+
+        ents = [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
+                       is_me=bool(r[4]))
+                for r in conn.execute(
+                    "select e.id, e.kind, e.name, e.aliases, e.is_me from entity_mentions m "
+                    "join entities e on e.id = m.entity_id where m.note_id = ?", [id])]
+        return NoteDetail(note=note, sources=sources, links=links, versions=versions,
+                          entities=ents)
+
+    def note_history(self, id: int) -> list[HistoryEntry]:
+        """Every recorded change of note ``id``, oldest first (also after deletion)."""
+        rows = self.store.conn.execute(
+            "select id, note_id, action, before, after, actor, at, undone from history "
+            "where note_id = ? order by id", [id]).fetchall()
+        return [HistoryEntry(id=r[0], note_id=r[1], action=r[2],
+                             before=json.loads(r[3]) if r[3] else None,
+                             after=json.loads(r[4]) if r[4] else None, actor=r[5], at=r[6],
+                             undone=bool(r[7])) for r in rows]
+
+    # -- writing -----------------------------------------------------------------------
+    def _changed(self, ids: list[int], action: str) -> None:
+        self.hooks.emit("notes_did_change", ids=ids, action=action)
+
+    def _forget_vectors(self, ids: list[int]) -> None:
+        from ..indexing import forget_items
+
+        forget_items(self.store, getattr(self, "_vectors", None), "note", ids)
+
+    def _parse_sources(self, sources: Iterable[Any]) -> list[tuple[str, int]]:
+        out = []
+        conn = self.store.conn
+        for s in sources:
+            if isinstance(s, (tuple, list)) and len(s) == 2:
+                kind, sid = s
+            elif isinstance(s, dict):
+                if "kind" in s and "id" in s:
+                    kind, sid = s["kind"], s["id"]
+                elif "message_id" in s and isinstance(s["message_id"], int):
+                    kind, sid = "message", s["message_id"]
+                elif "chunk_id" in s:
+                    kind, sid = "chunk", s["chunk_id"]
+                elif "note_id" in s:
+                    kind, sid = "note", s["note_id"]
+                else:
+                    raise InvalidInput(f"cannot read source {s!r}")
+            else:
+                raise InvalidInput(f"cannot read source {s!r}: give (kind, id)")
+            table = {"message": "messages", "chunk": "chunks", "note": "notes"}.get(kind)
+            if table is None:
+                raise InvalidInput(f"source kind must be message, chunk or note, not {kind!r}")
+            if not conn.execute(f"select 1 from {table} where id = ?", [int(sid)]).fetchone():
+                raise NotFound(f"{kind} {sid} does not exist")
+            out.append((kind, int(sid)))
+        return out
+
+    def create_note(self, text: str, *, tags: Iterable[str] = (), sources: Iterable[Any] = (),
+                    origin: str = "user") -> Note:
+        """Write a note by hand (kind ``user``; the person is its author, so sources are
+        optional). ``sources``: (kind, id) pairs or {"kind", "id"} dicts. Raises
+        InvalidInput for empty text, NotFound for a missing source."""
+        if not text or not text.strip():
+            raise InvalidInput("a note needs some text")
+        srcs = self._parse_sources(sources)
+        kw = " ".join(pick_keywords(text, 6))
+        tag_s = _norm_tags(list(tags) + [t for t in topic_tags(text) if t not in tags])
+        at = N.now_iso()
+        with self.store.write() as db:
+            conn = db.conn
+            nid = conn.execute(
+                "insert into notes (kind, text, keywords, tags, context, valid_from, created_at,"
+                " updated_at, origin, user_edited, content_hash) values "
+                "('user', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                [text.strip(), kw, tag_s, "Written by hand", self.clock().date().isoformat(),
+                 at, at, origin, N.note_hash(text)]).lastrowid
+            N.add_sources(conn, nid, srcs)
+            N.record(conn, nid, "create", None, N.snapshot(conn, nid), "user", at)
+            row = N.note_row(conn, nid)
+        self._changed([nid], "create")
+        return _note(row)
+
+    def edit_note(self, id: int, *, text: Optional[str] = None, tags: Any = None,
+                  context: Optional[str] = None) -> Note:
+        """Change a note's text, tags or context as the person. Marks it user-edited (later
+        extraction never overwrites it), records the old version, and drops its vector so
+        that the next indexing embeds the new text. Raises NotFound / InvalidInput."""
+        if text is not None and not text.strip():
+            raise InvalidInput("a note's text cannot be empty; delete the note instead")
+        with self.store.write() as db:
+            conn = db.conn
+            row = N.require_note(conn, id)
+            changes: dict[str, Any] = {"user_edited": 1}
+            if text is not None and text.strip() != row["text"]:
+                changes["text"] = text.strip()
+                changes["version"] = row["version"] + 1
+                changes["keywords"] = " ".join(pick_keywords(text, 6))
+            if tags is not None:
+                changes["tags"] = _norm_tags(tags)
+            if context is not None:
+                changes["context"] = " ".join(context.split())
+            if len(changes) == 1 and row["user_edited"]:
+                return _note(row)
+            N.update_note(conn, id, "edit", "user", **changes)
+            row = N.note_row(conn, id)
+        if any(k in changes for k in ("text", "context")):
+            self._forget_vectors([id])
+        self._changed([id], "edit")
+        return _note(row)
+
+    def _flag(self, id: int, column: str, value: bool, action: str) -> Note:
+        with self.store.write() as db:
+            conn = db.conn
+            row = N.require_note(conn, id)
+            if bool(row[column]) != bool(value):
+                N.update_note(conn, id, action, "user", **{column: int(bool(value))})
+                row = N.note_row(conn, id)
+        self._changed([id], action)
+        return _note(row)
+
+    def pin_note(self, id: int, pinned: bool = True) -> Note:
+        """Pin (or unpin) a note: pinned notes are never archived by decay."""
+        return self._flag(id, "pinned", pinned, "pin" if pinned else "unpin")
+
+    def archive_note(self, id: int, archived: bool = True) -> Note:
+        """Archive (or bring back) a note; archived notes are hidden, never deleted."""
+        return self._flag(id, "archived", archived, "archive" if archived else "unarchive")
+
+    def delete_note(self, id: int) -> int:
+        """Delete a note; its full snapshot stays in history (``undo`` brings it back).
+        Returns the history id. Raises NotFound."""
+        with self.store.write() as db:
+            hid = N.delete_note(db.conn, id, "user")
+        self._forget_vectors([id])
+        self._changed([id], "delete")
+        return hid
+
+    def merge_notes(self, ids: Iterable[int]) -> Note:
+        """Merge notes into the first one: sources, keywords, tags, entity mentions and
+        links are united, strengths added; the others are removed (kept in history, so
+        ``undo`` of the returned merge restores them). Raises InvalidInput for < 2 ids."""
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if len(ids) < 2:
+            raise InvalidInput("merging needs at least two different notes")
+        target, others = ids[0], ids[1:]
+        with self.store.write() as db:
+            conn = db.conn
+            rows = [N.require_note(conn, i) for i in ids]
+            before = N.snapshot(conn, target, with_links=True)
+            merged = [N.snapshot(conn, i, with_links=True) for i in others]
+            kws, tags = [], []
+            for r in rows:
+                kws += [k for k in _split(r["keywords"]) if k not in kws]
+                tags += [t for t in _split(r["tags"]) if t not in tags]
+            for i in others:
+                conn.execute("insert or ignore into note_sources (note_id, message_id, chunk_id, "
+                             "source_note_id) select ?, message_id, chunk_id, source_note_id "
+                             "from note_sources where note_id = ? and (source_note_id is null or "
+                             "source_note_id not in (%s))" % ",".join("?" * len(ids)),
+                             [target, i, *ids])
+                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
+                             "select entity_id, ? from entity_mentions where note_id = ?",
+                             [target, i])
+                for src, dst, kind, weight, by, _at in conn.execute(
+                        "select src_id, dst_id, kind, weight, created_by, created_at from links "
+                        "where src_id = ? or dst_id = ?", [i, i]).fetchall():
+                    a = target if src == i else src
+                    b = target if dst == i else dst
+                    if a in ids and b in ids:
+                        continue
+                    N.add_link(conn, a, b, kind, weight, by)
+                conn.execute("delete from notes where id = ?", [i])
+            valid_from = min([r["valid_from"] for r in rows if r["valid_from"]], default=None)
+            conn.execute("update notes set keywords = ?, tags = ?, strength = ?, valid_from = ?, "
+                         "updated_at = ?, version = version + 1 where id = ?",
+                         [" ".join(kws[:10]), " ".join(tags),
+                          sum(r["strength"] for r in rows), valid_from, N.now_iso(), target])
+            N.record(conn, target, "merge", {**before, "merged": merged},
+                     N.snapshot(conn, target), "user")
+            for i in others:
+                N.record(conn, i, "merged_into", None, {"into": target}, "user")
+            row = N.note_row(conn, target)
+        self._forget_vectors(others)
+        self._changed(ids, "merge")
+        return _note(row)
+
+    def link_notes(self, a: int, b: int, kind: str = "related") -> NoteLink:
+        """Link two notes as the person (``created_by='user'``: never removed
+        automatically). Raises NotFound / InvalidInput."""
+        if kind not in LINK_KINDS:
+            raise InvalidInput(f"link kind must be one of {', '.join(LINK_KINDS)}, not {kind!r}")
+        if int(a) == int(b):
+            raise InvalidInput("a note cannot be linked to itself")
+        with self.store.write() as db:
+            conn = db.conn
+            N.require_note(conn, a)
+            N.require_note(conn, b)
+            N.add_link(conn, int(a), int(b), kind, 1.0, "user")
+            conn.execute("update links set created_by = 'user', weight = max(weight, 1.0) where "
+                         "((src_id = ? and dst_id = ?) or (src_id = ? and dst_id = ?)) and kind = ?",
+                         [a, b, b, a, kind])
+            N.record(conn, int(a), "link", None, {"link": [int(a), int(b), kind]}, "user")
+        self._changed([int(a), int(b)], "link")
+        return NoteLink(id=int(b), kind=kind, weight=1.0, created_by="user")
+
+    def unlink_notes(self, a: int, b: int, kind: Optional[str] = None) -> int:
+        """Remove the links between two notes (of ``kind``, or all). Returns how many."""
+        with self.store.write() as db:
+            conn = db.conn
+            q = ("select src_id, dst_id, kind, weight, created_by, created_at from links where "
+                 "((src_id = ? and dst_id = ?) or (src_id = ? and dst_id = ?))")
+            args: list[Any] = [a, b, b, a]
+            if kind:
+                q += " and kind = ?"
+                args.append(kind)
+            removed = [list(r) for r in conn.execute(q, args)]
+            if not removed:
+                raise NotFound(f"notes {a} and {b} are not linked"
+                               + (f" as {kind}" if kind else ""))
+            for src, dst, k, *_ in removed:
+                conn.execute("delete from links where src_id = ? and dst_id = ? and kind = ?",
+                             [src, dst, k])
+            N.record(conn, int(a), "unlink", {"links": removed}, None, "user")
+        self._changed([int(a), int(b)], "unlink")
+        return len(removed)
+
+    def undo(self, history_id: int) -> Note:
+        """Undo one recorded change and return the note as it is afterwards (for an undone
+        creation: as it was, now deleted). Only a note's latest change can be undone —
+        undo later ones first. Raises NotFound / InvalidInput."""
+        conn = self.store.conn
+        r = conn.execute("select id, note_id, action, before, after, undone from history "
+                         "where id = ?", [history_id]).fetchone()
+        if r is None:
+            raise NotFound(f"history entry {history_id} does not exist")
+        hid, nid, action, before, after, undone = r
+        if undone:
+            raise InvalidInput(f"history entry {hid} was already undone")
+        if action in ("undo", "merged_into"):
+            raise InvalidInput(f"history entry {hid} ({action}) cannot be undone itself")
+        later = conn.execute(
+            "select id from history where note_id = ? and id > ? and undone = 0 and action "
+            "not in ('undo', 'merged_into', 'link', 'unlink') order by id desc limit 1",
+            [nid, hid]).fetchone()
+        if later and action not in ("link", "unlink"):
+            raise InvalidInput(f"note {nid} changed again later: undo history entry "
+                               f"{later[0]} first")
+        before = json.loads(before) if before else None
+        after = json.loads(after) if after else None
+        touched = [nid]
+        with self.store.write() as db:
+            c = db.conn
+            current = N.snapshot(c, nid, with_links=True)
+            if action == "create":
+                if current is None:
+                    raise InvalidInput(f"note {nid} no longer exists")
+                c.execute("delete from notes where id = ?", [nid])
+                result_row = current["note"]
+            elif action == "link":
+                src, dst, kind = after["link"]
+                c.execute("delete from links where ((src_id = ? and dst_id = ?) or (src_id = ? "
+                          "and dst_id = ?)) and kind = ?", [src, dst, dst, src, kind])
+                touched.append(dst)
+                result_row = N.note_row(c, nid) or (current or {}).get("note")
+            elif action == "unlink":
+                for src, dst, kind, weight, by, at in before["links"]:
+                    c.execute("insert or ignore into links (src_id, dst_id, kind, weight, "
+                              "created_by, created_at) select ?,?,?,?,?,? where exists (select 1 "
+                              "from notes where id = ?) and exists (select 1 from notes where "
+                              "id = ?)", [src, dst, kind, weight, by, at, src, dst])
+                result_row = N.note_row(c, nid)
+            else:
+                if before is None:
+                    raise InvalidInput(f"history entry {hid} has nothing to restore")
+                N.restore(c, before)
+                for snap in before.get("merged", []):
+                    N.restore(c, snap)
+                    touched.append(snap["note"]["id"])
+                    c.execute("update history set undone = 1 where note_id = ? and action = "
+                              "'merged_into' and undone = 0", [snap["note"]["id"]])
+                for src, dst, kind in (after or {}).get("links_added", []):
+                    c.execute("delete from links where src_id = ? and dst_id = ? and kind = ? "
+                              "and created_by != 'user'", [src, dst, kind])
+                result_row = N.note_row(c, nid)
+            c.execute("update history set undone = 1 where id = ?", [hid])
+            N.record(c, nid, "undo", current, N.snapshot(c, nid), "user")
+        if result_row is None:
+            raise NotFound(f"note {nid} does not exist")
+        self._forget_vectors(touched)
+        self._changed(touched, "undo")
+        return _note(result_row)
+
+    # -- entities and graph ------------------------------------------------------------
+    def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
+                      limit: int = 100):
+        """People, places and organisations, most mentioned first (with mention counts)."""
+        from .entities import Entity
+
+        where, args = [], []
+        if kind:
+            where.append("e.kind = ?")
+            args.append(kind)
+        if query:
+            where.append("(e.norm_name like ? or e.aliases like ?)")
+            args += [f"%{norm_name(query)}%", f"%{query}%"]
+        rows = self.store.conn.execute(
+            "select e.id, e.kind, e.name, e.aliases, e.is_me, (select count(*) from "
+            "entity_mentions m where m.entity_id = e.id and m.note_id is not null) as n "
+            "from entities e" + (" where " + " and ".join(where) if where else "")
+            + " order by e.is_me desc, n desc, e.name limit ?", [*args, int(limit)]).fetchall()
+        return [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
+                       is_me=bool(r[4]), mentions=r[5]) for r in rows]
+
+    def graph(self, *, note_id: Optional[int] = None, entity_id: Optional[int] = None,
+              depth: int = 1, limit: int = 300) -> Graph:
+        """The neighbourhood of a note or an entity for the graph view, breadth first,
+        at most ``limit`` nodes (``truncated`` says when more existed). Strongest links
+        first; each step is an indexed query, so the cost depends on ``limit``, not on
+        the size of the store. Raises NotFound / InvalidInput."""
+        if (note_id is None) == (entity_id is None):
+            raise InvalidInput("give exactly one of note_id or entity_id")
+        depth = max(0, min(int(depth), 4))
+        limit = max(1, min(int(limit), 5000))
+        conn = self.store.conn
+        nodes: dict[str, GraphNode] = {}
+        edges: dict[tuple, GraphEdge] = {}
+        truncated = False
+        frontier: deque[tuple[int, int]] = deque()
+
+        def add_note(nid: int, d: int) -> bool:
+            nonlocal truncated
+            key = f"n{nid}"
+            if key in nodes:
+                return True
+            if len(nodes) >= limit:
+                truncated = True
+                return False
+            r = conn.execute("select text, kind, strength from notes where id = ?",
+                             [nid]).fetchone()
+            if r is None:
+                return False
+            nodes[key] = GraphNode(id=key, type="note", label=r[0][:120], kind=r[1],
+                                   weight=r[2], depth=d)
+            frontier.append((nid, d))
+            return True
+
+        if entity_id is not None:
+            e = conn.execute("select name, kind, is_me from entities where id = ?",
+                             [entity_id]).fetchone()
+            if e is None:
+                raise NotFound(f"entity {entity_id} does not exist")
+            nodes[f"e{entity_id}"] = GraphNode(id=f"e{entity_id}", type="entity", label=e[0],
+                                               kind=e[1], depth=0)
+            for (nid,) in conn.execute(
+                    "select m.note_id from entity_mentions m join notes n on n.id = m.note_id "
+                    "where m.entity_id = ? and n.archived = 0 order by n.strength desc, n.id desc "
+                    "limit ?", [entity_id, limit + 1]).fetchall():
+                if add_note(nid, 1):
+                    edges[(f"e{entity_id}", f"n{nid}", "mentions")] = GraphEdge(
+                        f"e{entity_id}", f"n{nid}", "mentions", 1.0)
+            start_depth_limit = depth + 1
+        else:
+            if conn.execute("select 1 from notes where id = ?", [note_id]).fetchone() is None:
+                raise NotFound(f"note {note_id} does not exist")
+            add_note(int(note_id), 0)
+            start_depth_limit = depth
+        while frontier:
+            nid, d = frontier.popleft()
+            if d >= start_depth_limit:
+                continue
+            rows = conn.execute(
+                "select src_id, dst_id, kind, weight from links where src_id = ? union all "
+                "select src_id, dst_id, kind, weight from links where dst_id = ? "
+                "order by weight desc limit ?", [nid, nid, limit]).fetchall()
+            for src, dst, kind, weight in rows:
+                other = dst if src == nid else src
+                if add_note(other, d + 1):
+                    edges[(f"n{src}", f"n{dst}", kind)] = GraphEdge(f"n{src}", f"n{dst}", kind,
+                                                                   weight)
+        # edges among the nodes already shown (capped by the same limit)
+        ids = [int(k[1:]) for k, n in nodes.items() if n.type == "note"]
+        if len(ids) > 1:
+            q = ",".join("?" * len(ids))
+            for src, dst, kind, weight in conn.execute(
+                    f"select src_id, dst_id, kind, weight from links where src_id in ({q}) and "
+                    f"dst_id in ({q}) limit ?", [*ids, *ids, limit * 4]):
+                edges.setdefault((f"n{src}", f"n{dst}", kind),
+                                 GraphEdge(f"n{src}", f"n{dst}", kind, weight))
+        return Graph(nodes=list(nodes.values()), edges=list(edges.values()), truncated=truncated)
+
+    # -- formation -----------------------------------------------------------------------
+    def run_extract(self, progress: Optional[ProgressFn] = None,
+                    cancel: Optional[CancelToken] = None) -> dict:
+        """Form memories from everything imported and not formed yet (the ``extract``
+        job). Returns a summary dict; raises Cancelled between windows."""
+        from .extract import run_extract
+
+        return run_extract(self, progress=progress, cancel=cancel)

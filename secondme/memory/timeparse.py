@@ -1,0 +1,447 @@
+"""Relative dates resolved against the moment a message was written.
+
+"I moved to Berlin last month", written on 2023-05-10, means April 2023. This module
+finds such expressions in a sentence and resolves them against the message's timestamp
+*in the writer's own time zone* (a message sent at 00:30 on 1 January in Berlin says
+"yesterday" about 31 December, whatever UTC thinks).
+
+Supported (case-insensitive): today, tonight, this morning/afternoon/evening, yesterday,
+last night, tomorrow, the day before yesterday / after tomorrow; weekdays alone or with
+last/this/next/on; last/this/next week, weekend, month, year; "N days/weeks/months/years
+ago" and "in N days/weeks/months" (N as digits, words up to twenty, "a", "a couple of");
+month names with or without a day and a year ("in March", "on 3 March", "March 3rd,
+2021"); seasons ("last summer"); ISO dates; bare years ("in 2019").
+
+Conventions (documented because people disagree):
+- "last Saturday" is the most recent Saturday strictly before the message's day;
+  "next Saturday" the first one strictly after; "this Saturday" the one on or after.
+- a bare weekday or month ("on Saturday", "in March") is read by the sentence's tense:
+  past tense → the most recent one (on or before), otherwise the coming one (on or after).
+- weeks run Monday to Sunday; a weekend is that week's Saturday and Sunday; seasons are
+  northern-hemisphere meteorological (summer = June–August; winter = December–February,
+  named by the year its December falls in).
+
+The result carries the span matched, the resolved range and a granularity so callers
+can write "on 6 May 2023", "in April 2023" or "in the week of 1 May 2023".
+"""
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december"]
+MONTH_ABBR = {m[:3]: i + 1 for i, m in enumerate(MONTHS)}
+MONTH_ABBR["sept"] = 9
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "a couple of": 2, "a couple": 2,
+    "couple of": 2, "a few": 3, "few": 3,
+}
+SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11),
+           "winter": (12, 2)}
+
+_WD = "|".join(WEEKDAYS)
+_MON = ("january|february|march|april|may|june|july|august|september|october|november|"
+        "december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec")
+_NUM = (r"\d{1,3}|a couple of|a couple|couple of|a few|an|a|one|two|three|four|five|six|"
+        r"seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+        r"eighteen|nineteen|twenty")
+_UNIT = r"days?|weeks?|months?|years?"
+_ORD = r"(\d{1,2})(?:st|nd|rd|th)?"
+
+# Order matters: longer, more specific patterns first; spans never overlap.
+_PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(rx, re.I)) for name, rx in [
+    ("iso", r"\b(\d{4})-(\d{2})-(\d{2})\b"),
+    ("day_before_yesterday", r"\bthe day before yesterday\b"),
+    ("day_after_tomorrow", r"\bthe day after tomorrow\b"),
+    ("month_day", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?({_MON})\.?\s+{_ORD}\b(?:,?\s+(\d{{4}}))?"),
+    ("day_month", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?{_ORD}\s+(?:of\s+)?({_MON})\b\.?(?:,?\s+(\d{{4}}))?"),
+    ("ago", rf"\b({_NUM})\s+({_UNIT})\s+ago\b"),
+    ("in_n", rf"\bin\s+({_NUM})\s+({_UNIT})(?:'?s?\s+time)?\b"),
+    ("rel_weekday", rf"\b(last|this|next|this coming|coming)\s+({_WD})\b"),
+    ("rel_period", r"\b(last|this|next|past|previous|coming)\s+(week|weekend|month|year)\b"),
+    ("rel_season", r"\b(last|this|next)\s+(spring|summer|autumn|fall|winter)\b"),
+    ("season_year", r"\b(?:in\s+)?(?:the\s+)?(spring|summer|autumn|fall|winter)\s+(?:of\s+)?(\d{4})\b"),
+    ("month_year", rf"\b(?:in\s+)?({_MON})\.?\s+(\d{{4}})\b"),
+    ("in_month", rf"\b(in|since|during|until|by|from|early|late|mid|end of|beginning of)\s+({_MON})\b(?!\s+\d)"),
+    ("weekday", rf"\b(?:on\s+)?({_WD})s?\b"),
+    ("year", r"\b(in|since|during|until|by|from|of)\s+((?:19|20)\d{2})\b"),
+    ("yesterday", r"\byesterday\b|\blast night\b"),
+    ("today", r"\btoday\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b|\bearlier today\b"),
+    ("tomorrow", r"\btomorrow\b"),
+]]
+
+_PAST_MARKERS = re.compile(
+    r"\b(was|were|had|did|went|got|made|came|saw|met|took|left|moved|started|finished|"
+    r"bought|found|told|said|ate|drove|flew|visited|ago|last|yesterday|already|"
+    r"became|began|gave|won|lost|spent|sold|wrote|ran)\b", re.I)
+# "-ed" words count as past unless they are participles after be/get ("is excited",
+# "getting married")
+_WEAK_PAST = re.compile(r"(?<!\bis )(?<!\bam )(?<!\bare )(?<!\bbe )(?<!\bget )(?<!\bgetting )"
+                        r"(?<!'m )(?<!'re )(?<!'s )(?<!\bbeen )\b[a-z]{3,}ed\b", re.I)
+_FUTURE_MARKERS = re.compile(
+    r"\b(will|'ll|shall|going to|gonna|plan|plans|planning|planned to|next|tomorrow|"
+    r"want to|wants to|hope to|hoping to|intend|can't wait|cannot wait|looking forward|"
+    r"about to|upcoming|soon|booked|scheduled|(?:is|am|are|'m|'re|'s) (?:\w+ly )?"
+    r"(?:getting|going|leaving|flying|starting|moving|meeting|seeing|visiting|having|"
+    r"coming|travell?ing|driving|taking|doing|playing|celebrating|running))\b", re.I)
+_STRONG_FUTURE = re.compile(r"\b(will|'ll|going to|gonna|next|tomorrow|upcoming|"
+                            r"(?:is|am|are|'m|'re|'s) (?:\w+ly )?\w+ing)\b", re.I)
+
+
+@dataclass(frozen=True)
+class ResolvedDate:
+    """A date expression found in text and the absolute range it stands for."""
+
+    start: date
+    end: date                 # inclusive
+    granularity: str          # day | weekend | week | month | season | year
+    text: str                 # the expression as written
+    span: tuple[int, int]     # character offsets in the sentence
+    absolute: bool = False    # the text already named the date (no rewrite needed)
+
+    def bare(self) -> str:
+        """The range in words without a preposition: "6 May 2023", "April 2023"."""
+        s = self.start
+        if self.granularity == "day":
+            return f"{WEEKDAYS[s.weekday()].capitalize()}, {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
+        if self.granularity == "weekend":
+            return f"the weekend of {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
+        if self.granularity == "week":
+            return f"the week of {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
+        if self.granularity == "month":
+            return f"{MONTHS[s.month - 1].capitalize()} {s.year}"
+        if self.granularity == "season":
+            name = {3: "spring", 6: "summer", 9: "autumn", 12: "winter"}[s.month]
+            return f"{name} {s.year}"
+        return str(s.year)
+
+    def phrase(self) -> str:
+        """The range with its natural preposition: "on Saturday, 6 May 2023", "in April 2023"."""
+        if self.granularity in ("day", "weekend"):
+            return "on " + self.bare()
+        return "in " + self.bare()
+
+    def iso(self) -> str:
+        """The first day of the range as YYYY-MM-DD (what valid_from stores)."""
+        return self.start.isoformat()
+
+
+def local_date(ts: datetime | str | None) -> Optional[date]:
+    """The calendar day of ``ts`` in its own time zone (ISO strings are parsed)."""
+    if ts is None:
+        return None
+    if isinstance(ts, str):
+        try:
+            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return ts.date()
+
+
+def tense(sentence: str) -> str:
+    """``past``, ``future`` or ``unknown``: a cheap reading of a sentence's tense."""
+    fut = _FUTURE_MARKERS.search(sentence)
+    past = _PAST_MARKERS.search(sentence) or _WEAK_PAST.search(sentence)
+    if fut and not past:
+        return "future"
+    if past and not fut:
+        return "past"
+    if fut and past:
+        # "I booked a flight for next Friday", "she is getting married in June": a
+        # future-only construction wins
+        return "future" if _STRONG_FUTURE.search(sentence) else "past"
+    return "unknown"
+
+
+def _num(s: str) -> Optional[int]:
+    s = s.lower().strip()
+    if s.isdigit():
+        return int(s)
+    return NUMBER_WORDS.get(s)
+
+
+def _month_num(s: str) -> int:
+    s = s.lower().rstrip(".")
+    if s in MONTHS:
+        return MONTHS.index(s) + 1
+    return MONTH_ABBR[s[:4] if s.startswith("sept") else s[:3]]
+
+
+def _add_months(d: date, n: int) -> date:
+    m = d.month - 1 + n
+    y = d.year + m // 12
+    m = m % 12 + 1
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def _month_range(y: int, m: int) -> tuple[date, date]:
+    return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+
+
+def _week_start(d: date) -> date:
+    return d - timedelta(days=d.weekday())
+
+
+def _season_range(name: str, year: int) -> tuple[date, date]:
+    a, b = SEASONS[name]
+    if name == "winter":
+        return date(year, 12, 1), _month_range(year + 1, 2)[1]
+    return date(year, a, 1), _month_range(year, b)[1]
+
+
+def _season_of(d: date) -> tuple[str, int]:
+    if d.month in (12, 1, 2):
+        return "winter", d.year if d.month == 12 else d.year - 1
+    for name in ("spring", "summer", "autumn"):
+        a, b = SEASONS[name]
+        if a <= d.month <= b:
+            return name, d.year
+    raise AssertionError(d)
+
+
+def _resolve(kind: str, m: re.Match, ref: date, when: str) -> Optional[tuple[date, date, str, bool]]:
+    g = m.groups()
+    if kind == "iso":
+        try:
+            d = date(int(g[0]), int(g[1]), int(g[2]))
+        except ValueError:
+            return None
+        return d, d, "day", True
+    if kind == "today":
+        return ref, ref, "day", False
+    if kind == "yesterday":
+        d = ref - timedelta(days=1)
+        return d, d, "day", False
+    if kind == "tomorrow":
+        d = ref + timedelta(days=1)
+        return d, d, "day", False
+    if kind == "day_before_yesterday":
+        d = ref - timedelta(days=2)
+        return d, d, "day", False
+    if kind == "day_after_tomorrow":
+        d = ref + timedelta(days=2)
+        return d, d, "day", False
+    if kind in ("month_day", "day_month"):
+        mon, day, year = (g[0], g[1], g[2]) if kind == "month_day" else (g[1], g[0], g[2])
+        month = _month_num(mon)
+        day = int(day)
+        if year:
+            try:
+                d = date(int(year), month, day)
+            except ValueError:
+                return None
+            return d, d, "day", True
+        try:
+            d = date(ref.year, month, day)
+        except ValueError:
+            return None
+        if when == "past" and d > ref:
+            d = date(ref.year - 1, month, day) if not (month == 2 and day == 29) else None
+        elif when != "past" and d < ref and when == "future":
+            d = date(ref.year + 1, month, day) if not (month == 2 and day == 29) else None
+        if d is None:
+            return None
+        return d, d, "day", False
+    if kind == "ago":
+        n, unit = _num(g[0]), g[1].lower().rstrip("s")
+        if n is None:
+            return None
+        if unit == "day":
+            d = ref - timedelta(days=n)
+            return d, d, "day", False
+        if unit == "week":
+            d = _week_start(ref - timedelta(weeks=n))
+            return d, d + timedelta(days=6), "week", False
+        if unit == "month":
+            d = _add_months(ref, -n)
+            a, b = _month_range(d.year, d.month)
+            return a, b, "month", False
+        return date(ref.year - n, 1, 1), date(ref.year - n, 12, 31), "year", False
+    if kind == "in_n":
+        n, unit = _num(g[0]), g[1].lower().rstrip("s")
+        if n is None:
+            return None
+        if unit == "day":
+            d = ref + timedelta(days=n)
+            return d, d, "day", False
+        if unit == "week":
+            d = _week_start(ref + timedelta(weeks=n))
+            return d, d + timedelta(days=6), "week", False
+        if unit == "month":
+            d = _add_months(ref, n)
+            a, b = _month_range(d.year, d.month)
+            return a, b, "month", False
+        return date(ref.year + n, 1, 1), date(ref.year + n, 12, 31), "year", False
+    if kind == "rel_weekday":
+        rel, wd = g[0].lower(), WEEKDAYS.index(g[1].lower())
+        delta = (wd - ref.weekday()) % 7
+        if rel == "last":
+            back = (ref.weekday() - wd) % 7 or 7
+            d = ref - timedelta(days=back)
+        elif rel == "next":
+            d = ref + timedelta(days=delta or 7)
+        else:  # this / coming
+            d = ref + timedelta(days=delta)
+        return d, d, "day", False
+    if kind == "rel_period":
+        rel, unit = g[0].lower(), g[1].lower()
+        step = {"last": -1, "past": -1, "previous": -1, "this": 0, "next": 1, "coming": 1}[rel]
+        if unit == "week":
+            d = _week_start(ref) + timedelta(weeks=step)
+            return d, d + timedelta(days=6), "week", False
+        if unit == "weekend":
+            sat = _week_start(ref) + timedelta(days=5)
+            if rel == "coming" and ref <= sat + timedelta(days=1):
+                step = 0
+            d = sat + timedelta(weeks=step)
+            return d, d + timedelta(days=1), "weekend", False
+        if unit == "month":
+            d = _add_months(ref.replace(day=1), step)
+            a, b = _month_range(d.year, d.month)
+            return a, b, "month", False
+        y = ref.year + step
+        return date(y, 1, 1), date(y, 12, 31), "year", False
+    if kind == "rel_season":
+        rel, name = g[0].lower(), g[1].lower()
+        name = "autumn" if name == "fall" else name
+        cur_name, cur_year = _season_of(ref)
+        start, _ = _season_range(name, cur_year if name != "winter" else cur_year)
+        # the occurrence of this season that contains or follows ref's season start
+        this_start, this_end = _season_range(name, ref.year if name != "winter" else
+                                             (ref.year if ref.month == 12 else ref.year - 1))
+        if rel == "this":
+            a, b = this_start, this_end
+            if b < ref and name != cur_name:
+                a, b = _season_range(name, a.year + 1)
+        elif rel == "last":
+            a, b = this_start, this_end
+            if a > ref or (a <= ref <= b):
+                a, b = _season_range(name, a.year - 1)
+        else:
+            a, b = this_start, this_end
+            if a <= ref:
+                a, b = _season_range(name, a.year + 1)
+        return a, b, "season", False
+    if kind == "season_year":
+        name = "autumn" if g[0].lower() == "fall" else g[0].lower()
+        a, b = _season_range(name, int(g[1]))
+        return a, b, "season", True
+    if kind == "month_year":
+        month, year = _month_num(g[0]), int(g[1])
+        a, b = _month_range(year, month)
+        return a, b, "month", True
+    if kind == "in_month":
+        month = _month_num(g[1])
+        year = ref.year
+        if when == "past" and month > ref.month:
+            year -= 1
+        elif when == "future" and month < ref.month:
+            year += 1
+        a, b = _month_range(year, month)
+        return a, b, "month", False
+    if kind == "weekday":
+        wd = WEEKDAYS.index(g[0].lower())
+        if when == "past":
+            back = (ref.weekday() - wd) % 7
+            d = ref - timedelta(days=back)
+        else:
+            d = ref + timedelta(days=(wd - ref.weekday()) % 7)
+        return d, d, "day", False
+    if kind == "year":
+        y = int(g[1])
+        return date(y, 1, 1), date(y, 12, 31), "year", True
+    return None
+
+
+def find_dates(sentence: str, ref: datetime | date | str | None,
+               when: Optional[str] = None) -> list[ResolvedDate]:
+    """Every date expression in ``sentence`` resolved against ``ref``, in text order.
+
+    ``ref`` is the message's timestamp (aware datetime or ISO string; its own offset
+    decides the calendar day) or a date. ``when`` (past|future|unknown) overrides the
+    tense read from the sentence. Expressions that cannot be resolved are skipped.
+    Returns [] when ``ref`` is None (relative dates then stay as written) except for
+    absolute expressions.
+    """
+    ref_day = ref if isinstance(ref, date) and not isinstance(ref, datetime) else local_date(ref)
+    if when is None:
+        when = tense(sentence)
+    taken: list[tuple[int, int]] = []
+    out: list[ResolvedDate] = []
+    for kind, rx in _PATTERNS:
+        for m in rx.finditer(sentence):
+            a, b = m.span()
+            if any(a < y and x < b for x, y in taken):
+                continue
+            if kind == "weekday" and m.group(0).lower().endswith("s") and not \
+                    m.group(1).lower().endswith("s"):
+                continue  # "on Saturdays" is a habit, not a date
+            mon_tok = {"month_day": 1, "day_month": 2, "in_month": 2, "month_year": 1}.get(kind)
+            if mon_tok and m.group(mon_tok) in ("may", "march") and kind != "in_month":
+                continue  # lower-case "may"/"march" are verbs far more often than months
+            if ref_day is None:
+                if kind not in ("iso", "month_year", "season_year", "year"):
+                    continue
+                r = _resolve(kind, m, date(2000, 1, 1), when)
+                if r is None or not r[3]:
+                    continue
+            else:
+                r = _resolve(kind, m, ref_day, when)
+            if r is None:
+                continue
+            start, end, gran, absolute = r
+            span = (a, b)
+            # keep a leading preposition out of the rewritten part so that it survives:
+            # "since March" → "since March 2023", "early March" → "early March 2023"
+            if kind in ("in_month", "year"):
+                span = (m.start(2), b)
+            elif kind == "month_year" and m.group(0).lower().startswith("in "):
+                span = (m.start(1), b)
+            text = sentence[span[0]:span[1]]
+            taken.append((a, b))
+            out.append(ResolvedDate(start, end, gran, text, span, absolute))
+    out.sort(key=lambda r: r.span[0])
+    return out
+
+
+_PREPS = ("in", "on", "since", "until", "by", "from", "during", "before", "after",
+          "till", "around", "of", "early", "late", "mid", "end of", "beginning of")
+
+
+def rewrite_dates(sentence: str, ref: datetime | date | str | None,
+                  when: Optional[str] = None) -> tuple[str, list[ResolvedDate]]:
+    """``sentence`` with each relative date replaced by its absolute form.
+
+    "I moved to Berlin last month" (ref 2023-05-10) → "I moved to Berlin in April 2023";
+    "since March" → "since March 2023"; absolute dates are left as written.
+    Returns (new sentence, resolved dates).
+    """
+    found = find_dates(sentence, ref, when)
+    if not found:
+        return sentence, found
+    out = []
+    pos = 0
+    for r in found:
+        a, b = r.span
+        out.append(sentence[pos:a])
+        if r.absolute:
+            out.append(sentence[a:b])
+        else:
+            before = sentence[:a].rstrip().lower()
+            has_prep = any(before.endswith(" " + p) or before == p for p in _PREPS)
+            # "on Saturday": the pattern swallowed "on" — keep our own preposition
+            stripped = r.text.lower()
+            if stripped.startswith("on "):
+                has_prep = False
+            out.append(r.bare() if has_prep else r.phrase())
+        pos = b
+    out.append(sentence[pos:])
+    return re.sub(r"\s{2,}", " ", "".join(out)), found
