@@ -134,7 +134,7 @@ def parse_document(tree: Tree, rel: str) -> Document:
     if ext in MARKDOWN_EXTENSIONS:
         from .markdown import parse_markdown
 
-        doc = parse_markdown(raw, path, stem)
+        doc = parse_markdown(raw, path, stem, posixpath.dirname(rel))
     elif ext in TEXT_EXTENSIONS:
         from .text import parse_text
 

@@ -28,6 +28,7 @@ _BLOCK = frozenset({
     "blockquote", "li", "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "address",
     "hr", "details", "summary", "fieldset", "legend", "center", "form", "tr", "td", "th",
     "caption", "tbody", "thead", "tfoot", "table"})
+_SPACES = re.compile(r"\s+")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _LAYOUT = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "ul", "ol", "table",
            "blockquote", "pre"]
@@ -198,12 +199,8 @@ def _blocks(root) -> list[tuple[int, str]]:
         if isinstance(node, NavigableString):
             if not isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction,
                                      CData)):
-                inline.append(" ".join(str(node).split()) if not str(node).isspace()
-                              and str(node) else " ")
-                if str(node)[:1].isspace() and inline[-1] != " ":
-                    inline.insert(len(inline) - 1, " ")
-                if str(node)[-1:].isspace() and inline[-1] != " ":
-                    inline.append(" ")
+                # source line breaks are spaces; only <br> breaks a line
+                inline.append(_SPACES.sub(" ", str(node)))
             continue
         if not isinstance(node, Tag):
             continue

@@ -39,8 +39,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader
 
 
-def parse_markdown(raw: bytes, path: str, stem: str) -> Document:
-    """Parse a Markdown note. ``stem`` is the fallback title (the file name).
+def parse_markdown(raw: bytes, path: str, stem: str, folder: str = "") -> Document:
+    """Parse a Markdown note. ``stem`` is the fallback title (the file name); ``folder``
+    the note's folder inside the import (relative Markdown links are resolved from it).
 
     Returns a Document with ``format="markdown"``, chunks, links, ``metadata["tags"]``,
     ``metadata["aliases"]``, ``metadata["front_matter"]`` and created/modified dates from
@@ -51,11 +52,11 @@ def parse_markdown(raw: bytes, path: str, stem: str) -> Document:
     decoded, encoding = decode_bytes(raw, path)
     text = normalize_text(decoded)
     problems: list[dict] = []
-    fm_end, front = _front_matter(text, problems)
+    fm_end, front, verbatim = _front_matter(text, problems)
 
-    blocks, code_spans, first_h1 = _scan(text, fm_end)
+    blocks, code_spans, first_h1 = _scan(text, fm_end, verbatim)
     masked = _mask(text, fm_end, code_spans)
-    found = find_links(masked)
+    found = find_links(masked, folder)
     links: list[WikiLink] = [link for _, _, link in found]
     if found:  # a link's text is not a tag: [[Note #2]]
         masked = _mask(masked, 0, [(s, e) for s, e, _ in found])
@@ -80,16 +81,17 @@ def parse_markdown(raw: bytes, path: str, stem: str) -> Document:
         metadata=metadata, links=links, text=text)
 
 
-def _front_matter(text: str, problems: list[dict]) -> tuple[int, Optional[dict]]:
-    """``(offset where the body starts, the front matter as a dict or None)``."""
+def _front_matter(text: str, problems: list[dict]) -> tuple[int, Optional[dict], int]:
+    """``(offset where the body starts, the front matter as a dict or None, end of a
+    broken front matter block that is kept as plain text, else 0)``."""
     if not text.startswith("---"):
-        return 0, None
+        return 0, None, 0
     nl = text.find("\n")
     if nl < 0 or text[3:nl].strip():
-        return 0, None
+        return 0, None, 0
     close = _FM_CLOSE.search(text, nl + 1)
     if not close:
-        return 0, None  # a thematic break at the top, not front matter
+        return 0, None, 0  # a thematic break at the top, not front matter
     body = text[nl + 1:close.start()]
     end = close.end() + (1 if text[close.end():close.end() + 1] == "\n" else 0)
     import yaml
@@ -104,21 +106,26 @@ def _front_matter(text: str, problems: list[dict]) -> tuple[int, Optional[dict]]
         problems.append({"position": f"line {line}",
                          "problem": f"front matter is not valid YAML ({problem}); "
                                     "kept as text"})
-        return 0, None
+        return 0, None, close.end()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         problems.append({"position": "line 1",
                          "problem": "front matter is not a list of key: value pairs; "
                                     "kept as text"})
-        return 0, None
-    return end, data
+        return 0, None, close.end()
+    return end, data, 0
 
 
-def _scan(text: str, start: int) -> tuple[list[Block], list[tuple[int, int]], str]:
+def _scan(text: str, start: int, verbatim: int = 0
+          ) -> tuple[list[Block], list[tuple[int, int]], str]:
     """Blocks (paragraphs, heading lines, code blocks) with heading paths, the code spans
-    to mask, and the first level-1 heading's text."""
+    to mask, and the first level-1 heading's text. ``text[start:verbatim]`` is one plain
+    block (front matter that could not be read)."""
     blocks: list[Block] = []
+    if verbatim > start:
+        blocks.append(Block(start, verbatim))
+        start = verbatim
     code: list[tuple[int, int]] = []
     stack: list[tuple[int, str]] = []
     path = ""

@@ -26,8 +26,11 @@ _MDLINK = re.compile(
 _TAG = re.compile(r"(?<!\S)#([^\s#!\"$%&'()*+,.:;<=>?@\[\\\]^`{|}~]+)")
 
 
-def find_links(masked: str) -> list[tuple[int, int, WikiLink]]:
+def find_links(masked: str, folder: str = "") -> list[tuple[int, int, WikiLink]]:
     """Wikilinks and local Markdown links in ``masked`` (code already blanked out).
+
+    A relative Markdown link (``../Projects/Garden.md``) is resolved from ``folder``, the
+    note's folder inside the import, when it stays inside the import.
 
     Returns ``(start, end, link)`` in order. Links to a heading of the same note
     (``[[#Heading]]``) are not links between notes and are left out.
@@ -44,8 +47,10 @@ def find_links(masked: str) -> list[tuple[int, int, WikiLink]]:
             continue
         target = unquote(raw_target)
         target = target[:-3] if target.lower().endswith(".md") else target
-        if target.startswith("./"):
-            target = target[2:]
+        if target.startswith(("./", "../")):
+            joined = posixpath.normpath(posixpath.join(folder, target))
+            target = joined if not joined.startswith("..") else target.lstrip("./")
+        target = target.lstrip("/")
         heading = unquote(frag[1:]) if frag else ""
         if target:
             out.append((m.start(), m.end(),

@@ -78,7 +78,16 @@ def _parse_pdf(raw: bytes, path: str, stem: str) -> Document:
         reader = PdfReader(io.BytesIO(raw), strict=False)
         encrypted = reader.is_encrypted
     except Exception as e:  # pypdf raises many kinds for damaged files
-        raise ImportFormatError(f"damaged or truncated PDF ({_why(e)})", path=path) from None
+        # Some writers (and some copies) lose only the final "%%EOF" line; pypdf then
+        # gives up although everything else is there.
+        try:
+            if b"%%EOF" in raw[-1024:]:
+                raise e
+            reader = PdfReader(io.BytesIO(raw + b"\n%%EOF\n"), strict=False)
+            encrypted = reader.is_encrypted
+        except Exception:
+            raise ImportFormatError(f"damaged or truncated PDF ({_why(e)})",
+                                    path=path) from None
     if encrypted:
         try:
             ok = reader.decrypt("")
