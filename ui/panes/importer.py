@@ -1,0 +1,339 @@
+"""Import: drop files, folders or ZIPs (or pick them); see the detected format first;
+import with progress, counts and cancel; a summary with per-conversation errors.
+
+The import runs through the runner's serial worker, so the rest of the app stays usable.
+After an import, memory formation is requested in the background (``request_job``), or
+run directly (``run_extract``) when this build has no scheduler.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from ..context import AppContext, get
+from ..widgets import NotAvailableView, heading, missing
+
+
+class DropZoneView(QFrame):
+    """Accepts dropped files and folders (local URLs)."""
+
+    dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setAcceptDrops(True)
+        self.setAccessibleName("Drop files here to import")
+        self.setMinimumHeight(110)
+        lay = QVBoxLayout(self)
+        lab = QLabel("Drop chat exports, documents, folders or ZIP files here")
+        lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lab.setObjectName("dropLabel")
+        sub = QLabel("ChatGPT · Claude · WhatsApp · Telegram · Discord · Slack · Signal · "
+                     "Markdown / Obsidian · PDF · DOCX · HTML · secondme JSON")
+        sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub.setWordWrap(True)
+        sub.setObjectName("hint")
+        lay.addStretch(1)
+        lay.addWidget(lab)
+        lay.addWidget(sub)
+        lay.addStretch(1)
+
+    def dragEnterEvent(self, e):  # noqa: N802
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+            self.setProperty("hover", True)
+            self.style().polish(self)
+
+    def dragLeaveEvent(self, e):  # noqa: N802
+        self.setProperty("hover", False)
+        self.style().polish(self)
+
+    def dropEvent(self, e):  # noqa: N802
+        self.setProperty("hover", False)
+        self.style().polish(self)
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            e.acceptProposedAction()
+            self.dropped.emit(paths)
+
+
+class ImportPanel(QWidget):
+    """The import pane."""
+
+    import_finished = Signal(object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.paths: list[str] = []
+        self.detected: dict[str, Any] = {}
+        self.report: Any = None
+        self._handle = None
+        outer = QVBoxLayout(self)
+        lacking = missing(ctx.sm, "import_paths")
+        if lacking:
+            outer.addWidget(NotAvailableView("Importing", lacking))
+            self.available = False
+            return
+        self.available = True
+        outer.addWidget(heading("Import your chats and documents"))
+        self.drop = DropZoneView()
+        self.drop.dropped.connect(self.add_paths)
+        outer.addWidget(self.drop)
+        row = QHBoxLayout()
+        self.files_button = QPushButton("Choose files…")
+        self.files_button.setAccessibleName("Choose files to import")
+        self.files_button.clicked.connect(self.choose_files)
+        self.folder_button = QPushButton("Choose folder…")
+        self.folder_button.setAccessibleName("Choose a folder to import")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.demo_button = QPushButton("Try with demo data")
+        self.demo_button.setAccessibleName("Import the demo data")
+        self.demo_button.clicked.connect(self.import_demo)
+        self.clear_button = QPushButton("Clear list")
+        self.clear_button.setAccessibleName("Clear the list of files")
+        self.clear_button.clicked.connect(self.clear)
+        for b in (self.files_button, self.folder_button, self.demo_button, self.clear_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        outer.addLayout(row)
+
+        self.queue = QTreeWidget()
+        self.queue.setAccessibleName("Files to import")
+        self.queue.setHeaderLabels(["Path", "Detected format", "Kind"])
+        self.queue.setRootIsDecorated(False)
+        self.queue.setColumnWidth(0, 420)
+        self.queue.setColumnWidth(1, 260)
+        outer.addWidget(self.queue, 1)
+
+        prow = QHBoxLayout()
+        self.import_button = QPushButton("Import")
+        self.import_button.setAccessibleName("Start importing")
+        self.import_button.setEnabled(False)
+        self.import_button.clicked.connect(self.start_import)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel the import")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Import progress")
+        self.progress.setTextVisible(True)
+        self.progress.setValue(0)
+        self.progress_label = QLabel("")
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)
+        prow.addWidget(self.import_button)
+        prow.addWidget(self.cancel_button)
+        prow.addWidget(self.progress, 1)
+        outer.addLayout(prow)
+        outer.addWidget(self.progress_label)
+
+        outer.addWidget(QLabel("Last import"))
+        self.summary = QTreeWidget()
+        self.summary.setAccessibleName("Import summary")
+        self.summary.setHeaderLabels(["Source", "Format", "Conversations", "Messages added",
+                                      "Skipped", "Documents", "Problems"])
+        self.summary.setColumnWidth(0, 360)
+        outer.addWidget(self.summary, 1)
+        self.setTabOrder(self.files_button, self.folder_button)
+        self.setTabOrder(self.folder_button, self.demo_button)
+        self.setTabOrder(self.demo_button, self.clear_button)
+        self.setTabOrder(self.clear_button, self.queue)
+        self.setTabOrder(self.queue, self.import_button)
+        self.setTabOrder(self.import_button, self.cancel_button)
+        self.setTabOrder(self.cancel_button, self.summary)
+
+    # -- choosing ------------------------------------------------------------------------
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose exports or documents to import")
+        if files:
+            self.add_paths(files)
+
+    def choose_folder(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose a folder to import")
+        if d:
+            self.add_paths([d])
+
+    def import_demo(self) -> None:
+        from ..assets import demo_export_path
+
+        self.clear()
+        self.add_paths([str(demo_export_path())])
+        self.start_import()
+
+    def clear(self) -> None:
+        if self._handle is not None and not self._handle.done:
+            return
+        self.paths = []
+        self.detected = {}
+        self.queue.clear()
+        self.import_button.setEnabled(False)
+
+    def add_paths(self, paths: list[str]) -> None:
+        """Queue ``paths`` and detect their format in the background."""
+        for p in paths:
+            p = str(p)
+            if p in self.paths:
+                continue
+            self.paths.append(p)
+            item = QTreeWidgetItem([p, "detecting…", ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, p)
+            self.queue.addTopLevelItem(item)
+            if self.ctx.has("detect"):
+                sm = self.ctx.sm
+                self.ctx.runner.run(lambda pr, c, p=p: sm.detect(p), key=f"detect:{p}",
+                                    on_success=lambda d, p=p: self._detected(p, d),
+                                    on_error=lambda e, p=p: self._detect_failed(p, e))
+            else:
+                item.setText(1, "(detection not available in this build)")
+        self.import_button.setEnabled(bool(self.paths))
+
+    def _item(self, path: str) -> Optional[QTreeWidgetItem]:
+        for i in range(self.queue.topLevelItemCount()):
+            it = self.queue.topLevelItem(i)
+            if it.data(0, Qt.ItemDataRole.UserRole) == path:
+                return it
+        return None
+
+    def _detected(self, path: str, d: Any) -> None:
+        self.detected[path] = d
+        it = self._item(path)
+        if it is None:
+            return
+        desc = get(d, "description", default="") or get(d, "format", default="?")
+        fmt = get(d, "format", default="")
+        it.setText(1, f"{desc}" if not fmt or fmt in str(desc) else f"{desc} ({fmt})")
+        it.setText(2, str(get(d, "kind", default="")))
+        it.setToolTip(1, str(desc))
+
+    def _detect_failed(self, path: str, e: BaseException) -> bool:
+        it = self._item(path)
+        if it is not None:
+            it.setText(1, f"not recognised: {getattr(e, 'plain_message', str(e))}")
+        return False
+
+    # -- importing -----------------------------------------------------------------------
+    def start_import(self) -> None:
+        if not self.paths or (self._handle is not None and not self._handle.done):
+            return
+        paths = list(self.paths)
+        sm = self.ctx.sm
+        self.import_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Starting…")
+        self._handle = self.ctx.runner.run(
+            lambda progress, cancel: sm.import_paths(paths, progress=progress, cancel=cancel),
+            key="import", serial=True, on_progress=self._progress,
+            on_success=self._finished, on_cancelled=self._cancelled,
+            on_error=self._failed, on_done=self._done)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self.progress_label.setText("Cancelling after the current conversation…")
+
+    def _progress(self, p: Any) -> None:
+        if p.total:
+            self.progress.setRange(0, max(1, int(p.total)))
+            self.progress.setValue(min(int(p.done), int(p.total)))
+            counts = f"{p.done:,} / {p.total:,}"
+        else:
+            self.progress.setRange(0, 0)
+            counts = f"{p.done:,}" if p.done else ""
+        self.progress_label.setText(" · ".join(x for x in (p.stage, counts, p.message) if x))
+
+    def _finished(self, report: Any) -> None:
+        self.report = report
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        sources = list(get(report, "sources", default=[]) or [])
+        added = sum(int(get(s, "messages_added", default=0) or 0) for s in sources)
+        docs = sum(int(get(s, "documents", default=0) or 0) for s in sources)
+        problems = sum(len(get(s, "errors", default=[]) or []) for s in sources)
+        self.progress_label.setText(
+            f"Imported {added:,} messages and {docs:,} documents from {len(sources)} "
+            f"source(s)" + (f"; {problems} problem(s) — see below." if problems else ".")
+            + " Memories are being formed in the background (see Activity).")
+        self._show_summary(sources)
+        self.paths = []
+        self.queue.clear()
+        self._form_memories()
+        self.import_finished.emit(report)
+        self.ctx.show_status(f"Import finished: {added:,} messages, {docs:,} documents")
+
+    def _show_summary(self, sources: list[Any]) -> None:
+        self.summary.clear()
+        for s in sources:
+            errs = list(get(s, "errors", default=[]) or [])
+            item = QTreeWidgetItem([
+                str(get(s, "path", default="")), str(get(s, "format", default="")),
+                f"{get(s, 'conversations', default=0)}", f"{get(s, 'messages_added', default=0)}",
+                f"{get(s, 'messages_skipped', default=0)}", f"{get(s, 'documents', default=0)}",
+                f"{len(errs)}"])
+            for e in errs:
+                conv = get(e, "conversation", default="")
+                pos = get(e, "position", default="")
+                prob = get(e, "problem", default=str(e))
+                child = QTreeWidgetItem([f"{conv}" + (f" ({pos})" if pos else ""), "", "", "",
+                                         "", "", str(prob)])
+                child.setToolTip(6, str(prob))
+                item.addChild(child)
+            self.summary.addTopLevelItem(item)
+            if errs:
+                item.setExpanded(True)
+
+    def _form_memories(self) -> None:
+        sm = self.ctx.sm
+        if self.ctx.has("request_job"):
+            try:
+                sm.request_job("extract")
+                return
+            except Exception as e:  # no scheduler running: run it here instead
+                if not self.ctx.has("run_extract"):
+                    self.ctx.show_error(f"Memories could not be formed: {e}")
+                    return
+        if self.ctx.has("run_extract"):
+            self.ctx.runner.run(lambda p, c: sm.run_extract(progress=p, cancel=c),
+                                key="extract", serial=True,
+                                on_progress=lambda p: self.ctx.show_status(
+                                    f"Forming memories: {p.stage} {p.done}/{p.total or '?'}"),
+                                on_success=lambda r: self.ctx.show_status("Memories formed."))
+
+    def _cancelled(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText("Import cancelled. Conversations already imported are "
+                                    "kept; importing again continues where it stopped.")
+
+    def _failed(self, e: BaseException) -> bool:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText(f"Import failed: {e}")
+        return True
+
+    def _done(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.import_button.setEnabled(bool(self.paths))
+
+    @property
+    def busy(self) -> bool:
+        return self._handle is not None and not self._handle.done
+
+    def on_hook(self, name: str, payload: dict) -> None:
+        pass
+
+
+def main() -> int:
+    from .standalone import run_pane
+
+    return run_pane(ImportPanel, "Import", demo_data=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,831 @@
+"""Memories: search and filter the notes, a lazily paged table, and a detail editor.
+
+The table model fetches pages of :data:`PAGE` notes through the runner as the view
+scrolls (``canFetchMore``/``fetchMore``), so a 100k-note store opens as fast as a small
+one. The editor edits text, tags and context, pins, archives, deletes, merges, links and
+unlinks, shows versions with undo, and lists the sources (each opens the source).
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from typing import Any, Optional
+
+from PySide6.QtCore import (QAbstractTableModel, QDate, QModelIndex, Qt, QTimer, Signal)
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDateEdit, QDialog,
+                               QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu,
+                               QMessageBox, QPlainTextEdit, QPushButton, QSplitter,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+
+from ..context import AppContext, get
+from ..render import fmt_time, origin_label
+from ..widgets import NotAvailableView, missing
+
+PAGE = 200
+LINK_KINDS = ["related", "same_entity", "updates", "contradicts", "part_of"]
+
+
+def tags_of(note: Any) -> list[str]:
+    t = get(note, "tags", default=[])
+    if isinstance(t, str):
+        return [x for x in t.replace(",", " ").split() if x]
+    return [str(x) for x in t or []]
+
+
+def note_when(note: Any) -> Any:
+    return get(note, "valid_from", "created_at", default=None)
+
+
+class NotesTableModel(QAbstractTableModel):
+    """Notes matching the current filters, fetched page by page off the GUI thread."""
+
+    COLUMNS = ["Memory", "Kind", "Tags", "When", "Retention", "Origin"]
+    page_loaded = Signal(int)  # rows now loaded
+
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.rows: list[Any] = []
+        self.filters: dict[str, Any] = {"archived": False}
+        self._more = True
+        self._loading = False
+        self._generation = 0
+
+    # -- Qt model ------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        n = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                text = " ".join(str(get(n, "text", default="")).split())
+                prefix = "📌 " if get(n, "pinned", default=False) else ""
+                return prefix + (text if len(text) < 200 else text[:199] + "…")
+            if col == 1:
+                return str(get(n, "kind", default=""))
+            if col == 2:
+                return " ".join(tags_of(n))
+            if col == 3:
+                return fmt_time(note_when(n), with_time=False)
+            if col == 4:
+                r = get(n, "retention", default=None)
+                return f"{float(r):.2f}" if isinstance(r, (int, float)) else ""
+            if col == 5:
+                return origin_label(get(n, "origin", default=""))
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return str(get(n, "text", default=""))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if get(n, "archived", default=False):
+                return QColor("#888888")
+            if col == 5 and str(get(n, "origin", default="")).startswith("mcp:"):
+                return QColor("#7b3fb5")
+        if role == Qt.ItemDataRole.UserRole:
+            return get(n, "id")
+        return None
+
+    # -- lazy paging ---------------------------------------------------------------------
+    def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: N802
+        return not parent.isValid() and self._more and not self._loading
+
+    def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: N802
+        if parent.isValid() or self._loading or not self._more:
+            return
+        self._load_page()
+
+    def set_filters(self, **filters: Any) -> None:
+        """Replace the filters and reload from the first page."""
+        self.filters = {k: v for k, v in filters.items()}
+        self.reload()
+
+    def reload(self) -> None:
+        self._generation += 1
+        self.beginResetModel()
+        self.rows = []
+        self._more = True
+        self._loading = False
+        self.endResetModel()
+        self._load_page()
+
+    def _load_page(self) -> None:
+        if not self.ctx.has("list_notes"):
+            self._more = False
+            return
+        self._loading = True
+        gen, offset, f = self._generation, len(self.rows), dict(self.filters)
+        sm = self.ctx.sm
+
+        def work(progress, cancel):
+            return sm.list_notes(limit=PAGE, offset=offset, **f)
+
+        self.ctx.runner.run(work, key="notes-page",
+                            on_success=lambda notes, g=gen: self._page(g, notes),
+                            on_done=lambda g=gen: self._page_done(g))
+
+    def _page(self, gen: int, notes: list[Any]) -> None:
+        if gen != self._generation:
+            return
+        notes = list(notes or [])
+        self._more = len(notes) >= PAGE
+        if notes:
+            first = len(self.rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(notes) - 1)
+            self.rows.extend(notes)
+            self.endInsertRows()
+        self._loading = False
+        self.page_loaded.emit(len(self.rows))
+
+    def _page_done(self, gen: int) -> None:
+        if gen == self._generation:
+            self._loading = False
+
+    def row_of(self, note_id: Any) -> int:
+        for i, n in enumerate(self.rows):
+            if get(n, "id") == note_id:
+                return i
+        return -1
+
+    def note_at(self, row: int) -> Any:
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+
+class NotePickerDialog(QDialog):
+    """Search for a note to link to."""
+
+    def __init__(self, ctx: AppContext, exclude: Any = None, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.exclude = exclude
+        self.setWindowTitle("Link to another memory")
+        lay = QVBoxLayout(self)
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search memories…")
+        self.query.setAccessibleName("Search memories to link")
+        self.results = QListWidget()
+        self.results.setAccessibleName("Memories found")
+        self.kind = QComboBox()
+        self.kind.addItems(LINK_KINDS)
+        self.kind.setAccessibleName("Link kind")
+        form = QFormLayout()
+        form.addRow("Link kind", self.kind)
+        lay.addWidget(self.query)
+        lay.addWidget(self.results, 1)
+        lay.addLayout(form)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                              | QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        lay.addWidget(bb)
+        self._timer = QTimer(self, singleShot=True, interval=200)
+        self._timer.timeout.connect(self._search)
+        self.query.textChanged.connect(lambda _: self._timer.start())
+        self.results.itemDoubleClicked.connect(lambda _: self.accept())
+        self.resize(520, 420)
+        self._search()
+
+    def _search(self) -> None:
+        q = self.query.text().strip() or None
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.list_notes(query=q, limit=50), key="link-picker",
+                            on_success=self._show)
+
+    def _show(self, notes: list[Any]) -> None:
+        self.results.clear()
+        for n in notes or []:
+            if get(n, "id") == self.exclude:
+                continue
+            it = QListWidgetItem(" ".join(str(get(n, "text", default="")).split())[:160])
+            it.setData(Qt.ItemDataRole.UserRole, get(n, "id"))
+            self.results.addItem(it)
+        if self.results.count():
+            self.results.setCurrentRow(0)
+
+    def chosen(self) -> tuple[Any, str]:
+        it = self.results.currentItem()
+        return (it.data(Qt.ItemDataRole.UserRole) if it else None), self.kind.currentText()
+
+
+class NoteDetailView(QWidget):
+    """Edit one note: text, tags, context, pin, archive, delete, link, versions, sources."""
+
+    changed = Signal()
+
+    def __init__(self, ctx: AppContext, parent=None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.note_id: Any = None
+        self.detail: Any = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 0, 0, 0)
+        self.header = QLabel("Select a memory to see and edit it.")
+        self.header.setObjectName("paneTitle")
+        self.header.setWordWrap(True)
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.origin = QLabel("")
+        self.origin.setObjectName("hint")
+        self.origin.setTextFormat(Qt.TextFormat.PlainText)
+        self.text = QPlainTextEdit()
+        self.text.setAccessibleName("Memory text")
+        self.text.setMaximumHeight(130)
+        self.tags = QLineEdit()
+        self.tags.setAccessibleName("Tags")
+        self.tags.setPlaceholderText("tags, separated by spaces")
+        self.context_edit = QLineEdit()
+        self.context_edit.setAccessibleName("Context")
+        self.context_edit.setPlaceholderText("one line of context")
+        form = QFormLayout()
+        form.addRow("Tags", self.tags)
+        form.addRow("Context", self.context_edit)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.setAccessibleName("Save the memory")
+        self.save_button.clicked.connect(self.save)
+        self.pin_box = QCheckBox("Pinned")
+        self.pin_box.setAccessibleName("Pinned")
+        self.pin_box.clicked.connect(self.toggle_pin)
+        self.archive_box = QCheckBox("Archived")
+        self.archive_box.setAccessibleName("Archived")
+        self.archive_box.clicked.connect(self.toggle_archive)
+        self.link_button = QPushButton("Link to…")
+        self.link_button.setAccessibleName("Link to another memory")
+        self.link_button.clicked.connect(self.link_to)
+        self.graph_button = QPushButton("Show in graph")
+        self.graph_button.setAccessibleName("Show in graph")
+        self.graph_button.clicked.connect(lambda: self.note_id is not None
+                                          and self.ctx.show_graph(note_id=self.note_id))
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setAccessibleName("Delete the memory")
+        self.delete_button.clicked.connect(self.delete)
+        for w in (self.save_button, self.pin_box, self.archive_box, self.link_button,
+                  self.graph_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.delete_button)
+        self.tabs = QTabWidget()
+        self.sources = QListWidget()
+        self.sources.setAccessibleName("Sources of this memory")
+        self.sources.itemActivated.connect(self._open_source_item)
+        self.sources.itemDoubleClicked.connect(self._open_source_item)
+        self.links = QListWidget()
+        self.links.setAccessibleName("Links of this memory")
+        self.links.itemActivated.connect(self._open_link_item)
+        self.links.itemDoubleClicked.connect(self._open_link_item)
+        self.unlink_button = QPushButton("Unlink selected")
+        self.unlink_button.setAccessibleName("Unlink the selected memory")
+        self.unlink_button.clicked.connect(self.unlink_selected)
+        links_box = QWidget()
+        lb = QVBoxLayout(links_box)
+        lb.setContentsMargins(0, 0, 0, 0)
+        lb.addWidget(self.links, 1)
+        lb.addWidget(self.unlink_button)
+        self.versions = QListWidget()
+        self.versions.setAccessibleName("Versions of this memory")
+        self.undo_button = QPushButton("Undo this change")
+        self.undo_button.setAccessibleName("Undo the selected change")
+        self.undo_button.clicked.connect(self.undo_selected)
+        ver_box = QWidget()
+        vb = QVBoxLayout(ver_box)
+        vb.setContentsMargins(0, 0, 0, 0)
+        vb.addWidget(self.versions, 1)
+        vb.addWidget(self.undo_button)
+        self.tabs.addTab(self.sources, "Sources")
+        self.tabs.addTab(links_box, "Links")
+        self.tabs.addTab(ver_box, "Versions")
+        lay.addWidget(self.header)
+        lay.addWidget(self.origin)
+        lay.addWidget(self.text)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        lay.addWidget(self.tabs, 1)
+        self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.status)
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.text, self.tags, self.context_edit, self.save_button, self.pin_box,
+                  self.archive_box, self.link_button, self.graph_button, self.delete_button,
+                  self.unlink_button, self.undo_button):
+            w.setEnabled(on)
+
+    # -- loading -------------------------------------------------------------------------
+    def load(self, note_id: Any) -> None:
+        self.note_id = note_id
+        if note_id is None:
+            self.detail = None
+            self.header.setText("Select a memory to see and edit it.")
+            self._set_enabled(False)
+            return
+        if not self.ctx.has("get_note"):
+            self.header.setText("Showing a memory is not available in this build.")
+            return
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: (sm.get_note(note_id),
+                                          sm.note_history(note_id)
+                                          if callable(getattr(sm, "note_history", None))
+                                          else None),
+                            key="note-detail", on_success=self._show,
+                            on_error=self._load_failed)
+
+    def _load_failed(self, e: BaseException) -> bool:
+        self.header.setText(f"Cannot show this memory: {e}")
+        self._set_enabled(False)
+        return False
+
+    def _show(self, result: Any) -> None:
+        detail, history = result
+        self.detail = detail
+        note = get(detail, "note", default=detail)
+        self.note_id = get(note, "id")
+        self._set_enabled(True)
+        kind = get(note, "kind", default="note")
+        self.header.setText(f"Memory #{self.note_id} · {kind}"
+                            + (f" · {get(note, 'fact_type')}" if get(note, "fact_type") else ""))
+        origin = str(get(note, "origin", default=""))
+        bits = [origin_label(origin)]
+        if get(note, "valid_from"):
+            bits.append("true from " + fmt_time(get(note, "valid_from"), with_time=False))
+        if get(note, "valid_to"):
+            bits.append("until " + fmt_time(get(note, "valid_to"), with_time=False))
+        bits.append("learned " + fmt_time(get(note, "created_at")))
+        if get(note, "version"):
+            bits.append(f"version {get(note, 'version')}")
+        r = get(note, "retention")
+        if isinstance(r, (int, float)):
+            bits.append(f"retention {r:.2f}")
+        self.origin.setText(" · ".join(b for b in bits if b))
+        self.origin.setProperty("mcp", origin.startswith("mcp:"))
+        self.text.setPlainText(str(get(note, "text", default="")))
+        self.tags.setText(" ".join(tags_of(note)))
+        self.context_edit.setText(str(get(note, "context", default="") or ""))
+        self.pin_box.setChecked(bool(get(note, "pinned", default=False)))
+        self.archive_box.setChecked(bool(get(note, "archived", default=False)))
+        self.sources.clear()
+        for s in get(detail, "sources", default=[]) or []:
+            it = QListWidgetItem(_source_label(s))
+            it.setData(Qt.ItemDataRole.UserRole, s)
+            it.setToolTip(str(get(s, "text", default="")))
+            self.sources.addItem(it)
+        if not self.sources.count():
+            it = QListWidgetItem("(no sources)")
+            it.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.sources.addItem(it)
+        self.links.clear()
+        for link in get(detail, "links", default=[]) or []:
+            other = get(link, "other_id", "dst_id", "id")
+            if other == self.note_id:
+                other = get(link, "src_id", default=other)
+            text = get(link, "other_text", "text", default="")
+            it = QListWidgetItem(f"{get(link, 'kind', default='related')} → #{other} "
+                                 f"{' '.join(str(text).split())[:120]}"
+                                 f"{'  (by ' + str(get(link, 'created_by')) + ')' if get(link, 'created_by') else ''}")
+            it.setData(Qt.ItemDataRole.UserRole, (other, get(link, "kind")))
+            self.links.addItem(it)
+        self.versions.clear()
+        entries = history if history is not None else get(detail, "versions", default=[]) or []
+        for h in entries:
+            hid = get(h, "id", "history_id")
+            undone = " (undone)" if get(h, "undone", default=False) else ""
+            it = QListWidgetItem(f"{fmt_time(get(h, 'at', 'timestamp'))} · "
+                                 f"{get(h, 'action', default='change')} by "
+                                 f"{get(h, 'actor', default='?')}{undone}")
+            it.setData(Qt.ItemDataRole.UserRole, hid)
+            self.versions.addItem(it)
+        self.status.setText("")
+
+    # -- actions -------------------------------------------------------------------------
+    def _mutate(self, fn, done: str) -> None:
+        sm, nid = self.ctx.sm, self.note_id
+        self.ctx.runner.run(lambda p, c: fn(sm, nid), key=f"note-edit:{nid}", serial=True,
+                            on_success=lambda _r: self._mutated(done))
+
+    def _mutated(self, done: str) -> None:
+        self.status.setText(done)
+        self.changed.emit()
+        if self.note_id is not None:
+            self.load(self.note_id)
+
+    def save(self) -> None:
+        if self.note_id is None:
+            return
+        text = self.text.toPlainText().strip()
+        tags = [t for t in self.tags.text().replace(",", " ").split() if t]
+        context = self.context_edit.text().strip()
+        self._mutate(lambda sm, nid: sm.edit_note(nid, text=text, tags=tags, context=context),
+                     "Saved. The previous version is kept under Versions.")
+
+    def toggle_pin(self) -> None:
+        on = self.pin_box.isChecked()
+        self._mutate(lambda sm, nid: sm.pin_note(nid, on), "Pinned." if on else "Unpinned.")
+
+    def toggle_archive(self) -> None:
+        on = self.archive_box.isChecked()
+        self._mutate(lambda sm, nid: sm.archive_note(nid, on),
+                     "Archived." if on else "Restored from the archive.")
+
+    def delete(self, confirm: bool = True) -> None:
+        if self.note_id is None:
+            return
+        if confirm and QMessageBox.question(
+                self, "Delete memory", "Delete this memory? You can undo it from its history "
+                "only if your build keeps deleted notes.") != QMessageBox.StandardButton.Yes:
+            return
+        sm, nid = self.ctx.sm, self.note_id
+        self.ctx.runner.run(lambda p, c: sm.delete_note(nid), key=f"note-edit:{nid}",
+                            serial=True, on_success=lambda _r: self._deleted())
+
+    def _deleted(self) -> None:
+        self.load(None)
+        self.status.setText("Deleted.")
+        self.changed.emit()
+
+    def link_to(self, target: Any = None, kind: str = "related") -> None:
+        if self.note_id is None:
+            return
+        if target is None:
+            dlg = NotePickerDialog(self.ctx, exclude=self.note_id, parent=self)
+            if dlg.exec() != QDialog.DialogCode.Accepted:
+                return
+            target, kind = dlg.chosen()
+            if target is None:
+                return
+        self._mutate(lambda sm, nid: sm.link_notes(nid, target, kind), f"Linked to #{target}.")
+
+    def unlink_selected(self) -> None:
+        it = self.links.currentItem()
+        if it is None or self.note_id is None:
+            return
+        other, kind = it.data(Qt.ItemDataRole.UserRole)
+        self._mutate(lambda sm, nid: sm.unlink_notes(nid, other, kind), f"Unlinked #{other}.")
+
+    def undo_selected(self) -> None:
+        it = self.versions.currentItem()
+        if it is None:
+            return
+        hid = it.data(Qt.ItemDataRole.UserRole)
+        self._mutate(lambda sm, nid: sm.undo(hid), "Change undone.")
+
+    def _open_source_item(self, it: QListWidgetItem) -> None:
+        s = it.data(Qt.ItemDataRole.UserRole)
+        if s is None:
+            return
+        if get(s, "message_id") is not None:
+            self.ctx.open_source("message", get(s, "message_id"))
+        elif get(s, "chunk_id") is not None:
+            self.ctx.open_source("chunk", get(s, "chunk_id"))
+        elif get(s, "source_note_id", "note_id") is not None:
+            self.ctx.open_note(get(s, "source_note_id", "note_id"))
+        elif get(s, "kind") and get(s, "id") is not None:
+            self.ctx.open_source(get(s, "kind"), get(s, "id"))
+
+    def _open_link_item(self, it: QListWidgetItem) -> None:
+        other, _kind = it.data(Qt.ItemDataRole.UserRole)
+        if other is not None:
+            self.ctx.open_note(other)
+
+
+def _source_label(s: Any) -> str:
+    if get(s, "document") is not None:
+        page = get(s, "page")
+        return f"📄 {get(s, 'document')}" + (f", page {page}" if page else "")
+    who = get(s, "speaker", default="")
+    conv = get(s, "conversation", default="")
+    when = fmt_time(get(s, "timestamp"))
+    text = " ".join(str(get(s, "text", default="")).split())[:100]
+    head = " · ".join(str(x) for x in (who, conv, when) if x)
+    return f"💬 {head}" + (f" — {text}" if text else "")
+
+
+class MemoriesPanel(QWidget):
+    """The memories pane: filters, table, detail editor."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        outer = QVBoxLayout(self)
+        lacking = missing(ctx.sm, "list_notes", "get_note")
+        if lacking:
+            outer.addWidget(NotAvailableView("Browsing memories", lacking))
+            self.available = False
+            return
+        self.available = True
+        # filters
+        bar = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setObjectName("memorySearch")
+        self.search.setPlaceholderText("Search memories…")
+        self.search.setAccessibleName("Search memories")
+        self.search.setClearButtonEnabled(True)
+        self.kind = QComboBox()
+        self.kind.setAccessibleName("Kind")
+        self.kind.addItem("Any kind", None)
+        for k in ("fact", "summary", "profile", "user"):
+            self.kind.addItem(k.capitalize(), k)
+        self.tag = QLineEdit()
+        self.tag.setPlaceholderText("tag")
+        self.tag.setAccessibleName("Tag")
+        self.tag.setMaximumWidth(110)
+        self.person = QComboBox()
+        self.person.setEditable(True)
+        self.person.setAccessibleName("Person")
+        self.person.lineEdit().setPlaceholderText("person")
+        self.person.setMinimumWidth(120)
+        self.pinned = QComboBox()
+        self.pinned.setAccessibleName("Pinned")
+        self.pinned.addItem("Pinned or not", None)
+        self.pinned.addItem("Pinned only", True)
+        self.pinned.addItem("Not pinned", False)
+        self.archived = QComboBox()
+        self.archived.setAccessibleName("Archived")
+        self.archived.addItem("Active", False)
+        self.archived.addItem("Archived", True)
+        self.archived.addItem("Active and archived", None)
+        self.range_box = QCheckBox("From")
+        self.range_box.setAccessibleName("Filter by time range")
+        self.since = QDateEdit()
+        self.since.setCalendarPopup(True)
+        self.since.setDisplayFormat("yyyy-MM-dd")
+        self.since.setAccessibleName("From date")
+        self.until = QDateEdit()
+        self.until.setCalendarPopup(True)
+        self.until.setDisplayFormat("yyyy-MM-dd")
+        self.until.setAccessibleName("Until date")
+        self.since.setDate(QDate.currentDate().addYears(-1))
+        self.until.setDate(QDate.currentDate())
+        for w in (self.search,):
+            bar.addWidget(w, 2)
+        for w in (self.kind, self.tag, self.person, self.pinned, self.archived, self.range_box,
+                  self.since, QLabel("to"), self.until):
+            bar.addWidget(w)
+        outer.addLayout(bar)
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("hint")
+        outer.addWidget(self.count_label)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("memoriesSplitter")
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        self.model = NotesTableModel(ctx, self)
+        self.table = QTableView()
+        self.table.setObjectName("notesTable")
+        self.table.setAccessibleName("Memories")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c, w in ((1, 70), (2, 120), (3, 90), (4, 70), (5, 150)):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+            self.table.setColumnWidth(c, w)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        ll.addWidget(self.table, 1)
+        brow = QHBoxLayout()
+        self.new_button = QPushButton("New memory…")
+        self.new_button.setAccessibleName("Write a new memory")
+        self.new_button.clicked.connect(self.new_note)
+        self.merge_button = QPushButton("Merge selected")
+        self.merge_button.setAccessibleName("Merge the selected memories")
+        self.merge_button.setEnabled(False)
+        self.merge_button.clicked.connect(self.merge_selected)
+        brow.addWidget(self.new_button)
+        brow.addWidget(self.merge_button)
+        brow.addStretch(1)
+        ll.addLayout(brow)
+        split.addWidget(left)
+        self.detail = NoteDetailView(ctx)
+        self.detail.changed.connect(self._detail_changed)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([640, 460])
+        self.splitter = split
+        outer.addWidget(split, 1)
+
+        self._debounce = QTimer(self, singleShot=True, interval=250)
+        self._debounce.timeout.connect(self.apply_filters)
+        self.search.textChanged.connect(lambda _: self._debounce.start())
+        self.tag.textChanged.connect(lambda _: self._debounce.start())
+        self.person.editTextChanged.connect(lambda _: self._debounce.start())
+        for combo in (self.kind, self.pinned, self.archived):
+            combo.currentIndexChanged.connect(lambda _: self.apply_filters())
+        self.range_box.toggled.connect(lambda _: self.apply_filters())
+        self.since.dateChanged.connect(lambda _: self.range_box.isChecked() and self._debounce.start())
+        self.until.dateChanged.connect(lambda _: self.range_box.isChecked() and self._debounce.start())
+        self.model.page_loaded.connect(self._page_loaded)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=400)
+        self._refresh_timer.timeout.connect(self._refresh_keep_selection)
+        self._pending_select: Any = None
+        QShortcut(QKeySequence.StandardKey.Delete, self.table,
+                  activated=lambda: self.detail.delete())
+        self.apply_filters()
+        self._load_people()
+
+    # -- filters -------------------------------------------------------------------------
+    def current_filters(self) -> dict[str, Any]:
+        f: dict[str, Any] = {"archived": self.archived.currentData()}
+        if self.search.text().strip():
+            f["query"] = self.search.text().strip()
+        if self.kind.currentData():
+            f["kind"] = self.kind.currentData()
+        if self.tag.text().strip():
+            f["tag"] = self.tag.text().strip()
+        if self.person.currentText().strip():
+            f["person"] = self.person.currentText().strip()
+        if self.pinned.currentData() is not None:
+            f["pinned"] = self.pinned.currentData()
+        if self.range_box.isChecked():
+            f["since"] = datetime.combine(self.since.date().toPython(), time.min,
+                                          tzinfo=timezone.utc)
+            f["until"] = datetime.combine(self.until.date().toPython(), time.max,
+                                          tzinfo=timezone.utc)
+        return f
+
+    def apply_filters(self) -> None:
+        self.count_label.setText("Loading…")
+        self.model.set_filters(**self.current_filters())
+
+    def set_time_range(self, since: Optional[datetime], until: Optional[datetime]) -> None:
+        """Filter by a time range (from the Timeline); None, None clears it."""
+        blockers = [self.since.blockSignals(True), self.until.blockSignals(True)]
+        if since is not None and until is not None:
+            self.since.setDate(QDate(since.year, since.month, since.day))
+            self.until.setDate(QDate(until.year, until.month, until.day))
+        self.since.blockSignals(False)
+        self.until.blockSignals(False)
+        del blockers
+        was = self.range_box.isChecked()
+        on = since is not None and until is not None
+        self.range_box.setChecked(on)
+        if was == on:
+            self.apply_filters()
+
+    def set_filter(self, *, person: Optional[str] = None, tag: Optional[str] = None,
+                   query: Optional[str] = None) -> None:
+        if person is not None:
+            self.person.setEditText(person)
+        if tag is not None:
+            self.tag.setText(tag)
+        if query is not None:
+            self.search.setText(query)
+        self.apply_filters()
+
+    def _load_people(self) -> None:
+        if not self.ctx.has("list_entities"):
+            return
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.list_entities(kind="person", limit=500),
+                            key="people", on_success=self._people)
+
+    def _people(self, ents: list[Any]) -> None:
+        cur = self.person.currentText()
+        self.person.blockSignals(True)
+        self.person.clear()
+        self.person.addItem("")
+        for e in ents or []:
+            self.person.addItem(str(get(e, "name", default="")))
+        self.person.setEditText(cur)
+        self.person.blockSignals(False)
+
+    def _page_loaded(self, rows: int) -> None:
+        more = " (scroll for more)" if self.model.canFetchMore() else ""
+        self.count_label.setText(f"{rows:,} memories shown{more}" if rows else
+                                 "No memories match. Import chats or documents, or clear "
+                                 "the filters.")
+        if self._pending_select is not None:
+            r = self.model.row_of(self._pending_select)
+            if r >= 0:
+                self.table.selectRow(r)
+                self.table.scrollTo(self.model.index(r, 0))
+                self._pending_select = None
+
+    # -- selection -----------------------------------------------------------------------
+    def selected_ids(self) -> list[Any]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [get(self.model.note_at(r), "id") for r in rows]
+
+    def _selection_changed(self, *_):
+        ids = self.selected_ids()
+        self.merge_button.setEnabled(len(ids) >= 2 and self.ctx.has("merge_notes"))
+        if len(ids) == 1 and ids[0] != self.detail.note_id:
+            self.detail.load(ids[0])
+
+    def open_note(self, note_id: Any) -> None:
+        """Show note ``note_id`` in the editor (and select it if it is loaded)."""
+        r = self.model.row_of(note_id)
+        if r >= 0:
+            self.table.selectRow(r)
+            self.table.scrollTo(self.model.index(r, 0))
+        else:
+            self.table.clearSelection()
+        self.detail.load(note_id)
+
+    def _table_menu(self, pos) -> None:
+        menu = QMenu(self)
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            menu.addAction("Show in graph", lambda: self.ctx.show_graph(note_id=ids[0]))
+            menu.addAction("Link to…", lambda: self.detail.link_to())
+            menu.addAction("Delete", lambda: self.detail.delete())
+        if len(ids) >= 2:
+            menu.addAction("Merge selected", self.merge_selected)
+            if len(ids) == 2:
+                a, b = ids
+                menu.addAction("Link these two", lambda: self._link_pair(a, b))
+        if not menu.isEmpty():
+            menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def _link_pair(self, a: Any, b: Any) -> None:
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.link_notes(a, b, "related"), serial=True,
+                            on_success=lambda _r: self.ctx.show_status(f"Linked #{a} and #{b}."))
+
+    def merge_selected(self, confirm: bool = True) -> None:
+        ids = self.selected_ids()
+        if len(ids) < 2:
+            return
+        if confirm and QMessageBox.question(
+                self, "Merge memories", f"Merge {len(ids)} memories into one? "
+                "Their sources and links are kept; the merge can be undone.") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.merge_notes(ids), key="merge", serial=True,
+                            on_success=self._merged)
+
+    def _merged(self, note: Any) -> None:
+        nid = get(note, "id")
+        self._pending_select = nid
+        self.model.reload()
+        self.detail.load(nid)
+        self.ctx.show_status(f"Merged into memory #{nid}.")
+
+    def new_note(self) -> None:
+        if not self.ctx.has("create_note"):
+            self.ctx.show_error("Writing memories is not available in this build.")
+            return
+        dlg = QDialog(self)
+        dlg.setWindowTitle("New memory")
+        lay = QVBoxLayout(dlg)
+        text = QPlainTextEdit()
+        text.setAccessibleName("Memory text")
+        tags = QLineEdit()
+        tags.setPlaceholderText("tags")
+        tags.setAccessibleName("Tags")
+        lay.addWidget(QLabel("What should your second memory remember?"))
+        lay.addWidget(text)
+        lay.addWidget(tags)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                              | QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(dlg.accept)
+        bb.rejected.connect(dlg.reject)
+        lay.addWidget(bb)
+        if dlg.exec() != QDialog.DialogCode.Accepted or not text.toPlainText().strip():
+            return
+        t, tg = text.toPlainText().strip(), tags.text().split()
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.create_note(t, tags=tg, origin="user"),
+                            serial=True, on_success=self._merged)
+
+    # -- refresh -------------------------------------------------------------------------
+    def _detail_changed(self) -> None:
+        self._refresh_timer.start()
+
+    def _refresh_keep_selection(self) -> None:
+        self._pending_select = self.detail.note_id
+        self.model.reload()
+
+    def on_hook(self, name: str, payload: dict) -> None:
+        if name in ("notes_did_change", "import_did_finish"):
+            self._refresh_timer.start()
+        if name == "import_did_finish":
+            self._load_people()
+
+
+def main() -> int:
+    from .standalone import run_pane
+
+    return run_pane(MemoriesPanel, "Memories")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

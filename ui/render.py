@@ -1,0 +1,88 @@
+"""Text from memories and answers, made safe to show.
+
+Memories come from other people's messages: nothing in them may ever be rendered as
+HTML. Answers are shown as Markdown, but their HTML is escaped first *and* Qt's Markdown
+parser is told not to accept HTML; images are never loaded (see :class:`SafeBrowser`).
+"""
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from typing import Any, Optional
+
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QTextBrowser
+
+CITATION = re.compile(r"\[(\d{1,3})\]")
+_F = QTextDocument.MarkdownFeature
+MARKDOWN_FEATURES = _F(_F.MarkdownDialectGitHub.value | _F.MarkdownNoHTML.value)
+
+
+def escape(text: Any) -> str:
+    """HTML-escape anything (None → "")."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def answer_markdown(text: str, prefix: str = "0") -> str:
+    """Markdown for an answer: HTML escaped, ``[n]`` turned into ``cite:prefix:n`` links."""
+    safe = html.escape(text or "", quote=False)
+    return CITATION.sub(lambda m: f"[\\[{m.group(1)}\\]](cite:{prefix}:{m.group(1)})", safe)
+
+
+def set_safe_markdown(browser: QTextBrowser, markdown: str) -> None:
+    browser.document().setMarkdown(markdown, MARKDOWN_FEATURES)
+
+
+class SafeBrowser(QTextBrowser):
+    """A QTextBrowser that never follows links itself and never loads any resource."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+
+    def loadResource(self, type_: int, name) -> Any:  # noqa: N802 - Qt override
+        return None  # no images, no style sheets: memories cannot pull anything in
+
+
+def fmt_time(value: Any, with_time: bool = True) -> str:
+    """A short local date(-time) for an ISO string or datetime; "" when unknown."""
+    if not value:
+        return ""
+    dt: Optional[datetime] = None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(value).astimezone()
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone()
+    return dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def to_datetime(value: Any) -> Optional[datetime]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, (int, float)):
+        from datetime import timezone
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def origin_label(origin: Any) -> str:
+    """How a note's origin reads to a person (``mcp:claude`` → "via claude (MCP)")."""
+    o = str(origin or "")
+    if o.startswith("mcp:"):
+        return f"via {o[4:] or 'an MCP client'} (MCP)"
+    return {"extract": "formed from your data", "user": "written by you",
+            "chat": "from a chat", "consolidate": "consolidated"}.get(o, o)

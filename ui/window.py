@@ -1,0 +1,580 @@
+"""The main window: a sidebar of panes, an error banner, a status bar, shortcuts.
+
+The window paints before anything slow happens: given no service, it opens the data
+directory on a worker thread and builds the panes when it is ready; models (the embedder,
+the vector index) and the background scheduler are warmed up only after that, also off
+the GUI thread. Window geometry and pane state live in QSettings — nothing else does.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QMainWindow, QMenu, QStackedWidget,
+                               QSystemTrayIcon, QVBoxLayout, QWidget)
+
+from .context import AppContext, HookBridge, get
+from .runner import OpRunner
+from .widgets import BannerView
+
+log = logging.getLogger(__name__)
+
+PANES = [("chat", "Chat"), ("import", "Import"), ("memories", "Memories"),
+         ("graph", "Graph"), ("timeline", "Timeline"), ("activity", "Activity"),
+         ("settings", "Settings")]
+SPLITTERS = {"chat": "splitter", "memories": "splitter"}
+
+
+class _ServiceOpened(QObject):
+    opened = Signal(object, object)  # (service, error)
+
+
+def _pane_class(name: str):
+    if name == "chat":
+        from .panes.chat import ChatPanel as C
+    elif name == "import":
+        from .panes.importer import ImportPanel as C
+    elif name == "memories":
+        from .panes.memories import MemoriesPanel as C
+    elif name == "graph":
+        from .panes.graph import GraphPanel as C
+    elif name == "timeline":
+        from .panes.timeline import TimelinePanel as C
+    elif name == "activity":
+        from .panes.activity import ActivityPanel as C
+    else:
+        from .panes.settings import SettingsPanel as C
+    return C
+
+
+class MainWindow(QMainWindow):
+    """The app window.
+
+    ``sm``: an open SecondMe (tests pass one built with fakes) — the window does not close
+    it; or None to open ``home`` in the background (the app) — then the window owns it.
+    ``qsettings``: where geometry/pane state go (tests pass a temp ini).
+    ``onboarding``: show the first-run dialog when this data dir is new.
+    ``warm_up``: load the models and start background jobs after the first paint.
+    """
+
+    service_ready = Signal()
+
+    def __init__(self, sm: Any = None, *, home: Optional[str] = None,
+                 qsettings: Optional[QSettings] = None, onboarding: bool = True,
+                 warm_up: bool = True, service_kwargs: Optional[dict] = None):
+        super().__init__()
+        self.setWindowTitle("secondme")
+        self.setObjectName("MainWindow")
+        from .assets import icon_path
+        ip = icon_path("png")
+        if ip.exists():
+            self.setWindowIcon(QIcon(str(ip)))
+        self.sm = sm
+        self._owns_sm = sm is None
+        self._home = home
+        self._service_kwargs = service_kwargs or {}
+        self.qsettings = qsettings or QSettings("secondme", "secondme")
+        self._want_onboarding = onboarding
+        self._warm_up = warm_up
+        self.ctx: Optional[AppContext] = None
+        self.panes: dict[str, QWidget] = {}
+        self.tray: Optional[QSystemTrayIcon] = None
+        self.quick_ask_dialog = None
+        self.source_dialog = None
+        self.palette_dialog = None
+        self._first_paint_done = False
+        self._closing = False
+        self.paint_probe = os.environ.get("SECONDME_UI_PAINT_PROBE") == "1"
+
+        central = QWidget()
+        self.setCentralWidget(central)
+        root = QHBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        side = QWidget()
+        side.setObjectName("sideColumn")
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 8)
+        brand = QLabel("secondme")
+        brand.setObjectName("brand")
+        sl.addWidget(brand)
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setAccessibleName("Panes")
+        self.sidebar.setFixedWidth(170)
+        for i, (key, label) in enumerate(PANES, 1):
+            it = QListWidgetItem(label)
+            it.setToolTip(f"{label} (Alt+{i})")
+            it.setData(Qt.ItemDataRole.UserRole, key)
+            self.sidebar.addItem(it)
+        sl.addWidget(self.sidebar, 1)
+        self.busy_label = QLabel("")
+        self.busy_label.setObjectName("hint")
+        self.busy_label.setContentsMargins(16, 0, 8, 0)
+        sl.addWidget(self.busy_label)
+        root.addWidget(side)
+        main = QWidget()
+        ml = QVBoxLayout(main)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.setSpacing(0)
+        self.banner = BannerView()
+        ml.addWidget(self.banner)
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("paneStack")
+        ml.addWidget(self.stack, 1)
+        root.addWidget(main, 1)
+        self.loading = QLabel("Opening your memory…")
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loading.setAccessibleName("Opening your memory")
+        self.stack.addWidget(self.loading)
+        self.sidebar.currentRowChanged.connect(self._row_changed)
+        self.statusBar().showMessage("Starting…")
+
+        log_path = self._log_path()
+        self.runner = OpRunner(self, log_path=log_path)
+        self.runner.error_shown.connect(self.show_error)
+        self.runner.busy_changed.connect(self._busy)
+        self._shortcuts()
+        self._restore_geometry()
+        self.installEventFilter(self)
+        if self.sm is not None:
+            self._service_opened(self.sm, None)
+        else:
+            QTimer.singleShot(0, self._open_service)
+
+    # -- service -------------------------------------------------------------------------
+    def _log_path(self) -> Path:
+        if self.sm is not None:
+            return Path(self.sm.home) / "logs" / "secondme.log"
+        try:
+            from secondme.config import resolve_home
+            return resolve_home(self._home) / "logs" / "secondme.log"
+        except Exception:
+            import tempfile
+            return Path(tempfile.gettempdir()) / "secondme-ui.log"
+
+    def _open_service(self) -> None:
+        sig = _ServiceOpened(self)
+        sig.opened.connect(self._service_opened)
+        self._opener = sig
+        home, kw = self._home, dict(self._service_kwargs)
+
+        def work() -> None:
+            try:
+                from secondme.service import SecondMe
+                sm = SecondMe(home, **kw)
+            except BaseException as e:  # shown in the window
+                sig.opened.emit(None, e)
+                return
+            sig.opened.emit(sm, None)
+
+        threading.Thread(target=work, name="secondme-open", daemon=True).start()
+
+    def _service_opened(self, sm: Any, error: Optional[BaseException]) -> None:
+        if error is not None:
+            from secondme.errors import SecondMeError
+            self.loading.setText("secondme could not open your data.")
+            if isinstance(error, SecondMeError):
+                self.show_error(str(error))
+            else:
+                self.runner.report_internal_error(error)
+            self.statusBar().showMessage("Not ready.")
+            return
+        if self._closing:
+            if self._owns_sm:
+                sm.close()
+            return
+        self.sm = sm
+        self.runner.log_path = Path(sm.home) / "logs" / "secondme.log"
+        bridge = HookBridge(sm, self)
+        self.bridge = bridge
+        ctx = AppContext(sm, self.runner, bridge)
+        ctx.window = self
+        ctx.open_source = self.open_source
+        ctx.open_note = self.open_note
+        ctx.show_pane = self.show_pane
+        ctx.filter_memories = self.filter_memories
+        ctx.show_graph = self.show_graph
+        ctx.show_error = self.show_error
+        ctx.show_status = lambda m: self.statusBar().showMessage(m, 8000)
+        self.ctx = ctx
+        from .theme import apply_theme
+        app = QApplication.instance()
+        if app is not None and not self.paint_probe:
+            apply_theme(app, sm.settings.theme)
+        for key, _label in PANES:
+            try:
+                pane = _pane_class(key)(ctx)
+            except Exception as e:  # a broken pane must not take the app down
+                self.runner.report_internal_error(e)
+                from .widgets import NotAvailableView
+                pane = NotAvailableView(key.capitalize(), [f"(failed to start: {e})"])
+            pane.setObjectName(f"{key}Pane")
+            self.panes[key] = pane
+            self.stack.addWidget(pane)
+        settings = self.panes.get("settings")
+        if hasattr(settings, "theme_changed"):
+            settings.theme_changed.connect(self.apply_theme)
+        imp = self.panes.get("import")
+        if hasattr(imp, "import_finished"):
+            imp.import_finished.connect(lambda _r: self._after_import())
+        bridge.fired.connect(self._hook)
+        from .dialogs.source import SourceDialog
+        self.source_dialog = SourceDialog(ctx, self)
+        self._restore_pane_state()
+        self.statusBar().showMessage(f"Data: {sm.home}", 6000)
+        self._setup_tray()
+        self.service_ready.emit()
+        if self._want_onboarding:
+            QTimer.singleShot(50, self.maybe_onboard)
+        if self._warm_up:
+            QTimer.singleShot(300, self.warm_up)
+
+    def warm_up(self) -> None:
+        """Load models and start background jobs (worker thread), after the first paint."""
+        sm = self.sm
+        if sm is None:
+            return
+
+        def work(progress, cancel):
+            t = time.monotonic()
+            if callable(getattr(sm, "start_background", None)):
+                sm.start_background()
+            sm.open_vectors(progress, cancel)
+            return time.monotonic() - t
+
+        self.runner.run(work, key="warm-up",
+                        on_success=lambda s: self.statusBar().showMessage(
+                            f"Models ready ({s:.1f} s).", 5000),
+                        on_progress=lambda p: self.statusBar().showMessage(
+                            f"Preparing the search index: {p.stage} {p.done}/{p.total or '?'}"))
+
+    # -- navigation ----------------------------------------------------------------------
+    def _row_changed(self, row: int) -> None:
+        if row < 0 or not self.panes:
+            return
+        key = PANES[row][0]
+        pane = self.panes.get(key)
+        if pane is not None:
+            self.stack.setCurrentWidget(pane)
+            if key == "chat" and hasattr(pane, "focus_input"):
+                pane.focus_input()
+
+    def show_pane(self, key: str) -> QWidget:
+        for i, (k, _l) in enumerate(PANES):
+            if k == key:
+                self.sidebar.setCurrentRow(i)
+        return self.panes.get(key)  # type: ignore[return-value]
+
+    @property
+    def current_pane(self) -> str:
+        row = self.sidebar.currentRow()
+        return PANES[row][0] if row >= 0 else ""
+
+    def open_source(self, kind: str, ident: Any) -> None:
+        if kind == "note":
+            self.open_note(ident)
+            return
+        if self.source_dialog is not None:
+            self.source_dialog.open_source(kind, ident)
+
+    def open_note(self, note_id: Any) -> None:
+        pane = self.show_pane("memories")
+        if hasattr(pane, "open_note"):
+            pane.open_note(note_id)
+
+    def show_graph(self, *, note_id: Any = None, entity_id: Any = None) -> None:
+        pane = self.show_pane("graph")
+        if note_id is not None and hasattr(pane, "show_note"):
+            pane.show_note(note_id)
+        elif entity_id is not None and hasattr(pane, "show_entity"):
+            pane.show_entity(entity_id)
+
+    def filter_memories(self, *, since=None, until=None, person=None, tag=None,
+                        switch: bool = True, **_kw) -> None:
+        pane = self.panes.get("memories")
+        if pane is None or not getattr(pane, "available", False):
+            return
+        if person is not None or tag is not None:
+            pane.set_filter(person=person, tag=tag)
+        if since is not None or until is not None or "since" in _kw or not (person or tag):
+            pane.set_time_range(since, until)
+        if switch:
+            self.show_pane("memories")
+
+    # -- messages ------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.banner.show_message(message, "error")
+        self.statusBar().showMessage(message.splitlines()[0][:160], 10000)
+
+    def show_info(self, message: str) -> None:
+        self.banner.show_message(message, "info")
+
+    def _busy(self, n: int) -> None:
+        self.busy_label.setText("Working…" if n else "")
+
+    def _hook(self, name: str, payload: dict) -> None:
+        for pane in self.panes.values():
+            fn = getattr(pane, "on_hook", None)
+            if fn is not None:
+                try:
+                    fn(name, payload)
+                except Exception as e:
+                    self.runner.report_internal_error(e)
+        if name == "job_did_finish" and payload.get("outcome") == "failed":
+            self.statusBar().showMessage(f"Background job {payload.get('name')} failed — "
+                                         "see Activity.", 10000)
+        elif name == "import_did_finish":
+            self.statusBar().showMessage("Import finished.", 6000)
+
+    def _after_import(self) -> None:
+        pass
+
+    # -- shortcuts, palette, quick ask ---------------------------------------------------
+    def _shortcuts(self) -> None:
+        for i, (key, _l) in enumerate(PANES, 1):
+            QShortcut(QKeySequence(f"Alt+{i}"), self, activated=lambda k=key: self.show_pane(k))
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.open_palette)
+        QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new_question)
+        QShortcut(QKeySequence("Ctrl+I"), self, activated=self.start_import)
+        QShortcut(QKeySequence("Ctrl+Shift+A"), self, activated=self.open_quick_ask)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.escape)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.quit_app)
+        self.addAction(quit_action)
+
+    def escape(self) -> None:
+        """Esc closes what is open on top: the source panel, then the banner."""
+        if self.source_dialog is not None and self.source_dialog.isVisible():
+            self.source_dialog.hide()
+        elif self.banner.isVisible():
+            self.banner.dismiss()
+
+    def new_question(self) -> None:
+        pane = self.show_pane("chat")
+        if hasattr(pane, "new_chat"):
+            pane.new_chat()
+
+    def start_import(self) -> None:
+        pane = self.show_pane("import")
+        if getattr(pane, "available", False):
+            pane.files_button.setFocus()
+            if not os.environ.get("SECONDME_UI_NO_DIALOGS"):
+                QTimer.singleShot(0, pane.choose_files)
+
+    def commands(self) -> list[tuple[str, Any]]:
+        cmds = [(f"Go to {label}   Alt+{i}", (lambda k=key: self.show_pane(k)))
+                for i, (key, label) in enumerate(PANES, 1)]
+        cmds += [("New question   Ctrl+N", self.new_question),
+                 ("Import files…   Ctrl+I", self.start_import),
+                 ("Quick ask   Ctrl+Shift+A", self.open_quick_ask),
+                 ("Import the demo data", self.import_demo),
+                 ("Pause background jobs", lambda: self.pause_jobs(True)),
+                 ("Resume background jobs", lambda: self.pause_jobs(False)),
+                 ("Theme: dark", lambda: self.set_theme("dark")),
+                 ("Theme: light", lambda: self.set_theme("light")),
+                 ("Theme: follow the system", lambda: self.set_theme("system")),
+                 ("Quit", self.quit_app)]
+        return cmds
+
+    def open_palette(self) -> None:
+        if self.ctx is None:
+            return
+        from .dialogs.palette import CommandPaletteDialog
+        self.palette_dialog = CommandPaletteDialog(self.ctx, self.commands(), self)
+        self.palette_dialog.open()
+
+    def open_quick_ask(self) -> None:
+        if self.ctx is None:
+            QTimer.singleShot(200, self.open_quick_ask)
+            return
+        if self.quick_ask_dialog is None:
+            from .dialogs.quick_ask import QuickAskDialog
+            self.quick_ask_dialog = QuickAskDialog(self.ctx, self)
+            self.quick_ask_dialog.continue_in_app.connect(self._continue_chat)
+        self.quick_ask_dialog.show()
+        self.quick_ask_dialog.raise_()
+        self.quick_ask_dialog.activateWindow()
+
+    def _continue_chat(self, chat_id: Any) -> None:
+        self.bring_to_front()
+        pane = self.show_pane("chat")
+        src = self.quick_ask_dialog.chat if self.quick_ask_dialog else None
+        if src is not None and hasattr(pane, "turns"):
+            pane.chat_id = src.chat_id
+            pane.turns = list(src.turns)
+            pane._render()
+            pane.refresh_history()
+
+    def import_demo(self) -> None:
+        pane = self.show_pane("import")
+        if getattr(pane, "available", False):
+            pane.import_demo()
+
+    def pause_jobs(self, pause: bool) -> None:
+        pane = self.panes.get("activity")
+        if getattr(pane, "available", False):
+            pane.pause_all(pause)
+        else:
+            self.show_error("Background jobs are not available in this build.")
+
+    def set_theme(self, theme: str) -> None:
+        if self.sm is None:
+            return
+        sm = self.sm
+        self.runner.run(lambda p, c: sm.update_settings(theme=theme), serial=True,
+                        on_success=lambda _s: self.apply_theme(theme))
+
+    def apply_theme(self, theme: str) -> None:
+        from .theme import apply_theme
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, theme)
+
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    # -- first run -----------------------------------------------------------------------
+    def is_first_run(self) -> bool:
+        if self.sm is None or self.sm.settings.me_name:
+            return False
+        fn = getattr(self.sm, "list_sources", None)
+        if callable(fn):
+            try:
+                return not fn()
+            except Exception:
+                return True
+        return True
+
+    def maybe_onboard(self) -> None:
+        if not self.is_first_run():
+            return
+        from .dialogs.onboarding import OnboardingDialog
+        dlg = OnboardingDialog(self.ctx, self)
+        self.onboarding_dialog = dlg
+        dlg.finished.connect(lambda result: self._onboarded(dlg, result))
+        dlg.open()
+
+    def _onboarded(self, dlg, result: int) -> None:
+        from PySide6.QtWidgets import QDialog
+        if result != QDialog.DialogCode.Accepted:
+            return
+        values = dlg.values()
+        sm = self.sm
+        if values.get("me_name"):
+            self.runner.run(lambda p, c: sm.update_settings(**values), serial=True)
+        if dlg.choice == "demo":
+            self.import_demo()
+        elif dlg.wants_model_settings():
+            self.show_pane("settings")
+        else:
+            self.show_pane("import")
+
+    # -- tray ----------------------------------------------------------------------------
+    def _setup_tray(self) -> None:
+        if not QSystemTrayIcon.isSystemTrayAvailable() or self.tray is not None:
+            return
+        icon = self.windowIcon()
+        tray = QSystemTrayIcon(icon, self)
+        tray.setToolTip("secondme")
+        menu = QMenu(self)
+        menu.addAction("Open secondme", self.bring_to_front)
+        menu.addAction("Quick ask…", self.open_quick_ask)
+        menu.addSeparator()
+        menu.addAction("Pause background jobs", lambda: self.pause_jobs(True))
+        menu.addAction("Resume background jobs", lambda: self.pause_jobs(False))
+        menu.addSeparator()
+        menu.addAction("Quit", self.quit_app)
+        tray.setContextMenu(menu)
+        tray.activated.connect(lambda reason: reason == QSystemTrayIcon.ActivationReason.Trigger
+                               and self.bring_to_front())
+        tray.show()
+        self.tray = tray
+
+    # -- QSettings: geometry and pane state only -----------------------------------------
+    def _restore_geometry(self) -> None:
+        g = self.qsettings.value("window/geometry")
+        if isinstance(g, QByteArray) and not g.isEmpty():
+            self.restoreGeometry(g)
+        else:
+            self.resize(1280, 820)
+        s = self.qsettings.value("window/state")
+        if isinstance(s, QByteArray) and not s.isEmpty():
+            self.restoreState(s)
+
+    def _restore_pane_state(self) -> None:
+        pane = self.qsettings.value("window/pane", "chat")
+        keys = [k for k, _l in PANES]
+        self.show_pane(pane if pane in keys else "chat")
+        for key, attr in SPLITTERS.items():
+            sp = getattr(self.panes.get(key), attr, None)
+            st = self.qsettings.value(f"panes/{key}/splitter")
+            if sp is not None and isinstance(st, QByteArray) and not st.isEmpty():
+                sp.restoreState(st)
+
+    def save_state(self) -> None:
+        self.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.qsettings.setValue("window/state", self.saveState())
+        if self.current_pane:
+            self.qsettings.setValue("window/pane", self.current_pane)
+        for key, attr in SPLITTERS.items():
+            sp = getattr(self.panes.get(key), attr, None)
+            if sp is not None:
+                self.qsettings.setValue(f"panes/{key}/splitter", sp.saveState())
+        self.qsettings.sync()
+
+    # -- events --------------------------------------------------------------------------
+    def eventFilter(self, obj, e):  # noqa: N802
+        if obj is self and e.type() == QEvent.Type.Paint and not self._first_paint_done:
+            self._first_paint_done = True
+            if self.paint_probe:
+                print(f"FIRST_PAINT {time.time():.6f}", flush=True)
+                QTimer.singleShot(0, self.quit_app)
+        return super().eventFilter(obj, e)
+
+    def quit_app(self) -> None:
+        self.close()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def closeEvent(self, e):  # noqa: N802
+        if not self.paint_probe:
+            self.save_state()
+        self.shutdown()
+        super().closeEvent(e)
+
+    def shutdown(self) -> None:
+        """Stop background work and close the service if the window owns it. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        for pane in self.panes.values():
+            t = getattr(pane, "timer", None)
+            if t is not None:
+                t.stop()
+        if self.quick_ask_dialog is not None:
+            self.quick_ask_dialog.hide()
+        if self.tray is not None:
+            self.tray.hide()
+        self.runner.shutdown(timeout_ms=5000)
+        if getattr(self, "bridge", None) is not None:
+            self.bridge.close()
+        if self._owns_sm and self.sm is not None:
+            try:
+                self.sm.close()
+            except Exception:
+                log.exception("closing the service failed")
