@@ -47,7 +47,8 @@ def _mixins() -> tuple[type, ...]:
                      ("secondme.memory.ops", "MemoryOps"),
                      ("secondme.recall.ops", "RecallOps"),
                      ("secondme.lifecycle.ops", "LifecycleOps"),
-                     ("secondme.privacy", "PrivacyOps")):
+                     ("secondme.privacy", "PrivacyOps"),
+                     ("secondme.timeline", "TimelineOps")):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:
