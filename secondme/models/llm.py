@@ -458,11 +458,11 @@ class OpenAICompatLLM:
                                        "json_schema": {"name": "output", "strict": True,
                                                        "schema": json_schema}}
         check(cancel)
-        conn, resp = self._post("/chat/completions", body)
+        conn, sock, resp = self._post("/chat/completions", body)
         done = threading.Event()
         watcher = None
         if cancel is not None:
-            watcher = threading.Thread(target=self._watch, args=(conn, cancel, done),
+            watcher = threading.Thread(target=self._watch, args=(sock, cancel, done),
                                        daemon=True, name="secondme-llm-cancel")
             watcher.start()
         pieces: list[str] = []
@@ -500,16 +500,16 @@ class OpenAICompatLLM:
                              path=self.base_url) from None
         finally:
             done.set()
+            resp.close()
             conn.close()
         return "".join(pieces)
 
     @staticmethod
-    def _watch(conn, cancel: CancelToken, done: threading.Event) -> None:
+    def _watch(sock, cancel: CancelToken, done: threading.Event) -> None:
         import socket
 
         while not done.wait(0.05):
             if cancel.cancelled:
-                sock = getattr(conn, "sock", None)
                 if sock is not None:
                     try:
                         sock.shutdown(socket.SHUT_RDWR)
@@ -541,6 +541,9 @@ class OpenAICompatLLM:
         try:
             conn.request("POST", p.path.rstrip("/") + path, body=json.dumps(body).encode(),
                          headers=headers)
+            # the response takes the socket over (conn.sock becomes None when the server
+            # closes after replying); keep it so that cancel can shut it down
+            sock = conn.sock
             resp = conn.getresponse()
         except OSError as e:
             conn.close()
@@ -561,7 +564,7 @@ class OpenAICompatLLM:
             else:
                 msg = f"the endpoint answered HTTP {resp.status}"
             raise ModelError(f"{msg}: {detail}".rstrip(": "), path=self.base_url)
-        return conn, resp
+        return conn, sock, resp
 
 
 def _error_text(data: Any) -> str:
