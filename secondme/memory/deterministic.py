@@ -323,6 +323,8 @@ def read_slot(text: str, subject: str) -> Optional[tuple[str, str, str]]:
 def _clean(s: str) -> str:
     s = s.replace("’", "'").replace("‘", "'")
     s = _INTERJ.sub("", s.strip())
+    s = re.sub(r"^(?:big |good |bad |great |sad |some |exciting )?(?:news|update|fyi|psa|"
+               r"guess what|fun fact|so yeah)\s*[:!,\-–—]+\s*", "", s, flags=re.I)
     s = re.sub(r"\s*\b(lol|haha+|hehe+|lmao|xd|btw|tbh|imo|imho|omg)\b\s*|:\)|:\(|:D|;\)", " ",
                s, flags=re.I)
     s = re.sub(r"\s+", " ", s).strip(" ,;:-–—")

@@ -265,7 +265,7 @@ class Former:
         out: list[Fact] = []
         for f in facts:
             for g in out:
-                if token_f1(f.text, g.text) >= 0.9:
+                if decide(f, [Candidate(note_id=0, text=g.text)]).action == "merge":
                     g.sources = list(dict.fromkeys(g.sources + f.sources))
                     break
             else:
@@ -418,10 +418,13 @@ class Former:
                     "select note_id from entity_mentions where entity_id = ? and note_id is not "
                     "null and note_id != ? order by note_id desc limit ?",
                     [eid, nid, ENTITY_LINKS])]
+                n_mentions = conn.execute("select count(*) from entity_mentions where "
+                                          "entity_id = ?", [eid]).fetchone()[0]
+                weight = round(1.0 / (1.0 + math.log1p(max(0, n_mentions - 1))), 3)
                 for other in others:
                     if made >= MAX_AUTO_LINKS:
                         break
-                    made += N.add_link(conn, nid, other, "same_entity", 0.5)
+                    made += N.add_link(conn, nid, other, "same_entity", weight)
             # conversational adjacency: facts from neighbouring messages of this window
             mine = [pos.get(s, -99) for s in p.fact.sources]
             for q in added:
@@ -429,8 +432,10 @@ class Former:
                     continue
                 theirs = [pos.get(s, 99) for s in q.fact.sources]
                 gap = min(abs(a - b) for a in mine for b in theirs)
-                if gap <= 2:
-                    made += N.add_link(conn, nid, q.note_id, "related", round(0.4 - 0.1 * gap, 2))
+                if gap <= 1 and q.note_id is not None and not conn.execute(
+                        "select 1 from links where (src_id = ? and dst_id = ?) or "
+                        "(src_id = ? and dst_id = ?)", [nid, q.note_id, q.note_id, nid]).fetchone():
+                    made += N.add_link(conn, nid, q.note_id, "related", 0.3 if gap else 0.4)
             counts["links"] += made
 
 
