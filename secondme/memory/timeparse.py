@@ -243,6 +243,11 @@ def _resolve(kind: str, m: re.Match, ref: date, when: str) -> Optional[tuple[dat
             d = date(ref.year, month, day)
         except ValueError:
             return None
+        if when == "unknown" and abs((d - ref).days) > 183:
+            try:
+                d = date(ref.year + (1 if d < ref else -1), month, day)
+            except ValueError:
+                return None
         if when == "past" and d > ref:
             d = date(ref.year - 1, month, day) if not (month == 2 and day == 29) else None
         elif when != "past" and d < ref and when == "future":
@@ -345,6 +350,9 @@ def _resolve(kind: str, m: re.Match, ref: date, when: str) -> Optional[tuple[dat
             year -= 1
         elif when == "future" and month < ref.month:
             year += 1
+        elif when == "unknown" and abs(month - ref.month) > 6:
+            # no tense to go by: the nearest such month ("in January" said in December)
+            year += 1 if month < ref.month else -1
         a, b = _month_range(year, month)
         return a, b, "month", False
     if kind == "weekday":
