@@ -1,0 +1,210 @@
+"""The embedding path: nothing is embedded twice, the vector index rebuilds itself from the
+database (missing / corrupt / other model / other dimension) with progress, and indexing
+reports progress and honours cancel."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from secondme.errors import Cancelled
+from secondme.indexing import count_pending, forget_items, index_pending, message_text
+from secondme.models.embed import HashEmbedder, content_hash
+from secondme.progress import CancelToken
+from secondme.store.db import Store
+from secondme.store.vectors import INDEX_FILE, META_FILE, VectorIndex
+
+
+def add_messages(store: Store, texts: list[str], conversation: str = "c1",
+                 speaker: str = "Anna") -> list[int]:
+    with store.write() as db:
+        conn = db.conn
+        row = conn.execute("select id from conversations where external_id = ?",
+                           [conversation]).fetchone()
+        if row:
+            conv = row[0]
+        else:
+            conv = conn.execute("insert into conversations (format, external_id) values "
+                                "('test', ?)", [conversation]).lastrowid
+        start = conn.execute("select count(*) from messages where conversation_id = ?",
+                             [conv]).fetchone()[0]
+        ids = []
+        for i, t in enumerate(texts, start):
+            ids.append(conn.execute(
+                "insert into messages (conversation_id, external_id, position, speaker, text, "
+                "content_hash) values (?, ?, ?, ?, ?, ?)",
+                [conv, f"m{i}", i, speaker, t, content_hash(t)]).lastrowid)
+    return ids
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "db.sqlite")
+    yield s
+    s.close()
+
+
+def open_index(tmp_path, store, emb, **kw):
+    return VectorIndex.open(tmp_path / "vectors", emb.model_id, emb.dim, store, **kw)
+
+
+def test_text_whose_hash_is_stored_is_never_embedded_again(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, ["hello there", "see you at the lake", "hello there"])
+    rep = index_pending(store, emb, vi)
+    assert (rep.items, rep.embedded, rep.reused) == (3, 2, 1)
+    assert emb.texts_embedded == 2
+    # nothing new: no model call at all
+    rep = index_pending(store, emb, vi)
+    assert rep.items == 0 and emb.calls == 1 and emb.texts_embedded == 2
+    # the same words again in another conversation, by the same speaker: reused
+    add_messages(store, ["see you at the lake", "a brand new line"], conversation="c2")
+    rep = index_pending(store, emb, vi)
+    assert (rep.items, rep.embedded, rep.reused) == (2, 1, 1)
+    assert emb.texts_embedded == 3
+    assert len(vi) == 5
+
+
+def test_forgotten_items_are_reindexed_from_stored_embeddings(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    ids = add_messages(store, ["alpha beta", "gamma delta"])
+    index_pending(store, emb, vi)
+    assert forget_items(store, vi, "message", ids) == 2
+    assert len(vi) == 0 and count_pending(store) == 2
+    rep = index_pending(store, emb, vi)
+    assert rep.items == 2 and rep.embedded == 0 and rep.reused == 2
+    assert emb.texts_embedded == 2
+
+
+def test_search_finds_the_indexed_message(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    ids = add_messages(store, ["we met at the harbour cafe", "my dentist is on Main street",
+                               "the cat sleeps all day"])
+    index_pending(store, emb, vi)
+    q = emb.embed([message_text("Anna", "dentist on Main street")])[0]
+    label = vi.search(q, k=1)[0][0]
+    item = store.conn.execute("select item_id from vector_items where label = ?",
+                              [label]).fetchone()[0]
+    assert item == ids[1]
+
+
+@pytest.fixture
+def indexed(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"message number {i} about topic {i % 7}" for i in range(300)])
+    index_pending(store, emb, vi)
+    vi.save()
+    return emb
+
+
+def _reopen(tmp_path, store, emb):
+    reports = []
+    calls = emb.calls
+    vi = open_index(tmp_path, store, emb, progress=reports.append)
+    assert emb.calls == calls  # a rebuild never re-embeds
+    return vi, reports
+
+
+def test_an_intact_index_is_loaded(tmp_path, store, indexed):
+    vi, reports = _reopen(tmp_path, store, indexed)
+    assert vi.status == "loaded" and len(vi) == 300 and reports == []
+
+
+def test_a_missing_index_is_rebuilt_with_progress(tmp_path, store, indexed):
+    (tmp_path / "vectors" / INDEX_FILE).unlink()
+    vi, reports = _reopen(tmp_path, store, indexed)
+    assert vi.status == "rebuilt: missing" and len(vi) == 300
+    assert reports and reports[-1].done == reports[-1].total == 300
+    assert (tmp_path / "vectors" / INDEX_FILE).exists()  # saved again
+    assert _reopen(tmp_path, store, indexed)[0].status == "loaded"
+
+
+def test_a_corrupt_index_is_rebuilt(tmp_path, store, indexed):
+    (tmp_path / "vectors" / INDEX_FILE).write_bytes(b"\x00garbage" * 100)
+    vi, reports = _reopen(tmp_path, store, indexed)
+    assert vi.status == "rebuilt: corrupt" and len(vi) == 300 and reports
+
+
+def test_corrupt_metadata_is_rebuilt(tmp_path, store, indexed):
+    (tmp_path / "vectors" / META_FILE).write_text("{not json")
+    vi, _ = _reopen(tmp_path, store, indexed)
+    assert vi.status == "rebuilt: corrupt" and len(vi) == 300
+
+
+def test_an_index_of_another_model_is_rebuilt(tmp_path, store, indexed):
+    meta_path = tmp_path / "vectors" / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "model_id": "some-other-model"}))
+    vi, reports = _reopen(tmp_path, store, indexed)
+    assert vi.status == "rebuilt: model changed" and len(vi) == 300 and reports
+
+
+def test_an_index_of_another_dimension_is_rebuilt_and_stale_items_requeued(tmp_path, store,
+                                                                          indexed):
+    emb32 = HashEmbedder(dim=32, model_id="hash-32")
+    vi, reports = _reopen(tmp_path, store, emb32)
+    assert vi.status == "rebuilt: model changed"
+    # no embeddings of the new model exist yet: every item waits to be embedded again
+    assert len(vi) == 0 and count_pending(store) == 300
+    rep = index_pending(store, emb32, vi)
+    assert rep.items == 300 and len(vi) == 300 and vi.dim == 32
+
+
+def test_an_index_out_of_step_with_the_database_is_rebuilt(tmp_path, store, indexed):
+    vi = open_index(tmp_path, store, indexed)
+    add_messages(store, ["one more message"], conversation="c9")
+    index_pending(store, indexed, vi)  # saved with 301; now forge the old file back
+    with store.write() as db:
+        db.execute("delete from vector_items where label = (select max(label) "
+                   "from vector_items)")
+    vi2, _ = _reopen(tmp_path, store, indexed)
+    assert vi2.status == "rebuilt: out of step with the database" and len(vi2) == 300
+
+
+def test_indexing_reports_progress_and_honours_cancel(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"text {i}" for i in range(50)])
+    cancel = CancelToken()
+    reports = []
+
+    def progress(p):
+        reports.append(p)
+        if p.done >= 10:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        index_pending(store, emb, vi, batch_size=10, progress=progress, cancel=cancel)
+    assert reports[0].total == 50 and reports[-1].done == 10
+    done_before = 50 - count_pending(store)
+    assert done_before == 10  # the finished batch was kept
+    rep = index_pending(store, emb, vi, batch_size=10)
+    assert rep.items == 40 and len(vi) == 50
+
+
+def test_writer_failure_surfaces_on_the_caller(tmp_path, store, monkeypatch):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"text {i}" for i in range(30)])
+
+    def broken_add(labels, vectors):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(vi, "add", broken_add)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        index_pending(store, emb, vi, batch_size=10)
+
+
+def test_vectors_are_the_embedders_vectors(tmp_path, store):
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, ["exact vector check"])
+    index_pending(store, emb, vi)
+    blob = store.conn.execute("select vector from embeddings").fetchone()[0]
+    want = emb.embed([message_text("Anna", "exact vector check")])[0]
+    assert np.allclose(np.frombuffer(blob, dtype="<f4"), want)
