@@ -47,19 +47,20 @@ class SearchWeights:
 
     rrf_k: float = 60.0
     window: float = 1.0
-    dense: float = 0.5
+    single: float = 0.6           # BM25 over the lone message (messages_fts)
+    dense: float = 1.2
     notes: float = 0.8
     chunks: float = 0.8
     graph: float = 0.3
     provenance: float = 0.5
     # bm25 column weights of message_windows: own text, neighbours, date/speaker
     col_own: float = 1.0
-    col_ctx: float = 0.35
+    col_ctx: float = 0.5
     col_meta: float = 0.5
     time_in: float = 2.0          # × (1 + time_in) inside a parsed time range
     time_scale_days: float = 30.0  # outside: × 1 / (1 + distance / scale)
-    speaker: float = 0.3          # × (1 + speaker) for the named person's messages
-    neighbour_damp: float = 0.85  # × for a message whose neighbour ranks above it
+    speaker: float = 0.8          # × (1 + speaker) for the named person's messages
+    neighbour_damp: float = 1.0   # × for a message whose neighbour ranks above it (measured: no gain, off)
     candidates: int = 100         # per list
     dense_candidates: int = 60
     dense_min_sim: float = 0.2    # weaker dense hits are noise, not candidates
@@ -330,7 +331,13 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
     if match:
         n = weights.candidates
         if "message" in kinds:
-            lists["window"] = [("message", r[0]) for r in _bm25_messages(conn, match, weights, n)]
+            if weights.window > 0:
+                lists["window"] = [("message", r[0])
+                                   for r in _bm25_messages(conn, match, weights, n)]
+            if weights.single > 0:
+                lists["single"] = [("message", r[0]) for r in conn.execute(
+                    "select rowid from messages_fts where messages_fts match ? "
+                    "order by bm25(messages_fts, 1.0, 0.5) limit ?", [match, n])]
         if "note" in kinds:
             lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
         if "chunk" in kinds:
