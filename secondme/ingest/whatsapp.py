@@ -111,12 +111,11 @@ def _lines_head(tree: Tree, rel: str, n: int = 16384) -> list[str]:
 
 
 def looks_like_whatsapp(lines: list[str]) -> bool:
-    """True when the first non-empty line is a message header and most of the first
-    lines are headers (continuation lines of multi-line messages are allowed)."""
-    if not lines or not HEADER.match(lines[0]):
-        return False
-    hits = sum(1 for ln in lines if HEADER.match(ln))
-    return hits >= max(1, len(lines) // 4)
+    """True when the first non-empty line is a message header: a date and a time
+    closed by ``]`` (iOS) or followed by `` - `` (Android). The header pattern is strict
+    enough that ordinary text does not start with one; later lines may all continue a
+    long first message."""
+    return bool(lines) and HEADER.match(lines[0]) is not None
 
 
 def claim(tree: Tree, files: list[str], force: bool = False) -> list[Claim]:
