@@ -16,14 +16,14 @@ from urllib.parse import unquote
 from .model import WikiLink
 from .tree import DirTree, FileTree, SubTree, Tree, ZipTree
 
-_WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+_WIKILINK = re.compile(r"\[\[([^\[\]\n]+?)\]\]")
 # [text](Some%20Note.md#Heading) or [text](<Some Note.md>) — a local note, no scheme.
 _MDLINK = re.compile(
     r"(?<!!)\[([^\]\n]*)\]\(\s*(?:<([^>\n]+?\.md)(#[^>\n]*)?>|([^)\s]+?\.md)(#[^)\s]*)?)\s*\)",
     re.IGNORECASE)
 # Obsidian: a tag starts after whitespace (or at the start), and its characters are
 # anything but whitespace and ASCII punctuation other than _ - /.
-_TAG = re.compile(r"(?<!\S)#([^\s#!\"$%&'()*+,.:;<=>?@\[\\\]^`{|}~]+)")
+_TAG = re.compile(r"#([^\s#!\"$%&'()*+,.:;<=>?@\[\\\]^`{|}~]+)")
 
 
 def find_links(masked: str, folder: str = "") -> list[tuple[int, int, WikiLink]]:
@@ -37,10 +37,12 @@ def find_links(masked: str, folder: str = "") -> list[tuple[int, int, WikiLink]]
     """
     out: list[tuple[int, int, WikiLink]] = []
     for m in _WIKILINK.finditer(masked):
-        link = parse_wikilink(m.group(2), embed=bool(m.group(1)))
+        start = m.start()
+        embed = start > 0 and masked[start - 1] == "!"
+        link = parse_wikilink(m.group(1), embed=embed)
         if link is not None:
-            out.append((m.start(), m.end(), link))
-    for m in _MDLINK.finditer(masked):
+            out.append((start - embed, m.end(), link))
+    for m in (_MDLINK.finditer(masked) if "](" in masked else ()):
         raw_target = m.group(2) or m.group(4)
         frag = m.group(3) or m.group(5) or ""
         if "://" in raw_target or raw_target.lower().startswith(("mailto:", "file:")):
@@ -77,6 +79,8 @@ def find_tags(masked: str) -> list[str]:
     """
     out = []
     for m in _TAG.finditer(masked):
+        if m.start() and not masked[m.start() - 1].isspace():
+            continue  # "C#", "page#anchor", "a#b": not tags
         tag = m.group(1).strip("/")
         if tag and not tag.replace("/", "").isdigit():
             out.append(tag)

@@ -36,6 +36,7 @@ _BOMS = (
 # C0 controls except tab/newline are dropped.
 _CLEAN = {c: None for c in list(range(0, 9)) + [11] + list(range(14, 32)) + [127]}
 _CLEAN.update({12: "\n\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n\n", 0xFEFF: None})
+_NEEDS_CLEAN = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CLEAN)) + "]")
 
 
 def decode_bytes(raw: bytes, path: str) -> tuple[str, str]:
@@ -135,7 +136,9 @@ def normalize_text(text: str) -> str:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.translate(_CLEAN)
+    if _NEEDS_CLEAN.search(text):  # rare; str.translate is slow on every character
+        text = text.translate(_CLEAN)
+    return text
 
 
 def looks_binary(raw: bytes) -> bool:
