@@ -1,0 +1,97 @@
+"""The deterministic extractor: third-person facts, dates resolved, noise filtered."""
+from __future__ import annotations
+
+import pytest
+
+from secondme.memory.deterministic import DeterministicExtractor, read_slot
+from secondme.memory.facts import Window, WindowItem
+
+TS = "2023-05-10T14:00:00+02:00"
+
+
+def window(*msgs, participants=("Anna", "Ben"), me_name="", is_me=()):
+    items = [WindowItem(kind="message", id=i + 1, speaker=sp, text=text, timestamp=ts or TS,
+                        external_id=f"m{i + 1}", is_me=sp in is_me)
+             for i, (sp, text, ts) in enumerate((m + (None,))[:3] for m in msgs)]
+    return Window(items=items, participants=list(participants), me_name=me_name)
+
+
+def texts(w):
+    return [f.text for f in DeterministicExtractor().extract(w).facts]
+
+
+def test_first_person_becomes_third_person_with_resolved_date():
+    facts = DeterministicExtractor().extract(
+        window(("Anna", "Oh and I moved to Berlin last month!"))).facts
+    assert [f.text for f in facts] == ["Anna moved to Berlin in April 2023."]
+    f = facts[0]
+    assert f.sources == [1] and f.valid_from == "2023-04-01"
+    assert f.slot == ("anna", "residence", "berlin")
+    assert ("Berlin", "place") in f.entities
+
+
+@pytest.mark.parametrize("said,expected", [
+    ("I love sushi and I hate olives", "Anna loves sushi and Anna hates olives."),
+    ("i work at Siemens as a data analyst", "Anna works at Siemens as a data analyst."),
+    ("I'm allergic to peanuts", "Anna is allergic to peanuts."),
+    ("I've been learning Spanish since March", "Anna has been learning Spanish since March 2023."),
+    ("My sister Lena is getting married in June", "Anna's sister Lena is getting married in June 2023."),
+    ("I really enjoy climbing with my brother", "Anna really enjoys climbing with Anna's brother."),
+    ("I don't eat meat anymore", "Anna doesn't eat meat anymore."),
+    ("I met your brother at the gym on Saturday", "Anna met Ben's brother at the gym on Saturday, 6 May 2023."),
+    ("Tom got a promotion yesterday", "Tom got a promotion on Tuesday, 9 May 2023."),
+])
+def test_rewrites(said, expected):
+    assert texts(window(("Anna", said))) == [expected]
+
+
+@pytest.mark.parametrize("said", [
+    "Hey Ben! How are you?", "Good thanks!", "Did you get the job?", "haha same",
+    "I'm so tired", "I know right", "Let's meet next week.", "Thanks so much!",
+    "Can you send me the photos?", "If I win the lottery I'll buy a boat.",
+    "I'll let you know", "ok see you tomorrow", "What time is it?",
+])
+def test_small_talk_questions_and_requests_are_not_facts(said):
+    assert texts(window(("Anna", said))) == []
+
+
+def test_assistant_messages_are_never_sources():
+    w = window(("user", "I'm vegetarian and I live in Lyon. Suggest a recipe?"),
+               ("ChatGPT", "Certainly! As an AI I love cooking. I recommend ratatouille."),
+               participants=("user", "ChatGPT"), me_name="Claire", is_me=("user",))
+    facts = DeterministicExtractor().extract(w).facts
+    assert [f.text for f in facts] == ["Claire is vegetarian and Claire lives in Lyon."]
+    assert facts[0].sources == [1]
+
+
+def test_unknown_own_name_keeps_first_person():
+    w = window(("user", "I moved to Lyon last month."), participants=("user", "assistant"),
+               is_me=("user",))
+    assert texts(w) == ["I moved to Lyon in April 2023."]
+
+
+def test_dates_resolve_against_each_messages_own_timestamp():
+    w = window(("Anna", "I ran a marathon yesterday", "2023-01-01T00:30:00+01:00"),
+               ("Ben", "I bought a bike yesterday", "2023-03-15T12:00:00-07:00"))
+    assert texts(w) == ["Anna ran a marathon on Saturday, 31 December 2022.",
+                        "Ben bought a bike on Tuesday, 14 March 2023."]
+
+
+def test_every_fact_cites_its_message():
+    w = window(("Anna", "hi!"), ("Ben", "I adopted a dog named Rex."), ("Anna", "I love dogs."))
+    facts = DeterministicExtractor().extract(w).facts
+    assert [(f.sources, f.text) for f in facts] == [
+        ([2], "Ben adopted a dog named Rex."), ([3], "Anna loves dogs.")]
+
+
+@pytest.mark.parametrize("text,subject,slot", [
+    ("Anna lives in Berlin.", "Anna", ("anna", "residence", "berlin")),
+    ("Anna moved to New York in May 2023.", "Anna", ("anna", "residence", "new york")),
+    ("Anna works at Acme Corp as a designer.", "Anna", ("anna", "employer", "acme corp")),
+    ("Anna's favourite band is Radiohead.", "Anna", ("anna", "favourite band", "radiohead")),
+    ("Anna is 34 years old.", "Anna", ("anna", "age", "34")),
+    ("Anna no longer lives in Berlin.", "Anna", None),
+    ("Anna used to work at Acme.", "Anna", None),
+])
+def test_slots(text, subject, slot):
+    assert read_slot(text, subject) == slot

@@ -1,0 +1,174 @@
+"""The extract job end to end: windows, resumability, cancel, progress, indexing, hooks."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from secondme.errors import Cancelled
+from secondme.progress import CancelToken
+
+
+def write_chat(path, convs):
+    """Write conversations in the generic import format; ``convs`` = {id: [(speaker, ts,
+    text), ...]}."""
+    data = {"conversations": [
+        {"id": cid, "title": f"Chat {cid}",
+         "participants": sorted({m[0] for m in msgs}),
+         "messages": [{"id": f"{cid}-{i}", "speaker": sp, "timestamp": ts, "text": text}
+                      for i, (sp, ts, text) in enumerate(msgs)]}
+        for cid, msgs in convs.items()]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def ts(day, hour=12, minute=0):
+    return datetime(2023, 5, day, hour, minute, tzinfo=timezone(timedelta(hours=2))).isoformat()
+
+
+SESSIONS = {
+    "c1": [
+        ("Anna", ts(10, 9), "Hi Ben!"),
+        ("Anna", ts(10, 9, 1), "I moved to Berlin last month."),
+        ("Ben", ts(10, 9, 2), "I started a pottery class on Monday."),
+        # a gap of > 4 hours starts a new session window
+        ("Anna", ts(10, 20), "My sister Lena is getting married in June."),
+        ("Ben", ts(12, 8), "I adopted a cat called Miso yesterday."),
+    ],
+}
+
+
+def note_texts(sm):
+    return sorted(r[0] for r in sm.store.conn.execute("select text from notes"))
+
+
+def test_forms_windows_with_provenance_and_indexes_notes(sm, tmp_path):
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    seen = []
+    rep = sm.run_extract(progress=seen.append)
+    assert rep["extractor"] == "deterministic"
+    assert rep["windows"] == 3 and rep["items"] == 5
+    assert note_texts(sm) == [
+        "Anna moved to Berlin in April 2023.",
+        "Anna's sister Lena is getting married in June 2023.",
+        "Ben adopted a cat called Miso on Thursday, 11 May 2023.",
+        "Ben started a pottery class on Monday, 8 May 2023.",
+    ]
+    conn = sm.store.conn
+    # every note cites exactly the message it came from
+    rows = dict(conn.execute("select n.text, m.external_id from notes n join note_sources s on "
+                             "s.note_id = n.id join messages m on m.id = s.message_id").fetchall())
+    assert rows == {"Anna moved to Berlin in April 2023.": "c1-1",
+                    "Ben started a pottery class on Monday, 8 May 2023.": "c1-2",
+                    "Anna's sister Lena is getting married in June 2023.": "c1-3",
+                    "Ben adopted a cat called Miso on Thursday, 11 May 2023.": "c1-4"}
+    # notes are searchable by vector and FTS straight away
+    assert conn.execute("select count(*) from vector_items where kind = 'note'").fetchone()[0] == 4
+    assert conn.execute("select count(*) from notes_fts where notes_fts match 'pottery'"
+                        ).fetchone()[0] == 1
+    assert len(sm.vectors) == 5 + 4
+    forming = [p for p in seen if p.stage == "forming memories"]
+    assert [p.done for p in forming] == [0, 1, 2, 3] and forming[-1].total == 3
+    # enrichment
+    n = sm.list_notes(query="pottery")[0]
+    assert "pottery" in n.keywords and "event" in n.tags
+    assert n.context.startswith("Chat between Anna and Ben") and "8 May 2023" not in n.context
+    assert n.valid_from == "2023-05-08"
+
+
+def test_second_run_repeats_nothing_and_new_messages_are_formed_alone(sm, tmp_path):
+    p = write_chat(tmp_path / "c.json", SESSIONS)
+    sm.import_paths([p])
+    sm.run_extract()
+    before = note_texts(sm)
+    again = sm.run_extract()
+    assert again["windows"] == 0 and note_texts(sm) == before
+    more = dict(SESSIONS)
+    more["c1"] = SESSIONS["c1"] + [("Anna", ts(20), "I bought a red bike today.")]
+    sm.import_paths([write_chat(tmp_path / "c2.json", more)])
+    rep = sm.run_extract()
+    assert rep["windows"] == 1 and rep["items"] == 1
+    assert note_texts(sm) == sorted(before + ["Anna bought a red bike on Saturday, 20 May 2023."])
+    strengths = {r[0] for r in sm.store.conn.execute("select strength from notes")}
+    assert strengths == {1.0}
+
+
+def test_cancel_between_windows_keeps_finished_windows(sm, tmp_path):
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    token = CancelToken()
+
+    def progress(p):
+        if p.stage == "forming memories" and p.done == 1:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        sm.run_extract(progress=progress, cancel=token)
+    assert note_texts(sm) == ["Anna moved to Berlin in April 2023.",
+                              "Ben started a pottery class on Monday, 8 May 2023."]
+    rep = sm.run_extract()
+    assert rep["windows"] == 2
+    assert len(note_texts(sm)) == 4
+
+
+def test_a_crash_inside_a_window_leaves_nothing_half_written(sm, tmp_path, monkeypatch):
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    from secondme.memory import extract
+
+    real = extract.Former._link_window
+    calls = {"n": 0}
+
+    def failing(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(extract.Former, "_link_window", failing)
+    with pytest.raises(RuntimeError):
+        sm.run_extract()
+    conn = sm.store.conn
+    assert len(note_texts(sm)) == 2        # window 1 only
+    assert conn.execute("select count(*) from formed_items").fetchone()[0] == 3
+    monkeypatch.setattr(extract.Former, "_link_window", real)
+    rep = sm.run_extract()
+    assert rep["windows"] == 2 and len(note_texts(sm)) == 4
+    assert conn.execute("select count(*) from history where action = 'create'").fetchone()[0] == 4
+
+
+def test_hooks_announce_changed_notes(sm, tmp_path):
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    got = []
+    sm.hooks.connect("notes_did_change", lambda ids, action: got.append((ids, action)))
+    sm.run_extract()
+    assert len(got) == 3 and all(a == "extract" for _, a in got)
+    assert sorted(i for ids, _ in got for i in ids) == [r[0] for r in sm.store.conn.execute(
+        "select id from notes order by id")]
+
+
+def test_the_me_entity_collects_my_names(sm, tmp_path):
+    sm.update_settings(me_name="Anna Schmidt", me_aliases=["Annie"])
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)], me=["Anna"])
+    sm.run_extract()
+    me = [e for e in sm.list_entities() if e.is_me]
+    assert len(me) == 1
+    assert me[0].name == "Anna Schmidt" and {"Annie", "Anna"} <= set(me[0].aliases)
+    # facts by "me" use my configured name and mention the me entity
+    assert "Anna Schmidt moved to Berlin in April 2023." in note_texts(sm)
+    assert me[0].mentions >= 2
+    people = {e.name for e in sm.list_entities(kind="person")}
+    assert "Lena" in people and "Ben" in people
+
+
+def test_documents_are_formed_by_section(sm, tmp_path):
+    doc = tmp_path / "2023-03-04 journal.md"
+    doc.write_text("# Saturday\n\nI finally finished my thesis on coral reefs yesterday. "
+                   "The weather was grey.\n\n# Plans\n\nI will start a job at Oceana next month.\n")
+    sm.import_paths([doc])
+    rep = sm.run_extract()
+    assert rep["windows"] >= 1
+    texts = note_texts(sm)
+    assert any("finished" in t and "thesis" in t and "3 March 2023" in t for t in texts), texts
+    assert any("Oceana" in t and "April 2023" in t for t in texts), texts
+    src = sm.get_note(sm.list_notes(query="thesis")[0].id).sources[0]
+    assert src.kind == "chunk" and src.document and src.offset is not None
