@@ -138,8 +138,10 @@ def _message(chat_id: str, naive: datetime, speaker: str, body_lines: list[str],
     lines = [ln.rstrip() for ln in body_lines]
     quote: list[str] = []
     # "Name: " then a blank line, "> quoted" lines, a blank line, then the body
-    if len(lines) > 2 and not lines[0] and lines[1].startswith("> "):
-        k = 1
+    k = 0
+    while k < len(lines) and not lines[k]:
+        k += 1
+    if k > 0 and k < len(lines) and lines[k].startswith("> "):
         while k < len(lines) and lines[k].startswith(">"):
             quote.append(lines[k][2:] if lines[k].startswith("> ") else lines[k][1:])
             k += 1

@@ -252,7 +252,8 @@ def _conversation(header: dict, msgs: list, me_id: Optional[str],
                 msg.metadata["forwarded_from"] = as_text(m.get("forwarded_from"))
             if m.get("edited"):
                 msg.metadata["edited"] = True
-            speakers.setdefault(speaker)
+            if m.get("from"):
+                speakers.setdefault(speaker)
         conv.messages.append(msg)
     conv.participants = list(speakers)
     if me_id is None and not ctx.me_names and header.get("type") == "personal_chat":
