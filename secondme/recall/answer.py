@@ -185,7 +185,7 @@ def sentences(text: str) -> list[str]:
 
 _NUMWORD = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
                       r"twelve|twenty|thirty|forty|fifty|hundred|dozen|couple|few)\b", re.I)
-_PLACE = re.compile(r"\b(in|at|to|from|near|around)\s+(?:the\s+)?[A-Z][\w'-]+")
+_PLACE = re.compile(r"\b(?:(?:in|at|to|near|around)\s+[A-Z][\w'-]+|(?:in|at|near)\s+(?:the|a|an|my|her|his|their)\s+[\w'-]+)")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?\b")
 
 
@@ -202,6 +202,7 @@ class Source:
     timestamp: Optional[str]
     sources: list = field(default_factory=list)
     score: float = 0.0
+    context: str = ""   # the two messages before it (what "she", "it" refer to)
 
 
 def _event_date(sentence: str, src: Source) -> Optional[str]:
@@ -226,10 +227,16 @@ def _event_date(sentence: str, src: Source) -> Optional[str]:
 
 
 def _score_sentence(sent: str, q_terms: set[str], qtype: str, names: set[str],
-                    idf: dict[str, float]) -> float:
+                    idf: dict[str, float], context: str = "") -> float:
     st = _stems(sent) | set(tokens(sent))
+    ctx = (_stems(context) | set(tokens(context))) if context else set()
     default = max(idf.values(), default=3.0)
-    s = sum(idf.get(t, default) for t in q_terms if t in st or _stem(t) in st)
+    s = 0.0
+    for t in q_terms:
+        if t in st or _stem(t) in st:
+            s += idf.get(t, default)
+        elif t in ctx or _stem(t) in ctx:
+            s += 0.5 * idf.get(t, default)  # said just before: "my sister Joanna…" / "she works…"
     if qtype == "where" and _PLACE.search(sent):
         s += 1.0
     elif qtype == "howmany" and _NUMWORD.search(sent):
@@ -262,7 +269,7 @@ def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list
     for rank, src in enumerate(sources):
         prior = 1.0 / (1.0 + 0.15 * rank)
         for sent in sentences(src.text):
-            sc = _score_sentence(sent, qset, qtype, name_set, idf)
+            sc = _score_sentence(sent, qset, qtype, name_set, idf, src.context)
             cands.append((sc * prior + 0.01 * prior, rank, sent, src))
     if not cands:
         return NO_MEMORY, []
@@ -280,7 +287,7 @@ def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list
             return f"{written} [{src.n}]", [src.n]
     parts = [(best_sent, best_src)]
     for sc, _, sent, src in cands[1:]:
-        if len(parts) >= 3 or sc < 0.75 * best_score:
+        if len(parts) >= 3 or sc < 0.75 * best_score or best_score < 1.0:
             break
         if all(src.n != p[1].n for p in parts):
             parts.append((sent, src))

@@ -23,7 +23,7 @@ from ..errors import Cancelled, InvalidInput, NotFound
 from ..progress import CancelToken, ProgressFn, check
 from .answer import (NO_MEMORY, CitationFilter, Source, build_messages, cited_numbers,
                      evidence_strength, extractive_answer, grounding, GROUNDED_MIN)
-from .query import content_terms, fmt_date, question_type, tokens
+from .query import STOP_WORDS, content_terms, fmt_date, question_type, tokens
 from .search import SearchResult, SearchTrace, search as _search
 from .windows import CHAT_FORMAT
 
@@ -194,6 +194,7 @@ class RecallOps:
         sources = [Source(n=i + 1, kind=r.kind, id=r.id, text=r.text, ts=_ts(r),
                           speaker=r.speaker, timestamp=r.timestamp, sources=r.sources,
                           score=r.score) for i, r in enumerate(given)]
+        self._add_context(sources)
         best_sim = max((trace.dense_sims.get((r.kind, r.id), 0.0) for r in given[:3]),
                        default=0.0)
         strength = evidence_strength(q_terms, [_display(r) for r in given], idf, best_sim)
@@ -221,7 +222,9 @@ class RecallOps:
             if NO_MEMORY.lower().rstrip(".") in draft.lower():
                 abstain = True
             else:
-                g = grounding(draft, [sources[n - 1].text for n in cited])
+                g = grounding(draft, [" ".join(filter(None, [sources[n - 1].speaker,
+                                                                 sources[n - 1].text]))
+                                      for n in cited])
                 timings["grounding"] = round(g, 3)
                 if cited and g >= GROUNDED_MIN:
                     text, method = draft, "model"
@@ -232,13 +235,15 @@ class RecallOps:
             _stream_words(text, emit)
         elif not text:
             qtype = parsed.qtype if parsed else question_type(question)
-            text, cited = extractive_answer(question, qtype, q_terms,
+            own_terms = content_terms(question) or q_terms
+            text, cited = extractive_answer(question, qtype, own_terms,
                                             parsed.names if parsed else [], sources, idf)
             # defence in depth: whatever built the text, only given numbers survive
             filt = CitationFilter([s.n for s in sources])
             if not rejected:
                 filt.emit = emit
-            filt.feed(text)
+            for piece in re.findall(r"\S+\s*|\s+", text):
+                filt.feed(piece)
             text = filt.close()
             cited = [n for n in cited_numbers(text) if 1 <= n <= len(sources)]
             method = "extractive"
@@ -256,6 +261,18 @@ class RecallOps:
                       closest=results[:3] if abstain else [], timings=timings,
                       chat_id=chat_id, method=method, strength=strength,
                       draft_rejected=rejected, question=question)
+
+    def _add_context(self, sources: list[Source]) -> None:
+        """Give each message source the two messages before it (for "she", "it")."""
+        conn = self.store.conn
+        for s in sources:
+            if s.kind != "message":
+                continue
+            rows = conn.execute(
+                "select p.text from messages m join messages p on p.conversation_id = "
+                "m.conversation_id and p.position < m.position and p.position >= m.position - 2 "
+                "where m.id = ? order by p.position", [s.id]).fetchall()
+            s.context = " ".join(r[0] for r in rows)
 
     def _capable_llm(self):
         try:
@@ -320,6 +337,17 @@ class RecallOps:
         if row is None:
             return question, []
         prev_query, prev_entities = row[0] or "", json.loads(row[1] or "[]")
+        ans = self.store.conn.execute(
+            "select text from recall_chat_turns where chat_id = ? and role = 'assistant' "
+            "order by id desc limit 1", [chat_id]).fetchone()
+        if ans and ans[0] and not ans[0].startswith(NO_MEMORY):
+            # names the previous answer brought up ("my sister Joanna") are what a
+            # following "she" most likely means
+            body = re.sub(r"\[\d+\]", " ", ans[0])
+            for m_ in re.finditer(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]{2,})\b", body):
+                w = m_.group(1)
+                if w.lower() not in STOP_WORDS and w not in prev_entities:
+                    prev_entities.append(w)
         own_terms = content_terms(question)
         leaning = bool(_FOLLOWUP_PRONOUN.search(question) or _ELLIPTICAL.match(question)
                        or len(own_terms) <= 1)
