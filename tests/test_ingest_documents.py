@@ -423,6 +423,7 @@ def test_scanned_pdf_says_no_text_layer():
     with pytest.raises(ImportFormatError) as e:
         parse_file(DOCS / "scanned.pdf")
     msg = str(e.value)
+    assert e.value.position == "pages 1-2"
     assert str(DOCS / "scanned.pdf") in msg
     assert "no text layer" in msg and "OCR is not supported" in msg
 
@@ -454,6 +455,21 @@ def test_broken_pdf_names_the_file(name):
         parse_file(DOCS / name)
     assert str(DOCS / name) in str(e.value)
     assert "PDF" in str(e.value)
+
+
+def test_truncated_pdf_says_so_and_where_it_ends():
+    size = (DOCS / "truncated.pdf").stat().st_size
+    with pytest.raises(ImportFormatError) as e:
+        parse_file(DOCS / "truncated.pdf")
+    assert "truncated PDF" in str(e.value)
+    assert e.value.position == f"byte {size}"
+
+
+def test_damaged_pdf_with_an_end_marker(tmp_path):
+    p = tmp_path / "damaged.pdf"
+    p.write_bytes(b"%PDF-1.4\n" + b"garbage " * 200 + b"\n%%EOF\n")
+    with pytest.raises(ImportFormatError, match="damaged PDF"):
+        parse_file(p)
 
 
 def test_pdf_cut_anywhere_gives_a_document_or_an_import_error(tmp_path):

@@ -78,16 +78,21 @@ def _parse_pdf(raw: bytes, path: str, stem: str) -> Document:
         reader = PdfReader(io.BytesIO(raw), strict=False)
         encrypted = reader.is_encrypted
     except Exception as e:  # pypdf raises many kinds for damaged files
+        has_eof = b"%%EOF" in raw[-1024:]
         # Some writers (and some copies) lose only the final "%%EOF" line; pypdf then
         # gives up although everything else is there.
         try:
-            if b"%%EOF" in raw[-1024:]:
+            if has_eof:
                 raise e
             reader = PdfReader(io.BytesIO(raw + b"\n%%EOF\n"), strict=False)
             encrypted = reader.is_encrypted
         except Exception:
-            raise ImportFormatError(f"damaged or truncated PDF ({_why(e)})",
-                                    path=path) from None
+            if has_eof:
+                raise ImportFormatError(f"damaged PDF ({_why(e)})", path=path) from None
+            raise ImportFormatError(
+                f"truncated PDF: the file ends at byte {len(raw)} without the PDF end "
+                f"marker (an interrupted download or copy?) ({_why(e)})", path=path,
+                position=f"byte {len(raw)}") from None
     if encrypted:
         try:
             ok = reader.decrypt("")
@@ -105,7 +110,7 @@ def _parse_pdf(raw: bytes, path: str, stem: str) -> Document:
         pages = reader.pages
         n_pages = len(pages)
     except Exception as e:
-        raise ImportFormatError(f"damaged or truncated PDF: its pages cannot be read "
+        raise ImportFormatError(f"damaged PDF: its page list cannot be read "
                                 f"({_why(e)})", path=path) from None
     if n_pages == 0:
         raise ImportFormatError("the PDF has no pages", path=path)
@@ -138,13 +143,14 @@ def _parse_pdf(raw: bytes, path: str, stem: str) -> Document:
         offset += len(page_text)
     if len(failed) == n_pages:
         page_no, why = failed[0]
-        raise ImportFormatError(f"damaged or truncated PDF ({why})", path=path,
+        raise ImportFormatError(f"damaged PDF: no page can be read ({why})", path=path,
                                 position=f"page {page_no}")
     text = "".join(parts)
     if not text.strip():
         raise ImportFormatError(
             f"no text layer on any of its {n_pages} page{'s' if n_pages != 1 else ''} "
-            "(a scanned document?); OCR is not supported", path=path)
+            "(a scanned document?); OCR is not supported", path=path,
+            position=f"pages 1-{n_pages}" if n_pages > 1 else "page 1")
     if scanned:
         problems.append({"position": _pages_label(scanned),
                          "problem": "no text layer (scanned?); OCR is not supported, so "
