@@ -455,17 +455,21 @@ class PrivacyOps:
     def _compact_after_delete(self) -> None:
         """Rewrite FTS segments and checkpoint the WAL so removed text leaves the files."""
         c = self.store.conn
-        with self.store.write() as db:
-            for fts in ("messages_fts", "chunks_fts", "notes_fts"):
-                db.conn.execute(f"insert into {fts}({fts}) values ('optimize')")
         try:
             from .recall.windows import update_windows
 
-            update_windows(self.store)
+            update_windows(self.store)  # drops/rebuilds windows that quoted removed messages
         except ImportError:
             pass
         except Exception as e:
             log.warning("updating search windows after a delete failed: %s", e)
+        # every FTS5 table (ours and other areas'): merge segments so deleted tokens go
+        fts_tables = [r[0] for r in c.execute(
+            "select name from sqlite_master where type = 'table' and sql like 'CREATE VIRTUAL%' "
+            "and lower(sql) like '%using fts5%'")]
+        with self.store.write() as db:
+            for fts in fts_tables:
+                db.conn.execute(f'insert into "{fts}"("{fts}") values (\'optimize\')')
         try:
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.DatabaseError as e:
