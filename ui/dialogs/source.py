@@ -19,9 +19,10 @@ def source_html(view: Any) -> tuple[str, str]:
     messages = get(view, "messages", "neighbours", "context", default=None)
     if messages:
         conv = get(view, "conversation", default={})
-        title = get(conv, "title", default=None) if not isinstance(conv, str) else conv
+        title = get(view, "title", default=None) or (
+            get(conv, "title", default=None) if not isinstance(conv, str) else conv)
         title = title or get(view, "title", default="Conversation")
-        target = get(view, "message_id", "target_id", default=None)
+        target = get(view, "highlight", "message_id", "target_id", default=None)
         if target is None:
             target = get(get(view, "message", default=None), "id", default=None)
         rows = []
@@ -32,7 +33,7 @@ def source_html(view: Any) -> tuple[str, str]:
             me = bool(get(m, "is_me", default=False))
             speaker = escape(get(m, "speaker", default="") or "—")
             when = escape(fmt_time(get(m, "timestamp")))
-            ext = get(m, "external_id", default="")
+            ext = get(m, "message_id", "external_id", default="")
             text = escape(get(m, "text", default="")).replace("\n", "<br>")
             bg = "#fff3b0" if is_target else ("#e8f0fe" if me else "#f3f3f3")
             anchor = '<a name="target"></a>' if is_target else ""
@@ -55,11 +56,13 @@ def source_html(view: Any) -> tuple[str, str]:
     if doc is not None or get(view, "chunk", default=None) is not None:
         dtitle = get(doc, "title", "path", default=None) if not isinstance(doc, str) else doc
         dtitle = dtitle or get(view, "title", default="Document")
-        page = get(view, "page", default=None) or get(get(view, "chunk"), "page", default=None)
-        heading = get(view, "heading", default="") or get(get(view, "chunk"), "heading",
-                                                         default="")
+        page = (get(view, "page", default=None) or get(doc, "page", default=None)
+                or get(get(view, "chunk"), "page", default=None))
+        heading = (get(view, "heading", default="") or get(doc, "heading", default="")
+                   or get(get(view, "chunk"), "heading", default=""))
         chunks = get(view, "chunks", default=None)
-        target = get(view, "chunk_id", default=None) or get(get(view, "chunk"), "id")
+        target = get(view, "chunk_id", default=None) or get(get(view, "chunk"), "id") \
+            or get(view, "id")
         parts = [f'<p style="color:#666">{escape(get(doc, "path", default="") if not isinstance(doc, str) else "")}'
                  f'{" · page " + escape(page) if page else ""}'
                  f'{" · " + escape(heading) if heading else ""}</p>']

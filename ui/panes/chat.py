@@ -327,11 +327,9 @@ class ChatPanel(QWidget):
             self.ctx.open_source(kind, ident)
             return
         for s in get(c, "sources", default=[]) or []:
-            if get(s, "message_id") is not None:
-                self.ctx.open_source("message", get(s, "message_id"))
-                return
-            if get(s, "chunk_id") is not None:
-                self.ctx.open_source("chunk", get(s, "chunk_id"))
+            ref = source_ref(s)
+            if ref is not None:
+                self.ctx.open_source(*ref)
                 return
         if kind == "note" and ident is not None:
             self.ctx.open_source("note", ident)
@@ -397,6 +395,24 @@ class ChatPanel(QWidget):
 
     def on_hook(self, name: str, payload: dict) -> None:
         pass
+
+
+def source_ref(s: Any) -> Optional[tuple[str, Any]]:
+    """(kind, internal id) to open for a source dict/NoteSource, or None.
+
+    Sources carry the export's external ``message_id`` for display and the internal
+    ``item_id`` that ``open_source`` takes."""
+    kind = get(s, "kind")
+    item = get(s, "item_id")
+    if item is not None:
+        if kind in ("message", "chunk", "note"):
+            return kind, item
+        return ("chunk" if get(s, "document") is not None else "message"), item
+    if get(s, "chunk_id") is not None:
+        return "chunk", get(s, "chunk_id")
+    if kind == "note" and get(s, "note_id") is not None:
+        return "note", get(s, "note_id")
+    return None
 
 
 def escape_md(text: str) -> str:

@@ -32,19 +32,14 @@ COLOURS = {
 
 
 def node_ref(n: Any) -> tuple[str, Any]:
-    """("note", id) or ("entity", id) for a graph node, whatever shape the service uses."""
-    kind = str(get(n, "kind", "type", default="note"))
-    if get(n, "entity_id") is not None:
-        return "entity", get(n, "entity_id")
-    if get(n, "note_id") is not None:
-        return "note", get(n, "note_id")
+    """("note", id) or ("entity", id) for a graph node (ids look like "n12" / "e5")."""
+    typ = str(get(n, "type", default="") or "")
     nid = get(n, "id")
-    if isinstance(nid, str) and ":" in nid:
-        k, _, rest = nid.partition(":")
-        try:
-            return ("entity" if k in ENTITY_KINDS or k == "entity" else "note"), int(rest)
-        except ValueError:
-            return k, rest
+    if isinstance(nid, str) and len(nid) > 1 and nid[0] in "ne" and nid[1:].isdigit():
+        return ("entity" if nid[0] == "e" else "note"), int(nid[1:])
+    if typ in ("note", "entity"):
+        return typ, nid
+    kind = str(get(n, "kind", default="note"))
     return ("entity" if kind in ENTITY_KINDS else "note"), nid
 
 
@@ -78,6 +73,7 @@ def layout_graph(graph: Any, centre: Any = None, max_nodes: int = MAX_NODES) -> 
             g.add_edge(a, b, kind=str(get(e, "kind", default="related")),
                        weight=float(get(e, "weight", default=1.0) or 1.0))
     hidden = int(get(graph, "more", "hidden", "omitted", default=0) or 0)
+    truncated = bool(get(graph, "truncated", default=False))
     total = get(graph, "total", default=None)
     if isinstance(total, int) and total > len(nodes):
         hidden = max(hidden, total - len(nodes))
@@ -121,7 +117,7 @@ def layout_graph(graph: Any, centre: Any = None, max_nodes: int = MAX_NODES) -> 
                    "degree": g.degree[k], "centre": k == centre}
                   for k in g.nodes],
         "edges": [{"a": a, "b": b, "kind": d.get("kind", "related")} for a, b, d in g.edges(data=True)],
-        "hidden": hidden, "centre": centre,
+        "hidden": hidden, "truncated": truncated or hidden > 0, "centre": centre,
     }
 
 
@@ -346,7 +342,12 @@ class GraphPanel(QWidget):
         self.layout_data = lay
         self.view.show_layout(lay)
         n, m = len(lay["nodes"]), len(lay["edges"])
-        more = f" · {lay['hidden']:,} more not shown" if lay["hidden"] else ""
+        if lay["hidden"]:
+            more = f" · {lay['hidden']:,} more not shown"
+        elif lay.get("truncated"):
+            more = f" · more not shown (capped at {MAX_NODES} nodes)"
+        else:
+            more = ""
         self.info.setText(f"{n} nodes, {m} links{more}. Click to open, double-click to centre, "
                           "right-click to link or unlink; wheel zooms, drag pans.")
 

@@ -478,17 +478,16 @@ class NoteDetailView(QWidget):
         self._mutate(lambda sm, nid: sm.undo(hid), "Change undone.")
 
     def _open_source_item(self, it: QListWidgetItem) -> None:
+        from .chat import source_ref
+
         s = it.data(Qt.ItemDataRole.UserRole)
-        if s is None:
+        ref = source_ref(s) if s is not None else None
+        if ref is None:
             return
-        if get(s, "message_id") is not None:
-            self.ctx.open_source("message", get(s, "message_id"))
-        elif get(s, "chunk_id") is not None:
-            self.ctx.open_source("chunk", get(s, "chunk_id"))
-        elif get(s, "source_note_id", "note_id") is not None:
-            self.ctx.open_note(get(s, "source_note_id", "note_id"))
-        elif get(s, "kind") and get(s, "id") is not None:
-            self.ctx.open_source(get(s, "kind"), get(s, "id"))
+        if ref[0] == "note":
+            self.ctx.open_note(ref[1])
+        else:
+            self.ctx.open_source(*ref)
 
     def _open_link_item(self, it: QListWidgetItem) -> None:
         other, _kind = it.data(Qt.ItemDataRole.UserRole)

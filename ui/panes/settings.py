@@ -399,7 +399,7 @@ class SettingsPanel(QWidget):
     def enable_encryption(self) -> None:
         sm = self.ctx.sm
         fn = None
-        for name in ("enable_encryption", "encrypt"):
+        for name in ("encrypt_store", "enable_encryption"):
             if callable(getattr(sm, name, None)):
                 fn = getattr(sm, name)
                 break
@@ -415,7 +415,7 @@ class SettingsPanel(QWidget):
                                 "system keyring? This can take a while for large stores.") \
                 != QMessageBox.StandardButton.Yes:
             return
-        self.ctx.runner.run(lambda p, c: fn(progress=p, cancel=c), key="encrypt", serial=True,
+        self.ctx.runner.run(lambda p, c: fn(), key="encrypt", serial=True,
                             on_success=lambda _r: self._refresh_status())
 
     def on_hook(self, name: str, payload: dict) -> None:

@@ -1,0 +1,110 @@
+"""Shared fixtures for the desktop-app tests (imported by the other test_ui_* files).
+
+The demo export is imported once per session into a template data dir (fake hash
+embedder, deterministic extraction); each test gets its own copy, so tests can change
+data freely and still start in a fraction of a second.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["SECONDME_UI_NO_DIALOGS"] = "1"
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """A data dir with the bundled demo export imported and memories formed."""
+    from secondme_ui.panes.standalone import demo_service
+
+    d = tmp_path_factory.mktemp("demo-template") / "data"
+    sm = demo_service(str(d), fake_models=True)
+    sm.close()
+    return d
+
+
+@pytest.fixture
+def demo_home(demo_template, tmp_path) -> Path:
+    d = tmp_path / "demo data"
+    shutil.copytree(demo_template, d)
+    return d
+
+
+@pytest.fixture
+def demo_sm(demo_home):
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    sm = SecondMe(demo_home, embedder=HashEmbedder())
+    yield sm
+    sm.close()
+
+
+def make_ctx(sm, qtbot=None):
+    """An AppContext with a runner and hook bridge (for testing one pane)."""
+    from secondme_ui.context import AppContext, HookBridge
+    from secondme_ui.runner import OpRunner
+
+    runner = OpRunner(log_path=Path(sm.home) / "logs" / "secondme.log")
+    bridge = HookBridge(sm)
+    ctx = AppContext(sm, runner, bridge)
+    ctx.errors = []
+    ctx.opened_sources = []
+    ctx.opened_notes = []
+    ctx.filters = []
+    runner.error_shown.connect(ctx.errors.append)
+    ctx.show_error = ctx.errors.append
+    ctx.open_source = lambda kind, id: ctx.opened_sources.append((kind, id))
+    ctx.open_note = ctx.opened_notes.append
+    ctx.filter_memories = lambda **kw: ctx.filters.append(kw)
+    return ctx
+
+
+@pytest.fixture
+def ctx_factory(qtbot):
+    made = []
+
+    def make(sm):
+        c = make_ctx(sm, qtbot)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.runner.shutdown(5000)
+        c.bridge.close()
+
+
+@pytest.fixture
+def window_factory(qtbot, tmp_path):
+    """MainWindow(sm) with QSettings in a temp ini; closed at the end."""
+    from PySide6.QtCore import QSettings
+
+    from secondme_ui.window import MainWindow
+
+    made = []
+
+    def make(sm, **kw):
+        qs = QSettings(str(tmp_path / "qsettings.ini"), QSettings.Format.IniFormat)
+        kw.setdefault("onboarding", False)
+        kw.setdefault("warm_up", False)
+        w = MainWindow(sm, qsettings=qs, **kw)
+        qtbot.addWidget(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+
+
+def wait_idle(qtbot, runner, timeout=15000):
+    """Wait until the runner has no op left (results delivered)."""
+    qtbot.waitUntil(lambda: runner.busy == 0, timeout=timeout)
