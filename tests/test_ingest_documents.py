@@ -212,6 +212,23 @@ def test_heading_paths_and_title_from_first_h1():
     check_offsets(doc)
 
 
+def test_links_in_front_matter_properties(tmp_path):
+    p = tmp_path / "Child.md"
+    p.write_text('---\nup: "[[Parent note]]"\npeople: ["[[Amélie Durand|Amy]]"]\n---\n'
+                 "Body with [[Other]].\n", encoding="utf-8")
+    doc = parse_file(p)
+    assert [(l.target, l.alias) for l in doc.links] == [
+        ("Parent note", ""), ("Amélie Durand", "Amy"), ("Other", "")]
+    assert doc.metadata["front_matter"]["up"] == "[[Parent note]]"
+
+
+def test_pdf_ligatures_become_letters(tmp_path):
+    from secondme.ingest.pdf import _TYPOGRAPHY
+
+    assert "\ufb01nd the o\ufb03ce".translate(_TYPOGRAPHY) == "find the office"
+    assert "co\u00adoperate".translate(_TYPOGRAPHY) == "cooperate"
+
+
 def test_markdown_links_to_notes_are_links_too():
     doc = parse_document(DirTree(VAULT), "Reading/Books.md")
     links = [(l.target, l.heading, l.alias) for l in doc.links]

@@ -57,7 +57,11 @@ def parse_markdown(raw: bytes, path: str, stem: str, folder: str = "") -> Docume
     blocks, code_spans, first_h1 = _scan(text, fm_end, verbatim)
     masked = _mask(text, fm_end, code_spans)
     found = find_links(masked, folder)
-    links: list[WikiLink] = [link for _, _, link in found]
+    links: list[WikiLink] = []
+    if front and "[[" in text[:fm_end]:
+        # Obsidian properties may hold links too: up: "[[Parent]]", people: ["[[Amy]]"]
+        links.extend(link for _, _, link in find_links(text[:fm_end], folder))
+    links.extend(link for _, _, link in found)
     if found:  # a link's text is not a tag: [[Note #2]]
         masked = _mask(masked, 0, [(s, e) for s, e, _ in found])
 

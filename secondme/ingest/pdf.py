@@ -23,6 +23,10 @@ from .model import Document
 from .text import Block, chunk_blocks, normalize_text, paragraphs, when
 
 _MAX_OUTLINE_DEPTH = 32
+# Typeset PDFs use ligature glyphs ("ﬁnd") and soft hyphens; as text they would stop a
+# search for "find" from matching.
+_TYPOGRAPHY = {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl",
+               0xFB05: "st", 0xFB06: "st", 0x00AD: None}
 
 
 @contextmanager
@@ -126,7 +130,7 @@ def _parse_pdf(raw: bytes, path: str, stem: str) -> Document:
     for i in range(n_pages):
         try:
             page = pages[i]
-            page_text = normalize_text(page.extract_text() or "")
+            page_text = normalize_text((page.extract_text() or "").translate(_TYPOGRAPHY))
         except Exception as e:
             failed.append((i + 1, _why(e)))
             problems.append({"position": f"page {i + 1}",
