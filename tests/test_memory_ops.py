@@ -1,0 +1,181 @@
+"""MemoryOps: browse, edit, pin, archive, delete, merge, link, undo, entities, graph."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from secondme.errors import InvalidInput, NotFound
+
+from test_memory_extract import SESSIONS, write_chat
+
+
+@pytest.fixture
+def formed(sm, tmp_path):
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    sm.run_extract()
+    return sm
+
+
+def ids_by_text(sm):
+    return {n.text: n.id for n in sm.list_notes(archived=None, limit=1000)}
+
+
+def test_list_filters(formed):
+    sm = formed
+    assert len(sm.list_notes()) == 4
+    assert [n.text for n in sm.list_notes(query="pottery")] == [
+        "Ben started a pottery class on Monday, 8 May 2023."]
+    assert {n.text for n in sm.list_notes(person="Lena")} == {
+        "Anna's sister Lena is getting married in June 2023."}
+    assert {n.text for n in sm.list_notes(tag="family")} == {
+        "Anna's sister Lena is getting married in June 2023."}
+    assert [n.valid_from for n in sm.list_notes(since="2023-05-08", until="2023-05-08")] == [
+        "2023-05-08"]
+    assert sm.list_notes(kind="user") == []
+    assert len(sm.list_notes(limit=2)) == 2 and len(sm.list_notes(limit=2, offset=3)) == 1
+    with pytest.raises(InvalidInput):
+        sm.list_notes(kind="bogus")
+
+
+def test_note_json_shape(formed):
+    sm = formed
+    nid = ids_by_text(sm)["Anna moved to Berlin in April 2023."]
+    d = sm.get_note(nid).to_json()
+    for key in ("id", "kind", "text", "keywords", "tags", "context", "valid_from", "valid_to",
+                "created_at", "updated_at", "strength", "retention", "pinned", "archived",
+                "sources", "links"):
+        assert key in d
+    assert d["sources"] == [{"message_id": "c1-1", "conversation": "Chat c1",
+                             "timestamp": "2023-05-10T09:01:00+02:00", "speaker": "Anna"}]
+    assert all(set(l) == {"id", "kind", "weight"} for l in d["links"])
+    with pytest.raises(NotFound):
+        sm.get_note(99999)
+
+
+def test_edit_records_history_reembeds_and_undo_restores(formed):
+    sm = formed
+    nid = ids_by_text(sm)["Anna moved to Berlin in April 2023."]
+    seen = []
+    sm.hooks.connect("notes_did_change", lambda ids, action: seen.append((ids, action)))
+    n = sm.edit_note(nid, text="Anna moved to Berlin-Kreuzberg in April 2023.", tags="home city")
+    assert n.user_edited and n.version == 2 and n.tags == ["home", "city"]
+    assert seen == [([nid], "edit")]
+    conn = sm.store.conn
+    assert conn.execute("select count(*) from vector_items where kind='note' and item_id=?",
+                        [nid]).fetchone()[0] == 0
+    assert conn.execute("select count(*) from notes_fts where notes_fts match 'kreuzberg'"
+                        ).fetchone()[0] == 1
+    sm.index_pending()
+    assert conn.execute("select count(*) from vector_items where kind='note' and item_id=?",
+                        [nid]).fetchone()[0] == 1
+    edit = sm.note_history(nid)[-1]
+    assert edit.action == "edit" and edit.before["note"]["text"] == \
+        "Anna moved to Berlin in April 2023."
+    back = sm.undo(edit.id)
+    assert back.text == "Anna moved to Berlin in April 2023." and not back.user_edited
+    with pytest.raises(InvalidInput):
+        sm.undo(edit.id)     # already undone
+    with pytest.raises(InvalidInput):
+        sm.edit_note(nid, text="   ")
+
+
+def test_only_the_latest_change_can_be_undone(formed):
+    sm = formed
+    nid = next(iter(ids_by_text(sm).values()))
+    first = sm.edit_note(nid, text="one") and sm.note_history(nid)[-1]
+    sm.pin_note(nid)
+    with pytest.raises(InvalidInput, match="undo history entry"):
+        sm.undo(first.id)
+
+
+def test_pin_archive_delete_and_undo_delete(formed):
+    sm = formed
+    ids = ids_by_text(sm)
+    nid = ids["Ben adopted a cat called Miso on Thursday, 11 May 2023."]
+    assert sm.pin_note(nid).pinned and sm.list_notes()[0].id == nid
+    assert sm.archive_note(nid).archived
+    assert nid not in [n.id for n in sm.list_notes()]
+    assert [n.id for n in sm.list_notes(archived=True)] == [nid]
+    sm.archive_note(nid, False)
+    links_before = {(l.id, l.kind) for l in sm.get_note(nid).links}
+    hid = sm.delete_note(nid)
+    with pytest.raises(NotFound):
+        sm.get_note(nid)
+    assert sm.note_history(nid)[-1].action == "delete"       # history survives deletion
+    back = sm.undo(hid)
+    assert back.id == nid and back.pinned
+    d = sm.get_note(nid)
+    assert {(l.id, l.kind) for l in d.links} == links_before
+    assert [s.message_id for s in d.sources] == ["c1-4"]
+
+
+def test_create_and_merge_and_undo_merge(formed):
+    sm = formed
+    ids = ids_by_text(sm)
+    a = ids["Anna moved to Berlin in April 2023."]
+    b = sm.create_note("Anna lives in Berlin Mitte.", tags=["home"]).id
+    assert sm.get_note(b).note.kind == "user"
+    merged = sm.merge_notes([a, b])
+    assert merged.id == a and merged.strength == 2.0 and "home" in merged.tags
+    with pytest.raises(NotFound):
+        sm.get_note(b)
+    h = [e for e in sm.note_history(a) if e.action == "merge"][0]
+    sm.undo(h.id)
+    assert sm.get_note(b).note.text == "Anna lives in Berlin Mitte."
+    assert sm.get_note(a).note.strength == 1.0
+    with pytest.raises(InvalidInput):
+        sm.merge_notes([a])
+
+
+def test_user_links_survive_extraction_and_unlink(formed, tmp_path):
+    sm = formed
+    ids = list(ids_by_text(sm).values())
+    a, b = ids[0], ids[1]
+    sm.unlink_notes(a, b) if any(l.id == b for l in sm.get_note(a).links) else None
+    sm.link_notes(a, b, "part_of")
+    more = {"c9": [("Anna", "2023-06-01T10:00:00+02:00", "I bought a sofa for the new flat.")]}
+    sm.import_paths([write_chat(tmp_path / "more.json", more)])
+    sm.run_extract()
+    link = [l for l in sm.get_note(a).links if l.id == b and l.kind == "part_of"]
+    assert link and link[0].created_by == "user"
+    assert sm.unlink_notes(a, b, "part_of") == 1
+    with pytest.raises(NotFound):
+        sm.unlink_notes(a, b, "part_of")
+    with pytest.raises(InvalidInput):
+        sm.link_notes(a, a)
+    with pytest.raises(InvalidInput):
+        sm.link_notes(a, b, "friends")
+
+
+def test_graph_is_capped_and_fast_on_a_big_store(sm):
+    """A 20,000-note store with a hub of 2,000 links: the graph stays within its cap."""
+    conn = sm.store.conn
+    with sm.store.write() as db:
+        c = db.conn
+        c.executemany("insert into notes (id, text, created_at, updated_at) values (?, ?, 'x', 'x')",
+                      [(i, f"note {i}") for i in range(1, 20001)])
+        c.executemany("insert into links (src_id, dst_id, kind, weight, created_at) values "
+                      "(?, ?, 'related', ?, 'x')",
+                      [(1, i, 1.0 / i) for i in range(2, 2002)]
+                      + [(i, i + 1, 0.5) for i in range(2002, 20000)])
+    t = time.perf_counter()
+    g = sm.graph(note_id=1, depth=2, limit=300)
+    elapsed = time.perf_counter() - t
+    assert len(g.nodes) == 300 and g.truncated
+    assert {n.id for n in g.nodes} >= {"n1", "n2", "n3"}       # strongest links first
+    assert elapsed < 1.0
+    g2 = sm.graph(note_id=5000, depth=3, limit=50)
+    assert {n.id for n in g2.nodes} == {f"n{i}" for i in range(4997, 5004)}
+    assert not g2.truncated
+
+
+def test_graph_around_an_entity(formed):
+    sm = formed
+    lena = [e for e in sm.list_entities(query="lena")][0]
+    g = sm.graph(entity_id=lena.id, depth=1)
+    assert g.nodes[0].id == f"e{lena.id}" and any(e.kind == "mentions" for e in g.edges)
+    with pytest.raises(InvalidInput):
+        sm.graph()
+    with pytest.raises(NotFound):
+        sm.graph(entity_id=99999)
