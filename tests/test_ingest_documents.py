@@ -574,6 +574,28 @@ def test_docx_custom_heading_styles_and_outline_levels(tmp_path):
     assert chunk_with(doc, "outline-level paragraph").heading == "Chapter One > Outlined section"
 
 
+def test_docx_localised_heading_style_with_outline_level(tmp_path):
+    """A style named in another language ("Überschrift 1") whose definition carries an
+    outline level is a heading too."""
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    d = docx.Document()
+    style = d.styles.add_style("Überschrift 1", WD_STYLE_TYPE.PARAGRAPH)
+    lvl = OxmlElement("w:outlineLvl")
+    lvl.set(qn("w:val"), "0")
+    style.element.get_or_add_pPr().append(lvl)
+    d.add_paragraph("Einleitung", style="Überschrift 1")
+    d.add_paragraph("Dies ist der erste Absatz.")
+    out = tmp_path / "de.docx"
+    d.save(out)
+    doc = parse_file(out)
+    assert chunk_with(doc, "erste Absatz").heading == "Einleitung"
+    assert doc.title == "Einleitung"
+
+
 @pytest.mark.parametrize("raw,expect", [
     (b"", "empty file"),
     (b"plain text", "not a Word .docx file"),
