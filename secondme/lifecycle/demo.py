@@ -137,7 +137,12 @@ def chat_history(sm: Any, n_messages: int, *, start: Optional[datetime] = None,
                 text = tpl.format(hobby=rng.choice(HOBBIES), person=person,
                                   place=rng.choice(PLACES), food=rng.choice(FOODS))
                 if not is_me:
-                    text = text.replace("I ", f"{person} ", 1)
+                    for a, b in (("I really love", f"{person} really loves"),
+                                 ("I live", f"{person} lives"), ("I went", f"{person} went"),
+                                 ("I started", f"{person} started"),
+                                 ("My favourite", f"{person}'s favourite"),
+                                 (f"with {person}", "with me"), (" told me they are", " is")):
+                        text = text.replace(a, b)
                 facts.append((i, text, ftype))
             else:
                 text = rng.choice(small)
