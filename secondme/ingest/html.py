@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import ImportFormatError
 from .model import Document
@@ -253,10 +253,3 @@ def _table(table) -> str:
             rows.append(" | ".join(cells))
     return "\n".join(rows)
 
-
-def html_title(raw: bytes) -> Optional[str]:
-    """The ``<title>`` of an HTML page's head bytes, or None (cheap, for listings)."""
-    m = re.search(rb"<title[^>]*>(.*?)</title>", raw[:16384], re.IGNORECASE | re.S)
-    if not m:
-        return None
-    return " ".join(m.group(1).decode("utf-8", "replace").split()) or None

@@ -141,17 +141,6 @@ def normalize_text(text: str) -> str:
     return text
 
 
-def looks_binary(raw: bytes) -> bool:
-    """True when a file's head is clearly not text in any encoding we read."""
-    if not raw:
-        return False
-    if any(raw.startswith(b) for b, _, _ in _BOMS):
-        return False
-    if b"\x00" in raw:
-        return _utf16_without_bom(raw) is None
-    return False
-
-
 @dataclass
 class Block:
     """A span ``text[start:end]`` of a document that chunks are made from."""
