@@ -28,7 +28,7 @@ from typing import Optional
 
 from .entities import find_entities
 from .facts import ExtractResult, Fact, Window, WindowItem
-from .text import STOPWORDS, content_tokens, norm_name
+from .text import STOPWORDS, content_tokens, norm_name, topic_tags
 from .timeparse import rewrite_dates, tense
 
 NAME = "deterministic"
@@ -39,7 +39,7 @@ GENERIC_ME = {"user", "you", "me", "human", "i", "myself", ""}
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[^\s])|\s*\n+\s*|(?<=[.!?])(?=[A-Z][a-z])")
 _INTERJ = re.compile(
-    r"^(?:(?:oh|ah|aw+|well|so|yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
+    r"^(?:(?:no way|of course|oh no|oh well|omg|for real|tbh|honestly|oh|ah|aw+|well|so|yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
     r"omg|btw|by the way|guess what|anyway|anyways|actually|honestly|tbh|also|and|but|"
     r"hey|hi|hello|wow|ugh|hmm+|um+|uh+|fun fact|update|news)\b[\s,!.:;\-–—]*)+", re.I)
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
@@ -61,7 +61,14 @@ _SMALL_TALK = re.compile(
     r"was (joking|kidding)|will|would|did|do|have|am)\b[\s!.,]*(\w+[\s!.,]*)?$|"
     r"^i'?ll (let you know|call you|text you|check|see|think about it|be there|try|"
     r"tell you|send it|ask|do it|be right back|brb)\b|"
-    r"^(how are you|how's it going|what'?s up|sup|how was|how about you)\b", re.I)
+    r"^(how are you|how's it going|what'?s up|sup|how was|how about you)\b|"
+    r"^(works|sounds good|fine|ok|okay|good) (for|to|by) (me|us)\b", re.I)
+_GREETING_START = re.compile(r"^(hi|hey|hello|hiya|good (morning|night|evening|afternoon)|"
+                             r"happy (new year|birthday|holidays|easter|christmas)|merry|"
+                             r"congrats|congratulations|thanks|thank you|dear)\b", re.I)
+_UNRESOLVED = re.compile(r"^(he|she|they|it|this|that|these|those|there|him|her|them)\b", re.I)
+_CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
+                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b)|;\s+")
 _ASSISTANT_BOILER = re.compile(
     r"\b(as an ai|language model|i'?m an ai|i hope this helps|let me know if|i'?d be happy "
     r"to|i can help|here'?s|here is|here are|feel free to|i'?m sorry, but|certainly|"
@@ -152,8 +159,11 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of a chat message or paragraph (newlines also separate)."""
     text = _EMOJI.sub(" ", text)
     text = re.sub(r"https?://\S+", " ", text)
-    parts = _SENT_SPLIT.split(text)
-    return [p.strip(" \t-–—*•>") for p in parts if p and p.strip(" \t-–—*•>")]
+    parts = []
+    for p in _SENT_SPLIT.split(text):
+        # "I'm still at the bakery but I'm thinking about a café" → two statements
+        parts += _CLAUSE_SPLIT.split(p) if p else []
+    return [p.strip(" \t-–—*•>,") for p in parts if p and p.strip(" \t-–—*•>,")]
 
 
 def _third_person(verb: str) -> str:
@@ -234,7 +244,8 @@ def _replace_you(s: str, addressee: str) -> str:
     rules = [
         (r"\byou'?re\b|\byou are\b", addressee + " is"),
         (r"\byou'?ve\b", addressee + " has"), (r"\byou'?ll\b", addressee + " will"),
-        (r"\byou'?d\b", addressee + " would"), (r"\byou were\b", addressee + " was"),
+        (r"\byou'?d\b", addressee + " would"),
+        (r"\byou (\w+ )?were\b", addressee + r" \1was"),
         (r"\byou have\b", addressee + " has"),
         (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", addressee),
         (r"\byou\b", addressee),
@@ -341,7 +352,8 @@ def _finish(s: str) -> str:
 
 def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: int) -> bool:
     toks = [t for t in content_tokens(text) if t not in subject_names and t != "others"]
-    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities))
+    # one telling word is enough when it names a life topic ("Anna is vegetarian")
+    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])))
 
 
 def _third_person_subject(s: str, people: set[str]) -> bool:
@@ -401,10 +413,14 @@ class DeterministicExtractor:
         if len(raw) < 8 or raw.endswith("?") or raw.endswith(":"):
             return None
         s = _clean(raw)
-        if len(s.split()) < 3:
+        if len(s.split()) < 2:
             return None
         if _GREETING.match(s) or _SMALL_TALK.match(s) or _ASSISTANT_BOILER.search(s):
             return None
+        if _GREETING_START.match(s) and len(s.split()) <= 6:
+            return None
+        if _UNRESOLVED.match(s):
+            return None     # "He's been here longer": whom it is about is not in the sentence
         if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
             return None
         if _REQUEST_START.match(s):
