@@ -108,3 +108,17 @@ def window_factory(qtbot, tmp_path):
 def wait_idle(qtbot, runner, timeout=15000):
     """Wait until the runner has no op left (results delivered)."""
     qtbot.waitUntil(lambda: runner.busy == 0, timeout=timeout)
+
+
+def show_active(qtbot, w):
+    """Show ``w`` and make it the active window (shortcuts need an active window)."""
+    w.show()
+    w.raise_()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: QApplicationInstance().activeWindow() is w, timeout=5000)
+
+
+def QApplicationInstance():  # noqa: N802
+    from PySide6.QtWidgets import QApplication
+    return QApplication.instance()

@@ -43,7 +43,7 @@ class BannerView(QFrame):
 
     @property
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self.label.text()
 
 
 class NotAvailableView(QWidget):

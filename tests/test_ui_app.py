@@ -1,0 +1,260 @@
+"""The shell: window, panes, keyboard, QSettings, banner, palette, tray-less quick ask,
+single instance, onboarding, resources, the paint probe."""
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_ui_helpers import *  # noqa: F401,F403
+from test_ui_helpers import show_active, wait_idle
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def test_window_opens_with_every_pane(qtbot, window_factory, demo_sm):
+    from secondme_ui.window import PANES
+
+    w = window_factory(demo_sm)
+    w.show()
+    assert w.windowTitle() == "secondme"
+    assert [k for k, _ in PANES] == ["chat", "import", "memories", "graph", "timeline",
+                                      "activity", "settings"]
+    for key, _label in PANES:
+        pane = w.panes[key]
+        assert getattr(pane, "available", True), key  # the real service provides them all
+        assert w.stack.indexOf(pane) >= 0
+
+
+def test_alt_number_switches_panes(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    show_active(qtbot, w)
+    for i, key in enumerate(["chat", "import", "memories", "graph", "timeline", "activity",
+                             "settings"], 1):
+        qtbot.keyClick(w, getattr(Qt.Key, f"Key_{i}"), Qt.KeyboardModifier.AltModifier)
+        assert w.current_pane == key
+        assert w.stack.currentWidget() is w.panes[key]
+
+
+def test_geometry_and_pane_state_restored(qtbot, demo_sm, tmp_path):
+    from secondme_ui.window import MainWindow
+
+    ini = str(tmp_path / "qs.ini")
+    w = MainWindow(demo_sm, qsettings=QSettings(ini, QSettings.Format.IniFormat),
+                   onboarding=False, warm_up=False)
+    qtbot.addWidget(w)
+    w.resize(1300, 760)
+    w.show()
+    w.show_pane("memories")
+    w.panes["memories"].splitter.setSizes([300, 700])
+    sizes = w.panes["memories"].splitter.sizes()
+    w.close()
+    qs = QSettings(ini, QSettings.Format.IniFormat)
+    assert set(qs.allKeys()) <= {"window/geometry", "window/state", "window/pane",
+                                 "panes/chat/splitter", "panes/memories/splitter"}
+    w2 = MainWindow(demo_sm, qsettings=QSettings(ini, QSettings.Format.IniFormat),
+                    onboarding=False, warm_up=False)
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.current_pane == "memories"
+    # (the offscreen screen is 800 px wide, so Qt clamps the width; the height is kept)
+    assert w2.height() == 760
+    got = w2.panes["memories"].splitter.sizes()
+    assert abs(got[0] / sum(got) - sizes[0] / sum(sizes)) < 0.02, (got, sizes)
+    w2.shutdown()
+
+
+def test_errors_show_in_the_banner_and_esc_dismisses(qtbot, window_factory, demo_sm):
+    from secondme.errors import NotFound
+
+    w = window_factory(demo_sm)
+    show_active(qtbot, w)
+
+    def boom(progress, cancel):
+        raise NotFound("memory 999 does not exist")
+
+    w.runner.run(boom)
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
+    assert "memory 999 does not exist" in w.banner.text
+    qtbot.keyClick(w, Qt.Key.Key_Escape)
+    assert not w.banner.isVisible()
+
+
+def test_internal_error_names_the_log_file(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    w.show()
+    w.runner.run(lambda p, c: 1 / 0)
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
+    assert w.banner.text.startswith("Internal error: ZeroDivisionError")
+    assert "secondme.log" in w.banner.text
+
+
+def test_palette_runs_commands_and_searches(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    show_active(qtbot, w)
+    qtbot.keyClick(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    dlg = w.palette_dialog
+    assert dlg is not None and dlg.isVisible()
+    qtbot.keyClicks(dlg.input, "go to timeline")
+    qtbot.keyClick(dlg.input, Qt.Key.Key_Return)
+    assert w.current_pane == "timeline"
+    w.open_palette()
+    dlg = w.palette_dialog
+    qtbot.keyClicks(dlg.input, "Biscuit")
+    qtbot.waitUntil(lambda: len(dlg.results) > 0, timeout=10000)
+    # move to the first search result and open it
+    for r in range(dlg.list.count()):
+        if dlg.list.item(r).text().startswith("🔎"):
+            dlg.list.setCurrentRow(r)
+            break
+    dlg.activate_current()
+    qtbot.waitUntil(lambda: (w.source_dialog.isVisible() or w.current_pane == "memories"),
+                    timeout=10000)
+
+
+def test_ctrl_n_and_ctrl_i(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    show_active(qtbot, w)
+    w.show_pane("settings")
+    qtbot.keyClick(w, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert w.current_pane == "chat"
+    qtbot.keyClick(w, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert w.current_pane == "import"
+
+
+def test_every_interactive_widget_is_named_and_focusable(qtbot, window_factory, demo_sm):
+    from PySide6.QtWidgets import (QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit,
+                                   QAbstractItemView, QAbstractSpinBox)
+
+    w = window_factory(demo_sm)
+    w.show()
+    unnamed = []
+    for key, pane in w.panes.items():
+        for cls in (QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit, QAbstractItemView,
+                    QAbstractSpinBox):
+            for wid in pane.findChildren(cls):
+                if isinstance(wid, QLineEdit) and isinstance(wid.parent(), (QComboBox,
+                                                                              QAbstractSpinBox)):
+                    continue
+                if wid.parent() is not None and type(wid.parent()).__name__ in (
+                        "QCalendarWidget", "QTabBar", "QScrollBar"):
+                    continue
+                if wid.objectName().startswith("qt_") or type(wid).__name__ == "QHeaderView":
+                    continue
+                if "Container" in wid.parent().metaObject().className():  # a combo popup
+                    continue
+                if type(wid).__name__ in ("QToolButton",) and not wid.text():
+                    continue
+                if not wid.accessibleName() and not (isinstance(wid, QAbstractButton)
+                                                     and wid.text()):
+                    unnamed.append(f"{key}: {type(wid).__name__} {wid.objectName()}")
+                if wid.focusPolicy() == Qt.FocusPolicy.NoFocus and not isinstance(
+                        wid, QAbstractItemView):
+                    unnamed.append(f"{key}: {type(wid).__name__} not focusable")
+    assert not unnamed, unnamed
+
+
+def test_onboarding_then_demo_import(qtbot, window_factory, home):
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    sm = SecondMe(home, embedder=HashEmbedder())
+    try:
+        w = window_factory(sm, onboarding=True)
+        w.show()
+        qtbot.waitUntil(lambda: getattr(w, "onboarding_dialog", None) is not None
+                        and w.onboarding_dialog.isVisible(), timeout=5000)
+        dlg = w.onboarding_dialog
+        dlg.name.setText("Sam Rivera")
+        dlg.aliases.setText("Sam, sammy")
+        dlg.demo_button.click()
+        imp = w.panes["import"]
+        qtbot.waitUntil(lambda: imp.report is not None, timeout=60000)
+        wait_idle(qtbot, w.runner, 60000)
+        assert sm.settings.me_name == "Sam Rivera"
+        assert sm.settings.me_aliases == ["Sam", "sammy"]
+        added = sum(s.messages_added for s in imp.report.sources)
+        assert added > 500
+        assert not w.is_first_run()
+    finally:
+        w.shutdown()
+        sm.close()
+
+
+def test_quick_ask_dialog_answers_and_continues_in_the_app(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    w.open_quick_ask()
+    qa = w.quick_ask_dialog
+    assert qa.isVisible()
+    with qtbot.waitSignal(qa.chat.answer_finished, timeout=30000):
+        qa.chat.ask("When did I adopt Biscuit?")
+    qa.more.click()
+    assert w.current_pane == "chat"
+    assert w.panes["chat"].chat_id == qa.chat.chat_id
+    assert "Biscuit" in w.panes["chat"].transcript.toPlainText()
+
+
+def test_single_instance_forwarding(qtbot, window_factory, demo_sm):
+    from secondme_ui.app import InstanceServer, forward_to_running, server_name
+
+    w = window_factory(demo_sm)
+    name = server_name(demo_sm.home) + "-test"
+    server = InstanceServer(name, w)
+    try:
+        assert forward_to_running(name + "-nobody", "show", 200) is False
+        # a second launch is another process: it hands "quick-ask" over and exits
+        code = ("import sys; from PySide6.QtCore import QCoreApplication; "
+                "app = QCoreApplication([]); from secondme_ui.app import forward_to_running; "
+                f"sys.exit(0 if forward_to_running({name!r}, 'quick-ask', 5000) else 3)")
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30000)
+        assert proc.returncode == 0
+        assert server.received == ["quick-ask"]
+        assert w.quick_ask_dialog is not None and w.quick_ask_dialog.isVisible()
+    finally:
+        server.close()
+
+
+def test_server_names_differ_per_data_dir(tmp_path):
+    from secondme_ui.app import server_name
+
+    assert server_name(tmp_path / "a") != server_name(tmp_path / "b")
+    assert server_name(tmp_path / "a") == server_name(tmp_path / "a")
+
+
+def test_demo_export_is_bundled_in_both_places():
+    from secondme_ui import assets
+
+    a = assets.CHECKOUT_RESOURCES / "demo"
+    b = assets.PACKAGE_RESOURCES / "demo"
+    assert a.is_dir() and b.is_dir()
+    cmp = filecmp.dircmp(a, b)
+    assert not cmp.left_only and not cmp.right_only and not cmp.diff_files
+    assert not cmp.subdirs["notes"].diff_files
+    assert assets.demo_export_path().is_dir()
+    assert assets.icon_path("png").exists() and assets.icon_path("svg").exists()
+
+
+def test_first_paint_probe(tmp_path):
+    """The real launch path (`secondme --home DIR`) paints and reports it."""
+    env = dict(os.environ, SECONDME_UI_PAINT_PROBE="1", QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "secondme", "--home", str(tmp_path / "h")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "FIRST_PAINT" in out.stdout
+
+
+def test_theme_dark_and_light(qtbot, window_factory, demo_sm):
+    from PySide6.QtGui import QPalette
+
+    w = window_factory(demo_sm)
+    w.apply_theme("dark")
+    app = QApplication.instance()
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
+    w.apply_theme("light")
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200

@@ -1,0 +1,152 @@
+"""Chat pane: streamed, escaped Markdown answers; citations open the source; stop;
+follow-ups; copy; history."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from test_ui_helpers import *  # noqa: F401,F403
+from test_ui_helpers import wait_idle
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QGuiApplication
+
+
+@pytest.fixture
+def chat(qtbot, demo_sm, ctx_factory):
+    from secondme_ui.panes.chat import ChatPanel
+
+    ctx = ctx_factory(demo_sm)
+    pane = ChatPanel(ctx)
+    qtbot.addWidget(pane)
+    pane.show()
+    return pane
+
+
+def ask(qtbot, pane, question):
+    with qtbot.waitSignal(pane.answer_finished, timeout=30000):
+        pane.ask(question)
+
+
+def test_answer_cites_and_a_citation_opens_its_message(qtbot, chat):
+    ask(qtbot, chat, "When did I adopt Biscuit?")
+    turn = chat.turns[-1]
+    assert turn.state == "done" and turn.citations
+    html = chat.transcript.toHtml()
+    n = turn.citations[0].n
+    assert f'href="cite:{turn.prefix}:{n}"' in html
+    chat._anchor_clicked(QUrl(f"cite:{turn.prefix}:{n}"))
+    c = turn.citations[0]
+    kind, ident = chat.ctx.opened_sources[-1]
+    assert kind in ("message", "chunk")
+    # the opened id is an internal id the service can open
+    view = chat.ctx.sm.open_source(kind, ident)
+    assert view.text
+
+
+def test_html_in_memories_is_never_rendered(qtbot, demo_sm, ctx_factory, tmp_path):
+    from secondme_ui.panes.chat import ChatPanel
+
+    evil = {"conversations": [{"id": "evil", "title": "Evil", "participants": ["Mallory"],
+                               "messages": [{"id": "e1", "speaker": "Mallory",
+                                             "timestamp": "2024-05-01T10:00:00+00:00",
+                                             "text": "Zanzibar trip <img src=x onerror=alert(1)>"
+                                                     " <b>bold</b> <script>x()</script>"}]}]}
+    p = tmp_path / "evil.json"
+    p.write_text(json.dumps(evil))
+    demo_sm.import_paths([str(p)])
+    ctx = ctx_factory(demo_sm)
+    pane = ChatPanel(ctx)
+    qtbot.addWidget(pane)
+    ask(qtbot, pane, "What about the Zanzibar trip?")
+    html = pane.transcript.toHtml()
+    text = pane.transcript.toPlainText()
+    assert "Zanzibar" in text
+    assert "<img" not in html and "<b>" not in html and "<script" not in html
+    assert "<img src=x onerror=alert(1)>" in text  # shown as text, not as HTML
+    # the source view escapes too
+    from secondme_ui.dialogs.source import SourceDialog
+    dlg = SourceDialog(ctx)
+    qtbot.addWidget(dlg)
+    c = pane.turns[-1].citations[0]
+    dlg.show_view(demo_sm.open_source(c.kind, c.id))
+    assert "<img" not in dlg.browser.toHtml()
+    assert "onerror" in dlg.browser.toPlainText()
+
+
+def test_answer_streams_and_stop_cancels(qtbot, demo_home, ctx_factory):
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+    from secondme_ui.panes.chat import ChatPanel
+
+    release = threading.Event()
+
+    class SlowLLM:
+        model_id = "slow"
+        capable = True
+
+        def complete(self, prompt, *, on_token=None, cancel=None, **kw):
+            out = []
+            for i in range(400):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                piece = f"word{i} "
+                out.append(piece)
+                if on_token:
+                    on_token(piece)
+                time.sleep(0.01)
+            return "".join(out)
+
+        def chat(self, messages, **kw):
+            return self.complete("", **kw)
+
+    sm = SecondMe(demo_home, embedder=HashEmbedder(), llm=SlowLLM())
+    try:
+        ctx = ctx_factory(sm)
+        pane = ChatPanel(ctx)
+        qtbot.addWidget(pane)
+        pane.ask("When did I adopt Biscuit?")
+        assert pane.stop_button.isEnabled()
+        qtbot.waitUntil(lambda: "word3" in pane.transcript.toPlainText(), timeout=20000)
+        pane.stop()
+        qtbot.waitUntil(lambda: pane.turns[-1].state in ("stopped", "done"), timeout=10000)
+        assert pane.turns[-1].state == "stopped"
+        assert "(stopped)" in pane.transcript.toPlainText()
+        assert "word399" not in pane.transcript.toPlainText()
+        wait_idle(qtbot, ctx.runner)
+        assert not pane.stop_button.isEnabled()
+    finally:
+        sm.close()
+
+
+def test_follow_up_copy_and_history(qtbot, chat):
+    ask(qtbot, chat, "Where did I move last year?")
+    cid = chat.chat_id
+    assert cid is not None
+    ask(qtbot, chat, "And who is the landlady there?")
+    assert chat.chat_id == cid and len(chat.turns) == 2
+    chat.copy_last()
+    assert QGuiApplication.clipboard().text() == chat.turns[-1].answer
+    qtbot.waitUntil(lambda: chat.history.count() >= 1, timeout=10000)
+    chat.new_chat()
+    assert chat.chat_id is None and chat.turns == []
+    item = chat.history.item(0)
+    chat._history_activated(item)
+    qtbot.waitUntil(lambda: len(chat.turns) == 2, timeout=10000)
+    assert chat.chat_id == cid
+    assert "landlady" in chat.transcript.toPlainText()
+
+
+def test_not_available_state_without_ask(qtbot, ctx_factory, demo_sm):
+    from secondme_ui.panes.chat import ChatPanel
+
+    class NoAsk:
+        hooks = demo_sm.hooks
+        home = demo_sm.home
+
+    pane = ChatPanel(ctx_factory(NoAsk()))
+    qtbot.addWidget(pane)
+    assert not pane.available
