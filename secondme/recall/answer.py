@@ -179,7 +179,21 @@ _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 def sentences(text: str) -> list[str]:
     """``text`` split into sentences (chat messages are often one)."""
-    out = [s.strip() for s in _SENT.split(text or "") if s and s.strip()]
+    parts = [s.strip() for s in _SENT.split(text or "") if s and s.strip()]
+    out: list[str] = []
+    carry = ""
+    for p in parts:  # "Pepper! she sleeps all day": a fragment joins the next sentence
+        p = f"{carry} {p}".strip() if carry else p
+        if len(tokens(p)) < 3:
+            carry = p
+            continue
+        out.append(p)
+        carry = ""
+    if carry:
+        if out and len(tokens(carry)) < 3:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
     return out or ([text.strip()] if text and text.strip() else [])
 
 
@@ -241,6 +255,12 @@ def _score_sentence(sent: str, q_terms: set[str], qtype: str, names: set[str],
         s += 1.0
     elif qtype == "howmany" and _NUMWORD.search(sent):
         s += 1.0
+    elif qtype == "name":
+        capital = [w for w in re.findall(r"\b[A-Z][a-z]+\b", sent)
+                   if w.lower() not in STOP_WORDS and w.lower() not in q_terms
+                   and w.lower() not in names]
+        if capital:
+            s += 1.0
     elif qtype == "who":
         others = [m for m in _NAME.findall(sent) if m.lower() not in names and m.lower()
                   not in STOP_WORDS]

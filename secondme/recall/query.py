@@ -46,7 +46,7 @@ dont didnt cant wont yeah yes ok okay oh hey hi lol haha
 QUESTION_FRAME = frozenset("""
 say said says tell told telling mention mentioned mentions talk talked talking speak
 spoke discuss discussed remember remembered recall know knew think thought ask asked
-kind sort type thing things much many time times date day long often ago
+kind sort type thing things much many time times date day long often ago called
 """.split())
 
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
@@ -329,11 +329,13 @@ def parse_time(question: str, ref: datetime) -> tuple[Optional[TimeRange], str]:
 
 # -- question type ------------------------------------------------------------------
 def question_type(question: str) -> str:
-    """``when`` | ``who`` | ``where`` | ``howmany`` | ``why`` | ``yesno`` | ``what``."""
+    """``when`` | ``name`` | ``who`` | ``where`` | ``howmany`` | ``why`` | ``yesno`` | ``what``."""
     q = question.lower().strip()
     if re.search(r"\b(when|what (?:date|day|year|month|time)|which (?:date|day|year|month)|"
                  r"how long ago|since when)\b", q):
         return "when"
+    if re.search(r"\b(?:name|named|called)\b", q) and not re.match(r"who\b", q):
+        return "name"
     if re.search(r"\bhow (?:many|much|old|long|far)\b", q):
         return "howmany"
     if re.search(r"\b(?:who|whom|whose|with whom)\b", q):

@@ -137,7 +137,7 @@ def embed_query(embedder, text: str) -> np.ndarray:
 def reference_time(store, clock) -> datetime:
     """The time relative phrases are resolved against: the latest message's time, or
     now when nothing is imported (documented in docs/recall.md)."""
-    row = store.conn.execute("select max(ts) from messages where kind = 'message'").fetchone()
+    row = store.conn.execute("select max(ts) from messages").fetchone()
     if row and row[0] is not None:
         return datetime.fromtimestamp(row[0], tz=timezone.utc)
     return clock()

@@ -94,8 +94,7 @@ def windows_fresh(store: Store) -> bool:
     """A cheap check for the search hot path: nothing imported or deleted since the
     windows were last brought up to date (compares total count and largest id)."""
     conn = store.conn
-    cur = conn.execute("select count(*), coalesce(max(id), 0) from messages "
-                       "where kind = 'message'").fetchone()
+    cur = conn.execute("select count(*), coalesce(max(id), 0) from messages").fetchone()
     return _fast_key.get(str(store.path)) == tuple(cur)
 
 
@@ -109,8 +108,7 @@ def update_windows(store: Store, *, width: int = WINDOW_WIDTH, gap_minutes: floa
     """
     with _lock:
         conn = store.conn
-        key = conn.execute("select count(*), coalesce(max(id), 0) from messages "
-                           "where kind = 'message'").fetchone()
+        key = conn.execute("select count(*), coalesce(max(id), 0) from messages").fetchone()
         stale = stale_conversations(store, width)
         total = sum(c for _, c, _ in stale)
         done = 0
@@ -137,7 +135,8 @@ def update_windows(store: Store, *, width: int = WINDOW_WIDTH, gap_minutes: floa
         # messages deleted (a forgotten source, person or conversation): drop their rows
         # and the state of conversations that no longer exist
         n_rows = conn.execute("select count(*) from message_windows").fetchone()[0]
-        if n_rows != key[0]:
+        n_msgs = conn.execute("select count(*) from messages where kind = 'message'").fetchone()[0]
+        if n_rows != n_msgs:
             with store.write() as db:
                 db.conn.execute("delete from message_windows where rowid not in "
                                 "(select id from messages where kind = 'message')")
