@@ -1,0 +1,458 @@
+"""``secondme mcp``: lend the memory to other AI apps over the Model Context Protocol.
+
+An MCP server over stdio built with the official ``mcp`` Python SDK (its ``MCPServer``,
+formerly FastMCP), on the same :class:`~secondme.service.SecondMe` service the desktop
+app uses. Tools:
+
+- ``search_memories(query, k=10, time_range=None)`` — hybrid search; every result
+  carries its provenance (message id as in the export, conversation, timestamp,
+  speaker; or document and page);
+- ``ask(question)`` — a cited answer (or an abstention) with its citations;
+- ``get_profile()`` — the profile of the user, every line with its sources;
+- ``list_recent(days=7)`` — memories formed and conversations active in the last days;
+- ``remember(text)`` — **only** when the person enabled "let other apps add memories"
+  (``settings.mcp_allow_remember``). The text is kept as a message of a conversation
+  ``Added by <client> (MCP)`` (format ``mcp``) and a note citing it, with origin
+  ``mcp:<client name>`` taken from the MCP client's own ``clientInfo``.
+
+Living beside the desktop app: the service is opened without the scheduler, lazily at
+the first tool call, and every write is a short transaction under WAL with a busy
+timeout, so the two processes share the database instead of fighting for it. Nothing
+ever reads a passphrase from stdin (stdin is the protocol): a locked encrypted store is
+reported as a clear tool error (set ``SECONDME_PASSPHRASE`` in the client's config).
+
+Evidence from other apps never outranks the person's own: :func:`demote_external`
+moves results that rest on ``mcp:`` notes or MCP-written messages after every result
+that does not (recall's ranking can call it too).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "secondme"
+EXTERNAL_PREFIX = "mcp:"
+MCP_FORMAT = "mcp"
+MAX_K = 50
+MAX_REMEMBER_CHARS = 4000
+
+
+# -- what the Settings pane and docs show -----------------------------------------------------
+def server_command(home: Optional[str | os.PathLike] = None) -> tuple[str, list[str]]:
+    """(command, args) that start this server for ``home`` from any MCP client."""
+    exe = shutil.which("secondme")
+    args = ["--home", str(Path(home).expanduser().resolve())] if home else []
+    if exe:
+        return exe, [*args, "mcp"]
+    return sys.executable, ["-m", "secondme", *args, "mcp"]
+
+
+def client_config_snippet(home: Optional[str | os.PathLike] = None, *,
+                          client: str = "claude-desktop") -> str:
+    """The JSON to paste into an MCP client's configuration to register secondme.
+
+    ``client``: ``claude-desktop`` (the ``mcpServers`` block of
+    ``claude_desktop_config.json``; also understood by Cursor, Windsurf and other
+    clients that copied its format) or ``generic`` (a plain stdio server description).
+    """
+    command, args = server_command(home)
+    if client == "generic":
+        return json.dumps({"name": SERVER_NAME, "transport": "stdio", "command": command,
+                           "args": args}, indent=2)
+    return json.dumps({"mcpServers": {SERVER_NAME: {"command": command, "args": args}}},
+                      indent=2)
+
+
+# -- ranking rule for evidence written by other apps -----------------------------------------
+def external_ids(store, results: list) -> set[tuple[str, int]]:
+    """(kind, id) of results that rest on evidence another app wrote through MCP."""
+    notes = [r.id for r in results if r.kind == "note"]
+    msgs = [r.id for r in results if r.kind == "message"]
+    out: set[tuple[str, int]] = set()
+    conn = store.conn
+    if notes:
+        q = ",".join("?" * len(notes))
+        out |= {("note", r[0]) for r in conn.execute(
+            f"select id from notes where id in ({q}) and origin like '{EXTERNAL_PREFIX}%'", notes)}
+    if msgs:
+        q = ",".join("?" * len(msgs))
+        out |= {("message", r[0]) for r in conn.execute(
+            f"select m.id from messages m join conversations c on c.id = m.conversation_id "
+            f"where m.id in ({q}) and c.format = '{MCP_FORMAT}'", msgs)}
+    return out
+
+
+def demote_external(store, results: list) -> list:
+    """``results`` with every result resting on MCP-written evidence after all others
+    (order kept within each group): another app's claim never outranks the person's
+    own messages and memories."""
+    ext = external_ids(store, results)
+    if not ext:
+        return list(results)
+    own = [r for r in results if (r.kind, r.id) not in ext]
+    return own + [r for r in results if (r.kind, r.id) in ext]
+
+
+# -- the server --------------------------------------------------------------------------------
+class MemoryServer:
+    """The service behind the MCP tools: opened lazily, once, without the scheduler."""
+
+    def __init__(self, home: Optional[str], *, service_kwargs: Optional[dict] = None):
+        self.home = home
+        self._kw = service_kwargs or {}
+        self._sm = None
+        self._error: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def service(self):
+        """The SecondMe, opened on first use. Raises ToolError with a clear message."""
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        from .errors import SecondMeError
+
+        with self._lock:
+            if self._sm is not None:
+                return self._sm
+            if self._error:
+                raise ToolError(self._error)
+            try:
+                from . import crypto
+
+                crypto.set_default_prompt(None)   # never prompt: stdin is the protocol
+            except Exception:  # noqa: BLE001 - a build without encryption support
+                pass
+            try:
+                from .service import SecondMe
+
+                self._sm = SecondMe(self.home, **self._kw)
+            except SecondMeError as e:
+                self._error = f"secondme cannot open its data: {e}"
+                raise ToolError(self._error) from e
+            return self._sm
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sm is not None:
+                self._sm.close()
+                self._sm = None
+
+
+def _tool_error(e: Exception):
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from .errors import SecondMeError
+
+    if isinstance(e, ToolError):
+        return e
+    if isinstance(e, SecondMeError):
+        return ToolError(str(e))
+    log.exception("MCP tool failed")
+    return ToolError(f"internal error: {type(e).__name__}: {e}")
+
+
+def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
+    """``"2024-01-01..2024-03-31"`` (dates or ISO datetimes; either side may be empty) or
+    ``{"start": ..., "end": ...}`` → (start, end) aware datetimes; an end date includes
+    that whole day. Raises InvalidInput with the accepted forms."""
+    from .errors import InvalidInput
+
+    if value in (None, "", {}):
+        return None
+    if isinstance(value, dict):
+        start, end = value.get("start"), value.get("end")
+    elif isinstance(value, str) and ".." in value:
+        start, end = (p.strip() or None for p in value.split("..", 1))
+    else:
+        raise InvalidInput("time_range must be 'START..END' (ISO dates, e.g. "
+                           "'2024-01-01..2024-03-31') or {\"start\": ..., \"end\": ...}")
+
+    def parse(s: Optional[str], is_end: bool) -> datetime:
+        if not s:
+            return datetime(9999, 12, 31, tzinfo=timezone.utc) if is_end else \
+                datetime(1, 1, 1, tzinfo=timezone.utc)
+        try:
+            dt = datetime.fromisoformat(str(s))
+        except ValueError:
+            raise InvalidInput(f"time_range: {s!r} is not an ISO date like 2024-01-31") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        if is_end and len(str(s)) == 10:
+            dt = dt + timedelta(days=1) - timedelta(microseconds=1)
+        return dt
+
+    a, b = parse(start, False), parse(end, True)
+    if a > b:
+        raise InvalidInput("time_range: the start is after the end")
+    return a, b
+
+
+def _result_dict(r: Any, origins: dict[int, str], external: set) -> dict:
+    d = {"id": r.id, "kind": r.kind, "text": r.text, "score": r.score,
+         "timestamp": r.timestamp, "sources": r.sources}
+    for k in ("date", "speaker", "conversation"):
+        if getattr(r, k, None):
+            d[k] = getattr(r, k)
+    if r.kind == "note" and r.id in origins:
+        d["origin"] = origins[r.id]
+    if (r.kind, r.id) in external:
+        d["from_other_app"] = True
+    return d
+
+
+def build_server(memory: MemoryServer, *, allow_remember: bool):
+    """The MCPServer with secondme's tools (``remember`` only when allowed)."""
+    from mcp.server.mcpserver import Context, MCPServer
+
+    from . import __version__
+
+    server = MCPServer(
+        SERVER_NAME, version=__version__,
+        instructions=("secondme is the user's personal memory built from their own chats and "
+                      "documents. Search it or ask it; every result cites the exact messages "
+                      "(with ids as in the export), conversations, timestamps and speakers, or "
+                      "documents and pages. Quote those sources when you use them."))
+
+    @server.tool()
+    def search_memories(query: str, k: int = 10, time_range: Optional[str] = None) -> dict:
+        """Search the user's memories (messages, documents, notes), best first.
+
+        query: what to look for (words, names, a question).
+        k: how many results (1-50).
+        time_range: optional 'START..END' with ISO dates, e.g. '2024-01-01..2024-03-31'.
+        Each result has text, kind, score, timestamp and sources with message_id (as in
+        the export), conversation, timestamp and speaker, or document and page.
+        """
+        from .errors import InvalidInput
+
+        try:
+            if not query or not query.strip():
+                raise InvalidInput("query must not be empty")
+            if not 1 <= int(k) <= MAX_K:
+                raise InvalidInput(f"k must be between 1 and {MAX_K}")
+            tr = parse_time_range(time_range)
+            sm = memory.service()
+            if not hasattr(sm, "search"):
+                raise InvalidInput("search is not available in this build of secondme")
+            results = sm.search(query, k=int(k), time_range=tr)
+            ext = external_ids(sm.store, results)
+            results = demote_external(sm.store, results)
+            origins = _origins(sm, [r.id for r in results if r.kind == "note"])
+            return {"query": query, "results": [_result_dict(r, origins, ext) for r in results]}
+        except Exception as e:  # noqa: BLE001 - becomes an MCP error with a clear message
+            raise _tool_error(e) from None
+
+    @server.tool()
+    def ask(question: str) -> dict:
+        """Answer a question from the user's memories, with numbered citations.
+
+        Returns answer (with [n] markers), abstained (true when memory holds nothing good
+        enough), and citations: n, kind, text and sources (message_id as in the export,
+        conversation, timestamp, speaker; or document and page).
+        """
+        from .errors import InvalidInput
+
+        try:
+            if not question or not question.strip():
+                raise InvalidInput("question must not be empty")
+            sm = memory.service()
+            if not hasattr(sm, "ask"):
+                raise InvalidInput("ask is not available in this build of secondme")
+            a = sm.ask(question)
+            return {"question": question, "answer": a.answer, "abstained": a.abstained,
+                    "citations": [{"n": c.n, "id": c.id, "kind": c.kind, "text": c.text,
+                                   "sources": c.sources} for c in a.citations]}
+        except Exception as e:  # noqa: BLE001
+            raise _tool_error(e) from None
+
+    @server.tool()
+    def get_profile() -> dict:
+        """The profile of the user (who they are, what they like, the people in their
+        life), each line with the sources it rests on. Empty before the first nightly
+        consolidation."""
+        try:
+            sm = memory.service()
+            p = sm.get_profile()
+            if p is None:
+                return {"profile": None, "lines": [],
+                        "note": "no profile yet; it is written by the nightly consolidation "
+                                "(or `secondme jobs run consolidate`)"}
+            return {"profile": p.text, "updated_at": p.updated_at,
+                    "lines": [{"text": line.text, "sources": line.sources}
+                              for line in p.lines]}
+        except Exception as e:  # noqa: BLE001
+            raise _tool_error(e) from None
+
+    @server.tool()
+    def list_recent(days: int = 7) -> dict:
+        """What happened in the user's memory in the last `days` days (1-3650): notes
+        formed or valid then (newest first, with sources) and the conversations active."""
+        from .errors import InvalidInput
+
+        try:
+            if not 1 <= int(days) <= 3650:
+                raise InvalidInput("days must be between 1 and 3650")
+            return recent(memory.service(), int(days))
+        except Exception as e:  # noqa: BLE001
+            raise _tool_error(e) from None
+
+    if allow_remember:
+        def remember(text: str, ctx: Context) -> dict:
+            """Add a memory for the user (the user allowed apps to do this). It is marked
+            as coming from this app and never outranks the user's own messages."""
+            try:
+                params = ctx.session.client_params
+                info = getattr(params, "client_info", None) if params else None
+                client = (getattr(info, "name", None) or "unknown client").strip()[:80]
+                return remember_text(memory.service(), text, client)
+            except Exception as e:  # noqa: BLE001
+                raise _tool_error(e) from None
+
+        # this module's annotations are strings; the SDK needs the real Context class
+        remember.__annotations__ = {"text": str, "ctx": Context, "return": dict}
+        server.add_tool(remember)
+
+    return server
+
+
+def _origins(sm: Any, note_ids: list[int]) -> dict[int, str]:
+    if not note_ids:
+        return {}
+    q = ",".join("?" * len(note_ids))
+    return dict(sm.store.conn.execute(f"select id, origin from notes where id in ({q})",
+                                      note_ids).fetchall())
+
+
+def recent(sm: Any, days: int, limit: int = 50) -> dict:
+    """Notes and conversations of the last ``days`` days (relative to ``sm.clock()``)."""
+    from .lifecycle.profile import resolve_sources
+
+    now = sm.clock()
+    since = (now - timedelta(days=days)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    conn = sm.store.conn
+    notes = []
+    for nid, kind, text, vf, created, origin in conn.execute(
+            "select id, kind, text, valid_from, created_at, origin from notes where archived = 0 "
+            "and (coalesce(valid_from, created_at) >= ? or created_at >= ?) "
+            "order by coalesce(valid_from, created_at) desc limit ?", [since[:10], since, limit]):
+        srcs = [{"message_id": r[0]} if r[0] else {"note_id": r[1]} if r[1] else
+                {"chunk_id": r[2]} for r in conn.execute(
+                    "select message_id, source_note_id, chunk_id from note_sources "
+                    "where note_id = ? limit 5", [nid])]
+        notes.append({"id": nid, "kind": kind, "text": text, "valid_from": vf,
+                      "created_at": created, "origin": origin,
+                      "sources": resolve_sources(conn, srcs)})
+    since_ts = (now - timedelta(days=days)).timestamp()
+    convs = [{"conversation": r[0] or r[1], "conversation_id": r[1], "messages": r[2],
+              "last_message": r[3]} for r in conn.execute(
+        "select c.title, c.external_id, count(*), max(m.timestamp) from messages m join "
+        "conversations c on c.id = m.conversation_id where m.ts >= ? group by c.id "
+        "order by max(m.ts) desc limit ?", [since_ts, limit])]
+    return {"days": days, "since": since, "notes": notes, "conversations": convs}
+
+
+def remember_text(sm: Any, text: str, client: str) -> dict:
+    """Store ``text`` from MCP client ``client`` as a message + a note citing it."""
+    import hashlib
+
+    from .errors import InvalidInput
+
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("text must not be empty")
+    if len(text) > MAX_REMEMBER_CHARS:
+        raise InvalidInput(f"text is too long ({len(text)} characters; at most "
+                           f"{MAX_REMEMBER_CHARS})")
+    if not sm.settings.mcp_allow_remember:
+        raise InvalidInput("adding memories from other apps is turned off in secondme's "
+                           "Settings")
+    now = sm.clock().astimezone(timezone.utc)
+    origin = f"{EXTERNAL_PREFIX}{client}"
+    speaker = f"{client} (via MCP)"
+    h = hashlib.sha256((speaker + text).encode()).hexdigest()
+    with sm.store.write() as db:
+        c = db.conn
+        ext = f"{MCP_FORMAT}:{client}"
+        row = c.execute("select id from conversations where format = ? and external_id = ?",
+                        [MCP_FORMAT, ext]).fetchone()
+        conv = row[0] if row else c.execute(
+            "insert into conversations (format, external_id, title, participants, started_at, "
+            "updated_at) values (?, ?, ?, ?, ?, ?)",
+            [MCP_FORMAT, ext, f"Added by {client} (MCP)", json.dumps([speaker]),
+             now.isoformat(timespec="seconds"), now.isoformat(timespec="seconds")]).lastrowid
+        pos = c.execute("select coalesce(max(position), -1) + 1 from messages where "
+                        "conversation_id = ?", [conv]).fetchone()[0]
+        mext = f"mcp-{pos + 1}-{h[:8]}"
+        mid = c.execute(
+            "insert into messages (conversation_id, external_id, position, speaker, is_me, "
+            "timestamp, ts, text, content_hash) values (?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            [conv, mext, pos, speaker, now.isoformat(timespec="seconds"), now.timestamp(),
+             text, h]).lastrowid
+        c.execute("update conversations set updated_at = ? where id = ?",
+                  [now.isoformat(timespec="seconds"), conv])
+        nid = c.execute(
+            "insert into notes (kind, text, created_at, updated_at, valid_from, origin, "
+            "confidence, content_hash, context) values ('fact', ?, ?, ?, ?, ?, 0.5, ?, ?)",
+            [text, now.isoformat(timespec="seconds"), now.isoformat(timespec="seconds"),
+             now.isoformat(timespec="seconds"), origin, hashlib.sha256(text.encode()).hexdigest(),
+             f"added by {client} through MCP"]).lastrowid
+        c.execute("insert into note_sources (note_id, message_id) values (?, ?)", [nid, mid])
+        c.execute("insert into history (note_id, action, before, after, actor, at) values "
+                  "(?, 'create', null, ?, ?, ?)",
+                  [nid, json.dumps({"text": text, "origin": origin}), origin,
+                   now.isoformat(timespec="seconds")])
+    sm.hooks.emit("notes_did_change", ids=[nid], action="create")
+    try:
+        sm.request_job("extract")      # the desktop app indexes it within seconds
+    except Exception:  # noqa: BLE001 - indexing happens at the next extract anyway
+        pass
+    return {"id": nid, "origin": origin, "message_id": mext,
+            "conversation": f"Added by {client} (MCP)"}
+
+
+def serve(home: Optional[str], *, service_kwargs: Optional[dict] = None) -> None:
+    """Run the stdio server until the client disconnects."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    memory = MemoryServer(home, service_kwargs=service_kwargs)
+    allow = False
+    try:
+        # a peek at the settings decides whether remember exists; a store that cannot be
+        # opened (locked, damaged) still serves, every tool answering with the reason
+        allow = bool(memory.service().settings.mcp_allow_remember)
+    except Exception as e:  # noqa: BLE001
+        print(f"secondme mcp: {e}", file=sys.stderr)
+    server = build_server(memory, allow_remember=allow)
+    try:
+        server.run("stdio")
+    finally:
+        memory.close()
+
+
+def register(main: click.Group) -> None:
+    """Add ``secondme mcp`` to the command line."""
+
+    @main.command("mcp")
+    @click.option("--home", "home_opt", type=click.Path(file_okay=False),
+                  help="Data directory (same as the global --home).")
+    @click.option("--print-config", type=click.Choice(["claude-desktop", "generic"]),
+                  help="Print the snippet that registers secondme with an MCP client.")
+    @click.pass_obj
+    def mcp_command(state, home_opt: Optional[str], print_config: Optional[str]) -> None:
+        """Serve your memory to MCP clients (Claude Desktop, editors) over stdio."""
+        home = home_opt or state.home
+        if print_config:
+            from .config import resolve_home
+
+            click.echo(client_config_snippet(resolve_home(home), client=print_config))
+            return
+        serve(home)
