@@ -122,3 +122,59 @@ def show_active(qtbot, w):
 def QApplicationInstance():  # noqa: N802
     from PySide6.QtWidgets import QApplication
     return QApplication.instance()
+
+
+def fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
+    """Insert ``n_notes`` notes straight into the store (test data, not through the UI)
+    and link note 1 (the hub) to ``hub_links`` others. Returns the hub's id."""
+    import random
+
+    rng = random.Random(5)
+    words = ("lisbon berlin biscuit anna marco dad run book coffee tram river work design "
+             "wedding sintra porto flat rent dog vet train sea lunch dinner plan").split()
+    now = "2024-06-01T10:00:00+00:00"
+    with sm.store.write() as db:
+        c = db.conn if hasattr(db, "conn") else db
+        c.executemany(
+            "insert into notes (kind, text, tags, created_at, updated_at, valid_from, origin) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            (("fact", " ".join(rng.choice(words) for _ in range(9)) + f" #{i}",
+              rng.choice(words), now, now,
+              f"20{rng.randint(15, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+              "mcp:claude" if i % 997 == 0 else "extract") for i in range(n_notes)))
+        hub = c.execute("select min(id) from notes").fetchone()[0]
+        top = c.execute("select max(id) from notes").fetchone()[0]
+        targets = rng.sample(range(hub + 1, top + 1), hub_links)
+        c.executemany("insert or ignore into links (src_id, dst_id, kind, weight, created_by, "
+                      "created_at) values (?, ?, 'related', ?, 'auto', ?)",
+                      ((hub, t, rng.random(), now) for t in targets))
+        # a second ring so depth 2 has something to find
+        c.executemany("insert or ignore into links (src_id, dst_id, kind, weight, created_by, "
+                      "created_at) values (?, ?, 'related', 0.5, 'auto', ?)",
+                      ((t, rng.randint(hub + 1, top), now) for t in targets[:2000]))
+    return hub
+
+
+@pytest.fixture(scope="session")
+def large_template(tmp_path_factory) -> Path:
+    """A data dir with 100,000 notes and a hub note linked to 5,000 others."""
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    d = tmp_path_factory.mktemp("large") / "data"
+    sm = SecondMe(d, embedder=HashEmbedder())
+    fill_large_store(sm)
+    sm.close()
+    return d
+
+
+@pytest.fixture
+def large_sm(large_template, tmp_path):
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    d = tmp_path / "large"
+    shutil.copytree(large_template, d)
+    sm = SecondMe(d, embedder=HashEmbedder())
+    yield sm
+    sm.close()
