@@ -1,0 +1,166 @@
+"""How fast are memories formed?
+
+1. Deterministic extractor on a generated 600-message, two-person conversation (a month
+   of chat: facts, plans, small talk, questions, in sessions separated by hours), formed
+   end to end: facts, enrichment, embedding of the notes, reconcile, links, entities.
+   Timed with the fake (hash) embedder and with the real all-MiniLM-L6-v2:
+   * ``formation``: ``run_extract`` after the messages were already embedded — the
+     memory work itself (target ≤ 10 s on 2 cores);
+   * ``end_to_end``: ``run_extract`` on a fresh import (it embeds the 600 messages first).
+   Baseline in the same run: embedding the same 600 message texts with the same model
+   (``embed_baseline``), so the ratio shows what formation adds on top of one pass of
+   the embedder.
+2. ``--llm``: the LLM extractor with the embedded default model (forced capable) on the
+   first ``--llm-messages`` messages: tokens/s and messages/s.
+
+Writes benchmarks/results/memory_speed.json.
+
+    python benchmarks/bench_memory_speed.py [--messages 600] [--no-real] [--llm]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "memory_speed.json"
+
+PLACES = ["Berlin", "Lisbon", "Oslo", "Madrid", "Vienna", "Prague", "Dublin", "Porto", "Rome",
+          "Kyoto", "Boston", "Denver"]
+ORGS = ["Siemens", "Zalando", "Spotify", "Acme", "Bosch", "Google", "Deloitte", "Ikea"]
+PEOPLE = ["Lena", "Marco", "Julia", "Tariq", "Ines", "Kofi", "Hana", "Pavel", "Maya", "Otto"]
+THINGS = ["sushi", "jazz", "hiking", "board games", "sourdough", "cycling", "opera", "tennis",
+          "poetry", "kayaking", "chess", "pottery"]
+FACTS = [
+    "I moved to {place} last month.", "I started a new job at {org} on Monday.",
+    "My sister {person} is getting married in June.", "I really love {thing}.",
+    "I hate {thing}, honestly.", "I'm flying to {place} next week for a conference.",
+    "We went {thing2} with {person} last Saturday.", "I adopted a cat called {person2} yesterday.",
+    "My brother {person} works at {org} as an engineer.", "I'm allergic to {food}.",
+    "I quit {org} two weeks ago.", "I'm planning a trip to {place} in March.",
+    "{person} got a promotion at {org} yesterday.", "I've been learning {lang} since January.",
+    "I bought a new bike last weekend.", "My favourite band is {band}.",
+    "I ran a half marathon in {place} on Sunday.", "I live in {place} now.",
+]
+NOISE = ["haha yes", "how was your day?", "good morning!", "lol", "ok see you later",
+         "did you see that?", "thanks!!", "what do you think?", "omg", "sounds good",
+         "I'm so tired", "I know right", "where are you?", "nice 😄", "let's talk tomorrow"]
+
+
+def make_conversation(n: int, seed: int = 7) -> dict:
+    rnd = random.Random(seed)
+    t = datetime(2023, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=1)))
+    msgs = []
+    for i in range(n):
+        t += timedelta(minutes=rnd.choice([1, 1, 2, 3, 5])) if i % 25 else timedelta(hours=20)
+        speaker = ["Alex", "Sam"][rnd.random() < 0.5]
+        if rnd.random() < 0.45:
+            text = rnd.choice(FACTS).format(
+                place=rnd.choice(PLACES), org=rnd.choice(ORGS), person=rnd.choice(PEOPLE),
+                person2=rnd.choice(PEOPLE), thing=rnd.choice(THINGS),
+                thing2=rnd.choice(["hiking", "climbing", "sailing", "skiing"]),
+                food=rnd.choice(["peanuts", "shellfish", "cats", "pollen"]),
+                lang=rnd.choice(["Spanish", "Japanese", "Arabic", "Polish"]),
+                band=rnd.choice(["Radiohead", "Arcade Fire", "Bonobo", "Portishead"]))
+        else:
+            text = rnd.choice(NOISE)
+        msgs.append({"id": str(i), "speaker": speaker, "timestamp": t.isoformat(), "text": text})
+    return {"conversations": [{"id": "bench", "title": "Alex & Sam", "participants": ["Alex", "Sam"],
+                               "messages": msgs}]}
+
+
+def form(embedder, data, *, pre_index: bool, llm=None, llm_messages=None):
+    from secondme.models.llm import ScriptedLLM
+    from secondme.service import SecondMe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "chat.json"
+        if llm_messages:
+            data = json.loads(json.dumps(data))
+            data["conversations"][0]["messages"] = data["conversations"][0]["messages"][:llm_messages]
+        p.write_text(json.dumps(data))
+        sm = SecondMe(Path(tmp) / "home", embedder=embedder,
+                      llm=llm or ScriptedLLM([], capable=False))
+        try:
+            sm.import_paths([p])
+            if pre_index:
+                sm.index_pending()
+            t = time.perf_counter()
+            rep = sm.run_extract()
+            rep["wall"] = round(time.perf_counter() - t, 3)
+            rep["notes"] = sm.store.conn.execute("select count(*) from notes").fetchone()[0]
+            rep["links_total"] = sm.store.conn.execute("select count(*) from links").fetchone()[0]
+            return rep
+        finally:
+            sm.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=600)
+    ap.add_argument("--no-real", action="store_true", help="skip all-MiniLM-L6-v2")
+    ap.add_argument("--llm", action="store_true", help="measure the embedded LLM extractor")
+    ap.add_argument("--llm-messages", type=int, default=40)
+    args = ap.parse_args()
+    from secondme.models.embed import HashEmbedder
+
+    data = make_conversation(args.messages)
+    texts = [f"{m['speaker']}: {m['text']}" for m in data["conversations"][0]["messages"]]
+    res = {"machine": platform.platform(), "messages": args.messages,
+           "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    fake = form(HashEmbedder(), data, pre_index=True)
+    res["fake_embedder"] = {"formation_s": fake["wall"], "notes": fake["notes"],
+                            "facts": fake["facts"], "windows": fake["windows"],
+                            "links": fake["links_total"]}
+    print(f"fake embedder: formation {fake['wall']:.2f} s for {args.messages} messages "
+          f"({fake['windows']} windows, {fake['facts']} facts, {fake['notes']} notes, "
+          f"{fake['links_total']} links)")
+    if not args.no_real:
+        from secondme.models.embed import SentenceTransformerEmbedder
+
+        real = SentenceTransformerEmbedder()
+        real.embed(["warm up"])
+        t = time.perf_counter()
+        real.embed(texts)
+        base = time.perf_counter() - t
+        r1 = form(real, data, pre_index=True)
+        r2 = form(real, data, pre_index=False)
+        res["minilm"] = {"embed_baseline_s": round(base, 3), "formation_s": r1["wall"],
+                         "end_to_end_s": r2["wall"], "notes": r1["notes"],
+                         "formation_over_embed": round(r1["wall"] / base, 2)}
+        print(f"all-MiniLM-L6-v2: formation {r1['wall']:.2f} s, end to end (incl. embedding "
+              f"the messages) {r2['wall']:.2f} s; embedding the {args.messages} messages alone "
+              f"{base:.2f} s (formation = {r1['wall'] / base:.2f}× that)")
+    if args.llm:
+        from secondme.config import Settings
+        from secondme.models.llm import llm_from_settings
+
+        with tempfile.TemporaryDirectory() as tmp:
+            llm = llm_from_settings(Settings(), tmp)
+            llm.capable = True
+            r = form(HashEmbedder(), data, pre_index=True, llm=llm,
+                     llm_messages=args.llm_messages)
+        res["embedded_llm"] = {"model": getattr(llm, "model_id", "?"),
+                               "messages": args.llm_messages, "seconds": r["wall"],
+                               "tokens": r["tokens"],
+                               "tokens_per_s": round(r["tokens"] / r["wall"], 1) if r["wall"] else 0,
+                               "messages_per_s": round(args.llm_messages / r["wall"], 2),
+                               "facts": r["facts"], "rejected": r["rejected"],
+                               "fallback_windows": r["fallback_windows"], "windows": r["windows"]}
+        print("embedded LLM:", res["embedded_llm"])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=1))
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
