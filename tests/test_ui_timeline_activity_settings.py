@@ -1,0 +1,206 @@
+"""Timeline (plot, drag to filter), Activity (jobs, pause/resume, progress) and Settings
+(me, model, endpoint key via keyring, download with progress, theme, τ, encryption)."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from test_ui_helpers import *  # noqa: F401,F403
+from test_ui_helpers import wait_idle
+
+from PySide6.QtCore import QPoint, Qt
+
+
+# -- timeline -----------------------------------------------------------------------------
+def test_timeline_plots_and_drag_filters_memories(qtbot, window_factory, demo_sm):
+    w = window_factory(demo_sm)
+    w.show()
+    tl = w.show_pane("timeline")
+    qtbot.waitUntil(lambda: len(tl.view.buckets) > 5, timeout=10000)
+    assert sum(b.messages for b in tl.view.buckets) > 500
+    assert sum(b.notes for b in tl.view.buckets) > 10
+    tl.view.resize(900, 300)
+    # drag across the plot: from a third to two thirds
+    r = tl.view._plot()
+    y = int(r.center().y())
+    x1, x2 = int(r.left() + r.width() * 0.3), int(r.left() + r.width() * 0.6)
+    qtbot.mousePress(tl.view, Qt.MouseButton.LeftButton, pos=QPoint(x1, y))
+    qtbot.mouseMove(tl.view, QPoint(x2, y))
+    qtbot.mouseRelease(tl.view, Qt.MouseButton.LeftButton, pos=QPoint(x2, y))
+    assert tl.range is not None and tl.show_button.isEnabled()
+    since, until = tl.range
+    assert since < until
+    tl.show_button.click()
+    assert w.current_pane == "memories"
+    mem = w.panes["memories"]
+    f = mem.current_filters()
+    assert f["since"].date() == since.date() and f["until"].date() == until.date()
+    wait_idle(qtbot, w.runner)
+
+
+def test_timeline_keyboard_selection(qtbot, demo_sm, ctx_factory):
+    from secondme_ui.panes.timeline import TimelinePanel
+
+    p = TimelinePanel(ctx_factory(demo_sm))
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(lambda: len(p.view.buckets) > 2, timeout=10000)
+    p.view.setFocus()
+    qtbot.keyClick(p.view, Qt.Key.Key_Left)
+    qtbot.keyClick(p.view, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert p.range is not None
+
+
+def test_timeline_counts_match_the_store(demo_sm):
+    tl = demo_sm.timeline(bucket="month")
+    n_msgs = demo_sm.store.conn.execute("select count(*) from messages where ts is not null"
+                                        ).fetchone()[0]
+    assert sum(b.messages for b in tl.buckets) == n_msgs
+    days = demo_sm.timeline(bucket="day")
+    assert sum(b.messages for b in days.buckets) == n_msgs
+    starts = [b.start for b in tl.buckets]
+    assert starts == sorted(starts) and all(s.day == 1 for s in starts)
+
+
+# -- activity -----------------------------------------------------------------------------
+def test_activity_lists_jobs_and_pauses(qtbot, demo_sm, ctx_factory):
+    from secondme_ui.panes.activity import ActivityPanel
+
+    p = ActivityPanel(ctx_factory(demo_sm), poll_ms=200)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
+    names = [p.tree.topLevelItem(i).text(0) for i in range(p.tree.topLevelItemCount())]
+    assert "extract" in names and "decay" in names
+    i = names.index("decay")
+    p.tree.topLevelItem(i).setSelected(True)
+    assert p.pause_button.text() == "Pause"
+    p.pause_button.click()
+    qtbot.waitUntil(lambda: any(j.name == "decay" and j.paused for j in demo_sm.jobs_list()),
+                    timeout=10000)
+    qtbot.waitUntil(lambda: p.tree.topLevelItem(i).text(1) == "paused", timeout=10000)
+    assert p.pause_button.text() == "Resume"
+    p.pause_button.click()
+    qtbot.waitUntil(lambda: not any(j.name == "decay" and j.paused
+                                    for j in demo_sm.jobs_list()), timeout=10000)
+
+
+def test_activity_runs_a_job_and_shows_its_outcome(qtbot, demo_sm, ctx_factory):
+    from secondme_ui.panes.activity import ActivityPanel
+
+    ctx = ctx_factory(demo_sm)
+    p = ActivityPanel(ctx, poll_ms=200)
+    qtbot.addWidget(p)
+    ctx.bridge.fired.connect(p.on_hook)
+    qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
+    demo_sm.run_job("decay")  # emits job_did_finish → refresh
+    qtbot.waitUntil(lambda: any(p.tree.topLevelItem(i).text(0) == "decay"
+                                and p.tree.topLevelItem(i).text(4) == "ok"
+                                for i in range(p.tree.topLevelItemCount())), timeout=10000)
+    assert "decay finished" in p.status.text()
+
+
+# -- settings -----------------------------------------------------------------------------
+@pytest.fixture
+def settings_pane(qtbot, demo_sm, ctx_factory):
+    from secondme_ui.panes.settings import SettingsPanel
+
+    p = SettingsPanel(ctx_factory(demo_sm))
+    qtbot.addWidget(p)
+    p.show()
+    return p
+
+
+def test_settings_save_me_tau_theme(qtbot, settings_pane, demo_sm):
+    p = settings_pane
+    p.me_name.setText("Samantha Rivera")
+    p.me_aliases.setText("Sam, Sammy R")
+    p.tau.setValue(45)
+    p.theme.setCurrentIndex(p.theme.findData("dark"))
+    with qtbot.waitSignal(p.theme_changed, timeout=10000) as sig:
+        p.save()
+    assert sig.args == ["dark"]
+    s = demo_sm.settings
+    assert s.me_name == "Samantha Rivera" and s.me_aliases == ["Sam", "Sammy R"]
+    assert s.decay_tau_days == 45 and s.theme == "dark"
+    assert p.data_dir.text() == str(demo_sm.home)
+
+
+def test_settings_gguf_requires_a_file_and_endpoint_key_goes_to_the_keyring(
+        qtbot, settings_pane, demo_sm, monkeypatch):
+    from secondme import secrets
+
+    stored = {}
+    monkeypatch.setattr(secrets, "set_secret", lambda home, name, v: stored.update({name: v}))
+    monkeypatch.setattr(secrets, "get_secret", lambda home, name: stored.get(name))
+    p = settings_pane
+    p.src_gguf.setChecked(True)
+    p.gguf_path.setText("")
+    p.save()
+    assert "Choose a GGUF file" in p.status.text()
+    p.src_openai.setChecked(True)
+    p.endpoint.setText("http://localhost:11434/v1")
+    p.endpoint_model.setText("llama3.2")
+    p.api_key.setText("sk-secret-123")
+    p.save()
+    qtbot.waitUntil(lambda: demo_sm.settings.llm_source == "openai", timeout=10000)
+    wait_idle(qtbot, p.ctx.runner)
+    assert stored == {"llm_api_key": "sk-secret-123"}
+    assert "sk-secret" not in demo_sm.settings.to_json()
+    assert p.api_key.text() == ""
+
+
+class _GGUFHandler(http.server.BaseHTTPRequestHandler):
+    body = b"GGUF" + b"\x03\x00\x00\x00" + bytes(range(256)) * 4000
+
+    def do_GET(self):  # noqa: N802
+        body = self.body
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        self.wfile.write(body[start:])
+
+    def log_message(self, *a):
+        pass
+
+
+def test_recommended_model_download_with_progress(qtbot, settings_pane, monkeypatch):
+    from secondme.models import download
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GGUFHandler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/tiny-test.gguf"
+        sha = hashlib.sha256(_GGUFHandler.body).hexdigest()
+        entry = download.CatalogueEntry("Tiny test", url, 1, sha, "test", "MIT")
+        monkeypatch.setattr(download, "catalogue_entry", lambda name: entry)
+        p = settings_pane
+        progress = []
+        p.download_bar.valueChanged.connect(progress.append)
+        p.download_model()
+        qtbot.waitUntil(lambda: "Downloaded and verified" in p.download_label.text(),
+                        timeout=30000)
+        path = Path(p.gguf_path.text())
+        assert path.exists() and path.read_bytes() == _GGUFHandler.body
+        assert p.src_gguf.isChecked()
+        assert p.download_button.isEnabled()
+    finally:
+        srv.shutdown()
+
+
+def test_encryption_status_shown(qtbot, settings_pane):
+    qtbot.waitUntil(lambda: settings_pane.encryption.text() != "", timeout=10000)
+    assert "Not encrypted" in settings_pane.encryption.text()
+    assert "Now using" in settings_pane.model_status.text()
