@@ -153,9 +153,8 @@ def norm_name(name: str) -> str:
 
 def derive_id(*parts: Any) -> str:
     """A stable id from ``parts`` (for exports without message ids): 16 hex chars."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"),
+                           digest_size=8).hexdigest()
 
 
 def parse_iso(value: Any, ctx: ParseContext) -> Optional[datetime]:

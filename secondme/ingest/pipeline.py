@@ -21,6 +21,7 @@ memory formation are left to the background (the ``import_did_finish`` hook).
 from __future__ import annotations
 
 import hashlib
+from hashlib import blake2b as _b2
 import json
 import logging
 import time
@@ -263,9 +264,11 @@ def store_conversation(store: Store, conv: Conversation, source_id: Optional[int
     new ones get positions after the last stored one. ``is_me`` left None by the parser
     is decided by ``me`` (normalised names).
     """
-    stamps = [m.timestamp for m in conv.messages if m.timestamp is not None]
-    first = min(stamps, key=_epoch).isoformat() if stamps else None
-    last = max(stamps, key=_epoch).isoformat() if stamps else None
+    epochs = [_epoch(m.timestamp) if m.timestamp is not None else None
+              for m in conv.messages]
+    known = [(e, i) for i, e in enumerate(epochs) if e is not None]
+    first = conv.messages[min(known)[1]].timestamp.isoformat() if known else None
+    last = conv.messages[max(known)[1]].timestamp.isoformat() if known else None
     meta = dict(conv.metadata)
     if extra_meta:
         meta.update(extra_meta)
@@ -305,7 +308,7 @@ def store_conversation(store: Store, conv: Conversation, source_id: Optional[int
         rows = []
         skipped = 0
         me_cache: dict[str, int] = {}
-        for m in conv.messages:
+        for m, epoch in zip(conv.messages, epochs):
             xid = m.external_id
             if xid in existing:
                 skipped += 1
@@ -318,20 +321,48 @@ def store_conversation(store: Store, conv: Conversation, source_id: Optional[int
                                                      and norm_name(m.speaker) in me)
             else:
                 flag = int(m.is_me)
-            ts = m.timestamp
-            if ts is not None:
-                iso, epoch = ts.isoformat(), _epoch(ts)
-            else:
-                iso = epoch = None
+            iso = m.timestamp.isoformat() if epoch is not None else None
             atts = ("[]" if not m.attachments else json.dumps(
                 [{"kind": a.kind, "name": a.name, "note": a.note} for a in m.attachments],
                 ensure_ascii=False))
             rows.append((cid, xid, pos, m.speaker, flag, m.kind, iso, epoch, m.text,
-                         m.reply_to, atts, derive_id(m.speaker, iso, m.text)))
+                         m.reply_to, atts,
+                         _b2(f"{m.speaker}\x1f{iso}\x1f{m.text}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).hexdigest()))
             pos += 1
         if rows:
-            conn.executemany(_INSERT_MESSAGE, rows)
+            insert_message_rows(conn, rows)
     return len(rows), skipped, new_conv
+
+
+_COLS = 12
+
+
+def _rows_per_statement(conn) -> int:
+    try:
+        import sqlite3
+
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (AttributeError, Exception):  # older Python / other drivers: SQLite's old floor
+        limit = 999
+    return max(1, min(1000, limit // _COLS))
+
+
+def insert_message_rows(conn, rows: list[tuple]) -> None:
+    """Insert message rows with multi-row INSERT statements.
+
+    Why not ``executemany``: the FTS5 trigger flushes the full-text index at the end of
+    every statement, so one row per statement writes a tiny index segment per message
+    (measured ~4x slower on 20k messages). Many rows per statement flush once per batch.
+    """
+    per = _rows_per_statement(conn)
+    head = _INSERT_MESSAGE.split(" values ")[0] + " values "
+    one = "(" + ",".join("?" * _COLS) + ")"
+    full_sql = head + ",".join([one] * per)
+    for i in range(0, len(rows), per):
+        part = rows[i:i + per]
+        sql = full_sql if len(part) == per else head + ",".join([one] * len(part))
+        conn.execute(sql, [v for r in part for v in r])
 
 
 def _epoch(dt: datetime) -> float:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from hashlib import blake2b
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Iterator, Optional
@@ -43,13 +44,26 @@ HEADER = re.compile(
     r"\[" + _D + r"[,،]?\s*(?:klo\s|à\s|um\s)?\s*" + _PRE + _T + _AMPM + r"\]\s?(.*)"
     r"|" + _D + r"[,،]?\s*(?:klo\s|à\s|um\s)?\s*" + _PRE + _T + _AMPM + r"\s?[-–]\s(.*)",
     re.S)
+# the same, for finding every header of a whole export in one scan
+HEADER_LINES = re.compile(r"^\u200e*(?:" + HEADER.pattern.replace("(.*)", "([^\n]*)") + ")",
+                          re.M)
 _PM = {"pm", "p", "م", "下午", "午後", "오후", "μμ", "nachm", "delatarde", "delanoche"}
 _AM = {"am", "a", "ص", "上午", "午前", "오전", "πμ", "vorm", "delamañana"}
 
-_CLEAN = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u200f": None, "\ufeff": None,
-                        "\u202a": None, "\u202b": None, "\u202c": None, "\u202d": None,
-                        "\u202e": None, "\u2066": None, "\u2067": None, "\u2068": None,
-                        "\u2069": None})
+_CLEAN = (("\u202f", " "), ("\u00a0", " "), ("\u200f", ""), ("\ufeff", ""), ("\u202a", ""),
+          ("\u202b", ""), ("\u202c", ""), ("\u202d", ""), ("\u202e", ""), ("\u2066", ""),
+          ("\u2067", ""), ("\u2068", ""), ("\u2069", ""))
+
+
+def clean(text: str) -> str:
+    """Map U+202F/U+00A0 to spaces and drop bidi marks (not U+200E: see _message) and BOMs.
+
+    (``str.replace`` per character present is several times faster than ``translate``.)
+    """
+    for a, b in _CLEAN:
+        if a in text:
+            text = text.replace(a, b)
+    return text
 _QUOTES = set('"“”«»„')
 
 _OMITTED = re.compile(
@@ -106,7 +120,7 @@ def _lines_head(tree: Tree, rel: str, n: int = 16384) -> list[str]:
         data = tree.head(rel, n)
     except (OSError, ImportFormatError):
         return []
-    text = data.decode("utf-8", "replace").translate(_CLEAN)
+    text = clean(data.decode("utf-8", "replace"))
     return [ln.lstrip("\u200e") for ln in text.splitlines() if ln.strip()][:40]
 
 
@@ -227,27 +241,15 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
 
 def parse_text(text: str, title: str, ctx: ParseContext, path: str = "") -> Optional[Conversation]:
     """Parse the text of one export into a Conversation (None if it has no messages)."""
-    text = text.translate(_CLEAN)
-    lines = text.split("\n")
-    heads: list[tuple[int, re.Match]] = []
-    match = HEADER.match
-    for i, line in enumerate(lines):
-        if not line:
-            continue
-        ch = line[0]
-        if ch == "\u200e":
-            line = line.lstrip("\u200e")
-            lines[i] = line
-            ch = line[:1]
-        if ch == "[" or ch.isdigit():
-            m = match(line.rstrip("\r"))
-            if m is not None:
-                heads.append((i, m))
+    text = clean(text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    heads = list(HEADER_LINES.finditer(text))  # one C-level scan instead of a line loop
     if not heads:
         return None
     # decide the date order from every date in the file
     dates, ampm, slash = [], 0, 0
-    for _, m in heads:
+    for m in heads:
         g = m.groups()
         o = 0 if g[0] is not None else 9
         try:
@@ -263,26 +265,20 @@ def parse_text(text: str, title: str, ctx: ParseContext, path: str = "") -> Opti
     chat_id = norm_name(title) or "whatsapp"
     conv = Conversation(FORMAT, chat_id, title, metadata={
         "timezone": ctx.zone_label, "date_order": order})
-    raw: list[tuple] = []  # (naive, speaker, text, marked, line)
+    raw: list[tuple] = []  # (naive, speaker, text)
     candidates: Counter = Counter()
-    for n, (i, m) in enumerate(heads):
-        end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
+    n_heads = len(heads)
+    for n, m in enumerate(heads):
         g = m.groups()
         o = 0 if g[0] is not None else 9
         naive = _naive(g, o, order)
-        rest = g[o + 8]
-        body = [rest.rstrip("\r")]
-        for j in range(i + 1, end):
-            body.append(lines[j].rstrip("\r"))
-        while len(body) > 1 and not body[-1].strip():
-            body.pop()
-        msg = "\n".join(body)
+        end = heads[n + 1].start() if n + 1 < n_heads else len(text)
+        msg = text[m.start(o + 9):end].rstrip()
         speaker: Optional[str] = None
-        marked = msg.startswith("\u200e")
-        if not marked:
-            k = msg.find(": ")
+        if not msg.startswith("\u200e"):
             first_nl = msg.find("\n")
-            if k > 0 and (first_nl < 0 or k < first_nl):
+            k = msg.find(": ", 0, first_nl if first_nl >= 0 else len(msg))
+            if k > 0:
                 speaker, msg = msg[:k], msg[k + 2:]
             elif (first_nl < 0 and msg.endswith(":") and len(msg) > 1) or \
                     (0 < first_nl and msg[first_nl - 1] == ":"):
@@ -290,17 +286,16 @@ def parse_text(text: str, title: str, ctx: ParseContext, path: str = "") -> Opti
                 speaker, msg = msg[:cut - 1], msg[cut + 1:]
             if speaker is not None:
                 candidates[speaker] += 1
-        raw.append((naive, speaker, msg, i + 1))
+        raw.append((naive, speaker, msg))
     seen: Counter = Counter()
     speakers: dict[str, None] = {}
-    for naive, speaker, msg, lineno in raw:
+    for naive, speaker, msg in raw:
         if naive is None:
             continue
         if speaker is not None and candidates[speaker] == 1 and \
                 (any(q in speaker for q in _QUOTES) or "://" in speaker or len(speaker) > 80):
             speaker, msg = None, f"{speaker}: {msg}"  # "X changed the subject to “a: b”"
         m = _message(chat_id, naive, speaker, msg, seen, ctx)
-        m.metadata["line"] = lineno
         if m.kind == "message":
             speakers.setdefault(m.speaker)
         conv.messages.append(m)
@@ -347,47 +342,55 @@ def _message(chat_id: str, naive: datetime, speaker: Optional[str], msg: str,
         if spk.startswith("~"):
             spk = spk[1:].strip()
         stripped = text.strip()
-        m_edit = _EDITED.search(stripped)
-        if m_edit:
-            stripped = stripped[:m_edit.start()].rstrip()
-            meta["edited"] = True
-            text = stripped
-        att = _ATTACHED.search(stripped)
-        if att:
-            name = att.group(1).strip()
-            atts.append(Attachment(_kind_for(name), name, att.group(0)))
-            before = stripped[:att.start()].strip()
-            after = stripped[att.end():].strip()
-            # iOS documents read "NAME • 3 pages <attached: NAME>": drop the description
-            if before and (name in before or before.startswith(name.rsplit(".", 1)[0][:20])
-                           or "•" in before):
-                before = ""
-            text = "\n".join(x for x in (before, after) if x)
-        elif _OMITTED.match(stripped):
-            what = _OMITTED.match(stripped).group("what").lower()
-            atts.append(Attachment(_OMITTED_KIND.get(what, "file"), "", stripped))
-            text = ""
-        elif _MEDIA_ANDROID.match(stripped):
-            atts.append(Attachment("unknown", "", stripped))
-            text = ""
-        elif _DELETED.match(stripped):
-            atts.append(Attachment("deleted", "", stripped))
-            text = ""
-            meta["deleted"] = True
-        elif stripped == "null":
-            atts.append(Attachment("unknown", "", "null"))
-            text = ""
-        else:
+        done = False
+        if "<" in stripped:  # markers in angle brackets (cheap test first: hot path)
+            m_edit = _EDITED.search(stripped)
+            if m_edit:
+                stripped = stripped[:m_edit.start()].rstrip()
+                meta["edited"] = True
+                text = stripped
+            att = _ATTACHED.search(stripped)
+            if att:
+                name = att.group(1).strip()
+                atts.append(Attachment(_kind_for(name), name, att.group(0)))
+                before = stripped[:att.start()].strip()
+                after = stripped[att.end():].strip()
+                # iOS documents read "NAME • 3 pages <attached: NAME>": drop the description
+                if before and (name in before or before.startswith(name.rsplit(".", 1)[0][:20])
+                               or "•" in before):
+                    before = ""
+                text = "\n".join(x for x in (before, after) if x)
+                done = True
+            elif _MEDIA_ANDROID.match(stripped):
+                atts.append(Attachment("unknown", "", stripped))
+                text, done = "", True
+        if not done and len(stripped) <= 64:
+            om = _OMITTED.match(stripped)
+            if om:
+                atts.append(Attachment(_OMITTED_KIND.get(om.group("what").lower(), "file"), "",
+                                       stripped))
+                text, done = "", True
+            elif _DELETED.match(stripped):
+                atts.append(Attachment("deleted", "", stripped))
+                text, done = "", True
+                meta["deleted"] = True
+            elif stripped == "null":
+                atts.append(Attachment("unknown", "", "null"))
+                text, done = "", True
+        if not done and "(" in stripped:
             fa = _FILE_ATTACHED.match(stripped)
             if fa:
                 name = fa.group(1).strip()
                 atts.append(Attachment(_kind_for(name), name, fa.group(0).strip()))
-                text = stripped[fa.end():].strip()
-            elif marked:
-                kind, spk = "system", ""
-    key = (naive.isoformat(), spk)
-    mid = derive_id(chat_id, key[0], spk, seen[key])
-    seen[key] += 1
+                text, done = stripped[fa.end():].strip(), True
+        if not done and marked:
+            kind, spk = "system", ""
+    key = (naive, spk)
+    n = seen[key]
+    seen[key] = n + 1
+    # = derive_id(chat_id, naive.isoformat(), spk, n), inlined: this is the hot path
+    mid = blake2b(f"{chat_id}\x1f{naive.isoformat()}\x1f{spk}\x1f{n}".encode(
+        "utf-8", "surrogatepass"), digest_size=8).hexdigest()
     m = Message(mid, spk, ctx.localize(naive), text, kind=kind, attachments=atts)
     if meta:
         m.metadata.update(meta)
