@@ -289,21 +289,21 @@ class ImportPanel(QWidget):
                 item.setExpanded(True)
 
     def _form_memories(self) -> None:
+        """Memories form in the background: the scheduler picks up the ``extract`` job the
+        import requested; without a running scheduler the job is run here instead."""
         sm = self.ctx.sm
-        if self.ctx.has("request_job"):
-            try:
-                sm.request_job("extract")
-                return
-            except Exception as e:  # no scheduler running: run it here instead
-                if not self.ctx.has("run_extract"):
-                    self.ctx.show_error(f"Memories could not be formed: {e}")
-                    return
-        if self.ctx.has("run_extract"):
-            self.ctx.runner.run(lambda p, c: sm.run_extract(progress=p, cancel=c),
-                                key="extract", serial=True,
-                                on_progress=lambda p: self.ctx.show_status(
-                                    f"Forming memories: {p.stage} {p.done}/{p.total or '?'}"),
-                                on_success=lambda r: self.ctx.show_status("Memories formed."))
+        if getattr(sm, "background_running", False):
+            return
+        if self.ctx.has("run_job"):
+            fn = lambda p, c: sm.run_job("extract", progress=p, cancel=c)  # noqa: E731
+        elif self.ctx.has("run_extract"):
+            fn = lambda p, c: sm.run_extract(progress=p, cancel=c)  # noqa: E731
+        else:
+            return
+        self.ctx.runner.run(fn, key="extract", serial=True,
+                            on_progress=lambda p: self.ctx.show_status(
+                                f"Forming memories: {p.stage} {p.done}/{p.total or '?'}"),
+                            on_success=lambda r: self.ctx.show_status("Memories formed."))
 
     def _cancelled(self) -> None:
         self.progress.setRange(0, 1)
