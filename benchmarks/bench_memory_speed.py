@@ -158,7 +158,10 @@ def main() -> None:
                                "fallback_windows": r["fallback_windows"], "windows": r["windows"]}
         print("embedded LLM:", res["embedded_llm"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=1))
+    # runs with and without --llm / --no-real complete each other's figures
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    old.update(res)
+    RESULTS.write_text(json.dumps(old, indent=1))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
