@@ -121,3 +121,20 @@ def test_eval_command(cli_home, tmp_path):
     bad.write_text('{"questions": 3}')
     r = CliRunner().invoke(main, ["--home", str(cli_home), "eval", str(bad)])
     assert r.exit_code == 2 and "dataset" in r.output
+
+
+def test_search_embeds_new_imports_first(cli_home):
+    """Right after an import nothing is embedded yet; the CLI catches up first."""
+    from secondme.indexing import count_pending
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    with SecondMe(cli_home, embedder=HashEmbedder()) as sm:
+        load_conversations(sm, [{"id": "new", "title": "New", "messages": [
+            {"id": "n1", "speaker": "Ana", "timestamp": "2023-04-01T10:00:00+00:00",
+             "text": "the glacier hike was freezing"}]}])
+        assert count_pending(sm.store) == 1
+    r = CliRunner().invoke(main, ["--home", str(cli_home), "search", "glacier", "--json"])
+    assert r.exit_code == 0, r.output
+    with SecondMe(cli_home, embedder=HashEmbedder()) as sm:
+        assert count_pending(sm.store) == 0

@@ -180,3 +180,45 @@ def test_graph_neighbours_reach_linked_notes(loaded):
     texts = [r.text for r in res]
     assert "Clara wants to relocate to Portugal" in texts
     assert "graph" in res[texts.index("Clara wants to relocate to Portugal")].matched
+
+
+def test_empty_memory(sm):
+    assert sm.search("anything at all") == []
+    a = sm.ask("When did I last see Anna?")
+    assert a.abstained and a.citations == []
+
+
+def test_time_phrases_parse():
+    from secondme.recall.query import parse_time, question_type
+
+    ref = datetime(2023, 6, 10, 12, tzinfo=timezone.utc)
+    # "last May" is the most recent May before the reference month
+    tr, rest = parse_time("what did we do last May?", ref)
+    assert tr.start == datetime(2023, 5, 1, tzinfo=timezone.utc) and "may" not in rest.lower()
+    tr, _ = parse_time("last June", ref)
+    assert tr.start == datetime(2022, 6, 1, tzinfo=timezone.utc)
+    tr, _ = parse_time("anything in 2022", ref)
+    assert (tr.start.year, tr.end.year) == (2022, 2023)
+    tr, _ = parse_time("who called yesterday", ref)
+    assert tr.start == datetime(2023, 6, 9, tzinfo=timezone.utc)
+    tr, _ = parse_time("three weeks ago", ref)
+    assert tr.contains(datetime(2023, 5, 20, tzinfo=timezone.utc).timestamp())
+    tr, _ = parse_time("what did I buy two weeks before the wedding?", ref)
+    assert tr.anchor == "wedding" and tr.offset_days == -14
+    assert parse_time("you may be right", ref)[0] is None
+    assert question_type("When did Anna move?") == "when"
+    assert question_type("How many cats does Ben have?") == "howmany"
+
+
+def test_anchored_time_range_uses_the_event(sm):
+    wedding = datetime(2023, 8, 19, 15, tzinfo=timezone.utc)
+    convs = [{"id": "w", "title": "W", "messages": [
+        {"id": "a", "speaker": "Ana", "timestamp": (wedding - timedelta(days=60)).isoformat(),
+         "text": "bought new shoes today"},
+        {"id": "b", "speaker": "Ana", "timestamp": (wedding - timedelta(days=14)).isoformat(),
+         "text": "bought new shoes today, blue ones"},
+        {"id": "c", "speaker": "Ana", "timestamp": wedding.isoformat(),
+         "text": "the wedding was beautiful, Tom cried"}]}]
+    load_conversations(sm, convs)
+    res = sm.search("what shoes did Ana buy two weeks before the wedding?", k=3)
+    assert res[0].sources[0]["message_id"] == "b"

@@ -44,6 +44,24 @@ def _print_result(i: int, r) -> None:
     click.echo(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
 
 
+def _catch_up(sm, enabled: bool) -> None:
+    """Embed what was imported but not indexed yet, so that a search straight after
+    ``secondme import`` also finds by meaning (the desktop app does this in the
+    background; the command line has no background)."""
+    if not enabled:
+        return
+    from ..cli import terminal_progress
+    from ..indexing import count_pending
+
+    if count_pending(sm.store) == 0:
+        return
+    progress, done = terminal_progress()
+    try:
+        sm.index_pending(progress=progress)
+    finally:
+        done()
+
+
 def register(main: click.Group) -> None:
     """Add ``search``, ``ask`` and ``eval`` to the ``secondme`` command group."""
     from ..cli import CliState, echo_json
@@ -58,12 +76,15 @@ def register(main: click.Group) -> None:
                   help="Read one query per line from FILE (- for stdin); one JSON line out "
                        "per query, in order.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option("--no-index", is_flag=True,
+                  help="Do not embed newly imported items first (keyword search only for them).")
     @click.pass_obj
-    def search(state: CliState, query, k, kinds, batch, as_json) -> None:
+    def search(state: CliState, query, k, kinds, batch, as_json, no_index) -> None:
         """Search messages, documents and memories (hybrid keyword + meaning + links)."""
         if batch is None and not query:
             raise click.UsageError("give a QUERY or --batch FILE")
         sm = state.service()
+        _catch_up(sm, not no_index)
         if batch is not None:
             for line in batch:
                 q = line.rstrip("\n")
@@ -89,10 +110,13 @@ def register(main: click.Group) -> None:
     @click.option("--chat", "chat_id", type=int, default=None,
                   help="Continue chat N (follow-up questions use its history).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option("--no-index", is_flag=True,
+                  help="Do not embed newly imported items first.")
     @click.pass_obj
-    def ask(state: CliState, question, chat_id, as_json) -> None:
+    def ask(state: CliState, question, chat_id, as_json, no_index) -> None:
         """Ask your memory a question; the answer cites the messages it came from."""
         sm = state.service()
+        _catch_up(sm, not no_index)
         streamed = []
         on_token = None
         if not as_json:
