@@ -39,6 +39,9 @@ WORDS = ("apple river meeting train dinner weekend garden project budget holiday
          "deadline invoice keys party beach mountain").split()
 
 
+_PAD = " ".join(WORDS) * 200
+
+
 def _text(rng: random.Random, i: int) -> str:
     n = rng.randint(3, 18)
     s = " ".join(rng.choice(WORDS) for _ in range(n))
@@ -83,7 +86,10 @@ def chatgpt_conversation(c: int, per: int, rng: random.Random, pad: int = 0) -> 
     for i in range(per):
         nid = f"c{c}-n{i}"
         role = "user" if i % 2 == 0 else "assistant"
-        text = _text(rng, i) + (" " + "x" * pad if pad else "")
+        text = _text(rng, i)
+        if pad and role == "assistant":
+            o = rng.randrange(len(_PAD) - pad)
+            text += " " + _PAD[o:o + pad]
         mapping[nid] = {"id": nid, "parent": prev, "children": [], "message": {
             "id": nid, "author": {"role": role, "name": None, "metadata": {}},
             "create_time": t + i, "update_time": None,

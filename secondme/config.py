@@ -54,6 +54,8 @@ class Settings:
     # who "me" is in imported chats
     me_name: str = ""
     me_aliases: list[str] = field(default_factory=list)
+    # IANA zone of imported chats whose timestamps carry none (WhatsApp, Signal); "" = system
+    import_timezone: str = ""
     # models
     llm_source: str = "default"          # default | gguf | openai
     llm_path: str = ""                   # a user GGUF file when llm_source == "gguf"
@@ -106,6 +108,14 @@ class Settings:
             raise InvalidInput("abstain_threshold must be between 0 and 1")
         if self.theme not in ("system", "light", "dark"):
             raise InvalidInput("theme must be system, light or dark")
+        if self.import_timezone:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.import_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InvalidInput(f"unknown time zone {self.import_timezone!r}; use an IANA "
+                                   "name such as Europe/Berlin")
         if self.session_gap_minutes <= 0:
             raise InvalidInput("session_gap_minutes must be positive")
 

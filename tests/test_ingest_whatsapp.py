@@ -194,3 +194,17 @@ def test_detection_rejects_ordinary_text(tmp_path):
     f.write_text("Shopping list\n- milk\n- 12/31/23 party\n")
     t = open_tree(f)
     assert whatsapp.claim(t, t.files()) == []
+
+
+def test_import_timezone_setting_is_used_and_recorded(sm):
+    from secondme.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        sm.update_settings(import_timezone="Nowhere/Atlantis")
+    sm.update_settings(import_timezone="Asia/Tokyo")
+    sm.import_paths([WA / "WhatsApp Chat with Michelle.txt"])
+    r = rows(sm, "Michelle")
+    assert r[0][4] == "2017-06-20T20:28:00+09:00"
+    meta = json.loads(sm.store.conn.execute(
+        "select metadata from conversations where title = 'Michelle'").fetchone()[0])
+    assert meta["timezone"] == "Asia/Tokyo"
