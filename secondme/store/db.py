@@ -45,6 +45,40 @@ def _default_connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
 
 
+_STORAGE_PROBLEMS = (
+    ("full", "the disk is full: nothing was written; free some space and try again"),
+    ("readonly", "the data directory is read-only: nothing was written; make it writable "
+                 "or choose another with --home"),
+    ("read-only", "the data directory is read-only: nothing was written; make it writable "
+                  "or choose another with --home"),
+    ("disk i/o error", "the disk reported an error while writing: nothing was written; "
+                       "check the disk and try again"),
+    ("unable to open database file", "the database file cannot be opened for writing "
+                                     "(read-only or missing data directory)"),
+)
+
+
+def storage_error(e: sqlite3.Error, path: Path) -> Optional[Exception]:
+    """A clear DataDirError for a disk-full / read-only / I/O failure, else None.
+
+    The transaction was rolled back by SQLite, so "nothing was written" is true.
+    """
+    from ..errors import DataDirError
+
+    msg = str(e).lower()
+    for needle, text in _STORAGE_PROBLEMS:
+        if needle in msg:
+            return DataDirError(text, path=path)
+    return None
+
+
+def is_corruption(e: BaseException) -> bool:
+    """True for SQLite's "the file is damaged" errors (malformed image, not a database)."""
+    msg = str(e).lower()
+    return isinstance(e, sqlite3.DatabaseError) and (
+        "malformed" in msg or "not a database" in msg or "corrupt" in msg)
+
+
 class Store:
     """A secondme database file. Create with :meth:`open`."""
 
@@ -76,12 +110,20 @@ class Store:
         except sqlite3.DatabaseError as e:
             store.close()
             raise StoreError(
-                f"this file is not a usable secondme database ({e}); restore a backup "
-                "with `secondme backup restore` or move the file away",
+                f"this file is not a usable secondme database ({e}); restore the latest "
+                "backup with `secondme recover` (the damaged file is kept), or move it away",
                 path=path,
             ) from e
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+            except sqlite3.DatabaseError as e:
+                store.close()
+                if not is_corruption(e):
+                    raise
+                raise StoreError(
+                    f"the database is damaged ({e}); restore the latest backup with "
+                    "`secondme recover` (the damaged file is kept)", path=path) from e
         return store
 
     def connect_file(self, path: Path | str) -> sqlite3.Connection:
@@ -108,7 +150,8 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.OperationalError as e:
-            raise StoreError(f"cannot open the database: {e}", path=self.path) from e
+            raise (storage_error(e, self.path)
+                   or StoreError(f"cannot open the database: {e}", path=self.path)) from e
         with self._all_lock:
             self._all.append(conn)
         return conn
@@ -146,14 +189,27 @@ class Store:
                 yield db
             return
         with self._write_lock:
-            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                db.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise storage_error(e, self.path) or e
             try:
                 yield db
-            except BaseException:
-                db.rollback()
+            except BaseException as e:
+                with contextlib.suppress(sqlite3.Error):
+                    db.rollback()
+                if isinstance(e, sqlite3.OperationalError):
+                    err = storage_error(e, self.path)
+                    if err is not None:
+                        raise err from e
                 raise
             else:
-                db.conn.execute("COMMIT")
+                try:
+                    db.conn.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.rollback()
+                    raise storage_error(e, self.path) or e
 
     # -- migrations ----------------------------------------------------------------
     def applied_migrations(self) -> list[str]:

@@ -39,6 +39,16 @@ def blob_to_vector(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _load_hnsw(path: Path, dim: int, count: int, cipher):
     """Read an index file: plain hnswlib, or (encrypted store) a sealed pickle of one.
 
@@ -105,8 +115,13 @@ class VectorIndex:
                 if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
                     reason = "model changed"
                 else:
-                    index = _load_hnsw(bin_path, dim, int(meta.get("count", 0)),
-                                       getattr(store, "file_cipher", None))
+                    cipher = getattr(store, "file_cipher", None)
+                    if cipher is None and meta.get("sha256") and \
+                            _file_sha256(bin_path) != meta["sha256"]:
+                        # hnswlib loads a damaged file without complaint and may then
+                        # crash the process in a search: check before loading.
+                        raise ValueError("index file checksum mismatch")
+                    index = _load_hnsw(bin_path, dim, int(meta.get("count", 0)), cipher)
                     live = index.get_current_count() - int(meta.get("deleted", 0))
                     if live != expected or index.get_current_count() != meta.get("count"):
                         reason = "out of step with the database"
@@ -141,6 +156,8 @@ class VectorIndex:
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
                     "M": M, "ef_construction": EF_CONSTRUCTION}
+            if self.cipher is None:  # the sealed file is authenticated by AES-GCM instead
+                meta["sha256"] = _file_sha256(self.directory / INDEX_FILE)
             tmpm = self.directory / (META_FILE + ".tmp")
             tmpm.write_text(json.dumps(meta))
             os.replace(tmpm, self.directory / META_FILE)
