@@ -130,5 +130,6 @@ def _error_line(s, e: dict) -> str:
     where = e.get("file") or s.path
     if e.get("position"):
         where += f" ({e['position']})"
-    conv = f" conversation {e['conversation']}:" if e.get("conversation") else ""
+    cid = e.get("conversation")
+    conv = f" conversation {cid}:" if cid and str(cid) not in (e.get("position") or "") else ""
     return f"{where}:{conv} {e.get('problem')}"
