@@ -30,7 +30,7 @@ import numpy as np
 from ..progress import CancelToken, ProgressFn, check, report
 
 READ_CHUNK = 50_000
-WRITE_CHUNK = 5_000
+WRITE_CHUNK = 10_000
 EPSILON = 1e-6
 EXEMPT_KINDS = ("profile",)
 
@@ -89,24 +89,36 @@ def run_decay(sm: Any, progress: Optional[ProgressFn] = None,
         exempt += int(is_exempt.sum())
         upd = [(float(r), int(i)) for r, i in zip(r_new[changed], ids[changed])]
         arch = [int(i) for i in ids[to_archive]]
-        arch_r = {int(i): float(r) for i, r in zip(ids[to_archive], r_new[to_archive])}
         for start in range(0, max(len(upd), len(arch)), WRITE_CHUNK):
             check(cancel)
             part_u = upd[start:start + WRITE_CHUNK]
             part_a = arch[start:start + WRITE_CHUNK]
             with sm.store.write() as db:
                 if part_u:
-                    db.conn.executemany("update notes set retention = ? where id = ?", part_u)
+                    # one set-based UPDATE … FROM a temp table instead of one statement
+                    # per row
+                    db.conn.execute("create temp table if not exists _decay_r "
+                                    "(id integer primary key, r real)")
+                    db.conn.execute("delete from _decay_r")
+                    db.conn.executemany("insert into _decay_r (r, id) values (?, ?)", part_u)
+                    db.conn.execute("update notes set retention = _decay_r.r from _decay_r "
+                                    "where notes.id = _decay_r.id")
                 if part_a:
-                    db.conn.executemany("update notes set archived = 1 where id = ?",
+                    # set-based: the history rows are built by SQLite (json_object), not
+                    # by Python one by one
+                    db.conn.execute("create temp table if not exists _decay_archive "
+                                    "(id integer primary key)")
+                    db.conn.execute("delete from _decay_archive")
+                    db.conn.executemany("insert into _decay_archive (id) values (?)",
                                         [(i,) for i in part_a])
-                    db.conn.executemany(
+                    db.conn.execute(
                         "insert into history (note_id, action, before, after, actor, at) "
-                        "values (?, 'archive', ?, ?, 'decay', ?)",
-                        [(i, json.dumps({"archived": 0}),
-                          json.dumps({"archived": 1, "retention": round(arch_r[i], 6),
-                                      "reason": "retention below threshold"}), now_iso)
-                         for i in part_a])
+                        "select n.id, 'archive', '{\"archived\": 0}', json_object("
+                        "'archived', 1, 'retention', round(n.retention, 6), 'reason', "
+                        "'retention below threshold'), 'decay', ? from notes n "
+                        "join _decay_archive a on a.id = n.id", [now_iso])
+                    db.conn.execute("update notes set archived = 1 where id in "
+                                    "(select id from _decay_archive)")
         updated += len(upd)
         archived_ids += arch
         seen += len(rows)

@@ -71,3 +71,23 @@ CREATE TABLE consolidations (
 );
 CREATE INDEX consolidations_note ON consolidations(note_id);
 """)
+
+
+@migration("m402_notes_fts_trigger_on_text_columns")
+def _m402(conn: sqlite3.Connection) -> None:
+    """Re-index a note in ``notes_fts`` only when an indexed column changes.
+
+    The foundation's ``notes_au`` trigger fired on *any* update, so the decay pass (which
+    rewrites ``retention`` of every note) and reinforcement re-indexed the full text of
+    each note: 100,000 notes took half a minute instead of seconds. ``UPDATE OF`` the
+    four indexed columns keeps the index exactly as before for every other change.
+    """
+    run_sql(conn, """
+DROP TRIGGER IF EXISTS notes_au;
+CREATE TRIGGER notes_au AFTER UPDATE OF text, keywords, tags, context ON notes BEGIN
+  INSERT INTO notes_fts(notes_fts, rowid, text, keywords, tags, context)
+    VALUES ('delete', old.id, old.text, old.keywords, old.tags, old.context);
+  INSERT INTO notes_fts(rowid, text, keywords, tags, context)
+    VALUES (new.id, new.text, new.keywords, new.tags, new.context);
+END;
+""")
