@@ -126,6 +126,12 @@ def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
             except BaseException as e:  # surfaced on the caller's thread
                 failure.append(e)
 
+    # hnswlib would insert with one thread per core, fighting torch's OpenMP threads for
+    # the same cores (oversubscribed OpenMP barriers slow encoding far more than the
+    # insertion gains); the insertion overlaps with encoding, so one thread is enough.
+    hnsw = getattr(vindex, "_index", None)
+    if hnsw is not None and hasattr(hnsw, "set_num_threads"):
+        hnsw.set_num_threads(1)
     worker = threading.Thread(target=writer, name="secondme-index-writer", daemon=True)
     worker.start()
     try:

@@ -77,7 +77,9 @@ class SentenceTransformerEmbedder:
                                               local_files_only=True)
         except Exception as e:
             raise ModelError(f"cannot load the embedding model: {e}", path=self.path) from e
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
