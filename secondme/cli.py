@@ -29,6 +29,7 @@ AREA_CLI_MODULES = (
     "secondme.lifecycle.cli",
     "secondme.privacy_cli",
     "secondme.mcp_server",
+    "secondme.models.cli",
 )
 
 
