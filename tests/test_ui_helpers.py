@@ -19,15 +19,22 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 
+# Built once per test session. The fixtures are star-imported into every test module, so
+# pytest sees one fixture per module; this module-level cache makes them share the data.
+_TEMPLATES: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     """A data dir with the bundled demo export imported and memories formed."""
-    from secondme_ui.panes.standalone import demo_service
+    if "demo" not in _TEMPLATES:
+        from secondme_ui.panes.standalone import demo_service
 
-    d = tmp_path_factory.mktemp("demo-template") / "data"
-    sm = demo_service(str(d), fake_models=True)
-    sm.close()
-    return d
+        d = tmp_path_factory.mktemp("demo-template") / "data"
+        sm = demo_service(str(d), fake_models=True)
+        sm.close()
+        _TEMPLATES["demo"] = d
+    return _TEMPLATES["demo"]
 
 
 @pytest.fixture
@@ -158,14 +165,16 @@ def fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
 @pytest.fixture(scope="session")
 def large_template(tmp_path_factory) -> Path:
     """A data dir with 100,000 notes and a hub note linked to 5,000 others."""
-    from secondme.models.embed import HashEmbedder
-    from secondme.service import SecondMe
+    if "large" not in _TEMPLATES:
+        from secondme.models.embed import HashEmbedder
+        from secondme.service import SecondMe
 
-    d = tmp_path_factory.mktemp("large") / "data"
-    sm = SecondMe(d, embedder=HashEmbedder())
-    fill_large_store(sm)
-    sm.close()
-    return d
+        d = tmp_path_factory.mktemp("large") / "data"
+        sm = SecondMe(d, embedder=HashEmbedder())
+        fill_large_store(sm)
+        sm.close()
+        _TEMPLATES["large"] = d
+    return _TEMPLATES["large"]
 
 
 @pytest.fixture

@@ -563,15 +563,17 @@ class MemoriesPanel(QWidget):
         self.until.setAccessibleName("Until date")
         self.since.setDate(QDate.currentDate().addYears(-1))
         self.until.setDate(QDate.currentDate())
-        for w in (self.search,):
-            bar.addWidget(w, 2)
-        for w in (self.kind, self.tag, self.person, self.pinned, self.archived, self.range_box,
-                  self.since, QLabel("to"), self.until):
-            bar.addWidget(w)
-        outer.addLayout(bar)
         self.count_label = QLabel("")
         self.count_label.setObjectName("hint")
-        outer.addWidget(self.count_label)
+        bar.addWidget(self.search, 3)
+        bar.addWidget(self.count_label, 2)
+        bar2 = QHBoxLayout()
+        for w in (self.kind, self.tag, self.person, self.pinned, self.archived, self.range_box,
+                  self.since, QLabel("to"), self.until):
+            bar2.addWidget(w)
+        bar2.addStretch(1)
+        outer.addLayout(bar)
+        outer.addLayout(bar2)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("memoriesSplitter")
