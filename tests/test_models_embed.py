@@ -41,6 +41,7 @@ def test_real_embedder_loads_and_embeds_without_any_network_access():
     r = subprocess.run([sys.executable, "-c", NO_NETWORK], capture_output=True, text=True,
                        env=env, cwd=str(ROOT), timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "Loading weights" not in r.stderr  # no progress bars on the terminal
     out = json.loads(next(l for l in r.stdout.splitlines() if l.startswith("@@"))[2:])
     assert out["attempts"] == []
     assert out["dim"] == 384 and out["shape"] == [3, 384]
