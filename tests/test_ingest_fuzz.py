@@ -37,7 +37,7 @@ SAMPLES = [
     ("slack", ING / "slack" / "Acme Slack export Nov 2023.zip"),
     ("signal", ING / "signal" / "signal-export" / "Jonas" / "chat.md"),
 ]
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -183,7 +183,7 @@ def test_arbitrary_text_never_crashes_text_parsers(fmt, text):
 @pytest.mark.parametrize("fmt, path", [SAMPLES[0], SAMPLES[2], SAMPLES[4], SAMPLES[7],
                                        SAMPLES[10]],
                          ids=["generic", "chatgpt", "whatsapp", "telegram", "slack"])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_import_never_leaves_a_conversation_half_written(fmt, path, data):
     from secondme.models.embed import HashEmbedder
