@@ -145,10 +145,14 @@ class MainWindow(QMainWindow):
         self._shortcuts()
         self._restore_geometry()
         self.installEventFilter(self)
+        self._open_pending = False
         if self.sm is not None:
             self._service_opened(self.sm, None)
         else:
-            QTimer.singleShot(0, self._open_service)
+            # opened after the first paint, so that importing the core and opening the
+            # database never competes with painting the window
+            self._open_pending = True
+            QTimer.singleShot(1000, self._open_if_pending)  # in case no paint ever comes
 
     # -- service -------------------------------------------------------------------------
     def _log_path(self) -> Path:
@@ -160,6 +164,11 @@ class MainWindow(QMainWindow):
         except Exception:
             import tempfile
             return Path(tempfile.gettempdir()) / "secondme-ui.log"
+
+    def _open_if_pending(self) -> None:
+        if self._open_pending:
+            self._open_pending = False
+            self._open_service()
 
     def _open_service(self) -> None:
         sig = _ServiceOpened(self)
@@ -540,6 +549,7 @@ class MainWindow(QMainWindow):
     def eventFilter(self, obj, e):  # noqa: N802
         if obj is self and e.type() == QEvent.Type.Paint and not self._first_paint_done:
             self._first_paint_done = True
+            QTimer.singleShot(0, self._open_if_pending)
             if self.paint_probe:
                 print(f"FIRST_PAINT {time.time():.6f}", flush=True)
                 QTimer.singleShot(0, self.quit_app)
