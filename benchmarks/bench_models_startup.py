@@ -73,12 +73,13 @@ def slowest_imports(n: int = 10) -> list[dict]:
     for line in r.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, self_us, cum_us, name = [p.strip() for p in line.split("|", 3)] if line.count(
-            "|") >= 2 else (None, None, None, None)
+        parts = line[len("import time:"):].split("|", 2)
+        if len(parts) != 3:
+            continue
         try:
-            rows.append({"module": name.strip(), "self_ms": int(self_us.split(":")[-1]) / 1000,
-                         "cumulative_ms": int(cum_us) / 1000})
-        except (AttributeError, ValueError):
+            rows.append({"module": parts[2].strip(), "self_ms": int(parts[0]) / 1000,
+                         "cumulative_ms": int(parts[1]) / 1000})
+        except ValueError:
             continue
     rows.sort(key=lambda r: -r["cumulative_ms"])
     return rows[:n]
