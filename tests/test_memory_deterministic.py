@@ -100,3 +100,14 @@ def test_every_fact_cites_its_message():
 ])
 def test_slots(text, subject, slot):
     assert read_slot(text, subject) == slot
+
+
+def test_markup_is_cleaned_and_labels_without_verbs_dropped():
+    w = Window(items=[WindowItem(kind="chunk", id=9, text=(
+        "Welcome to my vault. My [home page](../Home.md).\n"
+        "Our plot is bed 7 at the [[Croix-Rousse garden|community garden]].\n"
+        "Docs are at the wiki <https://x.example|here>.\n"
+        "Neighbour and gardening partner."))], document_id=1, me_name="Ines",
+        ref_date="2024-03-02")
+    assert [f.text for f in DeterministicExtractor().extract(w).facts] == [
+        "Ines's plot is bed 7 at the community garden."]

@@ -65,7 +65,7 @@ _SMALL_TALK = re.compile(
     r"^(works|sounds good|fine|ok|okay|good) (for|to|by) (me|us)\b", re.I)
 _GREETING_START = re.compile(r"^(hi|hey|hello|hiya|good (morning|night|evening|afternoon)|"
                              r"happy (new year|birthday|holidays|easter|christmas)|merry|"
-                             r"congrats|congratulations|thanks|thank you|dear)\b", re.I)
+                             r"congrats|congratulations|thanks|thank you|dear|welcome)\b", re.I)
 _UNRESOLVED = re.compile(r"^(he|she|they|it|this|that|these|those|there|him|her|them)\b", re.I)
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
                            r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b)|;\s+")
@@ -109,6 +109,44 @@ _CONJ_IRREG = {"have": "has", "do": "does", "go": "goes", "am": "is", "are": "is
                "don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "'m": "is",
                "be": "is"}
 _STATIVE_NOISE = re.compile(r"^\W*$")
+
+_VERB_BASES = """
+be have do go get make take come see know think say tell give find work live love like hate
+prefer enjoy want need plan start begin finish move buy sell pay visit meet call text play
+run walk swim ride drive fly travel study learn teach read write cook eat drink sleep wake
+leave join quit stay rent own adopt marry date break fall feel try hope wish decide agree
+open close build grow keep lose win watch listen sing dance paint draw climb hike bake
+celebrate graduate retire train practise practice volunteer apply hire fire promote earn
+save spend book cancel return arrive land change switch miss use wear turn become seem
+look sound bring send show help follow lead manage run host organise organize attend
+finish complete pass fail speak smell taste hurt injure recover sign retrain expect
+""".split()
+_IRREG_FORMS = {"is", "am", "are", "was", "were", "been", "being", "has", "had", "does",
+                "did", "done", "goes", "went", "gone", "got", "gotten", "made", "took",
+                "taken", "came", "saw", "seen", "knew", "known", "thought", "said", "told",
+                "gave", "given", "found", "met", "bought", "sold", "paid", "began", "begun",
+                "left", "ran", "swam", "rode", "drove", "flew", "flown", "read", "wrote",
+                "written", "ate", "eaten", "drank", "slept", "woke", "broke", "broken",
+                "fell", "felt", "won", "lost", "kept", "grew", "built", "brought", "sent",
+                "spent", "wore", "became", "led", "spoke", "taught", "will", "would", "can",
+                "can't", "could", "should", "must", "might", "may", "won't", "doesn't",
+                "don't", "didn't", "isn't", "aren't", "wasn't", "haven't", "hasn't"}
+_VERBS = set(_IRREG_FORMS)
+for _b in _VERB_BASES:
+    _VERBS |= {_b, _b + "s", _b + "es", _b + "ing", _b.rstrip("e") + "ing", _b + "d", _b + "ed",
+               _b[:-1] + "ies" if _b.endswith("y") else _b, _b[:-1] + "ied" if _b.endswith("y") else _b}
+
+
+def has_verb(text: str) -> bool:
+    """Whether a sentence has a verb (a cheap check: known verb forms, "-ed" words,
+    contracted auxiliaries). Headings and labels ("My home page.") have none."""
+    for w in re.findall(r"[A-Za-z']+", text):
+        lw = w.lower()
+        if lw in _VERBS or "'" in lw and lw.split("'")[1] in ("s", "m", "re", "ve", "ll", "d") \
+                or (lw.endswith("ed") and len(lw) > 4):
+            return True
+    return False
+
 
 _PREF = re.compile(r"\b(love|loves|like|likes|hate|hates|prefer|prefers|favou?rite|enjoy|"
                    r"enjoys|can't stand|into|obsessed|adore|adores|dislike|dislikes|fan of|"
@@ -158,6 +196,11 @@ def speaker_name(item: WindowItem, window: Window) -> Optional[str]:
 def split_sentences(text: str) -> list[str]:
     """Sentences of a chat message or paragraph (newlines also separate)."""
     text = _EMOJI.sub(" ", text)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)          # [label](url) → label
+    text = re.sub(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]",
+                  lambda m: m.group(2) or m.group(1), text)          # [[page|alias]] → alias
+    text = re.sub(r"<(?:https?://|mailto:)[^>|]*\|([^>]*)>", r"\1", text)  # Slack <url|label>
+    text = re.sub(r"<[@#!][^>]*>|<https?://[^>]*>", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
     parts = []
     for p in _SENT_SPLIT.split(text):
@@ -365,13 +408,19 @@ def _third_person_subject(s: str, people: set[str]) -> bool:
     if first in STOPWORDS or first in ("i", "it", "this", "that", "there", "he", "she", "they"):
         return False
     verb = m.group(2)
-    return (verb in ("is", "was", "has", "had", "got", "gets", "will", "just", "finally",
-                     "started", "moved", "works", "lives", "loves", "hates", "likes",
-                     "became", "turned", "married", "bought", "passed", "won", "lost",
-                     "quit", "joined", "left", "went", "broke", "found", "said", "told",
-                     "wants", "needs", "can't", "can", "is", "are", "and", "never",
-                     "always", "still", "also")
-            or verb.endswith("ed") or norm_name(m.group(1)) in people)
+    if norm_name(m.group(1)) in people or norm_name(m.group(1)).split()[0] in people:
+        return True
+    # an unknown capitalised word may be a common noun ("Docs are …"): only telling verbs
+    return verb in _EVENT_VERBS or (verb.endswith("ed") and len(verb) > 4)
+
+
+_EVENT_VERBS = {"got", "gets", "moved", "started", "married", "bought", "passed", "won",
+                "lost", "quit", "joined", "left", "broke", "became", "turned", "found", "just",
+                "finally", "said", "told", "works", "lives", "loves", "hates", "likes",
+                "wants", "needs", "went", "had", "has", "was", "is", "will", "never", "always",
+                "still"}
+_KNOWN_PERSON_VERBS = _EVENT_VERBS | {"is", "are", "can", "can't", "also", "would",
+                                      "should", "does", "doesn't", "isn't", "wasn't"}
 
 
 class DeterministicExtractor:
@@ -418,6 +467,8 @@ class DeterministicExtractor:
         if _GREETING.match(s) or _SMALL_TALK.match(s) or _ASSISTANT_BOILER.search(s):
             return None
         if _GREETING_START.match(s) and len(s.split()) <= 6:
+            return None
+        if not has_verb(s):
             return None
         if _UNRESOLVED.match(s):
             return None     # "He's been here longer": whom it is about is not in the sentence
