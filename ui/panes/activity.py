@@ -132,7 +132,8 @@ class ActivityPanel(QWidget):
             for name in names:
                 it = QTreeWidgetItem([name])
                 it.setData(0, Qt.ItemDataRole.UserRole, name)
-                it.setToolTip(0, JOB_HELP.get(name, ""))
+                job = self.jobs[names.index(name)]
+                it.setToolTip(0, str(get(job, "description", default="") or JOB_HELP.get(name, "")))
                 self.tree.addTopLevelItem(it)
                 bar = QProgressBar()
                 bar.setMaximumHeight(18)
@@ -162,6 +163,7 @@ class ActivityPanel(QWidget):
                 bar.setRange(0, 1)
                 bar.setValue(0)
                 bar.setFormat("")
+            bar.setVisible(running)
             bar.setToolTip(text)
             it.setText(3, fmt_time(get(j, "last_run")))
             it.setText(4, str(get(j, "last_outcome", default="") or ""))

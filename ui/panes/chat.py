@@ -95,6 +95,9 @@ class ChatPanel(QWidget):
         self.transcript.setObjectName("transcript")
         self.transcript.setAccessibleName("Conversation")
         self.transcript.anchorClicked.connect(self._anchor_clicked)
+        f = self.transcript.font()
+        f.setPointSizeF(f.pointSizeF() + 1.5)
+        self.transcript.document().setDefaultFont(f)
         self.transcript.setPlaceholderText(
             "Ask anything about your chats and documents — for example "
             "“When did I adopt Biscuit?” or “What did Anna say about Lisbon?”.\n\n"

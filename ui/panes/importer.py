@@ -162,9 +162,12 @@ class ImportPanel(QWidget):
     def import_demo(self) -> None:
         from ..assets import demo_export_path
 
+        from ..demo import DEMO_ALIASES, DEMO_ME
+
         self.clear()
         self.add_paths([str(demo_export_path())])
-        self.start_import()
+        # the demo is Sam Rivera's life: mark Sam's messages as "me" whoever you are
+        self.start_import(me=[DEMO_ME, *DEMO_ALIASES])
 
     def clear(self) -> None:
         if self._handle is not None and not self._handle.done:
@@ -218,7 +221,7 @@ class ImportPanel(QWidget):
         return False
 
     # -- importing -----------------------------------------------------------------------
-    def start_import(self) -> None:
+    def start_import(self, me: Optional[list[str]] = None) -> None:
         if not self.paths or (self._handle is not None and not self._handle.done):
             return
         paths = list(self.paths)
@@ -228,7 +231,8 @@ class ImportPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress_label.setText("Starting…")
         self._handle = self.ctx.runner.run(
-            lambda progress, cancel: sm.import_paths(paths, progress=progress, cancel=cancel),
+            lambda progress, cancel: sm.import_paths(paths, me=me, progress=progress,
+                                                     cancel=cancel),
             key="import", serial=True, on_progress=self._progress,
             on_success=self._finished, on_cancelled=self._cancelled,
             on_error=self._failed, on_done=self._done)

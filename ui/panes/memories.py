@@ -228,7 +228,7 @@ class NoteDetailView(QWidget):
         self.note_id: Any = None
         self.detail: Any = None
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 0, 0, 0)
+        lay.setContentsMargins(0, 6, 0, 0)
         self.header = QLabel("Select a memory to see and edit it.")
         self.header.setObjectName("paneTitle")
         self.header.setWordWrap(True)
@@ -238,7 +238,7 @@ class NoteDetailView(QWidget):
         self.origin.setTextFormat(Qt.TextFormat.PlainText)
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("Memory text")
-        self.text.setMaximumHeight(130)
+        self.text.setMaximumHeight(90)
         self.tags = QLineEdit()
         self.tags.setAccessibleName("Tags")
         self.tags.setPlaceholderText("tags, separated by spaces")
@@ -575,7 +575,7 @@ class MemoriesPanel(QWidget):
         outer.addLayout(bar)
         outer.addLayout(bar2)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("memoriesSplitter")
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -593,7 +593,7 @@ class MemoriesPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c, w in ((1, 70), (2, 120), (3, 90), (4, 70), (5, 150)):
+        for c, w in ((1, 70), (2, 120), (3, 90), (4, 70), (5, 170)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             self.table.setColumnWidth(c, w)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -616,9 +616,9 @@ class MemoriesPanel(QWidget):
         self.detail = NoteDetailView(ctx)
         self.detail.changed.connect(self._detail_changed)
         split.addWidget(self.detail)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([640, 460])
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([330, 420])
         self.splitter = split
         outer.addWidget(split, 1)
 
