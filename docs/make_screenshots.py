@@ -28,13 +28,20 @@ def main() -> None:
     from PySide6.QtCore import QEventLoop, QSettings
     from PySide6.QtWidgets import QApplication
 
-    from secondme_ui.panes.standalone import demo_service
     from secondme_ui.theme import apply_theme
     from secondme_ui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp(prefix="secondme-shots-"))
-    sm = demo_service(str(tmp / "home"), fake_models=args.fake_models)
+    from secondme.service import SecondMe
+    from secondme_ui.demo import DEMO_ALIASES, DEMO_ME
+
+    kw = {}
+    if args.fake_models:
+        from secondme.models.embed import HashEmbedder
+        kw["embedder"] = HashEmbedder()
+    sm = SecondMe(tmp / "home", **kw)
+    sm.update_settings(me_name=DEMO_ME, me_aliases=list(DEMO_ALIASES))
     apply_theme(app, "light")
     w = MainWindow(sm, qsettings=QSettings(str(tmp / "qs.ini"), QSettings.Format.IniFormat),
                    onboarding=False, warm_up=False)
@@ -56,13 +63,21 @@ def main() -> None:
         (widget or w).grab().save(str(OUT / f"{name}.png"))
         print("saved", OUT / f"{name}.png")
 
+    # Import: the demo export, through the pane ("Try with demo data"), then memories form
+    imp = w.show_pane("import")
+    imp.import_demo()
+    spin(lambda: imp.report is not None, 300)
+    spin(lambda: w.runner.running("extract") is None, 600)
+    from secondme_ui.assets import demo_export_path
+    shot("import")
+
     # Chat: two questions, with cited sources
     chat = w.show_pane("chat")
     done = []
     chat.answer_finished.connect(lambda: done.append(1))
-    chat.ask("When did I adopt Biscuit?")
+    chat.ask("When is Anna getting married?")
     spin(lambda: len(done) >= 1, 120)
-    chat.ask("Where is my flat in Lisbon?")
+    chat.ask("What is Biscuit scared of?")
     spin(lambda: len(done) >= 2, 120)
     chat.refresh_history()
     shot("chat")
@@ -73,18 +88,6 @@ def main() -> None:
         spin(lambda: w.source_dialog.view is not None)
         shot("source", w.source_dialog)
         w.source_dialog.hide()
-
-    # Import: the demo export detected and imported (already in the store: re-import is a no-op
-    # that still shows the summary)
-    imp = w.show_pane("import")
-    from secondme_ui.assets import demo_export_path
-    imp.add_paths([str(demo_export_path())])
-    spin(lambda: imp.queue.topLevelItem(0).text(1) != "detecting…")
-    imp.start_import()
-    spin(lambda: imp.report is not None, 120)
-    imp.add_paths([str(demo_export_path())])
-    spin(lambda: imp.queue.topLevelItem(0).text(1) != "detecting…")
-    shot("import")
 
     # Memories: search + a note open in the editor
     mem = w.show_pane("memories")
@@ -109,7 +112,8 @@ def main() -> None:
     tl = w.show_pane("timeline")
     spin(lambda: len(tl.view.buckets) > 0)
     n = len(tl.view.buckets)
-    tl.view.select(max(0, n - 10), max(0, n - 6))
+    busiest = max(range(n), key=lambda i: tl.view.buckets[i].messages)
+    tl.view.select(max(0, busiest - 2), min(n - 1, busiest + 2))
     shot("timeline")
 
     # Activity after a job ran
