@@ -147,3 +147,27 @@ def test_backups_of_an_encrypted_store_stay_encrypted(sm):
     pre = sm.home / "backups" / out["pre_restore"]
     with open(pre, "rb") as f:
         assert f.read(16) != b"SQLite format 3\x00"
+
+
+def test_cli_restore_refused_while_the_app_is_open(home, fake_embedder):
+    from secondme.service import SecondMe
+
+    app = SecondMe(home, embedder=fake_embedder)
+    app.catchup_delay_seconds = 3600
+    try:
+        b = app.backup_now()
+        app.start_background()           # the desktop app: scheduler running, idle
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        out = subprocess.run([sys.executable, "-m", "secondme", "--home", str(home), "backup",
+                              "restore", b.name, "--yes"], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert out.returncode != 0 and "desktop app is open" in out.stderr
+        # the app itself may restore (it stops and restarts its own scheduler)
+        assert app.restore_backup(b.name)["restored"] == b.name
+        assert app.background_running
+    finally:
+        app.close()
+    out = subprocess.run([sys.executable, "-m", "secondme", "--home", str(home), "backup",
+                          "restore", b.name, "--yes"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr

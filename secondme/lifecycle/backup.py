@@ -184,6 +184,8 @@ def _other_process_running_jobs(sm: Any) -> Optional[str]:
             continue
         if host == socket.gethostname() and not _pid_alive(pid):
             continue
+        if name == "_app":
+            return f"the desktop app is open on this data directory (process {pid})"
         return f"the {name!r} job is running in process {pid} on {host}"
     return None
 
@@ -201,7 +203,8 @@ def restore(sm: Any, name: str) -> dict:
     _verify(sm, src)
     busy = _other_process_running_jobs(sm)
     if busy:
-        raise JobError(f"cannot restore while {busy}; close the desktop app (or wait) first")
+        raise JobError(f"cannot restore while {busy}; close the desktop app (or wait for the "
+                       "job) first, or restore from the app's own Backups settings")
     was_running = bool(getattr(sm, "background_running", False))
     if hasattr(sm, "stop_background"):
         sm.stop_background()

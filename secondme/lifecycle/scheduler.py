@@ -41,7 +41,8 @@ from .jobs import JOBS, JobSpec, call_job, get_job
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 60.0          # a lease not renewed for this long is considered abandoned
+LEASE_TTL_S = 60.0
+APP_LEASE = "_app"          # the lease a running scheduler (the desktop app) holds          # a lease not renewed for this long is considered abandoned
 HEARTBEAT_S = 1.0           # progress persistence + remote-cancel polling interval
 RENEW_EVERY_S = 10.0        # lease renewal interval
 PROGRESS_HOOK_INTERVAL_S = 0.2
@@ -351,6 +352,7 @@ class LifecycleScheduler:
         self.request_delay = request_delay
         self._sched = None
         self.catchups: list[str] = []
+        self._owner = f"{runner.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def running(self) -> bool:
@@ -385,6 +387,7 @@ class LifecycleScheduler:
                       name="poll requests")
         sched.start()
         self._sched = sched
+        self._app_lease(renew=False)
         self._persist_next_runs()
         for name in self.catchups:
             with self.sm.store.write() as db:
@@ -401,6 +404,24 @@ class LifecycleScheduler:
             sched.shutdown(wait=True)
         except Exception:
             log.exception("scheduler shutdown failed")
+        try:
+            if not self.sm.store.closed:
+                with self.sm.store.write() as db:
+                    db.conn.execute("delete from job_leases where name = ? and owner = ?",
+                                    [APP_LEASE, self._owner])
+        except Exception:
+            log.debug("releasing the app lease failed", exc_info=True)
+
+    def _app_lease(self, renew: bool = True) -> None:
+        """``job_leases`` row ``_app``: "a scheduler (the desktop app) has this data dir
+        open" — what a restore from another process checks before replacing the file."""
+        with self.sm.store.write() as db:
+            db.conn.execute(
+                "insert or replace into job_leases (name, owner, pid, host, started_at, "
+                "expires) values (?, ?, ?, ?, coalesce((select started_at from job_leases "
+                "where name = ? and owner = ?), ?), ?)",
+                [APP_LEASE, self._owner, os.getpid(), self.runner.host, APP_LEASE, self._owner,
+                 _iso(datetime.now(timezone.utc)), time.time() + LEASE_TTL_S])
 
     def next_run(self, name: str) -> Optional[datetime]:
         if not self.running:
@@ -433,6 +454,7 @@ class LifecycleScheduler:
         try:
             if self.sm.store.closed:
                 return
+            self._app_lease()
             names = [r[0] for r in self.sm.store.conn.execute(
                 "select name from jobs where requested_at is not null and paused = 0")]
             for name in names:
