@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Optional
 from ..errors import Cancelled, ImportFormatError, SecondMeError
 from ..progress import CancelToken, ProgressFn, Throttle, check, report
 from ..store.db import Store, utcnow
-from .common import Claim, ParseContext, derive_id, norm_name
+from .common import Claim, ParseContext, norm_name
 from .formats import (DOCUMENTS, available_chat_formats, chat_module, documents_module,
                       format_choices)
 from .model import Conversation, Document, ParseProblem

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, as_text, epoch_seconds, suffix
+from .common import Claim, ParseContext, as_text, epoch_seconds
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 

@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 from typing import Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, derive_id, norm_name, suffix
+from .common import Claim, ParseContext, norm_name, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import FileTree, SubTree, Tree, ZipTree
 
