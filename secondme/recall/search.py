@@ -213,13 +213,29 @@ def _bm25_chunks(conn, match: str, limit: int) -> list[tuple[int, float]]:
         "where chunks_fts match ? order by r limit ?", [match, limit]).fetchall()
 
 
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _embed_async(sm, text: str):
+    """Start embedding the query on a helper thread (torch and SQLite both release the
+    GIL, so the embedding overlaps the keyword queries). Returns a future."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="secondme-query-embed")
+    return _pool.submit(lambda: embed_query(sm.embedder, text))
+
+
 def _dense(sm, text: str, limit: int, trace: SearchTrace,
-           min_sim: float = 0.0) -> list[tuple[str, int]]:
+           min_sim: float = 0.0, pending=None) -> list[tuple[str, int]]:
     """(kind, id) of the nearest items to the query, best first; [] if no index."""
     vectors = sm.vectors
     if len(vectors) == 0:
         return []
-    qv = embed_query(sm.embedder, text)
+    qv = pending.result() if pending is not None else embed_query(sm.embedder, text)
     hits = vectors.search(qv, limit)
     if not hits:
         return []
@@ -327,6 +343,9 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
     trace.time_range = soft
 
     lists: dict[str, list[tuple[str, int]]] = {}
+    pending = None
+    if use_dense and weights.dense > 0 and query.strip() and sm.embedder_loaded:
+        pending = _embed_async(sm, query)
     t1 = time.perf_counter()
     if match:
         n = weights.candidates
@@ -346,7 +365,8 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
     t2 = time.perf_counter()
     if use_dense and weights.dense > 0 and query.strip():
         try:
-            dense = _dense(sm, query, weights.dense_candidates, trace, weights.dense_min_sim)
+            dense = _dense(sm, query, weights.dense_candidates, trace, weights.dense_min_sim,
+                           pending)
         except Exception:  # a broken index must not break search; lexical still works
             import logging
 

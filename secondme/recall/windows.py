@@ -90,12 +90,29 @@ def stale_conversations(store: Store, width: int = WINDOW_WIDTH) -> list[tuple[i
 _fast_key: dict[str, tuple] = {}
 
 
+_checked: dict[tuple[str, int], tuple] = {}
+
+
 def windows_fresh(store: Store) -> bool:
     """A cheap check for the search hot path: nothing imported or deleted since the
-    windows were last brought up to date (compares total count and largest id)."""
+    windows were last brought up to date (compares total count and largest id).
+
+    When no connection wrote anything since the last positive check (SQLite's
+    ``data_version`` and this connection's change counter are unchanged), the answer is
+    known without counting.
+    """
     conn = store.conn
-    cur = conn.execute("select count(*), coalesce(max(id), 0) from messages").fetchone()
-    return _fast_key.get(str(store.path)) == tuple(cur)
+    path = str(store.path)
+    dv = conn.execute("PRAGMA data_version").fetchone()[0]
+    memo_key = (path, id(conn))
+    known = _fast_key.get(path)
+    if known is not None and _checked.get(memo_key) == (dv, conn.total_changes, known):
+        return True
+    cur = tuple(conn.execute("select count(*), coalesce(max(id), 0) from messages").fetchone())
+    fresh = known == cur
+    if fresh:
+        _checked[memo_key] = (dv, conn.total_changes, known)
+    return fresh
 
 
 def update_windows(store: Store, *, width: int = WINDOW_WIDTH, gap_minutes: float = 240,
