@@ -271,6 +271,54 @@ def _score_sentence(sent: str, q_terms: set[str], qtype: str, names: set[str],
     return s
 
 
+_CAPS = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'’-]*)*")
+_COUNT = re.compile(r"\b(\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+                    r"eleven|twelve|twenty|thirty|forty|fifty|a hundred|a dozen|a couple of|"
+                    r"a few)\s+([a-z]+)", re.I)
+
+
+_TIME_WORDS = {"every", "each", "now", "yesterday", "today", "tomorrow", "tonight", "last",
+               "next", "week", "weekend", "morning", "evening", "night"}
+
+
+def answer_span(sentence: str, qtype: str, q_terms: set[str], names: set[str]) -> str:
+    """The short part of ``sentence`` that answers a name/who/where/how-many question
+    ("Biscuit", "at the community garden", "80 euros"); "" when there is none."""
+    def known(w: str) -> bool:
+        toks = tokens(w)
+        return (not toks or all(t in STOP_WORDS or t in q_terms or t in names
+                                or _stem(t) in {_stem(x) for x in q_terms} for t in toks))
+
+    if qtype in ("name", "who"):
+        for m in _CAPS.finditer(sentence):
+            span = m.group(0).strip()
+            if not known(span) and span.lower() not in ("i", "omg", "ok", "lol"):
+                return span
+        return ""
+    if qtype == "where":
+        m = _PLACE.search(sentence)
+        if m:
+            span = re.sub(r"^(?:in|at|to|near|around)\s+", "", m.group(0))
+            rest = sentence[m.end():]
+            tail = re.match(r"(?:\s+[A-Za-z][\w'’-]*){0,3}", rest)
+            if tail and not span[0].isupper():
+                # "at the community garden every Sunday": keep the place's own words
+                words = []
+                for w in tail.group(0).split():
+                    if (w.lower() in STOP_WORDS or w.lower() in _TIME_WORDS
+                            or (w[0].isupper() and words)):
+                        break
+                    words.append(w)
+                span = " ".join([span] + words)
+            if not known(span):
+                return span
+        return ""
+    if qtype == "howmany":
+        m = _COUNT.search(sentence)
+        return m.group(0) if m else ""
+    return ""
+
+
 def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list[str],
                       sources: list[Source], idf: dict[str, float]) -> tuple[str, list[int]]:
     """An answer made of the sources' own words, with citations; (text, cited numbers).
@@ -305,6 +353,9 @@ def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list
                 return f"{event} [{src.n}]", [src.n]
             written = fmt_date(datetime.fromtimestamp(src.ts, tz=timezone.utc))
             return f"{written} [{src.n}]", [src.n]
+    span = answer_span(best_sent, qtype, qset, name_set)
+    if span:
+        return f"{span} [{best_src.n}]", [best_src.n]
     parts = [(best_sent, best_src)]
     for sc, _, sent, src in cands[1:]:
         if len(parts) >= 3 or sc < 0.75 * best_score or best_score < 1.0:
