@@ -95,6 +95,7 @@ def test_activity_runs_a_job_and_shows_its_outcome(qtbot, demo_sm, ctx_factory):
     ctx = ctx_factory(demo_sm)
     p = ActivityPanel(ctx, poll_ms=200)
     qtbot.addWidget(p)
+    p.show()
     ctx.bridge.fired.connect(p.on_hook)
     qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
     demo_sm.run_job("decay")  # emits job_did_finish → refresh

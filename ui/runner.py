@@ -114,6 +114,8 @@ class OpRunner(QObject):
         self._serial = QThreadPool(self)
         self._serial.setMaxThreadCount(1)
         self._by_key: dict[str, OpHandle] = {}
+        #: (seconds, op key) of the longest result delivery on the GUI thread (diagnostics)
+        self.slowest_delivery: tuple[float, str] = (0.0, "")
         self._running: set[OpHandle] = set()
 
     # -- public ------------------------------------------------------------------------
@@ -140,6 +142,15 @@ class OpRunner(QObject):
             h._progressed.connect(lambda p, h=h: (not h.superseded) and on_progress(p))
 
         def finished(result: Any, error: Optional[BaseException], h=h) -> None:
+            t0 = time.perf_counter()
+            try:
+                deliver(result, error, h)
+            finally:
+                took = time.perf_counter() - t0
+                if took > self.slowest_delivery[0]:
+                    self.slowest_delivery = (took, key or getattr(fn, "__name__", "?"))
+
+        def deliver(result: Any, error: Optional[BaseException], h: OpHandle) -> None:
             h.done = True
             self._running.discard(h)
             if key is not None and self._by_key.get(key) is h:

@@ -93,6 +93,9 @@ class MainWindow(QMainWindow):
         self._first_paint_done = False
         self._closing = False
         self.paint_probe = os.environ.get("SECONDME_UI_PAINT_PROBE") == "1"
+        # Background ops are Python threads: a shorter GIL switch interval (default 5 ms)
+        # lets the GUI thread in sooner, which keeps the event loop's stalls short.
+        sys.setswitchinterval(0.001)
 
         central = QWidget()
         self.setCentralWidget(central)

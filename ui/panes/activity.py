@@ -109,9 +109,11 @@ class ActivityPanel(QWidget):
         self._update_buttons()
 
     # -- data ----------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         if not self.available or self.ctx.runner.running("jobs") is not None:
             return
+        if not force and not self.isVisible() and self.jobs:
+            return  # polled only while shown (and once at start)
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.jobs_list(), key="jobs", on_success=self._show,
                             on_error=lambda e: self._poll_failed(e))

@@ -816,9 +816,20 @@ class MemoriesPanel(QWidget):
         self.model.reload()
 
     def on_hook(self, name: str, payload: dict) -> None:
-        if name in ("notes_did_change", "import_did_finish"):
-            self._refresh_timer.start()
+        if name not in ("notes_did_change", "import_did_finish"):
+            return
+        if not self.isVisible():  # refreshed when shown: no work for a hidden pane
+            self._stale = True
+            return
+        self._refresh_timer.start()
         if name == "import_did_finish":
+            self._load_people()
+
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        if getattr(self, "_stale", False) and self.available:
+            self._stale = False
+            self._refresh_timer.start()
             self._load_people()
 
 

@@ -292,6 +292,15 @@ class TimelinePanel(QWidget):
 
     def on_hook(self, name: str, payload: dict) -> None:
         if name in ("import_did_finish", "notes_did_change") and self.available:
+            if self.isVisible():
+                self.reload()
+            else:
+                self._stale = True
+
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        if getattr(self, "_stale", False):
+            self._stale = False
             self.reload()
 
 
