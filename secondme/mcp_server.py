@@ -51,7 +51,8 @@ MAX_REMEMBER_CHARS = 4000
 # -- what the Settings pane and docs show -----------------------------------------------------
 def server_command(home: Optional[str | os.PathLike] = None) -> tuple[str, list[str]]:
     """(command, args) that start this server for ``home`` from any MCP client."""
-    exe = shutil.which("secondme")
+    beside = Path(sys.executable).parent / ("secondme.exe" if os.name == "nt" else "secondme")
+    exe = str(beside) if beside.exists() else shutil.which("secondme")
     args = ["--home", str(Path(home).expanduser().resolve())] if home else []
     if exe:
         return exe, [*args, "mcp"]

@@ -222,3 +222,16 @@ def test_client_config_snippet(tmp_path):
     assert entry["args"][-1] == "mcp" and str(tmp_path.resolve()) in entry["args"]
     generic = json.loads(client_config_snippet(tmp_path, client="generic"))
     assert generic["transport"] == "stdio" and generic["command"]
+
+
+def test_print_config_from_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from secondme.cli import main
+
+    out = CliRunner().invoke(main, ["mcp", "--home", str(tmp_path), "--print-config",
+                                    "claude-desktop"])
+    assert out.exit_code == 0, out.output
+    entry = json.loads(out.output)["mcpServers"]["secondme"]
+    assert entry["args"] == ["--home", str(tmp_path.resolve()), "mcp"] or \
+        entry["args"][-3:] == ["--home", str(tmp_path.resolve()), "mcp"]

@@ -559,7 +559,7 @@ def build_day_summaries(conn, facts: dict[int, Fact], me_name: str, llm: Any,
         lead = f"{day} ({weekday}): "
         n = len(d["messages"])
         if n:
-            talk = f"talked with {_join_names(people)}" if people else "wrote notes"
+            talk = f"talked with {_join_names(people)}" if people else "only you wrote"
             lead += f"{talk} ({n} message{'s' * (n != 1)} in {len(d['convs'])} " \
                     f"conversation{'s' * (len(d['convs']) != 1)})."
         parts = [lead]

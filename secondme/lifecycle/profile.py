@@ -120,10 +120,10 @@ def template_lines(sm: Any, facts: dict) -> tuple[str, list[dict]]:
         lines.append(fact_line("You like", f))
         used.add(f.id)
     plans = sorted((f for f in mine if f.id not in used and
-                    (f.fact_type == "plan" or (not f.fact_type and _PLAN.search(f.text)))),
+                    (f.fact_type == "plan" or _PLAN.search(f.text))),
                    key=lambda f: (f.day or "", f.id), reverse=True)[:MAX_PLANS]
     for f in plans:
-        lines.append(fact_line("Plans", f))
+        lines.append(fact_line("Plans and pursuits", f))
         used.add(f.id)
     for speaker, n, first, last, first_id, last_id in _people(conn):
         text = (f"In your life: {speaker} — {n} messages from {first[:10]} to {last[:10]}")
