@@ -258,3 +258,13 @@ def test_theme_dark_and_light(qtbot, window_factory, demo_sm):
     assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
     w.apply_theme("light")
     assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200
+
+
+@pytest.mark.parametrize("pane", ["chat", "graph"])
+def test_a_pane_starts_on_its_own_with_demo_data(pane, tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SECONDME_UI_PANE_SMOKE="1500")
+    out = subprocess.run([sys.executable, "-m", f"secondme_ui.panes.{pane}", "--demo",
+                          "--fake-models", "--home", str(tmp_path / "h")], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "error:" not in out.stderr, out.stderr[-3000:]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from typing import Any, Callable, Optional
@@ -83,6 +84,9 @@ def run_pane(cls: type, title: str, *, demo_data: bool = True,
     pane.show()
     if after is not None:
         after(pane)
+    if os.environ.get("SECONDME_UI_PANE_SMOKE"):  # tests: start, run briefly, quit
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(int(os.environ["SECONDME_UI_PANE_SMOKE"]), app.quit)
     code = app.exec()
     runner.shutdown()
     bridge.close()
