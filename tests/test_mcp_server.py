@@ -156,7 +156,17 @@ def test_remember_when_enabled_marks_the_client_and_never_outranks_own(tmp_path,
         empty = await s.call_tool("remember", {"text": ""})
         return tools, added, empty
 
-    tools, added, empty = session_run(home, run, client_name="Test Assistant")
+    # the desktop app is open on the same data dir (scheduler running) meanwhile
+    app = SecondMe(home, embedder=real_embedder)
+    app.catchup_delay_seconds = 3600
+    app.pause_job("extract")           # keep the request visible instead of running it
+    app.start_background()
+    try:
+        tools, added, empty = session_run(home, run, client_name="Test Assistant")
+        # the MCP process asked the app to index the new memory
+        assert {j.name: j for j in app.jobs_list()}["extract"].requested
+    finally:
+        app.close()
     assert "remember" in tools
     assert added["origin"] == "mcp:Test Assistant"
     assert "must not be empty" in _error_text(empty)
