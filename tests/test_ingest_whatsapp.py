@@ -208,3 +208,27 @@ def test_import_timezone_setting_is_used_and_recorded(sm):
     meta = json.loads(sm.store.conn.execute(
         "select metadata from conversations where title = 'Michelle'").fetchone()[0])
     assert meta["timezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("text, speaker, iso", [
+    ("[31.12.23, 21:41:05] Jonas: Frohes neues Jahr!\n[01.01.24, 00:00:10] Sam: Danke\n",
+     "Jonas", "2023-12-31T21:41:05"),
+    ("2023/12/31 下午9:41 - 小明: 新年快乐\n2024/1/1 上午12:05 - Sam: 你也是\n",
+     "小明", "2023-12-31T21:41:00"),
+    ("31/12/2023 21:41 - João: Feliz ano novo\n", "João", "2023-12-31T21:41:00"),
+    ("12/31/23, 9:41\u202fPM - \u202a+1 (555) 010-9999\u202c: hi from a number\n",
+     "+1 (555) 010-9999", "2023-12-31T21:41:00"),
+    ("[31/12/2023, 9:41:05\u202fpm] Priya: Happy new year\n", "Priya", "2023-12-31T21:41:05"),
+])
+def test_more_locales(text, speaker, iso):
+    c = whatsapp.parse_text(text, "X", context_for("UTC"))
+    m = c.messages[0]
+    assert (m.speaker, m.timestamp.replace(tzinfo=None).isoformat()) == (speaker, iso)
+
+
+def test_utf16_export_is_detected_and_read(sm, tmp_path):
+    f = tmp_path / "WhatsApp Chat with Lea.txt"
+    f.write_bytes("12/05/2024, 10:00 - Lea: Grüße aus Köln\n".encode("utf-16"))
+    rep = sm.import_paths([f])
+    assert rep.sources[0].format == "whatsapp"
+    assert rows(sm, "Lea")[0][5] == "Grüße aus Köln"

@@ -120,7 +120,10 @@ def _lines_head(tree: Tree, rel: str, n: int = 16384) -> list[str]:
         data = tree.head(rel, n)
     except (OSError, ImportFormatError):
         return []
-    text = clean(data.decode("utf-8", "replace"))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # re-saved as UTF-16 on Windows
+        text = clean(data[: len(data) - len(data) % 2].decode("utf-16", "replace"))
+    else:
+        text = clean(data.decode("utf-8", "replace"))
     return [ln.lstrip("\u200e") for ln in text.splitlines() if ln.strip()][:40]
 
 
