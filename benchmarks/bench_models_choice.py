@@ -14,7 +14,7 @@ the app's runtime, ``secondme.models.llm.LlamaCppLLM``, on the app's tasks:
 Timings are also given as a ratio to SmolLM2's in the same run (the machine is shared
 and noisy). Writes benchmarks/results/models_choice.json.
 
-    python benchmarks/bench_models_choice.py [--threads N]
+    python benchmarks/bench_models_choice.py [--threads N]   (default: the app's default)
 """
 from __future__ import annotations
 
@@ -117,6 +117,34 @@ STOPWORDS = set("the a an to at on in of and is was as my i so please don't we f
 def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-zà-ÿ]+", text.lower()) if w not in STOPWORDS and
             len(w) > 2}
+
+
+def DEFAULT_KEY() -> str:
+    from secondme.models.bundled import DEFAULT_BUNDLED
+
+    return DEFAULT_BUNDLED
+
+
+def threads_compare(path) -> dict:
+    """Generation tokens/s with 1 thread and with every core, interleaved (twice each):
+    shows why the app leaves a core free by default (see llm.default_threads)."""
+    from secondme.models.llm import LlamaCppLLM
+
+    counts = sorted({1, os.cpu_count() or 2})
+    res: dict = {str(n): [] for n in counts}
+    for rnd in range(2):
+        for n in counts:
+            llm = LlamaCppLLM(path, n_ctx=1024, n_threads=n, capable=False)
+            llm.load()
+            stamps: list[float] = []
+            llm.complete(f"Round {rnd} with {n} threads. The history of the sea is",
+                         max_tokens=32, on_token=lambda s: stamps.append(time.perf_counter()))
+            llm.close()
+            if len(stamps) > 1:
+                res[str(n)].append(round((len(stamps) - 1) / (stamps[-1] - stamps[0]), 1))
+    return {"tokens_per_s_by_threads": res,
+            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg")
+            else None}
 
 
 def run_one(key: str, threads: int) -> dict:
@@ -224,13 +252,17 @@ def run_one(key: str, threads: int) -> dict:
         "contains_answer": sum(c["contains_answer"] for c in cites) / len(cites),
         "cases": cites,
     }
+    if key == DEFAULT_KEY():
+        out["threads_compare"] = threads_compare(path)
     out["rss_mb_model"] = round((rss_loaded - rss0) / 2**20, 1)
     out["rss_mb_peak_process"] = round(proc.memory_info().rss / 2**20, 1)
     return out
 
 
 def main() -> None:
-    threads = 2
+    from secondme.models.llm import default_threads
+
+    threads = default_threads()  # what the app uses unless the person chooses
     if "--threads" in sys.argv:
         threads = int(sys.argv[sys.argv.index("--threads") + 1])
     if "--one" in sys.argv:
@@ -265,6 +297,7 @@ def main() -> None:
             "file_mb": r["file_mb"], "chat_template": r["chat_template"],
         }
     doc = {"benchmark": "models_choice", "threads": threads, "cpu_count": os.cpu_count(),
+           "load_average_1min": round(os.getloadavg()[0], 2),
            "default": DEFAULT_BUNDLED, "default_name": BUNDLED[DEFAULT_BUNDLED].name,
            "summary": summary, "details": results,
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -274,6 +307,9 @@ def main() -> None:
     print(f"{'metric':24}" + "".join(f"{k[:26]:>28}" for k in summary))
     for c in cols:
         print(f"{c:24}" + "".join(f"{str(summary[k][c]):>28}" for k in summary))
+    tc = results[DEFAULT_BUNDLED].get("threads_compare", {})
+    print(f"default model tokens/s by threads: {tc.get('tokens_per_s_by_threads')} "
+          f"(load average {tc.get('load_average_1min')})")
     print(f"default: {DEFAULT_BUNDLED}; wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -73,7 +73,7 @@ def test_indexing_path_keeps_up_with_raw_encode(real_embedder):
         sys.path.pop(0)
     from secondme.indexing import message_text
 
-    msgs = bench.make_texts(400, seed=3)
+    msgs = bench.make_texts(300, seed=3)
     texts = [message_text(s, t) for s, t in msgs]
     model = real_embedder._model
     model.encode(texts[:32], show_progress_bar=False)

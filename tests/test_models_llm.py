@@ -103,8 +103,11 @@ def test_cancel_mid_stream_raises_promptly(real_llm):
     pieces: list[str] = []
     stamp = {}
 
+    stamps: list[float] = []
+
     def on_token(s: str) -> None:
         pieces.append(s)
+        stamps.append(time.perf_counter())
         if len(pieces) == 3:
             stamp["cancelled_at"] = time.perf_counter()
             cancel.cancel()
@@ -112,8 +115,11 @@ def test_cancel_mid_stream_raises_promptly(real_llm):
     with pytest.raises(Cancelled):
         real_llm.chat([{"role": "user", "content": "Write a long story about a dragon."}],
                       max_tokens=200, on_token=on_token, cancel=cancel)
-    assert time.perf_counter() - stamp["cancelled_at"] < 0.5
+    elapsed = time.perf_counter() - stamp["cancelled_at"]
     assert len(pieces) == 3  # not a single token after the cancel
+    # within about one token's time (a busy CI machine can make a token slow)
+    token_time = max(b - a for a, b in zip(stamps, stamps[1:]))
+    assert elapsed < max(0.5, 3 * token_time), (elapsed, token_time)
     # the model is still usable afterwards
     assert real_llm.complete("Hello", max_tokens=3) is not None
 
@@ -162,6 +168,12 @@ def test_loading_in_a_background_thread_does_not_block_the_calling_thread(home):
         finally:
             done.set()
 
+    # how late a 10 ms tick is anyway on this (possibly busy) machine
+    idle = [time.perf_counter()]
+    for _ in range(30):
+        time.sleep(0.01)
+        idle.append(time.perf_counter())
+    idle_gap = max(b - a for a, b in zip(idle, idle[1:]))
     worker = threading.Thread(target=work)
     ticks = [time.perf_counter()]
     worker.start()
@@ -173,7 +185,16 @@ def test_loading_in_a_background_thread_does_not_block_the_calling_thread(home):
     assert llm.loaded
     assert len(ticks) > 5  # loading took real time and the main thread kept running
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert max(gaps) < 0.2, f"main thread stalled for {max(gaps):.3f}s"
+    gaps.sort()
+    assert gaps[len(gaps) // 2] < 0.05, "the main thread was mostly blocked"
+    # strict on a quiet machine; on an overloaded one (CI shared with other jobs) the
+    # OS scheduler alone can delay a tick, so only a long stall counts there
+    import os
+
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    limit = 1.0 if busy else max(0.2, 3 * idle_gap)
+    assert gaps[-1] < limit, \
+        f"main thread stalled for {gaps[-1]:.3f}s (idle ticks late by {idle_gap:.3f}s)"
     assert (home / "models").is_dir()
     llm.close()
 

@@ -142,7 +142,7 @@ class LlamaCppLLM:
             raise ModelError("no model file given")
         self.path = Path(path).expanduser() if path is not None else None
         self.n_ctx = int(n_ctx) if n_ctx else 2048
-        self.n_threads = int(n_threads) if n_threads and n_threads > 0 else (os.cpu_count() or 2)
+        self.n_threads = int(n_threads) if n_threads and n_threads > 0 else default_threads()
         self.capable = capable
         self.seed = seed
         self._prepare = prepare
@@ -684,9 +684,24 @@ class ScriptedLLM:
 
 
 # -- from settings ---------------------------------------------------------------------------
+def default_threads() -> int:
+    """llama.cpp threads when the person did not choose: one core fewer than the machine
+    has (at most 8), at least one.
+
+    llama.cpp's threads wait for each other at every layer; when one of them is
+    descheduled because the GUI, the embedder or another program wants the CPU, all of
+    them stall. Measured with the embedded model on a busy 2-core machine: 1 thread
+    ~8 tokens/s, 2 threads ~0.3 tokens/s (benchmarks/bench_models_choice.py records
+    both on the machine it runs on). Leaving a core free keeps generation steady while
+    the app does other work.
+    """
+    cores = os.cpu_count() or 2
+    return max(1, min(8, cores - 1))
+
+
 def _threads(settings) -> int:
     n = int(getattr(settings, "llm_threads", 0) or 0)
-    return n if n > 0 else (os.cpu_count() or 2)
+    return n if n > 0 else default_threads()
 
 
 def llm_from_settings(settings, home: Union[str, os.PathLike]) -> LLM:
@@ -768,4 +783,5 @@ def describe_configured_model(settings, home: Union[str, os.PathLike]) -> dict:
 
 
 __all__ = ["LLM", "LlamaCppLLM", "OpenAICompatLLM", "ScriptedLLM", "check_gguf",
+           "default_threads",
            "describe_configured_model", "llm_from_settings", "plain_chat_prompt"]
