@@ -15,7 +15,7 @@ from helpers import GARDEN, SECRETS, TRIPS, files_containing, files_under, run_c
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 PASS = {**NO_KEYRING, "SECONDME_PASSPHRASE": "correct horse battery"}
-JOBS = ("decay", "upkeep", "backup")  # TEMP-DEV
+JOBS = ("decay", "consolidate", "upkeep", "backup")
 
 
 def _ok(r):

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "privacy"))
 from helpers import DRIVER, GARDEN, TRIPS, run_cli  # noqa: E402
 
-JOBS = ("decay", "upkeep", "backup")  # TEMP-DEV
+JOBS = ("decay", "consolidate", "upkeep", "backup")
 
 
 def _flow_without_network(tmp_path: Path, extra_env: dict) -> tuple[list, str]:
