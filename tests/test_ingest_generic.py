@@ -111,3 +111,16 @@ def test_single_object_and_bare_array_are_accepted(sm, tmp_path):
         {"id": "a1", "speaker": "Kim", "timestamp": "2024-01-01T00:00:00Z", "text": "yo"}]}]))
     rep = sm.import_paths([one, arr], format="generic")
     assert [s.messages_added for s in rep.sources] == [1, 1]
+
+
+def test_out_of_range_numeric_timestamp_is_reported_not_a_crash(sm, tmp_path):
+    # found by the fuzzer: 9.2e18 made datetime.fromtimestamp overflow
+    f = tmp_path / "x.jsonl"
+    f.write_text(json.dumps({"id": "t", "messages": [
+        {"id": "1", "speaker": "A", "timestamp": 9.2e18 * 1000, "text": "x"}]}) + "\n"
+        + json.dumps({"id": "ok", "messages": [
+            {"id": "1", "speaker": "A", "timestamp": 1.7e12, "text": "milliseconds"}]}) + "\n")
+    rep = sm.import_paths([f]).sources[0]
+    assert rep.conversations == 1 and "timestamp" in rep.errors[0]["problem"]
+    ts = sm.store.conn.execute("select timestamp from messages").fetchone()[0]
+    assert ts.startswith("2023-11-14")

@@ -91,10 +91,16 @@ class ParseContext:
             return naive.replace(tzinfo=timezone.utc)
 
     def from_epoch(self, seconds: float) -> datetime:
-        """An aware datetime for a POSIX timestamp, shown in this import's zone."""
-        if self.zone is not None:
-            return datetime.fromtimestamp(seconds, self.zone)
-        return datetime.fromtimestamp(seconds, timezone.utc).astimezone()
+        """An aware datetime for a POSIX timestamp, shown in this import's zone.
+
+        Raises ValueError for a number no datetime can hold.
+        """
+        try:
+            if self.zone is not None:
+                return datetime.fromtimestamp(seconds, self.zone)
+            return datetime.fromtimestamp(seconds, timezone.utc).astimezone()
+        except (OverflowError, OSError, ValueError) as e:
+            raise ValueError(f"timestamp {seconds!r} is out of range") from e
 
     def open(self, tree: Tree, rel: str) -> BinaryIO:
         """Open ``rel`` in ``tree`` for reading, counting bytes for progress reports."""
@@ -165,7 +171,10 @@ def parse_iso(value: Any, ctx: ParseContext) -> Optional[datetime]:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return ctx.from_epoch(float(value))
+        t = epoch_seconds(value)  # seconds, or milliseconds/microseconds scaled down
+        if t is None:
+            raise ValueError(f"timestamp {value!r} is not a plausible POSIX time")
+        return ctx.from_epoch(t)
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {value!r}")
     s = value.strip()
