@@ -676,6 +676,11 @@ class Importer:
                        min(total, self.ctx.bytes_read - base + done), total, rel)
 
     def _store_document(self, doc: Document, rep: SourceReport, source_id: int) -> None:
+        # a document can import while parts of it could not be read (broken front matter,
+        # scanned pages): the person must be told, like any other problem of the import
+        for p in doc.metadata.get("problems") or ():
+            rep.errors.append(_error(str(p.get("problem", "")), p.get("position"),
+                                     file=doc.path))
         outcome, removed = store_document(self.store, doc, source_id)
         if outcome == "unchanged":
             rep.documents_skipped += 1
