@@ -37,7 +37,8 @@ def test_doctor_exits_nonzero_on_a_broken_database(tmp_path):
     (h / "secondme.db").write_bytes(b"garbage" * 1000)
     r = CliRunner().invoke(main, ["--home", str(h), "doctor", "--json"])
     assert r.exit_code != 0
-    assert "not a usable secondme database" in r.output
+    # names the file, says what is wrong and how to recover
+    assert "secondme.db" in r.output and "damaged" in r.output and "restore" in r.output
     assert "Traceback" not in r.output
 
 
