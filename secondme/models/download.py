@@ -61,25 +61,26 @@ class CatalogueEntry:
         return urllib.parse.unquote(urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1])
 
 
-# Instruction-tuned models that follow the extraction and cited-answer prompts well at
-# Q4_K_M on a CPU laptop, small to larger. Hugging Face serves LFS files with the sha256
-# in X-Linked-Etag, which download_model checks.
+# Instruction-tuned models at Q4_K_M (small enough for a CPU laptop), smallest first.
+# Not benchmarked here (no internet on the build machines); sizes are approximate.
+# Hugging Face serves LFS files with the sha256 in X-Linked-Etag, which download_model
+# checks.
 CATALOGUE: list[CatalogueEntry] = [
     CatalogueEntry(
         "Qwen2.5 1.5B Instruct (Q4_K_M)",
         "https://huggingface.co/Qwen/Qwen2.5-1.5B-Instruct-GGUF/resolve/main/"
         "qwen2.5-1.5b-instruct-q4_k_m.gguf",
-        1100, None, "fast on any laptop; good JSON, short answers", "Apache-2.0"),
+        1100, None, "1.5B parameters: the smallest and fastest of the three", "Apache-2.0"),
     CatalogueEntry(
         "Llama 3.2 3B Instruct (Q4_K_M)",
         "https://huggingface.co/bartowski/Llama-3.2-3B-Instruct-GGUF/resolve/main/"
         "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
-        2020, None, "balanced; follows citation instructions well", "Llama 3.2 Community"),
+        2020, None, "3B parameters", "Llama 3.2 Community"),
     CatalogueEntry(
         "Qwen2.5 3B Instruct (Q4_K_M)",
         "https://huggingface.co/Qwen/Qwen2.5-3B-Instruct-GGUF/resolve/main/"
         "qwen2.5-3b-instruct-q4_k_m.gguf",
-        2100, None, "best extraction quality of the three; slower", "Qwen Research"),
+        2100, None, "3B parameters", "Qwen Research"),
 ]
 
 
