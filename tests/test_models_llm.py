@@ -98,6 +98,20 @@ def test_streaming_delivers_every_token_in_order(real_llm):
 
 
 @pytest.mark.slow
+def test_stop_strings_end_the_output_before_them(real_llm):
+    msgs = [{"role": "user", "content": "Describe a walk along the river in Lisbon."}]
+    full = real_llm.chat(msgs, max_tokens=30)
+    words = full.split()
+    assert len(words) >= 6
+    stop = " " + words[len(words) // 2]
+    expected = full[:full.index(stop)]
+    pieces: list[str] = []
+    out = real_llm.chat(msgs, max_tokens=30, stop=[stop], on_token=pieces.append)
+    assert out == expected  # greedy decoding: the same text, cut before the stop string
+    assert stop not in out and "".join(pieces) == out
+
+
+@pytest.mark.slow
 def test_cancel_mid_stream_raises_promptly(real_llm):
     cancel = CancelToken()
     pieces: list[str] = []
