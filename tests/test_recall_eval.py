@@ -12,7 +12,7 @@ import pytest
 from secondme.models.llm import ScriptedLLM
 from secondme.recall.answer import token_f1
 from secondme.recall.dataset import read_dataset
-from secondme.recall.eval import evaluate_dataset, run_questions
+from secondme.recall.eval import evaluate_dataset
 
 DATASET = Path(__file__).parent / "fixtures" / "recall" / "dataset.json"
 

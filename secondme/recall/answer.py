@@ -18,13 +18,12 @@ The pieces, each usable and testable on its own:
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
-from .query import STOP_WORDS, QUESTION_FRAME, content_terms, fmt_date, tokens
+from .query import QUESTION_FRAME, STOP_WORDS, fmt_date, tokens
 
 NO_MEMORY = "I have no memory of that."
 GROUNDED_MIN = 0.6
@@ -417,7 +416,6 @@ def token_f1(prediction: str, reference: str) -> float:
     p, r = norm(prediction), norm(reference)
     if not p or not r:
         return float(p == r)
-    common: dict[str, int] = {}
     rc: dict[str, int] = {}
     for t in r:
         rc[t] = rc.get(t, 0) + 1

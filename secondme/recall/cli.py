@@ -117,13 +117,11 @@ def register(main: click.Group) -> None:
         """Ask your memory a question; the answer cites the messages it came from."""
         sm = state.service()
         _catch_up(sm, not no_index)
-        streamed = []
-        on_token = None
-        if not as_json:
-            def on_token(piece: str) -> None:
-                streamed.append(piece)
-                click.echo(piece, nl=False)
-                sys.stdout.flush()
+        def show(piece: str) -> None:
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+
+        on_token = None if as_json else show
         a = sm.ask(question, chat_id=chat_id, on_token=on_token)
         if as_json:
             click.echo(json.dumps(_answer_json(a), ensure_ascii=False))

@@ -19,9 +19,7 @@ Figures are reported overall and per category.
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field

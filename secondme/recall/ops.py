@@ -17,13 +17,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from ..errors import Cancelled, InvalidInput, NotFound
 from ..progress import CancelToken, ProgressFn, check
 from .answer import (NO_MEMORY, CitationFilter, Source, build_messages, cited_numbers,
                      evidence_strength, extractive_answer, grounding, GROUNDED_MIN)
-from .query import STOP_WORDS, content_terms, fmt_date, question_type, tokens
+from .query import STOP_WORDS, content_terms, fmt_date, question_type
 from .search import SearchResult, SearchTrace, search as _search
 from .windows import CHAT_FORMAT
 

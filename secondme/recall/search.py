@@ -24,18 +24,17 @@ callable from any thread. Latency: see ``benchmarks/bench_recall_latency.py``.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
 from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
-from .windows import WINDOW_WIDTH, update_windows, windows_fresh
+from .windows import update_windows, windows_fresh
 
 KINDS = ("message", "chunk", "note")
 
