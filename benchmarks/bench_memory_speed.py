@@ -165,7 +165,8 @@ def main() -> None:
     fake = form(HashEmbedder(), data, pre_index=True)
     res["fake_embedder"] = {"formation_s": fake["wall"], "notes": fake["notes"],
                             "facts": fake["facts"], "windows": fake["windows"],
-                            "links": fake["links_total"]}
+                            "links": fake["links_total"],
+                            "load_average": [round(x, 2) for x in os.getloadavg()]}
     print(f"fake embedder: formation {fake['wall']:.2f} s for {args.messages} messages "
           f"({fake['windows']} windows, {fake['facts']} facts, {fake['notes']} notes, "
           f"{fake['links_total']} links)")
@@ -181,12 +182,14 @@ def main() -> None:
         r2 = form(real, data, pre_index=False)
         res["minilm"] = {"embed_baseline_s": round(base, 3), "formation_s": r1["wall"],
                          "end_to_end_s": r2["wall"], "notes": r1["notes"],
-                         "formation_over_embed": round(r1["wall"] / base, 2)}
+                         "formation_over_embed": round(r1["wall"] / base, 2),
+                         "load_average": [round(x, 2) for x in os.getloadavg()]}
         print(f"all-MiniLM-L6-v2: formation {r1['wall']:.2f} s, end to end (incl. embedding "
               f"the messages) {r2['wall']:.2f} s; embedding the {args.messages} messages alone "
               f"{base:.2f} s (formation = {r1['wall'] / base:.2f}× that)")
     if args.llm:
         res["embedded_llm"] = bench_llm(data, args.llm_messages, args.llm_max_tokens)
+        res["embedded_llm"]["load_average"] = [round(x, 2) for x in os.getloadavg()]
         print("embedded LLM:", res["embedded_llm"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # runs with and without --llm / --no-real complete each other's figures

@@ -48,6 +48,7 @@ RELATED_SIM = 0.6          # cosine similarity above which neighbours get a `rel
 CANDIDATES = 10            # neighbours considered per fact (FTS and vector each)
 MAX_AUTO_LINKS = 8         # per new note
 ENTITY_LINKS = 4           # notes linked per shared entity
+GROUP_WINDOWS = 16         # windows extracted together so their facts embed in one batch
 
 
 def choose_extractor(sm) -> Any:
@@ -131,8 +132,9 @@ class Former:
             where += f", page {src.page}"
         return where
 
-    def enrich(self, window: Window, facts: list[Fact]) -> list[_Pending]:
-        """Keywords (rarest first), tags (type + topics), context; embedded in one batch."""
+    def enrich(self, window: Window, facts: list[Fact], *, embed: bool = True) -> list[_Pending]:
+        """Keywords (rarest first), tags (type + topics), context; embedded in one batch
+        unless ``embed`` is False (the caller then batches several windows: :meth:`embed`)."""
         docs = [set(content_tokens(it.text)) for it in window.items]
         df = Counter(t for d in docs for t in d)
         out = []
@@ -147,11 +149,23 @@ class Former:
             kws = " ".join(kw)
             out.append(_Pending(fact=f, keywords=kws, tags=" ".join(tags), context=ctx,
                                 enriched=note_text(f.text, kws, ctx)))
-        if out:
-            vecs = self.embedder.embed([p.enriched for p in out])
-            for p, v in zip(out, vecs):
-                p.vector = np.asarray(v, dtype=np.float32)
+        if embed:
+            self.embed(out)
         return out
+
+    def embed(self, pending: list[_Pending]) -> None:
+        """Embed the enriched texts of ``pending`` in one model call (identical texts once)."""
+        todo = [p for p in pending if p.vector is None]
+        if not todo:
+            return
+        texts = list(dict.fromkeys(p.enriched for p in todo))
+        vecs = dict(zip(texts, self.embedder.embed(texts)))
+        for p in todo:
+            p.vector = np.asarray(vecs[p.enriched], dtype=np.float32)
+
+    def prepare(self, window: Window, result: ExtractResult) -> list[_Pending]:
+        """Deduplicate and enrich a window's facts, without embedding them yet."""
+        return self.enrich(window, self._dedupe_within(result.facts), embed=False)
 
     # -- candidates ------------------------------------------------------------------
     def _fts(self, text: str) -> list[int]:
@@ -220,10 +234,14 @@ class Former:
         return self._load_candidates(ids, {})
 
     # -- one window --------------------------------------------------------------------
-    def form(self, window: Window, result: ExtractResult, extractor_name: str) -> dict:
-        """Apply ``result`` for ``window`` in one transaction. Returns the window's counts."""
-        facts = self._dedupe_within(result.facts)
-        pending = self.enrich(window, facts)
+    def form(self, window: Window, result: ExtractResult, extractor_name: str,
+             pending: Optional[list[_Pending]] = None) -> dict:
+        """Apply ``result`` for ``window`` in one transaction (``pending`` = its facts
+        already prepared/embedded). Returns the window's counts."""
+        if pending is None:
+            pending = self.prepare(window, result)
+        self.embed(pending)
+        facts = [p.fact for p in pending]
         for p in pending:
             self.candidates(p)
             if self.llm is not None and p.candidates:
@@ -464,30 +482,44 @@ def run_extract(sm, progress: Optional[ProgressFn] = None,
         return summary
     former = Former(sm, llm=getattr(extractor, "llm", None))
     s = sm.settings
-    for i, plan in enumerate(plans):
-        check(cancel)
-        window = load_window(sm.store.conn, plan, me_name=s.me_name, me_aliases=s.me_aliases)
-        name = extractor.name
-        result = extractor.extract(window, cancel=cancel)
-        summary["tokens"] += result.tokens
-        if name == "llm" and not result.facts and result.rejected and \
-                any(r["problem"].startswith(("not JSON", "no facts")) for r in result.rejected):
-            # the model's output was unusable: this window still gets formed, by rule
-            rejected = result.rejected
-            result = fallback.extract(window)
-            result.rejected = rejected
-            name = fallback.name
-            summary["fallback_windows"] += 1
-        before = len(former.changed)
-        counts = former.form(window, result, name)
-        summary["windows"] += 1
-        summary["items"] += len(window.items)
-        for k in ("facts", "added", "merged", "refined", "invalidated", "rejected", "links"):
-            summary[k] += counts.get(k, 0)
-        ids = list(dict.fromkeys(former.changed[before:]))
-        if ids:
-            sm.hooks.emit("notes_did_change", ids=ids, action="extract")
-        report(progress, "forming memories", i + 1, total, window.title)
+    # Rule-based extraction is cheap, so windows are extracted a group at a time and the
+    # group's facts embedded in one model call (small batches waste most of the
+    # embedder's time); each window is still written in its own transaction.
+    group = 1 if extractor.name == "llm" else GROUP_WINDOWS
+    done = 0
+    for start in range(0, len(plans), group):
+        batch = []
+        for plan in plans[start:start + group]:
+            check(cancel)
+            window = load_window(sm.store.conn, plan, me_name=s.me_name,
+                                 me_aliases=s.me_aliases)
+            name = extractor.name
+            result = extractor.extract(window, cancel=cancel)
+            summary["tokens"] += result.tokens
+            if name == "llm" and not result.facts and result.rejected and \
+                    any(r["problem"].startswith(("not JSON", "no facts"))
+                        for r in result.rejected):
+                # the model's output was unusable: this window still gets formed, by rule
+                rejected = result.rejected
+                result = fallback.extract(window)
+                result.rejected = rejected
+                name = fallback.name
+                summary["fallback_windows"] += 1
+            batch.append((window, result, name, former.prepare(window, result)))
+        former.embed([p for *_x, pending in batch for p in pending])
+        for window, result, name, pending in batch:
+            check(cancel)
+            before = len(former.changed)
+            counts = former.form(window, result, name, pending)
+            summary["windows"] += 1
+            summary["items"] += len(window.items)
+            for k in ("facts", "added", "merged", "refined", "invalidated", "rejected", "links"):
+                summary[k] += counts.get(k, 0)
+            ids = list(dict.fromkeys(former.changed[before:]))
+            if ids:
+                sm.hooks.emit("notes_did_change", ids=ids, action="extract")
+            done += 1
+            report(progress, "forming memories", done, total, window.title)
     sm.index_pending(progress=progress, cancel=cancel)
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
