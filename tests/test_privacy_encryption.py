@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "privacy"))
-from helpers import GARDEN, SECRETS, TRIPS, files_containing, files_under, run_cli  # noqa: E402
+from helpers import (GARDEN, SECRETS, TRIPS, files_containing, files_under,  # noqa: E402
+                     run_chain, run_cli)
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 PASS = {**NO_KEYRING, "SECONDME_PASSPHRASE": "correct horse battery"}
@@ -25,15 +26,14 @@ def _ok(r):
 
 
 def _full_flow(home: Path, env: dict) -> None:
-    """Import, form notes, search, ask, and run every job through the real CLI."""
-    _ok(run_cli(home, "import", str(TRIPS), str(GARDEN), env=env))
-    _ok(run_cli(home, "jobs", "run", "extract", env=env))
-    out = _ok(run_cli(home, "search", "zanzibarquux", "--json", env=env)).stdout
-    assert "zanzibarquux" in out  # the data is really there, just not readable on disk
-    _ok(run_cli(home, "ask", "What is Mirabel's favourite dish?", env=env))
-    for job in JOBS:
-        _ok(run_cli(home, "jobs", "run", job, env=env))
-    _ok(run_cli(home, "export", str(home.parent / f"{home.name}-export"), env=env))
+    """Import, form notes, search, ask, every job and export through the real CLI (one
+    process, each command opening and closing the store as usual)."""
+    r = _ok(run_chain(home, [("import", str(TRIPS), str(GARDEN)), ("jobs", "run", "extract"),
+                             ("search", "zanzibarquux", "--json"),
+                             ("ask", "What is Mirabel's favourite dish?"),
+                             *[("jobs", "run", job) for job in JOBS],
+                             ("export", str(home.parent / f"{home.name}-export"))], env=env))
+    assert "zanzibarquux" in r.stdout  # the data is really there, just not readable on disk
 
 
 def _embedding_needles() -> list[bytes]:

@@ -14,40 +14,36 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "privacy"))
-from helpers import DRIVER, GARDEN, TRIPS, run_cli  # noqa: E402
+from helpers import DRIVER, GARDEN, TRIPS, run_chain  # noqa: E402
 
 JOBS = ("decay", "consolidate", "upkeep", "backup")
 
 
-def _flow_without_network(tmp_path: Path, extra_env: dict) -> tuple[list, str]:
+def _flow_without_network(tmp_path: Path, extra_env: dict):
     log = tmp_path / "network-attempts.log"
     env = {"SECONDME_TEST_NO_NETWORK": str(log), **extra_env}
-    home = tmp_path / "home"
     steps = [("import", str(TRIPS), str(GARDEN)), ("jobs", "run", "extract"),
              ("search", "zanzibarquux", "--json"), ("ask", "What is Mirabel's favourite dish?"),
              *[("jobs", "run", j) for j in JOBS],
              ("export", str(tmp_path / "export")), ("doctor", "--json")]
-    results = []
-    for step in steps:
-        r = run_cli(home, *step, env=env, timeout=600)
-        results.append((step, r.returncode, r.stderr))
-    return results, log.read_text() if log.exists() else ""
+    r = run_chain(tmp_path / "home", steps, env=env)
+    return r, log.read_text() if log.exists() else ""
 
 
 def test_whole_flow_opens_no_network_connection(tmp_path):
-    results, attempts = _flow_without_network(tmp_path, {})
+    r, attempts = _flow_without_network(tmp_path, {})
     assert attempts == ""
-    for step, rc, err in results:
-        assert rc == 0, (step, err)
+    assert r.returncode == 0, r.stderr
+    assert "zanzibarquux" in r.stdout and '"ok": true' in r.stdout
 
 
 @pytest.mark.slow
 def test_whole_flow_with_the_real_models_opens_no_network_connection(tmp_path):
     """The real embedding model (sentence-transformers) and the embedded llama.cpp model."""
-    results, attempts = _flow_without_network(tmp_path, {"SECONDME_TEST_REAL_MODELS": "1"})
+    r, attempts = _flow_without_network(tmp_path, {"SECONDME_TEST_REAL_MODELS": "1"})
     assert attempts == ""
-    for step, rc, err in results:
-        assert rc == 0, (step, err)
+    assert r.returncode == 0, r.stderr
+    assert "zanzibarquux" in r.stdout
 
 
 GUARD_CHECK = textwrap.dedent(r'''
