@@ -46,7 +46,7 @@ def _default_connect(path: str) -> sqlite3.Connection:
 
 
 _STORAGE_PROBLEMS = (
-    ("full", "the disk is full: nothing was written; free some space and try again"),
+    ("is full", "the disk is full: nothing was written; free some space and try again"),
     ("readonly", "the data directory is read-only: nothing was written; make it writable "
                  "or choose another with --home"),
     ("read-only", "the data directory is read-only: nothing was written; make it writable "
