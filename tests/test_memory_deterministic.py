@@ -111,3 +111,17 @@ def test_markup_is_cleaned_and_labels_without_verbs_dropped():
         ref_date="2024-03-02")
     assert [f.text for f in DeterministicExtractor().extract(w).facts] == [
         "Ines's plot is bed 7 at the community garden."]
+
+
+def test_each_clause_keeps_its_own_tense_for_dates():
+    # written on Sunday 1 January 2023: "on Friday" is in the past clause
+    w = window(("Emma", "I handed in my notice on Friday, I'm going freelance.",
+                "2023-01-01T08:10:00+00:00"), participants=("Tom", "Emma"))
+    assert texts(w) == ["Emma handed in Emma's notice on Friday, 30 December 2022.",
+                        "Emma is going freelance."]
+
+
+def test_names_alone_are_not_facts_and_need_is_conjugated():
+    assert texts(window(("Ben", "Haha Kevin will."))) == []
+    assert texts(window(("Noor", "I need a new laptop for university."))) == [
+        "Noor needs a new laptop for university."]

@@ -1,6 +1,7 @@
 """Extraction quality floors on the labelled set (figures: benchmarks/bench_memory_quality.py).
 
-Floors sit below what was measured (deterministic: P 0.88, R 0.74, dates 0.86;
+Floors sit below what was measured (deterministic: P 0.79, R 0.74, dates 0.86 — a
+clause split into two notes counts one as an extra under the one-to-one rule;
 scripted gold-like LLM: P 1.00, R 0.98) so that noise does not fail them, while a real
 regression does.
 """
@@ -50,7 +51,7 @@ def test_the_labelled_set_is_big_and_well_formed():
 def test_deterministic_extractor_floors(fake_embedder):
     s, _w, rejected = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False))
     assert rejected == 0
-    assert s.precision >= 0.80, s.extras
+    assert s.precision >= 0.72, s.extras
     assert s.recall >= 0.65, s.misses
     assert s.date_accuracy >= 0.75
 

@@ -68,7 +68,8 @@ _GREETING_START = re.compile(r"^(hi|hey|hello|hiya|good (morning|night|evening|a
                              r"congrats|congratulations|thanks|thank you|dear|welcome)\b", re.I)
 _UNRESOLVED = re.compile(r"^(he|she|they|it|this|that|these|those|there|him|her|them)\b", re.I)
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
-                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b)|;\s+")
+                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b)|;\s+|"
+                           r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)")
 _ASSISTANT_BOILER = re.compile(
     r"\b(as an ai|language model|i'?m an ai|i hope this helps|let me know if|i'?d be happy "
     r"to|i can help|here'?s|here is|here are|feel free to|i'?m sorry, but|certainly|"
@@ -94,7 +95,7 @@ _ADVERBS = {"also", "really", "just", "still", "never", "always", "usually", "of
 _MODALS = {"can", "can't", "cannot", "could", "couldn't", "will", "won't", "would",
            "wouldn't", "should", "shouldn't", "must", "mustn't", "might", "may", "shall",
            "was", "wasn't", "were", "weren't", "had", "hadn't", "did", "didn't", "used",
-           "ought", "need", "dare"}
+           "ought"}
 _IRREGULAR_PAST = set("""
 went got had was were saw met bought took made began left came found gave ate drank ran
 wrote thought told said became broke felt flew forgot heard kept knew lost paid put sold
@@ -377,6 +378,7 @@ def read_slot(text: str, subject: str) -> Optional[tuple[str, str, str]]:
 def _clean(s: str) -> str:
     s = s.replace("’", "'").replace("‘", "'")
     s = _INTERJ.sub("", s.strip())
+    s = re.sub(r"^[A-Z]{2,}[!?.]*\s+(?=(?:I|I'm|My|We)\b)", "", s)   # "WHAT I'm going to…"
     s = re.sub(r"^(?:big |good |bad |great |sad |some |exciting )?(?:news|update|fyi|psa|"
                r"guess what|fun fact|so yeah)\s*[:!,\-–—]+\s*", "", s, flags=re.I)
     s = re.sub(r"\s*\b(lol|haha+|hehe+|lmao|xd|btw|tbh|imo|imho|omg)\b\s*|:\)|:\(|:D|;\)", " ",
@@ -393,8 +395,11 @@ def _finish(s: str) -> str:
     return s[0].upper() + s[1:] + "."
 
 
-def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: int) -> bool:
+def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: int,
+                 entity_tokens: set[str] = frozenset()) -> bool:
     toks = [t for t in content_tokens(text) if t not in subject_names and t != "others"]
+    if not [t for t in toks if t not in entity_tokens]:
+        return False        # only names: "Kevin will."
     # one telling word is enough when it names a life topic ("Anna is vegetarian")
     return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])))
 
@@ -511,7 +516,8 @@ class DeterministicExtractor:
             subj_tokens = {t for t in norm_name(name).split()}
         else:
             subj_tokens = {"i"}
-        if not _informative(text, subj_tokens, len(dates), len(ents)):
+        ent_tokens = {t for n, _k in ents for t in norm_name(n).split()}
+        if not _informative(text, subj_tokens, len(dates), len(ents), ent_tokens):
             return None
         fact_type = classify(text, when)
         valid_from = None

@@ -38,7 +38,7 @@ _PLACE_BEFORE = re.compile(
 _ORG_BEFORE = re.compile(
     r"\b(works? at|working at|worked at|works? for|working for|worked for|job at|joined|"
     r"hired by|intern(?:ship)? at|studies at|studying at|studied at|position at|role at|"
-    r"offer from|employed by|quit|left)\s*$", re.I)
+    r"offer from|employed by|quit|left|leaving|leave)\s*$", re.I)
 _ORG_SUFFIX = {"inc", "ltd", "gmbh", "llc", "corp", "corporation", "company", "co",
                "university", "college", "school", "bank", "hospital", "institute", "group",
                "labs", "lab", "ag", "sa", "plc", "foundation", "agency", "studio",
