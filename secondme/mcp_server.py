@@ -42,8 +42,7 @@ import click
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "secondme"
-EXTERNAL_PREFIX = "mcp:"
-MCP_FORMAT = "mcp"
+from .recall.trust import EXTERNAL_PREFIX, MCP_FORMAT  # noqa: F401
 MAX_K = 50
 MAX_REMEMBER_CHARS = 4000
 
@@ -76,33 +75,8 @@ def client_config_snippet(home: Optional[str | os.PathLike] = None, *,
 
 
 # -- ranking rule for evidence written by other apps -----------------------------------------
-def external_ids(store, results: list) -> set[tuple[str, int]]:
-    """(kind, id) of results that rest on evidence another app wrote through MCP."""
-    notes = [r.id for r in results if r.kind == "note"]
-    msgs = [r.id for r in results if r.kind == "message"]
-    out: set[tuple[str, int]] = set()
-    conn = store.conn
-    if notes:
-        q = ",".join("?" * len(notes))
-        out |= {("note", r[0]) for r in conn.execute(
-            f"select id from notes where id in ({q}) and origin like '{EXTERNAL_PREFIX}%'", notes)}
-    if msgs:
-        q = ",".join("?" * len(msgs))
-        out |= {("message", r[0]) for r in conn.execute(
-            f"select m.id from messages m join conversations c on c.id = m.conversation_id "
-            f"where m.id in ({q}) and c.format = '{MCP_FORMAT}'", msgs)}
-    return out
-
-
-def demote_external(store, results: list) -> list:
-    """``results`` with every result resting on MCP-written evidence after all others
-    (order kept within each group): another app's claim never outranks the person's
-    own messages and memories."""
-    ext = external_ids(store, results)
-    if not ext:
-        return list(results)
-    own = [r for r in results if (r.kind, r.id) not in ext]
-    return own + [r for r in results if (r.kind, r.id) in ext]
+# The rule lives in recall (search and answers apply it too); re-exported for MCP callers.
+from .recall.trust import demote_external, external_ids  # noqa: E402,F401
 
 
 # -- the server --------------------------------------------------------------------------------

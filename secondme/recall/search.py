@@ -409,6 +409,10 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
     t4 = time.perf_counter()
     results = _rerank_and_build(sm, fused, lists, parsed, soft, strict, k, weights,
                                 include_archived)
+    from .trust import demote_external
+
+    # another app's claims (MCP `remember`) never outrank the person's own evidence
+    results = demote_external(sm.store, results)
     trace.timings["rerank_ms"] = (time.perf_counter() - t4) * 1000
     trace.timings["total_ms"] = (time.perf_counter() - t0) * 1000
     return results
