@@ -251,3 +251,25 @@ def test_export_refuses_the_data_dir_and_cli_round_trip(tmp_path):
     assert _cli_hits(tmp_path / "new", "zanzibarquux")
     r = run_cli(tmp_path / "other", "import-dump", str(TRIPS))
     assert r.returncode != 0 and "not a secondme dump" in r.stderr
+
+
+def test_delete_a_document_source_removes_its_chunks_and_notes(sm, tmp_path):
+    doc = tmp_path / "diary.md"
+    doc.write_text("# Holidays\n\nI visited the Vermillionquartz caves in Slovenia in July "
+                   "2023.\n\nI love hiking in the Julian Alps.\n", encoding="utf-8")
+    sm.import_paths([doc, GARDEN])
+    sm.run_extract()
+    sm.index_pending()
+    c = sm.store.conn
+    assert _fts(sm, "Vermillionquartz")["chunks_fts"] >= 1
+    src = next(s for s in sm.list_sources() if s.path.endswith("diary.md"))
+    assert src.documents == 1 and src.chunks >= 1
+    chunk_ids = [r[0] for r in c.execute("select id from chunks")]
+    rep = sm.delete_source(src.id)
+    assert rep.documents == 1 and rep.chunks == len(chunk_ids)
+    assert not any(_fts(sm, "Vermillionquartz").values())
+    assert _api_hits(sm, "Vermillionquartz") == []
+    assert c.execute("select count(*) from vector_items where kind = 'chunk'").fetchone()[0] == 0
+    assert c.execute("select count(*) from note_sources where chunk_id is not null"
+                     ).fetchone()[0] == 0
+    assert _api_hits(sm, "moonberrytrellis")
