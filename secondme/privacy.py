@@ -118,6 +118,14 @@ def _placeholders(n: int) -> str:
 class PrivacyOps:
     """Sources, deletion, forgetting, wipe, export, dump import and key change."""
 
+    def _pause_background(self) -> bool:
+        """Stop the scheduler before the store is swapped; True if it was running."""
+        was = bool(getattr(self, "background_running", False))
+        stop = getattr(self, "stop_background", None)
+        if stop:
+            stop()
+        return was
+
     # -- sources -------------------------------------------------------------------------------
     def list_sources(self) -> list[SourceInfo]:
         """Every imported source with live counts, newest first."""
@@ -248,10 +256,8 @@ class PrivacyOps:
         from .store.db import Store
 
         counts = self.store.counts()
+        was_running = self._pause_background()
         with self._lock:
-            stop = getattr(self, "stop_background", None)
-            if stop:
-                stop()
             connector = self.store._connector
             db_path = Path(self.store.path)
             self._vectors = None
@@ -267,6 +273,8 @@ class PrivacyOps:
                 self._job_runner = None
             old, self._settings = self._settings, Settings()
             self._save_settings(self._settings)
+        if was_running:
+            self.start_background()
         self.hooks.emit("notes_did_change", ids=[], action="wipe")
         self.hooks.emit("index_did_change", items=0)
         self.hooks.emit("settings_did_change", old=old, new=self._settings)
@@ -562,6 +570,7 @@ class PrivacyOps:
                                            use_keyring=use_keyring,
                                            scrypt_n=scrypt_n or crypto.SCRYPT_N)
         files = []
+        was_running = self._pause_background()
         with self._lock:
             vectors_blob = self._read_index_plain(old)
             self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -580,6 +589,10 @@ class PrivacyOps:
                 files.append("vectors")
             crypto.finish_key_change(self.home, marker, new, pending)
             self.store = Store.open(db_path, connector=new)
+            if getattr(self, "_job_runner", None) is not None:
+                self._job_runner = None
+        if was_running:
+            self.start_background()
         return {"method": pending["method"], "files": files}
 
     def encrypt_store(self, *, passphrase: Optional[str] = None,
@@ -600,10 +613,8 @@ class PrivacyOps:
         new, marker = crypto.new_key_for(self.home, passphrase=passphrase,
                                          use_keyring=use_keyring,
                                          scrypt_n=scrypt_n or crypto.SCRYPT_N)
+        was_running = self._pause_background()
         with self._lock:
-            stop = getattr(self, "stop_background", None)
-            if stop:
-                stop()
             vectors_blob = self._read_index_plain(None)
             _remove_index_files(self.home)  # the plain copy must not outlive the switch
             self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -619,6 +630,10 @@ class PrivacyOps:
                 self._write_index(new, vectors_blob)
                 files.append("vectors")
             self.store = Store.open(db_path, connector=new)
+            if getattr(self, "_job_runner", None) is not None:
+                self._job_runner = None
+        if was_running:
+            self.start_background()
         return {"method": marker.method, "files": files}
 
     def _read_index_plain(self, connector) -> Optional[bytes]:

@@ -222,3 +222,26 @@ def test_connector_and_cipher_never_show_the_key():
     c = SQLCipherConnector(key)
     assert key.hex() not in repr(c) and key.hex() not in repr(c.file_cipher)
     assert "hidden" in repr(FileCipher(key))
+
+
+def test_key_change_while_background_jobs_run(tmp_path, monkeypatch, fake_embedder):
+    """The Settings pane changes the key while the app's scheduler is running."""
+    from secondme import crypto
+    from secondme.service import SecondMe
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("SECONDME_PASSPHRASE", raising=False)
+    crypto.init_store(tmp_path, encrypt=True, passphrase="old passphrase", scrypt_n=2 ** 12)
+    with SecondMe(tmp_path, passphrase="old passphrase", embedder=fake_embedder) as sm:
+        sm.import_paths([TRIPS])
+        sm.start_background()
+        assert sm.background_running
+        sm.change_key(passphrase="new passphrase", scrypt_n=2 ** 12)
+        assert sm.background_running  # restarted on the re-keyed store
+        assert sm.run_job("backup")["backup"]
+        sm.stop_background()
+    with SecondMe(tmp_path, passphrase="new passphrase", embedder=fake_embedder) as sm:
+        assert sm.store.counts()["messages"] == 4
+        conn = sm.store.connect_file(sm.backups_list()[0].path)
+        assert conn.execute("select count(*) from messages").fetchone()[0] == 4
+        conn.close()
