@@ -172,3 +172,29 @@ def test_documents_are_formed_by_section(sm, tmp_path):
     assert any("Oceana" in t and "April 2023" in t for t in texts), texts
     src = sm.get_note(sm.list_notes(query="thesis")[0].id).sources[0]
     assert src.kind == "chunk" and src.document and src.offset is not None
+
+
+def test_note_matrix_finds_nearest_notes_exactly(sm, tmp_path):
+    import numpy as np
+
+    from secondme.memory.extract import NoteMatrix
+
+    m = NoteMatrix(sm.store.conn, "hash-64", 4)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(3000, 4)).astype("float32")
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for i, v in enumerate(vecs):
+        m.add(i + 1, v)
+    q = vecs[41]
+    best = m.search(q, 5)
+    assert best[0][0] == 42 and abs(best[0][1] - 1.0) < 1e-5
+    expected = [int(i) + 1 for i in np.argsort(-(vecs @ q))[:5]]
+    assert [b[0] for b in best] == expected
+    m.remove(42)
+    assert 42 not in [b[0] for b in m.search(q, 5)]
+    # notes formed earlier are loaded from the store
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    sm.run_extract()
+    loaded = NoteMatrix(sm.store.conn, sm.embedder.model_id, sm.embedder.dim)
+    assert sorted(loaded.ids) == [r[0] for r in sm.store.conn.execute(
+        "select id from notes order by id")]

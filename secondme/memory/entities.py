@@ -144,6 +144,9 @@ class EntityResolver:
         self.by_norm: dict[str, int] = {}
         self.rows: dict[int, dict] = {}
         self.first_tokens: dict[str, set[int]] = {}
+        # fuzzy matching (Jaccard ≥ 0.9) only ever pairs near-identical spellings, which
+        # share their first letters: bucketing by them keeps resolution O(bucket), not O(E)
+        self.buckets: dict[str, set[str]] = {}
         for eid, kind, name, norm, aliases, is_me in conn.execute(
                 "select id, kind, name, norm_name, aliases, is_me from entities"):
             self._remember(eid, kind, name, json.loads(aliases or "[]"), bool(is_me))
@@ -155,6 +158,7 @@ class EntityResolver:
             k = norm_name(n)
             if k:
                 self.by_norm.setdefault(k, eid)
+                self.buckets.setdefault(k[:2], set()).add(k)
                 if kind == "person":
                     self.first_tokens.setdefault(k.split()[0], set()).add(eid)
 
@@ -201,6 +205,7 @@ class EntityResolver:
         self.conn.execute("update entities set aliases = ? where id = ?",
                           [json.dumps(row["aliases"]), eid])
         self.by_norm.setdefault(k, eid)
+        self.buckets.setdefault(k[:2], set()).add(k)
         if row["kind"] == "person":
             self.first_tokens.setdefault(k.split()[0], set()).add(eid)
 
@@ -221,7 +226,8 @@ class EntityResolver:
             return eid
         # fuzzy: near-identical spelling
         best, best_sim = None, 0.0
-        for other_k, other_id in self.by_norm.items():
+        for other_k in self.buckets.get(k[:2], ()):
+            other_id = self.by_norm[other_k]
             if abs(len(other_k) - len(k)) > max(3, len(k) // 3):
                 continue
             sim = trigram_jaccard(k, other_k)

@@ -84,6 +84,56 @@ class _Pending:
     note_id: Optional[int] = None
 
 
+class NoteMatrix:
+    """Every note vector in memory, searched exactly with one matrix product.
+
+    Reconciliation asks for the nearest *notes* only; in a store of many messages and few
+    notes a filtered HNSW search visits most of the graph (measured ~125 ms per query
+    with 200 notes among 50,000 items), while this costs ~N·dim flops (a few ms for
+    40,000 notes). Vectors are L2-normalised, so the dot product is the cosine.
+    """
+
+    def __init__(self, conn, model_id: str, dim: int):
+        self.dim = dim
+        self.ids: list[int] = []
+        self.rows: dict[int, int] = {}
+        self.mat = np.zeros((1024, dim), dtype=np.float32)
+        for nid, blob in conn.execute(
+                "select v.item_id, e.vector from vector_items v join embeddings e on "
+                "e.content_hash = v.content_hash and e.model_id = ? where v.kind = 'note'",
+                [model_id]):
+            vec = np.frombuffer(blob, dtype="<f4")
+            if vec.shape[0] == dim:
+                self.add(nid, vec)
+
+    def add(self, note_id: int, vec: np.ndarray) -> None:
+        if note_id in self.rows:
+            self.mat[self.rows[note_id]] = vec
+            return
+        n = len(self.ids)
+        if n >= self.mat.shape[0]:
+            self.mat = np.vstack([self.mat, np.zeros_like(self.mat)])
+        self.mat[n] = vec
+        self.rows[note_id] = n
+        self.ids.append(note_id)
+
+    def remove(self, note_id: int) -> None:
+        row = self.rows.pop(note_id, None)
+        if row is not None:
+            self.mat[row] = 0.0
+            self.ids[row] = -1
+
+    def search(self, vec: np.ndarray, k: int) -> list[tuple[int, float]]:
+        n = len(self.ids)
+        if n == 0 or vec is None:
+            return []
+        sims = self.mat[:n] @ np.asarray(vec, dtype=np.float32)
+        k = min(k, n)
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        return [(self.ids[i], float(sims[i])) for i in top if self.ids[i] != -1]
+
+
 class Former:
     """Applies extracted facts to the store. One per run; not thread-safe."""
 
@@ -99,8 +149,7 @@ class Former:
         self.llm = llm if llm is not None and getattr(llm, "capable", False) else None
         self.embedder = sm.embedder
         self.vindex = sm.open_vectors()
-        self.note_labels: dict[int, int] = dict(self.conn.execute(
-            "select label, item_id from vector_items where kind = 'note'").fetchall())
+        self.notes_matrix = NoteMatrix(self.conn, self.embedder.model_id, self.embedder.dim)
         with self.store.write() as db:
             self.resolver = EntityResolver(db.conn, me_names=self.me_names, llm=self.llm)
         self.stats = Counter()
@@ -183,19 +232,7 @@ class Former:
             return []
 
     def _vector(self, vec: np.ndarray) -> list[tuple[int, float]]:
-        if vec is None or not self.note_labels:
-            return []
-        labels = self.note_labels
-        k = min(CANDIDATES, len(labels))
-        while k > 0:
-            try:
-                hits = self.vindex.search(vec, k, filter=lambda l: l in labels)
-                break
-            except RuntimeError:  # hnswlib found fewer than k notes: ask for fewer
-                k //= 2
-        else:
-            return []
-        return [(labels[l], 1.0 - d) for l, d in hits if l in labels]
+        return self.notes_matrix.search(vec, CANDIDATES)
 
     def _load_candidates(self, ids: list[int], sims: dict[int, float]) -> list[Candidate]:
         if not ids:
@@ -274,8 +311,8 @@ class Former:
             labels = self._store_vectors(conn, new_vectors)
         if labels:
             self.vindex.add([l for l, _ in labels], np.vstack([v for _, v in labels]))
-            for (label, _v), (nid, _h, _vec) in zip(labels, new_vectors):
-                self.note_labels[label] = nid
+            for nid, _h, vec in new_vectors:
+                self.notes_matrix.add(nid, vec)
         self.stats.update(counts)
         return dict(counts)
 
@@ -393,8 +430,7 @@ class Former:
         if labels:
             conn.execute("delete from vector_items where kind = 'note' and item_id = ?", [note_id])
             self.vindex.remove(labels)
-            for l in labels:
-                self.note_labels.pop(l, None)
+        self.notes_matrix.remove(note_id)
 
     def _store_vectors(self, conn, new_vectors: list) -> list[tuple[int, np.ndarray]]:
         """Write embeddings + vector_items for new/changed notes (same transaction)."""
