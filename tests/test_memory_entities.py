@@ -59,7 +59,9 @@ def test_the_model_decides_only_what_rules_leave_open(sm):
         r = EntityResolver(db.conn, llm=llm)
         kat = r.resolve("Katharina Meier", "person")
         assert r.resolve("Katharina Meier", "person") == kat and llm.calls == []
+        r.ask_model_first([("Kathi Meier", "person"), ("Kathrin Meyer", "person"),
+                           ("Katharina Meier", "person")])      # the last: rules suffice
+        assert len(llm.calls) == 2 and "0: Katharina Meier" in llm.prompts[0]
         assert r.resolve("Kathi Meier", "person") == kat        # model: 0 = Katharina
-        assert "0: Katharina Meier" in llm.prompts[0]
         other = r.resolve("Kathrin Meyer", "person")            # model: 7 not offered → new
-        assert other != kat and len(llm.calls) == 2
+        assert other != kat and len(llm.calls) == 2             # resolve never asks

@@ -147,6 +147,7 @@ class EntityResolver:
         # fuzzy matching (Jaccard ≥ 0.9) only ever pairs near-identical spellings, which
         # share their first letters: bucketing by them keeps resolution O(bucket), not O(E)
         self.buckets: dict[str, set[str]] = {}
+        self.model_answers: dict[str, Optional[int]] = {}
         for eid, kind, name, norm, aliases, is_me in conn.execute(
                 "select id, kind, name, norm_name, aliases, is_me from entities"):
             self._remember(eid, kind, name, json.loads(aliases or "[]"), bool(is_me))
@@ -216,11 +217,12 @@ class EntityResolver:
         else:
             self._add_alias(self.me_id, name)
 
-    def resolve(self, name: str, kind: str = "other") -> int:
-        """The entity id for ``name`` (creating the entity when nothing matches)."""
+    def match(self, name: str, kind: str = "other") -> Optional[int]:
+        """The entity the rules resolve ``name`` to (exact, fuzzy, first name), or None.
+        Read-only."""
         k = norm_name(name)
         if not k:
-            raise ValueError("empty entity name")
+            return None
         eid = self.by_norm.get(k)
         if eid is not None:
             return eid
@@ -234,28 +236,48 @@ class EntityResolver:
             if sim > best_sim:
                 best, best_sim = other_id, sim
         if best is not None and best_sim >= 0.9:
-            self._add_alias(best, name)
             return best
-        # a lone first name that belongs to exactly one known person
         toks = k.split()
+        # a lone first name that belongs to exactly one known person
         if kind in ("person", "other") and len(toks) == 1:
             cands = self.first_tokens.get(toks[0], set())
             if len(cands) == 1:
-                eid = next(iter(cands))
-                self._add_alias(eid, name)
-                return eid
+                return next(iter(cands))
         # a full name whose first token is a known lone first name ("Lena" then "Lena Vogel")
         if kind in ("person", "other") and len(toks) > 1:
             eid = self.by_norm.get(toks[0])
             if eid is not None and self.rows[eid]["kind"] == "person" \
                     and len(norm_name(self.rows[eid]["name"]).split()) == 1:
-                self._add_alias(eid, name)
                 return eid
-        if self.llm is not None:
-            eid = self._ask_model(name, kind)
-            if eid is not None:
-                self._add_alias(eid, name)
-                return eid
+        return None
+
+    def ask_model_first(self, names: Iterable[tuple[str, str]]) -> None:
+        """Ask the model (when capable) about the names the rules cannot resolve, and
+        remember its answers. Call this OUTSIDE any transaction; :meth:`resolve` then
+        uses the answers without calling the model."""
+        if self.llm is None:
+            return
+        for name, kind in names:
+            k = norm_name(name)
+            if k and k not in self.model_answers and self.match(name, kind) is None:
+                self.model_answers[k] = self._ask_model(name, kind)
+
+    def resolve(self, name: str, kind: str = "other") -> int:
+        """The entity id for ``name`` (creating the entity when nothing matches).
+
+        Never calls the model itself (it may run inside a write transaction): answers
+        gathered by :meth:`ask_model_first` are used."""
+        k = norm_name(name)
+        if not k:
+            raise ValueError("empty entity name")
+        eid = self.match(name, kind)
+        if eid is None:
+            eid = self.model_answers.get(k)
+            if eid is not None and eid not in self.rows:
+                eid = None
+        if eid is not None:
+            self._add_alias(eid, name)
+            return eid
         return self._create(kind if kind in ENTITY_KINDS else "other", name, [])
 
     def _ask_model(self, name: str, kind: str) -> Optional[int]:

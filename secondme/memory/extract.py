@@ -283,6 +283,8 @@ class Former:
             self.candidates(p)
             if self.llm is not None and p.candidates:
                 p.decision = llm_decide(self.llm, p.fact, p.candidates)
+        # model calls happen here, before the window's transaction, never inside it
+        self.resolver.ask_model_first([e for p in pending for e in p.fact.entities])
         counts = Counter(facts=len(facts), rejected=len(result.rejected))
         new_vectors: list[tuple[int, str, np.ndarray]] = []
         with self.store.write() as db:
