@@ -76,6 +76,8 @@ def main() -> None:
         summary[k]["ratio_to_bare"] = round(summary[k]["median_s"] / base, 2)
     summary["goal_s"] = 1.5
     summary["platform"] = args.platform
+    summary["load_average_1min"] = round(os.getloadavg()[0], 1)
+    summary["cpus"] = os.cpu_count()
     summary["ok"] = all(summary[k]["median_s"] <= 1.5 for k in ("app_new_home", "app_demo_home"))
     for k, v in summary.items():
         print(f"{k:15s} {v}")
