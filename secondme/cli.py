@@ -118,6 +118,33 @@ def _log_file(home: Optional[str]) -> Optional[Path]:
         return None
 
 
+def _looks_damaged(e: Exception) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in ("malformed", "not a database", "disk image",
+                                   "database corrupt"))
+
+
+def _log_internal_error(path: Path, e: BaseException) -> None:
+    """Append where an internal error happened to the log, WITHOUT its message.
+
+    Exception messages can quote memory text (a failing SQL parameter, a parsed line);
+    with encryption on, no file in the data dir may hold memory text in the clear, so the
+    log keeps the exception type and the stack of code locations only.
+    """
+    import traceback
+    from datetime import datetime, timezone
+
+    frames = traceback.extract_tb(e.__traceback__)
+    lines = [f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} "
+             f"internal error {type(e).__module__}.{type(e).__name__}"]
+    lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    except OSError:
+        pass
+
+
 class SecondMeGroup(click.Group):
     """Turns errors into one clear line and an exit code (never a traceback)."""
 
@@ -137,13 +164,18 @@ class SecondMeGroup(click.Group):
         except BrokenPipeError:
             ctx.exit(0)
         except Exception as e:
+            import sqlite3
+
+            if isinstance(e, sqlite3.DatabaseError) and _looks_damaged(e):
+                # found after a successful open (a damaged page deep in the file)
+                click.echo(f"Error: the database is damaged ({e}); run `secondme recover` "
+                           "to restore the latest backup (the damaged file is kept)",
+                           err=True)
+                ctx.exit(1)
             home = (ctx.params or {}).get("home")
             path = _log_file(home)
             if path is not None:
-                import traceback
-
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(traceback.format_exc())
+                _log_internal_error(path, e)
             where = f" (details in {path})" if path else ""
             click.echo(f"Internal error: {type(e).__name__}: {e}{where}", err=True)
             ctx.exit(70)
@@ -202,6 +234,9 @@ def doctor(state: CliState, as_json: bool) -> None:
         click.echo(f"llm:        {llm.get('name', '?')} "
                    f"{'found' if llm.get('found') else 'MISSING'}")
         click.echo(f"keyring:    {rep['keyring']}")
+        enc = rep.get("encryption") or {}
+        click.echo("encryption: " + ("on, key from " + str(enc.get("method"))
+                                     if enc.get("encrypted") else "off"))
         idx = rep["index"]
         click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
                    f"{idx.get('pending', 0)} waiting)")

@@ -78,6 +78,13 @@ def run_doctor(sm) -> dict[str, Any]:
         problems.append(f"vector index: {e}")
 
     try:
+        from . import crypto
+
+        encryption = crypto.describe(sm.home)
+    except Exception as e:  # reported, never fatal
+        encryption = {"encrypted": None, "error": str(e)}
+
+    try:
         integrity = sm.store.integrity_check()
     except Exception as e:
         integrity = f"error: {e}"
@@ -100,6 +107,7 @@ def run_doctor(sm) -> dict[str, Any]:
         "migrations": sm.store.applied_migrations(),
         "models": models,
         "keyring": secrets.backend_name(),
+        "encryption": encryption,
         "index": index,
         "integrity": integrity,
         "counts": counts,

@@ -51,3 +51,37 @@ def test_unknown_error_is_not_a_bare_traceback(tmp_path):
     assert p.returncode != 0
     assert "Traceback" not in p.stderr
     assert "Error:" in p.stderr and str(f / "x") in p.stderr
+
+
+def test_internal_error_is_logged_without_its_message(tmp_path, monkeypatch):
+    from secondme.service import SecondMe
+
+    def boom(self):
+        raise RuntimeError("Anna's passport number is X1234567")
+
+    monkeypatch.setattr(SecondMe, "doctor", boom)
+    h = tmp_path / "h"
+    r = CliRunner().invoke(main, ["--home", str(h), "doctor"])
+    assert r.exit_code == 70 and "Internal error" in r.output
+    log = (h / "logs" / "secondme.log").read_text()
+    assert "RuntimeError" in log and "doctor" in log  # where it happened
+    assert "X1234567" not in log and "passport" not in log  # never memory text
+
+
+def test_damage_found_after_open_points_to_recover(tmp_path, monkeypatch):
+    import sqlite3
+
+    from secondme.service import SecondMe
+
+    def damaged(self):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(SecondMe, "doctor", damaged)
+    r = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "doctor"])
+    assert r.exit_code == 1
+    assert "secondme recover" in r.output and "Internal error" not in r.output
+
+
+def test_doctor_reports_encryption(tmp_path):
+    rep = json.loads(run("--home", str(tmp_path / "h"), "doctor", "--json").output)
+    assert rep["encryption"]["encrypted"] is False
