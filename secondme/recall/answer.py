@@ -172,8 +172,33 @@ def evidence_strength(question_terms: list[str], texts: list[str],
     return 0.55 * best + 0.25 * union + 0.2 * dense
 
 
+UNKNOWN_TERM_DENSE_RESCUE = 0.6
+
+
+def discount_unknown_terms(strength: float, question_terms: list[str],
+                           idf: dict[str, float], unknown: set[str],
+                           dense_sim: float = 0.0) -> float:
+    """Lower ``strength`` by the IDF-weighted share of question terms that occur nowhere in
+    the memories ("What is my dentist's name?" when no dentist was ever mentioned: the
+    word "name" alone must not carry an answer).
+
+    A source that is semantically very close (cosine ≥ 0.6: a synonym such as "partner"
+    for "boyfriend") keeps the strength as it is.
+    """
+    terms = [t for t in question_terms if t]
+    missing = [t for t in terms if t in unknown]
+    if not missing or dense_sim >= UNKNOWN_TERM_DENSE_RESCUE:
+        return strength
+    top = max(idf.values(), default=5.0) or 5.0
+    total = sum(idf.get(t, top) for t in terms) or 1.0
+    share = sum(idf.get(t, top) for t in missing) / total
+    return strength * (1.0 - share)
+
+
 # -- extractive answers ----------------------------------------------------------------
-_SENT = re.compile(r"(?<=[.!?])\s+|\n+")
+# never split after an honorific: "My dentist is Dr. Okafor" is one sentence
+_SENT = re.compile(r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bMx\.)"
+                   r"(?<!\bProf\.)(?<!\bSt\.)\s+|\n+")
 
 
 def sentences(text: str) -> list[str]:
@@ -270,7 +295,9 @@ def _score_sentence(sent: str, q_terms: set[str], qtype: str, names: set[str],
     return s
 
 
-_CAPS = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'’-]*)*")
+_HONORIFIC = r"(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Sr|Sra|Fr|Dra)\.?\s+)?"
+_CAPS = re.compile(r"\b" + _HONORIFIC
+                   + r"[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'’-]*)*")
 _COUNT = re.compile(r"\b(\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|"
                     r"eleven|twelve|twenty|thirty|forty|fifty|a hundred|a dozen|a couple of|"
                     r"a few)\s+([a-z]+)", re.I)

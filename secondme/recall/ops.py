@@ -22,7 +22,8 @@ from typing import Callable, Iterable, Optional
 from ..errors import Cancelled, InvalidInput, NotFound
 from ..progress import CancelToken, ProgressFn, check
 from .answer import (NO_MEMORY, CitationFilter, Source, build_messages, cited_numbers,
-                     evidence_strength, extractive_answer, grounding, GROUNDED_MIN)
+                     discount_unknown_terms, evidence_strength, extractive_answer, grounding,
+                     GROUNDED_MIN)
 from .query import STOP_WORDS, content_terms, fmt_date, question_type
 from .search import SearchResult, SearchTrace, search as _search
 from .windows import CHAT_FORMAT
@@ -189,7 +190,7 @@ class RecallOps:
         check(cancel)
         parsed = trace.parsed
         q_terms = content_terms(query)
-        idf = self._idf(q_terms)
+        idf, unknown = self._term_stats(q_terms)
         given = results[:k]
         sources = [Source(n=i + 1, kind=r.kind, id=r.id, text=r.text, ts=_ts(r),
                           speaker=r.speaker, timestamp=r.timestamp, sources=r.sources,
@@ -198,6 +199,8 @@ class RecallOps:
         best_sim = max((trace.dense_sims.get((r.kind, r.id), 0.0) for r in given[:3]),
                        default=0.0)
         strength = evidence_strength(q_terms, [_display(r) for r in given], idf, best_sim)
+        strength = discount_unknown_terms(strength, q_terms, idf, unknown,
+                                          best_sim)
         timings["strength"] = round(strength, 3)
         user_turn = self._add_turn(chat_id, "user", question, query=query,
                                    entities=(parsed.names if parsed else []) + carried)
@@ -284,10 +287,15 @@ class RecallOps:
     def _idf(self, terms: list[str]) -> dict[str, float]:
         """IDF of each term over messages, chunks and notes (terms found nowhere get the
         highest weight)."""
+        return self._term_stats(terms)[0]
+
+    def _term_stats(self, terms: list[str]) -> tuple[dict[str, float], set[str]]:
+        """(IDF of each term, the terms that occur nowhere in the memories)."""
         conn = self.store.conn
         n = sum(conn.execute(f"select count(*) from {t}").fetchone()[0]
                 for t in ("messages", "chunks", "notes")) + 1
         out = {}
+        unknown = set()
         for t in terms:
             q = '"' + t.replace('"', " ") + '"'
             df = 0
@@ -295,7 +303,9 @@ class RecallOps:
                 df += conn.execute(f"select count(*) from {table} where {table} match ?",
                                    [q]).fetchone()[0]
             out[t] = math.log((n + 1) / (df + 0.5))
-        return out
+            if df == 0:
+                unknown.add(t)
+        return out, unknown
 
     # -- chats -------------------------------------------------------------------------
     def _chat_for(self, chat_id: Optional[int], question: str) -> int:
