@@ -243,7 +243,8 @@ class ActivityPanel(QWidget):
             return
 
         def work(progress, cancel):
-            for n in names:
+            # from the tray the pane may never have loaded its list: ask the service
+            for n in names or [get(j, "name") for j in sm.jobs_list()]:
                 getattr(sm, method)(n)
 
         self.ctx.runner.run(work, on_success=lambda _r: self.status.setText(
