@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Iterator, Optional
 
 from .common import (Claim, ParseContext, as_text, derive_id, epoch_seconds, head_text,
+                     stream_json_conversations,
                      json_keys_in, suffix)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
@@ -54,22 +55,7 @@ def claim(tree: Tree, files: list[str], force: bool = False) -> list[Claim]:
 
 def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     """Stream the conversations of one file (a list, or a single conversation object)."""
-    import ijson
-
-    rel = c.files[0]
-    path = c.tree.display(rel)
-    n = 0
-    with ctx.open(c.tree, rel) as raw:
-        start = raw.peek(256)[:256].lstrip(b"\xef\xbb\xbf \t\r\n")
-        prefix = "" if start.startswith(b"{") else "item"
-        try:
-            for n, obj in enumerate(ijson.items(raw, prefix, use_float=True), 1):
-                yield convert_or_problem(obj, path, n, ctx)
-        except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
-                               f"the file is not valid JSON or is truncated "
-                               f"({str(e)[:160] or type(e).__name__}); the conversations "
-                               "before this point were imported")
+    yield from stream_json_conversations(c, ctx, convert_or_problem)
 
 
 def convert_or_problem(obj: Any, path: str, n: int, ctx: ParseContext) -> Item:

@@ -13,6 +13,7 @@ import re
 from typing import Any, Iterator, Optional
 
 from .common import (Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso,
+                     stream_json_conversations,
                      suffix)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
@@ -46,29 +47,19 @@ def claim(tree: Tree, files: list[str], force: bool = False) -> list[Claim]:
 
 def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     """Stream the conversations of one file (a list, or one conversation object)."""
-    import ijson
+    yield from stream_json_conversations(c, ctx, _convert_or_problem)
 
-    rel = c.files[0]
-    path = c.tree.display(rel)
-    n = 0
-    with ctx.open(c.tree, rel) as raw:
-        start = raw.peek(256)[:256].lstrip(b"\xef\xbb\xbf \t\r\n")
-        prefix = "" if start.startswith(b"{") else "item"
-        try:
-            for n, obj in enumerate(ijson.items(raw, prefix, use_float=True), 1):
-                try:
-                    yield conversation(obj, ctx)
-                except (ValueError, TypeError, KeyError, AttributeError) as e:
-                    cid = obj.get("uuid") if isinstance(obj, dict) else None
-                    yield ParseProblem(path, f"conversation {n}" + (
-                        f" (id {cid})" if isinstance(cid, str) else ""),
-                        f"cannot read this conversation: {str(e)[:200] or type(e).__name__}",
-                        conversation=cid if isinstance(cid, str) else None)
-        except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
-                               f"the file is not valid JSON or is truncated "
-                               f"({str(e)[:160] or type(e).__name__}); the conversations "
-                               "before this point were imported")
+
+def _convert_or_problem(obj: Any, path: str, n: int, ctx: ParseContext) -> Item:
+    """Convert one conversation object, or describe why it cannot be."""
+    try:
+        return conversation(obj, ctx)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        cid = obj.get("uuid") if isinstance(obj, dict) else None
+        return ParseProblem(path, f"conversation {n}" + (
+            f" (id {cid})" if isinstance(cid, str) else ""),
+            f"cannot read this conversation: {str(e)[:200] or type(e).__name__}",
+            conversation=cid if isinstance(cid, str) else None)
 
 
 def _sort_key(m: dict, i: int, ctx: ParseContext) -> tuple:

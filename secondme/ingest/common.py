@@ -289,3 +289,32 @@ def epoch_seconds(value: Any) -> Optional[float]:
 def utc_offset_label(dt: datetime) -> str:
     off = dt.utcoffset() or timedelta(0)
     return dt.tzname() or str(off)
+
+
+def stream_json_conversations(claim, ctx: "ParseContext",
+                              convert: Callable[[Any, str, int, "ParseContext"], Any]):
+    """Stream the conversation objects of one JSON file — an array, or a single object —
+    in bounded memory (ijson), yielding ``convert(obj, path, n, ctx)`` for each (a
+    Conversation, or a ParseProblem naming the conversation that cannot be read).
+
+    A file that is not valid JSON or is truncated ends with a ParseProblem naming the
+    position; the conversations before that point are kept.
+    """
+    import ijson
+
+    from .model import ParseProblem
+
+    rel = claim.files[0]
+    path = claim.tree.display(rel)
+    n = 0
+    with ctx.open(claim.tree, rel) as raw:
+        start = raw.peek(256)[:256].lstrip(b"\xef\xbb\xbf \t\r\n")
+        prefix = "" if start.startswith(b"{") else "item"
+        try:
+            for n, obj in enumerate(ijson.items(raw, prefix, use_float=True), 1):
+                yield convert(obj, path, n, ctx)
+        except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+                               f"the file is not valid JSON or is truncated "
+                               f"({str(e)[:160] or type(e).__name__}); the conversations "
+                               "before this point were imported")
