@@ -207,13 +207,30 @@ def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx.obj = CliState(home)
     if ctx.invoked_subcommand is None:
+        ctx.exit(desktop_app()(home=home, quick_ask=quick_ask))
+
+
+FRONTENDS = "secondme.frontends"
+
+
+def desktop_app() -> Callable[..., int]:
+    """The desktop front end's ``run_app(home=, quick_ask=) -> exit code``.
+
+    The app registers itself under the ``secondme.frontends`` entry-point group (name
+    ``desktop``), so the core never names or imports the UI package. Raises
+    ClickException with what to do when no front end is installed or it cannot load.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=FRONTENDS, name="desktop"):
         try:
-            from secondme_ui.app import run_app
+            return ep.load()
         except ImportError as e:
             raise click.ClickException(
-                f"the desktop app is not installed ({e}); install secondme with its GUI "
+                f"the desktop app cannot start ({e}); reinstall secondme with its GUI "
                 "dependencies or use the subcommands (secondme --help)")
-        ctx.exit(run_app(home=home, quick_ask=quick_ask))
+    raise click.ClickException("the desktop app is not installed; install secondme with its "
+                               "GUI or use the subcommands (secondme --help)")
 
 
 @main.command()

@@ -85,3 +85,18 @@ def test_damage_found_after_open_points_to_recover(tmp_path, monkeypatch):
 def test_doctor_reports_encryption(tmp_path):
     rep = json.loads(run("--home", str(tmp_path / "h"), "doctor", "--json").output)
     assert rep["encryption"]["encrypted"] is False
+
+
+def test_desktop_app_is_found_through_its_entry_point():
+    from secondme.cli import desktop_app
+
+    run_app = desktop_app()
+    assert run_app.__module__ == "secondme_ui.app" and run_app.__name__ == "run_app"
+
+
+def test_no_desktop_app_installed_is_a_clear_error(monkeypatch):
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [])
+    r = CliRunner().invoke(main, [])
+    assert r.exit_code != 0 and "desktop app is not installed" in r.output
