@@ -126,12 +126,6 @@ def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
             except BaseException as e:  # surfaced on the caller's thread
                 failure.append(e)
 
-    # hnswlib would insert with one thread per core, fighting torch's OpenMP threads for
-    # the same cores (oversubscribed OpenMP barriers slow encoding far more than the
-    # insertion gains); the insertion overlaps with encoding, so one thread is enough.
-    hnsw = getattr(vindex, "_index", None)
-    if hnsw is not None and hasattr(hnsw, "set_num_threads"):
-        hnsw.set_num_threads(1)
     worker = threading.Thread(target=writer, name="secondme-index-writer", daemon=True)
     worker.start()
     try:
@@ -185,7 +179,10 @@ def _write_batch(store: Store, vindex: VectorIndex, model_id: str, kind: str,
             "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
             list(zip(labels, [kind] * len(ids), ids, hashes)))
     vecs = np.vstack([new[h] if h in new else known[h] for h in hashes])
-    vindex.add(labels, vecs)
+    # hnswlib would insert with one thread per core, fighting torch's OpenMP threads for
+    # the same cores (oversubscribed OpenMP barriers slow encoding far more than the
+    # insertion gains); the insertion overlaps with encoding, so one thread is enough.
+    vindex.add(labels, vecs, threads=1)
 
 
 def forget_items(store: Store, vindex: Optional[VectorIndex], kind: str,

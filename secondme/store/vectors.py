@@ -214,8 +214,12 @@ class VectorIndex:
         with self._lock:
             return self._index.get_current_count() - self.deleted
 
-    def add(self, labels: Sequence[int], vectors: np.ndarray) -> None:
-        """Add vectors under ``labels`` (growing the index as needed). Not saved yet."""
+    def add(self, labels: Sequence[int], vectors: np.ndarray, *, threads: int = -1) -> None:
+        """Add vectors under ``labels`` (growing the index as needed). Not saved yet.
+
+        ``threads``: hnswlib insertion threads (-1 = one per core). Pass 1 when the
+        insertion overlaps with an embedding model using the same cores.
+        """
         if len(labels) == 0:
             return
         with self._lock:
@@ -223,7 +227,7 @@ class VectorIndex:
             if need > self._index.get_max_elements():
                 self._index.resize_index(max(need, self._index.get_max_elements() * 2))
             self._index.add_items(np.asarray(vectors, dtype=np.float32),
-                                  np.asarray(labels, dtype=np.int64))
+                                  np.asarray(labels, dtype=np.int64), num_threads=threads)
             self.dirty = True
 
     def remove(self, labels: Iterable[int]) -> None:
