@@ -192,7 +192,7 @@ def test_writer_failure_surfaces_on_the_caller(tmp_path, store, monkeypatch):
     vi = open_index(tmp_path, store, emb)
     add_messages(store, [f"text {i}" for i in range(30)])
 
-    def broken_add(labels, vectors):
+    def broken_add(labels, vectors, **kw):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(vi, "add", broken_add)
