@@ -19,6 +19,17 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 
+@pytest.fixture(autouse=True)
+def gc_on_gui_thread(qapp):
+    """Every GUI test runs under the app's collection policy (secondme_ui.gc_policy),
+    and core tests after it get Python's automatic collector back."""
+    from secondme_ui import gc_policy
+
+    gc_policy.install(qapp)
+    yield
+    gc_policy.uninstall()
+
+
 # Built once per test session. The fixtures are star-imported into every test module, so
 # pytest sees one fixture per module; this module-level cache makes them share the data.
 _TEMPLATES: dict[str, Path] = {}

@@ -106,6 +106,8 @@ def run_app(home: Optional[str] = None, quick_ask: bool = False) -> int:
     QCoreApplication.setApplicationName("secondme")
     app.setApplicationDisplayName("secondme")
     app.setQuitOnLastWindowClosed(True)
+    from . import gc_policy
+    gc_policy.install(app)  # cyclic garbage is collected on the GUI thread only (issue 19)
     try:
         home_path = resolve_home(home)
     except SecondMeError as e:

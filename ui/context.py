@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 HOOK_NAMES = ("notes_did_change", "import_did_finish", "job_did_progress", "job_did_finish",
               "index_did_change", "settings_did_change")
@@ -47,36 +47,50 @@ def as_dict(obj: Any) -> dict:
     return dict(getattr(obj, "__dict__", {}))
 
 
+class _Outlet:
+    """What the core's hook list holds: plain Python, emptied when the bridge closes.
+
+    A worker thread emitting a hook reaches the bridge's signal only through here, and
+    the bridge always has a Qt parent, so a worker can never be the one to destroy it.
+    """
+
+    def __init__(self, emit: Callable[[str, object], None]):
+        self.emit: Optional[Callable[[str, object], None]] = emit
+
+    def forwarder(self, name: str) -> Callable[..., None]:
+        def forward(**payload: Any) -> None:
+            emit = self.emit
+            if emit is None:
+                return
+            try:
+                emit(name, payload)
+            except RuntimeError:  # the bridge is gone (window closed)
+                pass
+        return forward
+
+
 class HookBridge(QObject):
     """Forwards the core's hooks (emitted on any thread) to the GUI thread as a signal.
 
     ``fired(name, payload)``: the connection is queued because this object lives on the
-    GUI thread, so listeners always run there.
+    GUI thread, so listeners always run there. Without a ``parent`` the application
+    owns it; ``close()`` unsubscribes and deletes it on the GUI thread.
     """
 
     fired = Signal(str, object)
 
     def __init__(self, sm: Any, parent: QObject | None = None):
-        super().__init__(parent)
-        self._disconnect: list[Callable[[], None]] = []
-        hooks = getattr(sm, "hooks", None)
-        if hooks is None:
-            return
-        for name in HOOK_NAMES:
-            self._disconnect.append(hooks.connect(name, self._forwarder(name)))
-
-    def _forwarder(self, name: str) -> Callable[..., None]:
-        def forward(**payload: Any) -> None:
-            try:
-                self.fired.emit(name, payload)
-            except RuntimeError:  # the bridge is gone (window closed)
-                pass
-        return forward
+        super().__init__(parent if parent is not None else QCoreApplication.instance())
+        self._outlet = _Outlet(self.fired.emit)
+        self._disconnect: list[Callable[[], None]] = [
+            sm.hooks.connect(name, self._outlet.forwarder(name)) for name in HOOK_NAMES]
 
     def close(self) -> None:
+        self._outlet.emit = None
         for d in self._disconnect:
             d()
         self._disconnect.clear()
+        self.deleteLater()
 
 
 class AppContext:

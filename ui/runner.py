@@ -16,15 +16,26 @@ Every slow call into the service goes through :class:`OpRunner`::
   else is a bug: its traceback is written to the log file and the banner says
   "Internal error ... (details in <log path>)". Nothing is swallowed.
 
+What a worker holds (issue 19): the op's function, its plain-Python :class:`OpHandle`
+(cancel token, progress throttle) and the runner's long-lived signal relay — no pane, no
+widget, no per-op Qt object. The GUI keeps its own reference to the function until the
+result is delivered and the worker lets go of it *before* it reports, so the last
+reference to anything a pane's lambda captured is always dropped on the GUI thread.
+Tracebacks are rendered to text on the worker and detached from the exception, so an
+error does not carry the worker's frames (and the panes they point at) across. Cyclic
+garbage is collected on the GUI thread only (``gc_policy.py``).
+
 The worker function is a plain function of ``(progress, cancel)``, so it can be tested
 without an event loop.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -38,14 +49,15 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds: at most 10 progress reports a second reach the GUI
 
 
-class OpHandle(QObject):
-    """One running op. ``cancel()`` may be called from the GUI thread at any time."""
+class OpHandle:
+    """One running op: plain Python, safe to hold on any thread.
 
-    _progressed = Signal(object)
-    _finished = Signal(object, object)  # (result, error) — exactly one is meaningful
+    ``cancel()`` may be called from the GUI thread at any time; ``done`` turns True on
+    the GUI thread when the outcome has been delivered.
+    """
 
-    def __init__(self, key: Optional[str], parent: QObject | None = None):
-        super().__init__(parent)
+    def __init__(self, op_id: int, key: Optional[str]):
+        self.op_id = op_id
         self.key = key
         self.token = CancelToken()
         self.done = False
@@ -53,6 +65,7 @@ class OpHandle(QObject):
         self._last_progress = 0.0
         self._pending: Optional[Progress] = None
         self._lock = threading.Lock()
+        self._emit: Optional[Callable[[int, object], None]] = None
 
     def cancel(self) -> None:
         self.token.cancel()
@@ -71,28 +84,80 @@ class OpHandle(QObject):
                 return
             self._last_progress = now
             self._pending = None
-        self._progressed.emit(p)
+        emit = self._emit
+        if emit is not None:
+            emit(self.op_id, p)
+
+
+class _Relay(QObject):
+    """The runner's signals from workers; lives (and is deleted) on the GUI thread."""
+
+    progressed = Signal(int, object)          # (op id, Progress)
+    finished = Signal(int, object, object)    # (op id, result, error)
+
+
+def _detach(error: BaseException) -> BaseException:
+    """Render ``error``'s traceback to text and drop its frames (they pin the caller's
+    locals, panes included, to the exception object)."""
+    if not isinstance(error, SecondMeError):
+        error.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
+    seen: set[int] = set()
+    e: Optional[BaseException] = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return error
+
+
+def run_op(box: list, handle: OpHandle,
+           finished: Callable[[int, object, object], None]) -> None:
+    """Run the op in ``box`` (a one-item list) on the calling worker thread and report.
+
+    The function is taken out of ``box`` and dropped before ``finished`` is called, so
+    the GUI — which keeps its own reference until delivery — always holds the last one.
+    """
+    fn = box.pop()
+    result: Any = None
+    error: Optional[BaseException] = None
+    try:
+        handle.token.raise_if_cancelled()
+        result = fn(handle._progress, handle.token)
+    except BaseException as e:  # delivered to the GUI thread, never swallowed
+        error = _detach(e)
+    del fn
+    finished(handle.op_id, result, error)
 
 
 class _Job(QRunnable):
-    def __init__(self, fn: Callable[..., Any], handle: OpHandle):
+    """What the thread pool runs: plain references only (see the module docstring)."""
+
+    def __init__(self, fn: Callable[..., Any], handle: OpHandle,
+                 finished: Callable[[int, object, object], None]):
         super().__init__()
         self.setAutoDelete(True)
-        self.fn = fn
-        self.handle = handle
+        self._box: Optional[list] = [fn]
+        self._handle = handle
+        self._finished = finished
 
     def run(self) -> None:  # worker thread
-        h = self.handle
-        result: Any = None
-        error: Optional[BaseException] = None
-        try:
-            h.token.raise_if_cancelled()
-            result = self.fn(h._progress, h.token)
-        except BaseException as e:  # delivered to the GUI thread, never swallowed
-            error = e
-            if not isinstance(e, SecondMeError):
-                e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-        h._finished.emit(result, error)
+        box, self._box = self._box, None
+        if box:
+            run_op(box, self._handle, self._finished)
+
+
+@dataclass
+class _Op:
+    """GUI-side record of a running op (owned and released on the GUI thread)."""
+
+    handle: OpHandle
+    fn: Callable[..., Any]
+    on_success: Optional[Callable[[Any], None]] = None
+    on_error: Optional[Callable[[BaseException], Optional[bool]]] = None
+    on_progress: Optional[Callable[[Progress], None]] = None
+    on_cancelled: Optional[Callable[[], None]] = None
+    on_done: Optional[Callable[[], None]] = None
+    name: str = field(default="?")
 
 
 class OpRunner(QObject):
@@ -113,16 +178,20 @@ class OpRunner(QObject):
         self._pool.setMaxThreadCount(max(1, readers))
         self._serial = QThreadPool(self)
         self._serial.setMaxThreadCount(1)
+        self._relay = _Relay(self)
+        self._relay.progressed.connect(self._on_progress)
+        self._relay.finished.connect(self._on_finished)
+        self._ids = itertools.count(1)
+        self._ops: dict[int, _Op] = {}
         self._by_key: dict[str, OpHandle] = {}
         #: (seconds, op key) of the longest result delivery on the GUI thread (diagnostics)
         self.slowest_delivery: tuple[float, str] = (0.0, "")
-        self._running: set[OpHandle] = set()
 
     # -- public ------------------------------------------------------------------------
     def run(self, fn: Callable[[Callable[[Progress], None], CancelToken], Any], *,
             key: Optional[str] = None, serial: bool = False,
             on_success: Optional[Callable[[Any], None]] = None,
-            on_error: Optional[Callable[[BaseException], None]] = None,
+            on_error: Optional[Callable[[BaseException], Any]] = None,
             on_progress: Optional[Callable[[Progress], None]] = None,
             on_cancelled: Optional[Callable[[], None]] = None,
             on_done: Optional[Callable[[], None]] = None) -> OpHandle:
@@ -137,64 +206,16 @@ class OpRunner(QObject):
             if old is not None and not old.done:
                 old.superseded = True
                 old.cancel()
-        h = OpHandle(key, self)
+        h = OpHandle(next(self._ids), key)
         if on_progress is not None:
-            h._progressed.connect(lambda p, h=h: (not h.superseded) and on_progress(p))
-
-        def finished(result: Any, error: Optional[BaseException], h=h) -> None:
-            t0 = time.perf_counter()
-            try:
-                deliver(result, error, h)
-            finally:
-                took = time.perf_counter() - t0
-                if took > self.slowest_delivery[0]:
-                    self.slowest_delivery = (took, key or getattr(fn, "__name__", "?"))
-
-        def deliver(result: Any, error: Optional[BaseException], h: OpHandle) -> None:
-            h.done = True
-            self._running.discard(h)
-            if key is not None and self._by_key.get(key) is h:
-                del self._by_key[key]
-            self.busy_changed.emit(len(self._running))
-            try:
-                if h._pending is not None and on_progress is not None and not h.superseded:
-                    on_progress(h._pending)
-                if h.superseded:
-                    pass  # a newer op of the same key owns the screen now
-                elif isinstance(error, Cancelled) or (error is None and h.cancelled
-                                                      and result is None):
-                    if on_cancelled:
-                        on_cancelled()
-                elif isinstance(error, SecondMeError):
-                    show = True
-                    if on_error is not None:
-                        show = bool(on_error(error))
-                    if show:
-                        self.error_shown.emit(str(error))
-                elif error is not None:
-                    self.report_internal_error(error)
-                    if on_error is not None:
-                        on_error(error)
-                elif on_success is not None:
-                    on_success(result)
-            except Exception as e:  # a bug in a GUI callback: report, do not crash
-                e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-                self.report_internal_error(e)
-            finally:
-                if on_done is not None:
-                    try:
-                        on_done()
-                    except Exception as e:
-                        e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-                        self.report_internal_error(e)
-                h.deleteLater()
-
-        h._finished.connect(finished)
+            h._emit = self._relay.progressed.emit
+        self._ops[h.op_id] = _Op(h, fn, on_success, on_error, on_progress, on_cancelled,
+                                 on_done, key or getattr(fn, "__name__", "?"))
         if key is not None:
             self._by_key[key] = h
-        self._running.add(h)
-        self.busy_changed.emit(len(self._running))
-        (self._serial if serial else self._pool).start(_Job(fn, h))
+        self.busy_changed.emit(len(self._ops))
+        (self._serial if serial else self._pool).start(
+            _Job(fn, h, self._relay.finished.emit))
         return h
 
     def running(self, key: str) -> Optional[OpHandle]:
@@ -208,7 +229,71 @@ class OpRunner(QObject):
 
     @property
     def busy(self) -> int:
-        return len(self._running)
+        return len(self._ops)
+
+    # -- delivery on the GUI thread ------------------------------------------------------
+    @Slot(int, object)
+    def _on_progress(self, op_id: int, p: Progress) -> None:
+        op = self._ops.get(op_id)
+        if op is None or op.handle.superseded or op.on_progress is None:
+            return
+        try:
+            op.on_progress(p)
+        except Exception as e:  # a bug in a GUI callback: report, do not crash
+            e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self.report_internal_error(e)
+
+    @Slot(int, object, object)
+    def _on_finished(self, op_id: int, result: Any, error: Optional[BaseException]) -> None:
+        op = self._ops.pop(op_id, None)
+        if op is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            self._deliver(op, result, error)
+        finally:
+            took = time.perf_counter() - t0
+            if took > self.slowest_delivery[0]:
+                self.slowest_delivery = (took, op.name)
+
+    def _deliver(self, op: _Op, result: Any, error: Optional[BaseException]) -> None:
+        h = op.handle
+        h.done = True
+        h._emit = None
+        if h.key is not None and self._by_key.get(h.key) is h:
+            del self._by_key[h.key]
+        self.busy_changed.emit(len(self._ops))
+        try:
+            if h._pending is not None and op.on_progress is not None and not h.superseded:
+                op.on_progress(h._pending)
+            if h.superseded:
+                pass  # a newer op of the same key owns the screen now
+            elif isinstance(error, Cancelled) or (error is None and h.cancelled
+                                                  and result is None):
+                if op.on_cancelled:
+                    op.on_cancelled()
+            elif isinstance(error, SecondMeError):
+                show = True
+                if op.on_error is not None:
+                    show = bool(op.on_error(error))
+                if show:
+                    self.error_shown.emit(str(error))
+            elif error is not None:
+                self.report_internal_error(error)
+                if op.on_error is not None:
+                    op.on_error(error)
+            elif op.on_success is not None:
+                op.on_success(result)
+        except Exception as e:  # a bug in a GUI callback: report, do not crash
+            e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self.report_internal_error(e)
+        finally:
+            if op.on_done is not None:
+                try:
+                    op.on_done()
+                except Exception as e:
+                    e.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
+                    self.report_internal_error(e)
 
     def report_internal_error(self, error: BaseException) -> str:
         """Log the traceback to the log file and show "Internal error" in the banner."""
@@ -230,8 +315,8 @@ class OpRunner(QObject):
 
     def shutdown(self, timeout_ms: int = 3000) -> bool:
         """Cancel everything and wait for the workers (on window close)."""
-        for h in list(self._running):
-            h.cancel()
+        for op in list(self._ops.values()):
+            op.handle.cancel()
         a = self._pool.waitForDone(timeout_ms)
         b = self._serial.waitForDone(timeout_ms)
         return a and b

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -31,10 +30,6 @@ PANES = [("chat", "Chat"), ("import", "Import"), ("memories", "Memories"),
          ("graph", "Graph"), ("timeline", "Timeline"), ("activity", "Activity"),
          ("settings", "Settings")]
 SPLITTERS = {"chat": "splitter", "memories": "splitter"}
-
-
-class _ServiceOpened(QObject):
-    opened = Signal(object, object)  # (service, error)
 
 
 def _pane_class(name: str):
@@ -174,29 +169,31 @@ class MainWindow(QMainWindow):
             self._open_service()
 
     def _open_service(self) -> None:
-        sig = _ServiceOpened(self)
-        sig.opened.connect(self._service_opened)
-        self._opener = sig
+        # through the runner like every other slow call: the worker gets a plain function
+        # and the opened service (or the error) comes back on the GUI thread
         home, kw = self._home, dict(self._service_kwargs)
 
-        def work() -> None:
-            try:
-                from secondme.service import SecondMe
-                sm = SecondMe(home, **kw)
-            except BaseException as e:  # shown in the window
-                sig.opened.emit(None, e)
-                return
-            sig.opened.emit(sm, None)
+        def work(progress, cancel):
+            from secondme.service import SecondMe
+            return SecondMe(home, **kw)
 
-        threading.Thread(target=work, name="secondme-open", daemon=True).start()
+        def failed(error: BaseException) -> bool:
+            self._service_opened(None, error, reported=not isinstance(error, SecondMeError))
+            return False
 
-    def _service_opened(self, sm: Any, error: Optional[BaseException]) -> None:
+        from secondme.errors import SecondMeError
+        self.runner.run(work, key="open-service",
+                        on_success=lambda sm: self._service_opened(sm, None),
+                        on_error=failed)
+
+    def _service_opened(self, sm: Any, error: Optional[BaseException], *,
+                        reported: bool = False) -> None:
         if error is not None:
             from secondme.errors import SecondMeError
             self.loading.setText("secondme could not open your data.")
             if isinstance(error, SecondMeError):
                 self.show_error(str(error))
-            else:
+            elif not reported:
                 self.runner.report_internal_error(error)
             self.statusBar().showMessage("Not ready.")
             return

@@ -319,10 +319,12 @@ class GraphPanel(QWidget):
         kw = {"note_id": ident} if kind == "note" else {"entity_id": ident}
         self.info.setText("Loading the neighbourhood…")
 
+        centre_key = self._centre_key  # a plain function: the worker holds no pane
+
         def work(progress, cancel):
             g = sm.graph(depth=depth, limit=MAX_NODES, **kw)
             cancel.raise_if_cancelled()
-            return layout_graph(g, centre=self._centre_key(g, kind, ident))
+            return layout_graph(g, centre=centre_key(g, kind, ident))
 
         self.ctx.runner.run(work, key="graph", on_success=self._laid_out,
                             on_error=self._failed)
