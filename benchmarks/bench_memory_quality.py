@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -36,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 LABELLED = ROOT / "tests" / "fixtures" / "memory" / "labelled"
 RESULTS = ROOT / "benchmarks" / "results" / "memory_quality.json"
 
-from secondme.memory.evaluate import (Score, evaluate_file, gold_like_responder,  # noqa: E402
-                                      labelled_files)
+from secondme.memory.evaluate import Score, evaluate_file, gold_like_responder, labelled_files  # noqa: E402
 from secondme.models.embed import HashEmbedder  # noqa: E402
 from secondme.models.llm import ScriptedLLM  # noqa: E402
 

@@ -68,7 +68,6 @@ def main() -> None:
     imp.import_demo()
     spin(lambda: imp.report is not None, 300)
     spin(lambda: w.runner.running("extract") is None, 600)
-    from secondme_ui.assets import demo_export_path
     shot("import")
 
     # Chat: two questions, with cited sources

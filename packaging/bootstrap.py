@@ -82,8 +82,8 @@ def missing_apt(test: bool) -> list[str]:
             if "install ok installed" not in r.stdout:
                 missing.append(pkg)
     try:
-        import venv  # noqa: F401
         import ensurepip  # noqa: F401
+        import venv  # noqa: F401
     except ImportError:
         missing.append(f"python3.{sys.version_info.minor}-venv")
     return missing

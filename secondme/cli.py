@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,6 +20,7 @@ from typing import Any, Callable, Optional
 import click
 
 from . import __version__
+from .api import to_jsonable
 
 AREA_CLI_MODULES = (
     "secondme.ingest.cli",
@@ -28,7 +28,7 @@ AREA_CLI_MODULES = (
     "secondme.recall.cli",
     "secondme.lifecycle.cli",
     "secondme.privacy_cli",
-    "secondme.mcp_server",
+    "secondme.integrations.mcp",
     "secondme.models.cli",
 )
 
@@ -56,23 +56,6 @@ class CliState:
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON (dataclasses and paths are converted)."""
     click.echo(json.dumps(to_jsonable(obj), ensure_ascii=False, indent=None))
-
-
-def to_jsonable(obj: Any) -> Any:
-    import dataclasses
-    from datetime import date, datetime
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    return obj
 
 
 def terminal_progress(enabled: bool = True) -> Callable:
@@ -109,7 +92,7 @@ def terminal_progress(enabled: bool = True) -> Callable:
 
 def _log_file(home: Optional[str]) -> Optional[Path]:
     try:
-        from .config import resolve_home
+        from .paths import resolve_home
 
         d = resolve_home(home) / "logs"
         d.mkdir(exist_ok=True)

@@ -1,7 +1,4 @@
-"""Typed, versioned settings persisted in the database, and where the data lives.
-
-The data directory comes from platformdirs, overridden by ``--home`` or the
-``SECONDME_HOME`` environment variable (tests always point it at a temp dir).
+"""Typed, versioned settings persisted in the database.
 
 Settings are one dataclass. They are stored as JSON in the ``settings`` table together
 with their version; :func:`migrate_settings` upgrades older versions step by step, and
@@ -11,40 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .errors import DataDirError, InvalidInput
+from .errors import InvalidInput
 
-APP_NAME = "secondme"
 SETTINGS_VERSION = 1
-
-
-def default_home() -> Path:
-    """The data directory: ``$SECONDME_HOME`` if set, else the platform's user data dir."""
-    env = os.environ.get("SECONDME_HOME")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-def resolve_home(home: str | os.PathLike | None) -> Path:
-    """Resolve and create the data directory. Raises DataDirError if it cannot be used."""
-    path = Path(home).expanduser() if home else default_home()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataDirError(f"cannot create the data directory: {e.strerror}", path=path) from e
-    if not os.access(path, os.W_OK):
-        raise DataDirError(
-            "the data directory is not writable; choose another with --home or SECONDME_HOME",
-            path=path,
-        )
-    return path.resolve()
 
 
 @dataclass

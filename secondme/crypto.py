@@ -46,12 +46,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .api import InitReport
 from .errors import DataDirError, EncryptionError, InvalidInput, StoreError
+from .paths import DB_FILE
 
 log = logging.getLogger(__name__)
 
 MARKER_FILE = "encryption.json"
-DB_FILE = "secondme.db"
+
 KEY_NAME = "database-key"
 PENDING_KEY_NAME = "database-key-pending"
 PASSPHRASE_ENV = "SECONDME_PASSPHRASE"
@@ -502,17 +504,6 @@ def _has_plain_header(db: Path) -> bool:
         return False
 
 
-# -- creating ---------------------------------------------------------------------------------------------
-@dataclass
-class InitReport:
-    """What ``init`` did: where, whether encrypted, and where the key lives."""
-
-    home: str
-    encrypted: bool
-    method: Optional[str] = None      # keyring | passphrase
-    created: bool = True
-
-
 def init_store(home: Path, *, encrypt: bool = False, passphrase: Optional[str] = None,
                use_keyring: Optional[bool] = None, scrypt_n: int = SCRYPT_N) -> InitReport:
     """Create a new store in ``home`` (the first-run dialog and ``secondme init`` call this).
@@ -524,7 +515,7 @@ def init_store(home: Path, *, encrypt: bool = False, passphrase: Optional[str] =
     unmarked encrypted file. Raises InvalidInput when ``home`` already holds a store
     (never overwrites one), EncryptionError when no key source is usable.
     """
-    from .config import resolve_home
+    from .paths import resolve_home
     from .store.db import Store
 
     home = resolve_home(home)
@@ -567,15 +558,6 @@ def init_store(home: Path, *, encrypt: bool = False, passphrase: Optional[str] =
             _keyring_delete(marker, KEY_NAME)
         raise
     return InitReport(str(home), True, marker.method)
-
-
-# -- changing the key --------------------------------------------------------------------------------------
-@dataclass
-class KeyChangeReport:
-    """What ``change_key`` did."""
-
-    method: str
-    files_reencrypted: list[str] = field(default_factory=list)
 
 
 def plan_new_key(home: Path, marker: EncryptionMarker, *, passphrase: Optional[str],

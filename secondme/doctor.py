@@ -18,7 +18,7 @@ def _version(dist: str) -> str | None:
 def run_doctor(sm) -> dict[str, Any]:
     """Gather the report for ``sm`` (a SecondMe). Never raises for a broken component."""
     from . import __version__, secrets
-    from .service import VECTOR_DIR
+    from .paths import VECTOR_DIR
     from .store.vectors import META_FILE
 
     problems: list[str] = []

@@ -11,12 +11,12 @@ run on a helper thread while batch *n+1* is being encoded (torch releases the GI
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from queue import Queue
 from typing import Iterable, Optional
 
 import numpy as np
 
+from .api import IndexReport
 from .models.embed import Embedder, content_hash
 from .progress import CancelToken, ProgressFn, check, report
 from .store.db import Store
@@ -75,13 +75,6 @@ def count_pending(store: Store) -> int:
         + c.execute("select count(*) from notes n where not exists (select 1 from vector_items "
                     "v where v.kind='note' and v.item_id=n.id)").fetchone()[0]
     )
-
-
-@dataclass
-class IndexReport:
-    items: int = 0          # items given a vector
-    embedded: int = 0       # texts actually run through the model
-    reused: int = 0         # texts whose hash was already embedded
 
 
 def _lookup(store: Store, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:

@@ -29,69 +29,19 @@ import os
 import re
 import shutil
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .errors import Cancelled, InvalidInput, NotFound, SecondMeError, StoreError
+from .api import DumpImportReport, ExportReport, RemovalReport, SourceInfo
+from .errors import InvalidInput, NotFound, SecondMeError, StoreError
 from .progress import CancelToken, ProgressFn, check, report
 
 log = logging.getLogger(__name__)
 
 DUMP_FILE = "secondme-dump.json"
 CONTENT_TABLES = ("sources", "conversations", "messages", "documents", "chunks", "notes")
-
-
-# -- result types ------------------------------------------------------------------------------
-@dataclass
-class SourceInfo:
-    """One imported source with what is stored from it now."""
-
-    id: int
-    kind: str
-    path: str
-    imported_at: str
-    conversations: int
-    messages: int
-    documents: int
-    chunks: int
-    notes: int            # notes citing at least one of its messages/chunks
-    errors: int
-
-
-@dataclass
-class RemovalReport:
-    """What a delete / forget / wipe removed (counts), and which notes."""
-
-    action: str
-    sources: int = 0
-    conversations: int = 0
-    messages: int = 0
-    documents: int = 0
-    chunks: int = 0
-    notes: int = 0
-    entities: int = 0
-    vectors: int = 0
-    note_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
-class ExportReport:
-    """Where ``export_all`` wrote the vault and the dump, and how much."""
-
-    directory: str
-    notes: int
-    dump: str
-    tables: dict[str, int]
-
-
-@dataclass
-class DumpImportReport:
-    """What ``import_dump`` restored."""
-
-    tables: dict[str, int]
-    indexed: int = 0
 
 
 def _norm(name: str) -> str:
@@ -252,7 +202,7 @@ class PrivacyOps:
         same key, when it was encrypted). Settings go back to their defaults.
         """
         from .config import Settings
-        from .service import DB_FILE, VECTOR_DIR
+        from .paths import VECTOR_DIR
         from .store.db import Store
 
         counts = self.store.counts()
@@ -444,7 +394,7 @@ class PrivacyOps:
         vindex.save()
 
     def _open_index_without_model(self):
-        from .service import VECTOR_DIR
+        from .paths import VECTOR_DIR
         from .store.vectors import META_FILE, VectorIndex
 
         meta_path = self.home / VECTOR_DIR / META_FILE
@@ -558,7 +508,7 @@ class PrivacyOps:
         (use :meth:`encrypt_store`), EncryptionError when the new key cannot be kept.
         """
         from . import crypto
-        from .service import DB_FILE
+        from .paths import DB_FILE
         from .store.db import Store
 
         marker = crypto.EncryptionMarker.read(self.home)
@@ -605,7 +555,7 @@ class PrivacyOps:
         files. Raises InvalidInput when it is already encrypted.
         """
         from . import crypto
-        from .service import DB_FILE
+        from .paths import DB_FILE
         from .store.db import Store
 
         if crypto.is_encrypted(self.home):
@@ -638,7 +588,7 @@ class PrivacyOps:
 
     def _read_index_plain(self, connector) -> Optional[bytes]:
         """The vector index as an in-memory pickle (decrypted), or None if there is none."""
-        from .service import VECTOR_DIR
+        from .paths import VECTOR_DIR
         from .store.vectors import INDEX_FILE
 
         if self._vectors is not None and self._vectors.dirty:
@@ -663,7 +613,7 @@ class PrivacyOps:
             return None
 
     def _write_index(self, connector, blob: bytes) -> None:
-        from .service import VECTOR_DIR
+        from .paths import VECTOR_DIR
         from .store.vectors import INDEX_FILE
 
         connector.file_cipher.write_file(self.home / VECTOR_DIR / INDEX_FILE, blob,
@@ -671,7 +621,7 @@ class PrivacyOps:
 
 
 def _remove_index_files(home: Path) -> None:
-    from .service import VECTOR_DIR
+    from .paths import VECTOR_DIR
 
     d = Path(home) / VECTOR_DIR
     if d.is_dir():
@@ -743,7 +693,7 @@ def check_startup(home: str | os.PathLike, passphrase: Optional[str] = None, *,
     """
     from . import crypto
     from .errors import EncryptionError
-    from .service import DB_FILE
+    from .paths import DB_FILE
 
     home = Path(home).expanduser()
     encrypted = crypto.is_encrypted(home)
@@ -817,7 +767,7 @@ def recover_latest(home: str | os.PathLike, passphrase: Optional[str] = None,
     on next use). Raises NotFound when no usable backup exists.
     """
     from . import crypto
-    from .service import DB_FILE, VECTOR_DIR
+    from .paths import DB_FILE, VECTOR_DIR
 
     home = Path(home).expanduser().resolve()
     marker = crypto.EncryptionMarker.read(home)

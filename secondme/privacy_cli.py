@@ -65,7 +65,7 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def init(state: CliState, encrypt: bool, use_passphrase: bool, as_json: bool) -> None:
         """Create a new store in the data directory, optionally encrypted."""
-        from .config import resolve_home
+        from .paths import resolve_home
 
         home = resolve_home(state.home)
         passphrase = None
@@ -126,7 +126,7 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def key_status(state: CliState, as_json: bool) -> None:
         """Whether the store is encrypted and where its key comes from."""
-        from .config import resolve_home
+        from .paths import resolve_home
 
         info = crypto.describe(resolve_home(state.home))
         if as_json:
@@ -262,7 +262,7 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def recover(state: CliState, yes: bool, name: Optional[str], as_json: bool) -> None:
         """Check the store and, if it is damaged, restore the latest sound backup."""
-        from .config import resolve_home
+        from .paths import resolve_home
         from .privacy import check_startup, recover_latest
 
         home = resolve_home(state.home)

@@ -9,9 +9,9 @@ Plain dataclasses in, plain dataclasses out. Every user action is a method; ever
 method takes ``progress=`` and ``cancel=``. Errors a person can act on are raised as
 :class:`~secondme.errors.SecondMeError`.
 
-The class is assembled from one mixin per area (``ingest.ops``, ``memory.ops``,
-``recall.ops``, ``lifecycle.ops``, ``privacy``) so each area's actions live next to
-its code; they all share the state set up here.
+The class is one mixin per area (``ingest.ops``, ``memory.ops``, ``recall.ops``,
+``lifecycle.ops``, ``privacy``, ``timeline``), imported statically, so each area's
+actions live next to its code; they all share the state set up here.
 
 Thread-safety: methods may be called from any thread. Models load lazily, once, under
 a lock, never on import; the store hands each thread its own connection.
@@ -26,38 +26,20 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import __version__
-from .config import SETTINGS_VERSION, Settings, migrate_settings, resolve_home
+from .config import SETTINGS_VERSION, Settings, migrate_settings
 from .errors import SecondMeError
 from .hooks import Hooks
+from .ingest.ops import ImportOps
+from .lifecycle.ops import LifecycleOps
+from .memory.ops import MemoryOps
+from .paths import DB_FILE, VECTOR_DIR, resolve_home
+from .privacy import PrivacyOps
 from .progress import CancelToken, ProgressFn
+from .recall.ops import RecallOps
 from .store.db import Store
+from .timeline import TimelineOps
 
 log = logging.getLogger(__name__)
-
-DB_FILE = "secondme.db"
-VECTOR_DIR = "vectors"
-
-
-def _mixins() -> tuple[type, ...]:
-    """The per-area mixins that exist in this build, in a stable order."""
-    import importlib
-
-    found = []
-    for mod, cls in (("secondme.ingest.ops", "ImportOps"),
-                     ("secondme.memory.ops", "MemoryOps"),
-                     ("secondme.recall.ops", "RecallOps"),
-                     ("secondme.lifecycle.ops", "LifecycleOps"),
-                     ("secondme.privacy", "PrivacyOps"),
-                     ("secondme.timeline", "TimelineOps")):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            continue
-        found.append(getattr(module, cls))
-    return tuple(found)
-
 
 class _Core:
     """State shared by every mixin: home, store, settings, models, hooks, clock."""
@@ -231,9 +213,7 @@ class _Core:
         return run_doctor(self)
 
 
-_bases = _mixins()
-SecondMe = type("SecondMe", (*_bases, _Core), {"__doc__": _Core.__init__.__doc__,
-                                               "__module__": __name__})
-"""The service. See the module docstring."""
+class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, TimelineOps, _Core):
+    __doc__ = _Core.__init__.__doc__
 
 __all__ = ["SecondMe", "SecondMeError", "__version__"]

@@ -5,37 +5,13 @@ first characters of the ISO timestamps), so it stays fast on a 100k-note store.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
+from .api import Timeline, TimelineBucket
 from .errors import InvalidInput
 
 BUCKETS = ("day", "week", "month")
-
-
-@dataclass
-class TimelineBucket:
-    """Counts for the bucket that starts on ``start`` (a date)."""
-
-    start: date
-    notes: int = 0
-    messages: int = 0
-    conversations: int = 0
-
-
-@dataclass
-class Timeline:
-    bucket: str                                   # day | week | month
-    buckets: list[TimelineBucket] = field(default_factory=list)  # oldest first, gaps filled
-
-    @property
-    def first(self) -> Optional[date]:
-        return self.buckets[0].start if self.buckets else None
-
-    @property
-    def last(self) -> Optional[date]:
-        return self.buckets[-1].start if self.buckets else None
 
 
 def _bucket_start(d: date, bucket: str) -> date:

@@ -3,7 +3,6 @@ test is marked ``slow`` and asks for the real ones."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest

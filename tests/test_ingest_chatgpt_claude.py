@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import FIXTURES
 
 from secondme.errors import ImportFormatError
-
-from conftest import FIXTURES
 
 GPT = FIXTURES / "ingest" / "chatgpt"
 CLAUDE = FIXTURES / "ingest" / "claude"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import os
-import shutil
 import time
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -15,8 +13,13 @@ from pathlib import Path
 import pytest
 
 from secondme.errors import ImportFormatError, SecondMeError
-from secondme.ingest.documents import (DOCUMENT_EXTENSIONS, is_document, is_vault,
-                                       looks_like_chat_export, parse_document)
+from secondme.ingest.documents import (
+    DOCUMENT_EXTENSIONS,
+    is_document,
+    is_vault,
+    looks_like_chat_export,
+    parse_document,
+)
 from secondme.ingest.obsidian import resolve_link
 from secondme.ingest.text import MAX_CHUNK_CHARS, decode_bytes
 from secondme.ingest.tree import DirTree, FileTree, SubTree, ZipTree, open_tree
@@ -552,8 +555,8 @@ def test_docx_headings_table_and_properties():
 def test_docx_custom_heading_styles_and_outline_levels(tmp_path):
     import docx
     from docx.enum.style import WD_STYLE_TYPE
-    from docx.oxml.ns import qn
     from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
 
     d = docx.Document()
     custom = d.styles.add_style("Chapter Heading", WD_STYLE_TYPE.PARAGRAPH)

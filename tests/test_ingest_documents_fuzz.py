@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from secondme.errors import SecondMeError
 from secondme.ingest.documents import is_document, looks_like_chat_export, parse_document
 from secondme.ingest.model import Document
-from secondme.ingest.text import (MAX_CHUNK_CHARS, Block, chunk_blocks, normalize_text,
-                                  split_span)
+from secondme.ingest.text import MAX_CHUNK_CHARS, Block, chunk_blocks, normalize_text, split_span
 from secondme.ingest.tree import Tree
 
 # SECONDME_FUZZ_EXAMPLES=5000 for a long run; the default keeps the suite quick.

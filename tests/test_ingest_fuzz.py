@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,6 @@ from secondme.ingest import formats
 from secondme.ingest.common import context_for
 from secondme.ingest.model import Conversation, Document, ParseProblem
 from secondme.ingest.tree import open_tree
-
-from conftest import FIXTURES
 
 ING = FIXTURES / "ingest"
 

@@ -5,12 +5,11 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from conftest import FIXTURES
 
 from secondme.errors import ImportFormatError
 from secondme.ingest import generic
 from secondme.ingest.common import context_for
-
-from conftest import FIXTURES
 
 GEN = FIXTURES / "ingest" / "generic"
 

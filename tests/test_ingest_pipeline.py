@@ -9,16 +9,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import FIXTURES, ROOT
 
 from secondme.errors import Cancelled, ImportFormatError
 from secondme.progress import CancelToken
-
-from conftest import FIXTURES, ROOT
 
 ING = FIXTURES / "ingest"
 

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
+from conftest import FIXTURES
 
 from secondme.errors import ImportFormatError
 from secondme.ingest import whatsapp
 from secondme.ingest.common import context_for
 from secondme.ingest.tree import open_tree
-
-from conftest import FIXTURES
 
 WA = FIXTURES / "ingest" / "whatsapp"
 

@@ -180,7 +180,7 @@ def test_remember_when_enabled_marks_the_client_and_never_outranks_own(tmp_path,
             "s.note_id = ?", [added["id"]]).fetchone()
         assert conv == ("mcp", "Added by Test Assistant (MCP)", "Test Assistant (via MCP)", 0)
         sm.index_pending()
-        from secondme.mcp_server import demote_external
+        from secondme.integrations.mcp import demote_external
 
         results = demote_external(sm.store, sm.search("flight to Lisbon 12th of June", k=10))
         own = [i for i, r in enumerate(results) if r.kind == "message" and
@@ -225,7 +225,7 @@ def test_a_locked_encrypted_store_is_a_clear_error(tmp_path, fake_embedder, monk
 
 
 def test_client_config_snippet(tmp_path):
-    from secondme.mcp_server import client_config_snippet
+    from secondme.integrations.mcp import client_config_snippet
 
     data = json.loads(client_config_snippet(tmp_path))
     entry = data["mcpServers"]["secondme"]

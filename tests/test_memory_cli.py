@@ -5,10 +5,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from test_memory_extract import SESSIONS, write_chat
 
 from secondme.cli import main
-
-from test_memory_extract import SESSIONS, write_chat
 
 
 @pytest.fixture

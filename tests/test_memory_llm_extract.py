@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_memory_extract import write_chat
 
 from secondme.memory.facts import Window, WindowItem
 from secondme.memory.llm_extract import FACT_SCHEMA, LLMExtractor
 from secondme.models.llm import ScriptedLLM
-
-from test_memory_extract import write_chat
 
 
 def window():

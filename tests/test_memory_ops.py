@@ -4,10 +4,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from test_memory_extract import SESSIONS, write_chat
 
 from secondme.errors import InvalidInput, NotFound
-
-from test_memory_extract import SESSIONS, write_chat
 
 
 @pytest.fixture

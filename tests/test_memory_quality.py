@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from secondme.memory.evaluate import (PredictedFact, Score, evaluate_file, gold_like_responder,
-                                      labelled_files, score)
-from secondme.models.llm import ScriptedLLM
-
 from conftest import FIXTURES
+
+from secondme.memory.evaluate import (
+    PredictedFact,
+    Score,
+    evaluate_file,
+    gold_like_responder,
+    labelled_files,
+    score,
+)
+from secondme.models.llm import ScriptedLLM
 
 LABELLED = FIXTURES / "memory" / "labelled"
 

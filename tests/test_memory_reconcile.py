@@ -2,15 +2,11 @@
 all of it recorded in history and undoable; the model only picks among small ids."""
 from __future__ import annotations
 
-import json
-
-import pytest
+from test_memory_extract import write_chat
 
 from secondme.memory.facts import Fact
 from secondme.memory.reconcile import Candidate, decide, llm_decide
 from secondme.models.llm import ScriptedLLM
-
-from test_memory_extract import write_chat
 
 
 def chat(tmp_path, name, msgs):

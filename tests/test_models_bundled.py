@@ -9,8 +9,15 @@ import pytest
 
 from secondme.errors import Cancelled, ModelError
 from secondme.models import bundled
-from secondme.models.bundled import (DEFAULT_BUNDLED, GEMMA3, SMOLLM2, ensure_bundled_model,
-                                     is_verified, model_path, source_files)
+from secondme.models.bundled import (
+    DEFAULT_BUNDLED,
+    GEMMA3,
+    SMOLLM2,
+    ensure_bundled_model,
+    is_verified,
+    model_path,
+    source_files,
+)
 from secondme.progress import CancelToken
 
 

@@ -13,8 +13,8 @@ def run(home, *args, input=None):
 
 
 def settings_of(home):
-    from secondme.service import SecondMe
     from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
 
     with SecondMe(home, embedder=HashEmbedder()) as sm:
         return sm.settings

@@ -11,8 +11,13 @@ import pytest
 
 from secondme.config import Settings
 from secondme.errors import Cancelled, InvalidInput, ModelError
-from secondme.models.llm import (LlamaCppLLM, OpenAICompatLLM, check_gguf,
-                                 describe_configured_model, llm_from_settings)
+from secondme.models.llm import (
+    LlamaCppLLM,
+    OpenAICompatLLM,
+    check_gguf,
+    describe_configured_model,
+    llm_from_settings,
+)
 from secondme.progress import CancelToken
 
 PERSON_SCHEMA = {

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "privacy"))
-from helpers import (GARDEN, SECRETS, TRIPS, files_containing, files_under,  # noqa: E402
-                     run_chain, run_cli)
+from helpers import GARDEN, SECRETS, TRIPS, files_containing, files_under, run_chain, run_cli  # noqa: E402
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 PASS = {**NO_KEYRING, "SECONDME_PASSPHRASE": "correct horse battery"}

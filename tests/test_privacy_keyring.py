@@ -3,7 +3,6 @@ and the no-keyring-backend path."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

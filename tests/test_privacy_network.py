@@ -5,7 +5,6 @@ through the real CLI in a subprocess whose audit hook refuses (and records) ever
 non-AF_UNIX ``socket.connect`` and every name lookup."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap

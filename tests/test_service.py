@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from secondme.config import SETTINGS_VERSION, Settings, resolve_home
+from secondme.config import SETTINGS_VERSION, Settings
 from secondme.errors import DataDirError, InvalidInput
+from secondme.paths import resolve_home
 from secondme.service import SecondMe
 
 

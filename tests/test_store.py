@@ -7,8 +7,7 @@ import threading
 import pytest
 
 from secondme.errors import StoreError
-from secondme.store import Store, utcnow
-from secondme.store import schema
+from secondme.store import Store, schema, utcnow
 
 
 @pytest.fixture

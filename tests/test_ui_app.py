@@ -6,15 +6,12 @@ import filecmp
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
 from test_ui_helpers import *  # noqa: F401,F403
 from test_ui_helpers import show_active, wait_idle
-
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QWidget
 
 
 def test_window_opens_with_every_pane(qtbot, window_factory, demo_sm):
@@ -128,8 +125,14 @@ def test_ctrl_n_and_ctrl_i(qtbot, window_factory, demo_sm):
 
 
 def test_every_interactive_widget_is_named_and_focusable(qtbot, window_factory, demo_sm):
-    from PySide6.QtWidgets import (QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit,
-                                   QAbstractItemView, QAbstractSpinBox)
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+    )
 
     w = window_factory(demo_sm)
     w.show()

@@ -7,12 +7,10 @@ import threading
 import time
 
 import pytest
-
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
-
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication
+from test_ui_helpers import *  # noqa: F401,F403
+from test_ui_helpers import wait_idle
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ ask → click a citation → the source is shown → edit a note → the graph s
 neighbours."""
 from __future__ import annotations
 
-import pytest
-
+from PySide6.QtCore import QUrl
 from test_ui_helpers import *  # noqa: F401,F403
 from test_ui_helpers import show_active, wait_idle
-
-from PySide6.QtCore import QUrl
 
 
 def test_import_ask_cite_edit_graph(qtbot, tmp_path, window_factory):

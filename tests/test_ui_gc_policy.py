@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from test_ui_helpers import *  # noqa: F401,F403
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from test_ui_helpers import *  # noqa: F401,F403
 from test_ui_helpers import wait_idle
 

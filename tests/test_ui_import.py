@@ -6,12 +6,10 @@ import json
 import time
 
 import pytest
-
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
-
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from test_ui_helpers import *  # noqa: F401,F403
+from test_ui_helpers import wait_idle
 
 
 @pytest.fixture

@@ -5,11 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from test_ui_helpers import *  # noqa: F401,F403
 from test_ui_helpers import wait_idle
-
-from PySide6.QtCore import Qt
 
 
 def make_pane(qtbot, ctx):

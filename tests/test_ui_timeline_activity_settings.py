@@ -8,11 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
+from PySide6.QtCore import QPoint, Qt
 from test_ui_helpers import *  # noqa: F401,F403
 from test_ui_helpers import wait_idle
-
-from PySide6.QtCore import QPoint, Qt
 
 
 # -- timeline -----------------------------------------------------------------------------

@@ -5,9 +5,8 @@ drives the tray's own menu actions.
 """
 from __future__ import annotations
 
-from test_ui_helpers import *  # noqa: F401,F403
-
 from PySide6.QtWidgets import QSystemTrayIcon
+from test_ui_helpers import *  # noqa: F401,F403
 
 
 def _action(tray, text):

@@ -97,7 +97,7 @@ def run_app(home: Optional[str] = None, quick_ask: bool = False) -> int:
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
-    from secondme.config import resolve_home
+    from secondme.api import resolve_home
     from secondme.errors import SecondMeError
 
     probe = os.environ.get("SECONDME_UI_PAINT_PROBE") == "1"

@@ -14,13 +14,23 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QMainWindow, QMenu, QStackedWidget,
-                               QSystemTrayIcon, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
 
-from .context import AppContext, HookBridge, get
+from .context import AppContext, HookBridge
 from .runner import OpRunner
 from .widgets import BannerView
 
@@ -157,7 +167,7 @@ class MainWindow(QMainWindow):
         if self.sm is not None:
             return Path(self.sm.home) / "logs" / "secondme.log"
         try:
-            from secondme.config import resolve_home
+            from secondme.api import resolve_home
             return resolve_home(self._home) / "logs" / "secondme.log"
         except Exception:
             import tempfile

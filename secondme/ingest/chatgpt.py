@@ -15,9 +15,17 @@ import re
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .common import (Claim, ParseContext, as_text, derive_id, epoch_seconds, head_text,
-                     stream_json_conversations,
-                     json_keys_in, suffix)
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    derive_id,
+    epoch_seconds,
+    head_text,
+    json_keys_in,
+    stream_json_conversations,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 
@@ -66,7 +74,7 @@ def convert_or_problem(obj: Any, path: str, n: int, ctx: ParseContext) -> Item:
         cid = obj.get("conversation_id") or obj.get("id") if isinstance(obj, dict) else None
         title = obj.get("title") if isinstance(obj, dict) else None
         where = f"conversation {n}" + (f" (id {cid})" if isinstance(cid, str) else "")
-        return ParseProblem(path, where, f"cannot read this conversation"
+        return ParseProblem(path, where, "cannot read this conversation"
                             + (f" {title!r}" if isinstance(title, str) else "")
                             + f": {str(e)[:200] or type(e).__name__}",
                             conversation=cid if isinstance(cid, str) else None)

@@ -12,9 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator, Optional
 
-from .common import (Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso,
-                     stream_json_conversations,
-                     suffix)
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    head_text,
+    json_keys_in,
+    parse_iso,
+    stream_json_conversations,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 

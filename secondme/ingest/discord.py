@@ -23,8 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import (Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso,
-                     suffix)
+from .common import Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 

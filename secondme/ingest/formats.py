@@ -10,19 +10,20 @@ strict JSON detectors run before the generic one.
 """
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-# format name -> module (relative to secondme.ingest)
-CHAT_FORMATS: dict[str, str] = {
-    "slack": "slack",
-    "discord": "discord",
-    "telegram": "telegram",
-    "chatgpt": "chatgpt",
-    "claude": "claude",
-    "generic": "generic",
-    "whatsapp": "whatsapp",
-    "signal": "signal_md",
+from . import chatgpt, claude, discord, documents, generic, signal_md, slack, telegram, whatsapp
+
+# format name -> parser module, in detection order
+CHAT_FORMATS: dict[str, ModuleType] = {
+    "slack": slack,
+    "discord": discord,
+    "telegram": telegram,
+    "chatgpt": chatgpt,
+    "claude": claude,
+    "generic": generic,
+    "whatsapp": whatsapp,
+    "signal": signal_md,
 }
 
 DOCUMENTS = "documents"
@@ -30,31 +31,17 @@ DOCUMENTS = "documents"
 
 def chat_module(name: str) -> ModuleType:
     """The parser module of chat format ``name``."""
-    return importlib.import_module(f"secondme.ingest.{CHAT_FORMATS[name]}")
+    return CHAT_FORMATS[name]
 
 
-def available_chat_formats() -> list[str]:
-    """Chat formats whose parser module is present in this build, in detection order."""
-    out = []
-    for name, mod in CHAT_FORMATS.items():
-        try:
-            importlib.import_module(f"secondme.ingest.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"secondme.ingest.{mod}":
-                raise
-            continue
-        out.append(name)
-    return out
+def chat_formats() -> list[str]:
+    """The chat formats, in detection order."""
+    return list(CHAT_FORMATS)
 
 
-def documents_module() -> ModuleType | None:
-    """The documents engineer's ``secondme.ingest.documents`` module, or None if absent."""
-    try:
-        return importlib.import_module("secondme.ingest.documents")
-    except ModuleNotFoundError as e:
-        if e.name != "secondme.ingest.documents":
-            raise
-        return None
+def documents_module() -> ModuleType:
+    """The document importer (Markdown/Obsidian, PDF, DOCX, HTML, text)."""
+    return documents
 
 
 def format_choices() -> list[str]:

@@ -25,8 +25,16 @@ import json
 from collections import Counter
 from typing import Any, Iterator
 
-from .common import (Claim, ParseContext, as_text, derive_id, head_text, json_keys_in,
-                     parse_iso, suffix)
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    derive_id,
+    head_text,
+    json_keys_in,
+    parse_iso,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 

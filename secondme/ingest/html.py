@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ImportFormatError
 from .model import Document
-from .text import Block, chunk_blocks, decode_bytes, normalize_text, when, _BOMS
+from .text import _BOMS, Block, chunk_blocks, decode_bytes, normalize_text, when
 
 _SKIP = frozenset({
     "script", "style", "noscript", "template", "nav", "svg", "math", "iframe", "object",
@@ -178,7 +178,7 @@ def _blocks(root) -> list[tuple[int, str]]:
     Iterative (a deeply nested page cannot exhaust the stack).
     """
     from bs4 import NavigableString, Tag
-    from bs4.element import (CData, Comment, Declaration, Doctype, ProcessingInstruction)
+    from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
     out: list[tuple[int, str]] = []
     inline: list[str] = []

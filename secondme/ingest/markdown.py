@@ -13,8 +13,13 @@ from datetime import datetime
 from typing import Any, Optional
 
 from .model import Document, WikiLink
-from .obsidian import (aliases_from_front_matter, find_links, find_tags,
-                       tags_from_front_matter, unique)
+from .obsidian import (
+    aliases_from_front_matter,
+    find_links,
+    find_tags,
+    tags_from_front_matter,
+    unique,
+)
 from .text import Block, chunk_blocks, decode_bytes, normalize_text, paragraphs, when
 
 _ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 from typing import Iterable, Optional, Sequence
 
+from ..api import DetectedSource, ImportReport, SourceReport
 from ..errors import Cancelled, ImportFormatError
 from ..progress import CancelToken, ProgressFn
-from .pipeline import DetectedSource, ImportReport, SourceReport
 
 __all__ = ["ImportOps", "DetectedSource", "ImportReport", "SourceReport"]
 

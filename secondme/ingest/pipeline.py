@@ -21,21 +21,21 @@ memory formation are left to the background (the ``import_did_finish`` hook).
 from __future__ import annotations
 
 import hashlib
-from hashlib import blake2b as _b2
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import blake2b as _b2
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
+from ..api import DetectedSource, SourceReport
 from ..errors import Cancelled, ImportFormatError, SecondMeError
 from ..progress import CancelToken, ProgressFn, Throttle, check, report
 from ..store.db import Store, utcnow
 from .common import Claim, ParseContext, norm_name
-from .formats import (DOCUMENTS, available_chat_formats, chat_module, documents_module,
-                      format_choices)
+from .formats import DOCUMENTS, chat_formats, chat_module, documents_module, format_choices
 from .model import Conversation, Document, ParseProblem
 from .tree import DirTree, Tree, ZipTree, open_tree
 
@@ -45,65 +45,6 @@ PARSER_VERSION = 1
 
 
 # -- results ------------------------------------------------------------------------------
-
-@dataclass
-class SourceReport:
-    """What importing one path did.
-
-    ``conversations`` counts conversations read from the export (new or already
-    known); ``messages_skipped`` counts messages already in the store. ``errors`` are
-    ``{"conversation", "position", "problem", "file"}`` dicts. ``failed`` is True when
-    nothing could be imported from the path at all.
-    """
-
-    path: str
-    format: str = ""
-    conversations: int = 0
-    messages_added: int = 0
-    messages_skipped: int = 0
-    documents: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    source_id: Optional[int] = None
-    kind: str = ""                    # chat | document | mixed
-    formats: list[str] = field(default_factory=list)
-    conversations_added: int = 0
-    documents_skipped: int = 0
-    files_skipped: int = 0            # media and other files no parser reads
-    failed: bool = False
-    seconds: float = 0.0
-
-
-@dataclass
-class ImportReport:
-    """The result of :meth:`ImportOps.import_paths`: one SourceReport per path."""
-
-    sources: list[SourceReport] = field(default_factory=list)
-
-    @property
-    def messages_added(self) -> int:
-        return sum(s.messages_added for s in self.sources)
-
-    @property
-    def failed(self) -> list[SourceReport]:
-        return [s for s in self.sources if s.failed]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(s.errors for s in self.sources)
-
-
-@dataclass
-class DetectedSource:
-    """What :meth:`ImportOps.detect` found at a path."""
-
-    path: str
-    format: str                       # a chat format, "documents", or "mixed"
-    kind: str                         # chat | document | mixed
-    description: str
-    formats: list[str] = field(default_factory=list)
-    files: int = 0                    # files that will be read
-    files_skipped: int = 0
-
 
 # -- detection ----------------------------------------------------------------------------
 
@@ -139,7 +80,7 @@ class Plan:
         parts = []
         for fmt in dict.fromkeys(c.format for c in self.claims):
             n = sum(1 for c in self.claims if c.format == fmt)
-            label = getattr(chat_module(fmt), "LABEL", fmt)
+            label = chat_module(fmt).LABEL
             parts.append(f"{label} ({n} file{'s' if n != 1 else ''})" if n > 1 else label)
         if self.documents:
             n = len(self.documents)
@@ -185,14 +126,13 @@ def plan_path(path: str | Path, format: Optional[str] = None) -> Plan:
 
 def _nothing_error(path, tree: Tree, format: Optional[str], plan: Plan) -> ImportFormatError:
     if format and format != DOCUMENTS:
-        label = getattr(chat_module(format), "LABEL", format)
+        label = chat_module(format).LABEL
         return ImportFormatError(f"no {label} export found here", path=path)
     if not tree.files():
         return ImportFormatError("nothing to import: the folder or archive is empty", path=path)
-    docs = "" if documents_module() else " (document import is not available in this build)"
     return ImportFormatError(
-        "unsupported format: not a chat export or document secondme can read" + docs
-        + "; supported: " + ", ".join(available_chat_formats())
+        "unsupported format: not a chat export or document secondme can read"
+        + "; supported: " + ", ".join(chat_formats())
         + ", Markdown/text, PDF, DOCX, HTML (use --format to force one)", path=path)
 
 
@@ -214,15 +154,15 @@ def _plan_tree(plan: Plan, tree: Tree, format: Optional[str], nested: bool) -> N
     elif format:
         names = [format]
     else:
-        names = available_chat_formats()
+        names = chat_formats()
     for name in names:
         claims = chat_module(name).claim(tree, pool, force=bool(format))
         if claims:
             taken = {f for c in claims for f in (*c.files, *c.covers)}
             pool = [f for f in pool if f not in taken]
             plan.claims.extend(claims)
-    docmod = documents_module() if format in (None, DOCUMENTS) else None
-    if docmod is not None:
+    if format in (None, DOCUMENTS):
+        docmod = documents_module()
         try:
             plan.vault = plan.vault or bool(docmod.is_vault(tree))
         except SecondMeError:

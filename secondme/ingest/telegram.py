@@ -15,8 +15,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterator, Optional
 
-from .common import (Claim, ParseContext, as_text, derive_id, epoch_seconds, head_text,
-                     json_keys_in, norm_name, suffix)
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    derive_id,
+    epoch_seconds,
+    head_text,
+    json_keys_in,
+    norm_name,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from hashlib import blake2b
 from datetime import datetime
+from hashlib import blake2b
 from pathlib import PurePosixPath
 from typing import Iterator, Optional
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from ..api import BackupInfo
 from ..errors import InvalidInput, JobError, NotFound, StoreError
 from ..progress import CancelToken, ProgressFn, check, report
 
@@ -35,17 +35,6 @@ PREFIX = "secondme-"
 PRE_RESTORE_PREFIX = "pre-restore-"
 PRE_RESTORE_KEEP = 3
 _NAME_RE = re.compile(r"^(secondme|pre-restore)-\d{8}-\d{6}(-\d+)?\.db$")
-
-
-@dataclass
-class BackupInfo:
-    """One snapshot file."""
-
-    name: str
-    path: str
-    created_at: str      # ISO 8601, from the file name (UTC)
-    size: int            # bytes
-    kind: str            # daily | pre-restore
 
 
 def backup_dir(sm: Any) -> Path:
@@ -227,7 +216,7 @@ def restore(sm: Any, name: str) -> dict:
             if side.exists():
                 side.unlink()
         os.replace(tmp, db_path)
-        from ..service import VECTOR_DIR
+        from ..paths import VECTOR_DIR
 
         vdir = Path(sm.home) / VECTOR_DIR
         for f in ("index.json", "index.bin"):

@@ -39,7 +39,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Iterable, Optional
 
 from ..progress import CancelToken, ProgressFn, check, report

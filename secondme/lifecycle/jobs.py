@@ -1,11 +1,8 @@
 """The registry of background jobs: what each one does and when it runs.
 
-A job is ``fn(sm, progress=None, cancel=None) -> dict`` (a summary of what it did). Jobs
-are resumable (their state is in the database), honour ``cancel`` between units of work
-and keep transactions short. The functions are named as ``"module:function"`` and
-imported only when the job runs, so that importing the service stays light and a part
-of the app that is missing in this build makes its job fail with a clear message
-instead of breaking the app.
+A job runs one method of the service, ``sm.run_<job>(progress=None, cancel=None) -> dict``
+(a summary of what it did). Jobs are resumable (their state is in the database), honour
+``cancel`` between units of work and keep transactions short.
 
 Schedules (local time of the machine):
 
@@ -22,11 +19,10 @@ backup     daily at 02:30               a rotating snapshot in ``<home>/backups`
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import JobError, NotFound
+from ..errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -34,25 +30,9 @@ class JobSpec:
     """One registered job."""
 
     name: str
-    target: str                  # "module:function"
+    run: Callable[..., Any]      # run(sm, progress=, cancel=): one service method
     schedule: dict               # APScheduler trigger: {"trigger": "cron"|"interval", ...}
     description: str
-
-    def load(self) -> Callable[..., dict]:
-        """The job function. Raises JobError when the part providing it is missing."""
-        module, _, attr = self.target.partition(":")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                raise JobError(f"the {self.name!r} job is not available in this build "
-                               f"({module} is missing)") from e
-            raise
-        fn = getattr(mod, attr, None)
-        if fn is None:
-            raise JobError(f"the {self.name!r} job is not available in this build "
-                           f"({module} has no {attr})")
-        return fn
 
     def trigger(self):
         """A fresh APScheduler trigger for this job's schedule."""
@@ -68,19 +48,19 @@ class JobSpec:
 
 
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
-    JobSpec("extract", "secondme.memory.extract:run_extract",
+    JobSpec("extract", lambda sm, **kw: sm.run_extract(**kw),
             {"trigger": "interval", "minutes": 30},
             "Index new items, form memories from them, index the new notes."),
-    JobSpec("decay", "secondme.lifecycle.decay:run_decay",
+    JobSpec("decay", lambda sm, **kw: sm.run_decay(**kw),
             {"trigger": "cron", "hour": 4, "minute": 0},
             "Let memories fade (R = exp(-days / (tau * S))); archive faded ones."),
-    JobSpec("consolidate", "secondme.lifecycle.consolidate:run_consolidate",
+    JobSpec("consolidate", lambda sm, **kw: sm.run_consolidate(**kw),
             {"trigger": "cron", "hour": 3, "minute": 0},
             "Merge duplicates, resolve contradictions, write summaries and the profile."),
-    JobSpec("upkeep", "secondme.lifecycle.upkeep:run_upkeep",
+    JobSpec("upkeep", lambda sm, **kw: sm.run_upkeep(**kw),
             {"trigger": "cron", "day_of_week": "sun", "hour": 5, "minute": 0},
             "Compact the vector index, optimize full-text search, check integrity."),
-    JobSpec("backup", "secondme.lifecycle.backup:run_backup",
+    JobSpec("backup", lambda sm, **kw: sm.run_backup(**kw),
             {"trigger": "cron", "hour": 2, "minute": 30},
             "Take a snapshot of the database and keep the newest ones."),
 )}
@@ -100,12 +80,11 @@ def job_names() -> list[str]:
 
 def call_job(spec: JobSpec, sm: Any, progress=None, cancel=None) -> dict:
     """Run ``spec``'s function on ``sm``; a non-dict result becomes ``{"result": ...}``."""
-    fn = spec.load()
-    out = fn(sm, progress=progress, cancel=cancel)
+    out = spec.run(sm, progress=progress, cancel=cancel)
     if out is None:
         return {}
     if not isinstance(out, dict):
-        from ..cli import to_jsonable
+        from ..api import to_jsonable
 
         return {"result": to_jsonable(out)}
     return out

@@ -11,38 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
+from ..api import JobInfo
 from ..progress import CancelToken, ProgressFn
 from .jobs import JOBS, get_job
 from .scheduler import JobRunner, LifecycleScheduler, _iso, progress_to_dict
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobInfo:
-    """What ``jobs list`` and the Activity pane show about one job.
-
-    Times are ISO 8601 strings (UTC offset included) or None. ``progress`` is None or
-    ``{"stage", "done", "total", "message", "fraction"}``; ``last_summary`` is the dict
-    the last run returned.
-    """
-
-    name: str
-    description: str
-    next_run: Optional[str]
-    last_run: Optional[str]
-    last_outcome: Optional[str]       # ok | failed | cancelled | None
-    running: bool
-    paused: bool
-    progress: Optional[dict]
-    last_error: Optional[str]
-    last_duration: Optional[float] = None
-    last_summary: Optional[dict] = None
-    requested: bool = False
 
 
 class LifecycleOps:
@@ -249,6 +226,35 @@ class LifecycleOps:
         from .profile import get_profile
 
         return get_profile(self)
+
+    # -- what each job runs (see jobs.py) --------------------------------------------------
+    def run_decay(self, progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelToken] = None) -> dict:
+        """Let memories fade and archive faded ones (the ``decay`` job's work)."""
+        from .decay import run_decay
+
+        return run_decay(self, progress=progress, cancel=cancel)
+
+    def run_consolidate(self, progress: Optional[ProgressFn] = None,
+                        cancel: Optional[CancelToken] = None) -> dict:
+        """Merge duplicates, resolve contradictions, write summaries and the profile."""
+        from .consolidate import run_consolidate
+
+        return run_consolidate(self, progress=progress, cancel=cancel)
+
+    def run_upkeep(self, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[CancelToken] = None) -> dict:
+        """Compact the vector index, optimize full-text search, check integrity."""
+        from .upkeep import run_upkeep
+
+        return run_upkeep(self, progress=progress, cancel=cancel)
+
+    def run_backup(self, progress: Optional[ProgressFn] = None,
+                   cancel: Optional[CancelToken] = None) -> dict:
+        """Take a rotating snapshot of the database (the ``backup`` job's work)."""
+        from .backup import run_backup
+
+        return run_backup(self, progress=progress, cancel=cancel)
 
     def consolidate(self, progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None) -> dict:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..api import ProfileLine, ProfileNote
 from ..progress import CancelToken
 
 log = logging.getLogger(__name__)
@@ -36,29 +36,6 @@ _BIO = re.compile(r"\b(live|lives|living|moved|born|work|works|working|job|study
                   r"grew up|from|married|name is|years old)\b", re.I)
 _PLAN = re.compile(r"\b(plan|plans|planning|going to|will|want to|started learning|"
                    r"start)\b", re.I)
-
-
-@dataclass
-class ProfileLine:
-    """One line of the profile with the sources it rests on."""
-
-    text: str
-    sources: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class ProfileNote:
-    """The profile note: its text (as stored; the person may have edited it) and lines."""
-
-    id: int
-    kind: str
-    text: str
-    lines: list[ProfileLine]
-    created_at: str
-    updated_at: str
-    origin: str
-    method: str                 # template | model
-    user_edited: bool = False
 
 
 def _is_me_fact(f: Any, me_names: set[str]) -> bool:

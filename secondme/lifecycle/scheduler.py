@@ -268,7 +268,7 @@ class JobRunner:
 
     def _record(self, state: RunState, outcome: str, error: Optional[str], summary: dict,
                 duration: float, finished: datetime) -> None:
-        from ..cli import to_jsonable
+        from ..api import to_jsonable
 
         summary_json = json.dumps(to_jsonable(summary), ensure_ascii=False, default=str)
         with self.sm.store.write() as db:

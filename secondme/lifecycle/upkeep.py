@@ -52,7 +52,7 @@ def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None, force: bool = False) -> dict:
     """Step 1 (see the module doc). Returns what was dropped and whether it rebuilt."""
     from ..indexing import forget_items
-    from ..service import VECTOR_DIR
+    from ..paths import VECTOR_DIR
     from ..store.vectors import META_FILE, VectorIndex
 
     store = sm.store

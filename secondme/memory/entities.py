@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from .text import STOPWORDS, norm_name, trigram_jaccard
@@ -56,18 +55,6 @@ _NOT_NAMES = STOPWORDS | {
 _CAP_RUN = re.compile(
     r"@[\w.\-]+|(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*\.?)(?:\s+(?:(?:of|de|van|von|der|la|le|del|da|di|the|&)\s+)?"
     r"[A-ZÀ-ÖØ-Þ][\w'’\-]*\.?)*")
-
-
-@dataclass
-class Entity:
-    """A person, place or organisation, with the names it goes by."""
-
-    id: int
-    kind: str
-    name: str
-    aliases: list[str]
-    is_me: bool = False
-    mentions: int = 0
 
 
 def find_entities(text: str, *, people: Iterable[str] = (), sentence_start_ok: bool = False

@@ -33,14 +33,15 @@ from ..models.embed import content_hash
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.vectors import vector_to_blob
 from . import notes as N
-from .deterministic import DeterministicExtractor, is_assistant
+from .deterministic import DeterministicExtractor
 from .entities import EntityResolver
 from .facts import ExtractResult, Fact, Window
 from .llm_extract import LLMExtractor
 from .reconcile import Candidate, Decision, decide, llm_decide
-from .text import content_tokens, keywords as pick_keywords, norm_name, token_f1, topic_tags
+from .text import content_tokens, norm_name, token_f1, topic_tags
+from .text import keywords as pick_keywords
 from .timeparse import local_date
-from .windows import WindowPlan, load_window, plan_windows
+from .windows import load_window, plan_windows
 
 log = logging.getLogger(__name__)
 

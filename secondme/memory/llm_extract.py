@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Optional
+from typing import Any
 
 from .deterministic import is_assistant, read_slot, speaker_name
 from .entities import find_entities

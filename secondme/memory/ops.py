@@ -12,159 +12,28 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
+from ..api import (
+    Graph,
+    GraphEdge,
+    GraphNode,
+    HistoryEntry,
+    Note,
+    NoteDetail,
+    NoteLink,
+    NoteSource,
+    NoteVersion,
+)
 from ..errors import InvalidInput, NotFound
 from ..progress import CancelToken, ProgressFn
 from . import notes as N
-from .text import content_tokens, keywords as pick_keywords, norm_name, topic_tags
+from .text import content_tokens, norm_name, topic_tags
+from .text import keywords as pick_keywords
 
 LINK_KINDS = ("related", "same_entity", "updates", "contradicts", "part_of", "wikilink")
 NOTE_KINDS = ("fact", "summary", "profile", "user")
-
-
-@dataclass
-class Note:
-    """A memory as the app shows it."""
-
-    id: int
-    kind: str
-    text: str
-    fact_type: str = ""
-    keywords: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    context: str = ""
-    valid_from: Optional[str] = None
-    valid_to: Optional[str] = None
-    created_at: str = ""
-    updated_at: str = ""
-    strength: float = 1.0
-    retention: float = 1.0
-    last_recalled: Optional[str] = None
-    pinned: bool = False
-    archived: bool = False
-    version: int = 1
-    user_edited: bool = False
-    origin: str = "extract"
-    confidence: float = 1.0
-
-    def to_json(self) -> dict:
-        """The stable JSON fields of a note (without sources and links)."""
-        return {"id": self.id, "kind": self.kind, "text": self.text,
-                "keywords": self.keywords, "tags": self.tags, "context": self.context,
-                "valid_from": self.valid_from, "valid_to": self.valid_to,
-                "created_at": self.created_at, "updated_at": self.updated_at,
-                "strength": self.strength, "retention": self.retention,
-                "pinned": self.pinned, "archived": self.archived}
-
-
-@dataclass
-class NoteSource:
-    """Where a note comes from: a message (export ids) or a document chunk."""
-
-    kind: str                         # message | chunk | note
-    item_id: int                      # internal id (for open_source)
-    message_id: Optional[str] = None  # the export's external id
-    conversation: Optional[str] = None
-    conversation_id: Optional[str] = None   # the export's conversation id
-    timestamp: Optional[str] = None
-    speaker: Optional[str] = None
-    text: str = ""
-    document: Optional[str] = None
-    page: Optional[int] = None
-    offset: Optional[int] = None
-    note_id: Optional[int] = None
-
-    def to_json(self) -> dict:
-        if self.kind == "message":
-            return {"message_id": self.message_id, "conversation": self.conversation,
-                    "timestamp": self.timestamp, "speaker": self.speaker}
-        if self.kind == "chunk":
-            return {"document": self.document, "page": self.page, "offset": self.offset}
-        return {"note": self.note_id}
-
-
-@dataclass
-class NoteLink:
-    id: int                  # the other note
-    kind: str
-    weight: float
-    created_by: str = "auto"
-    direction: str = "out"   # out: this note → other; in: other → this note
-    text: str = ""
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "weight": self.weight}
-
-
-@dataclass
-class HistoryEntry:
-    id: int
-    note_id: int
-    action: str
-    before: Optional[dict]
-    after: Optional[dict]
-    actor: str
-    at: str
-    undone: bool = False
-
-
-@dataclass
-class NoteVersion:
-    history_id: int
-    version: int
-    text: str
-    at: str
-    action: str
-    actor: str
-
-
-@dataclass
-class NoteDetail:
-    note: Note
-    sources: list[NoteSource]
-    links: list[NoteLink]
-    versions: list[NoteVersion]
-    entities: list[Any] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        """The note JSON of ``secondme notes show --json`` (see docs/memory.md)."""
-        d = self.note.to_json()
-        d["sources"] = [s.to_json() for s in self.sources]
-        d["links"] = [l.to_json() for l in self.links]
-        d["versions"] = [{"version": v.version, "text": v.text, "at": v.at,
-                          "action": v.action, "history_id": v.history_id}
-                         for v in self.versions]
-        d["fact_type"] = self.note.fact_type
-        d["entities"] = [{"id": e.id, "kind": e.kind, "name": e.name} for e in self.entities]
-        return d
-
-
-@dataclass
-class GraphNode:
-    id: str                   # "n12" (note) or "e5" (entity)
-    type: str                 # note | entity
-    label: str
-    kind: str                 # note kind / entity kind
-    weight: float = 1.0       # strength (notes) / mentions (entities)
-    depth: int = 0
-
-
-@dataclass
-class GraphEdge:
-    src: str
-    dst: str
-    kind: str
-    weight: float = 1.0
-
-
-@dataclass
-class Graph:
-    nodes: list[GraphNode]
-    edges: list[GraphEdge]
-    truncated: bool = False
 
 
 def _split(s: str) -> list[str]:
@@ -319,7 +188,7 @@ class MemoryOps:
                     versions.append(NoteVersion(history_id=h.id, version=nrow["version"],
                                                 text=nrow["text"], at=h.at, action=h.action,
                                                 actor=h.actor))
-        from .entities import Entity
+        from ..api import Entity
 
         ents = [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
                        is_me=bool(r[4]))
@@ -614,7 +483,7 @@ class MemoryOps:
     def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
                       limit: int = 100):
         """People, places and organisations, most mentioned first (with mention counts)."""
-        from .entities import Entity
+        from ..api import Entity
 
         where, args = [], []
         if kind:

@@ -21,7 +21,6 @@ time (a second concurrent call for the same file raises ModelError).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re

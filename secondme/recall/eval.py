@@ -22,41 +22,13 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..api import EvalReport
 from ..progress import CancelToken, ProgressFn, check, report
 from .answer import cited_numbers, token_f1
 from .dataset import load_conversations, read_dataset
-
-
-@dataclass
-class EvalReport:
-    """Evaluation figures (percentages 0–100, latencies in ms)."""
-
-    questions: int
-    k: int
-    overall: dict[str, Any] = field(default_factory=dict)
-    per_category: dict[str, dict[str, Any]] = field(default_factory=dict)
-    invalid_citations: int = 0
-    details: list[dict] = field(default_factory=list)
-    setup: dict[str, Any] = field(default_factory=dict)
-
-    def format_table(self) -> str:
-        """A plain-text table for people."""
-        cols = ["n", "recall@k", "f1", "abstention_acc", "search_p50_ms", "search_p95_ms",
-                "ask_p50_ms", "ask_p95_ms", "first_token_p95_ms"]
-        lines = [f"{self.questions} questions, k={self.k}, invalid citations: "
-                 f"{self.invalid_citations}",
-                 f"{'category':<14}" + "".join(f"{c:>19}" for c in cols)]
-        for name, row in [("overall", self.overall), *sorted(self.per_category.items())]:
-            vals = []
-            for c in cols:
-                v = row.get(c)
-                vals.append(f"{'-' if v is None else (f'{v:.1f}' if isinstance(v, float) else v):>19}")
-            lines.append(f"{name:<14}" + "".join(vals))
-        return "\n".join(lines)
 
 
 def _pct(values: list[float]) -> Optional[float]:

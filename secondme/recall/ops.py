@@ -15,95 +15,31 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
+from ..api import Answer, ChatInfo, ChatTurn, Citation, SearchResult, SourceView
 from ..errors import Cancelled, InvalidInput, NotFound
 from ..progress import CancelToken, ProgressFn, check
-from .answer import (NO_MEMORY, CitationFilter, Source, build_messages, cited_numbers,
-                     discount_unknown_terms, evidence_strength, extractive_answer, grounding,
-                     GROUNDED_MIN)
+from .answer import (
+    GROUNDED_MIN,
+    NO_MEMORY,
+    CitationFilter,
+    Source,
+    build_messages,
+    cited_numbers,
+    discount_unknown_terms,
+    evidence_strength,
+    extractive_answer,
+    grounding,
+)
 from .query import STOP_WORDS, content_terms, fmt_date, question_type
-from .search import SearchResult, SearchTrace, search as _search
+from .search import SearchTrace
+from .search import search as _search
 from .windows import CHAT_FORMAT
 
 __all__ = ["RecallOps", "SearchResult", "Answer", "Citation", "SourceView", "ChatInfo",
            "ChatTurn"]
-
-
-@dataclass
-class Citation:
-    """A source an answer cites: ``n`` is the marker number used in the answer text."""
-
-    n: int
-    id: int
-    kind: str
-    text: str
-    sources: list[dict] = field(default_factory=list)
-    date: Optional[str] = None
-    speaker: Optional[str] = None
-
-
-@dataclass
-class Answer:
-    """An answer to a question (``abstained`` when memory had nothing good enough).
-
-    ``method``: ``model`` (a capable model's grounded draft), ``extractive`` (built from
-    the sources), ``abstained``, or ``remembered`` ("remember that …" stored a note).
-    ``draft_rejected`` is True when a model's draft was streamed but replaced because it
-    was not grounded in its sources: a front end then shows ``answer`` instead of what
-    it streamed.
-    """
-
-    answer: str
-    abstained: bool
-    citations: list[Citation] = field(default_factory=list)
-    closest: list[SearchResult] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    chat_id: Optional[int] = None
-    method: str = "extractive"
-    strength: float = 0.0
-    draft_rejected: bool = False
-    question: str = ""
-
-
-@dataclass
-class SourceView:
-    """What a citation click shows.
-
-    For a message: its conversation and ``messages`` around it (about five either side)
-    with ``highlight`` = the cited message's id. For a chunk: the document (path, title),
-    page, heading, character offsets and text. For a note: its text and sources.
-    """
-
-    kind: str
-    id: int
-    title: str = ""
-    highlight: Optional[int] = None
-    messages: list[dict] = field(default_factory=list)
-    document: Optional[dict] = None
-    text: str = ""
-    sources: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class ChatInfo:
-    id: int
-    title: str
-    created_at: str
-    updated_at: str
-    turns: int = 0
-
-
-@dataclass
-class ChatTurn:
-    id: int
-    role: str          # user | assistant
-    text: str
-    created_at: str
-    citations: list[dict] = field(default_factory=list)
-    abstained: bool = False
 
 
 _REMEMBER = re.compile(
@@ -363,8 +299,8 @@ class RecallOps:
                        or len(own_terms) <= 1)
         if not leaning:
             return question, []
-        from .search import name_index
         from .query import match_names
+        from .search import name_index
 
         own_names = match_names(question, name_index(self.store))
         carried = [e for e in prev_entities if e not in own_names] if not own_names else []

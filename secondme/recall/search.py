@@ -33,6 +33,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from ..api import SearchResult
 from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
 from .windows import update_windows, windows_fresh
 
@@ -66,26 +67,6 @@ class SearchWeights:
 
 
 DEFAULT_WEIGHTS = SearchWeights()
-
-
-@dataclass
-class SearchResult:
-    """One search hit: what a person reads (a message, a note, a chunk) + provenance."""
-
-    id: int
-    kind: str                      # message | chunk | note
-    text: str
-    score: float
-    timestamp: Optional[str] = None
-    sources: list[dict] = field(default_factory=list)
-    date: Optional[str] = None     # the absolute date, for display ("8 May 2023")
-    speaker: Optional[str] = None
-    conversation: Optional[str] = None
-    matched: list[str] = field(default_factory=list)  # lists that found it (window, dense…)
-
-    def message_ids(self) -> list[str]:
-        """External ids of the messages this result stands for (itself or its sources)."""
-        return [s["message_id"] for s in self.sources if s.get("message_id")]
 
 
 @dataclass

@@ -99,7 +99,6 @@ class VectorIndex:
         """Load the index from ``directory``, or rebuild it from ``store`` when the file is
         missing, corrupt, for another model/dimension, or out of step with the database.
         ``status`` tells which happened."""
-        import hnswlib
 
         idx = cls(directory, model_id, dim)
         idx.cipher = getattr(store, "file_cipher", None)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-WAIT_MS = 5000  # a wait for the workers longer than this is counted as a deadlock
+WAIT_MS = 15000  # a wait for the workers longer than this is counted as a deadlock
 
 
 def export_file(d: Path, n: int, conversations: int = 3, messages: int = 40) -> Path:

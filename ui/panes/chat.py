@@ -12,11 +12,20 @@ from typing import Any, Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..context import AppContext, get
-from ..render import SafeBrowser, answer_markdown, escape, fmt_time, set_safe_markdown
+from ..render import SafeBrowser, answer_markdown, fmt_time, set_safe_markdown
 from ..widgets import NotAvailableView, heading, missing
 
 

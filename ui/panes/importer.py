@@ -7,13 +7,21 @@ run directly (``run_extract``) when this build has no scheduler.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..context import AppContext, get
 from ..widgets import NotAvailableView, heading, missing
@@ -161,7 +169,6 @@ class ImportPanel(QWidget):
 
     def import_demo(self) -> None:
         from ..assets import demo_export_path
-
         from ..demo import DEMO_ALIASES, DEMO_ME
 
         self.clear()

@@ -12,10 +12,25 @@ from typing import Any
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
-                               QRadioButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..context import AppContext, get
 
@@ -23,7 +38,7 @@ from ..context import AppContext, get
 def mcp_snippet(sm: Any) -> str | None:
     """The MCP client registration snippet, when this build has an MCP server."""
     try:
-        from secondme import mcp_server  # noqa: WPS433 - optional part of the build
+        from secondme.integrations import mcp as mcp_server
     except Exception:
         return None
     fn = getattr(mcp_server, "client_config_snippet", None)

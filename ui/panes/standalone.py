@@ -19,7 +19,7 @@ def demo_service(home: Optional[str] = None, *, fake_models: bool = False, llm: 
     from secondme.service import SecondMe
 
     from ..assets import demo_export_path
-    from ..demo import DEMO_ME, DEMO_ALIASES
+    from ..demo import DEMO_ALIASES, DEMO_ME
 
     home = home or tempfile.mkdtemp(prefix="secondme-demo-")
     kw: dict[str, Any] = {}
@@ -56,9 +56,9 @@ def run_pane(cls: type, title: str, *, demo_data: bool = True,
     from secondme.service import SecondMe
 
     from ..context import AppContext, HookBridge
+    from ..dialogs.source import SourceDialog
     from ..runner import OpRunner
     from ..theme import apply_theme
-    from ..dialogs.source import SourceDialog
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if args.demo or not args.home:

@@ -42,7 +42,8 @@ import click
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "secondme"
-from .recall.trust import EXTERNAL_PREFIX, MCP_FORMAT  # noqa: F401
+from ..recall.trust import EXTERNAL_PREFIX, MCP_FORMAT  # noqa: F401
+
 MAX_K = 50
 MAX_REMEMBER_CHARS = 4000
 
@@ -76,7 +77,7 @@ def client_config_snippet(home: Optional[str | os.PathLike] = None, *,
 
 # -- ranking rule for evidence written by other apps -----------------------------------------
 # The rule lives in recall (search and answers apply it too); re-exported for MCP callers.
-from .recall.trust import demote_external, external_ids  # noqa: E402,F401
+from ..recall.trust import demote_external, external_ids  # noqa: E402,F401
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class MemoryServer:
         """The SecondMe, opened on first use. Raises ToolError with a clear message."""
         from mcp.server.mcpserver.exceptions import ToolError
 
-        from .errors import SecondMeError
+        from ..errors import SecondMeError
 
         with self._lock:
             if self._sm is not None:
@@ -102,13 +103,13 @@ class MemoryServer:
             if self._error:
                 raise ToolError(self._error)
             try:
-                from . import crypto
+                from .. import crypto
 
                 crypto.set_default_prompt(None)   # never prompt: stdin is the protocol
             except Exception:  # noqa: BLE001 - a build without encryption support
                 pass
             try:
-                from .service import SecondMe
+                from ..service import SecondMe
 
                 self._sm = SecondMe(self.home, **self._kw)
             except SecondMeError as e:
@@ -126,7 +127,7 @@ class MemoryServer:
 def _tool_error(e: Exception):
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from .errors import SecondMeError
+    from ..errors import SecondMeError
 
     if isinstance(e, ToolError):
         return e
@@ -140,7 +141,7 @@ def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
     """``"2024-01-01..2024-03-31"`` (dates or ISO datetimes; either side may be empty) or
     ``{"start": ..., "end": ...}`` → (start, end) aware datetimes; an end date includes
     that whole day. Raises InvalidInput with the accepted forms."""
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     if value in (None, "", {}):
         return None
@@ -189,7 +190,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
     """The MCPServer with secondme's tools (``remember`` only when allowed)."""
     from mcp.server.mcpserver import Context, MCPServer
 
-    from . import __version__
+    from .. import __version__
 
     server = MCPServer(
         SERVER_NAME, version=__version__,
@@ -208,7 +209,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         Each result has text, kind, score, timestamp and sources with message_id (as in
         the export), conversation, timestamp and speaker, or document and page.
         """
-        from .errors import InvalidInput
+        from ..errors import InvalidInput
 
         try:
             if not query or not query.strip():
@@ -235,7 +236,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         enough), and citations: n, kind, text and sources (message_id as in the export,
         conversation, timestamp, speaker; or document and page).
         """
-        from .errors import InvalidInput
+        from ..errors import InvalidInput
 
         try:
             if not question or not question.strip():
@@ -272,7 +273,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
     def list_recent(days: int = 7) -> dict:
         """What happened in the user's memory in the last `days` days (1-3650): notes
         formed or valid then (newest first, with sources) and the conversations active."""
-        from .errors import InvalidInput
+        from ..errors import InvalidInput
 
         try:
             if not 1 <= int(days) <= 3650:
@@ -310,7 +311,7 @@ def _origins(sm: Any, note_ids: list[int]) -> dict[int, str]:
 
 def recent(sm: Any, days: int, limit: int = 50) -> dict:
     """Notes and conversations of the last ``days`` days (relative to ``sm.clock()``)."""
-    from .lifecycle.profile import resolve_sources
+    from ..lifecycle.profile import resolve_sources
 
     now = sm.clock()
     since = (now - timedelta(days=days)).astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -340,7 +341,7 @@ def remember_text(sm: Any, text: str, client: str) -> dict:
     """Store ``text`` from MCP client ``client`` as a message + a note citing it."""
     import hashlib
 
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     text = (text or "").strip()
     if not text:
@@ -426,7 +427,7 @@ def register(main: click.Group) -> None:
         """Serve your memory to MCP clients (Claude Desktop, editors) over stdio."""
         home = home_opt or state.home
         if print_config:
-            from .config import resolve_home
+            from ..paths import resolve_home
 
             click.echo(client_config_snippet(resolve_home(home), client=print_config))
             return

@@ -1,0 +1,1 @@
+"""Other programs that use the memory: the MCP server (``secondme mcp``)."""
