@@ -98,21 +98,16 @@ class _Core:
         if self._closed:
             return
         self._closed = True
-        stop = getattr(self, "stop_background", None)
-        if stop:
-            try:
-                stop()
-            except Exception:
-                log.exception("stopping background jobs failed")
+        try:
+            self.stop_background()
+        except Exception:
+            log.exception("stopping background jobs failed")
         if self._vectors is not None and self._vectors.dirty:
             try:
                 self._vectors.save()
             except Exception:
                 log.exception("saving the vector index failed")
         self.store.close()
-
-    def start_background(self) -> None:
-        """Start background jobs, if this build has a scheduler (lifecycle)."""
 
     # -- settings ----------------------------------------------------------------------
     def _load_settings(self) -> Settings:

@@ -59,3 +59,159 @@ def test_no_top_level_ui_package_installed():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "ui" not in cfg["tool"]["setuptools"]["packages"]
     assert cfg["tool"]["setuptools"]["package-dir"]["secondme_ui"] == "ui"
+
+
+# -- the code map (issue 12) ---------------------------------------------------------------
+CORE = ROOT / "secondme"
+
+
+def _core_modules() -> dict[str, Path]:
+    mods = {}
+    for p in CORE.rglob("*.py"):
+        parts = list(p.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = p
+    return mods
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """Modules of the package that ``name`` imports anywhere (also inside functions),
+    except under ``if TYPE_CHECKING:``."""
+    import ast
+
+    is_pkg = path.name == "__init__.py"
+
+    def resolve(node) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names if a.name in mods]
+        base = name.split(".") if is_pkg else name.split(".")[:-1]
+        if node.level:
+            base = base[:len(base) - (node.level - 1)]
+            mod = ".".join(base + ([node.module] if node.module else []))
+        else:
+            mod = node.module or ""
+        out = []
+        for a in node.names:
+            if f"{mod}.{a.name}" in mods:
+                out.append(f"{mod}.{a.name}")
+            elif mod in mods:
+                out.append(mod)
+        return out
+
+    found: set[str] = set()
+
+    def visit(node) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update(resolve(node))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    found.discard(name)
+    return found
+
+
+def test_no_import_cycles_counting_function_level_imports():
+    mods = _core_modules()
+    graph = {m: _imports(m, p, mods) for m, p in mods.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def strongconnect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    for v in graph:
+        if v not in index:
+            strongconnect(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_nothing_below_the_service_imports_the_service_or_the_cli():
+    mods = _core_modules()
+    top = {"secondme.service", "secondme.__main__"}
+    offenders = []
+    for m, p in mods.items():
+        if m in top or m == "secondme.cli" or m.startswith("secondme.cli."):
+            continue
+        bad = {i for i in _imports(m, p, mods)
+               if i == "secondme.service" or i == "secondme.cli" or i.startswith("secondme.cli.")}
+        if bad:
+            offenders.append(f"{m} imports {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_no_function_in_the_core_is_longer_than_120_lines():
+    import ast
+
+    long = []
+    for p in CORE.rglob("*.py"):
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = n.end_lineno - n.lineno + 1
+                if lines > 120:
+                    long.append(f"{p.relative_to(ROOT)}:{n.lineno} {n.name} ({lines} lines)")
+    assert not long, long
+
+
+PROBES = (
+    # every area is always present: nothing looks for parts of the app at run time
+    (re.compile(r"import_module\(\s*f?[\"']secondme"), "imports an app module by name"),
+    (re.compile(r"in this build"), "talks about parts missing from 'this build'"),
+    (re.compile(r"\b(hasattr|getattr)\((self|sm|service)\s*,\s*[\"']"),
+     "probes the service for an attribute"),
+)
+
+
+def test_no_probing_for_parts_of_the_app():
+    found = []
+    for folder in ("secondme", "ui", "tests"):
+        for p in (ROOT / folder).rglob("*.py"):
+            if p.name == "test_layout.py":
+                continue
+            for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                for pattern, what in PROBES:
+                    if pattern.search(line):
+                        found.append(f"{p.relative_to(ROOT)}:{no} {what}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_hard_dependencies_are_never_skipped():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = cfg["project"]["dependencies"] + cfg["project"]["optional-dependencies"]["test"]
+    names = {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower().replace("-", "_")
+             for d in deps}
+    import_names = names | {"pyside6", "pytestqt", "sqlcipher3", "pyinstaller", "mcp"}
+    skipped = []
+    for p in (ROOT / "tests").rglob("*.py"):
+        for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            m = re.search(r"importorskip\(\s*[\"']([\w.]+)", line)
+            if m and m.group(1).split(".")[0].lower() in import_names:
+                skipped.append(f"{p.relative_to(ROOT)}:{no} {line.strip()}")
+    assert not skipped, skipped

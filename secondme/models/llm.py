@@ -700,7 +700,7 @@ def default_threads() -> int:
 
 
 def _threads(settings) -> int:
-    n = int(getattr(settings, "llm_threads", 0) or 0)
+    n = int(settings.llm_threads or 0)
     return n if n > 0 else default_threads()
 
 
@@ -717,8 +717,8 @@ def llm_from_settings(settings, home: Union[str, os.PathLike]) -> LLM:
     no endpoint).
     """
     home = Path(home)
-    source = getattr(settings, "llm_source", "default")
-    n_ctx = int(getattr(settings, "llm_context", 2048) or 2048)
+    source = settings.llm_source
+    n_ctx = int(settings.llm_context or 2048)
     if source == "gguf":
         if not settings.llm_path:
             raise ModelError("no model file chosen; pick a .gguf file in Settings or switch "
@@ -750,7 +750,7 @@ def describe_configured_model(settings, home: Union[str, os.PathLike]) -> dict:
     Never contacts an endpoint; reads at most 8 bytes of a GGUF file. Never raises.
     """
     home = Path(home)
-    source = getattr(settings, "llm_source", "default")
+    source = settings.llm_source
     if source == "gguf":
         path = str(settings.llm_path or "")
         out = {"name": Path(path).name or "(none)", "source": "gguf", "path": path,
