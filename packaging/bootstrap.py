@@ -13,7 +13,8 @@ What it does, in order (each step is skipped when already done):
 4. installs PyTorch's CPU build first (``torch==2.13.0``; an unpinned torch would pull
    gigabytes of CUDA libraries), then secondme with its test extras, editable;
    pip's wheel cache keeps the ~11-minute llama-cpp-python compile to the first run;
-5. ``app``: runs ``secondme``; ``test``: runs pytest with Qt offscreen.
+5. ``app``: runs ``secondme``; ``test``: runs ``ruff check .`` and then pytest with Qt
+   offscreen (extra arguments go to pytest, and then the linter is skipped).
 
 Standard library only: it runs before anything is installed.
 """
@@ -182,6 +183,13 @@ def main(argv: list[str]) -> int:
     if what == "app":
         os.execve(str(bin_ / "secondme"), [str(bin_ / "secondme"), *argv[2:]], env)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not argv[2:]:
+        # the whole check: the linter (rules in pyproject.toml), then every test
+        say("ruff check .")
+        lint = subprocess.run([str(bin_ / "ruff"), "check", "."], cwd=ROOT, env=env)
+        if lint.returncode != 0:
+            say("ruff found problems (above); fix them, or run `ruff check --fix .`")
+            return lint.returncode
     cmd = [str(vpython(venv)), "-m", "pytest", *argv[2:]]
     say(" ".join(cmd[1:]))
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
