@@ -88,7 +88,7 @@ def test_doctor_reports_encryption(tmp_path):
 
 
 def test_desktop_app_is_found_through_its_entry_point():
-    from secondme.cli import desktop_app
+    from secondme.cli.base import desktop_app
 
     run_app = desktop_app()
     assert run_app.__module__ == "secondme_ui.app" and run_app.__name__ == "run_app"
