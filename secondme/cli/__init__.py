@@ -18,7 +18,8 @@ from .base import main
 
 __all__ = ["main", "run"]
 
-for _command in (
+# every command of ``secondme``, by area (``secondme --help`` lists them alphabetically)
+COMMANDS = (
     doctor.doctor,
     imports.import_,
     recall.index, recall.search, recall.ask, recall.eval_cmd,
@@ -29,7 +30,8 @@ for _command in (
     privacy.sources, privacy.forget, privacy.wipe, privacy.export_cmd, privacy.import_dump,
     mcp.mcp_command,
     models.model,
-):
+)
+for _command in COMMANDS:
     main.add_command(_command)
 
 

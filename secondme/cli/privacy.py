@@ -18,9 +18,11 @@ from .base import CliState, echo_json, terminal_progress
 
 
 def _removal_line(rep) -> str:
-    parts = [f"{getattr(rep, k)} {k}" for k in ("sources", "conversations", "messages",
-                                                  "documents", "chunks", "notes", "entities",
-                                                  "vectors") if getattr(rep, k)]
+    """One line saying what a RemovalReport removed, e.g. ``forget: removed 3 notes``."""
+    counts = {"sources": rep.sources, "conversations": rep.conversations,
+              "messages": rep.messages, "documents": rep.documents, "chunks": rep.chunks,
+              "notes": rep.notes, "entities": rep.entities, "vectors": rep.vectors}
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
     return f"{rep.action}: removed " + (", ".join(parts) if parts else "nothing")
 
 
