@@ -88,7 +88,7 @@ def test_doctor_reports_encryption(tmp_path):
 
 
 def test_desktop_app_is_found_through_its_entry_point():
-    from secondme.cli import desktop_app
+    from secondme.cli.base import desktop_app
 
     run_app = desktop_app()
     assert run_app.__module__ == "secondme_ui.app" and run_app.__name__ == "run_app"
@@ -100,3 +100,29 @@ def test_no_desktop_app_installed_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [])
     r = CliRunner().invoke(main, [])
     assert r.exit_code != 0 and "desktop app is not installed" in r.output
+
+
+def test_every_command_of_the_cli_package_is_reachable_from_main():
+    """A command defined in a ``secondme/cli/`` module but not listed in COMMANDS would
+    silently be missing from ``secondme``."""
+    import importlib
+    import pkgutil
+
+    import click
+
+    import secondme.cli
+
+    reachable: set[int] = set()
+
+    def walk(cmd: click.Command) -> None:
+        reachable.add(id(cmd))
+        if isinstance(cmd, click.Group):
+            for sub in cmd.commands.values():
+                walk(sub)
+
+    walk(main)
+    for info in pkgutil.iter_modules(secondme.cli.__path__):
+        module = importlib.import_module(f"secondme.cli.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, click.Command):
+                assert id(value) in reachable, f"secondme.cli.{info.name}.{name} is not listed"

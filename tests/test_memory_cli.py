@@ -13,16 +13,16 @@ from secondme.cli import main
 @pytest.fixture
 def runner(home, fake_embedder, tmp_path, monkeypatch):
     """A CLI on ``home`` whose service uses the fake embedder, with a formed chat."""
-    from secondme import cli as cli_mod
+    from secondme.cli import base as cli_base
     from secondme.service import SecondMe
 
-    orig = cli_mod.CliState.service
+    orig = cli_base.CliState.service
 
     def service(self, **kw):
         kw.setdefault("embedder", fake_embedder)
         return orig(self, **kw)
 
-    monkeypatch.setattr(cli_mod.CliState, "service", service)
+    monkeypatch.setattr(cli_base.CliState, "service", service)
     with SecondMe(home, embedder=fake_embedder) as sm:
         sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
     r = CliRunner()

@@ -16,7 +16,7 @@ T0 = datetime(2023, 3, 1, 9, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def cli_home(home, fake_embedder, monkeypatch):
     """A data dir with a small conversation; the CLI uses the fake embedder."""
-    from secondme import cli as cli_mod
+    from secondme.cli import base as cli_base
     from secondme.models.llm import ScriptedLLM
     from secondme.service import SecondMe
 
@@ -24,18 +24,19 @@ def cli_home(home, fake_embedder, monkeypatch):
              ("Ana", "Pepper! she sleeps all day"), ("Bo", "my hamster died last week"),
              ("Ana", "so sorry, he was a good hamster")]
     msgs = [{"id": f"x{i}", "speaker": s, "text": t,
-             "timestamp": (T0 + timedelta(minutes=i)).isoformat()} for i, (s, t) in enumerate(lines)]
+             "timestamp": (T0 + timedelta(minutes=i)).isoformat()}
+            for i, (s, t) in enumerate(lines)]
     with SecondMe(home, embedder=fake_embedder) as sm:
         load_conversations(sm, [{"id": "c", "title": "Ana & Bo", "messages": msgs}])
         sm.index_pending()
-    orig = cli_mod.CliState.service
+    orig = cli_base.CliState.service
 
     def service(self, **kw):
         kw.setdefault("embedder", fake_embedder)
         kw.setdefault("llm", ScriptedLLM(capable=False))
         return orig(self, **kw)
 
-    monkeypatch.setattr(cli_mod.CliState, "service", service)
+    monkeypatch.setattr(cli_base.CliState, "service", service)
     return home
 
 

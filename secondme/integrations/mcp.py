@@ -37,8 +37,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-import click
-
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "secondme"
@@ -412,23 +410,3 @@ def serve(home: Optional[str], *, service_kwargs: Optional[dict] = None) -> None
         server.run("stdio")
     finally:
         memory.close()
-
-
-def register(main: click.Group) -> None:
-    """Add ``secondme mcp`` to the command line."""
-
-    @main.command("mcp")
-    @click.option("--home", "home_opt", type=click.Path(file_okay=False),
-                  help="Data directory (same as the global --home).")
-    @click.option("--print-config", type=click.Choice(["claude-desktop", "generic"]),
-                  help="Print the snippet that registers secondme with an MCP client.")
-    @click.pass_obj
-    def mcp_command(state, home_opt: Optional[str], print_config: Optional[str]) -> None:
-        """Serve your memory to MCP clients (Claude Desktop, editors) over stdio."""
-        home = home_opt or state.home
-        if print_config:
-            from ..paths import resolve_home
-
-            click.echo(client_config_snippet(resolve_home(home), client=print_config))
-            return
-        serve(home)

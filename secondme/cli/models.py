@@ -1,6 +1,6 @@
-"""Command line for the language model: ``secondme model list|download|use|endpoint``.
+"""``secondme model list|download|use|endpoint``: choose the language model.
 
-Registered by secondme.cli. Only click is imported at module import time.
+Only click is imported at module import time; the models area loads inside commands.
 """
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from pathlib import Path
 
 import click
 
-
-def register(main: click.Group) -> None:
-    """Add the ``model`` command group to the CLI."""
-    main.add_command(model)
+from ..progress import CancelToken
+from .base import CliState, echo_json, terminal_progress
 
 
-@click.group()
+@click.group("model")
 def model() -> None:
     """Choose the language model: the embedded one, a GGUF file, or an endpoint."""
 
@@ -23,11 +21,10 @@ def model() -> None:
 @model.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def list_models(state, as_json: bool) -> None:
+def list_models(state: CliState, as_json: bool) -> None:
     """Show the configured model and the recommended downloads."""
-    from ..cli import echo_json
-    from .download import CATALOGUE
-    from .llm import describe_configured_model
+    from ..models.download import CATALOGUE
+    from ..models.llm import describe_configured_model
 
     sm = state.service()
     current = describe_configured_model(sm.settings, sm.home)
@@ -46,20 +43,18 @@ def list_models(state, as_json: bool) -> None:
         click.echo(f"  {e['name']:<34} ~{e['size_mb']} MB  {e['description']}")
 
 
-@model.command()
+@model.command("download")
 @click.argument("name_or_url")
 @click.option("--sha256", help="Expected sha256 of the file (hex).")
 @click.option("--use", "use_it", is_flag=True, help="Use the model once downloaded.")
 @click.pass_obj
-def download(state, name_or_url: str, sha256: str | None, use_it: bool) -> None:
+def download(state: CliState, name_or_url: str, sha256: str | None, use_it: bool) -> None:
     """Download a recommended model (by name) or any GGUF URL into the data dir.
 
     Resumes an interrupted download; verifies its checksum; Ctrl-C keeps what was
     downloaded so far.
     """
-    from ..cli import terminal_progress
-    from ..progress import CancelToken
-    from .download import catalogue_entry, download_model
+    from ..models.download import catalogue_entry, download_model
 
     sm = state.service()
     if name_or_url.startswith(("http://", "https://")):
@@ -83,17 +78,17 @@ def download(state, name_or_url: str, sha256: str | None, use_it: bool) -> None:
 
 
 def _use_file(sm, path: Path) -> None:
-    from .llm import check_gguf
+    from ..models.llm import check_gguf
 
     path = check_gguf(Path(path).resolve())
     sm.update_settings(llm_source="gguf", llm_path=str(path))
     click.echo(f"now using {path.name}")
 
 
-@model.command()
+@model.command("use")
 @click.argument("target")
 @click.pass_obj
-def use(state, target: str) -> None:
+def use(state: CliState, target: str) -> None:
     """Use TARGET: a .gguf file, or "default" for the embedded model."""
     sm = state.service()
     if target == "default":
@@ -103,16 +98,16 @@ def use(state, target: str) -> None:
     _use_file(sm, Path(target).expanduser())
 
 
-@model.command()
+@model.command("endpoint")
 @click.argument("url")
 @click.option("--model", "model_name", required=True, help="The model name on the server.")
 @click.option("--api-key-stdin", is_flag=True,
               help="Read an API key from standard input and keep it in the OS keyring.")
 @click.pass_obj
-def endpoint(state, url: str, model_name: str, api_key_stdin: bool) -> None:
+def endpoint(state: CliState, url: str, model_name: str, api_key_stdin: bool) -> None:
     """Use an OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama)."""
     from .. import secrets
-    from .llm import OpenAICompatLLM
+    from ..models.llm import OpenAICompatLLM
 
     OpenAICompatLLM(url, model_name)  # validates the URL
     sm = state.service()

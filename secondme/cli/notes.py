@@ -18,14 +18,8 @@ from __future__ import annotations
 
 import click
 
-
-def register(main: click.Group) -> None:
-    """Add the ``notes`` command group to the ``secondme`` CLI."""
-    main.add_command(notes)
-
-
-def _svc(state):
-    return state.service()
+from ..errors import InvalidInput
+from .base import CliState, echo_json, terminal_progress
 
 
 def _note_line(n) -> str:
@@ -52,11 +46,10 @@ def notes() -> None:
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def list_cmd(state, kind, tag, person, query, archived, pinned, limit, offset, as_json) -> None:
+def list_cmd(state: CliState, kind, tag, person, query, archived, pinned, limit, offset,
+             as_json) -> None:
     """List notes, pinned first, most recently changed first."""
-    from ..cli import echo_json
-
-    sm = _svc(state)
+    sm = state.service()
     found = sm.list_notes(kind=kind, tag=tag, person=person, query=query, archived=archived,
                           pinned=True if pinned else None, limit=limit, offset=offset)
     if as_json:
@@ -77,11 +70,9 @@ def list_cmd(state, kind, tag, person, query, archived, pinned, limit, offset, a
 @click.argument("note_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def show_cmd(state, note_id, as_json) -> None:
+def show_cmd(state: CliState, note_id, as_json) -> None:
     """Show one note with its sources, links and versions."""
-    from ..cli import echo_json
-
-    d = _svc(state).get_note(note_id)
+    d = state.service().get_note(note_id)
     if as_json:
         echo_json(d.to_json())
         return
@@ -125,39 +116,52 @@ def show_cmd(state, note_id, as_json) -> None:
 @click.option("--tags", help='New tags, space or comma separated ("" clears them).')
 @click.option("--context", help="New one-line context.")
 @click.pass_obj
-def edit_cmd(state, note_id, text, tags, context) -> None:
+def edit_cmd(state: CliState, note_id, text, tags, context) -> None:
     """Change a note's text, tags or context (the old version stays in history)."""
-    from ..errors import InvalidInput
-
     if text is None and tags is None and context is None:
         raise InvalidInput("nothing to change: give --text, --tags or --context")
-    n = _svc(state).edit_note(note_id, text=text, tags=tags, context=context)
+    n = state.service().edit_note(note_id, text=text, tags=tags, context=context)
     click.echo(_note_line(n))
 
 
-def _flag_cmd(name: str, method: str, value: bool, doc: str):
-    @notes.command(name, help=doc)
-    @click.argument("note_id", type=int)
-    @click.pass_obj
-    def cmd(state, note_id) -> None:
-        n = getattr(_svc(state), method)(note_id, value)
-        click.echo(_note_line(n))
-
-    return cmd
+@notes.command("pin")
+@click.argument("note_id", type=int)
+@click.pass_obj
+def pin_cmd(state: CliState, note_id) -> None:
+    """Pin a note (never archived by decay)."""
+    click.echo(_note_line(state.service().pin_note(note_id, True)))
 
 
-_flag_cmd("pin", "pin_note", True, "Pin a note (never archived by decay).")
-_flag_cmd("unpin", "pin_note", False, "Unpin a note.")
-_flag_cmd("archive", "archive_note", True, "Archive a note (hidden, not deleted).")
-_flag_cmd("unarchive", "archive_note", False, "Bring an archived note back.")
+@notes.command("unpin")
+@click.argument("note_id", type=int)
+@click.pass_obj
+def unpin_cmd(state: CliState, note_id) -> None:
+    """Unpin a note."""
+    click.echo(_note_line(state.service().pin_note(note_id, False)))
+
+
+@notes.command("archive")
+@click.argument("note_id", type=int)
+@click.pass_obj
+def archive_cmd(state: CliState, note_id) -> None:
+    """Archive a note (hidden, not deleted)."""
+    click.echo(_note_line(state.service().archive_note(note_id, True)))
+
+
+@notes.command("unarchive")
+@click.argument("note_id", type=int)
+@click.pass_obj
+def unarchive_cmd(state: CliState, note_id) -> None:
+    """Bring an archived note back."""
+    click.echo(_note_line(state.service().archive_note(note_id, False)))
 
 
 @notes.command("delete")
 @click.argument("note_id", type=int)
 @click.pass_obj
-def delete_cmd(state, note_id) -> None:
+def delete_cmd(state: CliState, note_id) -> None:
     """Delete a note (undo with the history id printed)."""
-    hid = _svc(state).delete_note(note_id)
+    hid = state.service().delete_note(note_id)
     click.echo(f"Deleted note {note_id}. Undo with: secondme notes undo {hid}")
 
 
@@ -167,9 +171,9 @@ def delete_cmd(state, note_id) -> None:
 @click.option("--kind", default="related", show_default=True,
               type=click.Choice(["related", "same_entity", "updates", "contradicts", "part_of"]))
 @click.pass_obj
-def link_cmd(state, a, b, kind) -> None:
+def link_cmd(state: CliState, a, b, kind) -> None:
     """Link note A to note B (a link you make is never removed automatically)."""
-    _svc(state).link_notes(a, b, kind)
+    state.service().link_notes(a, b, kind)
     click.echo(f"Linked {a} → {b} ({kind}).")
 
 
@@ -179,9 +183,9 @@ def link_cmd(state, a, b, kind) -> None:
 @click.option("--kind", type=click.Choice(["related", "same_entity", "updates", "contradicts",
                                            "part_of", "wikilink"]))
 @click.pass_obj
-def unlink_cmd(state, a, b, kind) -> None:
+def unlink_cmd(state: CliState, a, b, kind) -> None:
     """Remove the links between notes A and B (of one kind, or all)."""
-    n = _svc(state).unlink_notes(a, b, kind)
+    n = state.service().unlink_notes(a, b, kind)
     click.echo(f"Removed {n} link{'s' if n != 1 else ''}.")
 
 
@@ -189,11 +193,9 @@ def unlink_cmd(state, a, b, kind) -> None:
 @click.argument("note_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def history_cmd(state, note_id, as_json) -> None:
+def history_cmd(state: CliState, note_id, as_json) -> None:
     """Every recorded change of a note (ids for `notes undo`)."""
-    from ..cli import echo_json
-
-    entries = _svc(state).note_history(note_id)
+    entries = state.service().note_history(note_id)
     if as_json:
         echo_json({"history": entries})
         return
@@ -211,9 +213,9 @@ def history_cmd(state, note_id, as_json) -> None:
 @notes.command("undo")
 @click.argument("history_id", type=int)
 @click.pass_obj
-def undo_cmd(state, history_id) -> None:
+def undo_cmd(state: CliState, history_id) -> None:
     """Undo one recorded change (see `notes history ID`)."""
-    n = _svc(state).undo(history_id)
+    n = state.service().undo(history_id)
     click.echo(f"Undone. {_note_line(n)}")
 
 
@@ -223,11 +225,9 @@ def undo_cmd(state, history_id) -> None:
 @click.option("--limit", type=click.IntRange(1, 100000), default=100)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def entities_cmd(state, kind, query, limit, as_json) -> None:
+def entities_cmd(state: CliState, kind, query, limit, as_json) -> None:
     """People, places and organisations in your memories."""
-    from ..cli import echo_json
-
-    ents = _svc(state).list_entities(kind=kind, query=query, limit=limit)
+    ents = state.service().list_entities(kind=kind, query=query, limit=limit)
     if as_json:
         echo_json({"entities": ents})
         return
@@ -240,13 +240,11 @@ def entities_cmd(state, kind, query, limit, as_json) -> None:
 @notes.command("form")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def form_cmd(state, as_json) -> None:
+def form_cmd(state: CliState, as_json) -> None:
     """Form memories from everything imported and not formed yet (runs to completion)."""
-    from ..cli import echo_json, terminal_progress
-
     progress, done = terminal_progress()
     try:
-        rep = _svc(state).run_extract(progress=progress)
+        rep = state.service().run_extract(progress=progress)
     finally:
         done()
     if as_json:

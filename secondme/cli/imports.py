@@ -12,73 +12,68 @@ from typing import Optional
 
 import click
 
+from ..errors import SecondMeError
+from ..ingest.formats import format_choices
+from .base import CliState, echo_json, terminal_progress
+
 EXIT_PARTIAL = 3
 EXIT_FAILED = 1
 
 
-def register(main: click.Group) -> None:
-    """Add the ``import`` command to the ``secondme`` group."""
-    from .formats import format_choices
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(format_choices()),
+              help="Force a format instead of detecting it by content.")
+@click.option("--me", multiple=True, metavar="NAME",
+              help="A name you appear under in the chats (repeatable); adds to the "
+                   "me_name/me_aliases settings.")
+@click.option("--timezone", "tz", metavar="ZONE",
+              help="IANA time zone of exports without zones (WhatsApp, Signal); "
+                   "default: the import_timezone setting, else this computer's.")
+@click.option("--detect", "detect_only", is_flag=True,
+              help="Only say what each path holds; import nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def import_(state: CliState, paths: tuple[str, ...], fmt: Optional[str], me: tuple[str, ...],
+            tz: Optional[str], detect_only: bool, as_json: bool) -> None:
+    """Import chat exports and documents (files, folders or ZIP archives).
 
-    @main.command("import")
-    @click.argument("paths", nargs=-1, required=True, type=click.Path())
-    @click.option("--format", "fmt", type=click.Choice(format_choices()),
-                  help="Force a format instead of detecting it by content.")
-    @click.option("--me", multiple=True, metavar="NAME",
-                  help="A name you appear under in the chats (repeatable); adds to the "
-                       "me_name/me_aliases settings.")
-    @click.option("--timezone", "tz", metavar="ZONE",
-                  help="IANA time zone of exports without zones (WhatsApp, Signal); "
-                       "default: the import_timezone setting, else this computer's.")
-    @click.option("--detect", "detect_only", is_flag=True,
-                  help="Only say what each path holds; import nothing.")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @click.pass_obj
-    def import_(state, paths: tuple[str, ...], fmt: Optional[str], me: tuple[str, ...],
-                tz: Optional[str], detect_only: bool, as_json: bool) -> None:
-        """Import chat exports and documents (files, folders or ZIP archives).
-
-        Formats are detected by content: ChatGPT, Claude, WhatsApp, Telegram, Discord,
-        Slack, Signal (signal-export Markdown), secondme's generic JSON/JSON Lines,
-        Markdown/Obsidian, text, PDF, DOCX and HTML. Importing the same export again
-        adds nothing; a newer export adds only the new messages.
-        """
-        from ..cli import echo_json, terminal_progress
-
-        sm = state.service()
-        if detect_only:
-            _detect(sm, paths, fmt, as_json)
-            return
-        progress, done = terminal_progress(enabled=True)
-        try:
-            rep = sm.import_paths(list(paths), format=fmt, me=list(me), timezone=tz,
-                                  progress=progress, raise_on_failure=False)
-        finally:
-            done()
-        if as_json:
-            echo_json({"sources": [_source_json(s) for s in rep.sources]})
-        else:
-            for s in rep.sources:
-                click.echo(_summary(s))
+    Formats are detected by content: ChatGPT, Claude, WhatsApp, Telegram, Discord,
+    Slack, Signal (signal-export Markdown), secondme's generic JSON/JSON Lines,
+    Markdown/Obsidian, text, PDF, DOCX and HTML. Importing the same export again
+    adds nothing; a newer export adds only the new messages.
+    """
+    sm = state.service()
+    if detect_only:
+        _detect(sm, paths, fmt, as_json)
+        return
+    progress, done = terminal_progress(enabled=True)
+    try:
+        rep = sm.import_paths(list(paths), format=fmt, me=list(me), timezone=tz,
+                              progress=progress, raise_on_failure=False)
+    finally:
+        done()
+    if as_json:
+        echo_json({"sources": [_source_json(s) for s in rep.sources]})
+    else:
         for s in rep.sources:
-            for e in s.errors:
-                click.echo(("Error: " if s.failed else "Warning: ") + _error_line(s, e),
-                           err=True)
-        if rep.failed:
-            state.close()
-            sys.exit(EXIT_FAILED)
-        if rep.has_errors:
-            n = sum(len(s.errors) for s in rep.sources)
-            click.echo(f"{n} problem{'s' if n != 1 else ''}: the rest was imported.",
+            click.echo(_summary(s))
+    for s in rep.sources:
+        for e in s.errors:
+            click.echo(("Error: " if s.failed else "Warning: ") + _error_line(s, e),
                        err=True)
-            state.close()
-            sys.exit(EXIT_PARTIAL)
+    if rep.failed:
+        state.close()
+        sys.exit(EXIT_FAILED)
+    if rep.has_errors:
+        n = sum(len(s.errors) for s in rep.sources)
+        click.echo(f"{n} problem{'s' if n != 1 else ''}: the rest was imported.",
+                   err=True)
+        state.close()
+        sys.exit(EXIT_PARTIAL)
 
 
 def _detect(sm, paths, fmt, as_json) -> None:
-    from ..cli import echo_json
-    from ..errors import SecondMeError
-
     out, failed = [], False
     for p in paths:
         try:

@@ -1,16 +1,17 @@
-"""The command line: a thin shell over :class:`secondme.service.SecondMe`.
+"""The ``secondme`` click group and what every command shares.
 
-Contract (see README): ``secondme`` alone launches the desktop app; every subcommand
-takes ``--home DIR`` (or ``SECONDME_HOME``); ``--json`` output is stable; errors are one
-line on stderr with a non-zero exit code, never a traceback.
+The group turns errors into one line on stderr and an exit code (never a traceback):
+a :class:`~secondme.errors.SecondMeError` prints ``Error: …`` and exits with its code;
+Ctrl-C exits 130; anything else is an internal error (exit 70) whose code locations,
+never its message, go to ``<home>/logs/secondme.log``.
 
-Each area adds its commands from its own module (``secondme/<area>/cli.py`` exposing
-``register(main)``). Those modules import only click at import time so that
-``secondme --version`` stays fast: heavy imports happen inside the commands.
+Commands get a :class:`CliState` (``@click.pass_obj``) and use ``state.service()`` for the
+SecondMe, :func:`echo_json` for ``--json`` and :func:`terminal_progress` for a bar. Only
+click and light modules are imported at import time so that ``secondme --version`` and
+``--help`` stay fast: the service, the models and the UI load inside commands.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
@@ -19,18 +20,8 @@ from typing import Any, Callable, Optional
 
 import click
 
-from . import __version__
-from .api import to_jsonable
-
-AREA_CLI_MODULES = (
-    "secondme.ingest.cli",
-    "secondme.memory.cli",
-    "secondme.recall.cli",
-    "secondme.lifecycle.cli",
-    "secondme.privacy_cli",
-    "secondme.integrations.mcp",
-    "secondme.models.cli",
-)
+from .. import __version__
+from ..errors import SecondMeError
 
 
 class CliState:
@@ -42,7 +33,7 @@ class CliState:
 
     def service(self, **kw: Any):
         if self._sm is None:
-            from .service import SecondMe
+            from ..service import SecondMe
 
             self._sm = SecondMe(self.home, **kw)
         return self._sm
@@ -55,10 +46,13 @@ class CliState:
 
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON (dataclasses and paths are converted)."""
+    from ..api import to_jsonable
+
     click.echo(json.dumps(to_jsonable(obj), ensure_ascii=False, indent=None))
 
 
-def terminal_progress(enabled: bool = True) -> Callable:
+def terminal_progress(enabled: bool = True
+                      ) -> tuple[Callable[[Any], None], Callable[[], None]]:
     """A ProgressFn that draws a tqdm bar on stderr when stderr is a terminal.
 
     Returns (progress_fn, close_fn). Off a terminal (CI, pipes) it prints nothing.
@@ -90,9 +84,16 @@ def terminal_progress(enabled: bool = True) -> Callable:
     return progress, close
 
 
+def terminal_passphrase() -> Optional[str]:
+    """Ask for the passphrase with a hidden prompt, only when stdin is a terminal."""
+    if not sys.stdin.isatty():
+        return None
+    return click.prompt("Passphrase", hide_input=True, err=True)
+
+
 def _log_file(home: Optional[str]) -> Optional[Path]:
     try:
-        from .paths import resolve_home
+        from ..paths import resolve_home
 
         d = resolve_home(home) / "logs"
         d.mkdir(exist_ok=True)
@@ -132,8 +133,6 @@ class SecondMeGroup(click.Group):
     """Turns errors into one clear line and an exit code (never a traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from .errors import SecondMeError
-
         try:
             return super().invoke(ctx)
         except SecondMeError as e:
@@ -185,9 +184,13 @@ def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool
 
     Run without a command to open the desktop app.
     """
+    from ..crypto import set_default_prompt
+
     if verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # an encrypted store asks for its passphrase on the terminal (the app has a dialog)
+    set_default_prompt(terminal_passphrase)
     ctx.obj = CliState(home)
     if ctx.invoked_subcommand is None:
         ctx.exit(desktop_app()(home=home, quick_ask=quick_ask))
@@ -211,78 +214,6 @@ def desktop_app() -> Callable[..., int]:
         except ImportError as e:
             raise click.ClickException(
                 f"the desktop app cannot start ({e}); reinstall secondme with its GUI "
-                "dependencies or use the subcommands (secondme --help)")
+                "dependencies or use the subcommands (secondme --help)") from e
     raise click.ClickException("the desktop app is not installed; install secondme with its "
                                "GUI or use the subcommands (secondme --help)")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_obj
-def doctor(state: CliState, as_json: bool) -> None:
-    """Check versions, models, keyring, index health and database integrity."""
-    rep = state.service().doctor()
-    if as_json:
-        echo_json(rep)
-    else:
-        click.echo(f"secondme {rep['versions']['secondme']}  (Python {rep['versions']['python']},"
-                   f" SQLite {rep['versions']['sqlite']})")
-        click.echo(f"data dir:   {rep['home']}")
-        emb = rep["models"].get("embedding", {})
-        llm = rep["models"].get("llm", {})
-        click.echo(f"embedding:  {emb.get('name')} {'found' if emb.get('found') else 'MISSING'}")
-        click.echo(f"llm:        {llm.get('name', '?')} "
-                   f"{'found' if llm.get('found') else 'MISSING'}")
-        click.echo(f"keyring:    {rep['keyring']}")
-        enc = rep.get("encryption") or {}
-        click.echo("encryption: " + ("on, key from " + str(enc.get("method"))
-                                     if enc.get("encrypted") else "off"))
-        idx = rep["index"]
-        click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
-                   f"{idx.get('pending', 0)} waiting)")
-        click.echo(f"integrity:  {rep['integrity']}")
-        click.echo("counts:     " + ", ".join(f"{k} {v}" for k, v in rep["counts"].items()))
-        for p in rep["problems"]:
-            click.echo(f"PROBLEM:    {p}", err=True)
-    if not rep["ok"]:
-        state.close()
-        sys.exit(1)
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def index(state: CliState, as_json: bool) -> None:
-    """Embed everything imported that is not in the vector index yet."""
-    progress, done = terminal_progress()
-    try:
-        rep = state.service().index_pending(progress=progress)
-    finally:
-        done()
-    if as_json:
-        echo_json(rep)
-    else:
-        click.echo(f"{rep.items} items indexed ({rep.embedded} embedded, {rep.reused} reused)")
-
-
-def _register_areas() -> None:
-    for mod in AREA_CLI_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        module.register(main)
-
-
-_register_areas()
-
-
-def run() -> None:
-    """Console-script entry point."""
-    main(prog_name="secondme")
-
-
-if __name__ == "__main__":
-    run()

@@ -1,0 +1,48 @@
+"""``secondme doctor``: versions, data dir, models, keyring, encryption, index, integrity.
+
+Exits 1 when the report lists a problem (printed on stderr), so scripts can check it.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .base import CliState, echo_json
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def doctor(state: CliState, as_json: bool) -> None:
+    """Check versions, models, keyring, index health and database integrity."""
+    rep = state.service().doctor()
+    if as_json:
+        echo_json(rep)
+    else:
+        _print_report(rep)
+    if not rep["ok"]:
+        state.close()
+        sys.exit(1)
+
+
+def _print_report(rep: dict) -> None:
+    click.echo(f"secondme {rep['versions']['secondme']}  (Python {rep['versions']['python']},"
+               f" SQLite {rep['versions']['sqlite']})")
+    click.echo(f"data dir:   {rep['home']}")
+    emb = rep["models"].get("embedding", {})
+    llm = rep["models"].get("llm", {})
+    click.echo(f"embedding:  {emb.get('name')} {'found' if emb.get('found') else 'MISSING'}")
+    click.echo(f"llm:        {llm.get('name', '?')} "
+               f"{'found' if llm.get('found') else 'MISSING'}")
+    click.echo(f"keyring:    {rep['keyring']}")
+    enc = rep.get("encryption") or {}
+    click.echo("encryption: " + ("on, key from " + str(enc.get("method"))
+                                 if enc.get("encrypted") else "off"))
+    idx = rep["index"]
+    click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
+               f"{idx.get('pending', 0)} waiting)")
+    click.echo(f"integrity:  {rep['integrity']}")
+    click.echo("counts:     " + ", ".join(f"{k} {v}" for k, v in rep["counts"].items()))
+    for p in rep["problems"]:
+        click.echo(f"PROBLEM:    {p}", err=True)
