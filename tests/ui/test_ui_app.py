@@ -10,8 +10,7 @@ import sys
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import show_active, wait_idle
+from ui_helpers import show_active, wait_idle
 
 
 def test_window_opens_with_every_pane(qtbot, window_factory, demo_sm):
