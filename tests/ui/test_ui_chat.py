@@ -131,15 +131,3 @@ def test_follow_up_copy_and_history(qtbot, chat):
     qtbot.waitUntil(lambda: len(chat.turns) == 2, timeout=10000)
     assert chat.chat_id == cid
     assert "landlady" in chat.transcript.toPlainText()
-
-
-def test_not_available_state_without_ask(qtbot, ctx_factory, demo_sm):
-    from secondme_ui.panes.chat import ChatPanel
-
-    class NoAsk:
-        hooks = demo_sm.hooks
-        home = demo_sm.home
-
-    pane = ChatPanel(ctx_factory(NoAsk()))
-    qtbot.addWidget(pane)
-    assert not pane.available
