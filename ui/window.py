@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
@@ -417,7 +417,7 @@ class MainWindow(QMainWindow):
             if not os.environ.get("SECONDME_UI_NO_DIALOGS"):
                 QTimer.singleShot(0, pane.choose_files)
 
-    def commands(self) -> list[tuple[str, Any]]:
+    def commands(self) -> list[tuple[str, Callable[[], None]]]:
         cmds = [(f"Go to {label}   Alt+{i}", (lambda k=key: self.show_pane(k)))
                 for i, (key, label) in enumerate(PANES, 1)]
         cmds += [("New question   Ctrl+N", self.new_question),
