@@ -18,7 +18,8 @@ from .paths import resolve_home
 
 __all__ = [
     "Settings", "resolve_home", "to_jsonable",
-    "SourceReport", "ImportReport", "DetectedSource", "IndexReport", "Note", "NoteSource", "NoteLink", "HistoryEntry", "NoteVersion", "NoteDetail", "GraphNode", "GraphEdge", "Graph", "Entity", "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn", "EvalReport", "TimelineBucket", "Timeline", "JobInfo", "BackupInfo", "ProfileLine", "ProfileNote", "SourceInfo", "RemovalReport", "ExportReport", "DumpImportReport", "InitReport", "KeyChangeReport"
+    "SourceReport", "ImportReport", "DetectedSource", "IndexReport", "Note", "NoteSource", "NoteLink", "HistoryEntry", "NoteVersion", "NoteDetail", "GraphNode", "GraphEdge", "Graph", "Entity", "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn", "EvalReport", "TimelineBucket", "Timeline", "JobInfo", "BackupInfo", "ProfileLine", "ProfileNote", "SourceInfo", "RemovalReport", "ExportReport", "DumpImportReport", "InitReport", "KeyChangeReport",
+    "RecommendedModel", "ModelStatus",
 ]
 
 
@@ -547,3 +548,26 @@ class KeyChangeReport:
 
     method: str
     files_reencrypted: list[str] = field(default_factory=list)
+
+
+# -- Setting up: models ----------------------------------------------------------------
+@dataclass
+class RecommendedModel:
+    """A capable GGUF model the app offers to download (``size_mb`` is approximate)."""
+
+    name: str
+    size_mb: int
+    description: str
+    licence: str
+
+
+@dataclass
+class ModelStatus:
+    """The configured language model, described without loading it."""
+
+    name: str
+    source: str                       # default | gguf | openai
+    path: str                         # the model file, or the endpoint's URL
+    found: bool                       # the file is there / an endpoint URL is set
+    capable: bool                     # False for the embedded tiny default
+    error: str = ""                   # why it is not usable, when not found

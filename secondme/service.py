@@ -36,6 +36,7 @@ from .paths import DB_FILE, VECTOR_DIR, resolve_home
 from .privacy import PrivacyOps
 from .progress import CancelToken, ProgressFn
 from .recall.ops import RecallOps
+from .setup_ops import SetupOps
 from .store.db import Store
 from .timeline import TimelineOps
 
@@ -208,7 +209,8 @@ class _Core:
         return run_doctor(self)
 
 
-class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, TimelineOps, _Core):
+class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, TimelineOps,
+               SetupOps, _Core):
     __doc__ = _Core.__init__.__doc__
 
 __all__ = ["SecondMe", "SecondMeError", "__version__"]

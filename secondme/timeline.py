@@ -79,9 +79,11 @@ class TimelineOps:
             d = _next(d, bucket)
         return Timeline(bucket, out[-max_buckets:])
 
-
-def bucket_range(start: date, bucket: str) -> tuple[datetime, datetime]:
-    """The [since, until) datetimes (naive, local midnight) covered by a bucket."""
-    end = _next(start, bucket)
-    return (datetime.combine(start, datetime.min.time()),
-            datetime.combine(end, datetime.min.time()))
+    @staticmethod
+    def bucket_range(start: date, bucket: str) -> tuple[datetime, datetime]:
+        """The [since, until) datetimes (naive, midnight) covered by the ``bucket`` (day,
+        week or month) that starts on ``start``, e.g. to filter memories to a selected
+        bar of the timeline. Pure arithmetic: cheap on any thread."""
+        end = _next(start, bucket)
+        return (datetime.combine(start, datetime.min.time()),
+                datetime.combine(end, datetime.min.time()))

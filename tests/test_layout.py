@@ -1,6 +1,7 @@
 """The shape of the project: core without Qt, packages all listed, cheap imports."""
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -215,3 +216,33 @@ def test_hard_dependencies_are_never_skipped():
             if m and m.group(1).split(".")[0].lower() in import_names:
                 skipped.append(f"{p.relative_to(ROOT)}:{no} {line.strip()}")
     assert not skipped, skipped
+
+
+# -- the desktop app's contract with the core (issue 12) ---------------------------------
+UI_MAY_IMPORT = {"secondme.service", "secondme.api", "secondme.errors", "secondme.progress"}
+
+
+def _core_modules_imported(path: Path) -> set[str]:
+    """The ``secondme`` modules a file imports, at any level (TYPE_CHECKING included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "secondme":  # from secondme import x: x is a module
+                found |= {f"secondme.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+    return {m for m in found if m == "secondme" or m.startswith("secondme.")}
+
+
+def test_ui_imports_only_the_service_api_errors_and_progress():
+    """The app sees the core through the service and its typed surface only; every
+    other module of secondme is the core's own business."""
+    bad = {}
+    for path in (ROOT / "ui").rglob("*.py"):
+        wrong = _core_modules_imported(path) - UI_MAY_IMPORT
+        if wrong:
+            bad[str(path.relative_to(ROOT))] = sorted(wrong)
+        assert "importlib" not in path.read_text(encoding="utf-8"), path
+    assert not bad, f"the UI may import only {sorted(UI_MAY_IMPORT)}: {bad}"

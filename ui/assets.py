@@ -2,7 +2,7 @@
 
 Running from a checkout, the repo's ``resources/`` folder is used; a pip-installed app
 uses the copy shipped inside the package (``secondme_ui/resources/``, package data).
-``tests/test_ui_resources.py`` checks the two copies are identical.
+``tests/ui/test_ui_app.py`` checks the two copies are identical.
 """
 from __future__ import annotations
 

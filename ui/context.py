@@ -1,50 +1,22 @@
 """What every pane gets: the service, the runner, the hook bridge and the window's actions.
 
-Panes talk to the core only through ``ctx.sm`` (a :class:`secondme.service.SecondMe`)
-and only off the GUI thread (``ctx.runner``). Service methods that this build does not
-have yet are detected with :func:`has`, and the pane shows an honest "not available in
-this build" state instead of failing.
+Panes talk to the core only through ``ctx.sm`` (a :class:`secondme.service.SecondMe`,
+whose every method always exists) and only off the GUI thread (``ctx.runner``). What the
+service returns are the dataclasses of :mod:`secondme.api`, read by their real fields.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
+if TYPE_CHECKING:  # the window imports this before the core is loaded (first paint)
+    from secondme.service import SecondMe
+
+    from .runner import OpRunner
+
 HOOK_NAMES = ("notes_did_change", "import_did_finish", "job_did_progress", "job_did_finish",
               "index_did_change", "settings_did_change")
-
-
-def has(sm: Any, name: str) -> bool:
-    """True when the service in this build provides the method ``name``."""
-    return callable(getattr(sm, name, None))
-
-
-def get(obj: Any, *names: str, default: Any = None) -> Any:
-    """The first of ``names`` present on a dataclass/object or dict ``obj``.
-
-    The service returns plain dataclasses; a few nested values are dicts (sources).
-    """
-    if obj is None:
-        return default
-    for n in names:
-        if isinstance(obj, dict):
-            if n in obj and obj[n] is not None:
-                return obj[n]
-        else:
-            v = getattr(obj, n, None)
-            if v is not None:
-                return v
-    return default
-
-
-def as_dict(obj: Any) -> dict:
-    if isinstance(obj, dict):
-        return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return dict(getattr(obj, "__dict__", {}))
 
 
 class _Outlet:
@@ -79,7 +51,7 @@ class HookBridge(QObject):
 
     fired = Signal(str, object)
 
-    def __init__(self, sm: Any, parent: QObject | None = None):
+    def __init__(self, sm: SecondMe, parent: QObject | None = None):
         super().__init__(parent if parent is not None else QCoreApplication.instance())
         self._outlet = _Outlet(self.fired.emit)
         self._disconnect: list[Callable[[], None]] = [
@@ -101,18 +73,14 @@ class AppContext:
     provided by the window (or by a pane's standalone demo harness).
     """
 
-    def __init__(self, sm: Any, runner: Any, bridge: HookBridge):
+    def __init__(self, sm: SecondMe, runner: OpRunner, bridge: HookBridge):
         self.sm = sm
         self.runner = runner
         self.bridge = bridge
-        self.open_source: Callable[[str, Any], None] = lambda kind, id: None
-        self.open_note: Callable[[Any], None] = lambda id: None
+        self.open_source: Callable[[str, int], None] = lambda kind, id: None
+        self.open_note: Callable[[int], None] = lambda id: None
         self.show_pane: Callable[[str], None] = lambda name: None
         self.filter_memories: Callable[..., None] = lambda **kw: None
         self.show_graph: Callable[..., None] = lambda **kw: None
         self.show_error: Callable[[str], None] = lambda msg: None
         self.show_status: Callable[[str], None] = lambda msg: None
-        self.window: Optional[Any] = None
-
-    def has(self, name: str) -> bool:
-        return has(self.sm, name)

@@ -65,20 +65,6 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def to_datetime(value: Any) -> Optional[datetime]:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, (int, float)):
-        from datetime import timezone
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def origin_label(origin: Any) -> str:
     """How a note's origin reads to a person (``mcp:claude`` → "via claude (MCP)")."""
     o = str(origin or "")

@@ -1,8 +1,8 @@
-"""Small widgets shared by the panes: the error banner and the "not available" state."""
+"""Small widgets shared by the panes: the error banner and pane headings."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
 class BannerView(QFrame):
@@ -43,30 +43,6 @@ class BannerView(QFrame):
     @property
     def text(self) -> str:
         return "" if self.isHidden() else self.label.text()
-
-
-class NotAvailableView(QWidget):
-    """What a pane shows when the service in this build lacks what it needs."""
-
-    def __init__(self, what: str, methods: list[str], parent: QWidget | None = None):
-        super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.addStretch(1)
-        title = QLabel(f"{what} is not available in this build")
-        title.setObjectName("notAvailableTitle")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        detail = QLabel("The service does not provide: " + ", ".join(methods)
-                        + ".\nThe rest of the app works; this pane lights up when it does.")
-        detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        detail.setWordWrap(True)
-        lay.addWidget(title)
-        lay.addWidget(detail)
-        lay.addStretch(2)
-        self.setAccessibleName(f"{what} not available")
-
-
-def missing(sm, *methods: str) -> list[str]:
-    return [m for m in methods if not callable(getattr(sm, m, None))]
 
 
 def heading(text: str) -> QLabel:

@@ -11,8 +11,9 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMenu,
+    QSplitter,
     QStackedWidget,
     QSystemTrayIcon,
     QVBoxLayout,
@@ -34,12 +36,25 @@ from .context import AppContext, HookBridge
 from .runner import OpRunner
 from .widgets import BannerView
 
+if TYPE_CHECKING:  # the panes and the core are imported once the data dir is open
+    from secondme.service import SecondMe
+
+    from .dialogs.onboarding import OnboardingDialog
+    from .dialogs.palette import CommandPaletteDialog
+    from .dialogs.quick_ask import QuickAskDialog
+    from .dialogs.source import SourceDialog
+    from .panes.activity import ActivityPanel
+    from .panes.chat import ChatPanel
+    from .panes.graph import GraphPanel
+    from .panes.importer import ImportPanel
+    from .panes.memories import MemoriesPanel
+    from .panes.settings import SettingsPanel
+
 log = logging.getLogger(__name__)
 
 PANES = [("chat", "Chat"), ("import", "Import"), ("memories", "Memories"),
          ("graph", "Graph"), ("timeline", "Timeline"), ("activity", "Activity"),
          ("settings", "Settings")]
-SPLITTERS = {"chat": "splitter", "memories": "splitter"}
 
 
 def _pane_class(name: str):
@@ -72,7 +87,7 @@ class MainWindow(QMainWindow):
 
     service_ready = Signal()
 
-    def __init__(self, sm: Any = None, *, home: Optional[str] = None,
+    def __init__(self, sm: Optional[SecondMe] = None, *, home: Optional[str] = None,
                  qsettings: Optional[QSettings] = None, onboarding: bool = True,
                  warm_up: bool = True, service_kwargs: Optional[dict] = None):
         super().__init__()
@@ -90,11 +105,13 @@ class MainWindow(QMainWindow):
         self._want_onboarding = onboarding
         self._warm_up = warm_up
         self.ctx: Optional[AppContext] = None
-        self.panes: dict[str, QWidget] = {}
+        self.bridge: Optional[HookBridge] = None
+        self.panes: dict[str, QWidget] = {}  # by key of PANES, once the data dir is open
         self.tray: Optional[QSystemTrayIcon] = None
-        self.quick_ask_dialog = None
-        self.source_dialog = None
-        self.palette_dialog = None
+        self.quick_ask_dialog: Optional[QuickAskDialog] = None
+        self.source_dialog: Optional[SourceDialog] = None
+        self.palette_dialog: Optional[CommandPaletteDialog] = None
+        self.onboarding_dialog: Optional[OnboardingDialog] = None
         self._first_paint_done = False
         self._closing = False
         self.paint_probe = os.environ.get("SECONDME_UI_PAINT_PROBE") == "1"
@@ -196,7 +213,7 @@ class MainWindow(QMainWindow):
                         on_success=lambda sm: self._service_opened(sm, None),
                         on_error=failed)
 
-    def _service_opened(self, sm: Any, error: Optional[BaseException], *,
+    def _service_opened(self, sm: Optional[SecondMe], error: Optional[BaseException], *,
                         reported: bool = False) -> None:
         if error is not None:
             from secondme.errors import SecondMeError
@@ -207,6 +224,7 @@ class MainWindow(QMainWindow):
                 self.runner.report_internal_error(error)
             self.statusBar().showMessage("Not ready.")
             return
+        assert sm is not None
         if self._closing:
             if self._owns_sm:
                 sm.close()
@@ -216,7 +234,6 @@ class MainWindow(QMainWindow):
         bridge = HookBridge(sm, self)
         self.bridge = bridge
         ctx = AppContext(sm, self.runner, bridge)
-        ctx.window = self
         ctx.open_source = self.open_source
         ctx.open_note = self.open_note
         ctx.show_pane = self.show_pane
@@ -230,21 +247,11 @@ class MainWindow(QMainWindow):
         if app is not None and not self.paint_probe:
             apply_theme(app, sm.settings.theme)
         for key, _label in PANES:
-            try:
-                pane = _pane_class(key)(ctx)
-            except Exception as e:  # a broken pane must not take the app down
-                self.runner.report_internal_error(e)
-                from .widgets import NotAvailableView
-                pane = NotAvailableView(key.capitalize(), [f"(failed to start: {e})"])
+            pane = _pane_class(key)(ctx)
             pane.setObjectName(f"{key}Pane")
             self.panes[key] = pane
             self.stack.addWidget(pane)
-        settings = self.panes.get("settings")
-        if hasattr(settings, "theme_changed"):
-            settings.theme_changed.connect(self.apply_theme)
-        imp = self.panes.get("import")
-        if hasattr(imp, "import_finished"):
-            imp.import_finished.connect(lambda _r: self._after_import())
+        self.settings_pane.theme_changed.connect(self.apply_theme)
         bridge.fired.connect(self._hook)
         from .dialogs.source import SourceDialog
         self.source_dialog = SourceDialog(ctx, self)
@@ -265,8 +272,7 @@ class MainWindow(QMainWindow):
 
         def work(progress, cancel):
             t = time.monotonic()
-            if callable(getattr(sm, "start_background", None)):
-                sm.start_background()
+            sm.start_background()
             sm.open_vectors(progress, cancel)
             return time.monotonic() - t
 
@@ -276,52 +282,80 @@ class MainWindow(QMainWindow):
                         on_progress=lambda p: self.statusBar().showMessage(
                             f"Preparing the search index: {p.stage} {p.done}/{p.total or '?'}"))
 
+    # -- the panes (built once the data dir is open) -------------------------------------
+    @property
+    def chat_pane(self) -> ChatPanel:
+        return self.panes["chat"]  # type: ignore[return-value]
+
+    @property
+    def import_pane(self) -> ImportPanel:
+        return self.panes["import"]  # type: ignore[return-value]
+
+    @property
+    def memories_pane(self) -> MemoriesPanel:
+        return self.panes["memories"]  # type: ignore[return-value]
+
+    @property
+    def graph_pane(self) -> GraphPanel:
+        return self.panes["graph"]  # type: ignore[return-value]
+
+    @property
+    def activity_pane(self) -> ActivityPanel:
+        return self.panes["activity"]  # type: ignore[return-value]
+
+    @property
+    def settings_pane(self) -> SettingsPanel:
+        return self.panes["settings"]  # type: ignore[return-value]
+
     # -- navigation ----------------------------------------------------------------------
     def _row_changed(self, row: int) -> None:
         if row < 0 or not self.panes:
             return
         key = PANES[row][0]
-        pane = self.panes.get(key)
-        if pane is not None:
-            self.stack.setCurrentWidget(pane)
-            if key == "chat" and hasattr(pane, "focus_input"):
-                pane.focus_input()
+        self.stack.setCurrentWidget(self.panes[key])
+        if key == "chat":
+            self.chat_pane.focus_input()
 
-    def show_pane(self, key: str) -> QWidget:
+    def show_pane(self, key: str) -> Optional[QWidget]:
+        """Switch to pane ``key`` and return it (None before the data dir is open)."""
         for i, (k, _l) in enumerate(PANES):
             if k == key:
                 self.sidebar.setCurrentRow(i)
-        return self.panes.get(key)  # type: ignore[return-value]
+        return self.panes.get(key)
 
     @property
     def current_pane(self) -> str:
         row = self.sidebar.currentRow()
         return PANES[row][0] if row >= 0 else ""
 
-    def open_source(self, kind: str, ident: Any) -> None:
+    def open_source(self, kind: str, ident: int) -> None:
         if kind == "note":
             self.open_note(ident)
             return
         if self.source_dialog is not None:
             self.source_dialog.open_source(kind, ident)
 
-    def open_note(self, note_id: Any) -> None:
-        pane = self.show_pane("memories")
-        if hasattr(pane, "open_note"):
-            pane.open_note(note_id)
+    def open_note(self, note_id: int) -> None:
+        self.show_pane("memories")
+        if self.panes:
+            self.memories_pane.open_note(note_id)
 
-    def show_graph(self, *, note_id: Any = None, entity_id: Any = None) -> None:
-        pane = self.show_pane("graph")
-        if note_id is not None and hasattr(pane, "show_note"):
-            pane.show_note(note_id)
-        elif entity_id is not None and hasattr(pane, "show_entity"):
-            pane.show_entity(entity_id)
-
-    def filter_memories(self, *, since=None, until=None, person=None, tag=None,
-                        switch: bool = True, **_kw) -> None:
-        pane = self.panes.get("memories")
-        if pane is None or not getattr(pane, "available", False):
+    def show_graph(self, *, note_id: Optional[int] = None,
+                   entity_id: Optional[int] = None) -> None:
+        self.show_pane("graph")
+        if not self.panes:
             return
+        if note_id is not None:
+            self.graph_pane.show_note(note_id)
+        elif entity_id is not None:
+            self.graph_pane.show_entity(entity_id)
+
+    def filter_memories(self, *, since: Optional[datetime] = None,
+                        until: Optional[datetime] = None, person: Optional[str] = None,
+                        tag: Optional[str] = None, switch: bool = True, **_kw: Any) -> None:
+        if not self.panes:
+            return
+        pane = self.memories_pane
         if person is not None or tag is not None:
             pane.set_filter(person=person, tag=tag)
         if since is not None or until is not None or "since" in _kw or not (person or tag):
@@ -334,28 +368,20 @@ class MainWindow(QMainWindow):
         self.banner.show_message(message, "error")
         self.statusBar().showMessage(message.splitlines()[0][:160], 10000)
 
-    def show_info(self, message: str) -> None:
-        self.banner.show_message(message, "info")
-
     def _busy(self, n: int) -> None:
         self.busy_label.setText("Working…" if n else "")
 
     def _hook(self, name: str, payload: dict) -> None:
         for pane in self.panes.values():
-            fn = getattr(pane, "on_hook", None)
-            if fn is not None:
-                try:
-                    fn(name, payload)
-                except Exception as e:
-                    self.runner.report_internal_error(e)
-        if name == "job_did_finish" and payload.get("outcome") == "failed":
-            self.statusBar().showMessage(f"Background job {payload.get('name')} failed — "
+            try:
+                pane.on_hook(name, payload)  # type: ignore[attr-defined]  # every pane has it
+            except Exception as e:
+                self.runner.report_internal_error(e)
+        if name == "job_did_finish" and payload["outcome"] == "failed":
+            self.statusBar().showMessage(f"Background job {payload['name']} failed — "
                                          "see Activity.", 10000)
         elif name == "import_did_finish":
             self.statusBar().showMessage("Import finished.", 6000)
-
-    def _after_import(self) -> None:
-        pass
 
     # -- shortcuts, palette, quick ask ---------------------------------------------------
     def _shortcuts(self) -> None:
@@ -379,18 +405,19 @@ class MainWindow(QMainWindow):
             self.banner.dismiss()
 
     def new_question(self) -> None:
-        pane = self.show_pane("chat")
-        if hasattr(pane, "new_chat"):
-            pane.new_chat()
+        self.show_pane("chat")
+        if self.panes:
+            self.chat_pane.new_chat()
 
     def start_import(self) -> None:
-        pane = self.show_pane("import")
-        if getattr(pane, "available", False):
+        self.show_pane("import")
+        if self.panes:
+            pane = self.import_pane
             pane.files_button.setFocus()
             if not os.environ.get("SECONDME_UI_NO_DIALOGS"):
                 QTimer.singleShot(0, pane.choose_files)
 
-    def commands(self) -> list[tuple[str, Any]]:
+    def commands(self) -> list[tuple[str, Callable[[], None]]]:
         cmds = [(f"Go to {label}   Alt+{i}", (lambda k=key: self.show_pane(k)))
                 for i, (key, label) in enumerate(PANES, 1)]
         cmds += [("New question   Ctrl+N", self.new_question),
@@ -424,27 +451,20 @@ class MainWindow(QMainWindow):
         self.quick_ask_dialog.raise_()
         self.quick_ask_dialog.activateWindow()
 
-    def _continue_chat(self, chat_id: Any) -> None:
+    def _continue_chat(self, chat_id: Optional[int]) -> None:
         self.bring_to_front()
-        pane = self.show_pane("chat")
-        src = self.quick_ask_dialog.chat if self.quick_ask_dialog else None
-        if src is not None and hasattr(pane, "turns"):
-            pane.chat_id = src.chat_id
-            pane.turns = list(src.turns)
-            pane._render()
-            pane.refresh_history()
+        self.show_pane("chat")
+        if self.quick_ask_dialog is not None:
+            self.chat_pane.continue_from(self.quick_ask_dialog.chat)
 
     def import_demo(self) -> None:
-        pane = self.show_pane("import")
-        if getattr(pane, "available", False):
-            pane.import_demo()
+        self.show_pane("import")
+        if self.panes:
+            self.import_pane.import_demo()
 
     def pause_jobs(self, pause: bool) -> None:
-        pane = self.panes.get("activity")
-        if getattr(pane, "available", False):
-            pane.pause_all(pause)
-        else:
-            self.show_error("Background jobs are not available in this build.")
+        if self.panes:
+            self.activity_pane.pause_all(pause)
 
     def set_theme(self, theme: str) -> None:
         if self.sm is None:
@@ -470,13 +490,7 @@ class MainWindow(QMainWindow):
     def is_first_run(self) -> bool:
         if self.sm is None or self.sm.settings.me_name:
             return False
-        fn = getattr(self.sm, "list_sources", None)
-        if callable(fn):
-            try:
-                return not fn()
-            except Exception:
-                return True
-        return True
+        return not self.sm.list_sources()
 
     def maybe_onboard(self) -> None:
         if not self.is_first_run():
@@ -538,21 +552,24 @@ class MainWindow(QMainWindow):
         pane = self.qsettings.value("window/pane", "chat")
         keys = [k for k, _l in PANES]
         self.show_pane(pane if pane in keys else "chat")
-        for key, attr in SPLITTERS.items():
-            sp = getattr(self.panes.get(key), attr, None)
+        for key, splitter in self._splitters().items():
             st = self.qsettings.value(f"panes/{key}/splitter")
-            if sp is not None and isinstance(st, QByteArray) and not st.isEmpty():
-                sp.restoreState(st)
+            if isinstance(st, QByteArray) and not st.isEmpty():
+                splitter.restoreState(st)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        """The panes' splitters whose positions are kept in QSettings, by pane key."""
+        if not self.panes:
+            return {}
+        return {"chat": self.chat_pane.splitter, "memories": self.memories_pane.splitter}
 
     def save_state(self) -> None:
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         if self.current_pane:
             self.qsettings.setValue("window/pane", self.current_pane)
-        for key, attr in SPLITTERS.items():
-            sp = getattr(self.panes.get(key), attr, None)
-            if sp is not None:
-                self.qsettings.setValue(f"panes/{key}/splitter", sp.saveState())
+        for key, splitter in self._splitters().items():
+            self.qsettings.setValue(f"panes/{key}/splitter", splitter.saveState())
         self.qsettings.sync()
 
     # -- events --------------------------------------------------------------------------
@@ -582,16 +599,14 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
-        for pane in self.panes.values():
-            t = getattr(pane, "timer", None)
-            if t is not None:
-                t.stop()
+        if self.panes:
+            self.activity_pane.timer.stop()  # the only pane that polls
         if self.quick_ask_dialog is not None:
             self.quick_ask_dialog.hide()
         if self.tray is not None:
             self.tray.hide()
         self.runner.shutdown(timeout_ms=5000)
-        if getattr(self, "bridge", None) is not None:
+        if self.bridge is not None:
             self.bridge.close()
         if self._owns_sm and self.sm is not None:
             try:

@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QObject, QTimer, Signal
     from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QVBoxLayout, QWidget
 
-    from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
     from secondme_ui import gc_policy
     from secondme_ui.runner import OpRunner
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             self.cycle = [self]
 
     tmp = Path(tempfile.mkdtemp(prefix="secondme-gc-stress-"))
-    sm = SecondMe(tmp / "home", embedder=HashEmbedder())
+    sm = SecondMe.with_fake_models(tmp / "home")
     sm.update_settings(me_name="Sam Rivera")
     runner = OpRunner(log_path=tmp / "log.txt")
     stats = {"ops_started": 0, "ops_done": 0, "errors": [], "widgets_dropped": 0, "waits": 0,

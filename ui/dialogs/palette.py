@@ -6,12 +6,14 @@ the highlighted result. Esc closes it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
-from ..context import AppContext, get
+from secondme.api import SearchResult
+
+from ..context import AppContext
 
 
 class CommandPaletteDialog(QDialog):
@@ -20,7 +22,7 @@ class CommandPaletteDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         self.commands = commands
-        self.results: list[Any] = []
+        self.results: list[SearchResult] = []
         self.setWindowTitle("Command palette")
         self.setObjectName("CommandPaletteDialog")
         self.resize(620, 420)
@@ -53,7 +55,7 @@ class CommandPaletteDialog(QDialog):
     def _changed(self, _text: str) -> None:
         self.results = []
         self._fill()
-        if len(self.input.text().strip()) >= 2 and self.ctx.has("search"):
+        if len(self.input.text().strip()) >= 2:
             self._search_timer.start()
 
     def _fill(self) -> None:
@@ -65,7 +67,7 @@ class CommandPaletteDialog(QDialog):
                 it.setData(Qt.ItemDataRole.UserRole, ("command", fn))
                 self.list.addItem(it)
         for r in self.results:
-            text = " ".join(str(get(r, "text", default="")).split())
+            text = " ".join(r.text.split())
             it = QListWidgetItem(f"🔎 {text[:110]}")
             it.setToolTip(text)
             it.setData(Qt.ItemDataRole.UserRole, ("result", r))
@@ -79,8 +81,8 @@ class CommandPaletteDialog(QDialog):
         self.ctx.runner.run(lambda p, c: sm.search(q, k=8), key="palette-search",
                             on_success=self._found, on_error=lambda e: False)
 
-    def _found(self, results: list[Any]) -> None:
-        self.results = list(results or [])
+    def _found(self, results: list[SearchResult]) -> None:
+        self.results = list(results)
         self._fill()
 
     def activate_current(self) -> None:
@@ -92,8 +94,7 @@ class CommandPaletteDialog(QDialog):
         if kind == "command":
             payload()
         else:
-            rkind, rid = get(payload, "kind"), get(payload, "id")
-            if rkind == "note":
-                self.ctx.open_note(rid)
+            if payload.kind == "note":
+                self.ctx.open_note(payload.id)
             else:
-                self.ctx.open_source(rkind, rid)
+                self.ctx.open_source(payload.kind, payload.id)

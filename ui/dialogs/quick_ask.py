@@ -24,8 +24,7 @@ class QuickAskDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         self.chat = ChatPanel(ctx, self)
-        if self.chat.available:
-            self.chat.splitter.widget(0).hide()
+        self.chat.splitter.widget(0).hide()
         lay.addWidget(self.chat, 1)
         row = QHBoxLayout()
         self.more = QPushButton("Continue in the app")

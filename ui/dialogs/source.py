@@ -5,85 +5,65 @@ Everything is HTML-escaped: a message containing ``<img onerror=...>`` shows as 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from ..context import AppContext, get
+from secondme.api import SourceView
+
+from ..context import AppContext
 from ..render import SafeBrowser, escape, fmt_time
 
 
-def source_html(view: Any) -> tuple[str, str]:
+def source_html(view: SourceView) -> tuple[str, str]:
     """(title, html) for a SourceView of a message, a chunk or a note."""
-    messages = get(view, "messages", "neighbours", "context", default=None)
-    if messages:
-        conv = get(view, "conversation", default={})
-        title = get(view, "title", default=None) or (
-            get(conv, "title", default=None) if not isinstance(conv, str) else conv)
-        title = title or get(view, "title", default="Conversation")
-        target = get(view, "highlight", "message_id", "target_id", default=None)
-        if target is None:
-            target = get(get(view, "message", default=None), "id", default=None)
-        rows = []
-        for m in messages:
-            mid = get(m, "id", "message_id")
-            is_target = bool(get(m, "is_target", "highlight", "target", default=False)) or (
-                target is not None and mid == target)
-            me = bool(get(m, "is_me", default=False))
-            speaker = escape(get(m, "speaker", default="") or "—")
-            when = escape(fmt_time(get(m, "timestamp")))
-            ext = get(m, "message_id", "external_id", default="")
-            text = escape(get(m, "text", default="")).replace("\n", "<br>")
-            bg = "#fff3b0" if is_target else ("#e8f0fe" if me else "#f3f3f3")
-            anchor = '<a name="target"></a>' if is_target else ""
-            rows.append(
-                f'{anchor}<table width="100%" cellpadding="6" style="margin:4px 0; '
-                f'background:{bg};"><tr><td style="color:#202020">'
-                f'<b>{speaker}</b> <span style="color:#666">{when}'
-                f'{" · id " + escape(ext) if ext and is_target else ""}</span><br>{text}'
-                f'</td></tr></table>')
-        meta = []
-        fmt = get(conv, "format", default="") if not isinstance(conv, str) else ""
-        if fmt:
-            meta.append(escape(fmt))
-        src = get(view, "source_path", "path", default="")
-        if src:
-            meta.append(escape(src))
-        head = f'<p style="color:#666">{" · ".join(meta)}</p>' if meta else ""
-        return str(title), head + "".join(rows)
-    doc = get(view, "document", default=None)
-    if doc is not None or get(view, "chunk", default=None) is not None:
-        dtitle = get(doc, "title", "path", default=None) if not isinstance(doc, str) else doc
-        dtitle = dtitle or get(view, "title", default="Document")
-        page = (get(view, "page", default=None) or get(doc, "page", default=None)
-                or get(get(view, "chunk"), "page", default=None))
-        heading = (get(view, "heading", default="") or get(doc, "heading", default="")
-                   or get(get(view, "chunk"), "heading", default=""))
-        chunks = get(view, "chunks", default=None)
-        target = get(view, "chunk_id", default=None) or get(get(view, "chunk"), "id") \
-            or get(view, "id")
-        parts = [f'<p style="color:#666">{escape(get(doc, "path", default="") if not isinstance(doc, str) else "")}'
-                 f'{" · page " + escape(page) if page else ""}'
-                 f'{" · " + escape(heading) if heading else ""}</p>']
-        if not chunks:
-            chunks = [get(view, "chunk", default=None) or {"text": get(view, "text", default=""),
-                                                           "id": target}]
-        for ch in chunks:
-            is_target = get(ch, "id") == target or len(chunks) == 1
-            text = escape(get(ch, "text", default="")).replace("\n", "<br>")
-            anchor = '<a name="target"></a>' if is_target else ""
-            bg = "#fff3b0" if is_target else "#f6f6f6"
-            pg = get(ch, "page")
-            parts.append(f'{anchor}<table width="100%" cellpadding="8" style="background:{bg};'
-                         f'margin:4px 0"><tr><td style="color:#202020">'
-                         f'{"<i>page " + escape(pg) + "</i><br>" if pg and not is_target else ""}'
-                         f'{text}</td></tr></table>')
-        title = f"{dtitle}" + (f" — page {page}" if page else "")
-        return title, "".join(parts)
-    # a note (e.g. a summary) or anything else: show its text
-    text = escape(get(view, "text", default=str(view))).replace("\n", "<br>")
-    return str(get(view, "title", default="Memory")), f'<a name="target"></a><p>{text}</p>'
+    if view.messages:
+        return view.title, _messages_html(view)
+    if view.document is not None:
+        return _document_html(view)
+    # a note (e.g. a summary): show its text
+    text = escape(view.text).replace("\n", "<br>")
+    return view.title, f'<a name="target"></a><p>{text}</p>'
+
+
+def _messages_html(view: SourceView) -> str:
+    """The cited message among its neighbours, highlighted. Each message is a dict
+    ``{"id", "message_id", "speaker", "timestamp", "text", "is_me", "position",
+    "highlight"}``."""
+    rows = []
+    for m in view.messages:
+        is_target = bool(m["highlight"]) or (view.highlight is not None
+                                             and m["id"] == view.highlight)
+        speaker = escape(m["speaker"] or "—")
+        when = escape(fmt_time(m["timestamp"]))
+        ext = m["message_id"] or ""
+        text = escape(m["text"]).replace("\n", "<br>")
+        bg = "#fff3b0" if is_target else ("#e8f0fe" if m["is_me"] else "#f3f3f3")
+        anchor = '<a name="target"></a>' if is_target else ""
+        rows.append(
+            f'{anchor}<table width="100%" cellpadding="6" style="margin:4px 0; '
+            f'background:{bg};"><tr><td style="color:#202020">'
+            f'<b>{speaker}</b> <span style="color:#666">{when}'
+            f'{" · id " + escape(ext) if ext and is_target else ""}</span><br>{text}'
+            f'</td></tr></table>')
+    return "".join(rows)
+
+
+def _document_html(view: SourceView) -> tuple[str, str]:
+    """The cited passage of a document, with where it is (path, page, heading)."""
+    doc = view.document or {}
+    title = doc["title"] or doc["path"] or view.title
+    page: Optional[int] = doc["page"]
+    heading = doc["heading"] or ""
+    where = (f'<p style="color:#666">{escape(doc["path"] or "")}'
+             f'{" · page " + escape(page) if page else ""}'
+             f'{" · " + escape(heading) if heading else ""}</p>')
+    text = escape(view.text).replace("\n", "<br>")
+    passage = ('<a name="target"></a><table width="100%" cellpadding="8" '
+               'style="background:#fff3b0;margin:4px 0"><tr><td style="color:#202020">'
+               f'{text}</td></tr></table>')
+    return f"{title}" + (f" — page {page}" if page else ""), where + passage
 
 
 class SourceDialog(QDialog):
@@ -107,20 +87,16 @@ class SourceDialog(QDialog):
         bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         bb.rejected.connect(self.reject)
         lay.addWidget(bb)
-        self.view: Any = None
+        self.view: Optional[SourceView] = None
         self.kind: str = ""
-        self.ident: Any = None
+        self.ident: Optional[int] = None
 
-    def open_source(self, kind: str, ident: Any) -> None:
+    def open_source(self, kind: str, ident: int) -> None:
         self.kind, self.ident = kind, ident
         self.title.setText("Opening the source…")
         self.browser.clear()
         self.show()
         self.raise_()
-        if not self.ctx.has("open_source"):
-            self.title.setText("Opening sources is not available in this build "
-                               "(the service has no open_source).")
-            return
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.open_source(kind, ident), key="open-source",
                             on_success=self.show_view,
@@ -130,7 +106,7 @@ class SourceDialog(QDialog):
         self.title.setText(f"Cannot open this source: {e}")
         return False
 
-    def show_view(self, view: Any) -> None:
+    def show_view(self, view: SourceView) -> None:
         self.view = view
         title, html = source_html(view)
         self.title.setText(title)

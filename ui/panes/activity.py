@@ -5,7 +5,7 @@ at once on the ``job_did_progress`` / ``job_did_finish`` hooks.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional, Union
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -20,9 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
+from secondme.api import JobInfo
+from secondme.progress import Progress
+
+from ..context import AppContext
 from ..render import fmt_time
-from ..widgets import NotAvailableView, heading, missing
+from ..widgets import heading
 
 JOB_HELP = {
     "extract": "forms memories from new messages and documents",
@@ -33,16 +36,17 @@ JOB_HELP = {
 }
 
 
-def progress_text(p: Any) -> tuple[int, int, str]:
-    """(done, total, text) from a Progress, a dict or a float fraction."""
+def progress_text(p: Union[Progress, dict, None]) -> tuple[int, int, str]:
+    """(done, total, text) from a Progress (hooks, the runner) or the dict of
+    ``JobInfo.progress`` (``{"stage", "done", "total", "message", "fraction"}``)."""
     if p is None:
         return 0, 0, ""
-    if isinstance(p, (int, float)):
-        return int(p * 100), 100, f"{p:.0%}"
-    done = int(get(p, "done", default=0) or 0)
-    total = int(get(p, "total", default=0) or 0)
-    stage = str(get(p, "stage", default="") or "")
-    msg = str(get(p, "message", default="") or "")
+    if isinstance(p, dict):
+        p = Progress(p["stage"], p["done"], p["total"], p["message"])
+    done = p.done or 0
+    total = p.total or 0
+    stage = p.stage or ""
+    msg = p.message or ""
     counts = f"{done:,}/{total:,}" if total else (f"{done:,}" if done else "")
     return done, total, " ".join(x for x in (stage, counts, msg) if x)
 
@@ -55,15 +59,9 @@ class ActivityPanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None, poll_ms: int = 1000):
         super().__init__(parent)
         self.ctx = ctx
-        self.jobs: list[Any] = []
-        self.live_progress: dict[str, Any] = {}
+        self.jobs: list[JobInfo] = []
+        self.live_progress: dict[str, Optional[Progress]] = {}
         outer = QVBoxLayout(self)
-        lacking = missing(ctx.sm, "jobs_list")
-        if lacking:
-            outer.addWidget(NotAvailableView("Background jobs", lacking))
-            self.available = False
-            return
-        self.available = True
         outer.addWidget(heading("Background activity"))
         hint = QLabel("secondme keeps working while you use it: forming memories, letting "
                       "old ones fade, consolidating and backing up. Jobs resume where they "
@@ -119,7 +117,7 @@ class ActivityPanel(QWidget):
 
     # -- data ----------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
-        if not self.available or self.ctx.runner.running("jobs") is not None:
+        if self.ctx.runner.running("jobs") is not None:
             return
         if not force and not self.isVisible() and self.jobs:
             return  # polled only while shown (and once at start)
@@ -131,12 +129,12 @@ class ActivityPanel(QWidget):
         self.status.setText(f"Cannot read the jobs: {e}")
         return False
 
-    def _show(self, jobs: list[Any]) -> None:
-        self.jobs = list(jobs or [])
+    def _show(self, jobs: list[JobInfo]) -> None:
+        self.jobs = list(jobs)
         selected = self.selected_name()
         existing = {self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): i
                     for i in range(self.tree.topLevelItemCount())}
-        names = [str(get(j, "name")) for j in self.jobs]
+        names = [j.name for j in self.jobs]
         if list(existing) != names:
             self.tree.clear()
             self._bars = {}
@@ -144,7 +142,7 @@ class ActivityPanel(QWidget):
                 it = QTreeWidgetItem([name])
                 it.setData(0, Qt.ItemDataRole.UserRole, name)
                 job = self.jobs[names.index(name)]
-                it.setToolTip(0, str(get(job, "description", default="") or JOB_HELP.get(name, "")))
+                it.setToolTip(0, job.description or JOB_HELP.get(name, ""))
                 self.tree.addTopLevelItem(it)
                 bar = QProgressBar()
                 bar.setMaximumHeight(18)
@@ -155,13 +153,12 @@ class ActivityPanel(QWidget):
         for i, j in enumerate(self.jobs):
             it = self.tree.topLevelItem(i)
             name = names[i]
-            running = bool(get(j, "running", default=False))
-            paused = bool(get(j, "paused", default=False))
+            running, paused = j.running, j.paused
             state = "running" if running else ("paused" if paused else "idle")
             it.setText(1, state)
-            p = self.live_progress.get(name) if running else None
+            p: Union[Progress, dict, None] = self.live_progress.get(name) if running else None
             if p is None:
-                p = get(j, "progress", default=None)
+                p = j.progress
             done, total, text = progress_text(p) if running else (0, 0, "")
             bar = self._bars[name]
             if running and total:
@@ -176,10 +173,10 @@ class ActivityPanel(QWidget):
                 bar.setFormat("")
             bar.setVisible(running)
             bar.setToolTip(text)
-            it.setText(3, fmt_time(get(j, "last_run")))
-            it.setText(4, str(get(j, "last_outcome", default="") or ""))
-            it.setText(5, "paused" if paused else fmt_time(get(j, "next_run")))
-            err = str(get(j, "last_error", default="") or "")
+            it.setText(3, fmt_time(j.last_run))
+            it.setText(4, j.last_outcome or "")
+            it.setText(5, "paused" if paused else fmt_time(j.next_run))
+            err = j.last_error or ""
             it.setText(6, err.splitlines()[0] if err else "")
             it.setToolTip(6, err)
             if selected == name:
@@ -190,21 +187,18 @@ class ActivityPanel(QWidget):
         items = self.tree.selectedItems()
         return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
 
-    def _job(self, name: str | None) -> Any:
+    def _job(self, name: str | None) -> Optional[JobInfo]:
         for j in self.jobs:
-            if get(j, "name") == name:
+            if j.name == name:
                 return j
         return None
 
     def _update_buttons(self) -> None:
         j = self._job(self.selected_name())
-        self.run_button.setEnabled(j is not None and self.ctx.has("run_job")
-                                   and not get(j, "running", default=False))
-        self.pause_button.setEnabled(j is not None and self.ctx.has("pause_job"))
-        self.pause_button.setText("Resume" if j is not None and get(j, "paused", default=False)
-                                  else "Pause")
-        self.cancel_button.setEnabled(j is not None and self.ctx.has("cancel_job")
-                                      and bool(get(j, "running", default=False)))
+        self.run_button.setEnabled(j is not None and not j.running)
+        self.pause_button.setEnabled(j is not None)
+        self.pause_button.setText("Resume" if j is not None and j.paused else "Pause")
+        self.cancel_button.setEnabled(j is not None and j.running)
 
     # -- actions -------------------------------------------------------------------------
     def run_selected(self) -> None:
@@ -214,25 +208,16 @@ class ActivityPanel(QWidget):
 
     def run_job(self, name: str) -> None:
         sm = self.ctx.sm
-        if self.ctx.has("request_job"):
-            self.ctx.runner.run(lambda p, c: sm.request_job(name), serial=False,
-                                on_success=lambda _r: self.status.setText(
-                                    f"{name}: starting in the background."),
-                                on_done=self.refresh)
-        else:
-            self.status.setText(f"{name}: running…")
-            self.ctx.runner.run(lambda p, c: sm.run_job(name, progress=p, cancel=c),
-                                key=f"job:{name}", serial=True,
-                                on_progress=lambda pr: self.status.setText(
-                                    f"{name}: {progress_text(pr)[2]}"),
-                                on_success=lambda s: self.status.setText(
-                                    f"{name}: done — {s}"), on_done=self.refresh)
+        self.ctx.runner.run(lambda p, c: sm.request_job(name), serial=False,
+                            on_success=lambda _r: self.status.setText(
+                                f"{name}: starting in the background."),
+                            on_done=self.refresh)
 
     def toggle_pause_selected(self) -> None:
         j = self._job(self.selected_name())
         if j is None:
             return
-        name, paused = get(j, "name"), bool(get(j, "paused", default=False))
+        name, paused = j.name, j.paused
         sm = self.ctx.sm
         fn = (lambda p, c: sm.resume_job(name)) if paused else (lambda p, c: sm.pause_job(name))
         self.ctx.runner.run(fn, on_success=lambda _r: self.status.setText(
@@ -246,36 +231,33 @@ class ActivityPanel(QWidget):
 
     def pause_all(self, pause: bool) -> None:
         sm = self.ctx.sm
-        names = [get(j, "name") for j in self.jobs]
-        method = "pause_job" if pause else "resume_job"
-        if not self.ctx.has(method):
-            return
+        names = [j.name for j in self.jobs]
 
         def work(progress, cancel):
             # from the tray the pane may never have loaded its list: ask the service
-            for n in names or [get(j, "name") for j in sm.jobs_list()]:
-                getattr(sm, method)(n)
+            for n in names or [j.name for j in sm.jobs_list()]:
+                if pause:
+                    sm.pause_job(n)
+                else:
+                    sm.resume_job(n)
 
         self.ctx.runner.run(work, on_success=lambda _r: self.status.setText(
             "All jobs paused." if pause else "All jobs resumed."), on_done=self.refresh)
 
     def on_hook(self, name: str, payload: dict) -> None:
-        if not self.available:
-            return
         if name == "job_did_progress":
-            job = payload.get("name")
-            self.live_progress[job] = payload.get("progress")
+            job = payload["name"]
+            self.live_progress[job] = payload["progress"]
             bar = self._bars.get(job)
             if bar is not None:
-                done, total, text = progress_text(payload.get("progress"))
+                done, total, text = progress_text(payload["progress"])
                 if total:
                     bar.setRange(0, total)
                     bar.setValue(min(done, total))
                     bar.setFormat(text)
         elif name == "job_did_finish":
-            self.live_progress.pop(payload.get("name"), None)
-            outcome = payload.get("outcome")
-            self.status.setText(f"{payload.get('name')} finished: {outcome}")
+            self.live_progress.pop(payload["name"], None)
+            self.status.setText(f"{payload['name']} finished: {payload['outcome']}")
             self.refresh()
 
 

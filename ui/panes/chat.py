@@ -8,7 +8,7 @@ loop. Stop cancels the generation; follow-up questions go to the same ``chat_id`
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
+from secondme.api import Answer, ChatInfo, ChatTurn, Citation, SearchResult
+
+from ..context import AppContext
 from ..render import SafeBrowser, answer_markdown, fmt_time, set_safe_markdown
-from ..widgets import NotAvailableView, heading, missing
+from ..widgets import heading
 
 
 class _Turn:
@@ -34,10 +36,10 @@ class _Turn:
         self.question = question
         self.prefix = prefix
         self.answer = ""
-        self.citations: list[Any] = []
+        self.citations: list[Citation] = []
         self.state = "streaming"  # streaming | done | stopped | failed
         self.abstained = False
-        self.closest: list[Any] = []
+        self.closest: list[SearchResult] = []
 
 
 class QuestionEdit(QPlainTextEdit):
@@ -61,7 +63,7 @@ class ChatPanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.chat_id: Any = None
+        self.chat_id: Optional[int] = None
         self.turns: list[_Turn] = []
         self._tokens: list[str] = []
         self._tokens_lock = threading.Lock()
@@ -69,13 +71,6 @@ class ChatPanel(QWidget):
         self._turn_seq = 0
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        lacking = missing(ctx.sm, "ask")
-        if lacking:
-            outer.addWidget(NotAvailableView("Asking questions", lacking))
-            self.available = False
-            return
-        self.available = True
-
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("chatSplitter")
         outer.addWidget(split)
@@ -162,12 +157,9 @@ class ChatPanel(QWidget):
 
     # -- actions -----------------------------------------------------------------------
     def focus_input(self) -> None:
-        if self.available:
-            self.input.setFocus()
+        self.input.setFocus()
 
     def new_chat(self) -> None:
-        if not self.available:
-            return
         self.stop()
         self.chat_id = None
         self.turns = []
@@ -182,8 +174,6 @@ class ChatPanel(QWidget):
         self.send()
 
     def send(self) -> None:
-        if not self.available:
-            return
         q = self.input.toPlainText().strip()
         if not q:
             return
@@ -239,22 +229,20 @@ class ChatPanel(QWidget):
             self.status.setText("Answering…")
             self._render()
 
-    def _answered(self, turn: _Turn, answer: Any) -> None:
+    def _answered(self, turn: _Turn, answer: Answer) -> None:
         self._drain.stop()
         with self._tokens_lock:
             self._tokens.clear()
-        turn.answer = get(answer, "answer", default="") or turn.answer
-        turn.citations = list(get(answer, "citations", default=[]) or [])
-        turn.abstained = bool(get(answer, "abstained", default=False))
-        turn.closest = list(get(answer, "closest", default=[]) or [])
+        turn.answer = answer.answer or turn.answer
+        turn.citations = list(answer.citations)
+        turn.abstained = answer.abstained
+        turn.closest = list(answer.closest)
         turn.state = "done"
-        new_id = get(answer, "chat_id")
         first = self.chat_id is None
-        if new_id is not None:
-            self.chat_id = new_id
-        timings = get(answer, "timings", default={}) or {}
-        total = timings.get("total") if isinstance(timings, dict) else None
-        self.status.setText(f"Answered in {total:.1f} s." if isinstance(total, (int, float))
+        if answer.chat_id is not None:
+            self.chat_id = answer.chat_id
+        total = answer.timings.get("total")
+        self.status.setText(f"Answered in {total:.1f} s." if total is not None
                             else "Answered.")
         self.copy_button.setEnabled(True)
         self._render()
@@ -302,15 +290,14 @@ class ChatPanel(QWidget):
                 parts.append("*(no answer — see the message above)*")
             if t.abstained and t.closest:
                 parts.append("*Closest things I found:*")
-                for i, c in enumerate(t.closest[:3], 1):
-                    parts.append(f"- {escape_md(_snippet(get(c, 'text', default='')))}")
+                for r in t.closest[:3]:
+                    parts.append(f"- {escape_md(_snippet(r.text))}")
             if t.citations:
                 lines = ["**Sources**", ""]
                 for c in t.citations:
-                    n = get(c, "n", default="?")
                     where = _where(c)
-                    txt = _snippet(get(c, "text", default=""), 140)
-                    lines.append(f"{n}. [{escape_md(where)}](cite:{t.prefix}:{n}) — "
+                    txt = _snippet(c.text, 140)
+                    lines.append(f"{c.n}. [{escape_md(where)}](cite:{t.prefix}:{c.n}) — "
                                  f"{escape_md(txt)}")
                 parts.append("\n".join(lines))
             parts.append("---")
@@ -328,103 +315,91 @@ class ChatPanel(QWidget):
         for t in self.turns:
             if t.prefix == prefix:
                 for c in t.citations:
-                    if str(get(c, "n")) == n:
+                    if str(c.n) == n:
                         self.open_citation(c)
                         return
 
-    def open_citation(self, c: Any) -> None:
+    def open_citation(self, c: Citation) -> None:
         """Open what citation ``c`` points at: its message/chunk, else its note's source."""
-        kind, ident = get(c, "kind"), get(c, "id")
-        if kind in ("message", "chunk") and ident is not None:
-            self.ctx.open_source(kind, ident)
+        if c.kind in ("message", "chunk"):
+            self.ctx.open_source(c.kind, c.id)
             return
-        for s in get(c, "sources", default=[]) or []:
+        for s in c.sources:
             ref = source_ref(s)
             if ref is not None:
                 self.ctx.open_source(*ref)
                 return
-        if kind == "note" and ident is not None:
-            self.ctx.open_source("note", ident)
+        if c.kind == "note":
+            self.ctx.open_source("note", c.id)
 
     # -- history -----------------------------------------------------------------------
     def refresh_history(self) -> None:
-        if not self.ctx.has("list_chats"):
-            self.history.clear()
-            item = QListWidgetItem("(chat history not available in this build)")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.history.addItem(item)
-            return
-        self.ctx.runner.run(lambda p, c: self.ctx.sm.list_chats(), key="chat-list",
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.list_chats(), key="chat-list",
                             on_success=self._show_history)
 
-    def _show_history(self, chats: Any) -> None:
+    def _show_history(self, chats: list[ChatInfo]) -> None:
         self.history.clear()
-        for ch in chats or []:
-            cid = get(ch, "chat_id", "id")
-            title = get(ch, "title", "first_question", "question", default="") or f"Chat {cid}"
-            when = fmt_time(get(ch, "updated_at", "created_at", "started_at"))
-            item = QListWidgetItem(f"{_snippet(title, 60)}\n{when}" if when else _snippet(title, 60))
-            item.setData(Qt.ItemDataRole.UserRole, cid)
-            item.setToolTip(str(title))
+        for ch in chats:
+            title = ch.title or f"Chat {ch.id}"
+            when = fmt_time(ch.updated_at)
+            item = QListWidgetItem(f"{_snippet(title, 60)}\n{when}" if when
+                                   else _snippet(title, 60))
+            item.setData(Qt.ItemDataRole.UserRole, ch.id)
+            item.setToolTip(title)
             self.history.addItem(item)
-            if cid == self.chat_id:
+            if ch.id == self.chat_id:
                 item.setSelected(True)
 
     def _history_activated(self, item: QListWidgetItem) -> None:
         cid = item.data(Qt.ItemDataRole.UserRole)
-        if cid is None or cid == self.chat_id or not self.ctx.has("chat_history"):
+        if cid is None or cid == self.chat_id:
             return
         self.stop()
-        self.ctx.runner.run(lambda p, c: self.ctx.sm.chat_history(cid), key="chat-history",
+        sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.chat_history(cid), key="chat-history",
                             on_success=lambda h, cid=cid: self._load_history(cid, h))
 
-    def _load_history(self, cid: Any, history: Any) -> None:
+    def _load_history(self, cid: int, history: list[ChatTurn]) -> None:
         self.chat_id = cid
         self.turns = []
-        entries = list(get(history, "turns", "messages", default=history) or [])
         pending: Optional[_Turn] = None
-        for e in entries:
-            role = get(e, "role", default=None)
-            q = get(e, "question", default=None)
-            if q is not None:  # a turn record {question, answer, citations}
+        for e in history:
+            if e.role == "user":
                 self._turn_seq += 1
-                t = _Turn(str(q), str(self._turn_seq))
-                t.answer = str(get(e, "answer", default="") or "")
-                t.citations = list(get(e, "citations", default=[]) or [])
-                t.state = "done"
-                self.turns.append(t)
-            elif role == "user":
-                self._turn_seq += 1
-                pending = _Turn(str(get(e, "content", "text", default="")), str(self._turn_seq))
+                pending = _Turn(e.text, str(self._turn_seq))
                 pending.state = "done"
                 self.turns.append(pending)
-            elif role == "assistant" and pending is not None:
-                pending.answer = str(get(e, "content", "text", default=""))
-                pending.citations = list(get(e, "citations", default=[]) or [])
+            elif e.role == "assistant" and pending is not None:
+                pending.answer = e.text
+                # a stored turn keeps only which sources it cited: {"n", "id", "kind"}
+                pending.citations = [Citation(n=c["n"], id=c["id"], kind=c["kind"], text="")
+                                     for c in e.citations]
         self._render()
         self.status.setText(f"Chat restored ({len(self.turns)} questions). "
                             "Follow-up questions continue it.")
+
+    def continue_from(self, other: ChatPanel) -> None:
+        """Show ``other``'s conversation here; the next question continues it."""
+        self.chat_id = other.chat_id
+        self.turns = list(other.turns)
+        self._render()
+        self.refresh_history()
 
     def on_hook(self, name: str, payload: dict) -> None:
         pass
 
 
-def source_ref(s: Any) -> Optional[tuple[str, Any]]:
-    """(kind, internal id) to open for a source dict/NoteSource, or None.
+def source_ref(s: dict) -> Optional[tuple[str, int]]:
+    """(kind, internal id) to open for a source of a search result or citation, or None.
 
-    Sources carry the export's external ``message_id`` for display and the internal
-    ``item_id`` that ``open_source`` takes."""
-    kind = get(s, "kind")
-    item = get(s, "item_id")
-    if item is not None:
-        if kind in ("message", "chunk", "note"):
-            return kind, item
-        return ("chunk" if get(s, "document") is not None else "message"), item
-    if get(s, "chunk_id") is not None:
-        return "chunk", get(s, "chunk_id")
-    if kind == "note" and get(s, "note_id") is not None:
-        return "note", get(s, "note_id")
-    return None
+    A message source carries the export's external ``message_id`` (for display), a
+    document source its ``document``; both carry the internal ``item_id`` that
+    ``open_source`` takes."""
+    item = s.get("item_id")
+    if item is None:
+        return None
+    return ("chunk" if s.get("document") is not None else "message"), item
 
 
 def escape_md(text: str) -> str:
@@ -436,23 +411,23 @@ def escape_md(text: str) -> str:
     return out
 
 
-def _snippet(text: Any, n: int = 200) -> str:
-    s = " ".join(str(text or "").split())
+def _snippet(text: Optional[str], n: int = 200) -> str:
+    s = " ".join((text or "").split())
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _where(c: Any) -> str:
-    srcs = get(c, "sources", default=[]) or []
-    if srcs:
-        s = srcs[0]
-        if get(s, "document") is not None:
-            page = get(s, "page")
-            return f"{get(s, 'document')}" + (f", page {page}" if page else "")
-        who = get(s, "speaker", default="")
-        conv = get(s, "conversation", default="")
-        when = fmt_time(get(s, "timestamp"), with_time=False)
-        return " · ".join(x for x in (str(who), str(conv), when) if x) or "source"
-    return str(get(c, "kind", default="source"))
+def _where(c: Citation) -> str:
+    """Where citation ``c`` comes from, in a few words (its first source)."""
+    if not c.sources:
+        return c.kind
+    s = c.sources[0]
+    if s.get("document") is not None:
+        page = s.get("page")
+        return f"{s['document']}" + (f", page {page}" if page else "")
+    who = s.get("speaker") or ""
+    conv = s.get("conversation") or ""
+    when = fmt_time(s.get("timestamp"), with_time=False)
+    return " · ".join(x for x in (str(who), str(conv), when) if x) or "source"
 
 
 def main() -> int:

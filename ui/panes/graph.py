@@ -10,7 +10,7 @@ node to open it, double-click to centre on it, right-click to link/unlink.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
-from ..widgets import NotAvailableView, missing
+from secondme.api import Entity, Graph, GraphNode, Note
+
+from ..context import AppContext
 
 MAX_NODES = 300
-ENTITY_KINDS = {"person", "place", "organisation", "organization", "entity", "other"}
 COLOURS = {
     "fact": "#4e79a7", "note": "#4e79a7", "summary": "#59a14f", "profile": "#edc948",
     "user": "#f28e2b", "person": "#e15759", "place": "#76b7b2", "organisation": "#b07aa1",
@@ -43,61 +43,33 @@ COLOURS = {
 }
 
 
-def node_ref(n: Any) -> tuple[str, Any]:
-    """("note", id) or ("entity", id) for a graph node (ids look like "n12" / "e5")."""
-    typ = str(get(n, "type", default="") or "")
-    nid = get(n, "id")
-    if isinstance(nid, str) and len(nid) > 1 and nid[0] in "ne" and nid[1:].isdigit():
-        return ("entity" if nid[0] == "e" else "note"), int(nid[1:])
-    if typ in ("note", "entity"):
-        return typ, nid
-    kind = str(get(n, "kind", default="note"))
-    return ("entity" if kind in ENTITY_KINDS else "note"), nid
+def node_ref(n: GraphNode) -> tuple[str, int]:
+    """("note", id) or ("entity", id) for a graph node (whose id looks like "n12" / "e5")."""
+    return n.type, int(n.id[1:])
 
 
-def node_key(n: Any) -> Any:
-    nid = get(n, "id")
-    return nid if nid is not None else node_ref(n)
-
-
-def edge_ends(e: Any) -> tuple[Any, Any]:
-    return (get(e, "src", "source", "a", "from_id", "src_id"),
-            get(e, "dst", "target", "b", "to_id", "dst_id"))
-
-
-def layout_graph(graph: Any, centre: Any = None, max_nodes: int = MAX_NODES) -> dict:
+def layout_graph(graph: Graph, centre: Optional[str] = None,
+                 max_nodes: int = MAX_NODES) -> dict:
     """Cap and lay out ``graph`` (worker thread). Returns a plain dict for the view.
 
-    Keeps the centre and the nodes closest to it (breadth-first over the edges) when
-    there are more than ``max_nodes``; ``hidden`` counts what was left out, including
-    what the service itself reported as not returned.
+    Keeps the centre (a node id) and the nodes closest to it (breadth-first over the
+    edges) when there are more than ``max_nodes``; ``hidden`` counts what was left out
+    here, ``truncated`` also says when the service itself did not return everything.
     """
     import networkx as nx
 
-    nodes = list(get(graph, "nodes", default=[]) or [])
-    edges = list(get(graph, "edges", default=[]) or [])
-    by_key = {node_key(n): n for n in nodes}
+    by_key = {n.id: n for n in graph.nodes}
     g = nx.Graph()
     g.add_nodes_from(by_key)
-    for e in edges:
-        a, b = edge_ends(e)
-        if a in by_key and b in by_key and a != b:
-            g.add_edge(a, b, kind=str(get(e, "kind", default="related")),
-                       weight=float(get(e, "weight", default=1.0) or 1.0))
-    hidden = int(get(graph, "more", "hidden", "omitted", default=0) or 0)
-    truncated = bool(get(graph, "truncated", default=False))
-    total = get(graph, "total", default=None)
-    if isinstance(total, int) and total > len(nodes):
-        hidden = max(hidden, total - len(nodes))
-    if centre is None:
-        for n in nodes:
-            if get(n, "centre", "center", "is_center", "root", default=False):
-                centre = node_key(n)
-                break
-    if centre is None and nodes:
-        centre = max(g.degree, key=lambda kv: kv[1])[0] if g.number_of_edges() else node_key(nodes[0])
+    for e in graph.edges:
+        if e.src in by_key and e.dst in by_key and e.src != e.dst:
+            g.add_edge(e.src, e.dst, kind=e.kind, weight=float(e.weight or 1.0))
+    hidden = 0
+    if centre is None and graph.nodes:
+        centre = (max(g.degree, key=lambda kv: kv[1])[0] if g.number_of_edges()
+                  else graph.nodes[0].id)
     if g.number_of_nodes() > max_nodes:
-        keep: list[Any] = []
+        keep: list[str] = []
         if centre in g:
             keep = [n for n, _d in zip(nx.bfs_tree(g, centre).nodes, range(max_nodes))]
         for n in g.nodes:
@@ -123,18 +95,19 @@ def layout_graph(graph: Any, centre: Any = None, max_nodes: int = MAX_NODES) -> 
                                seed=7, pos=init, fixed=fixed)
     scale = 260 + 22 * math.sqrt(max(n, 1))
     return {
-        "nodes": [{"key": k, "ref": node_ref(by_key[k]), "kind": str(get(by_key[k], "kind", "type", default="note")),
-                   "label": str(get(by_key[k], "label", "name", "text", default=k)),
+        "nodes": [{"key": k, "ref": node_ref(by_key[k]), "kind": by_key[k].kind,
+                   "label": by_key[k].label,
                    "x": float(pos[k][0]) * scale, "y": float(pos[k][1]) * scale,
                    "degree": g.degree[k], "centre": k == centre}
                   for k in g.nodes],
-        "edges": [{"a": a, "b": b, "kind": d.get("kind", "related")} for a, b, d in g.edges(data=True)],
-        "hidden": hidden, "truncated": truncated or hidden > 0, "centre": centre,
+        "edges": [{"a": a, "b": b, "kind": d.get("kind", "related")}
+                  for a, b, d in g.edges(data=True)],
+        "hidden": hidden, "truncated": graph.truncated or hidden > 0, "centre": centre,
     }
 
 
 class NodeItem(QGraphicsEllipseItem):
-    def __init__(self, data: dict, view: "GraphView"):
+    def __init__(self, data: dict, view: GraphView):
         r = 16 if data["centre"] else 9 + min(7, data["degree"])
         super().__init__(-r, -r, 2 * r, 2 * r)
         self.data_ = data
@@ -188,7 +161,7 @@ class GraphView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setAccessibleName("Memory graph")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.items_by_key: dict[Any, NodeItem] = {}
+        self.items_by_key: dict[str, NodeItem] = {}
         self.edge_count = 0
 
     def show_layout(self, lay: dict) -> None:
@@ -249,15 +222,9 @@ class GraphPanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.centre: Optional[tuple[str, Any]] = None
+        self.centre: Optional[tuple[str, int]] = None
         self.layout_data: Optional[dict] = None
         outer = QVBoxLayout(self)
-        lacking = missing(ctx.sm, "graph")
-        if lacking:
-            outer.addWidget(NotAvailableView("The memory graph", lacking))
-            self.available = False
-            return
-        self.available = True
         bar = QHBoxLayout()
         self.find = QLineEdit()
         self.find.setPlaceholderText("Centre on a person or memory… (type and press Enter)")
@@ -310,20 +277,18 @@ class GraphPanel(QWidget):
             self.view.fitInView(r.adjusted(-40, -40, 40, 40), Qt.AspectRatioMode.KeepAspectRatio)
 
     # -- centre --------------------------------------------------------------------------
-    def show_note(self, note_id: Any) -> None:
+    def show_note(self, note_id: int) -> None:
         self.set_centre(("note", note_id))
 
-    def show_entity(self, entity_id: Any) -> None:
+    def show_entity(self, entity_id: int) -> None:
         self.set_centre(("entity", entity_id))
 
-    def set_centre(self, ref: tuple[str, Any]) -> None:
-        if not self.available:
-            return
-        self.centre = tuple(ref)  # type: ignore[assignment]
+    def set_centre(self, ref: tuple[str, int]) -> None:
+        self.centre = (ref[0], ref[1])
         self.reload()
 
     def reload(self) -> None:
-        if not self.available or self.centre is None:
+        if self.centre is None:
             return
         kind, ident = self.centre
         depth = self.depth.value()
@@ -342,10 +307,10 @@ class GraphPanel(QWidget):
                             on_error=self._failed)
 
     @staticmethod
-    def _centre_key(g: Any, kind: str, ident: Any) -> Any:
-        for n in get(g, "nodes", default=[]) or []:
+    def _centre_key(g: Graph, kind: str, ident: int) -> Optional[str]:
+        for n in g.nodes:
             if node_ref(n) == (kind, ident):
-                return node_key(n)
+                return n.id
         return None
 
     def _failed(self, e: BaseException) -> bool:
@@ -358,7 +323,7 @@ class GraphPanel(QWidget):
         n, m = len(lay["nodes"]), len(lay["edges"])
         if lay["hidden"]:
             more = f" · {lay['hidden']:,} more not shown"
-        elif lay.get("truncated"):
+        elif lay["truncated"]:
             more = f" · more not shown (capped at {MAX_NODES} nodes)"
         else:
             more = ""
@@ -372,21 +337,14 @@ class GraphPanel(QWidget):
         sm = self.ctx.sm
 
         def work(progress, cancel):
-            people = sm.list_entities(query=q, limit=8) if callable(
-                getattr(sm, "list_entities", None)) else []
-            notes = sm.list_notes(query=q, limit=8) if callable(
-                getattr(sm, "list_notes", None)) else []
-            return people, notes
+            return sm.list_entities(query=q, limit=8), sm.list_notes(query=q, limit=8)
 
         self.ctx.runner.run(work, key="graph-find", on_success=self._found)
 
-    def _found(self, result: Any) -> None:
+    def _found(self, result: tuple[list[Entity], list[Note]]) -> None:
         people, notes = result
-        options = [(("entity", get(p, "id")), f"👤 {get(p, 'name', default='')}"
-                    f" ({get(p, 'kind', default='person')})") for p in people or []]
-        options += [(("note", get(n, "id")),
-                     "🧠 " + " ".join(str(get(n, "text", default="")).split())[:70])
-                    for n in notes or []]
+        options = [(("entity", p.id), f"👤 {p.name} ({p.kind})") for p in people]
+        options += [(("note", n.id), "🧠 " + " ".join(n.text.split())[:70]) for n in notes]
         if not options:
             self.info.setText(f"Nothing called “{self.find.text().strip()}” was found.")
             return
@@ -400,18 +358,18 @@ class GraphPanel(QWidget):
         self._find_menu = menu
 
     # -- interactions --------------------------------------------------------------------
-    def _clicked(self, ref: tuple[str, Any]) -> None:
+    def _clicked(self, ref: tuple[str, int]) -> None:
         kind, ident = ref
         if kind == "note":
             self.ctx.open_note(ident)
         else:
             self.info.setText("Double-click to centre on this person; right-click for more.")
 
-    def _node_menu(self, ref: tuple[str, Any], screen_pos) -> None:
+    def _node_menu(self, ref: tuple[str, int], screen_pos) -> None:
         menu = self.node_menu(ref)
         menu.exec(screen_pos)
 
-    def node_menu(self, ref: tuple[str, Any]) -> QMenu:
+    def node_menu(self, ref: tuple[str, int]) -> QMenu:
         kind, ident = ref
         menu = QMenu(self)
         if kind == "note":
@@ -443,12 +401,12 @@ class GraphPanel(QWidget):
         return any({e["a"], e["b"]} == {a, b} and e["kind"] not in ("mentions",)
                    for e in lay["edges"])
 
-    def link(self, a: Any, b: Any, kind: str = "related") -> None:
+    def link(self, a: int, b: int, kind: str = "related") -> None:
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.link_notes(a, b, kind), serial=True,
                             on_success=lambda _r: self.reload())
 
-    def unlink(self, a: Any, b: Any) -> None:
+    def unlink(self, a: int, b: int) -> None:
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.unlink_notes(a, b), serial=True,
                             on_success=lambda _r: self.reload())
@@ -461,11 +419,10 @@ class GraphPanel(QWidget):
 def main() -> int:
     from .standalone import run_pane
 
-    def after(panel):
-        sm = panel.ctx.sm
-        notes = sm.list_notes(limit=50) if callable(getattr(sm, "list_notes", None)) else []
+    def after(panel: GraphPanel) -> None:
+        notes = panel.ctx.sm.list_notes(limit=50)
         if notes:
-            panel.show_note(get(notes[0], "id"))
+            panel.show_note(notes[0].id)
 
     return run_pane(GraphPanel, "Graph", after=after)
 

@@ -2,12 +2,13 @@
 import with progress, counts and cancel; a summary with per-conversation errors.
 
 The import runs through the runner's serial worker, so the rest of the app stays usable.
-After an import, memory formation is requested in the background (``request_job``), or
-run directly (``run_extract``) when this build has no scheduler.
+After an import the scheduler forms memories in the background (the import requested
+the ``extract`` job); when no scheduler runs (a pane started on its own, tests) the pane
+runs that job itself.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,8 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
-from ..widgets import NotAvailableView, heading, missing
+from secondme.api import DetectedSource, ImportReport, SourceReport
+from secondme.errors import SecondMeError
+from secondme.progress import Progress
+
+from ..context import AppContext
+from ..widgets import heading
 
 
 class DropZoneView(QFrame):
@@ -80,16 +85,10 @@ class ImportPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.paths: list[str] = []
-        self.detected: dict[str, Any] = {}
-        self.report: Any = None
+        self.detected: dict[str, DetectedSource] = {}
+        self.report: Optional[ImportReport] = None
         self._handle = None
         outer = QVBoxLayout(self)
-        lacking = missing(ctx.sm, "import_paths")
-        if lacking:
-            outer.addWidget(NotAvailableView("Importing", lacking))
-            self.available = False
-            return
-        self.available = True
         outer.addWidget(heading("Import your chats and documents"))
         self.drop = DropZoneView()
         self.drop.dropped.connect(self.add_paths)
@@ -186,6 +185,7 @@ class ImportPanel(QWidget):
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue ``paths`` and detect their format in the background."""
+        sm = self.ctx.sm
         for p in paths:
             p = str(p)
             if p in self.paths:
@@ -194,13 +194,9 @@ class ImportPanel(QWidget):
             item = QTreeWidgetItem([p, "detecting…", ""])
             item.setData(0, Qt.ItemDataRole.UserRole, p)
             self.queue.addTopLevelItem(item)
-            if self.ctx.has("detect"):
-                sm = self.ctx.sm
-                self.ctx.runner.run(lambda pr, c, p=p: sm.detect(p), key=f"detect:{p}",
-                                    on_success=lambda d, p=p: self._detected(p, d),
-                                    on_error=lambda e, p=p: self._detect_failed(p, e))
-            else:
-                item.setText(1, "(detection not available in this build)")
+            self.ctx.runner.run(lambda pr, c, p=p: sm.detect(p), key=f"detect:{p}",
+                                on_success=lambda d, p=p: self._detected(p, d),
+                                on_error=lambda e, p=p: self._detect_failed(p, e))
         self.import_button.setEnabled(bool(self.paths))
 
     def _item(self, path: str) -> Optional[QTreeWidgetItem]:
@@ -210,21 +206,21 @@ class ImportPanel(QWidget):
                 return it
         return None
 
-    def _detected(self, path: str, d: Any) -> None:
+    def _detected(self, path: str, d: DetectedSource) -> None:
         self.detected[path] = d
         it = self._item(path)
         if it is None:
             return
-        desc = get(d, "description", default="") or get(d, "format", default="?")
-        fmt = get(d, "format", default="")
-        it.setText(1, f"{desc}" if not fmt or fmt in str(desc) else f"{desc} ({fmt})")
-        it.setText(2, str(get(d, "kind", default="")))
-        it.setToolTip(1, str(desc))
+        desc = d.description or d.format
+        it.setText(1, desc if not d.format or d.format in desc else f"{desc} ({d.format})")
+        it.setText(2, d.kind)
+        it.setToolTip(1, desc)
 
     def _detect_failed(self, path: str, e: BaseException) -> bool:
         it = self._item(path)
         if it is not None:
-            it.setText(1, f"not recognised: {getattr(e, 'plain_message', str(e))}")
+            why = e.plain_message if isinstance(e, SecondMeError) else str(e)
+            it.setText(1, f"not recognised: {why}")
         return False
 
     # -- importing -----------------------------------------------------------------------
@@ -249,7 +245,7 @@ class ImportPanel(QWidget):
             self._handle.cancel()
             self.progress_label.setText("Cancelling after the current conversation…")
 
-    def _progress(self, p: Any) -> None:
+    def _progress(self, p: Progress) -> None:
         if p.total:
             self.progress.setRange(0, max(1, int(p.total)))
             self.progress.setValue(min(int(p.done), int(p.total)))
@@ -259,14 +255,14 @@ class ImportPanel(QWidget):
             counts = f"{p.done:,}" if p.done else ""
         self.progress_label.setText(" · ".join(x for x in (p.stage, counts, p.message) if x))
 
-    def _finished(self, report: Any) -> None:
+    def _finished(self, report: ImportReport) -> None:
         self.report = report
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        sources = list(get(report, "sources", default=[]) or [])
-        added = sum(int(get(s, "messages_added", default=0) or 0) for s in sources)
-        docs = sum(int(get(s, "documents", default=0) or 0) for s in sources)
-        problems = sum(len(get(s, "errors", default=[]) or []) for s in sources)
+        sources = report.sources
+        added = sum(s.messages_added for s in sources)
+        docs = sum(s.documents for s in sources)
+        problems = sum(len(s.errors) for s in sources)
         self.progress_label.setText(
             f"Imported {added:,} messages and {docs:,} documents from {len(sources)} "
             f"source(s)" + (f"; {problems} problem(s) — see below." if problems else ".")
@@ -278,19 +274,17 @@ class ImportPanel(QWidget):
         self.import_finished.emit(report)
         self.ctx.show_status(f"Import finished: {added:,} messages, {docs:,} documents")
 
-    def _show_summary(self, sources: list[Any]) -> None:
+    def _show_summary(self, sources: list[SourceReport]) -> None:
         self.summary.clear()
         for s in sources:
-            errs = list(get(s, "errors", default=[]) or [])
+            errs = s.errors
             item = QTreeWidgetItem([
-                str(get(s, "path", default="")), str(get(s, "format", default="")),
-                f"{get(s, 'conversations', default=0)}", f"{get(s, 'messages_added', default=0)}",
-                f"{get(s, 'messages_skipped', default=0)}", f"{get(s, 'documents', default=0)}",
-                f"{len(errs)}"])
-            for e in errs:
-                conv = get(e, "conversation", default="")
-                pos = get(e, "position", default="")
-                prob = get(e, "problem", default=str(e))
+                s.path, s.format, f"{s.conversations}", f"{s.messages_added}",
+                f"{s.messages_skipped}", f"{s.documents}", f"{len(errs)}"])
+            for e in errs:  # {"conversation", "position", "problem", "file"}
+                conv = e["conversation"] or ""
+                pos = e["position"]
+                prob = e["problem"]
                 child = QTreeWidgetItem([f"{conv}" + (f" ({pos})" if pos else ""), "", "", "",
                                          "", "", str(prob)])
                 child.setToolTip(6, str(prob))
@@ -303,15 +297,10 @@ class ImportPanel(QWidget):
         """Memories form in the background: the scheduler picks up the ``extract`` job the
         import requested; without a running scheduler the job is run here instead."""
         sm = self.ctx.sm
-        if getattr(sm, "background_running", False):
+        if sm.background_running:
             return
-        if self.ctx.has("run_job"):
-            fn = lambda p, c: sm.run_job("extract", progress=p, cancel=c)  # noqa: E731
-        elif self.ctx.has("run_extract"):
-            fn = lambda p, c: sm.run_extract(progress=p, cancel=c)  # noqa: E731
-        else:
-            return
-        self.ctx.runner.run(fn, key="extract", serial=True,
+        self.ctx.runner.run(lambda p, c: sm.run_job("extract", progress=p, cancel=c),
+                            key="extract", serial=True,
                             on_progress=lambda p: self.ctx.show_status(
                                 f"Forming memories: {p.stage} {p.done}/{p.total or '?'}"),
                             on_success=lambda r: self.ctx.show_status("Memories formed."))

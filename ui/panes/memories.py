@@ -37,23 +37,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
+from secondme.api import Entity, HistoryEntry, Note, NoteDetail, NoteSource
+
+from ..context import AppContext
 from ..render import fmt_time, origin_label
-from ..widgets import NotAvailableView, missing
 
 PAGE = 200
 LINK_KINDS = ["related", "same_entity", "updates", "contradicts", "part_of"]
+_ROOT = QModelIndex()  # the invalid index: "the top level" of a table model
 
 
-def tags_of(note: Any) -> list[str]:
-    t = get(note, "tags", default=[])
-    if isinstance(t, str):
-        return [x for x in t.replace(",", " ").split() if x]
-    return [str(x) for x in t or []]
-
-
-def note_when(note: Any) -> Any:
-    return get(note, "valid_from", "created_at", default=None)
+def note_when(note: Note) -> Optional[str]:
+    """When a note was true (``valid_from``), else when it was learned."""
+    return note.valid_from if note.valid_from is not None else note.created_at
 
 
 class NotesTableModel(QAbstractTableModel):
@@ -65,17 +61,17 @@ class NotesTableModel(QAbstractTableModel):
     def __init__(self, ctx: AppContext, parent=None):
         super().__init__(parent)
         self.ctx = ctx
-        self.rows: list[Any] = []
+        self.rows: list[Note] = []
         self.filters: dict[str, Any] = {"archived": False}
         self._more = True
         self._loading = False
         self._generation = 0
 
     # -- Qt model ------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex = _ROOT) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex = _ROOT) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
@@ -90,36 +86,35 @@ class NotesTableModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                text = " ".join(str(get(n, "text", default="")).split())
-                prefix = "📌 " if get(n, "pinned", default=False) else ""
+                text = " ".join(n.text.split())
+                prefix = "📌 " if n.pinned else ""
                 return prefix + (text if len(text) < 200 else text[:199] + "…")
             if col == 1:
-                return str(get(n, "kind", default=""))
+                return n.kind
             if col == 2:
-                return " ".join(tags_of(n))
+                return " ".join(n.tags)
             if col == 3:
                 return fmt_time(note_when(n), with_time=False)
             if col == 4:
-                r = get(n, "retention", default=None)
-                return f"{float(r):.2f}" if isinstance(r, (int, float)) else ""
+                return f"{n.retention:.2f}"
             if col == 5:
-                return origin_label(get(n, "origin", default=""))
+                return origin_label(n.origin)
         if role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return str(get(n, "text", default=""))
+            return n.text
         if role == Qt.ItemDataRole.ForegroundRole:
-            if get(n, "archived", default=False):
+            if n.archived:
                 return QColor("#888888")
-            if col == 5 and str(get(n, "origin", default="")).startswith("mcp:"):
+            if col == 5 and n.origin.startswith("mcp:"):
                 return QColor("#7b3fb5")
         if role == Qt.ItemDataRole.UserRole:
-            return get(n, "id")
+            return n.id
         return None
 
     # -- lazy paging ---------------------------------------------------------------------
-    def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: N802
+    def canFetchMore(self, parent: QModelIndex = _ROOT) -> bool:  # noqa: N802
         return not parent.isValid() and self._more and not self._loading
 
-    def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: N802
+    def fetchMore(self, parent: QModelIndex = _ROOT) -> None:  # noqa: N802
         if parent.isValid() or self._loading or not self._more:
             return
         self._load_page()
@@ -139,9 +134,6 @@ class NotesTableModel(QAbstractTableModel):
         self._load_page()
 
     def _load_page(self) -> None:
-        if not self.ctx.has("list_notes"):
-            self._more = False
-            return
         self._loading = True
         gen, offset, f = self._generation, len(self.rows), dict(self.filters)
         sm = self.ctx.sm
@@ -153,10 +145,9 @@ class NotesTableModel(QAbstractTableModel):
                             on_success=lambda notes, g=gen: self._page(g, notes),
                             on_done=lambda g=gen: self._page_done(g))
 
-    def _page(self, gen: int, notes: list[Any]) -> None:
+    def _page(self, gen: int, notes: list[Note]) -> None:
         if gen != self._generation:
             return
-        notes = list(notes or [])
         self._more = len(notes) >= PAGE
         if notes:
             first = len(self.rows)
@@ -170,20 +161,20 @@ class NotesTableModel(QAbstractTableModel):
         if gen == self._generation:
             self._loading = False
 
-    def row_of(self, note_id: Any) -> int:
+    def row_of(self, note_id: Optional[int]) -> int:
         for i, n in enumerate(self.rows):
-            if get(n, "id") == note_id:
+            if n.id == note_id:
                 return i
         return -1
 
-    def note_at(self, row: int) -> Any:
+    def note_at(self, row: int) -> Optional[Note]:
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
 
 class NotePickerDialog(QDialog):
     """Search for a note to link to."""
 
-    def __init__(self, ctx: AppContext, exclude: Any = None, parent=None):
+    def __init__(self, ctx: AppContext, exclude: Optional[int] = None, parent=None):
         super().__init__(parent)
         self.ctx = ctx
         self.exclude = exclude
@@ -220,18 +211,18 @@ class NotePickerDialog(QDialog):
         self.ctx.runner.run(lambda p, c: sm.list_notes(query=q, limit=50), key="link-picker",
                             on_success=self._show)
 
-    def _show(self, notes: list[Any]) -> None:
+    def _show(self, notes: list[Note]) -> None:
         self.results.clear()
-        for n in notes or []:
-            if get(n, "id") == self.exclude:
+        for n in notes:
+            if n.id == self.exclude:
                 continue
-            it = QListWidgetItem(" ".join(str(get(n, "text", default="")).split())[:160])
-            it.setData(Qt.ItemDataRole.UserRole, get(n, "id"))
+            it = QListWidgetItem(" ".join(n.text.split())[:160])
+            it.setData(Qt.ItemDataRole.UserRole, n.id)
             self.results.addItem(it)
         if self.results.count():
             self.results.setCurrentRow(0)
 
-    def chosen(self) -> tuple[Any, str]:
+    def chosen(self) -> tuple[Optional[int], str]:
         it = self.results.currentItem()
         return (it.data(Qt.ItemDataRole.UserRole) if it else None), self.kind.currentText()
 
@@ -244,8 +235,8 @@ class NoteDetailView(QWidget):
     def __init__(self, ctx: AppContext, parent=None):
         super().__init__(parent)
         self.ctx = ctx
-        self.note_id: Any = None
-        self.detail: Any = None
+        self.note_id: Optional[int] = None
+        self.detail: Optional[NoteDetail] = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 6, 0, 0)
         self.header = QLabel("Select a memory to see and edit it.")
@@ -340,21 +331,15 @@ class NoteDetailView(QWidget):
             w.setEnabled(on)
 
     # -- loading -------------------------------------------------------------------------
-    def load(self, note_id: Any) -> None:
+    def load(self, note_id: Optional[int]) -> None:
         self.note_id = note_id
         if note_id is None:
             self.detail = None
             self.header.setText("Select a memory to see and edit it.")
             self._set_enabled(False)
             return
-        if not self.ctx.has("get_note"):
-            self.header.setText("Showing a memory is not available in this build.")
-            return
         sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: (sm.get_note(note_id),
-                                          sm.note_history(note_id)
-                                          if callable(getattr(sm, "note_history", None))
-                                          else None),
+        self.ctx.runner.run(lambda p, c: (sm.get_note(note_id), sm.note_history(note_id)),
                             key="note-detail", on_success=self._show,
                             on_error=self._load_failed)
 
@@ -363,66 +348,61 @@ class NoteDetailView(QWidget):
         self._set_enabled(False)
         return False
 
-    def _show(self, result: Any) -> None:
+    def _show(self, result: tuple[NoteDetail, list[HistoryEntry]]) -> None:
         detail, history = result
         self.detail = detail
-        note = get(detail, "note", default=detail)
-        self.note_id = get(note, "id")
+        note = detail.note
+        self.note_id = note.id
         self._set_enabled(True)
-        kind = get(note, "kind", default="note")
-        self.header.setText(f"Memory #{self.note_id} · {kind}"
-                            + (f" · {get(note, 'fact_type')}" if get(note, "fact_type") else ""))
-        origin = str(get(note, "origin", default=""))
-        bits = [origin_label(origin)]
-        if get(note, "valid_from"):
-            bits.append("true from " + fmt_time(get(note, "valid_from"), with_time=False))
-        if get(note, "valid_to"):
-            bits.append("until " + fmt_time(get(note, "valid_to"), with_time=False))
-        bits.append("learned " + fmt_time(get(note, "created_at")))
-        if get(note, "version"):
-            bits.append(f"version {get(note, 'version')}")
-        r = get(note, "retention")
-        if isinstance(r, (int, float)):
-            bits.append(f"retention {r:.2f}")
+        self._show_note(note)
+        self._show_sources(detail.sources)
+        self.links.clear()
+        for link in detail.links:
+            by = f"  (by {link.created_by})" if link.created_by else ""
+            it = QListWidgetItem(f"{link.kind} → #{link.id} "
+                                 f"{' '.join(link.text.split())[:120]}{by}")
+            it.setData(Qt.ItemDataRole.UserRole, (link.id, link.kind))
+            self.links.addItem(it)
+        self.versions.clear()
+        for h in history:
+            undone = " (undone)" if h.undone else ""
+            it = QListWidgetItem(f"{fmt_time(h.at)} · {h.action or 'change'} by "
+                                 f"{h.actor or '?'}{undone}")
+            it.setData(Qt.ItemDataRole.UserRole, h.id)
+            self.versions.addItem(it)
+        self.status.setText("")
+
+    def _show_note(self, note: Note) -> None:
+        self.header.setText(f"Memory #{note.id} · {note.kind}"
+                            + (f" · {note.fact_type}" if note.fact_type else ""))
+        bits = [origin_label(note.origin)]
+        if note.valid_from:
+            bits.append("true from " + fmt_time(note.valid_from, with_time=False))
+        if note.valid_to:
+            bits.append("until " + fmt_time(note.valid_to, with_time=False))
+        bits.append("learned " + fmt_time(note.created_at))
+        if note.version:
+            bits.append(f"version {note.version}")
+        bits.append(f"retention {note.retention:.2f}")
         self.origin.setText(" · ".join(b for b in bits if b))
-        self.origin.setProperty("mcp", origin.startswith("mcp:"))
-        self.text.setPlainText(str(get(note, "text", default="")))
-        self.tags.setText(" ".join(tags_of(note)))
-        self.context_edit.setText(str(get(note, "context", default="") or ""))
-        self.pin_box.setChecked(bool(get(note, "pinned", default=False)))
-        self.archive_box.setChecked(bool(get(note, "archived", default=False)))
+        self.origin.setProperty("mcp", note.origin.startswith("mcp:"))
+        self.text.setPlainText(note.text)
+        self.tags.setText(" ".join(note.tags))
+        self.context_edit.setText(note.context or "")
+        self.pin_box.setChecked(note.pinned)
+        self.archive_box.setChecked(note.archived)
+
+    def _show_sources(self, sources: list[NoteSource]) -> None:
         self.sources.clear()
-        for s in get(detail, "sources", default=[]) or []:
+        for s in sources:
             it = QListWidgetItem(_source_label(s))
             it.setData(Qt.ItemDataRole.UserRole, s)
-            it.setToolTip(str(get(s, "text", default="")))
+            it.setToolTip(s.text)
             self.sources.addItem(it)
         if not self.sources.count():
             it = QListWidgetItem("(no sources)")
             it.setFlags(Qt.ItemFlag.NoItemFlags)
             self.sources.addItem(it)
-        self.links.clear()
-        for link in get(detail, "links", default=[]) or []:
-            other = get(link, "other_id", "dst_id", "id")
-            if other == self.note_id:
-                other = get(link, "src_id", default=other)
-            text = get(link, "other_text", "text", default="")
-            it = QListWidgetItem(f"{get(link, 'kind', default='related')} → #{other} "
-                                 f"{' '.join(str(text).split())[:120]}"
-                                 f"{'  (by ' + str(get(link, 'created_by')) + ')' if get(link, 'created_by') else ''}")
-            it.setData(Qt.ItemDataRole.UserRole, (other, get(link, "kind")))
-            self.links.addItem(it)
-        self.versions.clear()
-        entries = history if history is not None else get(detail, "versions", default=[]) or []
-        for h in entries:
-            hid = get(h, "id", "history_id")
-            undone = " (undone)" if get(h, "undone", default=False) else ""
-            it = QListWidgetItem(f"{fmt_time(get(h, 'at', 'timestamp'))} · "
-                                 f"{get(h, 'action', default='change')} by "
-                                 f"{get(h, 'actor', default='?')}{undone}")
-            it.setData(Qt.ItemDataRole.UserRole, hid)
-            self.versions.addItem(it)
-        self.status.setText("")
 
     # -- actions -------------------------------------------------------------------------
     def _mutate(self, fn, done: str) -> None:
@@ -458,8 +438,8 @@ class NoteDetailView(QWidget):
         if self.note_id is None:
             return
         if confirm and QMessageBox.question(
-                self, "Delete memory", "Delete this memory? You can undo it from its history "
-                "only if your build keeps deleted notes.") != QMessageBox.StandardButton.Yes:
+                self, "Delete memory", "Delete this memory? A snapshot of it is kept in its "
+                "history.") != QMessageBox.StandardButton.Yes:
             return
         sm, nid = self.ctx.sm, self.note_id
         self.ctx.runner.run(lambda p, c: sm.delete_note(nid), key=f"note-edit:{nid}",
@@ -470,7 +450,7 @@ class NoteDetailView(QWidget):
         self.status.setText("Deleted.")
         self.changed.emit()
 
-    def link_to(self, target: Any = None, kind: str = "related") -> None:
+    def link_to(self, target: Optional[int] = None, kind: str = "related") -> None:
         if self.note_id is None:
             return
         if target is None:
@@ -497,16 +477,13 @@ class NoteDetailView(QWidget):
         self._mutate(lambda sm, nid: sm.undo(hid), "Change undone.")
 
     def _open_source_item(self, it: QListWidgetItem) -> None:
-        from .chat import source_ref
-
-        s = it.data(Qt.ItemDataRole.UserRole)
-        ref = source_ref(s) if s is not None else None
-        if ref is None:
+        s: Optional[NoteSource] = it.data(Qt.ItemDataRole.UserRole)
+        if s is None or s.item_id is None:
             return
-        if ref[0] == "note":
-            self.ctx.open_note(ref[1])
+        if s.kind == "note":
+            self.ctx.open_note(s.item_id)
         else:
-            self.ctx.open_source(*ref)
+            self.ctx.open_source(s.kind, s.item_id)
 
     def _open_link_item(self, it: QListWidgetItem) -> None:
         other, _kind = it.data(Qt.ItemDataRole.UserRole)
@@ -514,14 +491,13 @@ class NoteDetailView(QWidget):
             self.ctx.open_note(other)
 
 
-def _source_label(s: Any) -> str:
-    if get(s, "document") is not None:
-        page = get(s, "page")
-        return f"📄 {get(s, 'document')}" + (f", page {page}" if page else "")
-    who = get(s, "speaker", default="")
-    conv = get(s, "conversation", default="")
-    when = fmt_time(get(s, "timestamp"))
-    text = " ".join(str(get(s, "text", default="")).split())[:100]
+def _source_label(s: NoteSource) -> str:
+    if s.document is not None:
+        return f"📄 {s.document}" + (f", page {s.page}" if s.page else "")
+    who = s.speaker or ""
+    conv = s.conversation or ""
+    when = fmt_time(s.timestamp)
+    text = " ".join(s.text.split())[:100]
     head = " · ".join(str(x) for x in (who, conv, when) if x)
     return f"💬 {head}" + (f" — {text}" if text else "")
 
@@ -532,13 +508,8 @@ class MemoriesPanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
+        self._stale = False  # a hook arrived while hidden: refresh when shown
         outer = QVBoxLayout(self)
-        lacking = missing(ctx.sm, "list_notes", "get_note")
-        if lacking:
-            outer.addWidget(NotAvailableView("Browsing memories", lacking))
-            self.available = False
-            return
-        self.available = True
         # filters
         bar = QHBoxLayout()
         self.search = QLineEdit()
@@ -649,12 +620,13 @@ class MemoriesPanel(QWidget):
         for combo in (self.kind, self.pinned, self.archived):
             combo.currentIndexChanged.connect(lambda _: self.apply_filters())
         self.range_box.toggled.connect(lambda _: self.apply_filters())
-        self.since.dateChanged.connect(lambda _: self.range_box.isChecked() and self._debounce.start())
-        self.until.dateChanged.connect(lambda _: self.range_box.isChecked() and self._debounce.start())
+        for edit in (self.since, self.until):
+            edit.dateChanged.connect(
+                lambda _: self.range_box.isChecked() and self._debounce.start())
         self.model.page_loaded.connect(self._page_loaded)
         self._refresh_timer = QTimer(self, singleShot=True, interval=400)
         self._refresh_timer.timeout.connect(self._refresh_keep_selection)
-        self._pending_select: Any = None
+        self._pending_select: Optional[int] = None
         QShortcut(QKeySequence.StandardKey.Delete, self.table,
                   activated=lambda: self.detail.delete())
         self.apply_filters()
@@ -710,19 +682,17 @@ class MemoriesPanel(QWidget):
         self.apply_filters()
 
     def _load_people(self) -> None:
-        if not self.ctx.has("list_entities"):
-            return
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.list_entities(kind="person", limit=500),
                             key="people", on_success=self._people)
 
-    def _people(self, ents: list[Any]) -> None:
+    def _people(self, ents: list[Entity]) -> None:
         cur = self.person.currentText()
         self.person.blockSignals(True)
         self.person.clear()
         self.person.addItem("")
-        for e in ents or []:
-            self.person.addItem(str(get(e, "name", default="")))
+        for e in ents:
+            self.person.addItem(e.name)
         self.person.setEditText(cur)
         self.person.blockSignals(False)
 
@@ -739,17 +709,17 @@ class MemoriesPanel(QWidget):
                 self._pending_select = None
 
     # -- selection -----------------------------------------------------------------------
-    def selected_ids(self) -> list[Any]:
+    def selected_ids(self) -> list[int]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [get(self.model.note_at(r), "id") for r in rows]
+        return [n.id for n in map(self.model.note_at, rows) if n is not None]
 
     def _selection_changed(self, *_):
         ids = self.selected_ids()
-        self.merge_button.setEnabled(len(ids) >= 2 and self.ctx.has("merge_notes"))
+        self.merge_button.setEnabled(len(ids) >= 2)
         if len(ids) == 1 and ids[0] != self.detail.note_id:
             self.detail.load(ids[0])
 
-    def open_note(self, note_id: Any) -> None:
+    def open_note(self, note_id: int) -> None:
         """Show note ``note_id`` in the editor (and select it if it is loaded)."""
         r = self.model.row_of(note_id)
         if r >= 0:
@@ -774,7 +744,7 @@ class MemoriesPanel(QWidget):
         if not menu.isEmpty():
             menu.exec(self.table.viewport().mapToGlobal(pos))
 
-    def _link_pair(self, a: Any, b: Any) -> None:
+    def _link_pair(self, a: int, b: int) -> None:
         sm = self.ctx.sm
         self.ctx.runner.run(lambda p, c: sm.link_notes(a, b, "related"), serial=True,
                             on_success=lambda _r: self.ctx.show_status(f"Linked #{a} and #{b}."))
@@ -792,17 +762,14 @@ class MemoriesPanel(QWidget):
         self.ctx.runner.run(lambda p, c: sm.merge_notes(ids), key="merge", serial=True,
                             on_success=self._merged)
 
-    def _merged(self, note: Any) -> None:
-        nid = get(note, "id")
+    def _merged(self, note: Note) -> None:
+        nid = note.id
         self._pending_select = nid
         self.model.reload()
         self.detail.load(nid)
         self.ctx.show_status(f"Merged into memory #{nid}.")
 
     def new_note(self) -> None:
-        if not self.ctx.has("create_note"):
-            self.ctx.show_error("Writing memories is not available in this build.")
-            return
         dlg = QDialog(self)
         dlg.setWindowTitle("New memory")
         lay = QVBoxLayout(dlg)
@@ -846,7 +813,7 @@ class MemoriesPanel(QWidget):
 
     def showEvent(self, e):  # noqa: N802
         super().showEvent(e)
-        if getattr(self, "_stale", False) and self.available:
+        if self._stale:
             self._stale = False
             self._refresh_timer.start()
             self._load_people()

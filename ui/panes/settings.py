@@ -1,14 +1,15 @@
 """Settings: who "me" is, the model, the data folder, decay, encryption, theme, MCP.
 
 Settings live in the database (``sm.update_settings``); the endpoint's API key goes to
-the OS keyring through :mod:`secondme.secrets` and never into settings. The recommended
-model download (resumable, checksum-verified) runs through the runner with progress.
+the OS keyring (``sm.store_endpoint_key``) and never into settings. The recommended
+model download (``sm.download_recommended_model``: resumable, checksum-verified) runs
+through the runner with progress.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -32,30 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..context import AppContext, get
+from secondme.api import ModelStatus
+from secondme.progress import Progress
 
-
-def mcp_snippet(sm: Any) -> str | None:
-    """The MCP client registration snippet, when this build has an MCP server."""
-    try:
-        from secondme.integrations import mcp as mcp_server
-    except Exception:
-        return None
-    fn = getattr(mcp_server, "client_config_snippet", None)
-    if not callable(fn):
-        return None
-    for call in (lambda: fn(sm.home), lambda: fn(home=sm.home), lambda: fn()):
-        try:
-            out = call()
-        except TypeError:
-            continue
-        except Exception as e:  # shown, not swallowed
-            return f"(cannot build the snippet: {e})"
-        if isinstance(out, (dict, list)):
-            import json
-            return json.dumps(out, indent=2)
-        return str(out)
-    return None
+from ..context import AppContext
 
 
 class SettingsPanel(QWidget):
@@ -67,6 +48,7 @@ class SettingsPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._download = None
+        sm = ctx.sm
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -75,7 +57,7 @@ class SettingsPanel(QWidget):
         body = QWidget()
         scroll.setWidget(body)
         lay = QVBoxLayout(body)
-        s = ctx.sm.settings
+        s = sm.settings
 
         # who am I
         me = QGroupBox("You")
@@ -124,12 +106,8 @@ class SettingsPanel(QWidget):
         drow = QHBoxLayout()
         self.catalogue = QComboBox()
         self.catalogue.setAccessibleName("Recommended model")
-        try:
-            from secondme.models.download import CATALOGUE
-            for e in CATALOGUE:
-                self.catalogue.addItem(f"{e.name} — {e.size_mb:,} MB — {e.description}", e.name)
-        except Exception:
-            self.catalogue.addItem("(downloads not available in this build)", None)
+        for m in sm.recommended_models():
+            self.catalogue.addItem(f"{m.name} — {m.size_mb:,} MB — {m.description}", m.name)
         self.download_button = QPushButton("Download")
         self.download_button.setAccessibleName("Download the recommended model")
         self.download_button.clicked.connect(self.download_model)
@@ -173,7 +151,7 @@ class SettingsPanel(QWidget):
         # data and memory
         data = QGroupBox("Data and memory")
         df = QFormLayout(data)
-        self.data_dir = QLineEdit(str(ctx.sm.home))
+        self.data_dir = QLineEdit(str(sm.home))
         self.data_dir.setReadOnly(True)
         self.data_dir.setAccessibleName("Data folder")
         self.data_change = QPushButton("Open another data folder…")
@@ -217,24 +195,20 @@ class SettingsPanel(QWidget):
         lay.addWidget(look)
 
         # MCP
-        snippet = mcp_snippet(ctx.sm)
+        snippet = sm.mcp_client_snippet()
         mcp = QGroupBox("Use your memory from other apps (MCP)")
         mcl = QVBoxLayout(mcp)
-        if snippet:
-            mcl.addWidget(QLabel("Add this to your MCP client's configuration "
-                                 "(Claude Desktop, Cursor, …):"))
-            self.mcp_text = QPlainTextEdit(snippet)
-            self.mcp_text.setReadOnly(True)
-            self.mcp_text.setAccessibleName("MCP configuration snippet")
-            self.mcp_text.setMaximumHeight(140)
-            mcl.addWidget(self.mcp_text)
-            copy = QPushButton("Copy")
-            copy.setAccessibleName("Copy the MCP snippet")
-            copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(snippet))
-            mcl.addWidget(copy, 0, Qt.AlignmentFlag.AlignLeft)
-        else:
-            self.mcp_text = None
-            mcl.addWidget(QLabel("The MCP server is not available in this build."))
+        mcl.addWidget(QLabel("Add this to your MCP client's configuration "
+                             "(Claude Desktop, Cursor, …):"))
+        self.mcp_text = QPlainTextEdit(snippet)
+        self.mcp_text.setReadOnly(True)
+        self.mcp_text.setAccessibleName("MCP configuration snippet")
+        self.mcp_text.setMaximumHeight(140)
+        mcl.addWidget(self.mcp_text)
+        copy = QPushButton("Copy")
+        copy.setAccessibleName("Copy the MCP snippet")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(snippet))
+        mcl.addWidget(copy, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(mcp)
 
         brow = QHBoxLayout()
@@ -253,44 +227,27 @@ class SettingsPanel(QWidget):
 
     # -- status --------------------------------------------------------------------------
     def _key_placeholder(self) -> str:
-        try:
-            from secondme import secrets
-            if secrets.get_secret(self.ctx.sm.home, "llm_api_key"):
-                return "a key is stored in the system keyring (type to replace it)"
-            if not secrets.available():
-                return "no system keyring available: keys cannot be stored"
-        except Exception:
-            pass
+        sm = self.ctx.sm
+        if sm.endpoint_key_stored():
+            return "a key is stored in the system keyring (type to replace it)"
+        if not sm.keyring_available():
+            return "no system keyring available: keys cannot be stored"
         return "optional; stored in the system keyring, never in settings"
 
     def _refresh_status(self) -> None:
         sm = self.ctx.sm
+        self.ctx.runner.run(lambda p, c: (sm.describe_model(), sm.encryption_status()),
+                            key="settings-status", on_success=self._show_status)
 
-        def work(progress, cancel):
-            from secondme.models.llm import describe_configured_model
-            model = describe_configured_model(sm.settings, sm.home)
-            enc = None
-            for name in ("encryption_status", "encryption_info"):
-                fn = getattr(sm, name, None)
-                if callable(fn):
-                    enc = fn()
-                    break
-            if enc is None:
-                enc = {"encrypted": bool(getattr(sm.store, "encrypted", False))}
-            return model, enc
-
-        self.ctx.runner.run(work, key="settings-status", on_success=self._show_status)
-
-    def _show_status(self, result: Any) -> None:
+    def _show_status(self, result: tuple[ModelStatus, dict[str, Any]]) -> None:
         model, enc = result
-        name = model.get("name", "?")
-        line = f"Now using: {name} ({model.get('source', '?')})"
-        if not model.get("found", True):
-            line += f" — not ready: {model.get('error', 'missing')}"
-        elif not model.get("capable", False):
+        line = f"Now using: {model.name} ({model.source})"
+        if not model.found:
+            line += f" — not ready: {model.error or 'missing'}"
+        elif not model.capable:
             line += " — small model: answers are extractive, with citations"
         self.model_status.setText(line)
-        encrypted = bool(get(enc, "encrypted", "enabled", default=False))
+        encrypted = bool(enc["encrypted"])
         self.encryption.setText("This data folder is encrypted (SQLCipher)." if encrypted else
                                 "Not encrypted. Your data never leaves this computer.")
         self.encrypt_button.setVisible(not encrypted)
@@ -326,8 +283,7 @@ class SettingsPanel(QWidget):
 
         def work(progress, cancel):
             if key:
-                from secondme import secrets
-                secrets.set_secret(sm.home, "llm_api_key", key)
+                sm.store_endpoint_key(key)
             if changes:
                 sm.update_settings(**changes)
             return changes
@@ -348,21 +304,18 @@ class SettingsPanel(QWidget):
         self._refresh_status()
 
     def download_model(self) -> None:
-        name = self.catalogue.currentData()
+        name: Optional[str] = self.catalogue.currentData()
         if not name:
             return
-        from secondme.models.download import catalogue_entry, download_model
-        entry = catalogue_entry(name)
-        dest = Path(self.ctx.sm.home) / "models"
+        sm = self.ctx.sm
         self.download_bar.show()
         self.download_bar.setRange(0, 0)
-        self.download_label.setText(f"Downloading {entry.name}… (resumes if interrupted)")
+        self.download_label.setText(f"Downloading {name}… (resumes if interrupted)")
         self.download_button.setEnabled(False)
         self.download_cancel.setEnabled(True)
 
         def work(progress, cancel):
-            return download_model(entry.url, dest, sha256=entry.sha256, progress=progress,
-                                  cancel=cancel)
+            return sm.download_recommended_model(name, progress=progress, cancel=cancel)
 
         self._download = self.ctx.runner.run(
             work, key="model-download", on_progress=self._download_progress,
@@ -370,7 +323,7 @@ class SettingsPanel(QWidget):
                 "Download paused; press Download to resume where it stopped."),
             on_error=self._download_failed, on_done=self._download_done)
 
-    def _download_progress(self, p: Any) -> None:
+    def _download_progress(self, p: Progress) -> None:
         if p.total:
             self.download_bar.setRange(0, 1000)
             self.download_bar.setValue(int(1000 * p.done / p.total))
@@ -378,7 +331,7 @@ class SettingsPanel(QWidget):
         else:
             self.download_label.setText(f"{p.done / 1e6:,.0f} MB")
 
-    def _downloaded(self, path: Any) -> None:
+    def _downloaded(self, path: Path) -> None:
         self.download_bar.setRange(0, 1)
         self.download_bar.setValue(1)
         self.download_label.setText(f"Downloaded and verified: {path}. It is now selected; "
@@ -413,24 +366,12 @@ class SettingsPanel(QWidget):
 
     def enable_encryption(self) -> None:
         sm = self.ctx.sm
-        fn = None
-        for name in ("encrypt_store", "enable_encryption"):
-            if callable(getattr(sm, name, None)):
-                fn = getattr(sm, name)
-                break
-        if fn is None:
-            QMessageBox.information(
-                self, "Encryption",
-                "Encrypting an existing data folder from the app is not available in this "
-                "build.\nCreate an encrypted data folder with:\n\n  secondme --home DIR init "
-                "--encrypt\n\nthen import your data into it.")
-            return
         if QMessageBox.question(self, "Encrypt this data folder",
                                 "Encrypt the database and index with a key kept in your "
                                 "system keyring? This can take a while for large stores.") \
                 != QMessageBox.StandardButton.Yes:
             return
-        self.ctx.runner.run(lambda p, c: fn(), key="encrypt", serial=True,
+        self.ctx.runner.run(lambda p, c: sm.encrypt_store(), key="encrypt", serial=True,
                             on_success=lambda _r: self._refresh_status())
 
     def on_hook(self, name: str, payload: dict) -> None:

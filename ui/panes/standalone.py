@@ -10,37 +10,39 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-
-def demo_service(home: Optional[str] = None, *, fake_models: bool = False, llm: Any = None):
-    """A SecondMe on ``home`` (a temp dir by default) with the demo export imported and
-    memories formed. Used by the standalone panes, the screenshots and the benchmarks."""
+if TYPE_CHECKING:
     from secondme.service import SecondMe
 
+
+def open_service(home: Optional[str] = None, *, fake_models: bool = False,
+                 **kwargs: Any) -> SecondMe:
+    """A SecondMe on ``home`` (a temp dir by default); with ``fake_models`` on the hash
+    embedder, which starts in a second (search quality is not real)."""
+    from secondme.service import SecondMe
+
+    home = home or tempfile.mkdtemp(prefix="secondme-")
+    if fake_models:
+        return SecondMe.with_fake_models(home, **kwargs)
+    return SecondMe(home, **kwargs)
+
+
+def demo_service(home: Optional[str] = None, *, fake_models: bool = False,
+                 llm: Any = None) -> SecondMe:
+    """A SecondMe on ``home`` (a temp dir by default) with the demo export imported,
+    memories formed and everything indexed. Used by the standalone panes, the
+    screenshots, the benchmarks and the UI tests."""
     from ..assets import demo_export_path
     from ..demo import DEMO_ALIASES, DEMO_ME
 
     home = home or tempfile.mkdtemp(prefix="secondme-demo-")
-    kw: dict[str, Any] = {}
-    if fake_models:
-        from secondme.models.embed import HashEmbedder
-        kw["embedder"] = HashEmbedder()
-    if llm is not None:
-        kw["llm"] = llm
-    sm = SecondMe(home, **kw)
+    sm = open_service(home, fake_models=fake_models, **({} if llm is None else {"llm": llm}))
     if not sm.settings.me_name:
         sm.update_settings(me_name=DEMO_ME, me_aliases=list(DEMO_ALIASES))
-    if callable(getattr(sm, "import_paths", None)):
-        sm.import_paths([str(demo_export_path())], me=DEMO_ME)
-    if callable(getattr(sm, "run_extract", None)):
-        sm.run_extract()
-    elif callable(getattr(sm, "run_job", None)):
-        sm.run_job("extract")
-    try:
-        sm.index_pending()
-    except Exception:
-        pass
+    sm.import_paths([str(demo_export_path())], me=DEMO_ME)
+    sm.run_extract()
+    sm.index_pending()
     return sm
 
 
@@ -53,23 +55,16 @@ def run_pane(cls: type, title: str, *, demo_data: bool = True,
     args = ap.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
-    from secondme.service import SecondMe
-
     from ..context import AppContext, HookBridge
     from ..dialogs.source import SourceDialog
     from ..runner import OpRunner
     from ..theme import apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    if args.demo or not args.home:
-        sm = demo_service(args.home, fake_models=args.fake_models) if (demo_data or args.demo) \
-            else SecondMe(args.home or tempfile.mkdtemp(prefix="secondme-"))
+    if args.demo or (not args.home and demo_data):
+        sm = demo_service(args.home, fake_models=args.fake_models)
     else:
-        kw = {}
-        if args.fake_models:
-            from secondme.models.embed import HashEmbedder
-            kw["embedder"] = HashEmbedder()
-        sm = SecondMe(args.home, **kw)
+        sm = open_service(args.home, fake_models=args.fake_models)
     apply_theme(app, sm.settings.theme)
     runner = OpRunner(log_path=sm.home / "logs" / "secondme.log")
     bridge = HookBridge(sm)
@@ -78,7 +73,7 @@ def run_pane(cls: type, title: str, *, demo_data: bool = True,
     ctx.open_source = src.open_source
     runner.error_shown.connect(lambda m: print("error:", m, file=sys.stderr))
     pane = cls(ctx)
-    bridge.fired.connect(lambda n, p: getattr(pane, "on_hook", lambda *a: None)(n, p))
+    bridge.fired.connect(pane.on_hook)  # every pane has one
     pane.setWindowTitle(f"secondme — {title}")
     pane.resize(1100, 720)
     pane.show()

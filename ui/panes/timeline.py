@@ -7,15 +7,17 @@ Dragging selects a range; "Show these memories" filters the Memories pane to it.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
-from typing import Any, Optional
+from datetime import date, datetime, timedelta, timezone
+from typing import Optional
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..context import AppContext, get
-from ..widgets import NotAvailableView, heading, missing
+from secondme.api import Timeline, TimelineBucket
+
+from ..context import AppContext
+from ..widgets import heading
 
 NOTE_COLOUR = QColor("#4e79a7")
 MESSAGE_COLOUR = QColor("#b9cde3")
@@ -31,7 +33,7 @@ class TimelineView(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.buckets: list[Any] = []
+        self.buckets: list[TimelineBucket] = []
         self.bucket = "month"
         self.selection: Optional[tuple[int, int]] = None
         self._drag_from: Optional[int] = None
@@ -41,7 +43,7 @@ class TimelineView(QWidget):
         self.setAccessibleName("Timeline of memories and conversations")
         self._hover: Optional[int] = None
 
-    def set_data(self, buckets: list[Any], bucket: str) -> None:
+    def set_data(self, buckets: list[TimelineBucket], bucket: str) -> None:
         self.buckets = list(buckets)
         self.bucket = bucket
         self.selection = None
@@ -75,8 +77,7 @@ class TimelineView(QWidget):
             return
         n = len(self.buckets)
         w = r.width() / n
-        top = max(max(get(b, "messages", default=0), get(b, "notes", default=0))
-                  for b in self.buckets) or 1
+        top = max(max(b.messages, b.notes) for b in self.buckets) or 1
         scale = lambda v: math.sqrt(v) / math.sqrt(top) * r.height()  # noqa: E731
         if self.selection is not None:
             a, b = sorted(self.selection)
@@ -99,16 +100,13 @@ class TimelineView(QWidget):
         bw = max(1.0, w * 0.42)
         for i, b in enumerate(self.buckets):
             x = r.left() + i * w
-            msgs = get(b, "messages", default=0) or 0
-            notes = get(b, "notes", default=0) or 0
-            convs = get(b, "conversations", default=0) or 0
-            if msgs:
-                h = scale(msgs)
+            if b.messages:
+                h = scale(b.messages)
                 p.fillRect(QRectF(x + w * 0.08, r.bottom() - h, bw, h), MESSAGE_COLOUR)
-            if notes:
-                h = scale(notes)
+            if b.notes:
+                h = scale(b.notes)
                 p.fillRect(QRectF(x + w * 0.08 + bw, r.bottom() - h, bw, h), NOTE_COLOUR)
-            if convs:
+            if b.conversations:
                 p.setBrush(CONV_COLOUR)
                 p.setPen(Qt.PenStyle.NoPen)
                 p.drawRect(QRectF(x + w * 0.5 - 2, r.bottom() + 3, 4, 4))
@@ -116,15 +114,13 @@ class TimelineView(QWidget):
         p.setPen(text_col)
         step = max(1, int(math.ceil(70 / max(w, 1))))
         for i in range(0, n, step):
-            s = get(self.buckets[i], "start")
-            label = _label(s, self.bucket)
+            label = _label(self.buckets[i].start, self.bucket)
             p.drawText(QRectF(r.left() + i * w - 30, r.bottom() + 10, 90, 16),
                        Qt.AlignmentFlag.AlignLeft, label)
         if self._hover is not None and 0 <= self._hover < n:
             b = self.buckets[self._hover]
-            tip = (f"{_label(get(b, 'start'), self.bucket)}: {get(b, 'notes', default=0):,} "
-                   f"memories, {get(b, 'messages', default=0):,} messages, "
-                   f"{get(b, 'conversations', default=0):,} conversations started")
+            tip = (f"{_label(b.start, self.bucket)}: {b.notes:,} memories, "
+                   f"{b.messages:,} messages, {b.conversations:,} conversations started")
             p.drawText(QRectF(r.left() + 6, r.top(), r.width() - 12, 16),
                        Qt.AlignmentFlag.AlignRight, tip)
         p.end()
@@ -182,9 +178,7 @@ class TimelineView(QWidget):
             super().keyPressEvent(e)
 
 
-def _label(d: Any, bucket: str) -> str:
-    if not isinstance(d, date):
-        return str(d or "")
+def _label(d: date, bucket: str) -> str:
     if bucket == "month":
         return d.strftime("%b %Y")
     return d.strftime("%d %b %y")
@@ -196,15 +190,10 @@ class TimelinePanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.timeline: Any = None
+        self.timeline: Optional[Timeline] = None
         self.range: Optional[tuple[datetime, datetime]] = None
+        self._stale = False  # a hook arrived while hidden: reload when shown
         outer = QVBoxLayout(self)
-        lacking = missing(ctx.sm, "timeline")
-        if lacking:
-            outer.addWidget(NotAvailableView("The timeline", lacking))
-            self.available = False
-            return
-        self.available = True
         top = QHBoxLayout()
         top.addWidget(heading("Your life over time"), 1)
         self.bucket = QComboBox()
@@ -241,39 +230,34 @@ class TimelinePanel(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        if not self.available:
-            return
         sm = self.ctx.sm
         bucket = self.bucket.currentData()
         self.ctx.runner.run(lambda p, c: sm.timeline(bucket=bucket), key="timeline",
                             on_success=self._show)
 
-    def _show(self, tl: Any) -> None:
+    def _show(self, tl: Timeline) -> None:
         self.timeline = tl
-        self.view.set_data(list(get(tl, "buckets", default=[]) or []),
-                           str(get(tl, "bucket", default="month")))
+        self.view.set_data(tl.buckets, tl.bucket)
         self.range = None
         self.show_button.setEnabled(False)
         b = self.view.buckets
         if b:
-            notes = sum(get(x, "notes", default=0) for x in b)
-            msgs = sum(get(x, "messages", default=0) for x in b)
+            notes = sum(x.notes for x in b)
+            msgs = sum(x.messages for x in b)
             self.selection_label.setText(f"{notes:,} memories and {msgs:,} messages from "
-                                         f"{_label(get(b[0], 'start'), 'month')} to "
-                                         f"{_label(get(b[-1], 'start'), 'month')}.")
+                                         f"{_label(b[0].start, 'month')} to "
+                                         f"{_label(b[-1].start, 'month')}.")
 
     def _selected(self, a: int, b: int) -> None:
         buckets = self.view.buckets
-        from secondme.timeline import bucket_range
-
+        bucket_range = self.ctx.sm.bucket_range  # pure arithmetic: fine on the GUI thread
         bucket = self.view.bucket
-        since = bucket_range(get(buckets[a], "start"), bucket)[0].replace(tzinfo=timezone.utc)
-        until_excl = bucket_range(get(buckets[b], "start"), bucket)[1]
-        from datetime import timedelta
+        since = bucket_range(buckets[a].start, bucket)[0].replace(tzinfo=timezone.utc)
+        until_excl = bucket_range(buckets[b].start, bucket)[1]
         until = (until_excl - timedelta(seconds=1)).replace(tzinfo=timezone.utc)
         self.range = (since, until)
-        notes = sum(get(x, "notes", default=0) for x in buckets[a:b + 1])
-        msgs = sum(get(x, "messages", default=0) for x in buckets[a:b + 1])
+        notes = sum(x.notes for x in buckets[a:b + 1])
+        msgs = sum(x.messages for x in buckets[a:b + 1])
         self.selection_label.setText(f"{since:%Y-%m-%d} – {until:%Y-%m-%d}: {notes:,} memories, "
                                      f"{msgs:,} messages.")
         self.show_button.setEnabled(True)
@@ -290,7 +274,7 @@ class TimelinePanel(QWidget):
         self.ctx.filter_memories(since=None, until=None, switch=False)
 
     def on_hook(self, name: str, payload: dict) -> None:
-        if name in ("import_did_finish", "notes_did_change") and self.available:
+        if name in ("import_did_finish", "notes_did_change"):
             if self.isVisible():
                 self.reload()
             else:
@@ -298,7 +282,7 @@ class TimelinePanel(QWidget):
 
     def showEvent(self, e):  # noqa: N802
         super().showEvent(e)
-        if getattr(self, "_stale", False):
+        if self._stale:
             self._stale = False
             self.reload()
 

@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-from test_ui_helpers import *  # noqa: F401,F403
 
 from secondme.errors import InvalidInput
 from secondme.progress import Progress

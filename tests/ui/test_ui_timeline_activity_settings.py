@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
+from ui_helpers import wait_idle
 
 
 # -- timeline -----------------------------------------------------------------------------

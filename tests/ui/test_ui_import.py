@@ -8,8 +8,7 @@ import time
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
+from ui_helpers import wait_idle
 
 
 @pytest.fixture
@@ -42,7 +41,8 @@ def big_export(path, conversations=60, messages=150, broken=()):
             continue
         convs.append({"id": f"c{c}", "title": f"Chat {c}", "participants": ["Sam Rivera", "Bo"],
                       "messages": [{"id": f"c{c}m{i}", "speaker": "Bo" if i % 2 else "Sam Rivera",
-                                    "timestamp": f"2024-0{1 + c % 9}-1{i % 10}T10:{i % 60:02d}:00+00:00",
+                                    "timestamp": f"2024-0{1 + c % 9}-1{i % 10}"
+                                                 f"T10:{i % 60:02d}:00+00:00",
                                     "text": f"message {i} about topic {c} and lunch"}
                                    for i in range(messages)]})
     path.write_text(json.dumps({"conversations": convs}))

@@ -1,8 +1,9 @@
-"""Shared fixtures for the desktop-app tests (imported by the other test_ui_* files).
+"""Fixtures for the desktop-app tests (every test in tests/ui/ gets them from here).
 
 The demo export is imported once per session into a template data dir (fake hash
 embedder, deterministic extraction); each test gets its own copy, so tests can change
-data freely and still start in a fraction of a second.
+data freely and still start in a fraction of a second. Plain helpers the tests call
+(``wait_idle``, ``show_active``) are in ``ui_helpers.py`` beside this file.
 """
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["SECONDME_UI_NO_DIALOGS"] = "1"
-
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
 
 
 @pytest.fixture(autouse=True)
@@ -30,22 +28,15 @@ def gc_on_gui_thread(qapp):
     gc_policy.uninstall()
 
 
-# Built once per test session. The fixtures are star-imported into every test module, so
-# pytest sees one fixture per module; this module-level cache makes them share the data.
-_TEMPLATES: dict[str, Path] = {}
-
-
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     """A data dir with the bundled demo export imported and memories formed."""
-    if "demo" not in _TEMPLATES:
-        from secondme_ui.panes.standalone import demo_service
+    from secondme_ui.panes.standalone import demo_service
 
-        d = tmp_path_factory.mktemp("demo-template") / "data"
-        sm = demo_service(str(d), fake_models=True)
-        sm.close()
-        _TEMPLATES["demo"] = d
-    return _TEMPLATES["demo"]
+    d = tmp_path_factory.mktemp("demo-template") / "data"
+    sm = demo_service(str(d), fake_models=True)
+    sm.close()
+    return d
 
 
 @pytest.fixture
@@ -65,8 +56,9 @@ def demo_sm(demo_home):
     sm.close()
 
 
-def make_ctx(sm, qtbot=None):
-    """An AppContext with a runner and hook bridge (for testing one pane)."""
+def _make_ctx(sm):
+    """An AppContext with a runner and hook bridge (for testing one pane) that records
+    what the pane asks the window to do."""
     from secondme_ui.context import AppContext, HookBridge
     from secondme_ui.runner import OpRunner
 
@@ -90,7 +82,7 @@ def ctx_factory(qtbot):
     made = []
 
     def make(sm):
-        c = make_ctx(sm, qtbot)
+        c = _make_ctx(sm)
         made.append(c)
         return c
 
@@ -123,26 +115,7 @@ def window_factory(qtbot, tmp_path):
         w.shutdown()
 
 
-def wait_idle(qtbot, runner, timeout=15000):
-    """Wait until the runner has no op left (results delivered)."""
-    qtbot.waitUntil(lambda: runner.busy == 0, timeout=timeout)
-
-
-def show_active(qtbot, w):
-    """Show ``w`` and make it the active window (shortcuts need an active window)."""
-    w.show()
-    w.raise_()
-    w.activateWindow()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: QApplicationInstance().activeWindow() is w, timeout=5000)
-
-
-def QApplicationInstance():  # noqa: N802
-    from PySide6.QtWidgets import QApplication
-    return QApplication.instance()
-
-
-def fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
+def _fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
     """Insert ``n_notes`` notes straight into the store (test data, not through the UI)
     and link note 1 (the hub) to ``hub_links`` others. Returns the hub's id."""
     import random
@@ -152,7 +125,7 @@ def fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
              "wedding sintra porto flat rent dog vet train sea lunch dinner plan").split()
     now = "2024-06-01T10:00:00+00:00"
     with sm.store.write() as db:
-        c = db.conn if hasattr(db, "conn") else db
+        c = db.conn
         c.executemany(
             "insert into notes (kind, text, tags, created_at, updated_at, valid_from, origin) "
             "values (?, ?, ?, ?, ?, ?, ?)",
@@ -176,16 +149,14 @@ def fill_large_store(sm, n_notes: int = 100_000, hub_links: int = 5_000) -> int:
 @pytest.fixture(scope="session")
 def large_template(tmp_path_factory) -> Path:
     """A data dir with 100,000 notes and a hub note linked to 5,000 others."""
-    if "large" not in _TEMPLATES:
-        from secondme.models.embed import HashEmbedder
-        from secondme.service import SecondMe
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
 
-        d = tmp_path_factory.mktemp("large") / "data"
-        sm = SecondMe(d, embedder=HashEmbedder())
-        fill_large_store(sm)
-        sm.close()
-        _TEMPLATES["large"] = d
-    return _TEMPLATES["large"]
+    d = tmp_path_factory.mktemp("large") / "data"
+    sm = SecondMe(d, embedder=HashEmbedder())
+    _fill_large_store(sm)
+    sm.close()
+    return d
 
 
 @pytest.fixture

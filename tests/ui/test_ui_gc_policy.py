@@ -12,9 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_ui_helpers import *  # noqa: F401,F403
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Cycle:

@@ -6,7 +6,6 @@ drives the tray's own menu actions.
 from __future__ import annotations
 
 from PySide6.QtWidgets import QSystemTrayIcon
-from test_ui_helpers import *  # noqa: F401,F403
 
 
 def _action(tray, text):

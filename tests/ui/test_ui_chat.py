@@ -3,14 +3,12 @@ follow-ups; copy; history."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
+from ui_helpers import wait_idle
 
 
 @pytest.fixture
@@ -37,7 +35,6 @@ def test_answer_cites_and_a_citation_opens_its_message(qtbot, chat):
     n = turn.citations[0].n
     assert f'href="cite:{turn.prefix}:{n}"' in html
     chat._anchor_clicked(QUrl(f"cite:{turn.prefix}:{n}"))
-    c = turn.citations[0]
     kind, ident = chat.ctx.opened_sources[-1]
     assert kind in ("message", "chunk")
     # the opened id is an internal id the service can open
@@ -79,8 +76,6 @@ def test_answer_streams_and_stop_cancels(qtbot, demo_home, ctx_factory):
     from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
     from secondme_ui.panes.chat import ChatPanel
-
-    release = threading.Event()
 
     class SlowLLM:
         model_id = "slow"
@@ -136,15 +131,3 @@ def test_follow_up_copy_and_history(qtbot, chat):
     qtbot.waitUntil(lambda: len(chat.turns) == 2, timeout=10000)
     assert chat.chat_id == cid
     assert "landlady" in chat.transcript.toPlainText()
-
-
-def test_not_available_state_without_ask(qtbot, ctx_factory, demo_sm):
-    from secondme_ui.panes.chat import ChatPanel
-
-    class NoAsk:
-        hooks = demo_sm.hooks
-        home = demo_sm.home
-
-    pane = ChatPanel(ctx_factory(NoAsk()))
-    qtbot.addWidget(pane)
-    assert not pane.available

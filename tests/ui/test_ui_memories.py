@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
+from ui_helpers import wait_idle
 
 
 def make_pane(qtbot, ctx):

@@ -5,8 +5,7 @@ neighbours."""
 from __future__ import annotations
 
 from PySide6.QtCore import QUrl
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import show_active, wait_idle
+from ui_helpers import show_active, wait_idle
 
 
 def test_import_ask_cite_edit_graph(qtbot, tmp_path, window_factory):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from test_ui_helpers import *  # noqa: F401,F403
-from test_ui_helpers import wait_idle
+from ui_helpers import wait_idle
 
 
 def make_pane(qtbot, ctx):
@@ -127,11 +126,12 @@ def test_centre_on_a_person(qtbot, demo_sm, ctx_factory):
 
 
 def test_layout_caps_without_a_service():
+    from secondme.api import Graph, GraphEdge, GraphNode
     from secondme_ui.panes.graph import layout_graph
 
-    nodes = [{"id": f"n{i}", "type": "note", "label": f"note {i}", "kind": "fact"}
+    nodes = [GraphNode(id=f"n{i}", type="note", label=f"note {i}", kind="fact")
              for i in range(2000)]
-    edges = [{"src": "n0", "dst": f"n{i}", "kind": "related"} for i in range(1, 2000)]
-    lay = layout_graph({"nodes": nodes, "edges": edges}, centre="n0", max_nodes=300)
+    edges = [GraphEdge(src="n0", dst=f"n{i}", kind="related") for i in range(1, 2000)]
+    lay = layout_graph(Graph(nodes=nodes, edges=edges), centre="n0", max_nodes=300)
     assert len(lay["nodes"]) == 300 and lay["hidden"] == 1700
     assert any(n["centre"] and n["key"] == "n0" for n in lay["nodes"])
