@@ -270,7 +270,8 @@ def jsonable(value: Any, _budget: Optional[list[int]] = None, _depth: int = 0) -
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        return value if finite else str(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):
