@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -322,10 +323,8 @@ _COLS = 12
 
 def _rows_per_statement(conn) -> int:
     try:
-        import sqlite3
-
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    except (AttributeError, Exception):  # older Python / other drivers: SQLite's old floor
+    except Exception:  # a driver (sqlcipher3) without getlimit or with its own errors
         limit = 999
     return max(1, min(1000, limit // _COLS))
 
