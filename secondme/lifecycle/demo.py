@@ -28,6 +28,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..ingest.model import Conversation, Message
 from ..ingest.pipeline import append_messages
 from ..memory.notes import insert_note as write_note
+from ..memory.notes import note_hash
 
 PEOPLE = ["Anna", "Bob", "Chen", "Dana", "Emil"]
 PLACES = ["Berlin", "Lisbon", "Kyoto", "Oslo", "Lyon"]
@@ -74,7 +75,7 @@ def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
             [kind, fact_type, text, keywords, tags,
              _iso(valid_from) if valid_from else None, _iso(created), _iso(created), strength,
              _iso(last_recalled) if last_recalled else None, int(pinned), int(archived),
-             int(user_edited), origin, _hash(text)]).lastrowid
+             int(user_edited), origin, note_hash(text)]).lastrowid
         c.executemany("insert into note_sources (note_id, message_id) values (?, ?)",
                       [(nid, m) for m in message_ids])
         c.executemany("insert into note_sources (note_id, source_note_id) values (?, ?)",
@@ -99,7 +100,7 @@ def bulk_notes(sm: Any, n: int, *, now: Optional[datetime] = None, seed: int = 1
             rows.append(("fact", text, _iso(created), _iso(created),
                          float(1 + (rng.random() < 0.3) * rng.randint(1, 5)),
                          _iso(recalled) if recalled else None, int(rng.random() < 0.01),
-                         _hash(text)))
+                         note_hash(text)))
         with sm.store.write() as db:
             db.conn.executemany(
                 "insert into notes (kind, text, created_at, updated_at, strength, "

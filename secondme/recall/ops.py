@@ -17,7 +17,7 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ..api import Answer, ChatInfo, ChatTurn, Citation, EvalReport, SearchResult, SourceView
 from ..errors import Cancelled, InvalidInput, ModelError, NotFound
@@ -435,7 +435,7 @@ class RecallOps:
         except ModelError:  # the evaluation still measures search and extractive answers
             llm = None
 
-        def open_eval(home: Path) -> "RecallOps":
+        def open_eval(home: Path) -> Any:
             return type(self)(home, embedder=self.embedder, llm=llm, clock=self.clock)
 
         return evaluate_dataset(open_eval, dataset_path, k=k, answers=answers,
