@@ -95,9 +95,8 @@ def main() -> None:
     from secondme.service import SecondMe
 
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as outer, tempfile.TemporaryDirectory() as inner:
-        sm = SecondMe(outer)
-        ev = build_eval_store(sm, data, Path(inner))
+    with tempfile.TemporaryDirectory() as inner:
+        ev = build_eval_store(SecondMe, data, Path(inner))
         setup_s = time.perf_counter() - t0
         k = args.k
         splits = {s: [q for q in data["questions"] if q.get("split", "tune") == s]
@@ -146,14 +145,13 @@ def main() -> None:
         ev.search_weights = DEFAULT_WEIGHTS
         if args.answers:
             for s, qs in splits.items():
-                rep = run_questions(ev, qs, k=k, answers=True)
+                rep = run_questions(ev.search, ev.ask, qs, k=k, answers=True)
                 results.setdefault("answers", {})[s] = {
                     "overall": rep.overall, "per_category": rep.per_category,
                     "invalid_citations": rep.invalid_citations}
                 print(s, json.dumps(rep.overall), "invalid citations:", rep.invalid_citations,
                       flush=True)
         ev.close()
-        sm.close()
     out = ROOT / "benchmarks/results/recall_quality.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))

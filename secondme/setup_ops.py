@@ -12,23 +12,20 @@ front end should call them off its GUI thread where it can.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 from . import secrets
 from .api import ModelStatus, RecommendedModel
 from .config import Settings
+from .integrations.mcp import client_config_snippet
 from .paths import MODELS_DIR
 from .progress import CancelToken, ProgressFn
 
 #: the keyring entry holding an OpenAI-compatible endpoint's API key (see models/llm.py)
 ENDPOINT_KEY = "llm_api_key"
 #: the name other apps know the MCP server by
-MCP_SERVER_NAME = "secondme"
 
 _S = TypeVar("_S", bound="SetupOps")
 
@@ -99,32 +96,3 @@ class SetupOps:
         """The JSON to paste into an MCP client's configuration to use this data dir's
         memory (see :func:`client_config_snippet`)."""
         return client_config_snippet(self.home, client=client)
-
-
-def server_command(home: Optional[str | os.PathLike] = None) -> tuple[str, list[str]]:
-    """(command, args) that start the MCP server for ``home`` from any MCP client."""
-    beside = Path(sys.executable).parent / ("secondme.exe" if os.name == "nt" else "secondme")
-    exe = str(beside) if beside.exists() else shutil.which("secondme")
-    args = ["--home", str(Path(home).expanduser().resolve())] if home else []
-    if exe:
-        return exe, [*args, "mcp"]
-    return sys.executable, ["-m", "secondme", *args, "mcp"]
-
-
-def client_config_snippet(home: Optional[str | os.PathLike] = None, *,
-                          client: str = "claude-desktop") -> str:
-    """The JSON to paste into an MCP client's configuration to register secondme.
-
-    ``client``: ``claude-desktop`` (the ``mcpServers`` block of
-    ``claude_desktop_config.json``; also understood by Cursor, Windsurf and other
-    clients that copied its format) or ``generic`` (a plain stdio server description).
-
-    The same as :mod:`secondme.integrations.mcp`'s functions of these names: kept here
-    because the service must not import the MCP server module (which opens the service).
-    """
-    command, args = server_command(home)
-    if client == "generic":
-        return json.dumps({"name": MCP_SERVER_NAME, "transport": "stdio", "command": command,
-                           "args": args}, indent=2)
-    return json.dumps({"mcpServers": {MCP_SERVER_NAME: {"command": command, "args": args}}},
-                      indent=2)

@@ -80,7 +80,8 @@ def test_is_document_by_extension_and_content():
 
 
 @pytest.mark.parametrize("head", [
-    "\u200e[12/31/23, 9:41:05\u202fPM] Amélie: Happy new year\n[12/31/23, 9:42:00\u202fPM] Jo: ok\n",
+    "\u200e[12/31/23, 9:41:05\u202fPM] Amélie: Happy new year\n"
+    "[12/31/23, 9:42:00\u202fPM] Jo: ok\n",
     "[31.12.23, 21:41:05] Amélie: Frohes neues Jahr\n[31.12.23, 21:42:05] Jo: Danke\n",
     "12/31/23, 21:41 - Amélie: hi\n12/31/23, 21:42 - Jo: hey\n",
     "31/12/2023, 21:41 - Messages and calls are end-to-end encrypted.\n"

@@ -123,7 +123,8 @@ def test_signal_export_markdown(sm):
     r = msgs(sm, "signal", "jonas")
     assert [x[1] for x in r] == ["Jonas", "Me", "Jonas", "Me", "Jonas", "Jonas", "Jonas"]
     assert r[1][2] == 1 and r[0][2] == 0
-    assert r[0][4] == "2024-02-10T18:05:00+01:00" and r[0][5] == "Are we still on for the concert? 🎸"
+    assert r[0][4] == "2024-02-10T18:05:00+01:00"
+    assert r[0][5] == "Are we still on for the concert? 🎸"
     assert r[2][5] == "Perfect, meet at the station" and r[2][7] == r[1][0]  # quote → reply
     assert json.loads(r[3][6])[0]["kind"] == "image" and r[3][5] == ""
     assert r[4][5] == "line one\nline two" and r[4][4] == "2024-02-10T18:09:30+01:00"

@@ -9,14 +9,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
 pytestmark = pytest.mark.slow   # the real embedding model, in a server subprocess too
-
-pytest.importorskip("mcp")
-
-from mcp import types  # noqa: E402
-from mcp.client.session import ClientSession  # noqa: E402
-from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 
 EXPORT = {"format": "secondme-chat", "version": 1, "conversations": [
     {"id": "trip-2024", "title": "Lisbon trip", "participants": ["Sam", "Anna"],
@@ -49,8 +46,6 @@ def data_home(tmp_path_factory, real_embedder):
     export = home.parent / "export.json"
     export.write_text(json.dumps(EXPORT))
     with SecondMe(home, embedder=real_embedder) as sm:
-        if not hasattr(sm, "import_paths") or not hasattr(sm, "search"):
-            pytest.skip("import or recall is not in this build")
         sm.update_settings(me_name="Sam")
         rep = sm.import_paths([export], format="generic")
         assert sum(s.messages_added for s in rep.sources) == 5
@@ -143,8 +138,6 @@ def test_remember_when_enabled_marks_the_client_and_never_outranks_own(tmp_path,
     export = tmp_path / "export.json"
     export.write_text(json.dumps(EXPORT))
     with SecondMe(home, embedder=real_embedder) as sm:
-        if not hasattr(sm, "import_paths") or not hasattr(sm, "search"):
-            pytest.skip("import or recall is not in this build")
         sm.import_paths([export], format="generic")
         sm.index_pending()
         sm.update_settings(mcp_allow_remember=True)
@@ -206,13 +199,10 @@ def test_a_damaged_store_is_a_clear_error_not_a_hang(tmp_path):
 
 
 def test_a_locked_encrypted_store_is_a_clear_error(tmp_path, fake_embedder, monkeypatch):
-    pytest.importorskip("sqlcipher3")
     from secondme.service import SecondMe
 
     home = tmp_path / "locked"
     with SecondMe(home, embedder=fake_embedder) as sm:
-        if not hasattr(sm, "encrypt_store"):
-            pytest.skip("encryption is not in this build")
         sm.encrypt_store(passphrase="correct horse battery staple 42", scrypt_n=2 ** 12)
     monkeypatch.delenv("SECONDME_PASSPHRASE", raising=False)
 

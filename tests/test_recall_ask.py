@@ -38,7 +38,7 @@ def chat_sm(home, fake_embedder):
     msgs = [{"id": f"D1:{i}", "speaker": s, "text": t,
              "timestamp": (T0 + timedelta(minutes=2 * i)).isoformat()}
             for i, (s, t) in enumerate(LINES)]
-    load_conversations(sm, [{"id": "locomo-1", "title": "Caroline & Melanie",
+    load_conversations(sm.store, [{"id": "locomo-1", "title": "Caroline & Melanie",
                              "participants": ["Caroline", "Melanie"], "messages": msgs}])
     sm.index_pending()
     yield sm

@@ -27,7 +27,7 @@ def cli_home(home, fake_embedder, monkeypatch):
              "timestamp": (T0 + timedelta(minutes=i)).isoformat()}
             for i, (s, t) in enumerate(lines)]
     with SecondMe(home, embedder=fake_embedder) as sm:
-        load_conversations(sm, [{"id": "c", "title": "Ana & Bo", "messages": msgs}])
+        load_conversations(sm.store, [{"id": "c", "title": "Ana & Bo", "messages": msgs}])
         sm.index_pending()
     orig = cli_base.CliState.service
 
@@ -131,7 +131,7 @@ def test_search_embeds_new_imports_first(cli_home):
     from secondme.service import SecondMe
 
     with SecondMe(cli_home, embedder=HashEmbedder()) as sm:
-        load_conversations(sm, [{"id": "new", "title": "New", "messages": [
+        load_conversations(sm.store, [{"id": "new", "title": "New", "messages": [
             {"id": "n1", "speaker": "Ana", "timestamp": "2023-04-01T10:00:00+00:00",
              "text": "the glacier hike was freezing"}]}])
         assert count_pending(sm.store) == 1

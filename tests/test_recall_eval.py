@@ -12,7 +12,6 @@ import pytest
 from secondme.models.llm import ScriptedLLM
 from secondme.recall.answer import token_f1
 from secondme.recall.dataset import read_dataset
-from secondme.recall.eval import evaluate_dataset
 
 DATASET = Path(__file__).parent / "fixtures" / "recall" / "dataset.json"
 
@@ -42,7 +41,7 @@ def test_dataset_shape():
 
 
 def test_eval_reports_every_figure_and_no_invalid_citation(sm, subset):
-    rep = evaluate_dataset(sm, subset, k=10)
+    rep = sm.evaluate(subset, k=10)
     assert rep.invalid_citations == 0
     assert rep.questions > 60
     for key in ("recall@k", "f1", "abstention_acc", "search_p50_ms", "search_p95_ms",
@@ -74,7 +73,7 @@ def test_zero_invalid_citations_with_a_model_that_invents_them(home, fake_embedd
 
     sm = SecondMe(home, embedder=fake_embedder, llm=ScriptedLLM(liar, capable=True))
     try:
-        rep = evaluate_dataset(sm, subset, k=10)
+        rep = sm.evaluate(subset, k=10)
     finally:
         sm.close()
     assert rep.invalid_citations == 0

@@ -45,7 +45,7 @@ def loaded(sm):
     convs = [{"id": "c1", "title": "Anna & Ben", "participants": ["Anna", "Ben"],
               "messages": _msgs(CHAT) + _msgs(LATER, start=T0 + timedelta(days=40),
                                                 prefix="n")}]
-    load_conversations(sm, convs)
+    load_conversations(sm.store, convs)
     sm.index_pending()
     return sm
 
@@ -117,7 +117,7 @@ def test_kinds_and_bad_arguments(loaded):
 
 def test_windows_follow_new_and_deleted_messages(loaded):
     sm = loaded
-    load_conversations(sm, [{"id": "c2", "title": "Work", "participants": ["Anna", "Dora"],
+    load_conversations(sm.store, [{"id": "c2", "title": "Work", "participants": ["Anna", "Dora"],
                              "messages": _msgs([("Dora", "the quarterly zeppelin report is due")],
                                                prefix="w")}])
     res = sm.search("zeppelin", k=3)
@@ -144,8 +144,8 @@ def test_notes_and_chunks_are_searched_with_provenance(loaded):
         did = c.execute("insert into documents (format, path, title, content_hash) values "
                         "('pdf', '/docs/lease.pdf', 'Lease', 'h')").lastrowid
         c.execute("insert into chunks (document_id, position, text, page, heading, content_hash) "
-                  "values (?, 0, 'The tenant pays a deposit of three months rent.', 2, 'Terms', 'h2')",
-                  [did])
+                  "values (?, 0, 'The tenant pays a deposit of three months rent.', 2, 'Terms', "
+                  "'h2')", [did])
     sm.index_pending()  # the extract job embeds new notes
     res = sm.search("Clara bakery", k=5)
     note = next(r for r in res if r.kind == "note")
@@ -219,6 +219,6 @@ def test_anchored_time_range_uses_the_event(sm):
          "text": "bought new shoes today, blue ones"},
         {"id": "c", "speaker": "Ana", "timestamp": wedding.isoformat(),
          "text": "the wedding was beautiful, Tom cried"}]}]
-    load_conversations(sm, convs)
+    load_conversations(sm.store, convs)
     res = sm.search("what shoes did Ana buy two weeks before the wedding?", k=3)
     assert res[0].sources[0]["message_id"] == "b"

@@ -27,4 +27,6 @@ def mcp_command(state: CliState, home_opt: Optional[str], print_config: Optional
     if print_config:
         click.echo(client_config_snippet(resolve_home(home), client=print_config))
         return
-    serve(home)
+    from ..service import SecondMe
+
+    serve(lambda: SecondMe(home))

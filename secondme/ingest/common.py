@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Optional
 
 from ..errors import ImportFormatError, InvalidInput
+from .model import ParseProblem
 from .tree import Tree
 
 # -- time zones -------------------------------------------------------------------------
@@ -301,8 +302,6 @@ def stream_json_conversations(claim, ctx: "ParseContext",
     position; the conversations before that point are kept.
     """
     import ijson
-
-    from .model import ParseProblem
 
     rel = claim.files[0]
     path = claim.tree.display(rel)

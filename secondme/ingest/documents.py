@@ -21,7 +21,12 @@ from typing import Optional
 
 from ..errors import ImportFormatError, SecondMeError
 from . import obsidian
+from .docx import parse_docx
+from .html import parse_html
+from .markdown import parse_markdown
 from .model import Document
+from .pdf import parse_pdf
+from .text import _BOMS, parse_text
 from .tree import DirTree, FileTree, SubTree, Tree, ZipTree
 
 MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown", ".mdown", ".mkd", ".mkdn"})
@@ -74,8 +79,6 @@ def is_document(tree: Tree, rel: str) -> bool:
 
 def looks_like_chat_export(head: bytes) -> bool:
     """True when the first non-empty lines of ``head`` are chat-export message lines."""
-    from .text import _BOMS
-
     text = None
     for bom, codec, _ in _BOMS:
         if head.startswith(bom):
@@ -132,26 +135,16 @@ def parse_document(tree: Tree, rel: str) -> Document:
     stem = posixpath.splitext(posixpath.basename(rel))[0] or posixpath.basename(rel)
 
     if ext in MARKDOWN_EXTENSIONS:
-        from .markdown import parse_markdown
-
         doc = parse_markdown(raw, path, stem, posixpath.dirname(rel))
     elif ext in TEXT_EXTENSIONS:
-        from .text import parse_text
-
         text, chunks, metadata = parse_text(raw, path, stem)
         doc = Document(format="text", path=path, title=stem, chunks=chunks,
                        metadata=metadata, text=text)
     elif ext == ".pdf":
-        from .pdf import parse_pdf
-
         doc = parse_pdf(raw, path, stem)
     elif ext == ".docx":
-        from .docx import parse_docx
-
         doc = parse_docx(raw, path, stem)
     else:
-        from .html import parse_html
-
         doc = parse_html(raw, path, stem)
 
     doc.content_hash = hashlib.sha256(raw).hexdigest()

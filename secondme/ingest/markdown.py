@@ -9,7 +9,7 @@ fenced code, inline code and comments are ignored.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Optional
 
 from .model import Document, WikiLink
@@ -261,8 +261,6 @@ def jsonable(value: Any, _budget: Optional[list[int]] = None, _depth: int = 0) -
     Bounded in depth and size, so YAML anchors and aliases (including recursive ones)
     cannot blow it up; what is cut off becomes ``"…"``.
     """
-    from datetime import date
-
     budget = _budget if _budget is not None else [10000]
     budget[0] -= 1
     if budget[0] < 0 or _depth > 20:
@@ -270,7 +268,8 @@ def jsonable(value: Any, _budget: Optional[list[int]] = None, _depth: int = 0) -
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        return value if finite else str(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):

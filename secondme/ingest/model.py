@@ -34,7 +34,8 @@ class Message:
 
 @dataclass
 class Conversation:
-    format: str                 # chatgpt | claude | whatsapp | telegram | discord | slack | signal | generic
+    format: str                 # chatgpt | claude | whatsapp | telegram | discord | slack |
+    #                             signal | generic; secondme-chat | mcp | demo (app-written)
     external_id: str            # stable across re-exports of the same chat
     title: str
     participants: list[str] = field(default_factory=list)

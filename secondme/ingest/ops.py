@@ -7,6 +7,8 @@ from typing import Iterable, Optional, Sequence
 from ..api import DetectedSource, ImportReport, SourceReport
 from ..errors import Cancelled, ImportFormatError
 from ..progress import CancelToken, ProgressFn
+from .common import ParseContext, resolve_zone
+from .pipeline import Importer, describe, me_names
 
 __all__ = ["ImportOps", "DetectedSource", "ImportReport", "SourceReport"]
 
@@ -20,8 +22,6 @@ class ImportOps:
         Reads only the beginnings of files. Raises ImportFormatError when the path does
         not exist or holds nothing importable.
         """
-        from .pipeline import describe
-
         return describe(path, format)
 
     def import_paths(self, paths: Sequence[str | os.PathLike] | str | os.PathLike, *,
@@ -46,20 +46,14 @@ class ImportOps:
         finishes the job). Emits ``import_did_finish(report=...)`` when done.
         Thread-safety: may run on a worker thread; writes are serialised by the store.
         """
-        from .common import resolve_zone
-        from .pipeline import Importer, me_names
-
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         if isinstance(me, str):
             me = [me]
         settings = self.settings
-        zone_name = timezone or getattr(settings, "import_timezone", "") or None
-        zone, label = resolve_zone(zone_name)
-        from .common import ParseContext
-
-        ctx = ParseContext(zone=zone, zone_label=label,
-                           me_names=me_names(me or (), settings))
+        zone, label = resolve_zone(timezone or settings.import_timezone or None)
+        ctx = ParseContext(zone=zone, zone_label=label, me_names=me_names(
+            [*(me or ()), settings.me_name, *settings.me_aliases]))
         importer = Importer(self.store, me=ctx.me_names, ctx=ctx, progress=progress,
                             cancel=cancel, on_chunks_removed=self._chunks_removed)
         rep = ImportReport()
@@ -88,6 +82,5 @@ class ImportOps:
         """Drop from the loaded vector index the vectors of chunks a changed document
         replaced (their ``vector_items`` rows went with them; a closed index reconciles
         itself with ``vector_items`` when it is next opened)."""
-        vectors = getattr(self, "_vectors", None)
-        if vectors is not None and labels:
-            vectors.remove(labels)
+        if self._vectors is not None and labels:
+            self._vectors.remove(labels)

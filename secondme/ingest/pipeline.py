@@ -17,12 +17,18 @@ transaction:
 
 Keyword search works as soon as a transaction commits (FTS5 triggers). Embedding and
 memory formation are left to the background (the ``import_did_finish`` hook).
+
+This module is the only writer of conversations and messages: the conversations the app
+writes itself (what the person tells secondme, what an MCP client adds, evaluation and
+demo data) go through :func:`append_messages` / :func:`store_conversation` too, so they
+are stored, deduplicated and indexed exactly like an import.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,8 +49,6 @@ log = logging.getLogger(__name__)
 
 PARSER_VERSION = 1
 
-
-# -- results ------------------------------------------------------------------------------
 
 # -- detection ----------------------------------------------------------------------------
 
@@ -186,12 +190,8 @@ _INSERT_MESSAGE = (
     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def me_names(me: Iterable[str], settings: Any = None) -> frozenset[str]:
-    """Normalised names that mean "me": ``me`` plus settings me_name and me_aliases."""
-    names = list(me)
-    if settings is not None:
-        names.append(getattr(settings, "me_name", "") or "")
-        names.extend(getattr(settings, "me_aliases", []) or [])
+def me_names(names: Iterable[str]) -> frozenset[str]:
+    """The normalised forms of ``names`` (the names that mean "me"), empty ones dropped."""
     return frozenset(n for n in (norm_name(x) for x in names) if n)
 
 
@@ -204,6 +204,49 @@ def store_conversation(store: Store, conv: Conversation, source_id: Optional[int
     new ones get positions after the last stored one. ``is_me`` left None by the parser
     is decided by ``me`` (normalised names).
     """
+    with store.write() as db:
+        _cid, added, skipped, new_conv = _write_conversation(db.conn, conv, source_id, me,
+                                                             extra_meta)
+    return added, skipped, new_conv
+
+
+def append_messages(store: Store, conv: Conversation,
+                    me: frozenset[str] = frozenset()) -> list[int]:
+    """Store ``conv`` like an import does and return the ids of the messages it added.
+
+    For conversations the app writes itself (what the person tells secondme in the
+    chat, what an MCP client adds, generated demo chats): the conversation is unique by
+    (format, external_id) and created on first use; messages are deduplicated by external
+    id, get positions after the last stored one, the same content hash and full-text
+    index as imported ones, and are embedded and formed into memories by the same
+    background jobs. Ids are in ``conv.messages`` order; a message already stored gets
+    none. One transaction (a savepoint inside a caller's transaction).
+    """
+    with store.write() as db:
+        cid, added, _skipped, _new = _write_conversation(db.conn, conv, None, me, None)
+        if not added:
+            return []
+        rows = db.conn.execute("select id from messages where conversation_id = ? "
+                               "order by position desc limit ?", [cid, added]).fetchall()
+    return [r[0] for r in reversed(rows)]
+
+
+def next_position(store: Store, format: str, external_id: str) -> int:
+    """The position the next message of conversation (``format``, ``external_id``) gets:
+    0 when the conversation does not exist yet. Call it inside the write transaction
+    that appends the message when the message's external id is derived from it."""
+    row = store.conn.execute(
+        "select coalesce(max(m.position), -1) + 1 from conversations c join messages m "
+        "on m.conversation_id = c.id where c.format = ? and c.external_id = ?",
+        [format, external_id]).fetchone()
+    return row[0]
+
+
+def _write_conversation(conn, conv: Conversation, source_id: Optional[int],
+                        me: frozenset[str], extra_meta: Optional[dict]
+                        ) -> tuple[int, int, int, bool]:
+    """Write ``conv`` on ``conn`` (inside a write transaction); returns (conversation id,
+    messages added, messages skipped, conversation_is_new)."""
     epochs = [_epoch(m.timestamp) if m.timestamp is not None else None
               for m in conv.messages]
     known = [(e, i) for i, e in enumerate(epochs) if e is not None]
@@ -212,67 +255,67 @@ def store_conversation(store: Store, conv: Conversation, source_id: Optional[int
     meta = dict(conv.metadata)
     if extra_meta:
         meta.update(extra_meta)
-    with store.write() as db:
-        conn = db.conn
-        row = conn.execute("select id, participants, metadata, started_at, updated_at "
-                           "from conversations where format = ? and external_id = ?",
-                           [conv.format, conv.external_id]).fetchone()
-        if row is None:
-            cid = conn.execute(
-                "insert into conversations (source_id, format, external_id, title, "
-                "participants, started_at, updated_at, metadata) values (?,?,?,?,?,?,?,?)",
-                [source_id, conv.format, conv.external_id, conv.title,
-                 json.dumps(conv.participants, ensure_ascii=False), first, last,
-                 json.dumps(meta, ensure_ascii=False, default=str)]).lastrowid
-            existing: set[str] = set()
-            pos = 0
-            new_conv = True
+    cid, existing, pos, new_conv = _conversation_row(conn, conv, source_id, meta, first, last)
+    rows = []
+    skipped = 0
+    me_cache: dict[str, int] = {}
+    for m, epoch in zip(conv.messages, epochs):
+        xid = m.external_id
+        if xid in existing:
+            skipped += 1
+            continue
+        existing.add(xid)
+        if m.is_me is None:
+            flag = me_cache.get(m.speaker)
+            if flag is None:
+                flag = me_cache[m.speaker] = int(bool(m.speaker)
+                                                 and norm_name(m.speaker) in me)
         else:
-            cid = row[0]
-            new_conv = False
-            old_parts = _loads(row[1], [])
-            parts = list(dict.fromkeys([*old_parts, *conv.participants]))
-            old_meta = _loads(row[2], {})
-            old_meta.update(meta)
-            started = _earliest(row[3], first)
-            updated = _latest(row[4], last)
-            conn.execute("update conversations set title = ?, participants = ?, "
-                         "metadata = ?, started_at = ?, updated_at = ? where id = ?",
-                         [conv.title or "", json.dumps(parts, ensure_ascii=False),
-                          json.dumps(old_meta, ensure_ascii=False, default=str),
-                          started, updated, cid])
-            existing = {r[0] for r in conn.execute(
-                "select external_id from messages where conversation_id = ?", [cid])}
-            pos = conn.execute("select coalesce(max(position), -1) + 1 from messages "
-                               "where conversation_id = ?", [cid]).fetchone()[0]
-        rows = []
-        skipped = 0
-        me_cache: dict[str, int] = {}
-        for m, epoch in zip(conv.messages, epochs):
-            xid = m.external_id
-            if xid in existing:
-                skipped += 1
-                continue
-            existing.add(xid)
-            if m.is_me is None:
-                flag = me_cache.get(m.speaker)
-                if flag is None:
-                    flag = me_cache[m.speaker] = int(bool(m.speaker)
-                                                     and norm_name(m.speaker) in me)
-            else:
-                flag = int(m.is_me)
-            iso = m.timestamp.isoformat() if epoch is not None else None
-            atts = ("[]" if not m.attachments else json.dumps(
-                [{"kind": a.kind, "name": a.name, "note": a.note} for a in m.attachments],
-                ensure_ascii=False))
-            rows.append((cid, xid, pos, m.speaker, flag, m.kind, iso, epoch, m.text,
-                         m.reply_to, atts,
-                         _b2(f"{m.speaker}\x1f{iso}\x1f{m.text}".encode("utf-8", "surrogatepass"),
-                             digest_size=8).hexdigest()))
-            pos += 1
-        if rows:
-            insert_message_rows(conn, rows)
-    return len(rows), skipped, new_conv
+            flag = int(m.is_me)
+        iso = m.timestamp.isoformat() if epoch is not None else None
+        atts = ("[]" if not m.attachments else json.dumps(
+            [{"kind": a.kind, "name": a.name, "note": a.note} for a in m.attachments],
+            ensure_ascii=False))
+        rows.append((cid, xid, pos, m.speaker, flag, m.kind, iso, epoch, m.text,
+                     m.reply_to, atts,
+                     _b2(f"{m.speaker}\x1f{iso}\x1f{m.text}".encode("utf-8", "surrogatepass"),
+                         digest_size=8).hexdigest()))
+        pos += 1
+    if rows:
+        insert_message_rows(conn, rows)
+    return cid, len(rows), skipped, new_conv
+
+
+def _conversation_row(conn, conv: Conversation, source_id: Optional[int], meta: dict,
+                      first: Optional[str], last: Optional[str]
+                      ) -> tuple[int, set[str], int, bool]:
+    """Create or update the conversations row of ``conv``; returns (id, external ids of
+    its stored messages, the next position, is_new)."""
+    row = conn.execute("select id, participants, metadata, started_at, updated_at "
+                       "from conversations where format = ? and external_id = ?",
+                       [conv.format, conv.external_id]).fetchone()
+    if row is None:
+        cid = conn.execute(
+            "insert into conversations (source_id, format, external_id, title, "
+            "participants, started_at, updated_at, metadata) values (?,?,?,?,?,?,?,?)",
+            [source_id, conv.format, conv.external_id, conv.title,
+             json.dumps(conv.participants, ensure_ascii=False), first, last,
+             json.dumps(meta, ensure_ascii=False, default=str)]).lastrowid
+        return cid, set(), 0, True
+    cid = row[0]
+    parts = list(dict.fromkeys([*_loads(row[1], []), *conv.participants]))
+    old_meta = _loads(row[2], {})
+    old_meta.update(meta)
+    conn.execute("update conversations set title = ?, participants = ?, "
+                 "metadata = ?, started_at = ?, updated_at = ? where id = ?",
+                 [conv.title or "", json.dumps(parts, ensure_ascii=False),
+                  json.dumps(old_meta, ensure_ascii=False, default=str),
+                  _earliest(row[3], first), _latest(row[4], last), cid])
+    existing = {r[0] for r in conn.execute(
+        "select external_id from messages where conversation_id = ?", [cid])}
+    pos = conn.execute("select coalesce(max(position), -1) + 1 from messages "
+                       "where conversation_id = ?", [cid]).fetchone()[0]
+    return cid, existing, pos, False
 
 
 _COLS = 12
@@ -280,10 +323,8 @@ _COLS = 12
 
 def _rows_per_statement(conn) -> int:
     try:
-        import sqlite3
-
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    except (AttributeError, Exception):  # older Python / other drivers: SQLite's old floor
+    except Exception:  # a driver (sqlcipher3) without getlimit or with its own errors
         limit = 999
     return max(1, min(1000, limit // _COLS))
 

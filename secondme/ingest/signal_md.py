@@ -21,11 +21,12 @@ from typing import Iterator, Optional
 from ..errors import ImportFormatError
 from .common import Claim, ParseContext, derive_id, norm_name, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
-from .tree import Tree
+from .tree import DirTree, FileTree, Tree, ZipTree
 
 FORMAT = "signal"
 LABEL = "Signal (signal-export)"
-HEADER = re.compile(r"^\[(\d{4})-(\d{2})-(\d{2}),? (\d{2}):(\d{2})(?::(\d{2}))?\] ([^\n]*?): ?(.*)$")
+HEADER = re.compile(r"^\[(\d{4})-(\d{2})-(\d{2}),? (\d{2}):(\d{2})(?::(\d{2}))?\] "
+                    r"([^\n]*?): ?(.*)$")
 _LINK = re.compile(r"!?\[([^\]\n]*)\]\(([^)\n]*)\)")
 _REACTIONS = re.compile(r"^\(- (.*) -\)$")
 _STICKER = re.compile(r"^\(\( (.*) \)\)$")
@@ -66,7 +67,8 @@ def _title(tree: Tree, rel: str) -> str:
         return p.stem
     if len(p.parts) > 1:
         return p.parent.name
-    return PurePosixPath(str(getattr(tree, "path", tree.label))).parent.name or "Signal chat"
+    where = tree.path if isinstance(tree, (DirTree, FileTree, ZipTree)) else tree.label
+    return PurePosixPath(str(where)).parent.name or "Signal chat"
 
 
 def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timezone
 from typing import Iterator, Optional
 
 from ..errors import ImportFormatError
@@ -308,8 +308,6 @@ def when(value) -> Optional[datetime]:
     common date strings (they must contain a 4-digit year), and Unix timestamps in
     seconds or milliseconds. Never raises.
     """
-    from datetime import date, datetime, time, timezone
-
     try:
         if isinstance(value, bool) or value is None:
             return None

@@ -30,7 +30,7 @@ from typing import Iterator, Optional
 from ..errors import ImportFormatError
 from .common import Claim, ParseContext, norm_name, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
-from .tree import FileTree, SubTree, Tree, ZipTree
+from .tree import DirTree, FileTree, SubTree, Tree, ZipTree
 
 FORMAT = "whatsapp"
 LABEL = "WhatsApp chat"
@@ -154,12 +154,12 @@ def chat_title(tree: Tree, rel: str) -> str:
     candidates.append(p.stem)
     if len(p.parts) > 1:
         candidates.append(p.parent.name)
-    for t in (tree, getattr(tree, "parent", None)):
+    for t in (tree, tree.parent if isinstance(tree, SubTree) else None):
         if isinstance(t, (ZipTree, FileTree)):
             candidates.append(PurePosixPath(str(t.path)).stem)
         elif isinstance(t, SubTree):
             candidates.append(PurePosixPath(t.prefix.rstrip("/")).name)
-        elif t is not None and hasattr(t, "path"):
+        elif isinstance(t, DirTree):
             candidates.append(PurePosixPath(str(t.path)).name)
     for c in candidates:
         m = _NAME_PREFIX.match(c.strip())

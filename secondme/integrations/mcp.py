@@ -2,7 +2,8 @@
 
 An MCP server over stdio built with the official ``mcp`` Python SDK (its ``MCPServer``,
 formerly FastMCP), on the same :class:`~secondme.service.SecondMe` service the desktop
-app uses. Tools:
+app uses (the command line passes a function that opens it: nothing here imports the
+service). Tools:
 
 - ``search_memories(query, k=10, time_range=None)`` — hybrid search; every result
   carries its provenance (message id as in the export, conversation, timestamp,
@@ -12,7 +13,8 @@ app uses. Tools:
 - ``list_recent(days=7)`` — memories formed and conversations active in the last days;
 - ``remember(text)`` — **only** when the person enabled "let other apps add memories"
   (``settings.mcp_allow_remember``). The text is kept as a message of a conversation
-  ``Added by <client> (MCP)`` (format ``mcp``) and a note citing it, with origin
+  ``Added by <client> (MCP)`` (format ``mcp``, stored by the import pipeline like any
+  message) and a note citing it (written by the notes writer), with origin
   ``mcp:<client name>`` taken from the MCP client's own ``clientInfo``.
 
 Living beside the desktop app: the service is opened without the scheduler, lazily at
@@ -34,16 +36,28 @@ import shutil
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from hashlib import sha256
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .. import __version__
+from ..crypto import set_default_prompt
+from ..errors import InvalidInput, SecondMeError
+from ..ingest.model import Conversation, Message
+from ..recall.trust import EXTERNAL_PREFIX, MCP_FORMAT, demote_external, external_ids
+
+if TYPE_CHECKING:
+    from ..store.db import Store
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "secondme"
-from ..recall.trust import EXTERNAL_PREFIX, MCP_FORMAT  # noqa: F401
-
 MAX_K = 50
 MAX_REMEMBER_CHARS = 4000
+
+__all__ = ["MemoryServer", "build_server", "client_config_snippet", "demote_external",
+           "external_ids", "parse_time_range", "recent", "remember_text", "serve",
+           "server_command"]
 
 
 # -- what the Settings pane and docs show -----------------------------------------------------
@@ -73,18 +87,13 @@ def client_config_snippet(home: Optional[str | os.PathLike] = None, *,
                       indent=2)
 
 
-# -- ranking rule for evidence written by other apps -----------------------------------------
-# The rule lives in recall (search and answers apply it too); re-exported for MCP callers.
-from ..recall.trust import demote_external, external_ids  # noqa: E402,F401
-
-
 # -- the server --------------------------------------------------------------------------------
 class MemoryServer:
-    """The service behind the MCP tools: opened lazily, once, without the scheduler."""
+    """The service behind the MCP tools: opened lazily, once, by ``open_service()`` (the
+    command line passes one that opens the data dir without the scheduler)."""
 
-    def __init__(self, home: Optional[str], *, service_kwargs: Optional[dict] = None):
-        self.home = home
-        self._kw = service_kwargs or {}
+    def __init__(self, open_service: Callable[[], Any]):
+        self._open = open_service
         self._sm = None
         self._error: Optional[str] = None
         self._lock = threading.Lock()
@@ -93,23 +102,13 @@ class MemoryServer:
         """The SecondMe, opened on first use. Raises ToolError with a clear message."""
         from mcp.server.mcpserver.exceptions import ToolError
 
-        from ..errors import SecondMeError
-
         with self._lock:
             if self._sm is not None:
                 return self._sm
             if self._error:
                 raise ToolError(self._error)
             try:
-                from .. import crypto
-
-                crypto.set_default_prompt(None)   # never prompt: stdin is the protocol
-            except Exception:  # noqa: BLE001 - a build without encryption support
-                pass
-            try:
-                from ..service import SecondMe
-
-                self._sm = SecondMe(self.home, **self._kw)
+                self._sm = self._open()
             except SecondMeError as e:
                 self._error = f"secondme cannot open its data: {e}"
                 raise ToolError(self._error) from e
@@ -125,8 +124,6 @@ class MemoryServer:
 def _tool_error(e: Exception):
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from ..errors import SecondMeError
-
     if isinstance(e, ToolError):
         return e
     if isinstance(e, SecondMeError):
@@ -139,8 +136,6 @@ def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
     """``"2024-01-01..2024-03-31"`` (dates or ISO datetimes; either side may be empty) or
     ``{"start": ..., "end": ...}`` → (start, end) aware datetimes; an end date includes
     that whole day. Raises InvalidInput with the accepted forms."""
-    from ..errors import InvalidInput
-
     if value in (None, "", {}):
         return None
     if isinstance(value, dict):
@@ -174,9 +169,9 @@ def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
 def _result_dict(r: Any, origins: dict[int, str], external: set) -> dict:
     d = {"id": r.id, "kind": r.kind, "text": r.text, "score": r.score,
          "timestamp": r.timestamp, "sources": r.sources}
-    for k in ("date", "speaker", "conversation"):
-        if getattr(r, k, None):
-            d[k] = getattr(r, k)
+    for k, v in (("date", r.date), ("speaker", r.speaker), ("conversation", r.conversation)):
+        if v:
+            d[k] = v
     if r.kind == "note" and r.id in origins:
         d["origin"] = origins[r.id]
     if (r.kind, r.id) in external:
@@ -186,9 +181,7 @@ def _result_dict(r: Any, origins: dict[int, str], external: set) -> dict:
 
 def build_server(memory: MemoryServer, *, allow_remember: bool):
     """The MCPServer with secondme's tools (``remember`` only when allowed)."""
-    from mcp.server.mcpserver import Context, MCPServer
-
-    from .. import __version__
+    from mcp.server.mcpserver import MCPServer
 
     server = MCPServer(
         SERVER_NAME, version=__version__,
@@ -207,8 +200,6 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         Each result has text, kind, score, timestamp and sources with message_id (as in
         the export), conversation, timestamp and speaker, or document and page.
         """
-        from ..errors import InvalidInput
-
         try:
             if not query or not query.strip():
                 raise InvalidInput("query must not be empty")
@@ -216,12 +207,10 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
                 raise InvalidInput(f"k must be between 1 and {MAX_K}")
             tr = parse_time_range(time_range)
             sm = memory.service()
-            if not hasattr(sm, "search"):
-                raise InvalidInput("search is not available in this build of secondme")
             results = sm.search(query, k=int(k), time_range=tr)
             ext = external_ids(sm.store, results)
             results = demote_external(sm.store, results)
-            origins = _origins(sm, [r.id for r in results if r.kind == "note"])
+            origins = _origins(sm.store, [r.id for r in results if r.kind == "note"])
             return {"query": query, "results": [_result_dict(r, origins, ext) for r in results]}
         except Exception as e:  # noqa: BLE001 - becomes an MCP error with a clear message
             raise _tool_error(e) from None
@@ -234,15 +223,10 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         enough), and citations: n, kind, text and sources (message_id as in the export,
         conversation, timestamp, speaker; or document and page).
         """
-        from ..errors import InvalidInput
-
         try:
             if not question or not question.strip():
                 raise InvalidInput("question must not be empty")
-            sm = memory.service()
-            if not hasattr(sm, "ask"):
-                raise InvalidInput("ask is not available in this build of secondme")
-            a = sm.ask(question)
+            a = memory.service().ask(question)
             return {"question": question, "answer": a.answer, "abstained": a.abstained,
                     "citations": [{"n": c.n, "id": c.id, "kind": c.kind, "text": c.text,
                                    "sources": c.sources} for c in a.citations]}
@@ -255,8 +239,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         life), each line with the sources it rests on. Empty before the first nightly
         consolidation."""
         try:
-            sm = memory.service()
-            p = sm.get_profile()
+            p = memory.service().get_profile()
             if p is None:
                 return {"profile": None, "lines": [],
                         "note": "no profile yet; it is written by the nightly consolidation "
@@ -271,49 +254,63 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
     def list_recent(days: int = 7) -> dict:
         """What happened in the user's memory in the last `days` days (1-3650): notes
         formed or valid then (newest first, with sources) and the conversations active."""
-        from ..errors import InvalidInput
-
         try:
             if not 1 <= int(days) <= 3650:
                 raise InvalidInput("days must be between 1 and 3650")
-            return recent(memory.service(), int(days))
+            sm = memory.service()
+            return recent(sm.store, sm.clock(), int(days))
         except Exception as e:  # noqa: BLE001
             raise _tool_error(e) from None
 
     if allow_remember:
-        def remember(text: str, ctx: Context) -> dict:
-            """Add a memory for the user (the user allowed apps to do this). It is marked
-            as coming from this app and never outranks the user's own messages."""
-            try:
-                params = ctx.session.client_params
-                info = getattr(params, "client_info", None) if params else None
-                client = (getattr(info, "name", None) or "unknown client").strip()[:80]
-                return remember_text(memory.service(), text, client)
-            except Exception as e:  # noqa: BLE001
-                raise _tool_error(e) from None
-
-        # this module's annotations are strings; the SDK needs the real Context class
-        remember.__annotations__ = {"text": str, "ctx": Context, "return": dict}
-        server.add_tool(remember)
-
+        server.add_tool(_remember_tool(memory))
     return server
 
 
-def _origins(sm: Any, note_ids: list[int]) -> dict[int, str]:
+def _remember_tool(memory: MemoryServer):
+    """The ``remember`` tool function (added only when the person allowed it)."""
+    from mcp.server.mcpserver import Context
+
+    def remember(text: str, ctx: Context) -> dict:
+        """Add a memory for the user (the user allowed apps to do this). It is marked
+        as coming from this app and never outranks the user's own messages."""
+        try:
+            params = ctx.session.client_params
+            # the client's name is optional in the protocol: any field may be missing
+            info = getattr(params, "client_info", None) if params else None
+            client = (getattr(info, "name", None) or "unknown client").strip()[:80]
+            sm = memory.service()
+            out = remember_text(sm.store, text, client, now=sm.clock(),
+                                allowed=sm.settings.mcp_allow_remember)
+            sm.hooks.emit("notes_did_change", ids=[out["id"]], action="create")
+            try:
+                sm.request_job("extract")      # the desktop app indexes it within seconds
+            except SecondMeError:  # indexing happens at the next extract anyway
+                log.warning("could not request the extract job", exc_info=True)
+            return out
+        except Exception as e:  # noqa: BLE001
+            raise _tool_error(e) from None
+
+    # this module's annotations are strings; the SDK needs the real Context class
+    remember.__annotations__ = {"text": str, "ctx": Context, "return": dict}
+    return remember
+
+
+def _origins(store: Store, note_ids: list[int]) -> dict[int, str]:
     if not note_ids:
         return {}
     q = ",".join("?" * len(note_ids))
-    return dict(sm.store.conn.execute(f"select id, origin from notes where id in ({q})",
-                                      note_ids).fetchall())
+    return dict(store.conn.execute(f"select id, origin from notes where id in ({q})",
+                                   note_ids).fetchall())
 
 
-def recent(sm: Any, days: int, limit: int = 50) -> dict:
-    """Notes and conversations of the last ``days`` days (relative to ``sm.clock()``)."""
+def recent(store: Store, now: datetime, days: int, limit: int = 50) -> dict:
+    """Notes and conversations of the ``days`` days before ``now`` (an aware datetime)."""
+    # imported here, like the writers below, so that `secondme --help` stays quick
     from ..lifecycle.profile import resolve_sources
 
-    now = sm.clock()
     since = (now - timedelta(days=days)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    conn = sm.store.conn
+    conn = store.conn
     notes = []
     for nid, kind, text, vf, created, origin in conn.execute(
             "select id, kind, text, valid_from, created_at, origin from notes where archived = 0 "
@@ -335,11 +332,16 @@ def recent(sm: Any, days: int, limit: int = 50) -> dict:
     return {"days": days, "since": since, "notes": notes, "conversations": convs}
 
 
-def remember_text(sm: Any, text: str, client: str) -> dict:
-    """Store ``text`` from MCP client ``client`` as a message + a note citing it."""
-    import hashlib
-
-    from ..errors import InvalidInput
+def remember_text(store: Store, text: str, client: str, *, now: datetime,
+                  allowed: bool) -> dict:
+    """Store ``text`` from MCP client ``client`` as a message of the client's own
+    conversation (through the import pipeline) and a note citing it (through the notes
+    writer), in one transaction, at ``now``. ``allowed`` is the person's setting
+    ``mcp_allow_remember``. Returns the note's id, origin, the message's external id and
+    the conversation's title. Raises InvalidInput for empty or too long text, or when
+    not allowed."""
+    from ..ingest.pipeline import append_messages, next_position
+    from ..memory.notes import insert_note
 
     text = (text or "").strip()
     if not text:
@@ -347,57 +349,34 @@ def remember_text(sm: Any, text: str, client: str) -> dict:
     if len(text) > MAX_REMEMBER_CHARS:
         raise InvalidInput(f"text is too long ({len(text)} characters; at most "
                            f"{MAX_REMEMBER_CHARS})")
-    if not sm.settings.mcp_allow_remember:
+    if not allowed:
         raise InvalidInput("adding memories from other apps is turned off in secondme's "
                            "Settings")
-    now = sm.clock().astimezone(timezone.utc)
+    now = now.astimezone(timezone.utc).replace(microsecond=0)
+    at = now.isoformat()
     origin = f"{EXTERNAL_PREFIX}{client}"
     speaker = f"{client} (via MCP)"
-    h = hashlib.sha256((speaker + text).encode()).hexdigest()
-    with sm.store.write() as db:
-        c = db.conn
-        ext = f"{MCP_FORMAT}:{client}"
-        row = c.execute("select id from conversations where format = ? and external_id = ?",
-                        [MCP_FORMAT, ext]).fetchone()
-        conv = row[0] if row else c.execute(
-            "insert into conversations (format, external_id, title, participants, started_at, "
-            "updated_at) values (?, ?, ?, ?, ?, ?)",
-            [MCP_FORMAT, ext, f"Added by {client} (MCP)", json.dumps([speaker]),
-             now.isoformat(timespec="seconds"), now.isoformat(timespec="seconds")]).lastrowid
-        pos = c.execute("select coalesce(max(position), -1) + 1 from messages where "
-                        "conversation_id = ?", [conv]).fetchone()[0]
-        mext = f"mcp-{pos + 1}-{h[:8]}"
-        mid = c.execute(
-            "insert into messages (conversation_id, external_id, position, speaker, is_me, "
-            "timestamp, ts, text, content_hash) values (?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            [conv, mext, pos, speaker, now.isoformat(timespec="seconds"), now.timestamp(),
-             text, h]).lastrowid
-        c.execute("update conversations set updated_at = ? where id = ?",
-                  [now.isoformat(timespec="seconds"), conv])
-        nid = c.execute(
-            "insert into notes (kind, text, created_at, updated_at, valid_from, origin, "
-            "confidence, content_hash, context) values ('fact', ?, ?, ?, ?, ?, 0.5, ?, ?)",
-            [text, now.isoformat(timespec="seconds"), now.isoformat(timespec="seconds"),
-             now.isoformat(timespec="seconds"), origin, hashlib.sha256(text.encode()).hexdigest(),
-             f"added by {client} through MCP"]).lastrowid
-        c.execute("insert into note_sources (note_id, message_id) values (?, ?)", [nid, mid])
-        c.execute("insert into history (note_id, action, before, after, actor, at) values "
-                  "(?, 'create', null, ?, ?, ?)",
-                  [nid, json.dumps({"text": text, "origin": origin}), origin,
-                   now.isoformat(timespec="seconds")])
-    sm.hooks.emit("notes_did_change", ids=[nid], action="create")
-    try:
-        sm.request_job("extract")      # the desktop app indexes it within seconds
-    except Exception:  # noqa: BLE001 - indexing happens at the next extract anyway
-        pass
-    return {"id": nid, "origin": origin, "message_id": mext,
-            "conversation": f"Added by {client} (MCP)"}
+    title = f"Added by {client} (MCP)"
+    conv_ext = f"{MCP_FORMAT}:{client}"
+    h = sha256((speaker + text).encode()).hexdigest()
+    with store.write() as db:
+        mext = f"mcp-{next_position(store, MCP_FORMAT, conv_ext) + 1}-{h[:8]}"
+        [mid] = append_messages(store, Conversation(
+            MCP_FORMAT, conv_ext, title, [speaker],
+            [Message(mext, speaker, now, text, is_me=False)]))
+        nid = insert_note(db.conn, text=text, sources=[("message", mid)], kind="fact",
+                          context=f"added by {client} through MCP", valid_from=at,
+                          origin=origin, confidence=0.5, at=at, actor=origin)
+    return {"id": nid, "origin": origin, "message_id": mext, "conversation": title}
 
 
-def serve(home: Optional[str], *, service_kwargs: Optional[dict] = None) -> None:
-    """Run the stdio server until the client disconnects."""
+def serve(open_service: Callable[[], Any]) -> None:
+    """Run the stdio server until the client disconnects, on the service
+    ``open_service()`` opens (lazily, at the first tool call, and once here to read
+    whether ``remember`` is allowed)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    memory = MemoryServer(home, service_kwargs=service_kwargs)
+    set_default_prompt(None)   # never prompt for a passphrase: stdin is the protocol
+    memory = MemoryServer(open_service)
     allow = False
     try:
         # a peek at the settings decides whether remember exists; a store that cannot be

@@ -1,10 +1,22 @@
-"""Synthetic data for lifecycle development, tests, benchmarks and screenshots.
+"""Synthetic data for lifecycle development, tests and benchmarks.
 
-Rows are written straight into the store (conversations, messages, notes with their
-sources), the same shape the importers and memory formation write, so the lifecycle
-jobs can be exercised on their own: ``python -m secondme.lifecycle.demo HOME`` fills a
-data directory with a small life (two years of chats with a few friends and the facts
-formed from them).
+Chats go through the import pipeline (:func:`secondme.ingest.pipeline.append_messages`)
+and the facts formed from them through the notes writer, exactly as imports and memory
+formation store them, so that the lifecycle jobs can be exercised on their own. To fill
+a data directory with a small life (two years of chats with a few friends and the facts
+formed from them)::
+
+    with SecondMe(home) as sm:
+        sm.update_settings(me_name="Sam")
+        chat_history(sm, 1000)
+
+:func:`insert_note` and :func:`bulk_notes` are different on purpose: they fabricate note
+*states* for lifecycle tests and benchmarks — any strength, pinned, archived, recalled
+at any time, without a ``create`` history entry and even without sources (an orphan the
+integrity check must report) — which the notes writer rightly refuses to produce, so
+they write those rows themselves.
+
+Every function takes ``sm``: the service, or anything with its ``store`` and ``clock``.
 """
 from __future__ import annotations
 
@@ -12,6 +24,11 @@ import hashlib
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
+
+from ..ingest.model import Conversation, Message
+from ..ingest.pipeline import append_messages
+from ..memory.notes import insert_note as write_note
+from ..memory.notes import note_hash
 
 PEOPLE = ["Anna", "Bob", "Chen", "Dana", "Emil"]
 PLACES = ["Berlin", "Lisbon", "Kyoto", "Oslo", "Lyon"]
@@ -29,30 +46,15 @@ def _iso(dt: datetime) -> str:
 
 def insert_conversation(sm: Any, title: str, messages: Sequence[dict], *,
                         fmt: str = "demo", external_id: Optional[str] = None) -> list[int]:
-    """Insert one conversation; ``messages`` are dicts with ``speaker``, ``text``,
-    ``timestamp`` (aware datetime) and optional ``is_me``/``external_id``. Returns the
-    message ids in order."""
+    """Store one conversation through the import pipeline; ``messages`` are dicts with
+    ``speaker``, ``text``, ``timestamp`` (aware datetime) and optional ``is_me`` /
+    ``external_id``. Returns the ids of the messages added, in order."""
     ext = external_id or f"{fmt}-{_hash(title + str(len(messages)))[:12]}"
-    ids = []
-    with sm.store.write() as db:
-        c = db.conn
-        started = messages[0]["timestamp"] if messages else None
-        conv_id = c.execute(
-            "insert into conversations (format, external_id, title, participants, "
-            "started_at, updated_at) values (?, ?, ?, ?, ?, ?)",
-            [fmt, ext, title,
-             __import__("json").dumps(sorted({m["speaker"] for m in messages})),
-             _iso(started) if started else None,
-             _iso(messages[-1]["timestamp"]) if messages else None]).lastrowid
-        for pos, m in enumerate(messages):
-            ts = m["timestamp"]
-            ids.append(c.execute(
-                "insert into messages (conversation_id, external_id, position, speaker, "
-                "is_me, timestamp, ts, text, content_hash) values (?,?,?,?,?,?,?,?,?)",
-                [conv_id, m.get("external_id", f"m{pos + 1}"), pos, m["speaker"],
-                 int(m.get("is_me", False)), _iso(ts), ts.timestamp(), m["text"],
-                 _hash(m["speaker"] + m["text"])]).lastrowid)
-    return ids
+    msgs = [Message(m.get("external_id", f"m{pos + 1}"), m["speaker"], m["timestamp"],
+                    m["text"], is_me=bool(m.get("is_me", False)))
+            for pos, m in enumerate(messages)]
+    return append_messages(sm.store, Conversation(
+        fmt, ext, title, sorted({m["speaker"] for m in messages}), msgs))
 
 
 def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
@@ -61,7 +63,8 @@ def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
                 valid_from: Optional[datetime] = None, user_edited: bool = False,
                 keywords: str = "", tags: str = "", origin: str = "extract",
                 message_ids: Iterable[int] = (), source_note_ids: Iterable[int] = ()) -> int:
-    """Insert one note with its sources. Returns its id."""
+    """Insert one note in exactly the state given, with its sources (none is fine: see
+    the module docstring). Returns its id."""
     created = created_at or sm.clock()
     with sm.store.write() as db:
         c = db.conn
@@ -72,7 +75,7 @@ def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
             [kind, fact_type, text, keywords, tags,
              _iso(valid_from) if valid_from else None, _iso(created), _iso(created), strength,
              _iso(last_recalled) if last_recalled else None, int(pinned), int(archived),
-             int(user_edited), origin, _hash(text)]).lastrowid
+             int(user_edited), origin, note_hash(text)]).lastrowid
         c.executemany("insert into note_sources (note_id, message_id) values (?, ?)",
                       [(nid, m) for m in message_ids])
         c.executemany("insert into note_sources (note_id, source_note_id) values (?, ?)",
@@ -83,7 +86,8 @@ def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
 def bulk_notes(sm: Any, n: int, *, now: Optional[datetime] = None, seed: int = 1,
                chunk: int = 20_000) -> None:
     """Insert ``n`` fact notes spread over two years, with random strengths, some
-    reinforced and a few pinned (for the decay benchmark). Sources are not written."""
+    reinforced and a few pinned (for the decay benchmark). Sources and history are not
+    written (see the module docstring)."""
     rng = random.Random(seed)
     now = now or sm.clock()
     for start in range(0, n, chunk):
@@ -96,7 +100,7 @@ def bulk_notes(sm: Any, n: int, *, now: Optional[datetime] = None, seed: int = 1
             rows.append(("fact", text, _iso(created), _iso(created),
                          float(1 + (rng.random() < 0.3) * rng.randint(1, 5)),
                          _iso(recalled) if recalled else None, int(rng.random() < 0.01),
-                         _hash(text)))
+                         note_hash(text)))
         with sm.store.write() as db:
             db.conn.executemany(
                 "insert into notes (kind, text, created_at, updated_at, strength, "
@@ -151,44 +155,17 @@ def chat_history(sm: Any, n_messages: int, *, start: Optional[datetime] = None,
         ids = insert_conversation(sm, f"Chat with {person}", msgs,
                                   external_id=f"demo-chat-{conv_no}")
         if with_facts:
-            rows = []
-            for i, text, ftype in facts:
-                ts = msgs[i]["timestamp"]
-                rows.append((text, ftype, ts, ids[i]))
             with sm.store.write() as db:
-                for text, ftype, ts, mid in rows:
-                    kw = " ".join(w.lower() for w in text.split() if w[:1].isupper())
-                    nid = db.conn.execute(
-                        "insert into notes (kind, fact_type, text, keywords, valid_from, "
-                        "created_at, updated_at, content_hash) values "
-                        "('fact', ?, ?, ?, ?, ?, ?, ?)",
-                        [ftype, text, kw, _iso(ts), _iso(ts), _iso(ts), _hash(text)]).lastrowid
-                    db.conn.execute("insert into note_sources (note_id, message_id) "
-                                    "values (?, ?)", [nid, mid])
-            made["facts"] += len(rows)
+                for i, text, ftype in facts:
+                    at = _iso(msgs[i]["timestamp"])
+                    write_note(db.conn, text=text, sources=[("message", ids[i])],
+                               fact_type=ftype, valid_from=at, at=at,
+                               keywords=" ".join(w.lower() for w in text.split()
+                                                 if w[:1].isupper()))
+            made["facts"] += len(facts)
         made["conversations"] += 1
         made["messages"] += size
         remaining -= size
         conv_no += 1
         t += timedelta(hours=rng.randint(2, 48))
     return made
-
-
-def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m secondme.lifecycle.demo HOME [N_MESSAGES]``."""
-    import sys
-
-    from ..service import SecondMe
-
-    args = argv if argv is not None else sys.argv[1:]
-    if not args:
-        raise SystemExit("usage: python -m secondme.lifecycle.demo HOME [N_MESSAGES]")
-    n = int(args[1]) if len(args) > 1 else 1000
-    with SecondMe(args[0]) as sm:
-        if not sm.settings.me_name:
-            sm.update_settings(me_name="Sam")
-        print(chat_history(sm, n))
-
-
-if __name__ == "__main__":
-    main()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
+from ..memory.timeparse import find_dates
 from .query import QUESTION_FRAME, STOP_WORDS, fmt_date, tokens
 
 NO_MEMORY = "I have no memory of that."
@@ -223,7 +224,8 @@ def sentences(text: str) -> list[str]:
 
 _NUMWORD = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
                       r"twelve|twenty|thirty|forty|fifty|hundred|dozen|couple|few)\b", re.I)
-_PLACE = re.compile(r"\b(?:(?:in|at|to|near|around)\s+[A-Z][\w'-]+|(?:in|at|near)\s+(?:the|a|an|my|her|his|their)\s+[\w'-]+)")
+_PLACE = re.compile(r"\b(?:(?:in|at|to|near|around)\s+[A-Z][\w'-]+|"
+                    r"(?:in|at|near)\s+(?:the|a|an|my|her|his|their)\s+[\w'-]+)")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?\b")
 
 
@@ -250,10 +252,6 @@ def _event_date(sentence: str, src: Source) -> Optional[str]:
         return None
     written = datetime.fromtimestamp(src.ts, tz=timezone.utc)
     ref = src.timestamp or written
-    try:
-        from ..memory.timeparse import find_dates
-    except ImportError:  # memory formation not in this build: the message date is a fair answer
-        return None
     try:
         found = find_dates(sentence, ref)
     except Exception:
@@ -371,7 +369,7 @@ def extractive_answer(question: str, qtype: str, q_terms: list[str], names: list
     best_score, _, best_sent, best_src = cands[0]
     if qtype == "when":
         # the first of the best sentences whose message has a date
-        for sc, _, sent, src in cands[:6]:
+        for _sc, _, sent, src in cands[:6]:
             if src.ts is None:
                 continue
             event = _event_date(sent, src)

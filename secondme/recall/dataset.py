@@ -8,19 +8,20 @@ A dataset (documented in docs/recall.md) is one JSON file::
                     "category": "single|multi|temporal|open|unanswerable",
                     "conversation": optional conversation id scoping the evidence ids}]}
 
-:func:`load_conversations` writes the conversations straight into the store (one
-transaction per conversation) in the same shape the generic importer produces; the
-evaluation prefers the real importer when this build has it.
+:func:`load_conversations` imports the conversations of a dataset (or any list of
+generic-format dicts) through the import pipeline, one transaction per conversation.
 """
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InvalidInput
-from ..models.embed import content_hash
+from ..ingest.common import context_for
+from ..ingest.generic import conversation_from_json
+from ..ingest.pipeline import store_conversation
+from ..store.db import Store
 
 CATEGORIES = ("single", "multi", "temporal", "open", "unanswerable")
 
@@ -31,9 +32,9 @@ def read_dataset(path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInput("no such dataset file", path=str(p))
+        raise InvalidInput("no such dataset file", path=str(p)) from None
     except ValueError as e:
-        raise InvalidInput(f"the dataset is not valid JSON ({e})", path=str(p))
+        raise InvalidInput(f"the dataset is not valid JSON ({e})", path=str(p)) from None
     if not isinstance(data, dict) or not isinstance(data.get("conversations"), list) \
             or not isinstance(data.get("questions"), list):
         raise InvalidInput('a dataset is {"conversations": [...], "questions": [...]}',
@@ -51,58 +52,21 @@ def read_dataset(path) -> dict[str, Any]:
     return data
 
 
-def _parse_ts(value: Any) -> tuple[Optional[str], Optional[float]]:
-    if value is None or value == "":
-        return None, None
-    if isinstance(value, (int, float)):
-        d = datetime.fromtimestamp(float(value), tz=timezone.utc)
-    else:
-        try:
-            d = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None, None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=timezone.utc)
-    return d.isoformat(), d.timestamp()
+def load_conversations(store: Store, conversations: list[dict]) -> int:
+    """Import generic-format ``conversations`` (plain dicts, see
+    :mod:`secondme.ingest.generic`) into ``store``; returns how many messages were added.
 
-
-def load_conversations(sm, conversations: list[dict], *, fmt: str = "generic",
-                       me: str = "") -> int:
-    """Insert generic-format ``conversations`` into ``sm``'s store; returns messages added.
-
-    Idempotent per (format, conversation id, message id).
+    The same path as importing them from a file: the generic parser's conversion and
+    the import pipeline's storage (dedupe by external id, positions, full-text index),
+    without a sources row. Timestamps without an offset are UTC. Idempotent per
+    (conversation id, message id). Raises InvalidInput naming a malformed conversation.
     """
+    ctx = context_for("UTC")
     added = 0
-    for ci, conv in enumerate(conversations):
-        cid = str(conv.get("id") or f"conversation-{ci + 1}")
-        msgs = conv.get("messages") or []
-        parts = conv.get("participants") or sorted({m.get("speaker", "") for m in msgs} - {""})
-        times = [_parse_ts(m.get("timestamp")) for m in msgs]
-        with sm.store.write() as db:
-            c = db.conn
-            row = c.execute("select id from conversations where format = ? and external_id = ?",
-                            [fmt, cid]).fetchone()
-            if row:
-                conv_id = row[0]
-            else:
-                first = next((t[0] for t in times if t[0]), None)
-                last = next((t[0] for t in reversed(times) if t[0]), None)
-                conv_id = c.execute(
-                    "insert into conversations (format, external_id, title, participants, "
-                    "started_at, updated_at) values (?, ?, ?, ?, ?, ?)",
-                    [fmt, cid, conv.get("title") or cid, json.dumps(parts), first, last]
-                ).lastrowid
-            rows = []
-            for pos, (m, (iso, ts)) in enumerate(zip(msgs, times)):
-                text = str(m.get("text") or "")
-                speaker = str(m.get("speaker") or "")
-                mid = str(m.get("id") or f"{cid}:{pos}")
-                rows.append((conv_id, mid, pos, speaker, int(bool(me) and speaker == me),
-                             iso, ts, text, content_hash(f"{speaker}\x00{iso}\x00{text}")))
-            count = "select count(*) from messages where conversation_id = ?"
-            before = c.execute(count, [conv_id]).fetchone()[0]
-            c.executemany(
-                "insert or ignore into messages (conversation_id, external_id, position, speaker, "
-                "is_me, timestamp, ts, text, content_hash) values (?,?,?,?,?,?,?,?,?)", rows)
-            added += c.execute(count, [conv_id]).fetchone()[0] - before
+    for i, obj in enumerate(conversations):
+        try:
+            conv = conversation_from_json(obj, ctx)
+        except ValueError as e:
+            raise InvalidInput(f"conversation {i + 1}: {e}") from None
+        added += store_conversation(store, conv, None, frozenset())[0]
     return added

@@ -1,8 +1,8 @@
 """``secondme eval DATASET.json``: evidence recall@k, answer F1, abstention, latency.
 
-The dataset's conversations are imported into a *temporary* data directory (through the
-real importer when this build has it), embedded, and every question is searched and
-(unless ``answers=False``) answered. Per question:
+The dataset's conversations are imported into a *temporary* data directory through the
+real importer, embedded, and every question is searched and (unless ``answers=False``)
+answered. Per question:
 
 - evidence recall@k: share of its evidence message ids found among the message ids the
   top-k results stand for (a message result stands for itself, a note for the messages
@@ -23,12 +23,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from ..api import EvalReport
+from ..api import Answer, EvalReport, SearchResult
 from ..progress import CancelToken, ProgressFn, check, report
 from .answer import cited_numbers, token_f1
-from .dataset import load_conversations, read_dataset
+from .dataset import read_dataset
 
 
 def _pct(values: list[float]) -> Optional[float]:
@@ -66,45 +66,43 @@ def evidence_recall(results, evidence: list[str], conversation: Optional[str] = 
     return sum(1 for e in evidence if str(e) in got) / len(evidence)
 
 
-def build_eval_store(sm, data: dict, home: Path, progress=None, cancel=None):
-    """A SecondMe on ``home`` holding the dataset's conversations, embedded. Shares the
-    caller's models (loaded once)."""
-    from ..service import SecondMe
+def build_eval_store(open_service: Callable[[Path], Any], data: dict, home: Path,
+                     progress: Optional[ProgressFn] = None,
+                     cancel: Optional[CancelToken] = None) -> Any:
+    """A service opened by ``open_service(home)`` holding the dataset's conversations,
+    imported through the real importer (``import_paths``, generic format) and embedded.
 
-    llm = None
+    The caller closes it. An import that fails raises (an evaluation must measure the
+    app's own import path, never a stand-in).
+    """
+    ev = open_service(home)
     try:
-        llm = sm.llm
-    except Exception:
-        llm = None
-    ev = SecondMe(home, embedder=sm.embedder, llm=llm, clock=sm.clock)
-    report(progress, "importing the dataset", 0, None)
-    imported = False
-    if hasattr(ev, "import_paths"):
+        report(progress, "importing the dataset", 0, None)
         f = home / "dataset-conversations.json"
         f.write_text(json.dumps({"conversations": data["conversations"]}), encoding="utf-8")
-        try:
-            ev.import_paths([f], format="generic")
-            imported = ev.store.conn.execute("select count(*) from messages").fetchone()[0] > 0
-        except Exception:
-            imported = False
-    if not imported:
-        load_conversations(ev, data["conversations"])
-    check(cancel)
-    ev.index_pending(progress=progress, cancel=cancel)
+        ev.import_paths([f], format="generic", cancel=cancel)
+        check(cancel)
+        ev.index_pending(progress=progress, cancel=cancel)
+    except BaseException:
+        ev.close()
+        raise
     return ev
 
 
-def evaluate_dataset(sm, path, *, k: int = 10, answers: bool = True,
-                     progress: Optional[ProgressFn] = None,
+def evaluate_dataset(open_service: Callable[[Path], Any], path, *, k: int = 10,
+                     answers: bool = True, progress: Optional[ProgressFn] = None,
                      cancel: Optional[CancelToken] = None,
                      keep_home: Optional[Path] = None) -> EvalReport:
-    """Run the evaluation (see the module docstring). Raises InvalidInput, Cancelled."""
+    """Run the evaluation (see the module docstring) on a service ``open_service(home)``
+    opens on a temporary data dir (``keep_home`` instead: kept afterwards). The service
+    method :meth:`~secondme.recall.ops.RecallOps.evaluate` passes one that shares its
+    models and clock. Raises InvalidInput, Cancelled."""
     data = read_dataset(path)
     tmp = Path(tempfile.mkdtemp(prefix="secondme-eval-")) if keep_home is None else keep_home
     try:
-        ev = build_eval_store(sm, data, tmp, progress, cancel)
+        ev = build_eval_store(open_service, data, tmp, progress, cancel)
         try:
-            return run_questions(ev, data["questions"], k=k, answers=answers,
+            return run_questions(ev.search, ev.ask, data["questions"], k=k, answers=answers,
                                  progress=progress, cancel=cancel)
         finally:
             ev.close()
@@ -113,9 +111,12 @@ def evaluate_dataset(sm, path, *, k: int = 10, answers: bool = True,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_questions(ev, questions: list[dict], *, k: int = 10, answers: bool = True,
-                  progress=None, cancel=None) -> EvalReport:
-    """Search (and answer) every question on an already loaded service ``ev``."""
+def run_questions(search: Callable[..., list[SearchResult]], ask: Callable[[str], Answer],
+                  questions: list[dict], *, k: int = 10, answers: bool = True,
+                  progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelToken] = None) -> EvalReport:
+    """Search (and, with ``answers``, answer) every question with ``search(question,
+    k=k)`` and ``ask(question)`` (a loaded service's methods) and sum up the figures."""
     rows = []
     invalid = 0
     total = len(questions)
@@ -125,7 +126,7 @@ def run_questions(ev, questions: list[dict], *, k: int = 10, answers: bool = Tru
         cat = q.get("category", "single")
         conv = q.get("conversation")
         t = time.perf_counter()
-        res = ev.search(q["question"], k=k)
+        res = search(q["question"], k=k)
         search_ms = (time.perf_counter() - t) * 1000
         ev_ids = [str(e) for e in q.get("evidence", [])]
         row = {"question": q["question"], "category": cat, "search_ms": search_ms,
@@ -134,7 +135,7 @@ def run_questions(ev, questions: list[dict], *, k: int = 10, answers: bool = Tru
             row["recall"] = evidence_recall(res, ev_ids, conv)
         if answers:
             t = time.perf_counter()
-            a = ev.ask(q["question"])
+            a = ask(q["question"])
             row["ask_ms"] = (time.perf_counter() - t) * 1000
             row["first_token_ms"] = a.timings.get("first_token_ms")
             row["answer"] = a.answer

@@ -16,10 +16,13 @@ import math
 import re
 import time
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
 
-from ..api import Answer, ChatInfo, ChatTurn, Citation, SearchResult, SourceView
-from ..errors import Cancelled, InvalidInput, NotFound
+from ..api import Answer, ChatInfo, ChatTurn, Citation, EvalReport, SearchResult, SourceView
+from ..errors import Cancelled, InvalidInput, ModelError, NotFound
+from ..ingest.model import Conversation, Message
+from ..ingest.pipeline import append_messages, next_position
 from ..progress import CancelToken, ProgressFn, check
 from .answer import (
     GROUNDED_MIN,
@@ -33,10 +36,11 @@ from .answer import (
     extractive_answer,
     grounding,
 )
-from .query import STOP_WORDS, content_terms, fmt_date, question_type
-from .search import SearchTrace
+from .eval import evaluate_dataset
+from .query import STOP_WORDS, content_terms, fmt_date, match_names, question_type
+from .search import DEFAULT_WEIGHTS, SearchTrace, SearchWeights, name_index, sources_of_notes
 from .search import search as _search
-from .windows import CHAT_FORMAT
+from .windows import CHAT_FORMAT, CHAT_TITLE
 
 __all__ = ["RecallOps", "SearchResult", "Answer", "Citation", "SourceView", "ChatInfo",
            "ChatTurn"]
@@ -58,6 +62,9 @@ def _now_iso(dt: datetime) -> str:
 class RecallOps:
     """Search, answers, citations and evaluation. Mixed into :class:`SecondMe`."""
 
+    #: fusion and re-ranking weights of :meth:`search` (benchmarks set others to compare)
+    search_weights: SearchWeights = DEFAULT_WEIGHTS
+
     # -- search ------------------------------------------------------------------------
     def search(self, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None,
                time_range: Optional[tuple] = None, include_archived: bool = False,
@@ -76,10 +83,12 @@ class RecallOps:
             if bad:
                 raise InvalidInput(f"unknown kind(s): {', '.join(sorted(bad))}; "
                                    "use message, chunk or note")
-        weights = getattr(self, "search_weights", None)
-        kw = {"weights": weights} if weights is not None else {}
-        return _search(self, query or "", k=k, kinds=kinds, time_range=time_range,
-                       include_archived=include_archived, trace=trace, **kw)
+        return _search(self.store, query or "", clock=self.clock,
+                       session_gap_minutes=self.settings.session_gap_minutes,
+                       embedder=lambda: self.embedder, vectors=lambda: self.vectors,
+                       embedder_loaded=self.embedder_loaded, k=k, kinds=kinds,
+                       time_range=time_range, include_archived=include_archived,
+                       weights=self.search_weights, trace=trace)
 
     # -- answers -----------------------------------------------------------------------
     def ask(self, question: str, *, chat_id: Optional[int] = None,
@@ -216,14 +225,9 @@ class RecallOps:
     def _capable_llm(self):
         try:
             llm = self.llm
-        except Exception:  # no model configured or installed: extractive answers still work
+        except ModelError:  # no model configured or installed: extractive answers still work
             return None
-        return llm if getattr(llm, "capable", False) else None
-
-    def _idf(self, terms: list[str]) -> dict[str, float]:
-        """IDF of each term over messages, chunks and notes (terms found nowhere get the
-        highest weight)."""
-        return self._term_stats(terms)[0]
+        return llm if llm.capable else None
 
     def _term_stats(self, terms: list[str]) -> tuple[dict[str, float], set[str]]:
         """(IDF of each term, the terms that occur nowhere in the memories)."""
@@ -299,9 +303,6 @@ class RecallOps:
                        or len(own_terms) <= 1)
         if not leaning:
             return question, []
-        from .query import match_names
-        from .search import name_index
-
         own_names = match_names(question, name_index(self.store))
         carried = [e for e in prev_entities if e not in own_names] if not own_names else []
         extra = list(carried)
@@ -340,41 +341,27 @@ class RecallOps:
     # -- remember ----------------------------------------------------------------------
     def _remember(self, fact: str, chat_id: int, said: str, emit) -> Answer:
         """Store what the person said as a message of the ``secondme-chat`` conversation
-        and a note (origin ``chat``) citing it."""
+        (through the import pipeline, like any imported message) and a note (kind
+        ``user``, origin ``chat``) citing it, written by ``create_note`` so that it is
+        enriched and recorded in history like a note written by hand."""
         fact = fact.strip().rstrip(".")
         if not fact:
-            raise InvalidInput("remember what? Say e.g. 'remember that my passport expires in March'")
+            raise InvalidInput("remember what? Say e.g. 'remember that my passport expires "
+                               "in March'")
         fact = fact[0].upper() + fact[1:] + "."
         now = self.clock()
+        said_at = now.astimezone(timezone.utc).replace(microsecond=0)
         me = self.settings.me_name or "Me"
-        with self.store.write() as db:
-            c = db.conn
-            row = c.execute("select id from conversations where format = ? and external_id = ?",
-                            [CHAT_FORMAT, CHAT_FORMAT]).fetchone()
-            if row is None:
-                conv = c.execute(
-                    "insert into conversations (format, external_id, title, participants, "
-                    "started_at, updated_at) values (?, ?, ?, ?, ?, ?)",
-                    [CHAT_FORMAT, CHAT_FORMAT, "Told to secondme", json.dumps([me]),
-                     _now_iso(now), _now_iso(now)]).lastrowid
-            else:
-                conv = row[0]
-            pos = c.execute("select coalesce(max(position), -1) + 1 from messages "
-                            "where conversation_id = ?", [conv]).fetchone()[0]
-            from ..models.embed import content_hash
-
-            ext = f"chat-{chat_id}-{pos}"
-            mid = c.execute(
-                "insert into messages (conversation_id, external_id, position, speaker, is_me, "
-                "kind, timestamp, ts, text, content_hash) values (?,?,?,?,1,'message',?,?,?,?)",
-                [conv, ext, pos, me, _now_iso(now), now.timestamp(), said,
-                 content_hash(said)]).lastrowid
-            c.execute("update conversations set updated_at = ? where id = ?", [_now_iso(now), conv])
-        note_id = self._create_chat_note(fact, mid)
+        with self.store.write():
+            ext = f"chat-{chat_id}-{next_position(self.store, CHAT_FORMAT, CHAT_FORMAT)}"
+            [mid] = append_messages(self.store, Conversation(
+                CHAT_FORMAT, CHAT_FORMAT, CHAT_TITLE, [me],
+                [Message(ext, me, said_at, said, is_me=True)]))
+        note_id = self.create_note(fact, sources=[("message", mid)], origin="chat").id
         self._add_turn(chat_id, "user", said, query=said, message_id=mid)
         text = f"I'll remember that: {fact} [1]"
         _stream_words(text, emit)
-        srcs = [{"message_id": ext, "conversation": "Told to secondme",
+        srcs = [{"message_id": ext, "conversation": CHAT_TITLE,
                  "conversation_id": CHAT_FORMAT, "timestamp": _now_iso(now), "speaker": me,
                  "item_id": mid}]
         cit = Citation(n=1, id=note_id, kind="note", text=fact, sources=srcs,
@@ -384,69 +371,11 @@ class RecallOps:
         return Answer(answer=text, abstained=False, citations=[cit], chat_id=chat_id,
                       method="remembered", strength=1.0, question=said)
 
-    def _create_chat_note(self, fact: str, message_id: int) -> int:
-        """A note (kind ``user``, origin ``chat``) whose source is the chat message.
-
-        Uses memory formation's ``create_note`` when this build has it (so the note is
-        enriched, linked and reconciled like any other); otherwise writes it directly.
-        """
-        create = getattr(self, "create_note", None)
-        if create is not None:
-            for sources in ([{"message_id": message_id}], [("message", message_id)],
-                            [message_id]):
-                try:
-                    note = create(fact, sources=sources, origin="chat")
-                    return int(getattr(note, "id", note))
-                except (TypeError, ValueError, KeyError, AttributeError):
-                    continue
-        from ..models.embed import content_hash
-
-        now = _now_iso(self.clock())
-        with self.store.write() as db:
-            nid = db.conn.execute(
-                "insert into notes (kind, text, created_at, updated_at, origin, valid_from, "
-                "content_hash) values ('user', ?, ?, ?, 'chat', ?, ?)",
-                [fact, now, now, now[:10], content_hash(fact)]).lastrowid
-            db.conn.execute("insert into note_sources (note_id, message_id) values (?, ?)",
-                            [nid, message_id])
-            db.conn.execute("insert into history (note_id, action, before, after, actor, at) "
-                            "values (?, 'create', null, ?, 'chat', ?)",
-                            [nid, json.dumps({"text": fact}), now])
-        self.hooks.emit("notes_did_change", ids=[nid], action="create")
-        return nid
-
     # -- reinforcement -----------------------------------------------------------------
     def _reinforce(self, note_ids: list[int]) -> None:
-        """Cited notes get stronger: strength + 1, last_recalled = now, retention = 1
-        (R = exp(0)); lifecycle's decay then runs with S = 1 + reinforcements."""
-        ids = sorted(set(note_ids))
-        if not ids:
-            return
-        fn = None
-        try:
-            from ..lifecycle import decay as _decay  # type: ignore
-
-            fn = getattr(_decay, "reinforce", None)
-        except ImportError:
-            fn = None
-        if fn is not None:
-            try:
-                fn(self, ids, reason="cited")
-                return
-            except TypeError:
-                pass
-        now = _now_iso(self.clock())
-        with self.store.write() as db:
-            c = db.conn
-            q = ",".join("?" * len(ids))
-            c.execute(f"update notes set strength = strength + 1, last_recalled = ?, "
-                      f"retention = 1.0 where id in ({q})", [now, *ids])
-            has_table = c.execute("select 1 from sqlite_master where type = 'table' and "
-                                  "name = 'reinforcements'").fetchone()
-            if has_table:
-                c.executemany("insert into reinforcements (note_id, at, reason) values (?, ?, ?)",
-                              [(i, now, "cited") for i in ids])
-        self.hooks.emit("notes_did_change", ids=ids, action="reinforce")
+        """Cited notes get stronger (see :func:`secondme.lifecycle.decay.reinforce`)."""
+        if note_ids:
+            self.reinforce_notes(note_ids, "cited")
 
     # -- citations ---------------------------------------------------------------------
     def open_source(self, kind: str, id: int, *, around: int = 5) -> SourceView:
@@ -489,23 +418,28 @@ class RecallOps:
             r = conn.execute("select text from notes where id = ?", [id]).fetchone()
             if r is None:
                 raise NotFound(f"memory {id} does not exist (deleted?)")
-            from .search import _note_sources
-
             return SourceView(kind, id, "Memory", text=r[0],
-                              sources=_note_sources(conn, [id]).get(id, []))
+                              sources=sources_of_notes(conn, [id]).get(id, []))
         raise InvalidInput(f"unknown kind {kind!r}; use message, chunk or note")
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, dataset_path, *, k: int = 10, answers: bool = True,
                  progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelToken] = None):
+                 cancel: Optional[CancelToken] = None) -> EvalReport:
         """Evaluate recall and answers on a dataset (format in docs/recall.md) in a fresh
-        temporary data directory (your own memory is not touched). Returns an EvalReport.
-        Raises InvalidInput for a malformed dataset, Cancelled."""
-        from .eval import evaluate_dataset
+        temporary data directory (your own memory is not touched) with this service's
+        models and clock. Returns an EvalReport. Raises InvalidInput for a malformed
+        dataset, Cancelled."""
+        try:
+            llm = self.llm
+        except ModelError:  # the evaluation still measures search and extractive answers
+            llm = None
 
-        return evaluate_dataset(self, dataset_path, k=k, answers=answers, progress=progress,
-                                cancel=cancel)
+        def open_eval(home: Path) -> Any:
+            return type(self)(home, embedder=self.embedder, llm=llm, clock=self.clock)
+
+        return evaluate_dataset(open_eval, dataset_path, k=k, answers=answers,
+                                progress=progress, cancel=cancel)
 
 
 def _ts(r: SearchResult) -> Optional[float]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Optional
 
 STOP_WORDS = frozenset("""
@@ -180,10 +180,190 @@ def _num(word: str) -> Optional[int]:
     return NUMBER_WORDS.get(word)
 
 
-_NUM = r"(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|couple|few|several)"
+_NUM = (r"(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|couple|"
+        r"few|several)")
 _UNIT = r"(day|week|weekend|month|year)s?"
 _MONTH = (r"(january|february|march|april|may|june|july|august|september|october|november|"
           r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)")
+_MONTH_PHRASE = re.compile(r"\b(last|this|in|of|since|before|after|during)?\s*" + _MONTH
+                           + r"(?:\s+(?:of\s+)?(\d{4}))?\b")
+
+
+@dataclass
+class _When:
+    """What every time matcher gets: the lower-cased question and the reference time."""
+
+    q: str
+    ref: datetime      # aware
+    today: datetime    # ref at midnight
+    tz: tzinfo
+
+
+# Each matcher returns (range, the match of its phrase) or None; parse_time tries them in
+# this order (the first that matches wins).
+_Found = Optional[tuple[TimeRange, re.Match]]
+
+
+def _anchored(w: _When) -> _Found:
+    """ "two weeks before the wedding", "3 days after my birthday" """
+    m = re.search(_NUM + r"\s+" + _UNIT + r"\s+(before|after)\s+"
+                  r"(?:the\s+|my\s+|our\s+|his\s+|her\s+)?"
+                  r"([^\W\d_][\w' -]{1,40}?)(?=[?.!,]|$|\s+(?:did|was|were|when|what|and))",
+                  w.q)
+    if not m:
+        return None
+    days = (_num(m.group(1)) or 1) * UNIT_DAYS[m.group(2)]
+    sign = -1 if m.group(3) == "before" else 1
+    return (TimeRange(None, None, phrase=m.group(0), anchor=m.group(4).strip(),
+                      offset_days=sign * days, slack_days=max(2.0, days * 0.35)), m)
+
+
+def _one_day(w: _When) -> _Found:
+    """ "yesterday", "today", "tonight", "last night", "this morning" """
+    m = re.search(r"\b(yesterday|today|tonight|last night|this morning)\b", w.q)
+    if not m:
+        return None
+    start = w.today - timedelta(days=1 if m.group(1) in ("yesterday", "last night") else 0)
+    return TimeRange(start, start + timedelta(days=1), m.group(0)), m
+
+
+def _span_back(w: _When) -> _Found:
+    """ "in the past two weeks", "last 3 days", "two weeks ago" """
+    m = re.search(r"\b(?:in the )?(?:past|last)\s+" + _NUM + r"\s+" + _UNIT + r"\b", w.q)
+    if m:
+        start = w.today - timedelta(days=(_num(m.group(1)) or 1) * UNIT_DAYS[m.group(2)])
+        return TimeRange(start, w.today + timedelta(days=1), m.group(0)), m
+    m = re.search(r"\b" + _NUM + r"\s+" + _UNIT + r"\s+ago\b", w.q)
+    if not m:
+        return None
+    days = (_num(m.group(1)) or 1) * UNIT_DAYS[m.group(2)]
+    centre = w.today - timedelta(days=days)
+    half = max(1.5, days * 0.3)
+    return (TimeRange(centre - timedelta(days=half), centre + timedelta(days=half + 1),
+                      m.group(0)), m)
+
+
+def _this_or_last_unit(w: _When) -> _Found:
+    """ "last week", "this weekend", "next month", "last year" """
+    m = re.search(r"\b(last|this|next)\s+(week|weekend|month|year)\b", w.q)
+    if not m:
+        return None
+    unit = m.group(2)
+    shift = {"last": -1, "this": 0, "next": 1}[m.group(1)]
+    if unit in ("week", "weekend"):
+        monday = w.today - timedelta(days=w.today.weekday()) + timedelta(weeks=shift)
+        start = monday + timedelta(days=5) if unit == "weekend" else monday
+        end = monday + timedelta(days=7)
+    elif unit == "month":
+        y, mo = _add_months(w.ref.year, w.ref.month, shift)
+        start = _month_start(y, mo, w.tz)
+        end = _month_start(*_add_months(y, mo, 1), w.tz)
+    else:
+        start = datetime(w.ref.year + shift, 1, 1, tzinfo=w.tz)
+        end = datetime(w.ref.year + shift + 1, 1, 1, tzinfo=w.tz)
+    return TimeRange(start, end, m.group(0)), m
+
+
+def _weekday(w: _When) -> _Found:
+    """ "last friday", "this monday" """
+    m = re.search(r"\b(last|this)\s+(" + "|".join(WEEKDAYS) + r")\b", w.q)
+    if not m:
+        return None
+    back = (w.today.weekday() - WEEKDAYS[m.group(2)]) % 7 or (7 if m.group(1) == "last" else 0)
+    start = w.today - timedelta(days=back)
+    return TimeRange(start, start + timedelta(days=1), m.group(0)), m
+
+
+def _season(w: _When) -> _Found:
+    """ "last summer", "in winter 2022" """
+    m = re.search(r"\b(last|this|in)\s+(spring|summer|autumn|fall|winter)"
+                  r"(?:\s+(?:of\s+)?(\d{4}))?\b", w.q)
+    if not m:
+        return None
+    a, b = SEASONS[m.group(2)]
+    year = int(m.group(3)) if m.group(3) else w.ref.year
+    if not m.group(3) and (m.group(1) == "last" or (w.ref.month < a and a != 12)):
+        year -= 1
+    start = _month_start(year, a, w.tz)
+    ey, em = (year + 1, b + 1) if b < a else _add_months(year, b, 1)
+    return TimeRange(start, _month_start(ey, em, w.tz), m.group(0)), m
+
+
+def _date(w: _When) -> _Found:
+    """ "on 8 May 2023", "May 8th, 2023", "8th of May" """
+    m = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH
+                  + r"\b(?:,?\s+(\d{4}))?", w.q) \
+        or re.search(r"\b" + _MONTH + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?", w.q)
+    if not m:
+        return None
+    g = m.groups()
+    if g[0].isdigit():
+        day, mon, year = int(g[0]), MONTHS[g[1]], g[2]
+    else:
+        mon, day, year = MONTHS[g[0]], int(g[1]), g[2]
+    y = int(year) if year else w.ref.year
+    try:
+        start = datetime(y, mon, day, tzinfo=w.tz)
+    except ValueError:
+        return None
+    if not year and start > w.ref:
+        start = start.replace(year=y - 1)
+    return TimeRange(start, start + timedelta(days=1), m.group(0)), m
+
+
+def _month(w: _When) -> _Found:
+    """ "last May", "in May", "May 2023", "since March", "before June 2022" """
+    m = _MONTH_PHRASE.search(w.q)
+    while m and not (m.group(1) or m.group(3)):
+        # a bare "may"/"march" is a verb more often than a month
+        if m.group(2) not in ("may", "march"):
+            break
+        m = _MONTH_PHRASE.search(w.q, m.end())
+    if not m:
+        return None
+    prep, mon, year = m.group(1), MONTHS[m.group(2)], m.group(3)
+    if year:
+        y = int(year)
+    else:
+        y = w.ref.year
+        if mon > w.ref.month or (prep == "last" and mon >= w.ref.month):
+            y -= 1
+    start = _month_start(y, mon, w.tz)
+    end = _month_start(*_add_months(y, mon, 1), w.tz)
+    if prep in ("since", "after"):
+        return TimeRange(end if prep == "after" else start, None, m.group(0)), m
+    if prep == "before":
+        return TimeRange(None, start, m.group(0)), m
+    return TimeRange(start, end, m.group(0).strip()), m
+
+
+def _year(w: _When) -> _Found:
+    """ "in 2022", "since 2019", "before 2020" """
+    m = re.search(r"\b(in|since|before|after|during)?\s*((?:19|20)\d{2})\b", w.q)
+    if not m:
+        return None
+    y = int(m.group(2))
+    start, end = datetime(y, 1, 1, tzinfo=w.tz), datetime(y + 1, 1, 1, tzinfo=w.tz)
+    prep = m.group(1)
+    if prep == "since":
+        return TimeRange(start, None, m.group(0)), m
+    if prep == "after":
+        return TimeRange(end, None, m.group(0)), m
+    if prep == "before":
+        return TimeRange(None, start, m.group(0)), m
+    return TimeRange(start, end, m.group(0).strip()), m
+
+
+def _recently(w: _When) -> _Found:
+    """ "recently", "lately", "these days": the last 30 days """
+    m = re.search(r"\b(recently|lately|these days)\b", w.q)
+    if not m:
+        return None
+    return TimeRange(w.today - timedelta(days=30), w.today + timedelta(days=1), m.group(0)), m
+
+
+_TIME_MATCHERS = (_anchored, _one_day, _span_back, _this_or_last_unit, _weekday, _season,
+                  _date, _month, _year, _recently)
 
 
 def parse_time(question: str, ref: datetime) -> tuple[Optional[TimeRange], str]:
@@ -194,136 +374,13 @@ def parse_time(question: str, ref: datetime) -> tuple[Optional[TimeRange], str]:
     words ("may") only count as months next to a year, "in", "last", "this", "of",
     "since", "before" or "after".
     """
-    q = question.lower()
-    tz = ref.tzinfo or timezone.utc
     ref = ref if ref.tzinfo else ref.replace(tzinfo=timezone.utc)
-    today = _day(ref)
-
-    def cut(m: re.Match) -> str:
-        return (question[:m.start()] + " " + question[m.end():]).strip()
-
-    # anchored: "two weeks before the wedding", "3 days after my birthday"
-    m = re.search(_NUM + r"\s+" + _UNIT + r"\s+(before|after)\s+(?:the\s+|my\s+|our\s+|his\s+|her\s+)?"
-                  r"([^\W\d_][\w' -]{1,40}?)(?=[?.!,]|$|\s+(?:did|was|were|when|what|and))", q)
-    if m:
-        n = _num(m.group(1)) or 1
-        days = n * UNIT_DAYS[m.group(2)]
-        sign = -1 if m.group(3) == "before" else 1
-        return (TimeRange(None, None, phrase=m.group(0), anchor=m.group(4).strip(),
-                          offset_days=sign * days, slack_days=max(2.0, days * 0.35)), cut(m))
-    m = re.search(r"\b(yesterday|today|tonight|last night|this morning)\b", q)
-    if m:
-        start = today - timedelta(days=1) if m.group(1) in ("yesterday", "last night") else today
-        return TimeRange(start, start + timedelta(days=1), m.group(0)), cut(m)
-    m = re.search(r"\b(day before yesterday)\b", q)
-    if m:
-        start = today - timedelta(days=2)
-        return TimeRange(start, start + timedelta(days=1), m.group(0)), cut(m)
-    m = re.search(r"\b(?:in the )?(?:past|last)\s+" + _NUM + r"\s+" + _UNIT + r"\b", q)
-    if m:
-        n = _num(m.group(1)) or 1
-        start = today - timedelta(days=n * UNIT_DAYS[m.group(2)])
-        return TimeRange(start, today + timedelta(days=1), m.group(0)), cut(m)
-    m = re.search(r"\b" + _NUM + r"\s+" + _UNIT + r"\s+ago\b", q)
-    if m:
-        n = _num(m.group(1)) or 1
-        days = n * UNIT_DAYS[m.group(2)]
-        centre = today - timedelta(days=days)
-        half = max(1.5, days * 0.3)
-        return (TimeRange(centre - timedelta(days=half), centre + timedelta(days=half + 1),
-                          m.group(0)), cut(m))
-    m = re.search(r"\b(last|this|next)\s+(week|weekend|month|year)\b", q)
-    if m:
-        which, unit = m.group(1), m.group(2)
-        shift = {"last": -1, "this": 0, "next": 1}[which]
-        if unit in ("week", "weekend"):
-            monday = today - timedelta(days=today.weekday()) + timedelta(weeks=shift)
-            start = monday + timedelta(days=5) if unit == "weekend" else monday
-            end = monday + timedelta(days=7)
-        elif unit == "month":
-            y, mo = _add_months(ref.year, ref.month, shift)
-            start = _month_start(y, mo, tz)
-            y2, m2 = _add_months(y, mo, 1)
-            end = _month_start(y2, m2, tz)
-        else:
-            start = datetime(ref.year + shift, 1, 1, tzinfo=tz)
-            end = datetime(ref.year + shift + 1, 1, 1, tzinfo=tz)
-        return TimeRange(start, end, m.group(0)), cut(m)
-    m = re.search(r"\b(last|this)\s+(" + "|".join(WEEKDAYS) + r")\b", q)
-    if m:
-        wd = WEEKDAYS[m.group(2)]
-        back = (today.weekday() - wd) % 7 or (7 if m.group(1) == "last" else 0)
-        start = today - timedelta(days=back)
-        return TimeRange(start, start + timedelta(days=1), m.group(0)), cut(m)
-    m = re.search(r"\b(last|this|in)\s+(spring|summer|autumn|fall|winter)(?:\s+(?:of\s+)?(\d{4}))?\b", q)
-    if m:
-        a, b = SEASONS[m.group(2)]
-        year = int(m.group(3)) if m.group(3) else ref.year
-        if not m.group(3):
-            if m.group(1) == "last" or (ref.month < a and a != 12):
-                year -= 1
-        start = _month_start(year, a, tz)
-        ey, em = (year + 1, b + 1) if b < a else _add_months(year, b, 1)
-        end = _month_start(ey, em, tz)
-        return TimeRange(start, end, m.group(0)), cut(m)
-    # "on 8 May 2023", "May 8th, 2023", "8th of May"
-    m = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r"\b(?:,?\s+(\d{4}))?", q) \
-        or re.search(r"\b" + _MONTH + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?", q)
-    if m:
-        g = m.groups()
-        if g[0].isdigit():
-            day, mon, year = int(g[0]), MONTHS[g[1]], g[2]
-        else:
-            mon, day, year = MONTHS[g[0]], int(g[1]), g[2]
-        y = int(year) if year else ref.year
-        try:
-            start = datetime(y, mon, day, tzinfo=tz)
-        except ValueError:
-            start = None
-        if start is not None:
-            if not year and start > ref:
-                start = start.replace(year=y - 1)
-            return TimeRange(start, start + timedelta(days=1), m.group(0)), cut(m)
-    # months: "last May", "in May", "May 2023", "since March", "before June 2022"
-    m = re.search(r"\b(last|this|in|of|since|before|after|during)?\s*" + _MONTH
-                  + r"(?:\s+(?:of\s+)?(\d{4}))?\b", q)
-    while m and not (m.group(1) or m.group(3)):
-        # a bare "may"/"march" is a verb more often than a month
-        if m.group(2) not in ("may", "march"):
-            break
-        m = re.compile(r"\b(last|this|in|of|since|before|after|during)?\s*" + _MONTH
-                       + r"(?:\s+(?:of\s+)?(\d{4}))?\b").search(q, m.end())
-    if m:
-        prep, mon, year = m.group(1), MONTHS[m.group(2)], m.group(3)
-        if year:
-            y = int(year)
-        else:
-            y = ref.year
-            if mon > ref.month or (prep == "last" and mon >= ref.month):
-                y -= 1
-        start = _month_start(y, mon, tz)
-        ny, nm = _add_months(y, mon, 1)
-        end = _month_start(ny, nm, tz)
-        if prep == "since" or prep == "after":
-            return TimeRange(end if prep == "after" else start, None, m.group(0)), cut(m)
-        if prep == "before":
-            return TimeRange(None, start, m.group(0)), cut(m)
-        return TimeRange(start, end, m.group(0).strip()), cut(m)
-    m = re.search(r"\b(in|since|before|after|during)?\s*((?:19|20)\d{2})\b", q)
-    if m:
-        y = int(m.group(2))
-        start, end = datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz)
-        prep = m.group(1)
-        if prep == "since":
-            return TimeRange(start, None, m.group(0)), cut(m)
-        if prep == "after":
-            return TimeRange(end, None, m.group(0)), cut(m)
-        if prep == "before":
-            return TimeRange(None, start, m.group(0)), cut(m)
-        return TimeRange(start, end, m.group(0).strip()), cut(m)
-    m = re.search(r"\b(recently|lately|these days)\b", q)
-    if m:
-        return TimeRange(today - timedelta(days=30), today + timedelta(days=1), m.group(0)), cut(m)
+    w = _When(question.lower(), ref, _day(ref), ref.tzinfo)
+    for matcher in _TIME_MATCHERS:
+        found = matcher(w)
+        if found is not None:
+            tr, m = found
+            return tr, (question[:m.start()] + " " + question[m.end():]).strip()
     return None, question
 
 

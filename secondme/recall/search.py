@@ -24,18 +24,26 @@ callable from any thread. Latency: see ``benchmarks/bench_recall_latency.py``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
 from ..api import SearchResult
+from ..models.embed import Embedder
+from ..store.db import Store
+from ..store.vectors import VectorIndex
 from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
+from .trust import demote_external
 from .windows import update_windows, windows_fresh
+
+log = logging.getLogger(__name__)
 
 KINDS = ("message", "chunk", "note")
 
@@ -60,7 +68,8 @@ class SearchWeights:
     time_in: float = 2.0          # × (1 + time_in) inside a parsed time range
     time_scale_days: float = 30.0  # outside: × 1 / (1 + distance / scale)
     speaker: float = 0.8          # × (1 + speaker) for the named person's messages
-    neighbour_damp: float = 1.0   # × for a message whose neighbour ranks above it (measured: no gain, off)
+    neighbour_damp: float = 1.0   # × for a message whose neighbour ranks above it
+    #                               (measured: no gain, off)
     candidates: int = 100         # per list
     dense_candidates: int = 60
     dense_min_sim: float = 0.2    # weaker dense hits are noise, not candidates
@@ -198,32 +207,30 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
-def _embed_async(sm, text: str):
+def _embed_async(embedder: Embedder, text: str) -> Future:
     """Start embedding the query on a helper thread (torch and SQLite both release the
     GIL, so the embedding overlaps the keyword queries). Returns a future."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="secondme-query-embed")
-    return _pool.submit(lambda: embed_query(sm.embedder, text))
+    return _pool.submit(embed_query, embedder, text)
 
 
-def _dense(sm, text: str, limit: int, trace: SearchTrace,
-           min_sim: float = 0.0, pending=None) -> list[tuple[str, int]]:
-    """(kind, id) of the nearest items to the query, best first; [] if no index."""
-    vectors = sm.vectors
+def _dense(conn, vectors: VectorIndex, query_vector: Callable[[], np.ndarray], limit: int,
+           trace: SearchTrace, min_sim: float = 0.0) -> list[tuple[str, int]]:
+    """(kind, id) of the nearest items to the query, best first; [] if the index is
+    empty. ``query_vector()`` gives the query's embedding (computed only when needed)."""
     if len(vectors) == 0:
         return []
-    qv = pending.result() if pending is not None else embed_query(sm.embedder, text)
+    qv = query_vector()
     # asking hnswlib for DENSE_BREADTH neighbours widens its search (ef): measured recall@10
     # against exact search 0.91 at ef 96 → 0.95 at ef 400 for ~1 ms more at 100k items
     hits = vectors.search(qv, max(limit, DENSE_BREADTH))[:limit]
     if not hits:
         return []
     labels = [h[0] for h in hits]
-    rows = sm.store.conn.execute(
+    rows = conn.execute(
         f"select label, kind, item_id from vector_items where label in "
         f"({','.join('?' * len(labels))})", labels).fetchall()
     by_label = {r[0]: (r[1], r[2]) for r in rows}
@@ -286,11 +293,22 @@ def _ppr(conn, seeds: dict[int, float], limit: int = 20, alpha: float = 0.5,
 
 
 # -- the search ------------------------------------------------------------------------
-def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None,
-           time_range: Optional[tuple] = None, include_archived: bool = False,
-           weights: SearchWeights = DEFAULT_WEIGHTS, trace: Optional[SearchTrace] = None,
-           use_dense: bool = True, extra_terms: Iterable[str] = ()) -> list[SearchResult]:
-    """The ``k`` best results for ``query`` (see the module docstring).
+def search(store: Store, query: str, *, clock: Callable[[], datetime],
+           session_gap_minutes: float, embedder: Callable[[], Embedder],
+           vectors: Callable[[], VectorIndex], embedder_loaded: bool = False, k: int = 10,
+           kinds: Optional[Iterable[str]] = None, time_range: Optional[tuple] = None,
+           include_archived: bool = False, weights: SearchWeights = DEFAULT_WEIGHTS,
+           trace: Optional[SearchTrace] = None, use_dense: bool = True,
+           extra_terms: Iterable[str] = ()) -> list[SearchResult]:
+    """The ``k`` best results for ``query`` in ``store`` (see the module docstring).
+
+    ``clock`` gives now (relative dates resolve against the latest message, or now when
+    nothing is imported); ``session_gap_minutes`` splits chats into sessions for the
+    context windows. ``embedder()`` and ``vectors()`` give the embedding model and its
+    vector index, loading them on first use (seconds): they are called only when the
+    dense list is wanted, and a failure there leaves lexical search working;
+    ``embedder_loaded`` says the model is in memory already, so the query is embedded on
+    a helper thread while the keyword queries run.
 
     ``kinds`` restricts to message/chunk/note; ``time_range`` = (start, end) aware
     datetimes (either may be None) restricts strictly, whereas a range parsed from the
@@ -301,13 +319,11 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
     trace = trace if trace is not None else SearchTrace()
     t0 = time.perf_counter()
     kinds = set(kinds) if kinds else set(KINDS)
-    store = sm.store
     conn = store.conn
     if "message" in kinds and not windows_fresh(store):
-        update_windows(store, gap_minutes=sm.settings.session_gap_minutes)
+        update_windows(store, gap_minutes=session_gap_minutes)
     names = name_index(store)
-    ref = reference_time(store, sm.clock)
-    parsed = parse_query(query, ref, names)
+    parsed = parse_query(query, reference_time(store, clock), names)
     speaker_words = speaker_names(store)
     extra = [t for t in extra_terms if t not in parsed.terms]
     lexical_terms = [t for t in parsed.terms if t not in speaker_words] + extra
@@ -325,42 +341,66 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
         soft = _resolve_anchor(conn, soft, weights)
     trace.time_range = soft
 
-    lists: dict[str, list[tuple[str, int]]] = {}
-    pending = None
-    if use_dense and weights.dense > 0 and query.strip() and sm.embedder_loaded:
-        pending = _embed_async(sm, query)
+    want_dense = use_dense and weights.dense > 0 and bool(query.strip())
+    pending = _embed_async(embedder(), query) if want_dense and embedder_loaded else None
     t1 = time.perf_counter()
-    if match:
-        n = weights.candidates
-        if "message" in kinds:
-            if weights.window > 0:
-                lists["window"] = [("message", r[0])
-                                   for r in _bm25_messages(conn, match, weights, n)]
-            if weights.single > 0:
-                lists["single"] = [("message", r[0]) for r in conn.execute(
-                    "select rowid from messages_fts where messages_fts match ? "
-                    "order by bm25(messages_fts, 1.0, 0.5) limit ?", [match, n])]
-        if "note" in kinds:
-            lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
-        if "chunk" in kinds:
-            lists["chunks"] = [("chunk", r[0]) for r in _bm25_chunks(conn, match, n)]
+    lists = _lexical_lists(conn, match, kinds, weights, include_archived)
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
-    if use_dense and weights.dense > 0 and query.strip():
-        try:
-            dense = _dense(sm, query, weights.dense_candidates, trace, weights.dense_min_sim,
-                           pending)
-        except Exception:  # a broken index must not break search; lexical still works
-            import logging
+    if want_dense:
+        def query_vector() -> np.ndarray:
+            return pending.result() if pending is not None else embed_query(embedder(), query)
 
-            logging.getLogger(__name__).exception("dense search failed")
+        try:
+            dense = _dense(conn, vectors(), query_vector, weights.dense_candidates, trace,
+                           weights.dense_min_sim)
+        except Exception:  # a broken index or model must not break search; lexical works
+            log.exception("dense search failed")
             dense = []
         lists["dense"] = [d for d in dense if d[0] in kinds]
     trace.timings["dense_ms"] = (time.perf_counter() - t2) * 1000
 
     t3 = time.perf_counter()
     fused = _fuse(lists, weights)
-    # graph: PPR from the best notes; provenance: messages behind the best notes
+    _add_graph_and_provenance(conn, fused, lists, kinds, weights, include_archived)
+    trace.timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
+
+    t4 = time.perf_counter()
+    results = _rerank_and_build(conn, fused, lists, parsed, soft, strict, k, weights,
+                                include_archived)
+    # another app's claims (MCP `remember`) never outrank the person's own evidence
+    results = demote_external(store, results)
+    trace.timings["rerank_ms"] = (time.perf_counter() - t4) * 1000
+    trace.timings["total_ms"] = (time.perf_counter() - t0) * 1000
+    return results
+
+
+def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
+                   include_archived: bool) -> dict[str, list[tuple[str, int]]]:
+    """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``."""
+    lists: dict[str, list[tuple[str, int]]] = {}
+    if not match:
+        return lists
+    n = weights.candidates
+    if "message" in kinds:
+        if weights.window > 0:
+            lists["window"] = [("message", r[0])
+                               for r in _bm25_messages(conn, match, weights, n)]
+        if weights.single > 0:
+            lists["single"] = [("message", r[0]) for r in conn.execute(
+                "select rowid from messages_fts where messages_fts match ? "
+                "order by bm25(messages_fts, 1.0, 0.5) limit ?", [match, n])]
+    if "note" in kinds:
+        lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
+    if "chunk" in kinds:
+        lists["chunks"] = [("chunk", r[0]) for r in _bm25_chunks(conn, match, n)]
+    return lists
+
+
+def _add_graph_and_provenance(conn, fused: dict, lists: dict, kinds: set[str],
+                              weights: SearchWeights, include_archived: bool) -> None:
+    """Add to ``fused`` (and ``lists``) the notes linked to the best notes (personalised
+    PageRank) and the messages the best notes were formed from."""
     top_notes = {i: s for (kind, i), s in sorted(fused.items(), key=lambda x: -x[1])[:30]
                  if kind == "note"}
     if top_notes and "note" in kinds and weights.graph > 0:
@@ -385,21 +425,10 @@ def search(sm, query: str, *, k: int = 10, kinds: Optional[Iterable[str]] = None
             prov += [("message", m) for m in by_note.get(nid, [])[:5]]
         lists["provenance"] = prov
         _add_list(fused, prov, weights.provenance, weights.rrf_k)
-    trace.timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
-
-    t4 = time.perf_counter()
-    results = _rerank_and_build(sm, fused, lists, parsed, soft, strict, k, weights,
-                                include_archived)
-    from .trust import demote_external
-
-    # another app's claims (MCP `remember`) never outrank the person's own evidence
-    results = demote_external(sm.store, results)
-    trace.timings["rerank_ms"] = (time.perf_counter() - t4) * 1000
-    trace.timings["total_ms"] = (time.perf_counter() - t0) * 1000
-    return results
 
 
-def _fuse(lists: dict[str, list[tuple[str, int]]], w: SearchWeights) -> dict[tuple[str, int], float]:
+def _fuse(lists: dict[str, list[tuple[str, int]]],
+          w: SearchWeights) -> dict[tuple[str, int], float]:
     fused: dict[tuple[str, int], float] = defaultdict(float)
     for name, items in lists.items():
         _add_list(fused, items, getattr(w, name), w.rrf_k)
@@ -457,8 +486,8 @@ def _fetch(conn, kind: str, ids: list[int]) -> dict[int, dict]:
                 f"from notes where id in ({q})", ids):
             out[r[0]] = {"text": r[1], "valid_from": r[2], "retention": r[3],
                          "pinned": r[4], "archived": r[5], "created_at": r[6], "kind": r[7]}
-        for nid, mid, ts, in_ in conn.execute(
-                f"select ns.note_id, ns.message_id, m.ts, 1 from note_sources ns "
+        for nid, ts in conn.execute(
+                f"select ns.note_id, m.ts from note_sources ns "
                 f"join messages m on m.id = ns.message_id where ns.note_id in ({q})", ids):
             d = out.get(nid)
             if d is not None and ts is not None:
@@ -485,10 +514,9 @@ def _iso_ts(value: Optional[str]) -> Optional[float]:
     return d.timestamp()
 
 
-def _rerank_and_build(sm, fused, lists, parsed: ParsedQuery, soft: Optional[TimeRange],
+def _rerank_and_build(conn, fused, lists, parsed: ParsedQuery, soft: Optional[TimeRange],
                       strict: Optional[TimeRange], k: int, w: SearchWeights,
                       include_archived: bool) -> list[SearchResult]:
-    conn = sm.store.conn
     pool = sorted(fused.items(), key=lambda x: -x[1])[:max(60, k * 6)]
     by_kind: dict[str, list[int]] = defaultdict(list)
     for (kind, i), _ in pool:
@@ -559,14 +587,16 @@ def _rerank_and_build(sm, fused, lists, parsed: ParsedQuery, soft: Optional[Time
         if len(out) >= k:
             break
     note_ids = [i for (kind, i), _, _ in out if kind == "note"]
-    note_sources = _note_sources(conn, note_ids)
+    note_sources = sources_of_notes(conn, note_ids)
     results = []
     for (kind, i), s, d in out:
         results.append(_result(kind, i, s, d, note_sources.get(i, []), found_in[(kind, i)]))
     return results
 
 
-def _note_sources(conn, note_ids: list[int], per_note: int = 20) -> dict[int, list[dict]]:
+def sources_of_notes(conn, note_ids: list[int], per_note: int = 20) -> dict[int, list[dict]]:
+    """The provenance of each note (its messages or document passages), at most
+    ``per_note`` each, in the shape of :attr:`SearchResult.sources`."""
     if not note_ids:
         return {}
     q = ",".join("?" * len(note_ids))

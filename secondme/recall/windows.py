@@ -26,6 +26,7 @@ from ..store.db import Store
 WINDOW_WIDTH = 2          # neighbours each side (measured: see benchmarks/bench_recall_quality.py)
 NEIGHBOUR_CHARS = 300     # a long neighbour must not drown the message
 CHAT_FORMAT = "secondme-chat"  # things told to secondme: no neighbours (unrelated notes)
+CHAT_TITLE = "Told to secondme"  # the title of that conversation
 
 _lock = threading.Lock()
 
