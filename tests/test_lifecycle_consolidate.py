@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from secondme.lifecycle.consolidate import undo_consolidation
 from secondme.lifecycle.demo import insert_conversation, insert_note
 
 D0 = datetime(2024, 3, 4, 10, 0, tzinfo=timezone.utc)   # a Monday
@@ -72,7 +71,7 @@ def test_near_duplicates_merge_and_undo(life):
     hist = sm.store.conn.execute("select id from history where note_id = ? and action = "
                                  "'merge'", [dup2]).fetchall()
     assert len(hist) == 1
-    undo_consolidation(sm, hist[0][0])
+    sm.undo(hist[0][0])
     assert sorted(_active(sm, "%anna loves climbing%")) == sorted(
         [facts["climb"], dup1, dup2, edited])
     assert sm.store.conn.execute("select count(*) from notes where kind = 'fact'").fetchone()[0] \
@@ -184,7 +183,7 @@ def test_idempotent_and_updates_in_place(life):
     assert "bought new boots" in row[0] and row[1] == 2
     h = conn.execute("select before from history where note_id = ? and action = "
                      "'consolidate'", [day]).fetchone()
-    assert "bought new boots" not in json.loads(h[0])["text"]
+    assert "bought new boots" not in json.loads(h[0])["note"]["text"]
     assert conn.execute("select count(*) from consolidations where key = 'day:2024-03-04'"
                         ).fetchone()[0] == 1
 

@@ -117,11 +117,19 @@ def test_create_and_merge_and_undo_merge(formed):
     assert sm.get_note(b).note.kind == "user"
     merged = sm.merge_notes([a, b])
     assert merged.id == a and merged.strength == 2.0 and "home" in merged.tags
-    with pytest.raises(NotFound):
-        sm.get_note(b)
+    # the merged note is archived, not deleted: both texts stay readable
+    gone = sm.get_note(b)
+    assert gone.note.archived and gone.note.text == "Anna lives in Berlin Mitte."
+    assert b not in [n.id for n in sm.list_notes()]
+    into = sm.note_history(b)[-1]
+    assert into.action == "merged_into" and into.after["detail"]["into"] == a
+    with pytest.raises(InvalidInput, match="undo that merge"):
+        sm.undo(into.id)
     h = [e for e in sm.note_history(a) if e.action == "merge"][0]
+    assert h.after["detail"]["merged"] == [b]
     sm.undo(h.id)
     assert sm.get_note(b).note.text == "Anna lives in Berlin Mitte."
+    assert not sm.get_note(b).note.archived and sm.note_history(b)[-1].undone
     assert sm.get_note(a).note.strength == 1.0
     with pytest.raises(InvalidInput):
         sm.merge_notes([a])

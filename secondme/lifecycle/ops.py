@@ -15,9 +15,14 @@ from datetime import datetime
 from typing import Any, Optional
 
 from ..api import JobInfo
+from ..paths import VECTOR_DIR
 from ..progress import CancelToken, ProgressFn
+from .consolidate.profile import get_profile
+from .consolidate.run import capable_llm, run_consolidate
+from .decay import reinforce, run_decay
 from .jobs import JOBS, get_job
 from .scheduler import JobRunner, LifecycleScheduler, _iso, progress_to_dict
+from .upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +200,8 @@ class LifecycleOps:
         S += 1, last recalled = now, retention = 1. Returns how many notes changed.
         See :func:`secondme.lifecycle.decay.reinforce`.
         """
-        from .decay import reinforce
-
-        return reinforce(self, note_ids, reason)
+        return reinforce(self.store, note_ids, now=self.clock(), hooks=self.hooks,
+                         reason=reason)
 
     # -- backups -----------------------------------------------------------------------
     def backups_list(self):
@@ -223,31 +227,35 @@ class LifecycleOps:
     def get_profile(self):
         """The profile of the user (a ProfileNote with cited lines), or None before the
         first consolidation."""
-        from .profile import get_profile
-
-        return get_profile(self)
+        return get_profile(self.store.conn)
 
     # -- what each job runs (see jobs.py) --------------------------------------------------
     def run_decay(self, progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelToken] = None) -> dict:
         """Let memories fade and archive faded ones (the ``decay`` job's work)."""
-        from .decay import run_decay
-
-        return run_decay(self, progress=progress, cancel=cancel)
+        s = self.settings
+        return run_decay(self.store, now=self.clock(), tau_days=s.decay_tau_days,
+                         threshold=s.archive_threshold, hooks=self.hooks, progress=progress,
+                         cancel=cancel)
 
     def run_consolidate(self, progress: Optional[ProgressFn] = None,
                         cancel: Optional[CancelToken] = None) -> dict:
         """Merge duplicates, resolve contradictions, write summaries and the profile."""
-        from .consolidate import run_consolidate
+        def index_new(cancel: Optional[CancelToken]) -> None:
+            if self.embedder_loaded:   # never load the model just for a few summaries
+                self.index_pending(cancel=cancel)
 
-        return run_consolidate(self, progress=progress, cancel=cancel)
+        return run_consolidate(self.store, clock=self.clock, me_name=self.settings.me_name,
+                               me_aliases=self.settings.me_aliases,
+                               llm=capable_llm(lambda: self.llm), hooks=self.hooks,
+                               vectors=self._vectors, index_new=index_new, progress=progress,
+                               cancel=cancel)
 
     def run_upkeep(self, progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> dict:
         """Compact the vector index, optimize full-text search, check integrity."""
-        from .upkeep import run_upkeep
-
-        return run_upkeep(self, progress=progress, cancel=cancel)
+        return run_upkeep(self.store, vindex=self._vectors, vdir=self.home / VECTOR_DIR,
+                          progress=progress, cancel=cancel)
 
     def run_backup(self, progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> dict:
