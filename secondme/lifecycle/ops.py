@@ -17,10 +17,10 @@ from typing import Any, Optional
 from ..api import JobInfo
 from ..paths import VECTOR_DIR
 from ..progress import CancelToken, ProgressFn
-from .consolidate.profile import get_profile
 from .consolidate.run import capable_llm, run_consolidate
 from .decay import reinforce, run_decay
 from .jobs import JOBS, get_job
+from .profile import get_profile
 from .scheduler import JobRunner, LifecycleScheduler, _iso, progress_to_dict
 from .upkeep import run_upkeep
 

@@ -24,7 +24,8 @@ Steps (cancel is honoured between units; every write is one short transaction):
    text from numbered evidence under a JSON schema (invalid citations are dropped); with
    the embedded model a deterministic template does (top facts by strength × retention,
    people, counts, keywords).
-4. **Profile** (:mod:`.profile`): one ``profile`` note, every line cited.
+4. **Profile** (:mod:`secondme.lifecycle.profile`): one ``profile`` note, every line
+   cited.
 
 Writing (:mod:`.write`) is idempotent: each summary has a stable key in
 ``consolidations`` with the hash of its inputs; unchanged input is skipped, changed input

@@ -10,10 +10,10 @@ from ...hooks import Hooks
 from ...progress import CancelToken, ProgressFn, check, report
 from ...store.db import Store
 from ...store.vectors import VectorIndex
+from ..profile import build_profile
 from .common import Built, load_facts
 from .contradictions import resolve_contradictions
 from .duplicates import merge_duplicates
-from .profile import build_profile
 from .summaries import build_day_summaries, build_topic_summaries, build_week_summaries
 from .write import upsert
 

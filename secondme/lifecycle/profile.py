@@ -21,10 +21,10 @@ import logging
 import re
 from typing import Any, Iterable, Optional
 
-from ...api import ProfileLine, ProfileNote
-from ...errors import Cancelled
-from ...progress import CancelToken
-from .common import Built, Fact, input_hash, top_facts
+from ..api import ProfileLine, ProfileNote
+from ..errors import Cancelled
+from ..progress import CancelToken
+from .consolidate.common import Built, Fact, input_hash, top_facts
 
 log = logging.getLogger(__name__)
 
