@@ -157,10 +157,10 @@ def test_user_links_survive_extraction_and_unlink(formed, tmp_path):
 
 def test_graph_is_capped_and_fast_on_a_big_store(sm):
     """A 20,000-note store with a hub of 2,000 links: the graph stays within its cap."""
-    conn = sm.store.conn
     with sm.store.write() as db:
         c = db.conn
-        c.executemany("insert into notes (id, text, created_at, updated_at) values (?, ?, 'x', 'x')",
+        c.executemany("insert into notes (id, text, created_at, updated_at) "
+                      "values (?, ?, 'x', 'x')",
                       [(i, f"note {i}") for i in range(1, 20001)])
         c.executemany("insert into links (src_id, dst_id, kind, weight, created_at) values "
                       "(?, ?, 'related', ?, 'x')",

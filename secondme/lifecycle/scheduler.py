@@ -41,8 +41,8 @@ from .jobs import JOBS, JobSpec, call_job, get_job
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 60.0
-APP_LEASE = "_app"          # the lease a running scheduler (the desktop app) holds          # a lease not renewed for this long is considered abandoned
+LEASE_TTL_S = 60.0          # a lease not renewed for this long is considered abandoned
+APP_LEASE = "_app"          # the lease a running scheduler (the desktop app) holds
 HEARTBEAT_S = 1.0           # progress persistence + remote-cancel polling interval
 RENEW_EVERY_S = 10.0        # lease renewal interval
 PROGRESS_HOOK_INTERVAL_S = 0.2

@@ -95,7 +95,7 @@ def score(pred: list[PredictedFact], gold: list[dict]) -> Score:
     pairs.sort(reverse=True)
     used_p, used_g = set(), set()
     s = Score(predicted=len(pred), gold=len(gold))
-    for f1, i, j in pairs:
+    for _f1, i, j in pairs:
         if i in used_p or j in used_g:
             continue
         used_p.add(i)

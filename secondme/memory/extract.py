@@ -401,7 +401,8 @@ class Former:
         older = None
         if d.action == "invalidate":
             older = N.note_row(conn, d.target)
-            if older and older["valid_from"] and f.valid_from and f.valid_from < older["valid_from"]:
+            if older and older["valid_from"] and f.valid_from and \
+                    f.valid_from < older["valid_from"]:
                 valid_to = older["valid_from"]   # the new fact is the older truth
         nid = N.insert_note(conn, text=f.text, sources=sources, kind="fact",
                             fact_type=f.fact_type, keywords=p.keywords, tags=p.tags,
@@ -444,7 +445,8 @@ class Former:
             return []
         model = self.embedder.model_id
         conn.executemany("insert or ignore into embeddings (content_hash, model_id, vector) "
-                         "values (?,?,?)", [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
+                         "values (?,?,?)",
+                         [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
         start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
         out = []
         for i, (nid, h, v) in enumerate(new_vectors):
