@@ -126,6 +126,19 @@ def test_archiving_threshold_never_deletes(clocked):
     assert _ret(sm, user)[1] == 1
 
 
+def test_an_archive_by_decay_can_be_undone(clocked):
+    sm, clock = clocked
+    nid = insert_note(sm, "Bob once mentioned a red bicycle", created_at=T0)
+    clock.now = T0 + timedelta(days=200)
+    sm.run_decay()
+    entry, = sm.note_history(nid)
+    assert entry.action == "archive" and entry.before["note"]["archived"] == 0
+    assert entry.after["note"]["archived"] == 1
+    assert entry.after["detail"]["reason"] == "retention below threshold"
+    assert not sm.undo(entry.id).archived
+    assert _ret(sm, nid)[1] == 0
+
+
 def test_decay_job_runs_through_the_job_system(clocked):
     sm, clock = clocked
     insert_note(sm, "x", created_at=T0)

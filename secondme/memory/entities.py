@@ -127,7 +127,7 @@ class EntityResolver:
 
     def __init__(self, conn, *, me_names: Iterable[str] = (), llm: Any = None):
         self.conn = conn
-        self.llm = llm if llm is not None and getattr(llm, "capable", False) else None
+        self.llm = llm if llm is not None and llm.capable else None
         self.by_norm: dict[str, int] = {}
         self.rows: dict[int, dict] = {}
         self.first_tokens: dict[str, set[int]] = {}

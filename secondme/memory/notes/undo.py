@@ -46,9 +46,9 @@ class Entry:
     before: Optional[dict]
     after: Optional[dict]
 
-    def snap(self, which: str) -> dict:
-        """``before`` or ``after``, checked to be a snapshot."""
-        value = getattr(self, which)
+    def before_snapshot(self) -> dict:
+        """``before``, checked to be a snapshot."""
+        value = self.before
         if not isinstance(value, dict) or "note" not in value:
             raise InvalidInput(f"history entry {self.id} ({self.action}) has no snapshot to "
                                "restore (it was recorded by an older version)")
@@ -112,18 +112,18 @@ def _merge(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Undon
     absorbed = [_entry(conn, hid)[0] for hid in e.detail("merged_history")]
     for a in absorbed:
         _refuse_if_changed_later(conn, a.note_id, a.id)
-    restore(conn, e.snap("before"))
+    restore(conn, e.before_snapshot())
     remove_links(conn, e.detail("links_added"), keep_user=False)
     touched = [e.note_id]
     for a in absorbed:
-        restore(conn, a.snap("before"))
+        restore(conn, a.before_snapshot())
         conn.execute("update history set undone = 1 where id = ?", [a.id])
         touched.append(a.note_id)
     return Undone(note_row(conn, e.note_id), touched)
 
 
 def _restore(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Undone:
-    restore(conn, e.snap("before"))
+    restore(conn, e.before_snapshot())
     remove_links(conn, (e.after or {}).get("detail", {}).get("links_added", []))
     return Undone(note_row(conn, e.note_id), [e.note_id])
 

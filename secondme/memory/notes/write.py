@@ -158,18 +158,16 @@ def insert_note(conn: sqlite3.Connection, *, text: str, sources: list[tuple[str,
 
 def update_note(conn: sqlite3.Connection, note_id: int, action: str, actor: str = "system",
                 *, sources: Iterable[tuple[str, int]] = (), slot: Any = "keep",
-                detail: Optional[dict] = None, at: Optional[str] = None, touch: bool = True,
+                detail: Optional[dict] = None, at: Optional[str] = None,
                 **fields: Any) -> int:
     """Change columns of a note (and add sources), recording ``action`` in history.
 
-    ``slot``: "keep", None (remove) or a (subject, attribute, value) tuple. ``touch``:
-    set ``updated_at`` to ``at`` (default now) unless ``fields`` name it — off for
-    changes that must not restart a note's fading (consolidation's invalidation).
-    Returns the history id. Raises NotFound.
+    ``slot``: "keep", None (remove) or a (subject, attribute, value) tuple; ``detail``:
+    see :func:`record`. ``updated_at`` becomes ``at`` (default now) unless ``fields``
+    name it. Returns the history id. Raises NotFound.
     """
     with recorded(conn, note_id, action, actor, at=at) as change:
-        if touch:
-            fields.setdefault("updated_at", at or now_iso())
+        fields.setdefault("updated_at", at or now_iso())
         set_fields(conn, note_id, **fields)
         add_sources(conn, note_id, sources)
         if slot != "keep":
