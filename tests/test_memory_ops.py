@@ -182,6 +182,20 @@ def test_every_action_of_the_person_can_be_undone(formed):
     assert [s.message_id for s in after.sources] == [s.message_id for s in before.sources]
 
 
+def test_undoing_an_edit_leaves_later_link_changes_alone(formed):
+    sm = formed
+    ids = list(ids_by_text(sm).values())
+    a, b, c = ids[0], ids[1], ids[2]
+    sm.link_notes(a, b, "related")
+    edit = sm.edit_note(a, text="Anna moved to Berlin in spring 2023.") and \
+        sm.note_history(a)[-1]
+    sm.unlink_notes(a, b)
+    sm.link_notes(a, c, "part_of")
+    sm.undo(edit.id)
+    links = {(l.id, l.kind) for l in sm.get_note(a).links}
+    assert (b, "related") not in links and (c, "part_of") in links
+
+
 def test_history_rows_have_one_shape(formed):
     sm = formed
     ids = list(ids_by_text(sm).values())

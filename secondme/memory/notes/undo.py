@@ -7,16 +7,17 @@ JSON happens to have):
 action          undo
 =============== ==========================================================================
 create          delete the note (its snapshot stays in the ``undo`` row)
-delete          put it back from ``before``, links included
+delete          put it back from ``before``, its links included
 merge           put the survivor back from ``before``, drop the links the merge made,
                 bring every merged note back from its ``merged_into`` row
 link / unlink   remove / re-add the links in ``detail`` (allowed out of order: a link
                 is not a version of the note)
 merged_into     refused: undo the survivor's ``merge``
 undo            refused
-anything else   put the note back from ``before`` and drop the automatic links the
-                change made (``detail.links_added``): edit, pin, unpin, archive,
-                unarchive, reinforce, version, invalidate, consolidate, …
+anything else   put the note back from ``before`` (its links as they are now) and drop
+                the automatic links the change made (``detail.links_added``): edit,
+                pin, unpin, archive, unarchive, reinforce, version, invalidate,
+                consolidate, …
 =============== ==========================================================================
 
 Only a note's latest change can be undone (undo later ones first); link, unlink,
@@ -116,10 +117,15 @@ def _merge(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Undon
     remove_links(conn, e.detail("links_added"), keep_user=False)
     touched = [e.note_id]
     for a in absorbed:
-        restore(conn, a.before_snapshot())
+        restore(conn, a.before_snapshot(), links=True)
         conn.execute("update history set undone = 1 where id = ?", [a.id])
         touched.append(a.note_id)
     return Undone(note_row(conn, e.note_id), touched)
+
+
+def _delete(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Undone:
+    restore(conn, e.before_snapshot(), links=True)
+    return Undone(note_row(conn, e.note_id), [e.note_id])
 
 
 def _restore(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Undone:
@@ -129,7 +135,7 @@ def _restore(conn: sqlite3.Connection, e: Entry, current: Optional[dict]) -> Und
 
 
 _BY_ACTION: dict[str, Callable[[sqlite3.Connection, Entry, Optional[dict]], Undone]] = {
-    "create": _create, "link": _link, "unlink": _unlink, "merge": _merge,
+    "create": _create, "delete": _delete, "link": _link, "unlink": _unlink, "merge": _merge,
 }
 
 

@@ -187,10 +187,11 @@ def delete_note(conn: sqlite3.Connection, note_id: int, actor: str = "user",
     return hid
 
 
-def restore(conn: sqlite3.Connection, snap: dict) -> None:
+def restore(conn: sqlite3.Connection, snap: dict, *, links: bool = False) -> None:
     """Put a note back exactly as in ``snap`` (re-creating it if it was deleted): its
-    columns, sources, slot and mentions; its links are added back where both ends
-    still exist (links made since are left alone). Not recorded: ``undo`` records."""
+    columns, sources, slot and mentions; with ``links`` (a deleted or merged-away note:
+    its links went with it) also its links, where both ends still exist. Links made or
+    removed since are left alone. Not recorded: ``undo`` records."""
     row = snap["note"]
     nid = row["id"]
     exists = conn.execute("select 1 from notes where id = ?", [nid]).fetchone()
@@ -214,7 +215,8 @@ def restore(conn: sqlite3.Connection, snap: dict) -> None:
     for eid in snap["mentions"]:
         conn.execute("insert or ignore into entity_mentions (entity_id, note_id) select ?, ? "
                      "where exists (select 1 from entities where id = ?)", [eid, nid, eid])
-    add_links_back(conn, snap["links"])
+    if links:
+        add_links_back(conn, snap["links"])
 
 
 # -- links ----------------------------------------------------------------------------
