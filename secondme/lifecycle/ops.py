@@ -44,7 +44,7 @@ class LifecycleOps:
     # -- plumbing ------------------------------------------------------------------------
     @property
     def job_runner(self) -> JobRunner:
-        if getattr(self, "_job_runner", None) is None:
+        if self._job_runner is None:
             self._job_runner = JobRunner(self)
         return self._job_runner
 
@@ -61,7 +61,7 @@ class LifecycleOps:
         Runs missed while the app was closed are caught up once, ``catchup_delay_seconds``
         after start. Called by ``SecondMe(background=True)``; stopped by :meth:`close`.
         """
-        if getattr(self, "_lifecycle_scheduler", None) is not None and \
+        if self._lifecycle_scheduler is not None and \
                 self._lifecycle_scheduler.running:
             return
         self._lifecycle_scheduler = LifecycleScheduler(
@@ -71,16 +71,16 @@ class LifecycleOps:
 
     def stop_background(self) -> None:
         """Cancel running jobs, wait for them to stop and shut the scheduler down."""
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         self._lifecycle_scheduler = None
         if sched is not None:
             sched.stop()
-        elif getattr(self, "_job_runner", None) is not None:
+        elif self._job_runner is not None:
             self._job_runner.cancel_all()
 
     @property
     def background_running(self) -> bool:
-        s = getattr(self, "_lifecycle_scheduler", None)
+        s = self._lifecycle_scheduler
         return s is not None and s.running
 
     # -- jobs --------------------------------------------------------------------------
@@ -92,7 +92,7 @@ class LifecycleOps:
             "select name, next_run, last_run, last_outcome, last_error, paused, progress, "
             "last_duration, last_summary, requested_at from jobs")}
         leases = {r[0] for r in self.store.conn.execute("select name from job_leases")}
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         now = datetime.now().astimezone()
         out = []
         for name, spec in JOBS.items():
@@ -186,7 +186,7 @@ class LifecycleOps:
         with self.store.write() as db:
             db.conn.execute("update jobs set requested_at = ? where name = ?",
                             [_iso(self.clock()), name])
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         if sched is not None and sched.running:
             row = self.store.conn.execute("select paused from jobs where name = ?",
                                           [name]).fetchone()

@@ -29,7 +29,7 @@ from typing import Optional
 from .entities import find_entities
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .text import STOPWORDS, content_tokens, norm_name, topic_tags
-from .timeparse import rewrite_dates, tense
+from .timeparse import local_date, rewrite_dates, tense
 
 NAME = "deterministic"
 
@@ -525,7 +525,6 @@ class DeterministicExtractor:
         valid_from = None
         msg_day = None
         if ref:
-            from .timeparse import local_date
             d = local_date(ref) if isinstance(ref, str) else ref
             msg_day = d.isoformat() if d else None
         past_dates = [d for d in dates if msg_day is None or d.start.isoformat() <= msg_day]

@@ -15,6 +15,7 @@ date.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,8 +156,6 @@ def gold_like_responder(files: Iterable[Path], *, bad_fact: bool = True) -> Call
     whose sources are in the prompt's window (mapped to its small ids), plus one invalid
     fact (an id outside the window) that the extractor must reject; reconcile prompts
     get ADD. Tests the LLM path's mechanics, not a model's skill."""
-    import re
-
     by_text: dict[str, list[dict]] = {}
     for p in files:
         data = json.loads(Path(p).read_text())

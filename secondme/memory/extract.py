@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
-from ..config import Settings
+from ..api import Settings
 from ..errors import ModelError
 from ..hooks import Hooks
 from ..indexing import note_text

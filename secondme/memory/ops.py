@@ -468,6 +468,7 @@ class MemoryOps:
         job, see :mod:`secondme.memory.extract`): index new items, form, index the new
         notes. Returns a summary dict (with ``seconds``); raises Cancelled between
         windows and lets model/store failures propagate."""
+        # formation's modules (regexes, numpy) load when it first runs, not with the app
         from .extract import choose_extractor, form_memories
 
         t0 = time.perf_counter()
