@@ -126,6 +126,8 @@ def test_create_and_merge_and_undo_merge(formed):
     assert into.action == "merged_into" and into.after["detail"]["into"] == a
     with pytest.raises(InvalidInput, match="undo that merge"):
         sm.undo(into.id)
+    with pytest.raises(InvalidInput, match="undo that merge first"):
+        sm.undo(sm.note_history(b)[0].id)     # b's creation: the merge came later
     h = [e for e in sm.note_history(a) if e.action == "merge"][0]
     assert h.after["detail"]["merged"] == [b]
     sm.undo(h.id)

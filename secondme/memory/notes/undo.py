@@ -20,8 +20,9 @@ anything else   put the note back from ``before`` (its links as they are now) an
                 consolidate, …
 =============== ==========================================================================
 
-Only a note's latest change can be undone (undo later ones first); link, unlink,
-merged_into and undo rows do not count as changes for that rule.
+Only a note's latest change can be undone (undo later ones first; a note merged into
+another: undo the merge first); link, unlink and undo rows do not count as changes for
+that rule.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from ...errors import InvalidInput, NotFound
 from .rows import note_row, snapshot
 from .write import add_links_back, record, remove_links, restore
 
-_NOT_A_VERSION = "('undo', 'merged_into', 'link', 'unlink')"
+_NOT_A_VERSION = "('undo', 'link', 'unlink')"
 
 
 @dataclass
@@ -83,8 +84,13 @@ def _entry(conn: sqlite3.Connection, history_id: int) -> tuple[Entry, bool]:
 
 def _refuse_if_changed_later(conn: sqlite3.Connection, note_id: int, history_id: int) -> None:
     later = conn.execute(
-        "select id from history where note_id = ? and id > ? and undone = 0 and action "
-        f"not in {_NOT_A_VERSION} order by id desc limit 1", [note_id, history_id]).fetchone()
+        "select id, action, after from history where note_id = ? and id > ? and undone = 0 "
+        f"and action not in {_NOT_A_VERSION} order by id desc limit 1",
+        [note_id, history_id]).fetchone()
+    if later and later[1] == "merged_into":
+        into = json.loads(later[2])["detail"]["into"]
+        raise InvalidInput(f"note {note_id} was merged into note {into} later: undo that "
+                           f"merge first (in the history of note {into})")
     if later:
         raise InvalidInput(f"note {note_id} changed again later: undo history entry "
                            f"{later[0]} first")
