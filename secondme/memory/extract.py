@@ -5,7 +5,7 @@
 1. embeds new messages and chunks (``index_pending``);
 2. :func:`form_memories` plans session windows over unformed messages/chunks (:mod:`.windows`);
 3. per window — honouring ``cancel`` between windows, reporting progress after each —
-   extracts facts (LLM extractor when ``sm.llm.capable``, else the deterministic one),
+   extracts facts (the LLM extractor when the model is capable, else the deterministic one),
    enriches them (keywords, tags, a one-line context, entities), embeds them, finds each
    fact's most similar notes (FTS + vector neighbours), decides add / merge / refine /
    invalidate (:mod:`.reconcile`), links the new notes and marks the window's items as
