@@ -151,7 +151,9 @@ def insert_note(conn: sqlite3.Connection, *, text: str, sources: list[tuple[str,
     add_sources(conn, nid, sources)
     if slot:
         set_slot(conn, nid, slot)
-    add_mentions(conn, nid, entity_ids)
+    # a set's order, as formation has always written them (the order of the mention rows
+    # decides which same_entity links a new note gets first)
+    add_mentions(conn, nid, set(entity_ids))
     record(conn, nid, "create", None, snapshot(conn, nid), actor, at)
     return nid
 
