@@ -79,9 +79,7 @@ def main() -> None:
         made = chat_history(sm, args.messages, with_facts=not args.extract)
         facts_from = "demo facts (one per stating message, formation excluded)"
         if args.extract:
-            from secondme.memory.extract import run_extract
-
-            run_extract(sm)
+            sm.run_extract()
             facts_from = "memory.extract.run_extract (untimed)"
         sm.index_pending()
         setup = time.perf_counter() - t0

@@ -35,7 +35,6 @@ def main() -> None:
     ap.add_argument("--notes", type=int, default=100_000)
     args = ap.parse_args()
 
-    from secondme.lifecycle.decay import run_decay
     from secondme.lifecycle.demo import bulk_notes
     from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
@@ -57,11 +56,11 @@ def main() -> None:
 
         load_before = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
-        cold = run_decay(sm)
+        cold = sm.run_decay()
         t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
         now["t"] += timedelta(days=1)
         t0, c0 = time.perf_counter(), time.process_time()
-        warm = run_decay(sm)
+        warm = sm.run_decay()
         t_warm, c_warm = time.perf_counter() - t0, time.process_time() - c0
         load_after = os.getloadavg()[0]
         archived = sm.store.conn.execute("select count(*) from notes where archived = 1"

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from secondme.lifecycle.consolidate import undo_consolidation
 from secondme.lifecycle.demo import insert_conversation, insert_note
 
 D0 = datetime(2024, 3, 4, 10, 0, tzinfo=timezone.utc)   # a Monday
@@ -72,7 +71,7 @@ def test_near_duplicates_merge_and_undo(life):
     hist = sm.store.conn.execute("select id from history where note_id = ? and action = "
                                  "'merge'", [dup2]).fetchall()
     assert len(hist) == 1
-    undo_consolidation(sm, hist[0][0])
+    sm.undo(hist[0][0])
     assert sorted(_active(sm, "%anna loves climbing%")) == sorted(
         [facts["climb"], dup1, dup2, edited])
     assert sm.store.conn.execute("select count(*) from notes where kind = 'fact'").fetchone()[0] \
@@ -100,6 +99,70 @@ def test_contradictions_by_the_time_rule(life):
                                  "and kind = 'updates'", [b, a]).fetchone()[0] == 1
     assert sm.store.conn.execute("select text from notes where id = ?",
                                  [old_home]).fetchone()[0] == "I live in Berlin now"
+
+
+def test_every_change_of_consolidation_can_be_undone(life):
+    sm, facts, (m1, m2, m3) = life
+    conn = sm.store.conn
+    old_home = insert_note(sm, "I live in Berlin now", fact_type="biography",
+                           valid_from=D0 - timedelta(days=300), message_ids=[m1[0]])
+    sm.run_job("consolidate")
+
+    def entries(nid, action):
+        return [h for h in sm.note_history(nid) if h.action == action and not h.undone]
+
+    # a contradiction: valid_to and the updates link go again
+    inv, = entries(old_home, "invalidate")
+    assert inv.actor == "consolidate" and inv.after["detail"]["superseded_by"] == facts["oslo"]
+    sm.undo(inv.id)
+    assert conn.execute("select valid_to from notes where id = ?", [old_home]).fetchone()[0] \
+        is None
+    assert conn.execute("select count(*) from links where dst_id = ? and kind = 'updates'",
+                        [old_home]).fetchone()[0] == 0
+    # a summary's update: the old text, sources and part_of links come back
+    day = conn.execute("select note_id from consolidations where key = 'day:2024-03-04'"
+                       ).fetchone()[0]
+    old = sm.get_note(day)
+    boots = insert_note(sm, "Sam bought new boots", valid_from=D0, strength=5,
+                        message_ids=[m1[2]])
+    sm.run_job("consolidate")
+    assert "bought new boots" in sm.get_note(day).note.text
+    upd, = entries(day, "consolidate")
+    back = sm.undo(upd.id)
+    assert back.text == old.note.text and back.version == old.note.version
+    assert [s.item_id for s in sm.get_note(day).sources] == [s.item_id for s in old.sources]
+    assert conn.execute("select count(*) from links where src_id = ? and dst_id = ?",
+                        [boots, day]).fetchone()[0] == 0
+    # a summary's creation: the summary goes
+    week = conn.execute("select note_id from consolidations where key = 'week:2024-W11'"
+                        ).fetchone()[0]
+    created, = entries(week, "create")
+    sm.undo(created.id)
+    assert conn.execute("select count(*) from notes where id = ?", [week]).fetchone()[0] == 0
+
+
+def test_exact_duplicates_are_grouped_by_content_hash(sm):
+    from secondme.lifecycle.consolidate.duplicates import find_duplicates
+    from secondme.memory import notes as N
+
+    m = insert_conversation(sm, "c", [{"speaker": "Anna", "text": "hi",
+                                       "timestamp": D0}])[0]
+    with sm.store.write() as db:
+        c = db.conn
+
+        def note(text, slot=None, strength=1.0):
+            return N.insert_note(c, text=text, sources=[("message", m)], slot=slot,
+                                 strength=strength)
+
+        a = note("Anna loves  climbing.")
+        b = note("anna loves climbing.", strength=2.0)
+        near = note("Anna really loves climbing!")
+        other = note("Anna loves climbing.", slot=("anna", "hobby", "climbing"))
+        lone = note("Bob sells bikes.")
+    assert N.note_hash("Anna loves  climbing.") == N.note_hash("anna loves climbing.")
+    groups = find_duplicates(sm.store.conn)
+    assert groups == [[b, a, near, other]]
+    assert lone not in groups[0]
 
 
 def test_day_week_topic_summaries_cite_their_sources(life):
@@ -184,7 +247,7 @@ def test_idempotent_and_updates_in_place(life):
     assert "bought new boots" in row[0] and row[1] == 2
     h = conn.execute("select before from history where note_id = ? and action = "
                      "'consolidate'", [day]).fetchone()
-    assert "bought new boots" not in json.loads(h[0])["text"]
+    assert "bought new boots" not in json.loads(h[0])["note"]["text"]
     assert conn.execute("select count(*) from consolidations where key = 'day:2024-03-04'"
                         ).fetchone()[0] == 1
 

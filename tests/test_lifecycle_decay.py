@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from secondme.lifecycle.decay import reinforce, retention, run_decay
+from secondme.lifecycle.decay import retention
 from secondme.lifecycle.demo import insert_note
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -51,7 +51,7 @@ def test_curve_exact_values(clocked):
     nid = insert_note(sm, "Anna likes tea", created_at=T0)
     for days in (0, 1, 10, 30, 60, 90):
         clock.now = T0 + timedelta(days=days)
-        run_decay(sm)
+        sm.run_decay()
         assert _ret(sm, nid)[0] == pytest.approx(math.exp(-days / 30.0), rel=1e-7)
 
 
@@ -60,13 +60,13 @@ def test_reinforcement_resets_and_slows_decay(clocked):
     a = insert_note(sm, "fact a", created_at=T0)
     b = insert_note(sm, "fact b", created_at=T0)
     clock.now = T0 + timedelta(days=20)
-    assert reinforce(sm, [b, b], "cited") == 1          # once per call
+    assert sm.reinforce_notes([b, b], "cited") == 1          # once per call
     row = sm.store.conn.execute("select strength, last_recalled, retention from notes "
                                 "where id = ?", [b]).fetchone()
     assert row[0] == 2.0 and row[2] == 1.0
     assert row[1] == clock.now.isoformat()
     clock.now = T0 + timedelta(days=50)
-    run_decay(sm)
+    sm.run_decay()
     assert _ret(sm, a)[0] == pytest.approx(math.exp(-50 / 30), rel=1e-7)
     # b: 30 days since reinforcement at S = 2
     assert _ret(sm, b)[0] == pytest.approx(math.exp(-30 / 60), rel=1e-7)
@@ -82,7 +82,7 @@ def test_pinned_and_profile_are_exempt(clocked):
     pinned = insert_note(sm, "pinned", created_at=T0, pinned=True)
     profile = insert_note(sm, "profile", kind="profile", created_at=T0)
     clock.now = T0 + timedelta(days=3650)
-    rep = run_decay(sm)
+    rep = sm.run_decay()
     assert _ret(sm, pinned) == (1.0, 0)
     assert _ret(sm, profile) == (1.0, 0)
     assert rep["exempt"] == 2
@@ -96,10 +96,10 @@ def test_archiving_threshold_never_deletes(clocked):
     sm.hooks.connect("notes_did_change", lambda ids, action: seen.append((action, ids)))
     # exp(-d/30) < 0.05  <=>  d > 30 ln 20 = 89.87 days
     clock.now = T0 + timedelta(days=89)
-    assert run_decay(sm)["archived"] == 0
+    assert sm.run_decay()["archived"] == 0
     assert _ret(sm, nid)[1] == 0
     clock.now = T0 + timedelta(days=91)
-    rep = run_decay(sm)
+    rep = sm.run_decay()
     assert rep["archived"] == 1
     r, archived = _ret(sm, nid)
     assert archived == 1 and r == pytest.approx(math.exp(-91 / 30))
@@ -111,19 +111,32 @@ def test_archiving_threshold_never_deletes(clocked):
                                  [nid]).fetchall()
     assert hist == [("archive", "decay")]
     clock.now = T0 + timedelta(days=400)
-    run_decay(sm)
+    sm.run_decay()
     assert sm.store.conn.execute("select count(*) from notes").fetchone()[0] == 2
     assert sm.store.conn.execute("select count(*) from history where note_id = ?",
                                  [nid]).fetchone()[0] == 1
     # reinforcing a note decay archived brings it back; one the person archived stays
-    reinforce(sm, [nid], "cited")
+    sm.reinforce_notes([nid], "cited")
     assert _ret(sm, nid) == (1.0, 0)
     user = insert_note(sm, "archived by me", created_at=T0, archived=True)
     with sm.store.write() as db:
         db.conn.execute("insert into history (note_id, action, actor, at) values "
                         "(?, 'archive', 'user', ?)", [user, T0.isoformat()])
-    reinforce(sm, [user], "opened")
+    sm.reinforce_notes([user], "opened")
     assert _ret(sm, user)[1] == 1
+
+
+def test_an_archive_by_decay_can_be_undone(clocked):
+    sm, clock = clocked
+    nid = insert_note(sm, "Bob once mentioned a red bicycle", created_at=T0)
+    clock.now = T0 + timedelta(days=200)
+    sm.run_decay()
+    entry, = sm.note_history(nid)
+    assert entry.action == "archive" and entry.before["note"]["archived"] == 0
+    assert entry.after["note"]["archived"] == 1
+    assert entry.after["detail"]["reason"] == "retention below threshold"
+    assert not sm.undo(entry.id).archived
+    assert _ret(sm, nid)[1] == 0
 
 
 def test_decay_job_runs_through_the_job_system(clocked):

@@ -34,10 +34,12 @@ def test_first_person_becomes_third_person_with_resolved_date():
     ("i work at Siemens as a data analyst", "Anna works at Siemens as a data analyst."),
     ("I'm allergic to peanuts", "Anna is allergic to peanuts."),
     ("I've been learning Spanish since March", "Anna has been learning Spanish since March 2023."),
-    ("My sister Lena is getting married in June", "Anna's sister Lena is getting married in June 2023."),
+    ("My sister Lena is getting married in June",
+     "Anna's sister Lena is getting married in June 2023."),
     ("I really enjoy climbing with my brother", "Anna really enjoys climbing with Anna's brother."),
     ("I don't eat meat anymore", "Anna doesn't eat meat anymore."),
-    ("I met your brother at the gym on Saturday", "Anna met Ben's brother at the gym on Saturday, 6 May 2023."),
+    ("I met your brother at the gym on Saturday",
+     "Anna met Ben's brother at the gym on Saturday, 6 May 2023."),
     ("Tom got a promotion yesterday", "Tom got a promotion on Tuesday, 9 May 2023."),
 ])
 def test_rewrites(said, expected):

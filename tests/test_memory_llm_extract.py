@@ -83,8 +83,8 @@ def test_the_default_tiny_model_uses_the_deterministic_extractor(home, fake_embe
     from secondme.service import SecondMe
 
     with SecondMe(home, embedder=fake_embedder) as sm:
-        assert choose_extractor(sm).name == "deterministic"
+        assert choose_extractor(lambda: sm.llm, sm.settings.llm_source).name == "deterministic"
     with SecondMe(home, embedder=fake_embedder, llm=ScriptedLLM([], capable=False)) as sm:
-        assert choose_extractor(sm).name == "deterministic"
+        assert choose_extractor(lambda: sm.llm, sm.settings.llm_source).name == "deterministic"
     with SecondMe(home, embedder=fake_embedder, llm=ScriptedLLM([])) as sm:
-        assert choose_extractor(sm).name == "llm"
+        assert choose_extractor(lambda: sm.llm, sm.settings.llm_source).name == "llm"

@@ -1,6 +1,7 @@
 """MemoryOps: browse, edit, pin, archive, delete, merge, link, undo, entities, graph."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -117,14 +118,106 @@ def test_create_and_merge_and_undo_merge(formed):
     assert sm.get_note(b).note.kind == "user"
     merged = sm.merge_notes([a, b])
     assert merged.id == a and merged.strength == 2.0 and "home" in merged.tags
-    with pytest.raises(NotFound):
-        sm.get_note(b)
+    # the merged note is archived, not deleted: both texts stay readable
+    gone = sm.get_note(b)
+    assert gone.note.archived and gone.note.text == "Anna lives in Berlin Mitte."
+    assert b not in [n.id for n in sm.list_notes()]
+    into = sm.note_history(b)[-1]
+    assert into.action == "merged_into" and into.after["detail"]["into"] == a
+    with pytest.raises(InvalidInput, match="undo that merge"):
+        sm.undo(into.id)
+    with pytest.raises(InvalidInput, match="undo that merge first"):
+        sm.undo(sm.note_history(b)[0].id)     # b's creation: the merge came later
     h = [e for e in sm.note_history(a) if e.action == "merge"][0]
+    assert h.after["detail"]["merged"] == [b]
     sm.undo(h.id)
     assert sm.get_note(b).note.text == "Anna lives in Berlin Mitte."
+    assert not sm.get_note(b).note.archived and sm.note_history(b)[-1].undone
     assert sm.get_note(a).note.strength == 1.0
     with pytest.raises(InvalidInput):
         sm.merge_notes([a])
+
+
+def test_every_action_of_the_person_can_be_undone(formed):
+    sm = formed
+    ids = ids_by_text(sm)
+    a = ids["Anna moved to Berlin in April 2023."]
+    b = ids["Ben adopted a cat called Miso on Thursday, 11 May 2023."]
+    before = sm.get_note(a)
+
+    def undo_last(nid, action):
+        entry = sm.note_history(nid)[-1]
+        assert entry.action == action and not entry.undone
+        return sm.undo(entry.id)
+
+    sm.pin_note(a)
+    assert not undo_last(a, "pin").pinned
+    sm.archive_note(a)
+    assert not undo_last(a, "archive").archived
+    sm.archive_note(a)
+    sm.archive_note(a, False)
+    assert undo_last(a, "unarchive").archived
+    sm.archive_note(a, False)
+    sm.pin_note(a)
+    sm.pin_note(a, False)
+    assert undo_last(a, "unpin").pinned
+    sm.unlink_notes(a, b) if any(l.id == b for l in sm.get_note(a).links) else None
+    links = {(l.id, l.kind) for l in sm.get_note(a).links}
+    sm.link_notes(a, b, "part_of")
+    undo_last(a, "link")
+    assert {(l.id, l.kind) for l in sm.get_note(a).links} == links
+    sm.link_notes(a, b, "related")
+    assert sm.unlink_notes(a, b) == 1
+    undo_last(a, "unlink")
+    assert (b, "related") in {(l.id, l.kind) for l in sm.get_note(a).links}
+    new = sm.create_note("Anna's flat has a balcony.", sources=[("note", a)])
+    gone = undo_last(new.id, "create")
+    assert gone.text == "Anna's flat has a balcony."
+    with pytest.raises(NotFound):
+        sm.get_note(new.id)
+    # undo records itself, and an undo cannot be undone
+    undo_row = [e for e in sm.note_history(a) if e.action == "undo"][-1]
+    with pytest.raises(InvalidInput, match="cannot be undone"):
+        sm.undo(undo_row.id)
+    after = sm.get_note(a)
+    assert after.note.text == before.note.text and after.note.pinned
+    assert [s.message_id for s in after.sources] == [s.message_id for s in before.sources]
+
+
+def test_undoing_an_edit_leaves_later_link_changes_alone(formed):
+    sm = formed
+    ids = list(ids_by_text(sm).values())
+    a, b, c = ids[0], ids[1], ids[2]
+    sm.link_notes(a, b, "related")
+    edit = sm.edit_note(a, text="Anna moved to Berlin in spring 2023.") and \
+        sm.note_history(a)[-1]
+    sm.unlink_notes(a, b)
+    sm.link_notes(a, c, "part_of")
+    sm.undo(edit.id)
+    links = {(l.id, l.kind) for l in sm.get_note(a).links}
+    assert (b, "related") not in links and (c, "part_of") in links
+
+
+def test_history_rows_have_one_shape(formed):
+    sm = formed
+    ids = list(ids_by_text(sm).values())
+    sm.edit_note(ids[0], text="Anna moved to Berlin in spring 2023.")
+    sm.merge_notes(ids[1:3])
+    sm.link_notes(ids[0], ids[3], "related")
+    sm.delete_note(ids[3])
+    sm.run_job("consolidate")
+    keys = {"note", "sources", "slot", "mentions", "links"}
+    rows = sm.store.conn.execute("select action, before, after from history").fetchall()
+    assert {r[0] for r in rows} >= {"create", "edit", "merge", "merged_into", "link", "delete"}
+    for action, before, after in rows:
+        for snap in (before, after):
+            if snap is not None:
+                assert set(json.loads(snap)) - {"detail"} == keys, action
+    # content_hash is computed one way, by the writer, for every note
+    from secondme.memory.notes import note_hash
+
+    for text, chash in sm.store.conn.execute("select text, content_hash from notes"):
+        assert chash == note_hash(text)
 
 
 def test_user_links_survive_extraction_and_unlink(formed, tmp_path):
@@ -149,10 +242,10 @@ def test_user_links_survive_extraction_and_unlink(formed, tmp_path):
 
 def test_graph_is_capped_and_fast_on_a_big_store(sm):
     """A 20,000-note store with a hub of 2,000 links: the graph stays within its cap."""
-    conn = sm.store.conn
     with sm.store.write() as db:
         c = db.conn
-        c.executemany("insert into notes (id, text, created_at, updated_at) values (?, ?, 'x', 'x')",
+        c.executemany("insert into notes (id, text, created_at, updated_at) "
+                      "values (?, ?, 'x', 'x')",
                       [(i, f"note {i}") for i in range(1, 20001)])
         c.executemany("insert into links (src_id, dst_id, kind, weight, created_at) values "
                       "(?, ?, 'related', ?, 'x')",

@@ -15,9 +15,14 @@ from datetime import datetime
 from typing import Any, Optional
 
 from ..api import JobInfo
+from ..paths import VECTOR_DIR
 from ..progress import CancelToken, ProgressFn
+from .consolidate.run import capable_llm, run_consolidate
+from .decay import reinforce, run_decay
 from .jobs import JOBS, get_job
+from .profile import get_profile
 from .scheduler import JobRunner, LifecycleScheduler, _iso, progress_to_dict
+from .upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,7 @@ class LifecycleOps:
     # -- plumbing ------------------------------------------------------------------------
     @property
     def job_runner(self) -> JobRunner:
-        if getattr(self, "_job_runner", None) is None:
+        if self._job_runner is None:
             self._job_runner = JobRunner(self)
         return self._job_runner
 
@@ -56,7 +61,7 @@ class LifecycleOps:
         Runs missed while the app was closed are caught up once, ``catchup_delay_seconds``
         after start. Called by ``SecondMe(background=True)``; stopped by :meth:`close`.
         """
-        if getattr(self, "_lifecycle_scheduler", None) is not None and \
+        if self._lifecycle_scheduler is not None and \
                 self._lifecycle_scheduler.running:
             return
         self._lifecycle_scheduler = LifecycleScheduler(
@@ -66,16 +71,16 @@ class LifecycleOps:
 
     def stop_background(self) -> None:
         """Cancel running jobs, wait for them to stop and shut the scheduler down."""
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         self._lifecycle_scheduler = None
         if sched is not None:
             sched.stop()
-        elif getattr(self, "_job_runner", None) is not None:
+        elif self._job_runner is not None:
             self._job_runner.cancel_all()
 
     @property
     def background_running(self) -> bool:
-        s = getattr(self, "_lifecycle_scheduler", None)
+        s = self._lifecycle_scheduler
         return s is not None and s.running
 
     # -- jobs --------------------------------------------------------------------------
@@ -87,7 +92,7 @@ class LifecycleOps:
             "select name, next_run, last_run, last_outcome, last_error, paused, progress, "
             "last_duration, last_summary, requested_at from jobs")}
         leases = {r[0] for r in self.store.conn.execute("select name from job_leases")}
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         now = datetime.now().astimezone()
         out = []
         for name, spec in JOBS.items():
@@ -181,7 +186,7 @@ class LifecycleOps:
         with self.store.write() as db:
             db.conn.execute("update jobs set requested_at = ? where name = ?",
                             [_iso(self.clock()), name])
-        sched = getattr(self, "_lifecycle_scheduler", None)
+        sched = self._lifecycle_scheduler
         if sched is not None and sched.running:
             row = self.store.conn.execute("select paused from jobs where name = ?",
                                           [name]).fetchone()
@@ -195,9 +200,8 @@ class LifecycleOps:
         S += 1, last recalled = now, retention = 1. Returns how many notes changed.
         See :func:`secondme.lifecycle.decay.reinforce`.
         """
-        from .decay import reinforce
-
-        return reinforce(self, note_ids, reason)
+        return reinforce(self.store, note_ids, now=self.clock(), hooks=self.hooks,
+                         reason=reason)
 
     # -- backups -----------------------------------------------------------------------
     def backups_list(self):
@@ -223,31 +227,35 @@ class LifecycleOps:
     def get_profile(self):
         """The profile of the user (a ProfileNote with cited lines), or None before the
         first consolidation."""
-        from .profile import get_profile
-
-        return get_profile(self)
+        return get_profile(self.store.conn)
 
     # -- what each job runs (see jobs.py) --------------------------------------------------
     def run_decay(self, progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelToken] = None) -> dict:
         """Let memories fade and archive faded ones (the ``decay`` job's work)."""
-        from .decay import run_decay
-
-        return run_decay(self, progress=progress, cancel=cancel)
+        s = self.settings
+        return run_decay(self.store, now=self.clock(), tau_days=s.decay_tau_days,
+                         threshold=s.archive_threshold, hooks=self.hooks, progress=progress,
+                         cancel=cancel)
 
     def run_consolidate(self, progress: Optional[ProgressFn] = None,
                         cancel: Optional[CancelToken] = None) -> dict:
         """Merge duplicates, resolve contradictions, write summaries and the profile."""
-        from .consolidate import run_consolidate
+        def index_new(cancel: Optional[CancelToken]) -> None:
+            if self.embedder_loaded:   # never load the model just for a few summaries
+                self.index_pending(cancel=cancel)
 
-        return run_consolidate(self, progress=progress, cancel=cancel)
+        return run_consolidate(self.store, clock=self.clock, me_name=self.settings.me_name,
+                               me_aliases=self.settings.me_aliases,
+                               llm=capable_llm(lambda: self.llm), hooks=self.hooks,
+                               vectors=self._vectors, index_new=index_new, progress=progress,
+                               cancel=cancel)
 
     def run_upkeep(self, progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> dict:
         """Compact the vector index, optimize full-text search, check integrity."""
-        from .upkeep import run_upkeep
-
-        return run_upkeep(self, progress=progress, cancel=cancel)
+        return run_upkeep(self.store, vindex=self._vectors, vdir=self.home / VECTOR_DIR,
+                          progress=progress, cancel=cancel)
 
     def run_backup(self, progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> dict:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from ..api import ProfileLine, ProfileNote
+from ..errors import Cancelled
 from ..progress import CancelToken
+from .consolidate.common import Built, Fact, input_hash, top_facts
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +63,18 @@ def _people(conn) -> list[tuple[str, int, str, str, int, int]]:
         "group by m.speaker order by count(*) desc limit ?", [MAX_PEOPLE]).fetchall()
 
 
-def template_lines(sm: Any, facts: dict) -> tuple[str, list[dict]]:
-    """(name, lines) of the deterministic profile; each line ``{"text", "sources"}``."""
-    from .consolidate import _top
-
-    conn = sm.store.conn
-    name = sm.settings.me_name.strip()
+def template_lines(conn, facts: dict[int, Fact], me_name: str,
+                   me_aliases: Iterable[str]) -> tuple[str, list[dict]]:
+    """(name, lines) of the deterministic profile; each line ``{"text", "sources"}``.
+    ``me_name`` / ``me_aliases``: the user's names from the settings."""
+    name = me_name.strip()
     first_me = conn.execute("select id, speaker from messages where is_me = 1 and kind = "
                             "'message' order by ts limit 1").fetchone()
     if not name and first_me:
         row = conn.execute("select speaker, count(*) from messages where is_me = 1 and "
                            "speaker != '' group by speaker order by 2 desc limit 1").fetchone()
         name = row[0] if row else ""
-    me_names = {n.lower() for n in [name, *sm.settings.me_aliases] if n}
+    me_names = {n.lower() for n in [name, *me_aliases] if n}
     lines: list[dict] = []
     if name and first_me:
         total = conn.execute("select count(*) from messages where is_me = 1").fetchone()[0]
@@ -86,12 +87,12 @@ def template_lines(sm: Any, facts: dict) -> tuple[str, list[dict]]:
 
     mine = [f for f in facts.values() if _is_me_fact(f, me_names)]
     used: set[int] = set()
-    about = _top((f for f in mine if f.fact_type == "biography" or
+    about = top_facts((f for f in mine if f.fact_type == "biography" or
                   (not f.fact_type and _BIO.search(f.text))), MAX_ABOUT)
     for f in about:
         lines.append(fact_line("About you", f))
         used.add(f.id)
-    likes = _top((f for f in mine if f.id not in used and
+    likes = top_facts((f for f in mine if f.id not in used and
                   (f.fact_type == "preference" or _LIKE.search(f.text))), MAX_LIKES)
     for f in likes:
         lines.append(fact_line("You like", f))
@@ -107,7 +108,7 @@ def template_lines(sm: Any, facts: dict) -> tuple[str, list[dict]]:
         sources: list[dict] = [{"message_id": first_id}]
         if last_id != first_id:
             sources.append({"message_id": last_id})
-        about_them = _top((f for f in facts.values()
+        about_them = top_facts((f for f in facts.values()
                            if re.search(rf"\b{re.escape(speaker)}\b", f.text)), 1)
         if about_them:
             text += f"; {about_them[0].text.rstrip('.')}"
@@ -134,11 +135,9 @@ def _model_lines(llm: Any, name: str, lines: list[dict], budget: list[int],
     try:
         data = json.loads(llm.complete(prompt, max_tokens=600, temperature=0.0,
                                        json_schema=schema, cancel=cancel))
-    except Exception as e:  # noqa: BLE001
-        from ..errors import Cancelled
-
-        if isinstance(e, Cancelled):
-            raise
+    except Cancelled:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bad model answer falls back to the template
         log.info("model profile unusable (%s); using the template", e)
         return None
     out = []
@@ -157,17 +156,16 @@ def _model_lines(llm: Any, name: str, lines: list[dict], budget: list[int],
     return out or None
 
 
-def build_profile(sm: Any, facts: dict, llm: Any, budget: list[int],
-                  cancel: Optional[CancelToken]):
-    """The profile as a consolidation ``Built`` (None when there is nothing to say)."""
-    from .consolidate import Built, _h
-
-    name, lines = template_lines(sm, facts)
+def build_profile(conn, facts: dict[int, Fact], me_name: str, me_aliases: Iterable[str],
+                  llm: Any, budget: list[int], cancel: Optional[CancelToken]) -> Optional[Built]:
+    """The profile as a consolidation ``Built`` (None when there is nothing to say).
+    ``llm``: a capable model or None (the template); ``budget``: model calls left."""
+    name, lines = template_lines(conn, facts, me_name, me_aliases)
     if not lines:
         return None
     method = "template"
     got = _model_lines(llm, name, lines, budget, cancel)
-    hash_in = _h("profile", name, lines)
+    hash_in = input_hash("profile", name, lines)
     if got:
         lines, method = got, "model"
     title = f"Profile of {name}" if name else "Profile"
@@ -206,10 +204,9 @@ def resolve_sources(conn, sources: list[dict]) -> list[dict]:
     return out
 
 
-def get_profile(sm: Any) -> Optional[ProfileNote]:
+def get_profile(conn) -> Optional[ProfileNote]:
     """The current profile with its lines' sources resolved, or None before the first
     consolidation (run the ``consolidate`` job)."""
-    conn = sm.store.conn
     row = conn.execute(
         "select n.id, n.kind, n.text, n.created_at, n.updated_at, n.origin, c.method, "
         "c.lines, n.user_edited from consolidations c join notes n on n.id = c.note_id "

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -35,14 +36,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
+from ..api import to_jsonable
 from ..errors import Cancelled, JobError, SecondMeError
 from ..progress import CancelToken, Progress, ProgressFn
 from .jobs import JOBS, JobSpec, call_job, get_job
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 60.0
-APP_LEASE = "_app"          # the lease a running scheduler (the desktop app) holds          # a lease not renewed for this long is considered abandoned
+LEASE_TTL_S = 60.0          # a lease not renewed for this long is considered abandoned
+APP_LEASE = "_app"          # the lease a running scheduler (the desktop app) holds
 HEARTBEAT_S = 1.0           # progress persistence + remote-cancel polling interval
 RENEW_EVERY_S = 10.0        # lease renewal interval
 PROGRESS_HOOK_INTERVAL_S = 0.2
@@ -55,8 +57,6 @@ _switch_state = {"jobs": 0, "saved": None}
 
 
 def _enter_job_pacing() -> None:
-    import sys
-
     with _switch_lock:
         if _switch_state["jobs"] == 0:
             _switch_state["saved"] = sys.getswitchinterval()
@@ -65,8 +65,6 @@ def _enter_job_pacing() -> None:
 
 
 def _leave_job_pacing() -> None:
-    import sys
-
     with _switch_lock:
         _switch_state["jobs"] -= 1
         if _switch_state["jobs"] == 0 and _switch_state["saved"] is not None:
@@ -268,8 +266,6 @@ class JobRunner:
 
     def _record(self, state: RunState, outcome: str, error: Optional[str], summary: dict,
                 duration: float, finished: datetime) -> None:
-        from ..api import to_jsonable
-
         summary_json = json.dumps(to_jsonable(summary), ensure_ascii=False, default=str)
         with self.sm.store.write() as db:
             db.conn.execute(

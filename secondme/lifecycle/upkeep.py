@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import JobError
+from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check, report
+from ..store.db import Store
+from ..store.vectors import META_FILE, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +51,12 @@ def _external_content(conn: sqlite3.Connection, table: str) -> bool:
     return "content=" in sql.replace(" ", "").lower()
 
 
-def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
+def compact_vectors(store: Store, vindex: Optional[VectorIndex], vdir: Path,
+                    progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None, force: bool = False) -> dict:
-    """Step 1 (see the module doc). Returns what was dropped and whether it rebuilt."""
-    from ..indexing import forget_items
-    from ..paths import VECTOR_DIR
-    from ..store.vectors import META_FILE, VectorIndex
-
-    store = sm.store
+    """Step 1 (see the module doc) on the loaded index ``vindex``, or on the index files
+    in ``vdir`` when none is loaded. Returns what was dropped and whether it rebuilt."""
     out: dict[str, Any] = {"orphans_dropped": 0, "rebuilt": False}
-    vindex = sm._vectors
     orphans: dict[str, list[int]] = {}
     for kind, table in _ITEM_TABLES.items():
         orphans[kind] = [r[0] for r in store.conn.execute(
@@ -67,7 +66,6 @@ def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
         if ids:
             out["orphans_dropped"] += forget_items(store, vindex, kind, ids)
     check(cancel)
-    vdir = Path(sm.home) / VECTOR_DIR
     if vindex is not None:
         live, deleted = len(vindex), vindex.deleted
         out.update(live=live, deleted=deleted)
@@ -95,31 +93,31 @@ def compact_vectors(sm: Any, progress: Optional[ProgressFn] = None,
             out["index"] = "unreadable metadata; rebuilt when next opened"
             return out
         idx = VectorIndex(vdir, meta["model_id"], int(meta["dim"]))
-        idx.cipher = getattr(store, "file_cipher", None)   # encrypted store: sealed file
+        idx.cipher = store.file_cipher   # encrypted store: sealed file
         idx.rebuild(store, progress=progress, cancel=cancel)
         out["rebuilt"] = True
         out["reason"] = "out of step with the database" if out_of_step else "deletions"
     return out
 
 
-def optimize_fts(sm: Any, cancel: Optional[CancelToken] = None) -> list[str]:
+def optimize_fts(store: Store, cancel: Optional[CancelToken] = None) -> list[str]:
     """Step 2: merge the segments of every FTS5 table. Returns the table names."""
     done = []
-    for t in fts_tables(sm.store.conn):
+    for t in fts_tables(store.conn):
         check(cancel)
-        with sm.store.write() as db:
+        with store.write() as db:
             db.conn.execute(f"insert into {t}({t}) values ('optimize')")
         done.append(t)
     return done
 
 
-def integrity_report(sm: Any, cancel: Optional[CancelToken] = None) -> dict:
+def integrity_report(store: Store, cancel: Optional[CancelToken] = None) -> dict:
     """Step 3: ``{"ok", "sqlite", "problems": [str], "warnings": [str]}``.
 
     ``ok`` is False when SQLite reports damage (``problems``); ``warnings`` are the
     app's invariants that do not hold (a person can read and act on each).
     """
-    conn = sm.store.conn
+    conn = store.conn
     problems: list[str] = []
     warnings: list[str] = []
     rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
@@ -143,31 +141,34 @@ def integrity_report(sm: Any, cancel: Optional[CancelToken] = None) -> dict:
         except sqlite3.DatabaseError as e:
             problems.append(f"full-text index {t} is out of step with its table ({e}); "
                             "upkeep rebuilds it")
-            with sm.store.write() as db:
+            with store.write() as db:
                 db.conn.execute(f"insert into {t}({t}) values ('rebuild')")
     facts_without_source = conn.execute(
         "select count(*) from notes n where n.kind = 'fact' and not exists "
         "(select 1 from note_sources s where s.note_id = n.id)").fetchone()[0]
     if facts_without_source:
         warnings.append(f"{facts_without_source} facts cite no message or document")
-    with sm.store.write() as db:   # leases of runs that died long ago
+    with store.write() as db:   # leases of runs that died long ago
         db.conn.execute("delete from job_leases where expires < ?", [time.time() - 3600])
     return {"ok": not problems, "sqlite": "ok" if sqlite_ok else "damaged",
             "problems": problems, "warnings": warnings}
 
 
-def run_upkeep(sm: Any, progress: Optional[ProgressFn] = None,
+def run_upkeep(store: Store, *, vindex: Optional[VectorIndex], vdir: Path,
+               progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None) -> dict:
-    """The ``upkeep`` job (see the module doc). Raises JobError with the report when
-    the database is damaged; otherwise returns the report as its summary."""
+    """The ``upkeep`` job (see the module doc): ``vindex`` is the loaded vector index
+    (None when the app has not loaded one), ``vdir`` the folder of its files. Raises
+    JobError with the report when the database is damaged; otherwise returns the report
+    as its summary."""
     report(progress, "upkeep", 0, 4, "vector index")
-    vectors = compact_vectors(sm, cancel=cancel)
+    vectors = compact_vectors(store, vindex, vdir, cancel=cancel)
     report(progress, "upkeep", 1, 4, "full-text search")
-    fts = optimize_fts(sm, cancel=cancel)
+    fts = optimize_fts(store, cancel=cancel)
     report(progress, "upkeep", 2, 4, "integrity check")
-    integrity = integrity_report(sm, cancel=cancel)
+    integrity = integrity_report(store, cancel=cancel)
     report(progress, "upkeep", 3, 4, "optimize")
-    conn = sm.store.conn
+    conn = store.conn
     conn.execute("PRAGMA optimize")
     try:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -29,7 +29,7 @@ from typing import Optional
 from .entities import find_entities
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .text import STOPWORDS, content_tokens, norm_name, topic_tags
-from .timeparse import rewrite_dates, tense
+from .timeparse import local_date, rewrite_dates, tense
 
 NAME = "deterministic"
 
@@ -39,7 +39,8 @@ GENERIC_ME = {"user", "you", "me", "human", "i", "myself", ""}
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[^\s])|\s*\n+\s*|(?<=[.!?])(?=[A-Z][a-z])")
 _INTERJ = re.compile(
-    r"^(?:(?:no way|of course|oh no|oh well|omg|for real|tbh|honestly|oh|ah|aw+|well|so|yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
+    r"^(?:(?:no way|of course|oh no|oh well|omg|for real|tbh|honestly|oh|ah|aw+|well|so|"
+    r"yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
     r"omg|btw|by the way|guess what|anyway|anyways|actually|honestly|tbh|also|and|but|"
     r"hey|hi|hello|wow|ugh|hmm+|um+|uh+|fun fact|update|news)\b[\s,!.:;\-–—]*)+", re.I)
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
@@ -135,7 +136,8 @@ _IRREG_FORMS = {"is", "am", "are", "was", "were", "been", "being", "has", "had",
 _VERBS = set(_IRREG_FORMS)
 for _b in _VERB_BASES:
     _VERBS |= {_b, _b + "s", _b + "es", _b + "ing", _b.rstrip("e") + "ing", _b + "d", _b + "ed",
-               _b[:-1] + "ies" if _b.endswith("y") else _b, _b[:-1] + "ied" if _b.endswith("y") else _b}
+               _b[:-1] + "ies" if _b.endswith("y") else _b,
+               _b[:-1] + "ied" if _b.endswith("y") else _b}
 
 
 def has_verb(text: str) -> bool:
@@ -523,7 +525,6 @@ class DeterministicExtractor:
         valid_from = None
         msg_day = None
         if ref:
-            from .timeparse import local_date
             d = local_date(ref) if isinstance(ref, str) else ref
             msg_day = d.isoformat() if d else None
         past_dates = [d for d in dates if msg_day is None or d.start.isoformat() <= msg_day]

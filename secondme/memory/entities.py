@@ -127,7 +127,7 @@ class EntityResolver:
 
     def __init__(self, conn, *, me_names: Iterable[str] = (), llm: Any = None):
         self.conn = conn
-        self.llm = llm if llm is not None and getattr(llm, "capable", False) else None
+        self.llm = llm if llm is not None and llm.capable else None
         self.by_norm: dict[str, int] = {}
         self.rows: dict[int, dict] = {}
         self.first_tokens: dict[str, set[int]] = {}
@@ -135,8 +135,8 @@ class EntityResolver:
         # share their first letters: bucketing by them keeps resolution O(bucket), not O(E)
         self.buckets: dict[str, set[str]] = {}
         self.model_answers: dict[str, Optional[int]] = {}
-        for eid, kind, name, norm, aliases, is_me in conn.execute(
-                "select id, kind, name, norm_name, aliases, is_me from entities"):
+        for eid, kind, name, aliases, is_me in conn.execute(
+                "select id, kind, name, aliases, is_me from entities"):
             self._remember(eid, kind, name, json.loads(aliases or "[]"), bool(is_me))
         self.me_id = self._ensure_me([n for n in me_names if n and n.strip()])
 

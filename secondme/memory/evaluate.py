@@ -15,6 +15,7 @@ date.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,7 @@ def score(pred: list[PredictedFact], gold: list[dict]) -> Score:
     pairs.sort(reverse=True)
     used_p, used_g = set(), set()
     s = Score(predicted=len(pred), gold=len(gold))
-    for f1, i, j in pairs:
+    for _f1, i, j in pairs:
         if i in used_p or j in used_g:
             continue
         used_p.add(i)
@@ -155,8 +156,6 @@ def gold_like_responder(files: Iterable[Path], *, bad_fact: bool = True) -> Call
     whose sources are in the prompt's window (mapped to its small ids), plus one invalid
     fact (an id outside the window) that the extractor must reject; reconcile prompts
     get ADD. Tests the LLM path's mechanics, not a model's skill."""
-    import re
-
     by_text: dict[str, list[dict]] = {}
     for p in files:
         data = json.loads(Path(p).read_text())

@@ -1,16 +1,17 @@
 """The ``extract`` job: form memories from everything imported and not formed yet.
 
-``run_extract(sm)``:
+``MemoryOps.run_extract`` (the job's work):
 
-1. embeds new messages and chunks (``sm.index_pending``);
-2. plans session windows over unformed messages/chunks (:mod:`.windows`);
+1. embeds new messages and chunks (``index_pending``);
+2. :func:`form_memories` plans session windows over unformed messages/chunks (:mod:`.windows`);
 3. per window — honouring ``cancel`` between windows, reporting progress after each —
-   extracts facts (LLM extractor when ``sm.llm.capable``, else the deterministic one),
+   extracts facts (the LLM extractor when the model is capable, else the deterministic one),
    enriches them (keywords, tags, a one-line context, entities), embeds them, finds each
    fact's most similar notes (FTS + vector neighbours), decides add / merge / refine /
    invalidate (:mod:`.reconcile`), links the new notes and marks the window's items as
    formed — all of the window's writes in ONE short transaction, so a crash or quit
-   loses no work and repeats none. Model calls happen before that transaction;
+   loses no work and repeats none. Model calls happen before that transaction. Every
+   note, source, mention and link is written through :mod:`.notes`;
 4. embeds whatever is still missing and saves the vector index.
 
 It runs to completion in the foreground (``secondme jobs run extract``) or under the
@@ -20,18 +21,20 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from ..api import Settings
 from ..errors import ModelError
+from ..hooks import Hooks
 from ..indexing import note_text
-from ..models.embed import content_hash
+from ..models.embed import Embedder, content_hash
 from ..progress import CancelToken, ProgressFn, check, report
-from ..store.vectors import vector_to_blob
+from ..store.db import Store
+from ..store.vectors import VectorIndex, vector_to_blob
 from . import notes as N
 from .deterministic import DeterministicExtractor
 from .entities import EntityResolver
@@ -52,19 +55,22 @@ ENTITY_LINKS = 4           # notes linked per shared entity
 GROUP_WINDOWS = 16         # windows extracted together so their facts embed in one batch
 
 
-def choose_extractor(sm) -> Any:
-    """The LLM extractor when the configured model is capable, else the deterministic one.
+def choose_extractor(load_llm: Callable[[], Any],
+                     llm_source: str) -> DeterministicExtractor | LLMExtractor:
+    """The LLM extractor when the configured model (``load_llm()``) is capable, else the
+    deterministic one.
 
-    The default embedded model is never capable; if even describing it fails, the
-    deterministic extractor is used. A configured model that cannot be created raises.
+    The default embedded model (``llm_source == "default"``) is never capable; if even
+    describing it fails, the deterministic extractor is used. A configured model that
+    cannot be created raises.
     """
     try:
-        llm = sm.llm
+        llm = load_llm()
     except ModelError:
-        if sm.settings.llm_source == "default":
+        if llm_source == "default":
             return DeterministicExtractor()
         raise
-    if getattr(llm, "capable", False):
+    if llm.capable:
         return LLMExtractor(llm)
     return DeterministicExtractor()
 
@@ -101,7 +107,8 @@ class NoteMatrix:
         self.mat = np.zeros((1024, dim), dtype=np.float32)
         for nid, blob in conn.execute(
                 "select v.item_id, e.vector from vector_items v join embeddings e on "
-                "e.content_hash = v.content_hash and e.model_id = ? where v.kind = 'note'",
+                "e.content_hash = v.content_hash and e.model_id = ? join notes n on "
+                f"n.id = v.item_id where v.kind = 'note' and not {N.MERGED_AWAY_SQL}",
                 [model_id]):
             vec = np.frombuffer(blob, dtype="<f4")
             if vec.shape[0] == dim:
@@ -138,18 +145,17 @@ class NoteMatrix:
 class Former:
     """Applies extracted facts to the store. One per run; not thread-safe."""
 
-    def __init__(self, sm, *, llm: Any = None):
-        self.sm = sm
-        self.store = sm.store
-        self.conn = sm.store.conn
-        s = sm.settings
-        self.me_names = [n for n in [s.me_name, *s.me_aliases] if n]
+    def __init__(self, store: Store, embedder: Embedder, vindex: VectorIndex, *,
+                 me_name: str = "", me_aliases: Iterable[str] = (), llm: Any = None):
+        self.store = store
+        self.conn = store.conn
+        self.me_names = [n for n in [me_name, *me_aliases] if n]
         self.me_names += [r[0] for r in self.conn.execute(
             "select distinct speaker from messages where is_me = 1 and speaker != ''")
             if r[0].strip().lower() not in ("user", "you", "me", "")]
-        self.llm = llm if llm is not None and getattr(llm, "capable", False) else None
-        self.embedder = sm.embedder
-        self.vindex = sm.open_vectors()
+        self.llm = llm if llm is not None and llm.capable else None
+        self.embedder = embedder
+        self.vindex = vindex
         self.notes_matrix = NoteMatrix(self.conn, self.embedder.model_id, self.embedder.dim)
         with self.store.write() as db:
             self.resolver = EntityResolver(db.conn, me_names=self.me_names, llm=self.llm)
@@ -242,7 +248,8 @@ class Former:
         rows = self.conn.execute(
             f"select n.id, n.text, n.valid_from, n.valid_to, n.user_edited, n.kind, "
             f"s.subject, s.attribute, s.value from notes n left join note_slots s on "
-            f"s.note_id = n.id where n.id in ({q})", ids).fetchall()
+            f"s.note_id = n.id where n.id in ({q}) and not {N.MERGED_AWAY_SQL}",
+            ids).fetchall()
         by = {r[0]: r for r in rows}
         out = []
         for i in ids:
@@ -369,9 +376,7 @@ class Former:
             if not row["valid_from"] and f.valid_from:
                 changes["valid_from"] = f.valid_from
             N.update_note(conn, d.target, "reinforce", sources=sources, **changes)
-            for eid in ent_ids:
-                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
-                             "values (?, ?)", [eid, d.target])
+            N.add_mentions(conn, d.target, ent_ids)
             counts["merged"] += 1
             self.changed.append(d.target)
             return
@@ -383,9 +388,7 @@ class Former:
                           fact_type=f.fact_type or row["fact_type"],
                           version=row["version"] + 1, strength=row["strength"] + 1,
                           valid_from=row["valid_from"] or f.valid_from)
-            for eid in ent_ids:
-                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
-                             "values (?, ?)", [eid, d.target])
+            N.add_mentions(conn, d.target, ent_ids)
             self._forget_vector(conn, d.target)
             new_vectors.append((d.target, content_hash(p.enriched), p.vector))
             counts["refined"] += 1
@@ -398,7 +401,8 @@ class Former:
         older = None
         if d.action == "invalidate":
             older = N.note_row(conn, d.target)
-            if older and older["valid_from"] and f.valid_from and f.valid_from < older["valid_from"]:
+            if older and older["valid_from"] and f.valid_from and \
+                    f.valid_from < older["valid_from"]:
                 valid_to = older["valid_from"]   # the new fact is the older truth
         nid = N.insert_note(conn, text=f.text, sources=sources, kind="fact",
                             fact_type=f.fact_type, keywords=p.keywords, tags=p.tags,
@@ -421,8 +425,8 @@ class Former:
                 N.add_link(conn, newer_id, older_id, link_kind, 1.0, "auto")
                 N.update_note(conn, older_id, "invalidate", actor="system",
                               valid_to=f.valid_from or N.now_iso()[:10],
-                              extra_after={"links_added": [[newer_id, older_id, link_kind]],
-                                           "by_note": nid})
+                              detail={"links_added": [[newer_id, older_id, link_kind]],
+                                      "by_note": nid})
                 self.changed.append(older_id)
             counts["invalidated"] += 1
             counts["links"] += 1
@@ -441,7 +445,8 @@ class Former:
             return []
         model = self.embedder.model_id
         conn.executemany("insert or ignore into embeddings (content_hash, model_id, vector) "
-                         "values (?,?,?)", [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
+                         "values (?,?,?)",
+                         [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
         start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
         out = []
         for i, (nid, h, v) in enumerate(new_vectors):
@@ -496,20 +501,21 @@ class Former:
             counts["links"] += made
 
 
-def run_extract(sm, progress: Optional[ProgressFn] = None,
-                cancel: Optional[CancelToken] = None) -> dict:
-    """Form memories from everything imported and not formed yet (see module docstring).
+def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor, *,
+                  embedder: Embedder, vindex: VectorIndex, settings: Settings, hooks: Hooks,
+                  progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelToken] = None) -> dict:
+    """Form memories from every message and chunk not formed yet (steps 2–3 of the module
+    doc), embedding new notes with ``embedder`` into ``vindex``. Announces each window's
+    changed notes with ``notes_did_change(ids, action="extract")``.
 
-    Returns a summary dict: windows, items, facts, added, merged, refined, invalidated,
-    rejected, links, extractor, tokens, seconds. Raises Cancelled (between windows; every
+    Uses ``settings.session_gap_minutes``, ``me_name`` and ``me_aliases``. Returns a
+    summary dict: windows, items, facts, added, merged, refined, invalidated, rejected,
+    links, extractor, tokens, fallback_windows. Raises Cancelled (between windows; every
     finished window is kept) and lets model/store failures propagate.
     """
-    t0 = time.perf_counter()
-    check(cancel)
-    sm.index_pending(progress=progress, cancel=cancel)
-    extractor = choose_extractor(sm)
     fallback = DeterministicExtractor()
-    plans = plan_windows(sm.store.conn, sm.settings.session_gap_minutes)
+    plans = plan_windows(store.conn, settings.session_gap_minutes)
     total = len(plans)
     report(progress, "forming memories", 0, total)
     summary: dict[str, Any] = {"extractor": extractor.name, "windows": 0, "items": 0,
@@ -517,10 +523,10 @@ def run_extract(sm, progress: Optional[ProgressFn] = None,
                                "invalidated": 0, "rejected": 0, "links": 0, "tokens": 0,
                                "fallback_windows": 0}
     if not plans:
-        summary["seconds"] = round(time.perf_counter() - t0, 3)
         return summary
-    former = Former(sm, llm=getattr(extractor, "llm", None))
-    s = sm.settings
+    former = Former(store, embedder, vindex, me_name=settings.me_name,
+                    me_aliases=settings.me_aliases,
+                    llm=extractor.llm if isinstance(extractor, LLMExtractor) else None)
     # Rule-based extraction is cheap, so windows are extracted a group at a time and the
     # group's facts embedded in one model call (small batches waste most of the
     # embedder's time); each window is still written in its own transaction.
@@ -530,8 +536,8 @@ def run_extract(sm, progress: Optional[ProgressFn] = None,
         batch = []
         for plan in plans[start:start + group]:
             check(cancel)
-            window = load_window(sm.store.conn, plan, me_name=s.me_name,
-                                 me_aliases=s.me_aliases)
+            window = load_window(store.conn, plan, me_name=settings.me_name,
+                                 me_aliases=settings.me_aliases)
             name = extractor.name
             result = extractor.extract(window, cancel=cancel)
             summary["tokens"] += result.tokens
@@ -556,9 +562,7 @@ def run_extract(sm, progress: Optional[ProgressFn] = None,
                 summary[k] += counts.get(k, 0)
             ids = list(dict.fromkeys(former.changed[before:]))
             if ids:
-                sm.hooks.emit("notes_did_change", ids=ids, action="extract")
+                hooks.emit("notes_did_change", ids=ids, action="extract")
             done += 1
             report(progress, "forming memories", done, total, window.title)
-    sm.index_pending(progress=progress, cancel=cancel)
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary

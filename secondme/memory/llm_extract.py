@@ -49,9 +49,13 @@ FACT_SCHEMA: dict[str, Any] = {
 
 PROMPT = """You extract lasting facts about people from a conversation, for their personal memory.
 Rules:
-- Each fact is one self-contained sentence: use names, never pronouns ("Anna moved to Berlin", not "I moved" or "she moved").
-- Resolve relative dates ("yesterday", "last month", "next Friday") to absolute dates using the message dates.
-- Only facts about people's lives: biography, preferences, events, plans, relationships, opinions, health, work. Skip greetings, small talk, questions and anything the assistant says about itself.
+- Each fact is one self-contained sentence: use names, never pronouns ("Anna moved to Berlin", \
+not "I moved" or "she moved").
+- Resolve relative dates ("yesterday", "last month", "next Friday") to absolute dates using \
+the message dates.
+- Only facts about people's lives: biography, preferences, events, plans, relationships, \
+opinions, health, work. Skip greetings, small talk, questions and anything the assistant says \
+about itself.
 - "sources" are the numbers of the messages the fact rests on. "confidence" is between 0 and 1.
 - "summary" is a short summary of the whole conversation so far (at most 3 sentences).
 {me}
@@ -134,7 +138,8 @@ class LLMExtractor:
                                  summary=window.summary, tokens=tokens)
         summary = data.get("summary") if isinstance(data.get("summary"), str) else window.summary
         by_id = {it.id: it for it in window.items}
-        people = [p for p in window.participants if p] + ([window.me_name] if window.me_name else [])
+        people = [p for p in window.participants if p] + \
+            ([window.me_name] if window.me_name else [])
         facts: list[Fact] = []
         for f in data["facts"]:
             if not isinstance(f, dict):

@@ -11,11 +11,13 @@ transactions through ``store.write()``.
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
 from ..api import (
+    Entity,
     Graph,
     GraphEdge,
     GraphNode,
@@ -27,7 +29,8 @@ from ..api import (
     NoteVersion,
 )
 from ..errors import InvalidInput, NotFound
-from ..progress import CancelToken, ProgressFn
+from ..indexing import forget_items
+from ..progress import CancelToken, ProgressFn, check
 from . import notes as N
 from .text import content_tokens, norm_name, topic_tags
 from .text import keywords as pick_keywords
@@ -188,8 +191,6 @@ class MemoryOps:
                     versions.append(NoteVersion(history_id=h.id, version=nrow["version"],
                                                 text=nrow["text"], at=h.at, action=h.action,
                                                 actor=h.actor))
-        from ..api import Entity
-
         ents = [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
                        is_me=bool(r[4]))
                 for r in conn.execute(
@@ -213,9 +214,8 @@ class MemoryOps:
         self.hooks.emit("notes_did_change", ids=ids, action=action)
 
     def _forget_vectors(self, ids: list[int]) -> None:
-        from ..indexing import forget_items
-
-        forget_items(self.store, getattr(self, "_vectors", None), "note", ids)
+        # the loaded index, if any: dropping vectors must not load the embedding model
+        forget_items(self.store, self._vectors, "note", ids)
 
     def _parse_sources(self, sources: Iterable[Any]) -> list[tuple[str, int]]:
         out = []
@@ -254,18 +254,12 @@ class MemoryOps:
         srcs = self._parse_sources(sources)
         kw = " ".join(pick_keywords(text, 6))
         tag_s = _norm_tags(list(tags) + [t for t in topic_tags(text) if t not in tags])
-        at = N.now_iso()
         with self.store.write() as db:
-            conn = db.conn
-            nid = conn.execute(
-                "insert into notes (kind, text, keywords, tags, context, valid_from, created_at,"
-                " updated_at, origin, user_edited, content_hash) values "
-                "('user', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                [text.strip(), kw, tag_s, "Written by hand", self.clock().date().isoformat(),
-                 at, at, origin, N.note_hash(text)]).lastrowid
-            N.add_sources(conn, nid, srcs)
-            N.record(conn, nid, "create", None, N.snapshot(conn, nid), "user", at)
-            row = N.note_row(conn, nid)
+            nid = N.insert_note(db.conn, text=text, sources=srcs, kind="user", keywords=kw,
+                                tags=tag_s, context="Written by hand",
+                                valid_from=self.clock().date().isoformat(), origin=origin,
+                                user_edited=True, actor="user")
+            row = N.note_row(db.conn, nid)
         self._changed([nid], "create")
         return _note(row)
 
@@ -325,51 +319,17 @@ class MemoryOps:
         return hid
 
     def merge_notes(self, ids: Iterable[int]) -> Note:
-        """Merge notes into the first one: sources, keywords, tags, entity mentions and
-        links are united, strengths added; the others are removed (kept in history, so
-        ``undo`` of the returned merge restores them). Raises InvalidInput for < 2 ids."""
+        """Merge notes into the first one (:mod:`secondme.memory.notes.merge`): it absorbs
+        the others' sources, mentions, links, keywords, tags and strength; the others are
+        archived with a ``merged_into`` record, so both texts stay in history, and
+        ``undo`` of the returned note's ``merge`` entry restores all of them. Raises
+        InvalidInput for < 2 ids, NotFound for a missing note."""
         ids = list(dict.fromkeys(int(i) for i in ids))
         if len(ids) < 2:
             raise InvalidInput("merging needs at least two different notes")
-        target, others = ids[0], ids[1:]
         with self.store.write() as db:
-            conn = db.conn
-            rows = [N.require_note(conn, i) for i in ids]
-            before = N.snapshot(conn, target, with_links=True)
-            merged = [N.snapshot(conn, i, with_links=True) for i in others]
-            kws, tags = [], []
-            for r in rows:
-                kws += [k for k in _split(r["keywords"]) if k not in kws]
-                tags += [t for t in _split(r["tags"]) if t not in tags]
-            for i in others:
-                conn.execute("insert or ignore into note_sources (note_id, message_id, chunk_id, "
-                             "source_note_id) select ?, message_id, chunk_id, source_note_id "
-                             "from note_sources where note_id = ? and (source_note_id is null or "
-                             "source_note_id not in (%s))" % ",".join("?" * len(ids)),
-                             [target, i, *ids])
-                conn.execute("insert or ignore into entity_mentions (entity_id, note_id) "
-                             "select entity_id, ? from entity_mentions where note_id = ?",
-                             [target, i])
-                for src, dst, kind, weight, by, _at in conn.execute(
-                        "select src_id, dst_id, kind, weight, created_by, created_at from links "
-                        "where src_id = ? or dst_id = ?", [i, i]).fetchall():
-                    a = target if src == i else src
-                    b = target if dst == i else dst
-                    if a in ids and b in ids:
-                        continue
-                    N.add_link(conn, a, b, kind, weight, by)
-                conn.execute("delete from notes where id = ?", [i])
-            valid_from = min([r["valid_from"] for r in rows if r["valid_from"]], default=None)
-            conn.execute("update notes set keywords = ?, tags = ?, strength = ?, valid_from = ?, "
-                         "updated_at = ?, version = version + 1 where id = ?",
-                         [" ".join(kws[:10]), " ".join(tags),
-                          sum(r["strength"] for r in rows), valid_from, N.now_iso(), target])
-            N.record(conn, target, "merge", {**before, "merged": merged},
-                     N.snapshot(conn, target), "user")
-            for i in others:
-                N.record(conn, i, "merged_into", None, {"into": target}, "user")
-            row = N.note_row(conn, target)
-        self._forget_vectors(others)
+            N.merge(db.conn, ids[0], ids[1:], actor="user")
+            row = N.note_row(db.conn, ids[0])
         self._changed(ids, "merge")
         return _note(row)
 
@@ -381,110 +341,34 @@ class MemoryOps:
         if int(a) == int(b):
             raise InvalidInput("a note cannot be linked to itself")
         with self.store.write() as db:
-            conn = db.conn
-            N.require_note(conn, a)
-            N.require_note(conn, b)
-            N.add_link(conn, int(a), int(b), kind, 1.0, "user")
-            conn.execute("update links set created_by = 'user', weight = max(weight, 1.0) where "
-                         "((src_id = ? and dst_id = ?) or (src_id = ? and dst_id = ?)) and kind = ?",
-                         [a, b, b, a, kind])
-            N.record(conn, int(a), "link", None, {"link": [int(a), int(b), kind]}, "user")
+            N.link_notes(db.conn, int(a), int(b), kind)
         self._changed([int(a), int(b)], "link")
         return NoteLink(id=int(b), kind=kind, weight=1.0, created_by="user")
 
     def unlink_notes(self, a: int, b: int, kind: Optional[str] = None) -> int:
         """Remove the links between two notes (of ``kind``, or all). Returns how many."""
         with self.store.write() as db:
-            conn = db.conn
-            q = ("select src_id, dst_id, kind, weight, created_by, created_at from links where "
-                 "((src_id = ? and dst_id = ?) or (src_id = ? and dst_id = ?))")
-            args: list[Any] = [a, b, b, a]
-            if kind:
-                q += " and kind = ?"
-                args.append(kind)
-            removed = [list(r) for r in conn.execute(q, args)]
-            if not removed:
-                raise NotFound(f"notes {a} and {b} are not linked"
-                               + (f" as {kind}" if kind else ""))
-            for src, dst, k, *_ in removed:
-                conn.execute("delete from links where src_id = ? and dst_id = ? and kind = ?",
-                             [src, dst, k])
-            N.record(conn, int(a), "unlink", {"links": removed}, None, "user")
+            removed = N.unlink_notes(db.conn, int(a), int(b), kind)
         self._changed([int(a), int(b)], "unlink")
         return len(removed)
 
     def undo(self, history_id: int) -> Note:
-        """Undo one recorded change and return the note as it is afterwards (for an undone
-        creation: as it was, now deleted). Only a note's latest change can be undone —
-        undo later ones first. Raises NotFound / InvalidInput."""
-        conn = self.store.conn
-        r = conn.execute("select id, note_id, action, before, after, undone from history "
-                         "where id = ?", [history_id]).fetchone()
-        if r is None:
-            raise NotFound(f"history entry {history_id} does not exist")
-        hid, nid, action, before, after, undone = r
-        if undone:
-            raise InvalidInput(f"history entry {hid} was already undone")
-        if action in ("undo", "merged_into"):
-            raise InvalidInput(f"history entry {hid} ({action}) cannot be undone itself")
-        later = conn.execute(
-            "select id from history where note_id = ? and id > ? and undone = 0 and action "
-            "not in ('undo', 'merged_into', 'link', 'unlink') order by id desc limit 1",
-            [nid, hid]).fetchone()
-        if later and action not in ("link", "unlink"):
-            raise InvalidInput(f"note {nid} changed again later: undo history entry "
-                               f"{later[0]} first")
-        before = json.loads(before) if before else None
-        after = json.loads(after) if after else None
-        touched = [nid]
+        """Undo one recorded change — the person's, formation's or consolidation's (see
+        :mod:`secondme.memory.notes.undo`) — and return the note as it is afterwards (for
+        an undone creation: as it was, now deleted). Only a note's latest change can be
+        undone — undo later ones first. Raises NotFound / InvalidInput."""
         with self.store.write() as db:
-            c = db.conn
-            current = N.snapshot(c, nid, with_links=True)
-            if action == "create":
-                if current is None:
-                    raise InvalidInput(f"note {nid} no longer exists")
-                c.execute("delete from notes where id = ?", [nid])
-                result_row = current["note"]
-            elif action == "link":
-                src, dst, kind = after["link"]
-                c.execute("delete from links where ((src_id = ? and dst_id = ?) or (src_id = ? "
-                          "and dst_id = ?)) and kind = ?", [src, dst, dst, src, kind])
-                touched.append(dst)
-                result_row = N.note_row(c, nid) or (current or {}).get("note")
-            elif action == "unlink":
-                for src, dst, kind, weight, by, at in before["links"]:
-                    c.execute("insert or ignore into links (src_id, dst_id, kind, weight, "
-                              "created_by, created_at) select ?,?,?,?,?,? where exists (select 1 "
-                              "from notes where id = ?) and exists (select 1 from notes where "
-                              "id = ?)", [src, dst, kind, weight, by, at, src, dst])
-                result_row = N.note_row(c, nid)
-            else:
-                if before is None:
-                    raise InvalidInput(f"history entry {hid} has nothing to restore")
-                N.restore(c, before)
-                for snap in before.get("merged", []):
-                    N.restore(c, snap)
-                    touched.append(snap["note"]["id"])
-                    c.execute("update history set undone = 1 where note_id = ? and action = "
-                              "'merged_into' and undone = 0", [snap["note"]["id"]])
-                for src, dst, kind in (after or {}).get("links_added", []):
-                    c.execute("delete from links where src_id = ? and dst_id = ? and kind = ? "
-                              "and created_by != 'user'", [src, dst, kind])
-                result_row = N.note_row(c, nid)
-            c.execute("update history set undone = 1 where id = ?", [hid])
-            N.record(c, nid, "undo", current, N.snapshot(c, nid), "user")
-        if result_row is None:
-            raise NotFound(f"note {nid} does not exist")
-        self._forget_vectors(touched)
-        self._changed(touched, "undo")
-        return _note(result_row)
+            done = N.undo(db.conn, int(history_id))
+        if done.note is None:
+            raise NotFound(f"note of history entry {history_id} does not exist")
+        self._forget_vectors(done.touched)
+        self._changed(done.touched, "undo")
+        return _note(done.note)
 
     # -- entities and graph ------------------------------------------------------------
     def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
                       limit: int = 100):
         """People, places and organisations, most mentioned first (with mention counts)."""
-        from ..api import Entity
-
         where, args = [], []
         if kind:
             where.append("e.kind = ?")
@@ -581,7 +465,20 @@ class MemoryOps:
     def run_extract(self, progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None) -> dict:
         """Form memories from everything imported and not formed yet (the ``extract``
-        job). Returns a summary dict; raises Cancelled between windows."""
-        from .extract import run_extract
+        job, see :mod:`secondme.memory.extract`): index new items, form, index the new
+        notes. Returns a summary dict (with ``seconds``); raises Cancelled between
+        windows and lets model/store failures propagate."""
+        # formation's modules (regexes, numpy) load when it first runs, not with the app
+        from .extract import choose_extractor, form_memories
 
-        return run_extract(self, progress=progress, cancel=cancel)
+        t0 = time.perf_counter()
+        check(cancel)
+        self.index_pending(progress=progress, cancel=cancel)
+        extractor = choose_extractor(lambda: self.llm, self.settings.llm_source)
+        summary = form_memories(self.store, extractor, embedder=self.embedder,
+                                vindex=self.open_vectors(), settings=self.settings,
+                                hooks=self.hooks, progress=progress, cancel=cancel)
+        if summary["windows"]:
+            self.index_pending(progress=progress, cancel=cancel)
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        return summary

@@ -72,8 +72,8 @@ def decide(fact: Fact, candidates: list[Candidate]) -> Decision:
         for c in candidates:
             if c.slot and c.slot[:2] == fact.slot[:2] and c.valid_to is None:
                 if c.slot[2] != fact.slot[2]:
-                    return Decision("invalidate", c.note_id,
-                                    f"{fact.slot[1]} of {fact.slot[0]}: {c.slot[2]} → {fact.slot[2]}")
+                    return Decision("invalidate", c.note_id, f"{fact.slot[1]} of "
+                                    f"{fact.slot[0]}: {c.slot[2]} → {fact.slot[2]}")
     best_dup: Optional[tuple[float, Candidate]] = None
     for c in candidates:
         if c.kind not in ("fact", "user"):

@@ -30,7 +30,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
@@ -61,16 +61,20 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(rx, re.I)) for name
     ("iso", r"\b(\d{4})-(\d{2})-(\d{2})\b"),
     ("day_before_yesterday", r"\bthe day before yesterday\b"),
     ("day_after_tomorrow", r"\bthe day after tomorrow\b"),
-    ("month_day", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?({_MON})\.?\s+{_ORD}\b(?:,?\s+(\d{{4}}))?"),
-    ("day_month", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?{_ORD}\s+(?:of\s+)?({_MON})\b\.?(?:,?\s+(\d{{4}}))?"),
+    ("month_day", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?({_MON})\.?\s+{_ORD}\b"
+                  rf"(?:,?\s+(\d{{4}}))?"),
+    ("day_month", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?{_ORD}\s+(?:of\s+)?({_MON})\b"
+                  rf"\.?(?:,?\s+(\d{{4}}))?"),
     ("ago", rf"\b({_NUM})\s+({_UNIT})\s+ago\b"),
     ("in_n", rf"\bin\s+({_NUM})\s+({_UNIT})(?:'?s?\s+time)?\b"),
     ("rel_weekday", rf"\b(last|this|next|this coming|coming)\s+({_WD})\b"),
     ("rel_period", r"\b(last|this|next|past|previous|coming)\s+(week|weekend|month|year)\b"),
     ("rel_season", r"\b(last|this|next)\s+(spring|summer|autumn|fall|winter)\b"),
-    ("season_year", r"\b(?:in\s+)?(?:the\s+)?(spring|summer|autumn|fall|winter)\s+(?:of\s+)?(\d{4})\b"),
+    ("season_year", r"\b(?:in\s+)?(?:the\s+)?(spring|summer|autumn|fall|winter)\s+"
+                    r"(?:of\s+)?(\d{4})\b"),
     ("month_year", rf"\b(?:in\s+)?({_MON})\.?\s+(\d{{4}})\b"),
-    ("in_month", rf"\b(in|since|during|until|by|from|early|late|mid|end of|beginning of)\s+({_MON})\b(?!\s+\d)"),
+    ("in_month", rf"\b(in|since|during|until|by|from|early|late|mid|end of|beginning of)\s+"
+                 rf"({_MON})\b(?!\s+\d)"),
     ("weekday", rf"\b(?:on\s+)?({_WD})s?\b"),
     ("year", r"\b(in|since|during|until|by|from|of)\s+((?:19|20)\d{2})\b"),
     ("yesterday", r"\byesterday\b|\blast night\b"),
@@ -111,7 +115,8 @@ class ResolvedDate:
         """The range in words without a preposition: "6 May 2023", "April 2023"."""
         s = self.start
         if self.granularity == "day":
-            return f"{WEEKDAYS[s.weekday()].capitalize()}, {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
+            return (f"{WEEKDAYS[s.weekday()].capitalize()}, {s.day} "
+                    f"{MONTHS[s.month - 1].capitalize()} {s.year}")
         if self.granularity == "weekend":
             return f"the weekend of {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
         if self.granularity == "week":
@@ -207,166 +212,178 @@ def _season_of(d: date) -> tuple[str, int]:
     raise AssertionError(d)
 
 
-def _resolve(kind: str, m: re.Match, ref: date, when: str) -> Optional[tuple[date, date, str, bool]]:
-    g = m.groups()
-    if kind == "iso":
+_Resolved = Optional[tuple[date, date, str, bool]]   # start, end, granularity, absolute
+
+
+def _day(d: date, absolute: bool = False) -> _Resolved:
+    return d, d, "day", absolute
+
+
+def _iso(g: tuple, ref: date, when: str) -> _Resolved:
+    try:
+        return _day(date(int(g[0]), int(g[1]), int(g[2])), True)
+    except ValueError:
+        return None
+
+
+def _calendar_day(month: int, day: int, year: Optional[str], ref: date, when: str) -> _Resolved:
+    """"3 March" / "March 3rd, 2021": the year named, else the one the tense points to."""
+    if year:
         try:
-            d = date(int(g[0]), int(g[1]), int(g[2]))
+            return _day(date(int(year), month, day), True)
         except ValueError:
             return None
-        return d, d, "day", True
-    if kind == "today":
-        return ref, ref, "day", False
-    if kind == "yesterday":
-        d = ref - timedelta(days=1)
-        return d, d, "day", False
-    if kind == "tomorrow":
-        d = ref + timedelta(days=1)
-        return d, d, "day", False
-    if kind == "day_before_yesterday":
-        d = ref - timedelta(days=2)
-        return d, d, "day", False
-    if kind == "day_after_tomorrow":
-        d = ref + timedelta(days=2)
-        return d, d, "day", False
-    if kind in ("month_day", "day_month"):
-        mon, day, year = (g[0], g[1], g[2]) if kind == "month_day" else (g[1], g[0], g[2])
-        month = _month_num(mon)
-        day = int(day)
-        if year:
-            try:
-                d = date(int(year), month, day)
-            except ValueError:
-                return None
-            return d, d, "day", True
+    try:
+        d = date(ref.year, month, day)
+    except ValueError:
+        return None
+    if when == "unknown" and abs((d - ref).days) > 183:
         try:
-            d = date(ref.year, month, day)
+            d = date(ref.year + (1 if d < ref else -1), month, day)
         except ValueError:
             return None
-        if when == "unknown" and abs((d - ref).days) > 183:
-            try:
-                d = date(ref.year + (1 if d < ref else -1), month, day)
-            except ValueError:
-                return None
-        if when == "past" and d > ref:
-            d = date(ref.year - 1, month, day) if not (month == 2 and day == 29) else None
-        elif when != "past" and d < ref and when == "future":
-            d = date(ref.year + 1, month, day) if not (month == 2 and day == 29) else None
-        if d is None:
-            return None
-        return d, d, "day", False
-    if kind == "ago":
-        n, unit = _num(g[0]), g[1].lower().rstrip("s")
-        if n is None:
-            return None
-        if unit == "day":
-            d = ref - timedelta(days=n)
-            return d, d, "day", False
-        if unit == "week":
-            d = _week_start(ref - timedelta(weeks=n))
-            return d, d + timedelta(days=6), "week", False
-        if unit == "month":
-            d = _add_months(ref, -n)
-            a, b = _month_range(d.year, d.month)
-            return a, b, "month", False
-        return date(ref.year - n, 1, 1), date(ref.year - n, 12, 31), "year", False
-    if kind == "in_n":
-        n, unit = _num(g[0]), g[1].lower().rstrip("s")
-        if n is None:
-            return None
-        if unit == "day":
-            d = ref + timedelta(days=n)
-            return d, d, "day", False
-        if unit == "week":
-            d = _week_start(ref + timedelta(weeks=n))
-            return d, d + timedelta(days=6), "week", False
-        if unit == "month":
-            d = _add_months(ref, n)
-            a, b = _month_range(d.year, d.month)
-            return a, b, "month", False
-        return date(ref.year + n, 1, 1), date(ref.year + n, 12, 31), "year", False
-    if kind == "rel_weekday":
-        rel, wd = g[0].lower(), WEEKDAYS.index(g[1].lower())
-        delta = (wd - ref.weekday()) % 7
-        if rel == "last":
-            back = (ref.weekday() - wd) % 7 or 7
-            d = ref - timedelta(days=back)
-        elif rel == "next":
-            d = ref + timedelta(days=delta or 7)
-        else:  # this / coming
-            d = ref + timedelta(days=delta)
-        return d, d, "day", False
-    if kind == "rel_period":
-        rel, unit = g[0].lower(), g[1].lower()
-        step = {"last": -1, "past": -1, "previous": -1, "this": 0, "next": 1, "coming": 1}[rel]
-        if unit == "week":
-            d = _week_start(ref) + timedelta(weeks=step)
-            return d, d + timedelta(days=6), "week", False
-        if unit == "weekend":
-            sat = _week_start(ref) + timedelta(days=5)
-            if rel == "coming" and ref <= sat + timedelta(days=1):
-                step = 0
-            d = sat + timedelta(weeks=step)
-            return d, d + timedelta(days=1), "weekend", False
-        if unit == "month":
-            d = _add_months(ref.replace(day=1), step)
-            a, b = _month_range(d.year, d.month)
-            return a, b, "month", False
-        y = ref.year + step
-        return date(y, 1, 1), date(y, 12, 31), "year", False
-    if kind == "rel_season":
-        rel, name = g[0].lower(), g[1].lower()
-        name = "autumn" if name == "fall" else name
-        cur_name, cur_year = _season_of(ref)
-        start, _ = _season_range(name, cur_year if name != "winter" else cur_year)
-        # the occurrence of this season that contains or follows ref's season start
-        this_start, this_end = _season_range(name, ref.year if name != "winter" else
-                                             (ref.year if ref.month == 12 else ref.year - 1))
-        if rel == "this":
-            a, b = this_start, this_end
-            if b < ref and name != cur_name:
-                a, b = _season_range(name, a.year + 1)
-        elif rel == "last":
-            a, b = this_start, this_end
-            if a > ref or (a <= ref <= b):
-                a, b = _season_range(name, a.year - 1)
-        else:
-            a, b = this_start, this_end
-            if a <= ref:
-                a, b = _season_range(name, a.year + 1)
-        return a, b, "season", False
-    if kind == "season_year":
-        name = "autumn" if g[0].lower() == "fall" else g[0].lower()
-        a, b = _season_range(name, int(g[1]))
-        return a, b, "season", True
-    if kind == "month_year":
-        month, year = _month_num(g[0]), int(g[1])
-        a, b = _month_range(year, month)
-        return a, b, "month", True
-    if kind == "in_month":
-        month = _month_num(g[1])
-        year = ref.year
-        if when == "past" and month > ref.month:
-            year -= 1
-        elif when == "future" and month < ref.month:
-            year += 1
-        elif when == "unknown" and abs(month - ref.month) > 6:
-            # no tense to go by: the nearest such month ("in January" said in December)
-            year += 1 if month < ref.month else -1
-        a, b = _month_range(year, month)
+    if when == "past" and d > ref:
+        d = date(ref.year - 1, month, day) if not (month == 2 and day == 29) else None
+    elif when != "past" and d < ref and when == "future":
+        d = date(ref.year + 1, month, day) if not (month == 2 and day == 29) else None
+    return _day(d) if d is not None else None
+
+
+def _month_day(g: tuple, ref: date, when: str) -> _Resolved:
+    return _calendar_day(_month_num(g[0]), int(g[1]), g[2], ref, when)
+
+
+def _day_month(g: tuple, ref: date, when: str) -> _Resolved:
+    return _calendar_day(_month_num(g[1]), int(g[0]), g[2], ref, when)
+
+
+def _shifted(ref: date, n: int, unit: str) -> _Resolved:
+    """The day, week, month or year ``n`` units away from ``ref`` (n < 0: ago)."""
+    if unit == "day":
+        return _day(ref + timedelta(days=n))
+    if unit == "week":
+        d = _week_start(ref + timedelta(weeks=n))
+        return d, d + timedelta(days=6), "week", False
+    if unit == "month":
+        d = _add_months(ref, n)
+        a, b = _month_range(d.year, d.month)
         return a, b, "month", False
-    if kind == "weekday":
-        wd = WEEKDAYS.index(g[0].lower())
-        if when == "past":
-            back = (ref.weekday() - wd) % 7
-            d = ref - timedelta(days=back)
-        else:
-            d = ref + timedelta(days=(wd - ref.weekday()) % 7)
-        return d, d, "day", False
-    if kind == "year":
-        y = int(g[1])
-        return date(y, 1, 1), date(y, 12, 31), "year", True
-    return None
+    return date(ref.year + n, 1, 1), date(ref.year + n, 12, 31), "year", False
+
+
+def _ago(g: tuple, ref: date, when: str) -> _Resolved:
+    n = _num(g[0])
+    return None if n is None else _shifted(ref, -n, g[1].lower().rstrip("s"))
+
+
+def _in_n(g: tuple, ref: date, when: str) -> _Resolved:
+    n = _num(g[0])
+    return None if n is None else _shifted(ref, n, g[1].lower().rstrip("s"))
+
+
+def _rel_weekday(g: tuple, ref: date, when: str) -> _Resolved:
+    rel, wd = g[0].lower(), WEEKDAYS.index(g[1].lower())
+    delta = (wd - ref.weekday()) % 7
+    if rel == "last":
+        return _day(ref - timedelta(days=(ref.weekday() - wd) % 7 or 7))
+    if rel == "next":
+        return _day(ref + timedelta(days=delta or 7))
+    return _day(ref + timedelta(days=delta))   # this / coming
+
+
+def _rel_period(g: tuple, ref: date, when: str) -> _Resolved:
+    rel, unit = g[0].lower(), g[1].lower()
+    step = {"last": -1, "past": -1, "previous": -1, "this": 0, "next": 1, "coming": 1}[rel]
+    if unit == "week":
+        d = _week_start(ref) + timedelta(weeks=step)
+        return d, d + timedelta(days=6), "week", False
+    if unit == "weekend":
+        sat = _week_start(ref) + timedelta(days=5)
+        if rel == "coming" and ref <= sat + timedelta(days=1):
+            step = 0
+        d = sat + timedelta(weeks=step)
+        return d, d + timedelta(days=1), "weekend", False
+    if unit == "month":
+        d = _add_months(ref.replace(day=1), step)
+        a, b = _month_range(d.year, d.month)
+        return a, b, "month", False
+    y = ref.year + step
+    return date(y, 1, 1), date(y, 12, 31), "year", False
+
+
+def _rel_season(g: tuple, ref: date, when: str) -> _Resolved:
+    rel, name = g[0].lower(), g[1].lower()
+    name = "autumn" if name == "fall" else name
+    cur_name, _ = _season_of(ref)
+    # the occurrence of this season that contains or follows ref's season start
+    a, b = _season_range(name, ref.year if name != "winter" else
+                         (ref.year if ref.month == 12 else ref.year - 1))
+    if rel == "this":
+        if b < ref and name != cur_name:
+            a, b = _season_range(name, a.year + 1)
+    elif rel == "last":
+        if a > ref or (a <= ref <= b):
+            a, b = _season_range(name, a.year - 1)
+    elif a <= ref:
+        a, b = _season_range(name, a.year + 1)
+    return a, b, "season", False
+
+
+def _season_year(g: tuple, ref: date, when: str) -> _Resolved:
+    name = "autumn" if g[0].lower() == "fall" else g[0].lower()
+    a, b = _season_range(name, int(g[1]))
+    return a, b, "season", True
+
+
+def _month_year(g: tuple, ref: date, when: str) -> _Resolved:
+    a, b = _month_range(int(g[1]), _month_num(g[0]))
+    return a, b, "month", True
+
+
+def _in_month(g: tuple, ref: date, when: str) -> _Resolved:
+    month = _month_num(g[1])
+    year = ref.year
+    if when == "past" and month > ref.month:
+        year -= 1
+    elif when == "future" and month < ref.month:
+        year += 1
+    elif when == "unknown" and abs(month - ref.month) > 6:
+        # no tense to go by: the nearest such month ("in January" said in December)
+        year += 1 if month < ref.month else -1
+    a, b = _month_range(year, month)
+    return a, b, "month", False
+
+
+def _weekday(g: tuple, ref: date, when: str) -> _Resolved:
+    wd = WEEKDAYS.index(g[0].lower())
+    if when == "past":
+        return _day(ref - timedelta(days=(ref.weekday() - wd) % 7))
+    return _day(ref + timedelta(days=(wd - ref.weekday()) % 7))
+
+
+def _year(g: tuple, ref: date, when: str) -> _Resolved:
+    y = int(g[1])
+    return date(y, 1, 1), date(y, 12, 31), "year", True
+
+
+def _days_from_ref(n: int) -> Callable[[tuple, date, str], _Resolved]:
+    return lambda g, ref, when: _day(ref + timedelta(days=n))
+
+
+#: pattern name → resolver(groups, reference day, tense)
+_RESOLVERS: dict[str, Callable[[tuple, date, str], _Resolved]] = {
+    "iso": _iso, "today": _days_from_ref(0), "yesterday": _days_from_ref(-1),
+    "tomorrow": _days_from_ref(1), "day_before_yesterday": _days_from_ref(-2),
+    "day_after_tomorrow": _days_from_ref(2), "month_day": _month_day,
+    "day_month": _day_month, "ago": _ago, "in_n": _in_n, "rel_weekday": _rel_weekday,
+    "rel_period": _rel_period, "rel_season": _rel_season, "season_year": _season_year,
+    "month_year": _month_year, "in_month": _in_month, "weekday": _weekday, "year": _year,
+}
+
+
+def _resolve(kind: str, m: re.Match, ref: date, when: str) -> _Resolved:
+    """The range the match of pattern ``kind`` stands for, read against ``ref``."""
+    return _RESOLVERS[kind](m.groups(), ref, when)
 
 
 def find_dates(sentence: str, ref: datetime | date | str | None,

@@ -78,7 +78,8 @@ def _date_from(*texts: Optional[str]) -> Optional[str]:
         m = _DATE_IN_NAME.search(t)
         if m:
             try:
-                return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3))).date().isoformat()
+                d = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                return d.date().isoformat()
             except ValueError:
                 continue
     return None
