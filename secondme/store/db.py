@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Optional
 import sqlite_utils
 
 from ..errors import StoreError
-from . import schema
+from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -192,7 +192,10 @@ class Store:
             try:
                 db.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
-                raise storage_error(e, self.path) or e
+                err = storage_error(e, self.path)
+                if err is None:
+                    raise
+                raise err from e
             try:
                 yield db
             except BaseException as e:
@@ -209,7 +212,10 @@ class Store:
                 except sqlite3.OperationalError as e:
                     with contextlib.suppress(sqlite3.Error):
                         db.rollback()
-                    raise storage_error(e, self.path) or e
+                    err = storage_error(e, self.path)
+                    if err is None:
+                        raise
+                    raise err from e
 
     # -- migrations ----------------------------------------------------------------
     def applied_migrations(self) -> list[str]:
@@ -219,18 +225,17 @@ class Store:
         return [r[0] for r in db.execute("select name from migrations order by name")]
 
     def migrate(self, progress: Optional[Callable[[str], None]] = None) -> list[str]:
-        """Apply every registered migration not yet applied, in name order.
+        """Apply every migration of :data:`~secondme.store.migrations.MIGRATIONS` not yet
+        applied, in list order.
 
         Each runs in its own transaction with its record. Raises StoreError if the
         database has migrations this version does not know (written by a newer app).
         """
-        import secondme.store.migrations  # noqa: F401  registers every migration
-
         with self.write() as db:
             db.execute("create table if not exists migrations "
                        "(name text primary key, applied_at text not null)")
         applied = set(self.applied_migrations())
-        unknown = applied - set(schema.MIGRATIONS)
+        unknown = applied - {name for name, _ in migrations.MIGRATIONS}
         if unknown:
             raise StoreError(
                 "this database was written by a newer secondme (unknown migrations: "
@@ -238,13 +243,13 @@ class Store:
                 path=self.path,
             )
         done = []
-        for name in sorted(schema.MIGRATIONS):
+        for name, migration in migrations.MIGRATIONS:
             if name in applied:
                 continue
             if progress:
                 progress(name)
             with self.write() as db:
-                schema.MIGRATIONS[name](db.conn)
+                migration(db.conn)
                 db.execute("insert into migrations (name, applied_at) values (?, ?)",
                            [name, utcnow()])
             done.append(name)

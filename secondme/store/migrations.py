@@ -1,14 +1,18 @@
-"""Named, ordered schema migrations.
+"""Every schema migration of the store, in one ordered list: :data:`MIGRATIONS`.
 
-Each migration is a function ``(conn) -> None`` registered with :func:`migration`.
-They run in name order, each in its own transaction together with the row that records
-it in ``migrations``; a failed migration leaves the store exactly as it was.
+A migration is a function ``(conn) -> None``. :meth:`secondme.store.db.Store.migrate` runs
+each one not yet recorded in the ``migrations`` table, in list order, in its own
+transaction together with the row that records it, so a failed migration leaves the store
+exactly as it was.
 
-Name ranges, so that work on different parts of the app never collides:
-``m0xx`` foundation, ``m1xx`` import, ``m2xx`` memory, ``m3xx`` recall,
-``m4xx`` lifecycle, ``m5xx`` privacy, ``m6xx`` integrations, ``m7xx`` desktop app.
+Names are recorded in every database: a released migration never changes its name or what
+it does. A new one goes at the end of the list and takes the next number (``m403_…``,
+then ``m404_…``), whichever part of the app it is for. The numbers of the first release
+came from per-area ranges (``m0xx`` foundation, ``m2xx`` memory, ``m3xx`` recall, ``m4xx``
+lifecycle) and stay as they are; the list is ordered by number, so the order in which a
+database applied them and the order of its ``migrations`` rows by name agree.
 
-DDL is executed statement by statement with ``conn.execute`` (never ``executescript``,
+DDL is executed statement by statement with :func:`run_sql` (never ``executescript``,
 which would commit the surrounding transaction).
 """
 from __future__ import annotations
@@ -16,19 +20,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
-MIGRATIONS: dict[str, Callable[[sqlite3.Connection], None]] = {}
-
-
-def migration(name: str):
-    """Register a migration function under ``name`` (must be unique)."""
-
-    def register(fn):
-        if name in MIGRATIONS:
-            raise RuntimeError(f"duplicate migration {name}")
-        MIGRATIONS[name] = fn
-        return fn
-
-    return register
+Migration = Callable[[sqlite3.Connection], None]
 
 
 def run_sql(conn: sqlite3.Connection, script: str) -> None:
@@ -69,8 +61,9 @@ END;
 """
 
 
-@migration("m001_initial")
-def _initial(conn: sqlite3.Connection) -> None:
+# -- m001: the foundation -------------------------------------------------------------
+def _m001_imports(conn: sqlite3.Connection) -> None:
+    """Settings, and what imports write: sources, conversations, messages, documents."""
     run_sql(conn, """
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -149,7 +142,12 @@ CREATE TABLE chunks (
   content_hash TEXT NOT NULL
 );
 CREATE INDEX chunks_doc_pos ON chunks(document_id, position);
+""")  # noqa: E501 - the released schema text, comments included
 
+
+def _m001_notes(conn: sqlite3.Connection) -> None:
+    """Semantic memory: notes, their sources, links between notes and between documents."""
+    run_sql(conn, """
 -- semantic memory
 CREATE TABLE notes (
   id INTEGER PRIMARY KEY,
@@ -212,7 +210,12 @@ CREATE TABLE document_links (
   embed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (src_document_id, target, heading)
 );
+""")  # noqa: E501 - the released schema text, comments included
 
+
+def _m001_entities_history_index(conn: sqlite3.Connection) -> None:
+    """Entities and their mentions, note history, embeddings, the vector index map, jobs."""
+    run_sql(conn, """
 CREATE TABLE entities (
   id INTEGER PRIMARY KEY,
   kind TEXT NOT NULL DEFAULT 'person',  -- person | place | organisation | other
@@ -273,6 +276,223 @@ CREATE TABLE jobs (
   state TEXT NOT NULL DEFAULT '{}'     -- job-specific resumable state (JSON)
 );
 """)
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    """The foundation: every table of the first schema, and FTS5 over messages, chunks
+    and notes kept in step by triggers."""
+    _m001_imports(conn)
+    _m001_notes(conn)
+    _m001_entities_history_index(conn)
     run_sql(conn, fts_sql("messages", ["text", "speaker"]))
     run_sql(conn, fts_sql("chunks", ["text", "heading"]))
     run_sql(conn, fts_sql("notes", ["text", "keywords", "tags", "context"]))
+
+
+# -- m201: memory formation ----------------------------------------------------------
+def m201_memory_formation(conn: sqlite3.Connection) -> None:
+    """Memory formation's tables.
+
+    - ``formation_windows``: one row per session window that was formed (a run of messages
+      of one conversation, or a group of chunks of one document): which items, their
+      content hash, which extractor, how many facts. A record of work done.
+    - ``formed_items``: every message/chunk that has been through formation, with the
+      window that formed it. Written in the same transaction as the window's notes, so a
+      crash or quit loses no work and repeats none; new messages appended to a conversation
+      later are formed on their own.
+    - ``formation_state``: per conversation, the rolling summary the LLM extractor carries
+      from one window to the next.
+    - ``note_slots``: a fact's (subject, attribute, value) when one could be read from it
+      ("Anna lives in Berlin" → anna / residence / berlin). Two current facts with the same
+      subject and attribute but different values contradict each other.
+    """
+    run_sql(conn, """
+CREATE TABLE formation_windows (
+  id INTEGER PRIMARY KEY,
+  conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+  document_id INTEGER REFERENCES documents(id) ON DELETE CASCADE,
+  first_item_id INTEGER NOT NULL,
+  last_item_id INTEGER NOT NULL,
+  items INTEGER NOT NULL,
+  content_hash TEXT NOT NULL,
+  extractor TEXT NOT NULL,
+  facts INTEGER NOT NULL DEFAULT 0,
+  rejected INTEGER NOT NULL DEFAULT 0,
+  formed_at TEXT NOT NULL
+);
+CREATE INDEX formation_windows_conv ON formation_windows(conversation_id);
+CREATE INDEX formation_windows_doc ON formation_windows(document_id);
+
+CREATE TABLE formed_items (
+  item_kind TEXT NOT NULL,            -- message | chunk
+  item_id INTEGER NOT NULL,
+  window_id INTEGER NOT NULL REFERENCES formation_windows(id) ON DELETE CASCADE,
+  PRIMARY KEY (item_kind, item_id)
+) WITHOUT ROWID;
+
+CREATE TABLE formation_state (
+  conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+  summary TEXT NOT NULL DEFAULT '',
+  updated_at TEXT NOT NULL
+);
+
+CREATE TABLE note_slots (
+  note_id INTEGER PRIMARY KEY REFERENCES notes(id) ON DELETE CASCADE,
+  subject TEXT NOT NULL,
+  attribute TEXT NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE INDEX note_slots_key ON note_slots(subject, attribute);
+
+CREATE INDEX IF NOT EXISTS notes_valid_from ON notes(valid_from);
+CREATE INDEX IF NOT EXISTS notes_updated ON notes(updated_at);
+CREATE INDEX IF NOT EXISTS links_src ON links(src_id);
+CREATE INDEX IF NOT EXISTS entity_mentions_chunk ON entity_mentions(chunk_id);
+CREATE UNIQUE INDEX IF NOT EXISTS entity_mentions_note_unique
+  ON entity_mentions(entity_id, note_id) WHERE note_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entities_norm ON entities(norm_name);
+""")
+
+
+# -- m301: recall ----------------------------------------------------------------------
+def m301_recall_windows_and_chats(conn: sqlite3.Connection) -> None:
+    """Recall's tables.
+
+    - ``message_windows``: an FTS5 table with one row per message (rowid = ``messages.id``)
+      whose columns are the message itself (``own``: speaker + text), its neighbours in the
+      same session (``ctx``) and its date and speaker spelled out (``meta``). Lexical search
+      ranks messages with ``bm25()`` over these columns with measured weights, so a message
+      is found through the words around it and its date, while the *result* stays the single
+      message. Kept in step lazily by :func:`secondme.recall.windows.update_windows`.
+    - ``message_windows_state``: per conversation, how many messages and the largest id
+      that were windowed; a changed pair means the conversation's windows are rebuilt.
+    - ``recall_chats`` / ``recall_chat_turns``: the ask-chat history. The app's answers live
+      here only: they are never stored as messages and never indexed, so they can never be
+      evidence for a later answer.
+    """
+    run_sql(conn, f"""
+CREATE VIRTUAL TABLE message_windows USING fts5(own, ctx, meta,
+    tokenize='{FTS_TOKENIZE}');
+CREATE TABLE message_windows_state (
+  conversation_id INTEGER PRIMARY KEY,
+  messages INTEGER NOT NULL,
+  max_id INTEGER NOT NULL,
+  width INTEGER NOT NULL
+);
+CREATE TABLE recall_chats (
+  id INTEGER PRIMARY KEY,
+  title TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE recall_chat_turns (
+  id INTEGER PRIMARY KEY,
+  chat_id INTEGER NOT NULL REFERENCES recall_chats(id) ON DELETE CASCADE,
+  role TEXT NOT NULL,                  -- user | assistant
+  text TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  query TEXT NOT NULL DEFAULT '',      -- the retrieval query actually used (user turns)
+  entities TEXT NOT NULL DEFAULT '[]', -- names carried to follow-up questions (JSON)
+  citations TEXT NOT NULL DEFAULT '[]',-- assistant turns: [{{n, id, kind}}] (JSON)
+  abstained INTEGER NOT NULL DEFAULT 0,
+  message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL  -- "remember that" turns
+);
+CREATE INDEX recall_chat_turns_chat ON recall_chat_turns(chat_id, id);
+""")
+
+
+# -- m401, m402: lifecycle -------------------------------------------------------------
+def m401_lifecycle_jobs(conn: sqlite3.Connection) -> None:
+    """Lifecycle's tables.
+
+    - ``jobs`` (foundation) gains what the scheduler persists across restarts: coarse
+      ``progress`` of a running job, the ``last_summary`` and ``last_duration`` of the last
+      run, ``requested_at`` (a run asked for by any process: the app's scheduler picks it up)
+      and ``cancel_requested`` (a cancel asked for by another process, polled by the run).
+    - ``job_leases``: one row per job that is running somewhere, with the owner's pid, host
+      and an expiry (epoch seconds, renewed by a heartbeat). It is how a job never runs twice
+      at once, also across processes (the desktop app's scheduler and ``secondme jobs run``).
+      A lease whose owner died or whose expiry passed is taken over.
+    - ``job_runs``: the recent runs of every job (for the Activity pane).
+    - ``reinforcements``: every reinforcement of a note (cited, opened, edited, confirmed),
+      so that ``notes.strength`` = 1 + count can always be explained.
+    - ``consolidations``: what nightly consolidation built, by a stable key
+      (``day:2024-03-05``, ``week:2024-W10``, ``topic:person:anna``, ``profile``), with the
+      hash of its inputs (unchanged input → nothing is redone), the method that wrote it
+      (``template`` or ``model``) and, for the profile, its lines with their citations.
+    """
+    run_sql(conn, """
+ALTER TABLE jobs ADD COLUMN progress TEXT;
+ALTER TABLE jobs ADD COLUMN last_summary TEXT;
+ALTER TABLE jobs ADD COLUMN last_duration REAL;
+ALTER TABLE jobs ADD COLUMN requested_at TEXT;
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE job_leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,                 -- unique per run: host:pid:random
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  expires REAL NOT NULL                -- epoch seconds (wall clock)
+);
+
+CREATE TABLE job_runs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  outcome TEXT,                        -- ok | failed | cancelled
+  error TEXT,
+  summary TEXT,                        -- JSON
+  trigger TEXT NOT NULL DEFAULT 'manual'  -- manual | schedule | catch-up | request
+);
+CREATE INDEX job_runs_name ON job_runs(name, id);
+
+CREATE TABLE reinforcements (
+  id INTEGER PRIMARY KEY,
+  note_id INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT ''      -- cited | opened | edited | confirmed | ...
+);
+CREATE INDEX reinforcements_note ON reinforcements(note_id);
+
+CREATE TABLE consolidations (
+  key TEXT PRIMARY KEY,                -- day:YYYY-MM-DD | week:YYYY-Www | topic:... | profile
+  note_id INTEGER REFERENCES notes(id) ON DELETE SET NULL,
+  input_hash TEXT NOT NULL,
+  method TEXT NOT NULL DEFAULT 'template',  -- template | model
+  lines TEXT NOT NULL DEFAULT '[]',    -- JSON [{text, sources: [{message_id}|{note_id}|{chunk_id}]}]
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX consolidations_note ON consolidations(note_id);
+""")  # noqa: E501 - the released schema text, comments included
+
+
+def m402_notes_fts_trigger_on_text_columns(conn: sqlite3.Connection) -> None:
+    """Re-index a note in ``notes_fts`` only when an indexed column changes.
+
+    The foundation's ``notes_au`` trigger fired on *any* update, so the decay pass (which
+    rewrites ``retention`` of every note) and reinforcement re-indexed the full text of
+    each note: 100,000 notes took half a minute instead of seconds. ``UPDATE OF`` the
+    four indexed columns keeps the index exactly as before for every other change.
+    """
+    run_sql(conn, """
+DROP TRIGGER IF EXISTS notes_au;
+CREATE TRIGGER notes_au AFTER UPDATE OF text, keywords, tags, context ON notes BEGIN
+  INSERT INTO notes_fts(notes_fts, rowid, text, keywords, tags, context)
+    VALUES ('delete', old.id, old.text, old.keywords, old.tags, old.context);
+  INSERT INTO notes_fts(rowid, text, keywords, tags, context)
+    VALUES (new.id, new.text, new.keywords, new.tags, new.context);
+END;
+""")
+
+
+#: Every migration, in the order it runs. Append new ones at the end (see the module doc).
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("m001_initial", m001_initial),
+    ("m201_memory_formation", m201_memory_formation),
+    ("m301_recall_windows_and_chats", m301_recall_windows_and_chats),
+    ("m401_lifecycle_jobs", m401_lifecycle_jobs),
+    ("m402_notes_fts_trigger_on_text_columns", m402_notes_fts_trigger_on_text_columns),
+]
