@@ -29,6 +29,7 @@ def backend_name() -> str:
             return "none"
         name = type(kr).__module__ + "." + type(kr).__name__
         if "chainer" in name.lower():
+            # keyring's ChainerBackend lists its backends; not every keyring version has it
             backends = getattr(kr, "backends", [])
             if not backends:
                 return "none"

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 import sqlite_utils
 
@@ -32,17 +32,40 @@ from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
-# A hook so that an encrypted store (issue on privacy) can provide its own connect.
-Connector = Callable[[str], sqlite3.Connection]
+
+class Connector(Protocol):
+    """Opens a connection to a database file; says whether and how files are encrypted.
+
+    :class:`PlainConnector` is the default; an encrypted store uses
+    :class:`secondme.store.crypto.SQLCipherConnector`, whose ``file_cipher`` also seals
+    the files kept beside the database (the vector index).
+    """
+
+    encrypted: bool
+    file_cipher: Any  # a FileCipher, or None for a plain store
+
+    def __call__(self, path: str) -> sqlite3.Connection: ...
+
+
+class PlainConnector:
+    """Opens plain (unencrypted) SQLite connections."""
+
+    encrypted = False
+    file_cipher = None
+
+    def __call__(self, path: str) -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+    def __repr__(self) -> str:
+        return "PlainConnector()"
+
+
+plain_connect = PlainConnector()
 
 
 def utcnow() -> str:
     """Now as an ISO 8601 string in UTC with offset (the format every *_at column uses)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _default_connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
 
 
 _STORAGE_PROBLEMS = (
@@ -82,13 +105,13 @@ def is_corruption(e: BaseException) -> bool:
 class Store:
     """A secondme database file. Create with :meth:`open`."""
 
-    def __init__(self, path: Path, connector: Connector = _default_connect):
+    def __init__(self, path: Path, connector: Connector = plain_connect):
         self.path = Path(path)
         self._connector = connector
         # An encrypted store's connector carries the cipher for files kept beside the
         # database (the vector index); None for a plain store.
-        self.file_cipher = getattr(connector, "file_cipher", None)
-        self.encrypted = bool(getattr(connector, "encrypted", False))
+        self.file_cipher = connector.file_cipher
+        self.encrypted = bool(connector.encrypted)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -97,7 +120,7 @@ class Store:
 
     # -- opening -----------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | str, *, connector: Connector = _default_connect,
+    def open(cls, path: Path | str, *, connector: Connector = plain_connect,
              migrate: bool = True) -> "Store":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -125,6 +148,11 @@ class Store:
                     f"the database is damaged ({e}); restore the latest backup with "
                     "`secondme recover` (the damaged file is kept)", path=path) from e
         return store
+
+    @property
+    def connector(self) -> Connector:
+        """What opens this store's connections (with its key, when encrypted)."""
+        return self._connector
 
     def connect_file(self, path: Path | str) -> sqlite3.Connection:
         """A raw connection to *another* database file opened like this store's own.

@@ -1,0 +1,22 @@
+"""Privacy: the person owns the data — see it, export it, delete or forget it, re-key it.
+
+=================== =====================================================================
+:mod:`.forget`      listing sources; what deleting a source or forgetting a person or a
+                    topic covers
+:mod:`.purge`       the one removal engine (and the wipe's file removal)
+:mod:`.dump`        the lossless JSON dump, and restoring one into an empty store
+:mod:`.vault`       the Markdown vault of the notes
+:mod:`.export`      export: the vault plus the dump, outside the data directory
+:mod:`.encryption`  encrypting a store or changing its key, backups and index included
+:mod:`.ops`         ``PrivacyOps``, the service's methods
+=================== =====================================================================
+
+Checking a data directory before it is opened and recovering a damaged one are the
+store's (:mod:`secondme.store.recovery`); ``check_startup`` and ``recover_latest`` are
+re-exported here only until the command line imports them from there.
+"""
+from __future__ import annotations
+
+from ..store.recovery import check_startup, recover_latest
+
+__all__ = ["check_startup", "recover_latest"]
