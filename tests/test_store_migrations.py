@@ -58,6 +58,17 @@ def test_the_list_is_ordered_by_number_with_unique_names():
     assert len(set(functions)) == len(functions)
 
 
+def test_the_list_is_complete_without_importing_the_app():
+    """No migration registers itself as a side effect of an import elsewhere."""
+    import ast
+
+    tree = ast.parse(Path(migrations.__file__).read_text(encoding="utf-8"))
+    app_imports = [ast.unparse(n) for n in ast.walk(tree)
+                   if isinstance(n, ast.ImportFrom) and (n.level or "secondme" in (n.module or ""))
+                   or isinstance(n, ast.Import) and any("secondme" in a.name for a in n.names)]
+    assert app_imports == []
+
+
 @pytest.mark.parametrize("fixture", RELEASED, ids=[p.stem for p in RELEASED])
 def test_a_released_database_upgrades_to_the_new_schema_and_keeps_its_rows(tmp_path, fixture):
     old = tmp_path / "old.db"
