@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Optional
 
+from .errors import SecondMeError
+
 SERVICE = "secondme"
 
 
@@ -56,8 +58,6 @@ def get_secret(home: Path, name: str) -> Optional[str]:
 def set_secret(home: Path, name: str, value: str) -> None:
     """Store a secret. Raises SecondMeError when no keyring backend can store it."""
     import keyring
-
-    from .errors import SecondMeError
 
     try:
         keyring.set_password(SERVICE, _user(home, name), value)

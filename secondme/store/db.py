@@ -18,7 +18,6 @@ Always write through :meth:`Store.write`; never leave a transaction open.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import sqlite_utils
 
-from ..errors import StoreError
+from ..errors import DataDirError, StoreError
 from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
@@ -86,8 +85,6 @@ def storage_error(e: sqlite3.Error, path: Path) -> Optional[Exception]:
 
     The transaction was rolled back by SQLite, so "nothing was written" is true.
     """
-    from ..errors import DataDirError
-
     msg = str(e).lower()
     for needle, text in _STORAGE_PROBLEMS:
         if needle in msg:
@@ -296,7 +293,3 @@ class Store:
                       "entities", "sources"):
             out[table] = self.conn.execute(f"select count(*) from {table}").fetchone()[0]
         return out
-
-    def get_json(self, table: str, key: str, column: str = "value") -> Any:
-        row = self.conn.execute(f"select {column} from {table} where key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else None
