@@ -41,9 +41,9 @@ def _export(path: Path, n: int) -> None:
 
 
 def _run(home: Path, export: Path, encrypted: bool) -> dict:
-    from secondme import crypto
     from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
+    from secondme.store import crypto
 
     if encrypted:
         crypto.init_store(home, encrypt=True, passphrase="benchmark passphrase",
@@ -98,7 +98,8 @@ def main() -> None:
     out = {"messages": args.messages, "plain": plain, "encrypted": enc,
            "encrypted_over_plain": ratios}
     for k in ("import_s", "fts_p50_ms", "fts_p95_ms", "index_save_s", "index_load_s"):
-        print(f"{k:>14}: plain {plain[k]:.4f}  encrypted {enc[k]:.4f}  ratio {ratios.get(k, 0):.2f}")
+        print(f"{k:>14}: plain {plain[k]:.4f}  encrypted {enc[k]:.4f}  "
+              f"ratio {ratios.get(k, 0):.2f}")
     print(f"rebuilding the index at every start instead of loading it: "
           f"{enc['index_rebuild_s']:.2f} s vs {enc['index_load_s']:.3f} s "
           f"for {enc['items']} items (open includes scrypt: {enc['open_s']:.2f} s)")

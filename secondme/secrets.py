@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Optional
 
+from .errors import SecondMeError
+
 SERVICE = "secondme"
 
 
@@ -29,6 +31,7 @@ def backend_name() -> str:
             return "none"
         name = type(kr).__module__ + "." + type(kr).__name__
         if "chainer" in name.lower():
+            # keyring's ChainerBackend lists its backends; not every keyring version has it
             backends = getattr(kr, "backends", [])
             if not backends:
                 return "none"
@@ -55,8 +58,6 @@ def get_secret(home: Path, name: str) -> Optional[str]:
 def set_secret(home: Path, name: str, value: str) -> None:
     """Store a secret. Raises SecondMeError when no keyring backend can store it."""
     import keyring
-
-    from .errors import SecondMeError
 
     try:
         keyring.set_password(SERVICE, _user(home, name), value)

@@ -27,17 +27,20 @@ from typing import Any, Callable, Optional
 
 from . import __version__
 from .config import SETTINGS_VERSION, Settings, migrate_settings
+from .doctor import run_doctor
 from .errors import SecondMeError
 from .hooks import Hooks
 from .ingest.ops import ImportOps
 from .lifecycle.ops import LifecycleOps
 from .memory.ops import MemoryOps
 from .paths import DB_FILE, VECTOR_DIR, resolve_home
-from .privacy import PrivacyOps
+from .privacy.ops import PrivacyOps
 from .progress import CancelToken, ProgressFn
 from .recall.ops import RecallOps
 from .setup_ops import SetupOps
+from .store.crypto import connector_for_home
 from .store.db import Store
+from .store.ops import StoreOps
 from .timeline import TimelineOps
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ class _Core:
         ``connector`` opens database connections (the encrypted store provides one);
         ``passphrase`` unlocks a passphrase-encrypted store (else ``SECONDME_PASSPHRASE``);
         an encrypted data dir whose key is missing or wrong raises EncryptionError before
-        the database is touched (see ``secondme.crypto.unlock``);
+        the database is touched (see ``secondme.store.crypto.unlock``);
         ``background`` starts the scheduler (the desktop app does; the CLI does not).
         Raises DataDirError / StoreError / EncryptionError.
         """
@@ -82,8 +85,6 @@ class _Core:
         if connector is None:
             # An encrypted data dir is recognised by its marker *before* Store.open, which
             # would otherwise create a new, empty, unencrypted database beside it.
-            from .crypto import connector_for_home
-
             connector = connector_for_home(self.home, passphrase)
         kw = {"connector": connector} if connector else {}
         return Store.open(self.home / DB_FILE, **kw)
@@ -204,13 +205,11 @@ class _Core:
         ``ok`` is False (and ``problems`` lists why) when something is broken. Never
         raises for a broken component; it reports it.
         """
-        from .doctor import run_doctor
-
-        return run_doctor(self)
+        return run_doctor(self.home, self.store, self.settings)
 
 
-class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, TimelineOps,
-               SetupOps, _Core):
+class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, StoreOps,
+               TimelineOps, SetupOps, _Core):
     __doc__ = _Core.__init__.__doc__
 
 __all__ = ["SecondMe", "SecondMeError", "__version__"]

@@ -68,8 +68,11 @@ def test_restore_refused_while_another_process_runs_jobs(sm):
 
 def test_backup_cli(home):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "secondme", "--home", str(home), *a],
-                                    capture_output=True, text=True, env=env, timeout=60)
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "secondme", "--home", str(home), *a],
+                              capture_output=True, text=True, env=env, timeout=60)
+
     out = run("backup", "now")
     assert out.returncode == 0, out.stderr
     out = run("backup", "list", "--json")
@@ -126,9 +129,6 @@ def test_upkeep_rebuilds_index_files_without_the_model(sm, home, fake_embedder):
 
 
 def test_backups_of_an_encrypted_store_stay_encrypted(sm):
-    pytest.importorskip("sqlcipher3")
-    if not hasattr(sm, "encrypt_store"):
-        pytest.skip("privacy (encrypted store) is not in this build")
     import sqlite3
 
     insert_note(sm, "a secret about Anna")

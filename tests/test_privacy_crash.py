@@ -53,7 +53,7 @@ def _chain(home: Path, fixtures: list[Path]) -> list[str]:
 
 def _connect(home: Path, encrypted: bool) -> sqlite3.Connection:
     if encrypted:
-        from secondme.crypto import unlock
+        from secondme.store.crypto import unlock
 
         return unlock(home, PASSPHRASE)(str(home / "secondme.db"))
     return sqlite3.connect(home / "secondme.db")
@@ -89,7 +89,7 @@ def _chain_seconds(d: Path, encrypted: bool, env: dict) -> float:
     _fixture(fixture, 0)
     home = d / "calibrate-home"
     if encrypted:
-        from secondme import crypto
+        from secondme.store import crypto
 
         crypto.init_store(home, encrypt=True, passphrase=PASSPHRASE, scrypt_n=2 ** 12)
     t = time.monotonic()
@@ -107,7 +107,7 @@ def test_kill_9_at_random_points_loses_nothing(tmp_path, encrypted):
     home = tmp_path / "home"
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     if encrypted:
-        from secondme import crypto
+        from secondme.store import crypto
 
         env["SECONDME_PASSPHRASE"] = PASSPHRASE
         crypto.init_store(home, encrypt=True, passphrase=PASSPHRASE, scrypt_n=2 ** 12)

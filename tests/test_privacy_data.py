@@ -181,7 +181,7 @@ def test_cli_sources_forget_wipe(tmp_path):
 
 
 def _table_contents(store) -> dict[str, list]:
-    from secondme.export import dump_tables
+    from secondme.privacy.dump import dump_tables
 
     c = store.conn
     return {t: sorted(map(repr, c.execute(f'select * from "{t}"').fetchall()))

@@ -112,9 +112,9 @@ def test_wrong_or_missing_key_is_a_clear_error_and_changes_nothing(tmp_path):
 
 
 def test_service_refuses_before_touching_the_database(tmp_path, monkeypatch):
-    from secondme import crypto
     from secondme.errors import EncryptionError
     from secondme.service import SecondMe
+    from secondme.store import crypto
     from secondme.store import db as dbmod
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
@@ -130,9 +130,9 @@ def test_service_refuses_before_touching_the_database(tmp_path, monkeypatch):
 
 
 def test_key_change_reencrypts_database_backups_and_index(tmp_path, monkeypatch, fake_embedder):
-    from secondme import crypto
     from secondme.errors import EncryptionError
     from secondme.service import SecondMe
+    from secondme.store import crypto
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("SECONDME_PASSPHRASE", raising=False)
@@ -160,8 +160,8 @@ def test_key_change_reencrypts_database_backups_and_index(tmp_path, monkeypatch,
 
 def test_interrupted_key_change_is_finished_on_next_open(tmp_path, monkeypatch, fake_embedder):
     """A crash after PRAGMA rekey but before the marker was updated loses nothing."""
-    from secondme import crypto
     from secondme.service import SecondMe
+    from secondme.store import crypto
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("SECONDME_PASSPHRASE", raising=False)
@@ -215,7 +215,7 @@ def test_passphrase_too_short_and_no_keyring_without_passphrase(tmp_path):
 
 
 def test_connector_and_cipher_never_show_the_key():
-    from secondme.crypto import FileCipher, SQLCipherConnector
+    from secondme.store.crypto import FileCipher, SQLCipherConnector
 
     key = bytes(range(32))
     c = SQLCipherConnector(key)
@@ -225,8 +225,8 @@ def test_connector_and_cipher_never_show_the_key():
 
 def test_key_change_while_background_jobs_run(tmp_path, monkeypatch, fake_embedder):
     """The Settings pane changes the key while the app's scheduler is running."""
-    from secondme import crypto
     from secondme.service import SecondMe
+    from secondme.store import crypto
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("SECONDME_PASSPHRASE", raising=False)

@@ -128,7 +128,7 @@ def test_corrupt_database_is_detected_and_restored_from_the_latest_backup(tmp_pa
     size = db.stat().st_size
     _corrupt(db, 0 if where == "header" else size // 3)
 
-    from secondme.privacy import check_startup
+    from secondme.store.recovery import check_startup
 
     chk = check_startup(home)  # what the desktop app calls before opening
     assert chk.state == "damaged" and chk.latest_backup
@@ -152,10 +152,10 @@ def test_corrupt_database_is_detected_and_restored_from_the_latest_backup(tmp_pa
 
 
 def test_corrupt_encrypted_database_is_recovered_too(tmp_path, monkeypatch, fake_embedder):
-    from secondme import crypto
     from secondme.errors import StoreError
-    from secondme.privacy import check_startup, recover_latest
     from secondme.service import SecondMe
+    from secondme.store import crypto
+    from secondme.store.recovery import check_startup, recover_latest
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("SECONDME_PASSPHRASE", "crash passphrase")
@@ -176,8 +176,8 @@ def test_corrupt_encrypted_database_is_recovered_too(tmp_path, monkeypatch, fake
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_corrupt_or_deleted_index_is_rebuilt(tmp_path, monkeypatch, fake_embedder, encrypted):
-    from secondme import crypto
     from secondme.service import SecondMe
+    from secondme.store import crypto
 
     if encrypted:
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")

@@ -34,7 +34,8 @@ INNER = textwrap.dedent(r'''
                                capture_output=True, text=True, env=env, timeout=120)
             return {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
         for _ in range(50):  # wait until the daemon owns org.freedesktop.secrets
-            r = subprocess.run([sys.executable, "-c", "import keyring, keyring.backends.SecretService as s;"
+            r = subprocess.run([sys.executable, "-c",
+                                "import keyring, keyring.backends.SecretService as s;"
                                 "k = s.Keyring(); k.get_preferred_collection(); print('ok')"],
                                capture_output=True, text=True, env=env)
             if "ok" in r.stdout:

@@ -91,8 +91,6 @@ def test_icons_exist_in_every_hicolor_size():
 @pytest.mark.slow
 def test_pyinstaller_bundle_builds_and_starts(tmp_path):
     """Builds the lite bundle (no torch/llama.cpp: see the spec) and runs it."""
-    pytest.importorskip("PyInstaller", reason="pyinstaller is in the test extra; "
-                                              "install secondme[test]")
     env = {**os.environ, "SECONDME_BUNDLE_MODELS": "0"}
     dist, work = tmp_path / "dist", tmp_path / "build"
     r = subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level",

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from secondme.errors import StoreError
-from secondme.store import Store, schema, utcnow
+from secondme.store import Store, migrations, utcnow
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_failed_migration_leaves_store_unchanged(tmp_path, monkeypatch):
         conn.execute("create table half_done (x)")
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(schema.MIGRATIONS, "m999_broken", broken)
+    monkeypatch.setattr(migrations, "MIGRATIONS",
+                        [*migrations.MIGRATIONS, ("m999_broken", broken)])
     with pytest.raises(RuntimeError):
         s.migrate()
     assert "half_done" not in s.db.table_names()

@@ -75,7 +75,7 @@ def backup_restore(state: CliState, name: str, yes: bool) -> None:
 def recover(state: CliState, yes: bool, name: Optional[str], as_json: bool) -> None:
     """Check the store and, if it is damaged, restore the latest sound backup."""
     from ..paths import resolve_home
-    from ..privacy import check_startup, recover_latest
+    from ..store.recovery import check_startup, recover_latest
 
     home = resolve_home(state.home)
     chk = check_startup(home)

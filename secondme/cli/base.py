@@ -184,7 +184,7 @@ def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool
 
     Run without a command to open the desktop app.
     """
-    from ..crypto import set_default_prompt
+    from ..store.crypto import set_default_prompt
 
     if verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,

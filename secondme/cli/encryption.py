@@ -39,8 +39,8 @@ def _new_passphrase() -> str:
 @click.pass_obj
 def init(state: CliState, encrypt: bool, use_passphrase: bool, as_json: bool) -> None:
     """Create a new store in the data directory, optionally encrypted."""
-    from .. import crypto
     from ..paths import resolve_home
+    from ..store import crypto
 
     home = resolve_home(state.home)
     passphrase = None
@@ -67,7 +67,7 @@ def init(state: CliState, encrypt: bool, use_passphrase: bool, as_json: bool) ->
 @click.pass_obj
 def encrypt(state: CliState, use_passphrase: bool) -> None:
     """Encrypt an existing, unencrypted store (database, backups, index)."""
-    from ..crypto import keyring_available
+    from ..store.crypto import keyring_available
 
     passphrase = _new_passphrase() if (use_passphrase or not keyring_available()) else None
     rep = state.service().encrypt_store(passphrase=passphrase,
@@ -106,8 +106,8 @@ def key_change(state: CliState, use_passphrase: bool, use_keyring: bool) -> None
 @click.pass_obj
 def key_status(state: CliState, as_json: bool) -> None:
     """Whether the store is encrypted and where its key comes from."""
-    from ..crypto import describe
     from ..paths import resolve_home
+    from ..store.crypto import describe
 
     info = describe(resolve_home(state.home))
     if as_json:

@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import __version__
-from ..crypto import set_default_prompt
 from ..errors import InvalidInput, SecondMeError
 from ..ingest.model import Conversation, Message
 from ..recall.trust import EXTERNAL_PREFIX, MCP_FORMAT, demote_external, external_ids
+from ..store.crypto import set_default_prompt
 
 if TYPE_CHECKING:
     from ..store.db import Store

@@ -1,4 +1,4 @@
-"""LifecycleOps: the service's jobs, scheduler, backups and profile.
+"""LifecycleOps: the service's jobs, scheduler and profile.
 
 Mixed into :class:`secondme.service.SecondMe`. Everything here is safe to call from any
 thread; slow work takes ``progress=``/``cancel=``.
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class LifecycleOps:
-    """Jobs, the background scheduler, reinforcement, backups and the profile."""
+    """Jobs, the background scheduler, reinforcement and the profile."""
 
     #: seconds after start before a run missed while the app was closed is caught up
     catchup_delay_seconds: float = 60.0
@@ -203,26 +203,6 @@ class LifecycleOps:
         return reinforce(self.store, note_ids, now=self.clock(), hooks=self.hooks,
                          reason=reason)
 
-    # -- backups -----------------------------------------------------------------------
-    def backups_list(self):
-        """The snapshots in ``<home>/backups``, newest first (list of BackupInfo)."""
-        from .backup import list_backups
-
-        return list_backups(self)
-
-    def backup_now(self, progress: Optional[ProgressFn] = None,
-                   cancel: Optional[CancelToken] = None):
-        """Take a snapshot now (and rotate old ones). Returns its BackupInfo."""
-        from .backup import take_backup
-
-        return take_backup(self, progress=progress, cancel=cancel)
-
-    def restore_backup(self, name: str) -> dict:
-        """Replace the database by the snapshot ``name``; see :func:`backup.restore`."""
-        from .backup import restore
-
-        return restore(self, name)
-
     # -- profile -----------------------------------------------------------------------
     def get_profile(self):
         """The profile of the user (a ProfileNote with cited lines), or None before the
@@ -256,13 +236,6 @@ class LifecycleOps:
         """Compact the vector index, optimize full-text search, check integrity."""
         return run_upkeep(self.store, vindex=self._vectors, vdir=self.home / VECTOR_DIR,
                           progress=progress, cancel=cancel)
-
-    def run_backup(self, progress: Optional[ProgressFn] = None,
-                   cancel: Optional[CancelToken] = None) -> dict:
-        """Take a rotating snapshot of the database (the ``backup`` job's work)."""
-        from .backup import run_backup
-
-        return run_backup(self, progress=progress, cancel=cancel)
 
     def consolidate(self, progress: Optional[ProgressFn] = None,
                     cancel: Optional[CancelToken] = None) -> dict:

@@ -18,31 +18,53 @@ Always write through :meth:`Store.write`; never leave a transaction open.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 import sqlite_utils
 
-from ..errors import StoreError
-from . import schema
+from ..errors import DataDirError, StoreError
+from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
-# A hook so that an encrypted store (issue on privacy) can provide its own connect.
-Connector = Callable[[str], sqlite3.Connection]
+
+class Connector(Protocol):
+    """Opens a connection to a database file; says whether and how files are encrypted.
+
+    :class:`PlainConnector` is the default; an encrypted store uses
+    :class:`secondme.store.crypto.SQLCipherConnector`, whose ``file_cipher`` also seals
+    the files kept beside the database (the vector index).
+    """
+
+    encrypted: bool
+    file_cipher: Any  # a FileCipher, or None for a plain store
+
+    def __call__(self, path: str) -> sqlite3.Connection: ...
+
+
+class PlainConnector:
+    """Opens plain (unencrypted) SQLite connections."""
+
+    encrypted = False
+    file_cipher = None
+
+    def __call__(self, path: str) -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+    def __repr__(self) -> str:
+        return "PlainConnector()"
+
+
+plain_connect = PlainConnector()
 
 
 def utcnow() -> str:
     """Now as an ISO 8601 string in UTC with offset (the format every *_at column uses)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _default_connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
 
 
 _STORAGE_PROBLEMS = (
@@ -63,8 +85,6 @@ def storage_error(e: sqlite3.Error, path: Path) -> Optional[Exception]:
 
     The transaction was rolled back by SQLite, so "nothing was written" is true.
     """
-    from ..errors import DataDirError
-
     msg = str(e).lower()
     for needle, text in _STORAGE_PROBLEMS:
         if needle in msg:
@@ -82,13 +102,13 @@ def is_corruption(e: BaseException) -> bool:
 class Store:
     """A secondme database file. Create with :meth:`open`."""
 
-    def __init__(self, path: Path, connector: Connector = _default_connect):
+    def __init__(self, path: Path, connector: Connector = plain_connect):
         self.path = Path(path)
         self._connector = connector
         # An encrypted store's connector carries the cipher for files kept beside the
         # database (the vector index); None for a plain store.
-        self.file_cipher = getattr(connector, "file_cipher", None)
-        self.encrypted = bool(getattr(connector, "encrypted", False))
+        self.file_cipher = connector.file_cipher
+        self.encrypted = bool(connector.encrypted)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -97,7 +117,7 @@ class Store:
 
     # -- opening -----------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path | str, *, connector: Connector = _default_connect,
+    def open(cls, path: Path | str, *, connector: Connector = plain_connect,
              migrate: bool = True) -> "Store":
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -125,6 +145,11 @@ class Store:
                     f"the database is damaged ({e}); restore the latest backup with "
                     "`secondme recover` (the damaged file is kept)", path=path) from e
         return store
+
+    @property
+    def connector(self) -> Connector:
+        """What opens this store's connections (with its key, when encrypted)."""
+        return self._connector
 
     def connect_file(self, path: Path | str) -> sqlite3.Connection:
         """A raw connection to *another* database file opened like this store's own.
@@ -192,7 +217,10 @@ class Store:
             try:
                 db.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
-                raise storage_error(e, self.path) or e
+                err = storage_error(e, self.path)
+                if err is None:
+                    raise
+                raise err from e
             try:
                 yield db
             except BaseException as e:
@@ -209,7 +237,10 @@ class Store:
                 except sqlite3.OperationalError as e:
                     with contextlib.suppress(sqlite3.Error):
                         db.rollback()
-                    raise storage_error(e, self.path) or e
+                    err = storage_error(e, self.path)
+                    if err is None:
+                        raise
+                    raise err from e
 
     # -- migrations ----------------------------------------------------------------
     def applied_migrations(self) -> list[str]:
@@ -219,18 +250,17 @@ class Store:
         return [r[0] for r in db.execute("select name from migrations order by name")]
 
     def migrate(self, progress: Optional[Callable[[str], None]] = None) -> list[str]:
-        """Apply every registered migration not yet applied, in name order.
+        """Apply every migration of :data:`~secondme.store.migrations.MIGRATIONS` not yet
+        applied, in list order.
 
         Each runs in its own transaction with its record. Raises StoreError if the
         database has migrations this version does not know (written by a newer app).
         """
-        import secondme.store.migrations  # noqa: F401  registers every migration
-
         with self.write() as db:
             db.execute("create table if not exists migrations "
                        "(name text primary key, applied_at text not null)")
         applied = set(self.applied_migrations())
-        unknown = applied - set(schema.MIGRATIONS)
+        unknown = applied - {name for name, _ in migrations.MIGRATIONS}
         if unknown:
             raise StoreError(
                 "this database was written by a newer secondme (unknown migrations: "
@@ -238,13 +268,13 @@ class Store:
                 path=self.path,
             )
         done = []
-        for name in sorted(schema.MIGRATIONS):
+        for name, migration in migrations.MIGRATIONS:
             if name in applied:
                 continue
             if progress:
                 progress(name)
             with self.write() as db:
-                schema.MIGRATIONS[name](db.conn)
+                migration(db.conn)
                 db.execute("insert into migrations (name, applied_at) values (?, ?)",
                            [name, utcnow()])
             done.append(name)
@@ -263,7 +293,3 @@ class Store:
                       "entities", "sources"):
             out[table] = self.conn.execute(f"select count(*) from {table}").fetchone()[0]
         return out
-
-    def get_json(self, table: str, key: str, column: str = "value") -> Any:
-        row = self.conn.execute(f"select {column} from {table} where key = ?", [key]).fetchone()
-        return json.loads(row[0]) if row else None

@@ -101,7 +101,7 @@ class VectorIndex:
         ``status`` tells which happened."""
 
         idx = cls(directory, model_id, dim)
-        idx.cipher = getattr(store, "file_cipher", None)
+        idx.cipher = store.file_cipher
         meta_path = idx.directory / META_FILE
         bin_path = idx.directory / INDEX_FILE
         expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
@@ -114,7 +114,7 @@ class VectorIndex:
                 if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
                     reason = "model changed"
                 else:
-                    cipher = getattr(store, "file_cipher", None)
+                    cipher = store.file_cipher
                     if cipher is None and meta.get("sha256") and \
                             _file_sha256(bin_path) != meta["sha256"]:
                         # hnswlib loads a damaged file without complaint and may then

@@ -1,30 +1,6 @@
-"""Export: a Markdown vault of the notes, and a lossless JSON dump of the store.
+"""A lossless JSON dump of the store, and restoring one into an empty store.
 
-Vault (``<dir>/notes/<file>.md``, one note per file, Obsidian-compatible)::
-
-    ---
-    id: 42
-    kind: fact
-    created: 2024-03-02T10:00:00+00:00
-    updated: ...
-    valid_from: 2024-03-01
-    tags: [travel]
-    sources:
-      - {message: "m-17", conversation: "Trip planning", conversation_id: "c-3",
-         timestamp: "2024-03-01T09:12:00+01:00", speaker: Anna, source: chatgpt.json}
-      - {document: "notes/lisbon.md", page: 2, heading: "Flights"}
-    links:
-      - {to: "Anna booked flights to Lisbon-41", kind: related}
-    ---
-    Anna booked flights to Lisbon for 12 March.
-
-    ## Links
-    - related: [[Anna booked flights to Lisbon-41]]
-
-File names come from the note's first words plus its id (unique, stable across
-exports); ``[[links]]`` use them.
-
-Dump (``secondme-dump.json``)::
+``secondme-dump.json``::
 
     {"format": "secondme-dump", "version": 1, "app_version": "...", "exported_at": "...",
      "migrations": [...],
@@ -39,19 +15,23 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ImportFormatError, StoreError
-from .progress import CancelToken, ProgressFn, check, report
+from .. import __version__
+from ..errors import ImportFormatError, InvalidInput, StoreError
+from ..progress import CancelToken, ProgressFn, check, report
+from ..store.db import Store
 
+DUMP_FILE = "secondme-dump.json"
 DUMP_FORMAT = "secondme-dump"
 DUMP_VERSION = 1
 DERIVED_TABLES = {"embeddings", "vector_items", "message_windows_state", "job_leases",
                   "migrations"}
-NOTES_DIR = "notes"
+#: the tables that hold what a person imported or wrote: a dump restores only into a store
+#: where they are all empty
+CONTENT_TABLES = ("sources", "conversations", "messages", "documents", "chunks", "notes")
 
 
 # -- which tables ------------------------------------------------------------------------------
@@ -61,7 +41,7 @@ def dump_tables(conn) -> list[str]:
                         "order by rowid").fetchall()
     virtual = [n for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL")]
     out = []
-    for name, sql in rows:
+    for name, _sql in rows:
         if name.startswith("sqlite_") or name in DERIVED_TABLES or name in virtual:
             continue
         if any(name.startswith(v + "_") for v in virtual):
@@ -87,14 +67,12 @@ def _dec(v: Any) -> Any:
 
 
 # -- dump ----------------------------------------------------------------------------------------
-def write_dump(store, path: Path, *, progress: Optional[ProgressFn] = None,
+def write_dump(store: Store, path: Path, *, progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None) -> dict[str, int]:
     """Write the lossless dump of ``store`` to ``path`` (atomically). Returns row counts.
 
     Reads inside one transaction so the dump is a consistent snapshot.
     """
-    from . import __version__
-
     conn = store.connect_file(store.path)  # own connection: one read snapshot
     counts: dict[str, int] = {}
     tmp = Path(str(path) + ".tmp")
@@ -143,7 +121,7 @@ def _has_rowid(conn, table: str) -> bool:
     return "WITHOUT ROWID" not in (sql or "").upper()
 
 
-def read_dump(store, path: Path, *, progress: Optional[ProgressFn] = None,
+def read_dump(store: Store, path: Path, *, progress: Optional[ProgressFn] = None,
               cancel: Optional[CancelToken] = None) -> dict[str, int]:
     """Insert the rows of the dump at ``path`` into ``store`` in one transaction.
 
@@ -205,99 +183,14 @@ def read_dump(store, path: Path, *, progress: Optional[ProgressFn] = None,
     return counts
 
 
-# -- vault ----------------------------------------------------------------------------------------
-def note_file_stem(note_id: int, text: str) -> str:
-    """A readable, unique, filesystem-safe file name (without .md) for a note."""
-    words = re.sub(r"[\\/:*?\"<>|#^\[\]\r\n\t]+", " ", text).split()
-    title = " ".join(words)[:60].rstrip(" .") or "note"
-    return f"{title}-{note_id}"
+def restore_dump(store: Store, path: Path, *, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelToken] = None) -> dict[str, int]:
+    """:func:`read_dump` into ``store``, which must not hold any data yet.
 
-
-def _yaml(data: dict) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-def write_vault(store, out: Path, *, progress: Optional[ProgressFn] = None,
-                cancel: Optional[CancelToken] = None) -> int:
-    """Write one Markdown file per note under ``out/notes`` plus ``out/index.md``."""
-    c = store.conn
-    notes_dir = out / NOTES_DIR
-    notes_dir.mkdir(parents=True, exist_ok=True)
-    rows = c.execute(
-        "select id, kind, fact_type, text, keywords, tags, context, valid_from, valid_to, "
-        "created_at, updated_at, strength, retention, pinned, archived, version, origin "
-        "from notes order by id").fetchall()
-    stems = {r[0]: note_file_stem(r[0], r[3]) for r in rows}
-    total = len(rows)
-    index_lines = ["# secondme export", "",
-                   f"{total} notes, exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", ""]
-    for n, r in enumerate(rows, 1):
-        (nid, kind, fact_type, text, keywords, tags, context, valid_from, valid_to, created,
-         updated, strength, retention, pinned, archived, version, origin) = r
-        sources = []
-        for mid, kid, snid in c.execute(
-                "select message_id, chunk_id, source_note_id from note_sources "
-                "where note_id = ? order by rowid", [nid]):
-            if mid is not None:
-                m = c.execute(
-                    "select m.external_id, m.timestamp, m.speaker, v.title, v.external_id, "
-                    "s.path from messages m join conversations v on v.id = m.conversation_id "
-                    "left join sources s on s.id = v.source_id where m.id = ?", [mid]).fetchone()
-                if m:
-                    sources.append({"message": m[0], "conversation": m[3],
-                                    "conversation_id": m[4], "timestamp": m[1],
-                                    "speaker": m[2], "source": m[5]})
-            elif kid is not None:
-                k = c.execute(
-                    "select d.path, d.title, k.page, k.heading from chunks k join documents d "
-                    "on d.id = k.document_id where k.id = ?", [kid]).fetchone()
-                if k:
-                    src = {"document": k[0], "title": k[1]}
-                    if k[2] is not None:
-                        src["page"] = k[2]
-                    if k[3]:
-                        src["heading"] = k[3]
-                    sources.append(src)
-            elif snid is not None and snid in stems:
-                sources.append({"note": stems[snid]})
-        links = []
-        for other, lkind in c.execute(
-                "select dst_id, kind from links where src_id = ? union "
-                "select src_id, kind from links where dst_id = ? order by 1", [nid, nid]):
-            if other in stems:
-                links.append({"to": stems[other], "kind": lkind})
-        front = {"id": nid, "kind": kind}
-        if fact_type:
-            front["fact_type"] = fact_type
-        front.update(created=created, updated=updated)
-        if valid_from:
-            front["valid_from"] = valid_from
-        if valid_to:
-            front["valid_to"] = valid_to
-        front["tags"] = tags.split() if tags else []
-        if keywords:
-            front["keywords"] = keywords.split()
-        if context:
-            front["context"] = context
-        front.update(strength=strength, retention=retention, pinned=bool(pinned),
-                     archived=bool(archived), version=version, origin=origin,
-                     sources=sources, links=links)
-        body = [f"---\n{_yaml(front)}---", text.strip(), ""]
-        if links:
-            body.append("## Links")
-            body += [f"- {lk['kind']}: [[{lk['to']}]]" for lk in links]
-            body.append("")
-        for s in sources:
-            if "note" in s:
-                body.append(f"Based on [[{s['note']}]]")
-        (notes_dir / f"{stems[nid]}.md").write_text("\n".join(body).rstrip() + "\n",
-                                                    encoding="utf-8")
-        index_lines.append(f"- [[{stems[nid]}]]")
-        if n % 500 == 0:
-            check(cancel)
-            report(progress, "writing notes", n, total)
-    (out / "index.md").write_text("\n".join(index_lines) + "\n", encoding="utf-8")
-    report(progress, "writing notes", total, total)
-    return total
+    Raises InvalidInput when the store is not empty, else as :func:`read_dump`.
+    """
+    counts = store.counts()
+    if any(counts[t] for t in CONTENT_TABLES):
+        raise InvalidInput("import-dump needs an empty data directory; this one already "
+                           "holds data (use --home with a new folder)")
+    return read_dump(store, Path(path), progress=progress, cancel=cancel)
