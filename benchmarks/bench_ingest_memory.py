@@ -5,7 +5,8 @@ A ``conversations.json`` of ``--mb`` megabytes is generated (conversations of 40
 messages; assistant answers padded to realistic lengths). The import runs in a child
 process through the service (``SecondMe.import_paths``), which reports its resident
 set size right before the import, its RSS sampled every 50 ms during the import, and
-its lifetime peak RSS (``ru_maxrss``) after it; growth = max(peaks) − before. The baseline measured in the same run is the peak growth of merely
+its lifetime peak RSS (``ru_maxrss``) after it; growth = max(peaks) − before. The
+baseline measured in the same run is the peak growth of merely
 streaming the same file through ``ijson.items`` (no conversion, no storing), the floor
 of any streaming parser.
 

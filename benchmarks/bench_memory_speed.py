@@ -74,8 +74,8 @@ def make_conversation(n: int, seed: int = 7) -> dict:
         else:
             text = rnd.choice(NOISE)
         msgs.append({"id": str(i), "speaker": speaker, "timestamp": t.isoformat(), "text": text})
-    return {"conversations": [{"id": "bench", "title": "Alex & Sam", "participants": ["Alex", "Sam"],
-                               "messages": msgs}]}
+    return {"conversations": [{"id": "bench", "title": "Alex & Sam",
+                               "participants": ["Alex", "Sam"], "messages": msgs}]}
 
 
 def form(embedder, data, *, pre_index: bool, llm=None, llm_messages=None):
@@ -86,7 +86,8 @@ def form(embedder, data, *, pre_index: bool, llm=None, llm_messages=None):
         p = Path(tmp) / "chat.json"
         if llm_messages:
             data = json.loads(json.dumps(data))
-            data["conversations"][0]["messages"] = data["conversations"][0]["messages"][:llm_messages]
+            conv = data["conversations"][0]
+            conv["messages"] = conv["messages"][:llm_messages]
         p.write_text(json.dumps(data))
         sm = SecondMe(Path(tmp) / "home", embedder=embedder,
                       llm=llm or ScriptedLLM([], capable=False))

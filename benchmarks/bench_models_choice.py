@@ -138,7 +138,7 @@ def threads_compare(path) -> dict:
             llm.load()
             stamps: list[float] = []
             llm.complete(f"Round {rnd} with {n} threads. The history of the sea is",
-                         max_tokens=32, on_token=lambda s: stamps.append(time.perf_counter()))
+                         max_tokens=32, on_token=lambda s: stamps.append(time.perf_counter()))  # noqa: B023 - called now
             llm.close()
             if len(stamps) > 1:
                 res[str(n)].append(round((len(stamps) - 1) / (stamps[-1] - stamps[0]), 1))
@@ -183,7 +183,7 @@ def run_one(key: str, threads: int) -> dict:
         n_prompt = len(llm._llama.tokenize(content.encode()))
         t0 = time.perf_counter()
         llm.chat([{"role": "user", "content": content}], max_tokens=64,
-                 on_token=lambda s: stamps.append(time.perf_counter()))
+                 on_token=lambda s: stamps.append(time.perf_counter()))  # noqa: B023 - called now
         if stamps:
             ftl.append(stamps[0] - t0)
             pps.append(n_prompt / (stamps[0] - t0))
@@ -204,7 +204,7 @@ def run_one(key: str, threads: int) -> dict:
                   {"role": "user", "content": msg}]
         t0 = time.perf_counter()
         text = llm.chat(prompt, max_tokens=160, json_schema=FACT_SCHEMA,
-                        on_token=lambda s: stamps.append(time.perf_counter()))
+                        on_token=lambda s: stamps.append(time.perf_counter()))  # noqa: B023 - called now
         dt = time.perf_counter() - t0
         if len(stamps) > 1:
             gtps.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))

@@ -182,7 +182,8 @@ def measure(sm, vindex, questions, args, out) -> None:
         out["search_cpu_ms"] = {"p50": q(cpu, 0.5), "p95": q(cpu, 0.95)}
         out["search_stage_p50_ms"] = {k_: q(v, 0.5) for k_, v in stages.items()}
         out["plain_fts_ms"] = {"p50": q(fts_base, 0.5), "p95": q(fts_base, 0.95)}
-        out["ratio_to_plain_fts_p50"] = round(out["search_ms"]["p50"] / max(1e-6, out["plain_fts_ms"]["p50"]), 1)
+        out["ratio_to_plain_fts_p50"] = round(
+            out["search_ms"]["p50"] / max(1e-6, out["plain_fts_ms"]["p50"]), 1)
         # query embedding alone, same run
         emb = []
         for qq in picked[:50]:
@@ -190,8 +191,9 @@ def measure(sm, vindex, questions, args, out) -> None:
             sm.embedder.embed([qq + " x"])
             emb.append((time.perf_counter() - t) * 1000)
         out["query_embed_ms"] = {"p50": q(emb, 0.5), "p95": q(emb, 0.95)}
-        print(json.dumps({k_: out[k_] for k_ in ("search_ms", "search_cpu_ms", "search_stage_p50_ms",
-                                                  "plain_fts_ms", "query_embed_ms")}), flush=True)
+        shown = ("search_ms", "search_cpu_ms", "search_stage_p50_ms", "plain_fts_ms",
+                 "query_embed_ms")
+        print(json.dumps({k_: out[k_] for k_ in shown}), flush=True)
 
     # HNSW recall@10 against exact search. VectorIndex.exact_search re-reads all
     # vectors on every call (seconds at 100k), so the stored matrix is read once and
@@ -235,8 +237,8 @@ def measure(sm, vindex, questions, args, out) -> None:
     if args.only_hnsw:
         return
     out["hnsw_exact_checked_against_exact_search"] = f"{agree}/2 identical"
-    print("hnsw recall@10", out["hnsw_recall_at_10"], out["hnsw_exact_checked_against_exact_search"],
-          flush=True)
+    print("hnsw recall@10", out["hnsw_recall_at_10"],
+          out["hnsw_exact_checked_against_exact_search"], flush=True)
 
     # ask: time to first token with the embedded default model (extractive)
     ttft, total = [], []
@@ -244,12 +246,14 @@ def measure(sm, vindex, questions, args, out) -> None:
         _query_vectors.data.clear()
         t = time.perf_counter()
         first = []
-        sm.ask(qq, on_token=lambda p: first.append(time.perf_counter()) if not first else None)
+        sm.ask(qq, on_token=lambda p, first=first: first.append(time.perf_counter())
+               if not first else None)
         ttft.append(((first[0] if first else time.perf_counter()) - t) * 1000)
         total.append((time.perf_counter() - t) * 1000)
     out["ask_llm"] = {"model_id": getattr(sm.llm, "model_id", "?"),
                       "capable": bool(getattr(sm.llm, "capable", False))}
-    out["ask_first_token_ms"] = {"p50": q(ttft, 0.5), "p95": q(ttft, 0.95), "max": round(max(ttft), 1)}
+    out["ask_first_token_ms"] = {"p50": q(ttft, 0.5), "p95": q(ttft, 0.95),
+                                 "max": round(max(ttft), 1)}
     out["ask_total_ms"] = {"p50": q(total, 0.5), "p95": q(total, 0.95)}
     print(json.dumps({k_: out[k_] for k_ in ("ask_llm", "ask_first_token_ms", "ask_total_ms")}),
           flush=True)

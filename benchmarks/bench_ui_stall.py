@@ -25,6 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def two_seconds():
+    """A condition that turns true two seconds after it is made."""
+    t = time.perf_counter()
+    return lambda: time.perf_counter() - t > 2
+
+
 def make_export(path: Path, messages: int) -> Path:
     rng = random.Random(3)
     words = ("lisbon berlin biscuit dinner run book coffee tram river work design wedding "
@@ -41,10 +47,11 @@ def make_export(path: Path, messages: int) -> Path:
             who = "Sam Rivera" if i % 2 else other
             text = " ".join(rng.choice(words) for _ in range(rng.randint(4, 18)))
             if rng.random() < 0.1:
-                text = f"I moved to {rng.choice(['Lisbon', 'Porto', 'Berlin'])} last month and love the {rng.choice(words)}"
+                city = rng.choice(["Lisbon", "Porto", "Berlin"])
+                text = f"I moved to {city} last month and love the {rng.choice(words)}"
             msgs.append({"id": f"c{c}m{i}", "speaker": who, "timestamp": t, "text": text})
-        convs.append({"id": f"bench-{c}", "title": f"{other} {c}", "participants": [other, "Sam Rivera"],
-                      "messages": msgs})
+        convs.append({"id": f"bench-{c}", "title": f"{other} {c}",
+                      "participants": [other, "Sam Rivera"], "messages": msgs})
     path.write_text(json.dumps({"format": "secondme-chat", "conversations": convs}))
     return path
 
@@ -68,7 +75,7 @@ def main() -> None:
     if args.fake_models:
         from secondme.models.embed import HashEmbedder
         kw["embedder"] = HashEmbedder()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - must exist
     sm = SecondMe(tmp / "home", **kw)
     sm.update_settings(me_name="Sam Rivera")
     os.environ["SECONDME_UI_NO_DIALOGS"] = "1"
@@ -113,7 +120,7 @@ def main() -> None:
     last[0] = time.perf_counter()
     results: dict = {}
     results["idle_baseline"] = phase("idle", lambda: None,
-                                     (lambda t=time.perf_counter(): time.perf_counter() - t > 2))
+                                     two_seconds())
     imp = w.show_pane("import")
     imp.add_paths([str(export)])
     results["import"] = phase("import", imp.start_import, lambda: imp.report is not None)
@@ -129,7 +136,7 @@ def main() -> None:
     spin_until(lambda: w.runner.busy == 0, 600)
     w.show_pane("memories")
     results["browse_memories"] = phase("browse", lambda: None,
-                                       (lambda t=time.perf_counter(): time.perf_counter() - t > 2))
+                                       two_seconds())
     timer.stop()
     counts = sm.store.conn.execute(
         "select (select count(*) from messages), (select count(*) from notes)").fetchone()

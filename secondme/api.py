@@ -17,9 +17,13 @@ from .config import Settings
 from .paths import resolve_home
 
 __all__ = [
-    "Settings", "resolve_home", "to_jsonable",
-    "SourceReport", "ImportReport", "DetectedSource", "IndexReport", "Note", "NoteSource", "NoteLink", "HistoryEntry", "NoteVersion", "NoteDetail", "GraphNode", "GraphEdge", "Graph", "Entity", "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn", "EvalReport", "TimelineBucket", "Timeline", "JobInfo", "BackupInfo", "ProfileLine", "ProfileNote", "SourceInfo", "RemovalReport", "ExportReport", "DumpImportReport", "InitReport", "KeyChangeReport",
-    "RecommendedModel", "ModelStatus",
+    "Settings", "resolve_home", "to_jsonable", "SourceReport", "ImportReport",
+    "DetectedSource", "IndexReport", "Note", "NoteSource", "NoteLink", "HistoryEntry",
+    "NoteVersion", "NoteDetail", "GraphNode", "GraphEdge", "Graph", "Entity",
+    "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn",
+    "EvalReport", "TimelineBucket", "Timeline", "JobInfo", "BackupInfo", "ProfileLine",
+    "ProfileNote", "SourceInfo", "RemovalReport", "ExportReport", "DumpImportReport",
+    "InitReport", "RecommendedModel", "ModelStatus",
 ]
 
 
@@ -37,7 +41,7 @@ def to_jsonable(obj: Any) -> Any:
         return obj.isoformat()
     return obj
 
-# -- Importing ---------------------------------------------------------------------
+# -- Importing ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -98,7 +102,7 @@ class DetectedSource:
     files: int = 0                    # files that will be read
     files_skipped: int = 0
 
-# -- Indexing ----------------------------------------------------------------------
+# -- Indexing -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -107,7 +111,7 @@ class IndexReport:
     embedded: int = 0       # texts actually run through the model
     reused: int = 0         # texts whose hash was already embedded
 
-# -- Memories ----------------------------------------------------------------------
+# -- Memories -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -251,7 +255,7 @@ class Graph:
     edges: list[GraphEdge]
     truncated: bool = False
 
-# -- Entities ----------------------------------------------------------------------
+# -- Entities -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -265,7 +269,7 @@ class Entity:
     is_me: bool = False
     mentions: int = 0
 
-# -- Search and answers ------------------------------------------------------------
+# -- Search and answers ---------------------------------------------------------------------
 
 
 @dataclass
@@ -361,7 +365,7 @@ class ChatTurn:
     citations: list[dict] = field(default_factory=list)
     abstained: bool = False
 
-# -- Evaluation --------------------------------------------------------------------
+# -- Evaluation -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -387,11 +391,12 @@ class EvalReport:
             vals = []
             for c in cols:
                 v = row.get(c)
-                vals.append(f"{'-' if v is None else (f'{v:.1f}' if isinstance(v, float) else v):>19}")
+                shown = "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else v)
+                vals.append(f"{shown:>19}")
             lines.append(f"{name:<14}" + "".join(vals))
         return "\n".join(lines)
 
-# -- Timeline ----------------------------------------------------------------------
+# -- Timeline -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -417,7 +422,7 @@ class Timeline:
     def last(self) -> Optional[date]:
         return self.buckets[-1].start if self.buckets else None
 
-# -- Jobs, backups, the profile ----------------------------------------------------
+# -- Jobs, backups, the profile -------------------------------------------------------------
 
 
 @dataclass
@@ -476,10 +481,10 @@ class ProfileNote:
     method: str                 # template | model
     user_edited: bool = False
 
-# -- Privacy and encryption --------------------------------------------------------
+# -- Privacy and encryption -----------------------------------------------------------------
 
 
-# -- result types ------------------------------------------------------------------------------
+# -- result types ---------------------------------------------------------------------------
 @dataclass
 class SourceInfo:
     """One imported source with what is stored from it now."""
@@ -530,7 +535,7 @@ class DumpImportReport:
     indexed: int = 0
 
 
-# -- creating ---------------------------------------------------------------------------------------------
+# -- creating -------------------------------------------------------------------------------
 @dataclass
 class InitReport:
     """What ``init`` did: where, whether encrypted, and where the key lives."""
@@ -541,16 +546,8 @@ class InitReport:
     created: bool = True
 
 
-# -- changing the key --------------------------------------------------------------------------------------
-@dataclass
-class KeyChangeReport:
-    """What ``change_key`` did."""
-
-    method: str
-    files_reencrypted: list[str] = field(default_factory=list)
-
-
-# -- Setting up: models ----------------------------------------------------------------
+# -- changing the key -----------------------------------------------------------------------
+# -- Setting up: models ---------------------------------------------------------------------
 @dataclass
 class RecommendedModel:
     """A capable GGUF model the app offers to download (``size_mb`` is approximate)."""

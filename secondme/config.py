@@ -68,7 +68,8 @@ class Settings:
     def validate(self) -> None:
         """Raise InvalidInput when a value is out of range."""
         if self.llm_source not in ("default", "gguf", "openai"):
-            raise InvalidInput(f"llm_source must be default, gguf or openai, not {self.llm_source!r}")
+            raise InvalidInput("llm_source must be default, gguf or openai, "
+                               f"not {self.llm_source!r}")
         if self.decay_tau_days <= 0:
             raise InvalidInput("decay_tau_days must be positive")
         if not 0 <= self.archive_threshold < 1:
@@ -84,7 +85,7 @@ class Settings:
                 ZoneInfo(self.import_timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise InvalidInput(f"unknown time zone {self.import_timezone!r}; use an IANA "
-                                   "name such as Europe/Berlin")
+                                   "name such as Europe/Berlin") from None
         if self.session_gap_minutes <= 0:
             raise InvalidInput("session_gap_minutes must be positive")
 

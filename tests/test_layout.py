@@ -198,6 +198,9 @@ def test_no_probing_for_parts_of_the_app():
                 continue
             for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
                 for pattern, what in PROBES:
+                    # a test may walk the app's modules on purpose (tests/test_cli.py)
+                    if folder == "tests" and "import_module" in pattern.pattern:
+                        continue
                     if pattern.search(line):
                         found.append(f"{p.relative_to(ROOT)}:{no} {what}: {line.strip()}")
     assert not found, "\n".join(found)
