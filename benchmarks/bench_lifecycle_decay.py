@@ -1,7 +1,7 @@
 """How long does the decay pass take over 100,000 notes? (target ≤ 5 s on 2 cores)
 
 A fresh data dir gets N fact notes spread over two years (30 % reinforced 1–5 times, 1 %
-pinned; :func:`secondme.lifecycle.demo.bulk_notes`). Timed: ``run_decay`` as the job
+pinned; :func:`tests/fabricate.py bulk_notes`). Timed: ``run_decay`` as the job
 runs it — ages from SQLite ``julianday`` over the columns, numpy retention, executemany
 updates of the changed rows and archiving (with history rows) in short transactions.
 Two passes: the first changes nearly every row (cold: every retention moves, the faded
@@ -35,7 +35,9 @@ def main() -> None:
     ap.add_argument("--notes", type=int, default=100_000)
     args = ap.parse_args()
 
-    from secondme.lifecycle.demo import bulk_notes
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fabricate import bulk_notes  # notes in fabricated states, see tests/fabricate.py
+
     from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
 

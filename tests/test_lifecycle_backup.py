@@ -8,9 +8,10 @@ import sys
 import time
 
 import pytest
+from fabricate import insert_note
 
 from secondme.errors import InvalidInput, JobError, NotFound
-from secondme.lifecycle.demo import insert_conversation, insert_note
+from secondme.lifecycle.demo import insert_conversation
 
 
 def _count(sm, table):

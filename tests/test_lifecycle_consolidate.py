@@ -7,8 +7,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fabricate import insert_note
 
-from secondme.lifecycle.demo import insert_conversation, insert_note
+from secondme.lifecycle.demo import insert_conversation
 
 D0 = datetime(2024, 3, 4, 10, 0, tzinfo=timezone.utc)   # a Monday
 

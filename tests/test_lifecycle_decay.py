@@ -6,9 +6,9 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fabricate import insert_note
 
 from secondme.lifecycle.decay import retention
-from secondme.lifecycle.demo import insert_note
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -716,3 +716,18 @@ def describe(path: str | Path, format: Optional[str] = None) -> DetectedSource:
                               plan.formats,
                               sum(len(c.files) for c in plan.claims) + len(plan.documents),
                               len(plan.skipped))
+
+
+def purge_items(conn: sqlite3.Connection, *, messages: str, chunks: str, conversations: str,
+                documents: str, sources: str) -> dict[str, int]:
+    """Remove what the five ``select id …`` queries name: messages, document chunks,
+    conversations, documents and import sources (the privacy engine's "forget"; the
+    pipeline writes these tables, so it also removes from them). Returns counts."""
+    conn.execute(f"delete from messages where id in ({messages})")
+    conn.execute(f"delete from chunks where id in ({chunks})")
+    return {
+        "conversations": conn.execute(
+            f"delete from conversations where id in ({conversations})").rowcount,
+        "documents": conn.execute(f"delete from documents where id in ({documents})").rowcount,
+        "sources": conn.execute(f"delete from sources where id in ({sources})").rowcount,
+    }

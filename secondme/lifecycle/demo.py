@@ -10,11 +10,9 @@ formed from them)::
         sm.update_settings(me_name="Sam")
         chat_history(sm, 1000)
 
-:func:`insert_note` and :func:`bulk_notes` are different on purpose: they fabricate note
-*states* for lifecycle tests and benchmarks — any strength, pinned, archived, recalled
-at any time, without a ``create`` history entry and even without sources (an orphan the
-integrity check must report) — which the notes writer rightly refuses to produce, so
-they write those rows themselves.
+Notes in states the writer refuses to produce (no history, no sources, any strength)
+are fabricated by ``tests/fabricate.py``, which tests and benchmarks use; the app's own
+code writes notes only through :mod:`secondme.memory.notes`.
 
 Every function takes ``sm``: the service, or anything with its ``store`` and ``clock``.
 """
@@ -23,12 +21,11 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..ingest.model import Conversation, Message
 from ..ingest.pipeline import append_messages
 from ..memory.notes import insert_note as write_note
-from ..memory.notes import note_hash
 
 PEOPLE = ["Anna", "Bob", "Chen", "Dana", "Emil"]
 PLACES = ["Berlin", "Lisbon", "Kyoto", "Oslo", "Lyon"]
@@ -55,56 +52,6 @@ def insert_conversation(sm: Any, title: str, messages: Sequence[dict], *,
             for pos, m in enumerate(messages)]
     return append_messages(sm.store, Conversation(
         fmt, ext, title, sorted({m["speaker"] for m in messages}), msgs))
-
-
-def insert_note(sm: Any, text: str, *, kind: str = "fact", fact_type: str = "",
-                created_at: Optional[datetime] = None, last_recalled: Optional[datetime] = None,
-                strength: float = 1.0, pinned: bool = False, archived: bool = False,
-                valid_from: Optional[datetime] = None, user_edited: bool = False,
-                keywords: str = "", tags: str = "", origin: str = "extract",
-                message_ids: Iterable[int] = (), source_note_ids: Iterable[int] = ()) -> int:
-    """Insert one note in exactly the state given, with its sources (none is fine: see
-    the module docstring). Returns its id."""
-    created = created_at or sm.clock()
-    with sm.store.write() as db:
-        c = db.conn
-        nid = c.execute(
-            "insert into notes (kind, fact_type, text, keywords, tags, valid_from, created_at, "
-            "updated_at, strength, last_recalled, pinned, archived, user_edited, origin, "
-            "content_hash) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [kind, fact_type, text, keywords, tags,
-             _iso(valid_from) if valid_from else None, _iso(created), _iso(created), strength,
-             _iso(last_recalled) if last_recalled else None, int(pinned), int(archived),
-             int(user_edited), origin, note_hash(text)]).lastrowid
-        c.executemany("insert into note_sources (note_id, message_id) values (?, ?)",
-                      [(nid, m) for m in message_ids])
-        c.executemany("insert into note_sources (note_id, source_note_id) values (?, ?)",
-                      [(nid, n) for n in source_note_ids])
-    return nid
-
-
-def bulk_notes(sm: Any, n: int, *, now: Optional[datetime] = None, seed: int = 1,
-               chunk: int = 20_000) -> None:
-    """Insert ``n`` fact notes spread over two years, with random strengths, some
-    reinforced and a few pinned (for the decay benchmark). Sources and history are not
-    written (see the module docstring)."""
-    rng = random.Random(seed)
-    now = now or sm.clock()
-    for start in range(0, n, chunk):
-        rows = []
-        for i in range(start, min(n, start + chunk)):
-            created = now - timedelta(days=rng.uniform(0, 730))
-            recalled = created + timedelta(days=rng.uniform(0, (now - created).days or 1)) \
-                if rng.random() < 0.3 else None
-            text = f"fact {i}: {rng.choice(PEOPLE)} likes {rng.choice(HOBBIES)}"
-            rows.append(("fact", text, _iso(created), _iso(created),
-                         float(1 + (rng.random() < 0.3) * rng.randint(1, 5)),
-                         _iso(recalled) if recalled else None, int(rng.random() < 0.01),
-                         note_hash(text)))
-        with sm.store.write() as db:
-            db.conn.executemany(
-                "insert into notes (kind, text, created_at, updated_at, strength, "
-                "last_recalled, pinned, content_hash) values (?,?,?,?,?,?,?,?)", rows)
 
 
 def chat_history(sm: Any, n_messages: int, *, start: Optional[datetime] = None,

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..api import RemovalReport
+from ..ingest.pipeline import purge_items
+from ..memory.notes import purge_notes
 from ..paths import BACKUP_DIR, LOG_DIR, VECTOR_DIR
 from ..progress import CancelToken, ProgressFn, check, report
 from ..recall.windows import update_windows
@@ -145,16 +147,13 @@ def _drop_vectors(c: sqlite3.Connection) -> list[int]:
 
 def _delete_rows(c: sqlite3.Connection, rep: RemovalReport) -> None:
     """Delete the collected rows (cascades take links, sources, slots and mentions)."""
-    c.execute("delete from history where note_id in (select id from _del_note)")
-    c.execute("delete from notes where id in (select id from _del_note)")
-    c.execute("delete from messages where id in (select id from _del_msg)")
-    c.execute("delete from chunks where id in (select id from _del_chunk)")
-    rep.conversations = c.execute(
-        "delete from conversations where id in (select id from _del_conv)").rowcount
-    rep.documents = c.execute(
-        "delete from documents where id in (select id from _del_doc)").rowcount
-    rep.sources = c.execute(
-        "delete from sources where id in (select id from _del_src)").rowcount
+    purge_notes(c, "select id from _del_note")
+    gone = purge_items(c, messages="select id from _del_msg", chunks="select id from _del_chunk",
+                       conversations="select id from _del_conv",
+                       documents="select id from _del_doc", sources="select id from _del_src")
+    rep.conversations = gone["conversations"]
+    rep.documents = gone["documents"]
+    rep.sources = gone["sources"]
     # entities asked for, and entities nothing mentions any more (except "me")
     rep.entities = c.execute(
         "delete from entities where id in (select id from _del_ent)").rowcount

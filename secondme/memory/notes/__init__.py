@@ -28,6 +28,7 @@ from .write import (
     ensure_link,
     insert_note,
     link_notes,
+    purge_notes,
     record,
     recorded,
     remove_links,
@@ -45,7 +46,8 @@ from .write import (
 __all__ = [
     "MERGED_AWAY_SQL", "NOTE_COLUMNS", "Undone", "add_link", "add_mentions", "add_sources",
     "delete_note", "ensure_link", "insert_note", "link_notes", "merge", "note_hash",
-    "note_row", "now_iso", "record", "recorded", "remove_links", "replace_auto_links",
-    "replace_sources", "require_note", "restore", "set_archived_many", "set_fields",
-    "set_retention", "snapshot", "strengthen", "undo", "unlink_notes", "update_note",
+    "note_row", "now_iso", "purge_notes", "record", "recorded", "remove_links",
+    "replace_auto_links", "replace_sources", "require_note", "restore", "set_archived_many",
+    "set_fields", "set_retention", "snapshot", "strengthen", "undo", "unlink_notes",
+    "update_note",
 ]

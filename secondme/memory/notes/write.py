@@ -380,3 +380,11 @@ def strengthen(conn: sqlite3.Connection, ids: Iterable[int], *, at: str,
                          [(i, at, reason) for i in existing])
         done += existing
     return done
+
+
+def purge_notes(conn: sqlite3.Connection, ids_sql: str) -> int:
+    """Remove the notes ``ids_sql`` selects *and their history*, leaving no trace (the
+    privacy engine's "forget"; every other removal keeps a snapshot in history). Links,
+    sources, slots and mentions go with them (foreign-key cascades). Returns how many."""
+    conn.execute(f"delete from history where note_id in ({ids_sql})")
+    return conn.execute(f"delete from notes where id in ({ids_sql})").rowcount
