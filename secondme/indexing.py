@@ -158,24 +158,58 @@ def index_pending(store: Store, embedder: Embedder, vindex: VectorIndex, *,
     return rep
 
 
+def write_vectors(conn, model_id: str, kind: str,
+                  entries: Iterable[tuple[int, str, np.ndarray]], *,
+                  replace: bool = False) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
+    """Record vectors of items of ``kind`` in ``embeddings`` + ``vector_items`` — the one
+    writer of those tables; call inside a write transaction (``store.write()``).
+
+    ``entries``: (item id, content hash, vector); an item listed twice keeps its last
+    entry. An item that already has a vector keeps it (``replace=False``: another process
+    or an earlier batch indexed it meanwhile) or gets the new one (``replace=True``: its
+    text changed). Labels are allocated here, under the transaction's write lock, so
+    several processes can index one store at once. Returns the (label, vector) pairs to
+    add to the hnswlib index and the labels it must drop.
+    """
+    latest = {item_id: (h, v) for item_id, h, v in entries}
+    if not latest:
+        return [], []
+    ids = list(latest)
+    present: dict[int, int] = {}
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        q = ",".join("?" * len(part))
+        present.update(conn.execute(
+            f"select item_id, label from vector_items where kind = ? and item_id in ({q})",
+            [kind, *part]).fetchall())
+    stale: list[int] = []
+    if replace and present:
+        stale = list(present.values())
+        conn.executemany("delete from vector_items where kind = ? and item_id = ?",
+                         [(kind, i) for i in present])
+        present = {}
+    todo = [(i, *latest[i]) for i in ids if i not in present]
+    conn.executemany(
+        "insert or ignore into embeddings (content_hash, model_id, vector) values (?, ?, ?)",
+        [(h, model_id, vector_to_blob(v)) for _i, h, v in todo])
+    start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
+    conn.executemany(
+        "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
+        [(start + n, kind, i, h) for n, (i, h, _v) in enumerate(todo)])
+    return [(start + n, v) for n, (_i, _h, v) in enumerate(todo)], stale
+
+
 def _write_batch(store: Store, vindex: VectorIndex, model_id: str, kind: str,
                  ids: list[int], hashes: list[str], known: dict, new: dict) -> None:
+    vectors = [new[h] if h in new else known[h] for h in hashes]
     with store.write() as db:
-        conn = db.conn
-        conn.executemany(
-            "insert or ignore into embeddings (content_hash, model_id, vector) values (?, ?, ?)",
-            [(h, model_id, vector_to_blob(v)) for h, v in new.items()])
-        start = (conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0]
-                 + 1)
-        labels = list(range(start, start + len(ids)))
-        conn.executemany(
-            "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
-            list(zip(labels, [kind] * len(ids), ids, hashes)))
-    vecs = np.vstack([new[h] if h in new else known[h] for h in hashes])
-    # hnswlib would insert with one thread per core, fighting torch's OpenMP threads for
-    # the same cores (oversubscribed OpenMP barriers slow encoding far more than the
-    # insertion gains); the insertion overlaps with encoding, so one thread is enough.
-    vindex.add(labels, vecs, threads=1)
+        added, _ = write_vectors(db.conn, model_id, kind, zip(ids, hashes, vectors))
+    if added:
+        # hnswlib would insert with one thread per core, fighting torch's OpenMP threads
+        # for the same cores (oversubscribed OpenMP barriers slow encoding far more than
+        # the insertion gains); the insertion overlaps with encoding, so one is enough.
+        vindex.add([label for label, _ in added], np.vstack([v for _, v in added]),
+                   threads=1)
 
 
 def forget_items(store: Store, vindex: Optional[VectorIndex], kind: str,

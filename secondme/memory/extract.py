@@ -30,11 +30,11 @@ import numpy as np
 from ..api import Settings
 from ..errors import ModelError
 from ..hooks import Hooks
-from ..indexing import note_text
+from ..indexing import note_text, write_vectors
 from ..models.embed import Embedder, content_hash
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
-from ..store.vectors import VectorIndex, vector_to_blob
+from ..store.vectors import VectorIndex
 from . import notes as N
 from .deterministic import DeterministicExtractor
 from .entities import EntityResolver
@@ -318,7 +318,9 @@ class Former:
                 conn.execute("insert or replace into formation_state (conversation_id, summary, "
                               "updated_at) values (?,?,?)",
                               [window.conversation_id, result.summary, N.now_iso()])
-            labels = self._store_vectors(conn, new_vectors)
+            labels, stale = self._store_vectors(conn, new_vectors)
+        if stale:
+            self.vindex.remove(stale)
         if labels:
             self.vindex.add([l for l, _ in labels], np.vstack([v for _, v in labels]))
             for nid, _h, vec in new_vectors:
@@ -439,21 +441,13 @@ class Former:
             self.vindex.remove(labels)
         self.notes_matrix.remove(note_id)
 
-    def _store_vectors(self, conn, new_vectors: list) -> list[tuple[int, np.ndarray]]:
-        """Write embeddings + vector_items for new/changed notes (same transaction)."""
-        if not new_vectors:
-            return []
-        model = self.embedder.model_id
-        conn.executemany("insert or ignore into embeddings (content_hash, model_id, vector) "
-                         "values (?,?,?)",
-                         [(h, model, vector_to_blob(v)) for _n, h, v in new_vectors])
-        start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
-        out = []
-        for i, (nid, h, v) in enumerate(new_vectors):
-            conn.execute("insert into vector_items (label, kind, item_id, content_hash) "
-                         "values (?, 'note', ?, ?)", [start + i, nid, h])
-            out.append((start + i, v))
-        return out
+    def _store_vectors(self, conn, new_vectors: list
+                       ) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
+        """Write embeddings + vector_items for new/changed notes (same transaction),
+        through the index's one writer; a note changed twice in a window, or embedded by
+        the indexing job meanwhile, gets exactly one current vector. Returns the labels
+        to add and those to drop once the transaction is in."""
+        return write_vectors(conn, self.embedder.model_id, "note", new_vectors, replace=True)
 
     # -- links -------------------------------------------------------------------------
     def _link_window(self, conn, window: Window, pending: list[_Pending], counts: Counter) -> None:
