@@ -181,6 +181,31 @@ def test_no_function_in_the_core_is_longer_than_120_lines():
     assert not long, long
 
 
+# one writer per table family (docs/ENGINEERING.md): the SQL that changes these tables
+# appears only in the family's module (migrations create and convert them)
+WRITERS = {
+    ("notes", "note_sources", "links", "history"): "secondme/memory/notes/",
+    ("conversations", "messages", "documents"): "secondme/ingest/pipeline.py",
+}
+_WRITE_SQL = re.compile(r"(?:insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update|delete\s+from)"
+                        r"\s+[\"']?(\w+)\b", re.IGNORECASE)
+
+
+def test_one_writer_per_table_family():
+    owner = {t: where for tables, where in WRITERS.items() for t in tables}
+    found = []
+    for p in CORE.rglob("*.py"):
+        rel = p.relative_to(ROOT).as_posix()
+        if rel == "secondme/store/migrations.py":
+            continue
+        for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            for table in _WRITE_SQL.findall(line):
+                where = owner.get(table.lower())
+                if where and not rel.startswith(where):
+                    found.append(f"{rel}:{no} writes {table} (only {where} may)")
+    assert not found, "\n".join(found)
+
+
 PROBES = (
     # every area is always present: nothing looks for parts of the app at run time
     (re.compile(r"import_module\(\s*f?[\"']secondme"), "imports an app module by name"),
