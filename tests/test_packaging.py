@@ -122,3 +122,133 @@ def test_pyinstaller_bundle_builds_and_starts(tmp_path):
                                       "SECONDME_UI_NO_DIALOGS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert "FIRST_PAINT" in r.stdout
+
+
+# -- secondme --install-desktop-entry / --uninstall-desktop-entry --------------------------
+def _xdg(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    home = tmp_path / "user home"  # a space: the Exec line must quote the path
+    data = home / "xdg data"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    return home, data
+
+
+def _fake_launcher(tmp_path, monkeypatch, name="secondme") -> Path:
+    exe = tmp_path / "app $dir" / name
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(exe)])
+    return exe
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from secondme.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _exec_argv(value: str) -> list[str]:
+    """Split a desktop entry's Exec value the way the spec says launchers do."""
+    value = value.replace("\\\\", "\\")  # the string-value escape comes first
+    out, cur, quoted, i = [], "", False, 0
+    while i < len(value):
+        c = value[i]
+        if quoted and c == "\\" and i + 1 < len(value):
+            cur += value[i + 1]
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == " " and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    return out + [cur]
+
+
+def test_install_desktop_entry_puts_entry_icons_and_metainfo_in_the_xdg_folders(
+        tmp_path, monkeypatch):
+    home, data = _xdg(tmp_path, monkeypatch)
+    exe = _fake_launcher(tmp_path, monkeypatch)
+    r = _cli("--install-desktop-entry")
+    assert r.exit_code == 0, r.output
+    entry = data / "applications" / "secondme.desktop"
+    cp = configparser.ConfigParser(interpolation=None, strict=True)
+    cp.optionxform = str
+    cp.read(entry, encoding="utf-8")
+    main_exec = _exec_argv(cp["Desktop Entry"]["Exec"])
+    assert main_exec == [str(exe)]  # the absolute path of the secondme that installed it
+    assert _exec_argv(cp["Desktop Action QuickAsk"]["Exec"]) == [str(exe), "--quick-ask"]
+    assert cp["Desktop Entry"]["TryExec"] == str(exe)
+    assert cp["Desktop Entry"]["Icon"] == APP_ID
+    for size in (16, 48, 256, 512):
+        icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
+        assert _png_size(icon) == (size, size)
+    assert (data / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg").is_file()
+    assert (data / "metainfo" / f"{APP_ID}.metainfo.xml").read_bytes() == \
+        (PKG / f"{APP_ID}.metainfo.xml").read_bytes()
+    assert not (home / ".local" / "bin" / "secondme").exists()  # pip installs: on PATH already
+    if shutil.which("desktop-file-validate"):
+        v = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+        assert v.returncode == 0, v.stdout + v.stderr
+    # installing twice is harmless; uninstalling removes everything it put there
+    assert _cli("--install-desktop-entry").exit_code == 0
+    r = _cli("--uninstall-desktop-entry")
+    assert r.exit_code == 0, r.output
+    left = [p for p in data.rglob("*") if p.is_file()]
+    assert left == [], left
+
+
+def test_uninstall_leaves_what_is_not_ours(tmp_path, monkeypatch):
+    from secondme.cli import desktop
+
+    home, data = _xdg(tmp_path, monkeypatch)
+    mine = data / "applications" / "secondme.desktop"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("[Desktop Entry]\nType=Application\nName=my own\nExec=/opt/x\n")
+    other_icon = data / "icons" / "hicolor" / "48x48" / "apps" / "other.png"
+    other_icon.parent.mkdir(parents=True)
+    other_icon.write_bytes(b"x")
+    script = home / ".local" / "bin" / "secondme"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")  # e.g. pipx's: a file, not our symlink
+    r = _cli("--uninstall-desktop-entry")
+    assert r.exit_code == 0 and "was not in your applications menu" in r.output
+    assert mine.exists() and other_icon.exists() and script.exists()
+    # the bundle links ~/.local/bin/secondme only when the name is free or already ours
+    exe = _fake_launcher(tmp_path, monkeypatch)
+    t = desktop.install(desktop.find_sources(), desktop.user_targets(), exe, link=True)
+    assert script.is_file() and not script.is_symlink() and script not in t.installed
+    script.unlink()
+    t = desktop.install(desktop.find_sources(), desktop.user_targets(), exe, link=True)
+    assert script.is_symlink() and script.resolve() == exe.resolve()
+    desktop.uninstall(desktop.user_targets())
+    assert not script.exists() and not script.is_symlink()
+
+
+def test_install_desktop_entry_says_what_is_wrong_when_it_cannot_write(tmp_path, monkeypatch):
+    _home, data = _xdg(tmp_path, monkeypatch)
+    _fake_launcher(tmp_path, monkeypatch)
+    data.mkdir(parents=True)
+    (data / "applications").write_text("a file where the folder should be")
+    r = _cli("--install-desktop-entry")
+    assert r.exit_code == 1
+    assert "cannot install the desktop entry" in r.output and "Traceback" not in r.output
+
+
+def test_desktop_files_are_listed_for_the_wheel():
+    """pip/pipx installs get the entry, metainfo and every icon under <prefix>/share."""
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "data-files"]
+    listed = {(dest, src) for dest, srcs in files.items() for src in srcs}
+    want = {("share/applications", "packaging/secondme.desktop"),
+            ("share/metainfo", f"packaging/{APP_ID}.metainfo.xml")}
+    for icon in (PKG / "icons" / "hicolor").glob(f"*/apps/{APP_ID}.*"):
+        rel = icon.relative_to(PKG / "icons")
+        want.add((f"share/icons/{rel.parent.as_posix()}", icon.relative_to(ROOT).as_posix()))
+    assert listed == want
