@@ -358,3 +358,34 @@ def test_the_cuts_keep_what_a_desktop_needs(bundle):
                 "tls/libqopensslbackend.so"):
         assert bc.is_cut(plugins + cut), cut
     assert bc.is_cut("torch/test/test_api") and not bc.is_cut("torch/lib/libtorch_cpu.so")
+
+
+def test_prune_drops_cut_files_and_the_libraries_only_they_need(bundle, monkeypatch):
+    bc, _c, _dests = bundle
+    from PyInstaller.depend import bindepend
+
+    links = {  # a fake DT_NEEDED graph: source path -> names it links to
+        "/s/qgtk3": ["libgtk-3.so.0", "libQt6Gui.so.6"],
+        "/s/gtk": ["libcairo.so.2", "libglib-2.0.so.0"],
+        "/s/cairo": [],
+        "/s/QtGui": ["libQt6Gui.so.6"],
+        "/s/qt6gui": ["libglib-2.0.so.0"],
+        "/s/glib": [],
+        "/s/ggml-cpu": [],  # loaded with dlopen: nothing links to it
+    }
+    monkeypatch.setattr(bindepend, "get_imports",
+                        lambda src, search_paths=None: [(n, "") for n in links[src]])
+    binaries = [("PySide6/Qt/plugins/platformthemes/libqgtk3.so", "/s/qgtk3", "BINARY"),
+                ("libgtk-3.so.0", "/s/gtk", "BINARY"), ("libcairo.so.2", "/s/cairo", "BINARY"),
+                ("PySide6/QtGui.abi3.so", "/s/QtGui", "EXTENSION"),
+                ("PySide6/Qt/lib/libQt6Gui.so.6", "/s/qt6gui", "BINARY"),
+                ("libglib-2.0.so.0", "/s/glib", "BINARY"),
+                ("llama_cpp/lib/libggml-cpu.so", "/s/ggml-cpu", "BINARY")]
+    datas = [("PySide6/Qt/translations/qt_de.qm", "/s/qm", "DATA"),
+             ("secondme_ui/resources/secondme.svg", "/s/svg", "DATA")]
+    kept, kept_datas, cut = bc.prune(binaries, datas)
+    assert [e[0] for e in kept] == ["PySide6/QtGui.abi3.so", "PySide6/Qt/lib/libQt6Gui.so.6",
+                                    "libglib-2.0.so.0", "llama_cpp/lib/libggml-cpu.so"]
+    assert [e[0] for e in kept_datas] == ["secondme_ui/resources/secondme.svg"]
+    assert cut == sorted(["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libgtk-3.so.0",
+                          "libcairo.so.2", "PySide6/Qt/translations/qt_de.qm"])
