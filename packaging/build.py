@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,13 @@ def size_report(top: Path, tarball: Path) -> dict:
             "largest_ten_share": round(sum(v for _k, v in largest) / max(total, 1), 3)}
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: the build's
+    cost independent of how busy the machine is."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lite", action="store_true",
@@ -146,19 +154,21 @@ def main() -> None:
     name = f"secondme-{version()}-linux-{platform.machine()}{suffix}"
     tarball = args.dist.resolve() / f"{name}.tar.gz"
     work = args.work.resolve()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), children_cpu_s()
     if args.skip_build:
         app = work / "app" / "secondme"
     else:
         app = run_pyinstaller(work / "app", work / "work", args.lite)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, children_cpu_s() - cpu0
     say(f"app built in {build_s:.0f} s: {app}")
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), children_cpu_s()
     top = stage(app, work / "stage")
     make_tarball(work / "stage", tarball)
-    pack_s = time.perf_counter() - t1
+    pack_s, pack_cpu_s = time.perf_counter() - t1, children_cpu_s() - cpu1
     rep = {"tarball": tarball.name, "lite": args.lite, **size_report(top, tarball),
            "build_s": None if args.skip_build else round(build_s), "pack_s": round(pack_s),
+           "build_cpu_s": None if args.skip_build else round(build_cpu_s),
+           "pack_cpu_s": round(pack_cpu_s),
            "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
            "python": platform.python_version()}
     say(f"{tarball} ({rep['tarball_mb']} MB; {rep['unpacked_mb']} MB unpacked, "

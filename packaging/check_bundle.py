@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -314,6 +315,8 @@ def check_bundle(tarball: Path, work: Path, version: str,
                  say: Callable[[str], None] = print) -> dict[str, Any]:
     """Unpack ``tarball`` under ``work`` and run every check. Raises CheckFailed."""
     t0 = time.perf_counter()
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = ru.ru_utime + ru.ru_stime
     if tarball.is_dir():  # an unpacked bundle (while working on the checks)
         app = tarball
     else:
@@ -330,6 +333,9 @@ def check_bundle(tarball: Path, work: Path, version: str,
     res["desktop_entry"] = check_desktop_entry(s, app)
     say("desktop entry: ok")
     res["commands"] = s.log
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["seconds"] = round(time.perf_counter() - t0)
+    res["cpu_s"] = round(ru.ru_utime + ru.ru_stime - cpu0)  # of the bundle's runs
     res["load_average_1min"] = round(os.getloadavg()[0], 1)
     res["cpus"] = os.cpu_count()
     return res
