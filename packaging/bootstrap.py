@@ -48,7 +48,10 @@ APT_PACKAGES = {
     "libxcb-image0": "libxcb-image.so.0",
 }
 APT_TOOLS = {"g++": "g++", "cmake": "cmake", "git": "git"}  # tool -> package
-APT_TEST_PACKAGES = ["xvfb", "xauth", "gnome-keyring", "dbus-x11", "libsecret-tools"]
+# the bundle's check runs it without network (unshare, util-linux) and on Xvfb; the
+# packaging tests validate the desktop entry and the AppStream metainfo
+APT_TEST_PACKAGES = ["xvfb", "xauth", "gnome-keyring", "dbus-x11", "libsecret-tools",
+                     "util-linux", "desktop-file-utils", "appstream"]
 
 
 def say(msg: str) -> None:

@@ -13,7 +13,19 @@ stays fast: heavy imports happen inside the commands.
 """
 from __future__ import annotations
 
-from . import backups, doctor, encryption, imports, jobs, mcp, models, notes, privacy, recall
+from . import (
+    backups,
+    desktop,
+    doctor,
+    encryption,
+    imports,
+    jobs,
+    mcp,
+    models,
+    notes,
+    privacy,
+    recall,
+)
 from .base import main
 
 __all__ = ["main", "run"]
@@ -33,6 +45,8 @@ COMMANDS = (
 )
 for _command in COMMANDS:
     main.add_command(_command)
+# options of ``secondme`` itself that act and exit (like --version)
+main.params.extend(desktop.options())
 
 
 def run() -> None:
