@@ -93,11 +93,11 @@ def terminal_passphrase() -> Optional[str]:
 
 def _log_file(home: Optional[str]) -> Optional[Path]:
     try:
-        from ..paths import resolve_home
+        from ..paths import log_file, private_dir, resolve_home
 
-        d = resolve_home(home) / "logs"
-        d.mkdir(exist_ok=True)
-        return d / "secondme.log"
+        path = log_file(resolve_home(home))
+        private_dir(path.parent)
+        return path
     except Exception:
         return None
 
@@ -122,8 +122,10 @@ def _log_internal_error(path: Path, e: BaseException) -> None:
     lines = [f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} "
              f"internal error {type(e).__module__}.{type(e).__name__}"]
     lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+    from ..paths import open_private
+
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with open_private(path, "a") as f:
             f.write("\n".join(lines) + "\n")
     except OSError:
         pass

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Optional
 
 from ..api import BackupInfo
 from ..errors import InvalidInput, JobError, NotFound, StoreError
-from ..paths import BACKUP_DIR, VECTOR_DIR
+from ..paths import BACKUP_DIR, VECTOR_DIR, copy_private, private_dir, private_file
 from ..progress import CancelToken, ProgressFn, check, report
 from .crypto import SQLCipherConnector, export_encrypted, swap_in_encrypted
 from .db import Connector, Store
@@ -50,9 +49,7 @@ NAME_RE = re.compile(r"^(secondme|pre-restore)-\d{8}-\d{6}(-\d+)?\.db$")
 
 def backup_dir(home: Path) -> Path:
     """``<home>/backups``, created if needed."""
-    d = Path(home) / BACKUP_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return private_dir(Path(home) / BACKUP_DIR)
 
 
 def backup_files(home: Path) -> list[Path]:
@@ -102,6 +99,7 @@ def _snapshot(store: Store, dest: Path) -> None:
     if conn.in_transaction:
         raise JobError("a backup cannot be taken inside an open transaction")
     try:
+        private_file(tmp)  # VACUUM INTO fills an empty file and keeps its mode
         conn.execute("VACUUM INTO ?", [str(tmp)])
     except sqlite3.Error as e:
         if tmp.exists():
@@ -199,7 +197,7 @@ def swap_in_backup(store: Store, src: Path, home: Path) -> Store:
     connector = store.connector
     store.close()
     tmp = db_path.with_name(db_path.name + ".restoring")
-    shutil.copyfile(src, tmp)
+    copy_private(src, tmp)
     for suffix in ("-wal", "-shm"):
         side = db_path.with_name(db_path.name + suffix)
         if side.exists():

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 import sqlite_utils
 
 from ..errors import DataDirError, StoreError
+from ..paths import private_file
 from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
@@ -125,6 +126,13 @@ class Store:
         newer secondme.
         """
         store = cls(Path(path), connector)
+        try:
+            if not store.path.exists():
+                # 0600 before SQLite writes a byte; its -wal/-shm files copy the mode
+                private_file(store.path)
+        except OSError as e:
+            raise DataDirError(f"cannot create the database file: {e.strerror}",
+                               path=path) from e
         try:
             store.db.execute("select count(*) from sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:

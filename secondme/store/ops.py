@@ -15,6 +15,7 @@ from typing import Optional
 from ..api import BackupInfo
 from ..errors import JobError
 from ..lifecycle.scheduler import _pid_alive
+from ..paths import make_private
 from ..progress import CancelToken, ProgressFn
 from . import backup
 from .db import Store
@@ -79,6 +80,13 @@ class StoreOps:
         self.hooks.emit("notes_did_change", ids=[], action="restore")
         self.hooks.emit("index_did_change", items=0)
         return {"restored": name, "pre_restore": pre.name}
+
+    def repair_permissions(self) -> list[str]:
+        """Make the data directory private again: every folder 0700, every file 0600
+        (``secondme doctor --repair``; a store made by an older version was readable by
+        other users). Returns the paths changed, relative to the data directory."""
+        return [str(p.relative_to(self.home)) if p != self.home else "."
+                for p in make_private(self.home)]
 
 
 __all__ = ["StoreOps"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import EncryptionError, NotFound, StoreError
-from ..paths import DB_FILE, VECTOR_DIR
+from ..paths import DB_FILE, VECTOR_DIR, copy_private
 from .backup import NAME_RE, backup_files
 from .crypto import (
     EncryptionMarker,
@@ -141,7 +141,7 @@ def recover_latest(home: str | os.PathLike, passphrase: Optional[str] = None,
         if side.exists():
             side.rename(side.with_name(f"{DB_FILE}.damaged-{stamp}{suffix}"))
     tmp = db.with_name(DB_FILE + ".restoring")
-    shutil.copyfile(chosen, tmp)
+    copy_private(chosen, tmp)
     os.replace(tmp, db)
     shutil.rmtree(home / VECTOR_DIR, ignore_errors=True)
     return {"restored": chosen.name, "damaged_copy": moved.name if moved else None}

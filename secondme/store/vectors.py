@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..paths import private_dir, private_file, write_private
 from ..progress import CancelToken, ProgressFn, check, report
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class VectorIndex:
     def save(self) -> None:
         """Write the index atomically (temp file + rename), then its metadata."""
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             if self.cipher is not None:
                 # Encrypted store: the index (vectors are a fingerprint of the text) never
                 # touches the disk in the clear; it is serialised in memory, then sealed.
@@ -150,16 +151,14 @@ class VectorIndex:
                                        pickle.dumps(self._index, protocol=5), "vector index")
             else:
                 tmp = self.directory / (INDEX_FILE + ".tmp")
-                self._index.save_index(str(tmp))
+                self._index.save_index(str(private_file(tmp)))
                 os.replace(tmp, self.directory / INDEX_FILE)
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
                     "M": M, "ef_construction": EF_CONSTRUCTION}
             if self.cipher is None:  # the sealed file is authenticated by AES-GCM instead
                 meta["sha256"] = _file_sha256(self.directory / INDEX_FILE)
-            tmpm = self.directory / (META_FILE + ".tmp")
-            tmpm.write_text(json.dumps(meta))
-            os.replace(tmpm, self.directory / META_FILE)
+            write_private(self.directory / META_FILE, json.dumps(meta))
             self.dirty = False
 
     def rebuild(self, store, progress: Optional[ProgressFn] = None,

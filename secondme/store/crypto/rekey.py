@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from ...errors import EncryptionError, InvalidInput, StoreError
+from ...paths import private_file
 from .ciphers import (
     BUSY_TIMEOUT_S,
     KEY_BYTES,
@@ -94,6 +95,7 @@ def export_encrypted(plain_path: Path, new: SQLCipherConnector) -> Path:
     for p in (target, Path(str(target) + "-wal"), Path(str(target) + "-shm")):
         if p.exists():
             p.unlink()
+    private_file(target)  # ATTACH fills the empty file and keeps its mode
     conn = sqlcipher3.connect(str(plain_path), timeout=BUSY_TIMEOUT_S)
     try:
         conn.execute("select count(*) from sqlite_master").fetchone()
