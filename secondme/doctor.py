@@ -60,7 +60,9 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
             if meta.get("model_id") != settings.embedding_model:
                 index["health"] = "model changed: rebuilt on next use"
             elif live != items:
-                index["health"] = "out of step: rebuilt on next use"
+                # another process indexed or removed items since the file was saved
+                index["health"] = (f"behind the database ({live} of {items} items): "
+                                   "caught up at next use")
             else:
                 index["health"] = "ok"
         else:
@@ -93,8 +95,8 @@ def _permissions(home: Path, problems: list[str]) -> dict[str, Any]:
 def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
     """The health report of the store in data dir ``home`` opened as ``store``, with the
     models ``settings`` configure: versions, data dir, models, keyring, index, integrity,
-    counts, permissions. ``ok`` is False (and ``problems`` lists why) when something is broken. Never
-    raises for a broken component; it reports it."""
+    counts, permissions. ``ok`` is False (and ``problems`` lists why) when something is
+    broken. Never raises for a broken component; it reports it."""
     problems: list[str] = []
     versions = {
         "secondme": __version__,

@@ -37,8 +37,8 @@ AS_OTHER_USER = pytest.mark.skipif(not _can_switch_user(),
 def as_nobody(*cmd: str) -> subprocess.CompletedProcess:
     """Run ``cmd`` as the unprivileged user ``nobody`` (what another local user sees)."""
     return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                           "--clear-groups", "--", *cmd], capture_output=True, text=True, errors="replace",
-                          timeout=60)
+                           "--clear-groups", "--", *cmd], capture_output=True, text=True,
+                          errors="replace", timeout=60)
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from ..store.db import Store
 DUMP_FILE = "secondme-dump.json"
 DUMP_FORMAT = "secondme-dump"
 DUMP_VERSION = 1
-DERIVED_TABLES = {"embeddings", "vector_items", "message_windows_state", "job_leases",
-                  "migrations"}
+DERIVED_TABLES = {"embeddings", "vector_items", "vector_state", "message_windows_state",
+                  "job_leases", "migrations"}
 #: the tables that hold what a person imported or wrote: a dump restores only into a store
 #: where they are all empty
 CONTENT_TABLES = ("sources", "conversations", "messages", "documents", "chunks", "notes")

@@ -21,7 +21,7 @@ from . import backup
 from .db import Store
 
 
-def _jobs_running_elsewhere(store: Store) -> Optional[str]:
+def jobs_running_elsewhere(store: Store) -> Optional[str]:
     """What another live process (the desktop app, a job) is doing on this store, or None."""
     rows = store.conn.execute("select name, pid, host, expires from job_leases").fetchall()
     for name, pid, host, expires in rows:
@@ -63,7 +63,7 @@ class StoreOps:
         """
         src = backup.find_backup(self.home, name)
         backup.verify_backup(self.store.connector, src)
-        busy = _jobs_running_elsewhere(self.store)
+        busy = jobs_running_elsewhere(self.store)
         if busy:
             raise JobError(f"cannot restore while {busy}; close the desktop app (or wait for "
                            "the job) first, or restore from the app's own Backups settings")
