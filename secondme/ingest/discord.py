@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso, suffix
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    head_text,
+    json_keys_in,
+    loads_json,
+    parse_iso,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 
@@ -92,7 +100,7 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     guild: dict = {}
     channel: dict = {}
     try:
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             for prefix, event, value in ijson.parse(raw, use_float=True):
                 if prefix == "messages":
                     break
@@ -118,7 +126,7 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     speakers: dict[str, None] = {}
     n = 0
     try:
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             for n, m in enumerate(ijson.items(raw, "messages.item", use_float=True), 1):
                 try:
                     msg = _dce_message(m, ctx)
@@ -202,7 +210,7 @@ def _read_json(tree: Tree, rel: Optional[str]) -> Any:
     if not rel:
         return None
     try:
-        return json.loads(tree.read_bytes(rel).decode("utf-8-sig"))
+        return loads_json(tree.read_bytes(rel).decode("utf-8-sig"))
     except (OSError, ValueError, UnicodeDecodeError, ImportFormatError):
         return None
 
@@ -279,7 +287,7 @@ def _package_rows(tree: Tree, rel: str, ctx: ParseContext) -> Iterator[tuple[int
             yield n, row
         return
     try:
-        rows = json.loads(text)
+        rows = loads_json(text)
     except ValueError as e:
         raise ImportFormatError(f"not valid JSON ({e})", path=tree.display(rel),
                                 position=f"line {getattr(e, 'lineno', '?')}") from e

@@ -32,6 +32,7 @@ from .common import (
     derive_id,
     head_text,
     json_keys_in,
+    loads_json,
     parse_iso,
     suffix,
 )
@@ -76,7 +77,7 @@ def _is_jsonl(head: str) -> bool:
     if not first.startswith("{"):
         return False
     try:
-        obj = json.loads(first)
+        obj = loads_json(first)
     except ValueError:
         return False
     return isinstance(obj, dict) and "messages" in obj and "\n" in head.strip()
@@ -93,7 +94,7 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
 
 
 def _parse_lines(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[Item]:
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel) as raw:  # each line is checked by loads_json
         for lineno, line in enumerate(raw, 1):
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
@@ -107,9 +108,10 @@ def _parse_lines(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator
                                    "not UTF-8 text (save the file as UTF-8)")
                 continue
             try:
-                obj = json.loads(text)
+                obj = loads_json(text)
             except ValueError as e:
-                yield ParseProblem(path, f"{pos}, column {getattr(e, 'colno', '?')}",
+                yield ParseProblem(path, pos + (f", column {e.colno}" if hasattr(e, "colno")
+                                                 else ""),
                                    f"not valid JSON ({getattr(e, 'msg', e)})")
                 continue
             yield _convert_or_problem(obj, path, pos, ctx)
@@ -119,7 +121,7 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
     import ijson
 
     n = 0
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel, is_json=True) as raw:
         try:
             for n, obj in enumerate(ijson.items(raw, "conversations.item", use_float=True), 1):
                 yield _convert_or_problem(obj, path, f"conversation {n}", ctx)
@@ -131,7 +133,7 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
     if n:
         return
     # not {"conversations": [...]}: a bare array or a single conversation object
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel, is_json=True) as raw:
         try:
             head = raw.peek(64)[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
             prefix = "item" if head.startswith(b"[") else ""

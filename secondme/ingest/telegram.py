@@ -80,12 +80,12 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     me_id: Optional[str] = None
     try:
         if c.data.get("account"):
-            with ctx.open(c.tree, rel) as raw:
+            with ctx.open(c.tree, rel, is_json=True) as raw:
                 for info in ijson.items(raw, "personal_information", use_float=True):
                     if isinstance(info, dict) and info.get("user_id") is not None:
                         me_id = f"user{info['user_id']}"
                     break
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             prefixes = ("chats.list.item", "left_chats.list.item") if c.data.get("account") \
                 else ("",)
             for header, msgs in _stream_chats(raw, prefixes):
