@@ -159,7 +159,7 @@ def test_an_index_behind_the_database_catches_up_without_a_rebuild(tmp_path, sto
     """Another process removed an item and indexed a new one after this file was saved:
     the index adds and scrubs what changed (labels are never reused, so the label of the
     removed item cannot come back as another item)."""
-    vi = open_index(tmp_path, store, indexed)
+    open_index(tmp_path, store, indexed)
     removed = store.conn.execute("select max(label) from vector_items").fetchone()[0]
     with store.write() as db:   # "another process": straight to the database
         db.execute("delete from vector_items where label = ?", [removed])
