@@ -81,7 +81,8 @@ class ParseContext:
     zone: Optional[tzinfo] = None
     zone_label: str = "UTC"
     me_names: frozenset[str] = frozenset()
-    bytes_read: int = 0
+    bytes_read: int = 0          # over the whole import (progress)
+    file_offset: int = 0         # into the file opened last (positions in messages)
     on_bytes: Optional[Callable[[int], None]] = None
 
     def localize(self, naive: datetime) -> datetime:
@@ -113,6 +114,7 @@ class ParseContext:
         with the square of the depth: 100,000 levels take all the memory there is).
         """
         guard = JsonDepthGuard() if is_json else None
+        self.file_offset = 0
         return io.BufferedReader(CountingReader(tree.open(rel), self, guard), 1 << 16)
 
 
@@ -142,6 +144,7 @@ class CountingReader(io.RawIOBase):
             self._guard.feed(data)
         b[:n] = data
         self._ctx.bytes_read += n
+        self._ctx.file_offset += n
         if self._ctx.on_bytes is not None and n:
             self._ctx.on_bytes(n)
         return n
@@ -205,6 +208,25 @@ class JsonDepthGuard:
                 block_low = min(block_low, d)
         self._lows.append(block_low)
         self.depth = d
+
+
+def json_error_text(e: BaseException) -> str:
+    """What is wrong with a JSON file, for a person: one short line and never the file's
+    content (yajl's messages quote the bytes around the error — message text — as a
+    Python ``b'…'`` value over three lines; ``json``'s name only the position)."""
+    if isinstance(e, JsonTooDeep):
+        return str(e)
+    if isinstance(e, json.JSONDecodeError):
+        return f"{e.msg} at line {e.lineno}, column {e.colno}"
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {e.start})"
+    text = str(e)
+    if text.startswith(("b'", 'b"')):
+        text = text[2:]
+    first = text.replace("\\n", "\n").splitlines()[0].strip() if text.strip() else ""
+    if not first or not re.fullmatch(r"[a-z][a-zA-Z0-9 ()',.:-]*", first):
+        return "damaged JSON"
+    return first.rstrip(".")[:100]
 
 
 def loads_json(text: str | bytes) -> Any:
@@ -387,7 +409,7 @@ def stream_json_conversations(claim, ctx: "ParseContext",
             for n, obj in enumerate(ijson.items(raw, prefix, use_float=True), 1):
                 yield convert(obj, path, n, ctx)
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.file_offset}",
                                f"the file is not valid JSON or is truncated "
-                               f"({str(e)[:160] or type(e).__name__}); the conversations "
+                               f"({json_error_text(e)}); the conversations "
                                "before this point were imported")

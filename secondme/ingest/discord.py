@@ -27,6 +27,7 @@ from .common import (
     ParseContext,
     as_text,
     head_text,
+    json_error_text,
     json_keys_in,
     loads_json,
     parse_iso,
@@ -111,8 +112,8 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
                     elif top == "channel" and "." not in key:
                         channel[key] = value
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-        yield ParseProblem(path, f"near byte {ctx.bytes_read}",
-                           f"the file is not valid JSON ({str(e)[:160]})")
+        yield ParseProblem(path, f"near byte {ctx.file_offset}",
+                           f"the file is not valid JSON ({json_error_text(e)})")
         return
     cid = as_text(channel.get("id"))
     if not cid:
@@ -140,8 +141,8 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
                     speakers.setdefault(msg.speaker)
                 conv.messages.append(msg)
     except (ijson.JSONError, UnicodeDecodeError) as e:
-        yield ParseProblem(path, f"after message {n}, near byte {ctx.bytes_read}",
-                           f"the file is not valid JSON or is truncated ({str(e)[:160]}); "
+        yield ParseProblem(path, f"after message {n}, near byte {ctx.file_offset}",
+                           f"the file is not valid JSON or is truncated ({json_error_text(e)}); "
                            "nothing of this channel was imported", conversation=cid)
         return
     except ValueError as e:
@@ -289,7 +290,7 @@ def _package_rows(tree: Tree, rel: str, ctx: ParseContext) -> Iterator[tuple[int
     try:
         rows = loads_json(text)
     except ValueError as e:
-        raise ImportFormatError(f"not valid JSON ({e})", path=tree.display(rel),
+        raise ImportFormatError(f"not valid JSON ({json_error_text(e)})", path=tree.display(rel),
                                 position=f"line {getattr(e, 'lineno', '?')}") from e
     if not isinstance(rows, list):
         raise ImportFormatError("expected a list of messages", path=tree.display(rel))

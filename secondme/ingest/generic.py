@@ -31,6 +31,7 @@ from .common import (
     as_text,
     derive_id,
     head_text,
+    json_error_text,
     json_keys_in,
     loads_json,
     parse_iso,
@@ -126,7 +127,7 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
             for n, obj in enumerate(ijson.items(raw, "conversations.item", use_float=True), 1):
                 yield _convert_or_problem(obj, path, f"conversation {n}", ctx)
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.file_offset}",
                                f"the file is not valid JSON ({_short(e)}); "
                                "conversations before this point were imported")
             return
@@ -145,13 +146,12 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
                     return  # an empty export
                 yield _convert_or_problem(obj, path, f"conversation {n}", ctx)
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.file_offset}",
                                f"the file is not valid JSON ({_short(e)})")
 
 
 def _short(e: Exception) -> str:
-    s = str(e).strip() or type(e).__name__
-    return s[:200]
+    return json_error_text(e)
 
 
 def _convert_or_problem(obj: Any, path: str, pos: str, ctx: ParseContext) -> Item:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from ..api import DetectedSource, SourceReport
-from ..errors import Cancelled, ImportFormatError, SecondMeError
+from ..errors import Cancelled, DataDirError, ImportFormatError, SecondMeError
 from ..progress import CancelToken, ProgressFn, Throttle, check, report
 from ..store.db import Store, utcnow
 from .common import Claim, ParseContext, norm_name
@@ -506,6 +506,28 @@ def _error(problem: str, position: Optional[str] = None, conversation: Optional[
             "file": file}
 
 
+def _duplicate_ids(conv: Conversation) -> list[str]:
+    """Ids that occur more than once among ``conv``'s messages (in order, repeats only)."""
+    seen: set[str] = set()
+    out = []
+    for m in conv.messages:
+        if m.external_id in seen:
+            out.append(m.external_id)
+        seen.add(m.external_id)
+    return out
+
+
+def _stopped(e: DataDirError, rep: SourceReport) -> str:
+    """The problem to report when the data directory stopped an import half way."""
+    done = (f"{rep.conversations} conversation{'s' if rep.conversations != 1 else ''} "
+            f"({rep.messages_added} new message{'s' if rep.messages_added != 1 else ''})"
+            + (f" and {rep.documents} document{'s' if rep.documents != 1 else ''}"
+               if rep.documents else ""))
+    what = e.plain_message.split(":", 1)[0]  # "the disk is full"
+    return (f"{what}: stopped after {done}, which are kept; free some space (or fix the "
+            "folder) and import the same path again to add the rest")
+
+
 def _unexpected(e: Exception, label: str) -> str:
     """The problem to report for a file a parser failed on unexpectedly.
 
@@ -589,6 +611,11 @@ class Importer:
             except Cancelled:
                 status = "cancelled"
                 raise
+            except DataDirError as e:  # the disk filled up (or went read-only)
+                status = "interrupted"
+                rep.errors.append(_error(_stopped(e, rep), file=str(self.store.path)))
+                e.source_report = rep  # what was imported before it is kept: report it
+                raise
             except BaseException:
                 status = "interrupted"
                 raise
@@ -643,6 +670,14 @@ class Importer:
                 rep.conversations_added += int(new)
                 rep.messages_added += added
                 rep.messages_skipped += skipped
+                dup = _duplicate_ids(item)
+                if dup:
+                    n = len(dup)
+                    rep.errors.append(_error(
+                        f"{n} message{'s' if n != 1 else ''} reuse{'s' if n == 1 else ''} "
+                        f"an id given earlier in the same conversation (first: "
+                        f"{dup[0][:40]}); only the first message with each id was imported",
+                        conversation=item.external_id, file=claim.label))
                 self._tick(stage, base, total, item.title)
             elif isinstance(item, ParseProblem):
                 rep.errors.append(_error(item.problem, item.position, item.conversation,
