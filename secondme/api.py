@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .config import Settings
-from .paths import resolve_home
+from .paths import open_private, private_dir, resolve_home
 
 __all__ = [
     "Settings", "resolve_home", "to_jsonable", "SourceReport", "ImportReport",
+    "open_private", "private_dir",
     "DetectedSource", "IndexReport", "Note", "NoteSource", "NoteLink", "HistoryEntry",
     "NoteVersion", "NoteDetail", "GraphNode", "GraphEdge", "Graph", "Entity",
     "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn",

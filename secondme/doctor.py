@@ -13,7 +13,7 @@ from .config import Settings
 from .indexing import count_pending
 from .models.embed import bundled_model_dir
 from .models.llm import describe_configured_model
-from .paths import VECTOR_DIR
+from .paths import VECTOR_DIR, wider_than_private
 from .store.crypto import describe
 from .store.db import Store
 from .store.vectors import META_FILE
@@ -60,7 +60,9 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
             if meta.get("model_id") != settings.embedding_model:
                 index["health"] = "model changed: rebuilt on next use"
             elif live != items:
-                index["health"] = "out of step: rebuilt on next use"
+                # another process indexed or removed items since the file was saved
+                index["health"] = (f"behind the database ({live} of {items} items): "
+                                   "caught up at next use")
             else:
                 index["health"] = "ok"
         else:
@@ -72,11 +74,29 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
     return index
 
 
+def _permissions(home: Path, problems: list[str]) -> dict[str, Any]:
+    """Files and folders of the data dir that other users could read (see paths.py)."""
+    try:
+        wider = [(p, mode) for p, mode in wider_than_private(home)]
+    except OSError as e:
+        return {"ok": None, "error": e.strerror}
+    out = {"ok": not wider, "wider": [
+        {"path": str(p.relative_to(home)) if p != home else ".", "mode": f"{mode:04o}"}
+        for p, mode in wider]}
+    if wider:
+        p, mode = wider[0]
+        name = "the data directory" if p == home else str(p.relative_to(home))
+        more = f" and {len(wider) - 1} more" if len(wider) > 1 else ""
+        problems.append(f"permissions: other users can read {name} ({mode:04o}){more}; "
+                        "run `secondme doctor --repair` to make the data directory private")
+    return out
+
+
 def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
     """The health report of the store in data dir ``home`` opened as ``store``, with the
     models ``settings`` configure: versions, data dir, models, keyring, index, integrity,
-    counts. ``ok`` is False (and ``problems`` lists why) when something is broken. Never
-    raises for a broken component; it reports it."""
+    counts, permissions. ``ok`` is False (and ``problems`` lists why) when something is
+    broken. Never raises for a broken component; it reports it."""
     problems: list[str] = []
     versions = {
         "secondme": __version__,
@@ -88,6 +108,7 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         versions[dist] = _version(dist)
     models = _models(home, settings, problems)
     index = _index(home, store, settings, problems)
+    permissions = _permissions(home, problems)
     try:
         encryption = describe(home)
     except Exception as e:  # reported, never fatal
@@ -118,6 +139,7 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         "keyring": secrets.backend_name(),
         "encryption": encryption,
         "index": index,
+        "permissions": permissions,
         "integrity": integrity,
         "counts": counts,
     }

@@ -192,7 +192,10 @@ def write_vectors(conn, model_id: str, kind: str,
     conn.executemany(
         "insert or ignore into embeddings (content_hash, model_id, vector) values (?, ?, ?)",
         [(h, model_id, vector_to_blob(v)) for _i, h, v in todo])
-    start = conn.execute("select coalesce(max(label), 0) from vector_items").fetchone()[0] + 1
+    # labels are never reused (see migration m403): a label an index still holds as
+    # deleted, in this process or another, never comes back for another item
+    start = conn.execute("select max(v.next_label, coalesce((select max(label) from "
+                         "vector_items), 0) + 1) from vector_state v").fetchone()[0]
     conn.executemany(
         "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
         [(start + n, kind, i, h) for n, (i, h, _v) in enumerate(todo)])

@@ -155,13 +155,34 @@ def test_an_index_of_another_dimension_is_rebuilt_and_stale_items_requeued(tmp_p
     assert rep.items == 300 and len(vi) == 300 and vi.dim == 32
 
 
-def test_an_index_out_of_step_with_the_database_is_rebuilt(tmp_path, store, indexed):
-    vi = open_index(tmp_path, store, indexed)
+def test_an_index_behind_the_database_catches_up_without_a_rebuild(tmp_path, store, indexed):
+    """Another process removed an item and indexed a new one after this file was saved:
+    the index adds and scrubs what changed (labels are never reused, so the label of the
+    removed item cannot come back as another item)."""
+    open_index(tmp_path, store, indexed)
+    removed = store.conn.execute("select max(label) from vector_items").fetchone()[0]
+    with store.write() as db:   # "another process": straight to the database
+        db.execute("delete from vector_items where label = ?", [removed])
     add_messages(store, ["one more message"], conversation="c9")
-    index_pending(store, indexed, vi)  # saved with 301; now forge the old file back
-    with store.write() as db:
-        db.execute("delete from vector_items where label = (select max(label) "
-                   "from vector_items)")
+    other = VectorIndex(tmp_path / "elsewhere", indexed.model_id, indexed.dim)
+    index_pending(store, indexed, other)
+    new_label = store.conn.execute("select max(label) from vector_items").fetchone()[0]
+    assert new_label > removed
+    items = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+    assert items == 301   # the removed item was indexed again (new label), one is new
+    vi2, reports = _reopen(tmp_path, store, indexed)
+    assert vi2.status == "caught up" and len(vi2) == items and reports == []
+    hits = [label for label, _d in vi2.search(indexed.embed(["one more message"])[0], 400)]
+    assert new_label in hits and removed not in hits
+    vi2.save()
+    assert _reopen(tmp_path, store, indexed)[0].status == "loaded"
+
+
+def test_an_index_that_cannot_be_reconciled_is_rebuilt(tmp_path, store, indexed):
+    open_index(tmp_path, store, indexed)
+    meta_path = tmp_path / "vectors" / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "deleted": 7, "generation": -1}))
     vi2, _ = _reopen(tmp_path, store, indexed)
     assert vi2.status == "rebuilt: out of step with the database" and len(vi2) == 300
 

@@ -78,9 +78,12 @@ class InstanceServer:
 
 
 def _setup_logging(home: Path) -> None:
+    from secondme.api import open_private, private_dir
+
     try:
         d = home / "logs"
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
+        open_private(d / "secondme.log", "a").close()  # 0600 before the handler appends
         h = logging.FileHandler(d / "secondme.log", encoding="utf-8")
         h.setLevel(logging.WARNING)
         h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

@@ -41,6 +41,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from secondme.api import open_private, private_dir
 from secondme.errors import Cancelled, SecondMeError
 from secondme.progress import CancelToken, Progress
 
@@ -302,8 +303,8 @@ class OpRunner(QObject):
         where = ""
         if self.log_path is not None:
             try:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.log_path, "a", encoding="utf-8") as f:
+                private_dir(self.log_path.parent)
+                with open_private(self.log_path, "a") as f:
                     f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} internal error\n{tb}\n")
                 where = f" (details in {self.log_path})"
             except OSError:

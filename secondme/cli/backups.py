@@ -5,11 +5,11 @@ be opened (a damaged file), so it checks and restores through the privacy core d
 """
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import click
 
-from ..errors import EncryptionError
 from .base import CliState, echo_json, terminal_passphrase, terminal_progress
 
 
@@ -73,25 +73,38 @@ def backup_restore(state: CliState, name: str, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def recover(state: CliState, yes: bool, name: Optional[str], as_json: bool) -> None:
-    """Check the store and, if it is damaged, restore the latest sound backup."""
+    """Check the store and, if it is damaged, restore the latest sound backup.
+
+    Never replaces a database that opens; says what going back to the backup loses and
+    asks first (unless --yes).
+    """
     from ..paths import resolve_home
-    from ..store.recovery import check_startup, recover_latest
+    from ..store.crypto import EncryptionMarker
+    from ..store.recovery import check_startup, plan_recovery, recover_latest
 
     home = resolve_home(state.home)
+    passphrase = other = None
     chk = check_startup(home)
     if chk.state == "needs_passphrase":
-        chk = check_startup(home, terminal_passphrase())
+        passphrase = terminal_passphrase()
+        chk = check_startup(home, passphrase)
+    marker = EncryptionMarker.read(home)
+    if chk.state == "locked" and marker is not None and marker.pending and \
+            marker.needs_passphrase and sys.stdin.isatty():
+        # an interrupted key change: only both passphrases can show the file is damaged
+        click.echo(chk.message, err=True)
+        other = click.prompt("The other passphrase (old or new)", hide_input=True, err=True)
+        chk = check_startup(home, passphrase, other_passphrase=other)
     if chk.state in ("ok", "new") and not name:
         out = {"state": chk.state, "restored": None}
         echo_json(out) if as_json else click.echo("The store is healthy; nothing to do.")
         return
-    if chk.state == "locked":
-        raise EncryptionError(chk.message)
-    if not as_json:
-        click.echo(chk.message or "Restoring a backup.", err=True)
+    plan = plan_recovery(home, passphrase, name, other_passphrase=other)
+    click.echo(chk.message, err=True)
+    click.echo(plan.describe() + ".", err=True)
     if not yes:
-        click.confirm("Restore the latest sound backup now?", abort=True, err=True)
-    rep = recover_latest(home, name=name)
+        click.confirm("Restore this backup now?", abort=True, err=True)
+    rep = recover_latest(home, passphrase, name, other_passphrase=other)
     if as_json:
         echo_json({"state": chk.state, **rep})
     else:

@@ -2,7 +2,8 @@
 
 The group turns errors into one line on stderr and an exit code (never a traceback):
 a :class:`~secondme.errors.SecondMeError` prints ``Error: …`` and exits with its code;
-Ctrl-C exits 130; anything else is an internal error (exit 70) whose code locations,
+Ctrl-C exits 130 and SIGTERM (a shutdown, ``kill``, a service manager) stops the same
+graceful way and exits 143; anything else is an internal error (exit 70) whose code locations,
 never its message, go to ``<home>/logs/secondme.log``.
 
 Commands get a :class:`CliState` (``@click.pass_obj``) and use ``state.service()`` for the
@@ -12,9 +13,12 @@ click and light modules are imported at import time so that ``secondme --version
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -22,6 +26,24 @@ import click
 
 from .. import __version__
 from ..errors import SecondMeError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop exactly as Ctrl-C does (the transaction in progress rolls
+    back, the import is recorded as interrupted, the job as cancelled, leases released)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    # a second SIGTERM while cleaning up ends the process the default way
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (commands only: the
+    desktop app handles its own signals)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 class CliState:
@@ -93,11 +115,11 @@ def terminal_passphrase() -> Optional[str]:
 
 def _log_file(home: Optional[str]) -> Optional[Path]:
     try:
-        from ..paths import resolve_home
+        from ..paths import log_file, private_dir, resolve_home
 
-        d = resolve_home(home) / "logs"
-        d.mkdir(exist_ok=True)
-        return d / "secondme.log"
+        path = log_file(resolve_home(home))
+        private_dir(path.parent)
+        return path
     except Exception:
         return None
 
@@ -122,11 +144,44 @@ def _log_internal_error(path: Path, e: BaseException) -> None:
     lines = [f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} "
              f"internal error {type(e).__module__}.{type(e).__name__}"]
     lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+    from ..paths import open_private
+
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with open_private(path, "a") as f:
             f.write("\n".join(lines) + "\n")
     except OSError:
         pass
+
+
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "the disk is full: the change in progress was not saved (everything "
+                  "saved before it is kept); free some space and try again",
+    errno.EDQUOT: "the disk quota is used up: the change in progress was not saved "
+                  "(everything saved before it is kept); free some space and try again",
+    errno.EROFS: "the data directory is read-only: the change in progress was not saved; "
+                 "make it writable or choose another with --home",
+}
+
+
+def _home_label(ctx: click.Context) -> str:
+    try:
+        from ..paths import resolve_home
+
+        return str(resolve_home((ctx.params or {}).get("home")))
+    except Exception:
+        return "the data directory"
+
+
+def _internal_error(ctx: click.Context, e: BaseException) -> None:
+    home = (ctx.params or {}).get("home")
+    path = _log_file(home)
+    if path is not None:
+        _log_internal_error(path, e)
+    # never the exception's text: it can quote a message, a passphrase or a Python value
+    where = f"where it happened is in {path}" if path else "it could not be logged"
+    click.echo(f"Internal error: a bug in secondme stopped this command ({where}); "
+               "please report it", err=True)
+    ctx.exit(70)
 
 
 class SecondMeGroup(click.Group):
@@ -140,27 +195,32 @@ class SecondMeGroup(click.Group):
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except Terminated:
+            click.echo("Stopped: secondme was asked to end (SIGTERM); what was done so far "
+                       "is kept, and running the command again finishes it.", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("Cancelled.", err=True)
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(0)
+        except OSError as e:
+            if e.errno not in _STORAGE_ERRNOS:
+                _internal_error(ctx, e)
+            # a file beside the database (the index, a backup, the log) could not be
+            # written: one line naming the data directory, never an internal error
+            click.echo(f"Error: {_home_label(ctx)}: {_STORAGE_ERRNOS[e.errno]}", err=True)
+            ctx.exit(1)
         except Exception as e:
             import sqlite3
 
             if isinstance(e, sqlite3.DatabaseError) and _looks_damaged(e):
                 # found after a successful open (a damaged page deep in the file)
-                click.echo(f"Error: the database is damaged ({e}); run `secondme recover` "
-                           "to restore the latest backup (the damaged file is kept)",
-                           err=True)
+                click.echo(f"Error: {_home_label(ctx)}: the database is damaged; run "
+                           "`secondme recover` to restore the latest backup (the damaged "
+                           "file is kept)", err=True)
                 ctx.exit(1)
-            home = (ctx.params or {}).get("home")
-            path = _log_file(home)
-            if path is not None:
-                _log_internal_error(path, e)
-            where = f" (details in {path})" if path else ""
-            click.echo(f"Internal error: {type(e).__name__}: {e}{where}", err=True)
-            ctx.exit(70)
+            _internal_error(ctx, e)
         finally:
             state = ctx.obj
             if isinstance(state, CliState):
@@ -192,6 +252,8 @@ def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool
     # an encrypted store asks for its passphrase on the terminal (the app has a dialog)
     set_default_prompt(terminal_passphrase)
     ctx.obj = CliState(home)
+    if ctx.invoked_subcommand is not None:
+        handle_sigterm()
     if ctx.invoked_subcommand is None:
         ctx.exit(desktop_app()(home=home, quick_ask=quick_ask))
 

@@ -13,9 +13,16 @@ from .base import CliState, echo_json
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--repair", is_flag=True,
+              help="Make the data directory private again (folders 0700, files 0600).")
 @click.pass_obj
-def doctor(state: CliState, as_json: bool) -> None:
-    """Check versions, models, keyring, index health and database integrity."""
+def doctor(state: CliState, as_json: bool, repair: bool) -> None:
+    """Check versions, models, keyring, index health, permissions and database integrity."""
+    if repair:
+        fixed = state.service().repair_permissions()
+        if fixed and not as_json:
+            click.echo(f"made private: {len(fixed)} file{'s' if len(fixed) != 1 else ''} "
+                       "or folder" + ("s" if len(fixed) != 1 else ""))
     rep = state.service().doctor()
     if as_json:
         echo_json(rep)
@@ -43,6 +50,9 @@ def _print_report(rep: dict) -> None:
     click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
                f"{idx.get('pending', 0)} waiting)")
     click.echo(f"integrity:  {rep['integrity']}")
+    perms = rep.get("permissions") or {}
+    click.echo("privacy:    " + ("only you can read the data directory" if perms.get("ok")
+                                 else f"{len(perms.get('wider') or [])} readable by others"))
     click.echo("counts:     " + ", ".join(f"{k} {v}" for k, v in rep["counts"].items()))
     for p in rep["problems"]:
         click.echo(f"PROBLEM:    {p}", err=True)

@@ -5,7 +5,9 @@
     secondme [--home DIR] key change [--passphrase|--keyring]
     secondme [--home DIR] key status [--json]
 
-Passphrases are read with a hidden prompt on a terminal, or from ``SECONDME_PASSPHRASE``.
+Passphrases are read with a hidden prompt on a terminal, or from ``SECONDME_PASSPHRASE``
+(for ``key change``: that is the current one, the new one comes from
+``SECONDME_NEW_PASSPHRASE``).
 ``init`` and ``key status`` work without opening the service (there is no store yet, or
 it may be locked), so they call the encryption core directly.
 """
@@ -16,17 +18,20 @@ import sys
 
 import click
 
+from ..errors import InvalidInput
 from .base import CliState, echo_json
 
+NEW_PASSPHRASE_ENV = "SECONDME_NEW_PASSPHRASE"
 
-def _new_passphrase() -> str:
-    """The new passphrase: SECONDME_PASSPHRASE, or asked twice on a terminal."""
-    env = os.environ.get("SECONDME_PASSPHRASE")
+
+def _new_passphrase(env_name: str = "SECONDME_PASSPHRASE") -> str:
+    """The new passphrase: from ``env_name``, or asked twice on a terminal."""
+    env = os.environ.get(env_name)
     if env:
         return env
     if not sys.stdin.isatty():
-        raise click.UsageError("give the passphrase with SECONDME_PASSPHRASE (no terminal "
-                               "to ask on)")
+        raise InvalidInput(f"give the new passphrase with {env_name} (there is no "
+                           "terminal to ask on)")
     return click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
 
 
@@ -96,7 +101,8 @@ def key_change(state: CliState, use_passphrase: bool, use_keyring: bool) -> None
     if not status["encrypted"]:
         raise click.UsageError("this store is not encrypted; use `secondme encrypt`")
     to_passphrase = use_passphrase or (not use_keyring and status["method"] == "passphrase")
-    passphrase = _new_passphrase() if to_passphrase else None
+    # SECONDME_PASSPHRASE opened the store: the new one never comes from it
+    passphrase = _new_passphrase(NEW_PASSPHRASE_ENV) if to_passphrase else None
     rep = sm.change_key(passphrase=passphrase, use_keyring=True if use_keyring else None)
     click.echo(f"Key changed ({rep['method']}); re-encrypted: {', '.join(rep['files'])}.")
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import click
 
-from ..errors import SecondMeError
+from ..errors import DataDirError, SecondMeError
 from ..ingest.formats import format_choices
 from .base import CliState, echo_json, terminal_progress
 
@@ -51,6 +51,11 @@ def import_(state: CliState, paths: tuple[str, ...], fmt: Optional[str], me: tup
     try:
         rep = sm.import_paths(list(paths), format=fmt, me=list(me), timezone=tz,
                               progress=progress, raise_on_failure=False)
+    except DataDirError as e:  # the disk filled half way: say what was kept, then stop
+        if not _stopped(getattr(e, "report", None), e, as_json):
+            raise
+        state.close()
+        sys.exit(EXIT_FAILED)
     finally:
         done()
     if as_json:
@@ -71,6 +76,26 @@ def import_(state: CliState, paths: tuple[str, ...], fmt: Optional[str], me: tup
                    err=True)
         state.close()
         sys.exit(EXIT_PARTIAL)
+
+
+def _stopped(rep, err: DataDirError, as_json: bool) -> bool:
+    """Report an import the data directory stopped (disk full): what each path had
+    stored, its problems, and last the one that stopped it. False: nothing to report."""
+    if rep is None or not rep.sources:
+        return False
+    if as_json:
+        echo_json({"sources": [_source_json(s) for s in rep.sources]})
+    else:
+        for s in rep.sources:
+            click.echo(_summary(s))
+    stopped = getattr(err, "source_report", None)
+    for s in rep.sources:
+        for e in s.errors:
+            stop = s is stopped and e is s.errors[-1]  # the problem that stopped it
+            click.echo(("Error: " if stop else "Warning: ") + _error_line(s, e), err=True)
+    if stopped is None:
+        click.echo(f"Error: {err}", err=True)
+    return True
 
 
 def _detect(sm, paths, fmt, as_json) -> None:

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, as_text, head_text, json_keys_in, parse_iso, suffix
+from .common import (
+    Claim,
+    ParseContext,
+    as_text,
+    head_text,
+    json_error_text,
+    json_keys_in,
+    loads_json,
+    parse_iso,
+    suffix,
+)
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 
@@ -92,7 +101,7 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     guild: dict = {}
     channel: dict = {}
     try:
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             for prefix, event, value in ijson.parse(raw, use_float=True):
                 if prefix == "messages":
                     break
@@ -103,8 +112,8 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
                     elif top == "channel" and "." not in key:
                         channel[key] = value
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-        yield ParseProblem(path, f"near byte {ctx.bytes_read}",
-                           f"the file is not valid JSON ({str(e)[:160]})")
+        yield ParseProblem(path, f"near byte {ctx.file_offset}",
+                           f"the file is not valid JSON ({json_error_text(e)})")
         return
     cid = as_text(channel.get("id"))
     if not cid:
@@ -118,7 +127,7 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     speakers: dict[str, None] = {}
     n = 0
     try:
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             for n, m in enumerate(ijson.items(raw, "messages.item", use_float=True), 1):
                 try:
                     msg = _dce_message(m, ctx)
@@ -132,8 +141,8 @@ def _parse_dce(c: Claim, ctx: ParseContext) -> Iterator[Item]:
                     speakers.setdefault(msg.speaker)
                 conv.messages.append(msg)
     except (ijson.JSONError, UnicodeDecodeError) as e:
-        yield ParseProblem(path, f"after message {n}, near byte {ctx.bytes_read}",
-                           f"the file is not valid JSON or is truncated ({str(e)[:160]}); "
+        yield ParseProblem(path, f"after message {n}, near byte {ctx.file_offset}",
+                           f"the file is not valid JSON or is truncated ({json_error_text(e)}); "
                            "nothing of this channel was imported", conversation=cid)
         return
     except ValueError as e:
@@ -202,7 +211,7 @@ def _read_json(tree: Tree, rel: Optional[str]) -> Any:
     if not rel:
         return None
     try:
-        return json.loads(tree.read_bytes(rel).decode("utf-8-sig"))
+        return loads_json(tree.read_bytes(rel).decode("utf-8-sig"))
     except (OSError, ValueError, UnicodeDecodeError, ImportFormatError):
         return None
 
@@ -279,9 +288,9 @@ def _package_rows(tree: Tree, rel: str, ctx: ParseContext) -> Iterator[tuple[int
             yield n, row
         return
     try:
-        rows = json.loads(text)
+        rows = loads_json(text)
     except ValueError as e:
-        raise ImportFormatError(f"not valid JSON ({e})", path=tree.display(rel),
+        raise ImportFormatError(f"not valid JSON ({json_error_text(e)})", path=tree.display(rel),
                                 position=f"line {getattr(e, 'lineno', '?')}") from e
     if not isinstance(rows, list):
         raise ImportFormatError("expected a list of messages", path=tree.display(rel))

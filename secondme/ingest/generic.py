@@ -31,7 +31,9 @@ from .common import (
     as_text,
     derive_id,
     head_text,
+    json_error_text,
     json_keys_in,
+    loads_json,
     parse_iso,
     suffix,
 )
@@ -76,7 +78,7 @@ def _is_jsonl(head: str) -> bool:
     if not first.startswith("{"):
         return False
     try:
-        obj = json.loads(first)
+        obj = loads_json(first)
     except ValueError:
         return False
     return isinstance(obj, dict) and "messages" in obj and "\n" in head.strip()
@@ -93,7 +95,7 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
 
 
 def _parse_lines(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[Item]:
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel) as raw:  # each line is checked by loads_json
         for lineno, line in enumerate(raw, 1):
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
@@ -107,9 +109,10 @@ def _parse_lines(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator
                                    "not UTF-8 text (save the file as UTF-8)")
                 continue
             try:
-                obj = json.loads(text)
+                obj = loads_json(text)
             except ValueError as e:
-                yield ParseProblem(path, f"{pos}, column {getattr(e, 'colno', '?')}",
+                yield ParseProblem(path, pos + (f", column {e.colno}" if hasattr(e, "colno")
+                                                 else ""),
                                    f"not valid JSON ({getattr(e, 'msg', e)})")
                 continue
             yield _convert_or_problem(obj, path, pos, ctx)
@@ -119,19 +122,19 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
     import ijson
 
     n = 0
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel, is_json=True) as raw:
         try:
             for n, obj in enumerate(ijson.items(raw, "conversations.item", use_float=True), 1):
                 yield _convert_or_problem(obj, path, f"conversation {n}", ctx)
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.file_offset}",
                                f"the file is not valid JSON ({_short(e)}); "
                                "conversations before this point were imported")
             return
     if n:
         return
     # not {"conversations": [...]}: a bare array or a single conversation object
-    with ctx.open(tree, rel) as raw:
+    with ctx.open(tree, rel, is_json=True) as raw:
         try:
             head = raw.peek(64)[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
             prefix = "item" if head.startswith(b"[") else ""
@@ -143,13 +146,12 @@ def _parse_json(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator[
                     return  # an empty export
                 yield _convert_or_problem(obj, path, f"conversation {n}", ctx)
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.bytes_read}",
+            yield ParseProblem(path, f"after conversation {n}, near byte {ctx.file_offset}",
                                f"the file is not valid JSON ({_short(e)})")
 
 
 def _short(e: Exception) -> str:
-    s = str(e).strip() or type(e).__name__
-    return s[:200]
+    return json_error_text(e)
 
 
 def _convert_or_problem(obj: Any, path: str, pos: str, ctx: ParseContext) -> Item:

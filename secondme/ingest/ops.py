@@ -5,7 +5,7 @@ import os
 from typing import Iterable, Optional, Sequence
 
 from ..api import DetectedSource, ImportReport, SourceReport
-from ..errors import Cancelled, ImportFormatError
+from ..errors import Cancelled, DataDirError, ImportFormatError
 from ..progress import CancelToken, ProgressFn
 from .common import ParseContext, resolve_zone
 from .pipeline import Importer, describe, me_names
@@ -60,6 +60,11 @@ class ImportOps:
         try:
             for i, p in enumerate(paths, 1):
                 rep.sources.append(importer.import_path(p, format, i, len(paths)))
+        except DataDirError as e:  # the disk filled: report what was imported before
+            if getattr(e, "source_report", None) is not None:
+                rep.sources.append(e.source_report)
+            e.report = rep  # (no import_did_finish: indexing would only fill it more)
+            raise
         except Cancelled as e:
             e.report = rep  # what was imported before the cancel stays imported
             if rep.sources:

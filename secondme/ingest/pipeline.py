@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from ..api import DetectedSource, SourceReport
-from ..errors import Cancelled, ImportFormatError, SecondMeError
+from ..errors import Cancelled, DataDirError, ImportFormatError, SecondMeError
 from ..progress import CancelToken, ProgressFn, Throttle, check, report
 from ..store.db import Store, utcnow
 from .common import Claim, ParseContext, norm_name
@@ -60,6 +60,7 @@ class Plan:
     claims: list[Claim] = field(default_factory=list)
     documents: list[tuple[Tree, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, why not read)
     trees: list[Tree] = field(default_factory=list)
     vault: bool = False
 
@@ -142,7 +143,10 @@ def _nothing_error(path, tree: Tree, format: Optional[str], plan: Plan) -> Impor
 
 def _plan_tree(plan: Plan, tree: Tree, format: Optional[str], nested: bool) -> None:
     pool: list[str] = []
-    for rel in tree.files():
+    files = tree.files()
+    if isinstance(tree, DirTree):
+        plan.refused.extend(tree.refused)
+    for rel in files:
         if nested and isinstance(tree, DirTree) and rel.lower().endswith(".zip"):
             try:
                 z = ZipTree(tree.path / rel)
@@ -160,7 +164,11 @@ def _plan_tree(plan: Plan, tree: Tree, format: Optional[str], nested: bool) -> N
     else:
         names = chat_formats()
     for name in names:
-        claims = chat_module(name).claim(tree, pool, force=bool(format))
+        try:
+            claims = chat_module(name).claim(tree, pool, force=bool(format))
+        except (RecursionError, MemoryError) as e:  # one hostile file: not this format
+            _unexpected(e, tree.label)
+            claims = []
         if claims:
             taken = {f for c in claims for f in (*c.files, *c.covers)}
             pool = [f for f in pool if f not in taken]
@@ -498,6 +506,46 @@ def _error(problem: str, position: Optional[str] = None, conversation: Optional[
             "file": file}
 
 
+def _duplicate_ids(conv: Conversation) -> list[str]:
+    """Ids that occur more than once among ``conv``'s messages (in order, repeats only)."""
+    seen: set[str] = set()
+    out = []
+    for m in conv.messages:
+        if m.external_id in seen:
+            out.append(m.external_id)
+        seen.add(m.external_id)
+    return out
+
+
+def _stopped(e: DataDirError, rep: SourceReport) -> str:
+    """The problem to report when the data directory stopped an import half way."""
+    done = (f"{rep.conversations} conversation{'s' if rep.conversations != 1 else ''} "
+            f"({rep.messages_added} new message{'s' if rep.messages_added != 1 else ''})"
+            + (f" and {rep.documents} document{'s' if rep.documents != 1 else ''}"
+               if rep.documents else ""))
+    what = e.plain_message.split(":", 1)[0]  # "the disk is full"
+    return (f"{what}: stopped after {done}, which are kept; free some space (or fix the "
+            "folder) and import the same path again to add the rest")
+
+
+def _unexpected(e: Exception, label: str) -> str:
+    """The problem to report for a file a parser failed on unexpectedly.
+
+    Never the exception's text (it can quote the file's content, or be a Python value):
+    the log gets the exception type and where it happened, the person one plain line.
+    """
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+    log.info("reading %s failed: %s at %s", label, type(e).__name__, where)
+    if isinstance(e, RecursionError):
+        return "the file nests its data too deeply to be read (a damaged or hostile file)"
+    if isinstance(e, MemoryError):
+        return "the file is too large to read with the memory this computer has free"
+    return "secondme failed on this file (a bug, recorded in the log); please report it"
+
+
 def _hash_files(plan: Plan) -> str:
     h = hashlib.sha256()
     items = [(c.tree, f) for c in plan.claims for f in c.files] + list(plan.documents)
@@ -545,7 +593,8 @@ class Importer:
             return rep
         with plan:
             rep.format, rep.kind, rep.formats = plan.format, plan.kind, plan.formats
-            rep.files_skipped = len(plan.skipped)
+            rep.files_skipped = len(plan.skipped) + len(plan.refused)
+            rep.errors.extend(_error(why, file=p) for p, why in plan.refused)
             source_id = self._begin_source(plan, str(path))
             rep.source_id = source_id
             stage = f"importing {Path(str(path)).name}" + (f" ({index}/{count})"
@@ -561,6 +610,11 @@ class Importer:
                     resolve_document_links(self.store)
             except Cancelled:
                 status = "cancelled"
+                raise
+            except DataDirError as e:  # the disk filled up (or went read-only)
+                status = "interrupted"
+                rep.errors.append(_error(_stopped(e, rep), file=str(self.store.path)))
+                e.source_report = rep  # what was imported before it is kept: report it
                 raise
             except BaseException:
                 status = "interrupted"
@@ -606,10 +660,7 @@ class Importer:
                 rep.errors.append(_error(e.plain_message, e.position, file=e.path or claim.label))
                 break
             except Exception as e:  # a parser bug must not lose the rest of the import
-                log.exception("parser %s failed on %s", claim.format, claim.label)
-                rep.errors.append(_error(f"internal error while reading this file "
-                                         f"({type(e).__name__}: {e}); please report it",
-                                         file=claim.label))
+                rep.errors.append(_error(_unexpected(e, claim.label), file=claim.label))
                 break
             if isinstance(item, Conversation):
                 check(self.cancel)
@@ -619,6 +670,14 @@ class Importer:
                 rep.conversations_added += int(new)
                 rep.messages_added += added
                 rep.messages_skipped += skipped
+                dup = _duplicate_ids(item)
+                if dup:
+                    n = len(dup)
+                    rep.errors.append(_error(
+                        f"{n} message{'s' if n != 1 else ''} reuse{'s' if n == 1 else ''} "
+                        f"an id given earlier in the same conversation (first: "
+                        f"{dup[0][:40]}); only the first message with each id was imported",
+                        conversation=item.external_id, file=claim.label))
                 self._tick(stage, base, total, item.title)
             elif isinstance(item, ParseProblem):
                 rep.errors.append(_error(item.problem, item.position, item.conversation,
@@ -641,9 +700,7 @@ class Importer:
                                          or tree.display(rel)))
                 doc = None
             except Exception as e:  # a parser bug must not lose the rest of the import
-                log.exception("document parser failed on %s", tree.display(rel))
-                rep.errors.append(_error(f"internal error while reading this document "
-                                         f"({type(e).__name__}: {e}); please report it",
+                rep.errors.append(_error(_unexpected(e, tree.display(rel)),
                                          file=tree.display(rel)))
                 doc = None
             try:

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, as_text, epoch_seconds
+from .common import Claim, ParseContext, as_text, epoch_seconds, loads_json
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 
@@ -68,7 +68,7 @@ def _load(tree: Tree, rel: str) -> Any:
     except (OSError, ImportFormatError) as e:
         raise ValueError(f"cannot read the file ({e})") from e
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return loads_json(data.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:

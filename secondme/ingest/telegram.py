@@ -22,6 +22,7 @@ from .common import (
     derive_id,
     epoch_seconds,
     head_text,
+    json_error_text,
     json_keys_in,
     norm_name,
     suffix,
@@ -80,12 +81,12 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
     me_id: Optional[str] = None
     try:
         if c.data.get("account"):
-            with ctx.open(c.tree, rel) as raw:
+            with ctx.open(c.tree, rel, is_json=True) as raw:
                 for info in ijson.items(raw, "personal_information", use_float=True):
                     if isinstance(info, dict) and info.get("user_id") is not None:
                         me_id = f"user{info['user_id']}"
                     break
-        with ctx.open(c.tree, rel) as raw:
+        with ctx.open(c.tree, rel, is_json=True) as raw:
             prefixes = ("chats.list.item", "left_chats.list.item") if c.data.get("account") \
                 else ("",)
             for header, msgs in _stream_chats(raw, prefixes):
@@ -98,8 +99,8 @@ def parse(c: Claim, ctx: ParseContext) -> Iterator[Item]:
                                        f"cannot read this chat: {str(e)[:200]}",
                                        conversation=str(cid) if cid is not None else None)
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
-        yield ParseProblem(path, f"in chat {n + 1}, near byte {ctx.bytes_read}",
-                           f"the file is not valid JSON or is truncated ({str(e)[:160]}); "
+        yield ParseProblem(path, f"in chat {n + 1}, near byte {ctx.file_offset}",
+                           f"the file is not valid JSON or is truncated ({json_error_text(e)}); "
                            "the chats before this point were imported")
 
 

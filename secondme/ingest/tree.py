@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -61,7 +62,7 @@ class FileTree(Tree):
         return [self.path.name]
 
     def open(self, rel: str) -> BinaryIO:
-        return open(self.path, "rb")
+        return open_regular(self.path)
 
     def size(self, rel: str) -> int:
         return self.path.stat().st_size
@@ -71,26 +72,42 @@ class FileTree(Tree):
 
 
 class DirTree(Tree):
+    """A folder. Only regular files inside it are read: a link to something outside the
+    folder (``/etc/passwd``) and pipes, sockets and devices (reading a FIFO waits
+    forever) are left out and listed in ``refused`` with the reason."""
+
     def __init__(self, path: Path):
         self.path = path
         self.label = str(path)
         self._files: list[str] | None = None
+        self.refused: list[tuple[str, str]] = []
 
     def files(self) -> list[str]:
         if self._files is None:
             out = []
+            root_real = os.path.realpath(self.path)
             for root, dirs, names in os.walk(self.path):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+                for d in dirs:
+                    full = Path(root) / d
+                    if os.path.islink(full) and _outside(full, root_real):
+                        # os.walk never descends into it; say so
+                        self.refused.append((str(full), "a link to a folder outside the "
+                                                         "folder; not followed"))
                 for n in sorted(names):
                     if n in SKIP_DIRS:
                         continue
                     full = Path(root) / n
+                    why = _refusal(full, root_real)
+                    if why:
+                        self.refused.append((str(full), why))
+                        continue
                     out.append(full.relative_to(self.path).as_posix())
             self._files = out
         return self._files
 
     def open(self, rel: str) -> BinaryIO:
-        return open(self.path / rel, "rb")
+        return open_regular(self.path / rel)
 
     def size(self, rel: str) -> int:
         return (self.path / rel).stat().st_size
@@ -154,6 +171,46 @@ class SubTree(Tree):
         return self.parent.display(self.prefix + rel)
 
 
+def _outside(link: Path, root_real: str) -> bool:
+    return os.path.commonpath([root_real, os.path.realpath(link)]) != root_real
+
+
+def _refusal(full: Path, root_real: str) -> str:
+    """Why the folder entry ``full`` is not read, or "" when it is a regular file inside."""
+    if os.path.islink(full) and _outside(full, root_real):
+        return "a link to a file outside the folder; not followed"
+    try:
+        st = os.stat(full)
+    except OSError:
+        return "a broken link or an unreadable entry"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a pipe, socket or device)"
+    return ""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file.
+
+    Opened non-blocking and checked with fstat before any read, so a FIFO put (or
+    swapped) in place of a file is refused at once instead of waiting forever for a
+    writer. Raises ImportFormatError.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ImportFormatError(f"cannot read the file ({e.strerror})", path=path) from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImportFormatError("not a regular file (a pipe, socket or device)",
+                                    path=path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_tree(path: str | os.PathLike) -> Tree:
     """A Tree for ``path``. Raises ImportFormatError if it does not exist or is unreadable."""
     p = Path(path).expanduser()
@@ -162,7 +219,7 @@ def open_tree(path: str | os.PathLike) -> Tree:
     if p.is_dir():
         return DirTree(p)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             magic = f.read(4)
     except OSError as e:
         raise ImportFormatError(f"cannot read the file ({e.strerror})", path=p) from e

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ModelError
+from ..paths import open_private, private_dir
 from ..progress import CancelToken, ProgressFn, check, report
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def _unlink(p: Path) -> None:
 def _assemble(sources: list[Path], expected: str, dest: Path, model: BundledModel,
               progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> None:
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
     except OSError as e:
         raise ModelError(f"cannot create the models folder: {e.strerror}",
                          path=dest.parent) from e
@@ -235,7 +236,7 @@ def _assemble(sources: list[Path], expected: str, dest: Path, model: BundledMode
     stage = "preparing language model"
     report(progress, stage, 0, total)
     try:
-        with open(tmp, "wb") as out:
+        with open_private(tmp, "wb") as out:
             for src in sources:
                 with open(src, "rb") as f:
                     while True:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import Cancelled, ModelError
+from ..paths import open_private, private_dir
 from ..progress import CancelToken, ProgressFn, check, report
 
 BLOCK = 1024 * 1024
@@ -138,7 +139,7 @@ def download_model(url: str, dest_dir, *, sha256: Optional[str] = None,
     if expected and not _SHA256_RE.match(expected):
         raise ModelError(f"{sha256!r} is not a sha256 checksum (64 hex digits)")
     try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(dest_dir)
     except OSError as e:
         raise ModelError(f"cannot create the download folder: {e.strerror}",
                          path=dest_dir) from e
@@ -256,7 +257,7 @@ def _fetch(url: str, part: Path, meta_path: Path, expected: Optional[str],
         done = have
         report(progress, "downloading", done, total)
         try:
-            with open(part, mode) as out:
+            with open_private(part, mode) as out:
                 while True:
                     if cancel is not None and cancel.cancelled:
                         raise Cancelled("Download cancelled; it will resume where it stopped.")

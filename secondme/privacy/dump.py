@@ -21,14 +21,15 @@ from typing import Any, Optional
 
 from .. import __version__
 from ..errors import ImportFormatError, InvalidInput, StoreError
+from ..paths import open_private
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
 
 DUMP_FILE = "secondme-dump.json"
 DUMP_FORMAT = "secondme-dump"
 DUMP_VERSION = 1
-DERIVED_TABLES = {"embeddings", "vector_items", "message_windows_state", "job_leases",
-                  "migrations"}
+DERIVED_TABLES = {"embeddings", "vector_items", "vector_state", "message_windows_state",
+                  "job_leases", "migrations"}
 #: the tables that hold what a person imported or wrote: a dump restores only into a store
 #: where they are all empty
 CONTENT_TABLES = ("sources", "conversations", "messages", "documents", "chunks", "notes")
@@ -82,7 +83,7 @@ def write_dump(store: Store, path: Path, *, progress: Optional[ProgressFn] = Non
         migrations = [r[0] for r in conn.execute("select name from migrations order by name")]
         total = sum(conn.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables)
         done = 0
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open_private(tmp, "w") as f:
             head = {"format": DUMP_FORMAT, "version": DUMP_VERSION, "app_version": __version__,
                     "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "migrations": migrations}

@@ -1,10 +1,15 @@
 """Encrypting a store, or changing its key: the database, its backups and the vector index.
 
-The database is re-keyed in place (``PRAGMA rekey``) or, when a plain store is encrypted,
-copied into a new SQLCipher file that is swapped in (:mod:`secondme.store.crypto.rekey`);
-the backups follow (:mod:`secondme.store.backup`); the vector index is read into memory
-(decrypted) before and written back sealed with the new key after. The marker records a
-key change as pending first, so a crash at any point is settled by the next open.
+A key change has one commit point, the database's ``PRAGMA rekey``: the new key is
+recorded as pending, the backups (:mod:`secondme.store.backup`) and the vector index
+(read into memory, decrypted, before) are written under the new key as staged copies
+beside the originals, then the database is re-keyed, then the staged copies are swapped
+in and the marker finished. A crash at any point is settled by the next open, forward or
+back, whichever key the database has (:mod:`secondme.store.crypto.rekey`).
+
+Encrypting a plain store copies the database and the backups into new SQLCipher files,
+writes the marker (the commit point), then swaps the copies in; the next open finishes
+an interrupted swap, or drops the copies when the marker was never written.
 
 These functions take the store's files offline: the caller stops background work, holds
 the service lock, forgets the loaded vector index and uses the Store they return.
@@ -18,8 +23,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import InvalidInput
-from ..paths import DB_FILE, VECTOR_DIR
-from ..store.backup import encrypt_backups, rekey_backups
+from ..paths import DB_FILE, VECTOR_DIR, private_dir
+from ..store.backup import stage_encrypted_backups, stage_rekeyed_backups
 from ..store.crypto import (
     SCRYPT_N,
     EncryptionMarker,
@@ -29,7 +34,9 @@ from ..store.crypto import (
     is_encrypted,
     new_key,
     plan_new_key,
-    swap_in_encrypted,
+    settle_encrypting,
+    settle_staged,
+    staged_path,
 )
 from ..store.db import Connector, Store
 from ..store.vectors import INDEX_FILE, META_FILE, VectorIndex
@@ -90,19 +97,21 @@ def rekey_store(home: Path, store: Store, change: KeyChange,
     Closes ``store``; returns the reopened one and the files re-encrypted.
     """
     old = store.connector
+    settle_staged(home, forward=False)   # leftovers of an older interrupted change
+    files = [DB_FILE]
+    files += stage_rekeyed_backups(home, old, change.new)
+    if vectors_blob is not None:
+        write_index(home, change.new, vectors_blob, staged=True)
+        files.append("vectors")
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     db_path = Path(home) / DB_FILE
     conn = old(str(db_path))
     try:
-        old.rekey(conn, change.new)
+        old.rekey(conn, change.new)      # the commit point: one SQLite transaction
     finally:
         conn.close()
-    files = [DB_FILE]
-    files += rekey_backups(home, old, change.new)
-    if vectors_blob is not None:
-        write_index(home, change.new, vectors_blob)
-        files.append("vectors")
+    settle_staged(home, forward=True)
     finish_key_change(home, change.marker, change.new, change.pending)
     return Store.open(db_path, connector=change.new), files
 
@@ -117,11 +126,12 @@ def encrypt_files(home: Path, store: Store, change: KeyChange,
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     db_path = Path(home) / DB_FILE
+    settle_encrypting(home, forward=False)   # leftovers of an older interrupted attempt
     export_encrypted(db_path, change.new)
     files = [DB_FILE]
-    files += encrypt_backups(home, change.new)
-    change.marker.write(home)
-    swap_in_encrypted(db_path)
+    files += stage_encrypted_backups(home, change.new)
+    change.marker.write(home)                # the commit point
+    settle_encrypting(home, forward=True)
     if vectors_blob is not None:
         write_index(home, change.new, vectors_blob)
         files.append("vectors")
@@ -156,9 +166,13 @@ def read_index_plain(home: Path, vectors: Optional[VectorIndex],
         return None
 
 
-def write_index(home: Path, connector: SQLCipherConnector, blob: bytes) -> None:
-    """Seal the index pickle ``blob`` with ``connector``'s file cipher."""
-    connector.file_cipher.write_file(Path(home) / VECTOR_DIR / INDEX_FILE, blob, _PURPOSE)
+def write_index(home: Path, connector: SQLCipherConnector, blob: bytes, *,
+                staged: bool = False) -> None:
+    """Seal the index pickle ``blob`` with ``connector``'s file cipher (``staged``: as
+    the copy a key change swaps in once the database has the new key)."""
+    path = Path(home) / VECTOR_DIR / INDEX_FILE
+    private_dir(path.parent)
+    connector.file_cipher.write_file(staged_path(path) if staged else path, blob, _PURPOSE)
 
 
 def remove_index_files(home: Path) -> None:

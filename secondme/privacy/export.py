@@ -7,6 +7,7 @@ from typing import Optional
 
 from ..api import ExportReport
 from ..errors import InvalidInput, SecondMeError
+from ..paths import private_dir
 from ..progress import CancelToken, ProgressFn
 from ..store.db import Store
 from .dump import DUMP_FILE, write_dump
@@ -32,7 +33,7 @@ def export_all(store: Store, home: Path, directory: str | os.PathLike, *,
         raise InvalidInput("the export folder is not empty; choose an empty one or "
                            "overwrite it", path=out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # the export is plain text: only its owner may read it
         notes = write_vault(store, out, progress=progress, cancel=cancel)
         tables = write_dump(store, out / DUMP_FILE, progress=progress, cancel=cancel)
     except OSError as e:

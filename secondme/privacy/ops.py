@@ -16,10 +16,11 @@ from typing import Any, Optional
 
 from ..api import DumpImportReport, ExportReport, RemovalReport, SourceInfo
 from ..config import Settings
-from ..errors import NotFound
+from ..errors import JobError, NotFound
 from ..progress import CancelToken, ProgressFn
 from ..store.crypto import describe
 from ..store.db import Store
+from ..store.ops import jobs_running_elsewhere
 from . import encryption, forget
 from .dump import restore_dump
 from .export import export_all
@@ -164,6 +165,9 @@ class PrivacyOps:
         encrypted (use :meth:`encrypt_store`), EncryptionError when the new key cannot be
         kept.
         """
+        busy = jobs_running_elsewhere(self.store)
+        if busy:
+            raise JobError(f"cannot change the key while {busy}; close it first")
         change = encryption.plan_key_change(self.home, self.store, passphrase=passphrase,
                                             use_keyring=use_keyring, scrypt_n=scrypt_n)
         was_running = self.background_running
@@ -186,6 +190,9 @@ class PrivacyOps:
         the backups and the vector index the same way, writes the marker, then swaps the
         files. Raises InvalidInput when it is already encrypted.
         """
+        busy = jobs_running_elsewhere(self.store)
+        if busy:
+            raise JobError(f"cannot encrypt the store while {busy}; close it first")
         change = encryption.plan_encryption(self.home, passphrase=passphrase,
                                             use_keyring=use_keyring, scrypt_n=scrypt_n)
         was_running = self.background_running

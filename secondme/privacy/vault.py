@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+from ..paths import open_private, private_dir
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
 
@@ -131,7 +132,7 @@ def write_vault(store: Store, out: Path, *, progress: Optional[ProgressFn] = Non
     """
     c = store.conn
     notes_dir = out / NOTES_DIR
-    notes_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(notes_dir)
     rows = c.execute(
         "select id, kind, fact_type, text, keywords, tags, context, valid_from, valid_to, "
         "created_at, updated_at, strength, retention, pinned, archived, version, origin "
@@ -143,11 +144,13 @@ def write_vault(store: Store, out: Path, *, progress: Optional[ProgressFn] = Non
     for n, r in enumerate(rows, 1):
         nid = r[0]
         text = _note_file(r, _sources(c, nid, stems), _links(c, nid, stems))
-        (notes_dir / f"{stems[nid]}.md").write_text(text, encoding="utf-8")
+        with open_private(notes_dir / f"{stems[nid]}.md") as f:
+            f.write(text)
         index_lines.append(f"- [[{stems[nid]}]]")
         if n % 500 == 0:
             check(cancel)
             report(progress, "writing notes", n, total)
-    (out / "index.md").write_text("\n".join(index_lines) + "\n", encoding="utf-8")
+    with open_private(out / "index.md") as f:
+        f.write("\n".join(index_lines) + "\n")
     report(progress, "writing notes", total, total)
     return total

@@ -18,8 +18,10 @@ restored database on next use) and reopens the store. The service stops backgrou
 around it and refuses while another process (the desktop app) is running jobs on the
 same data directory (:meth:`secondme.store.ops.StoreOps.restore_backup`).
 
-When the store's key changes or a plain store is encrypted, the backups follow
-(:func:`rekey_backups`, :func:`encrypt_backups`).
+When the store's key changes or a plain store is encrypted, the backups follow: each
+gets a copy under the new key beside it (:func:`stage_rekeyed_backups`,
+:func:`stage_encrypted_backups`), swapped in only once the database has the new key, so
+that a crash never leaves a backup no key opens.
 
 Thread-safety: call with the service's lock held around :func:`swap_in_backup`; the
 others only read the store or write files under ``backups/``.
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,9 +37,10 @@ from typing import Optional
 
 from ..api import BackupInfo
 from ..errors import InvalidInput, JobError, NotFound, StoreError
-from ..paths import BACKUP_DIR, VECTOR_DIR
+from ..paths import BACKUP_DIR, VECTOR_DIR, copy_private, private_dir, private_file
 from ..progress import CancelToken, ProgressFn, check, report
-from .crypto import SQLCipherConnector, export_encrypted, swap_in_encrypted
+from .crypto import SQLCipherConnector, export_encrypted
+from .crypto.rekey import staged_path
 from .db import Connector, Store
 from .vectors import INDEX_FILE, META_FILE
 
@@ -50,9 +52,7 @@ NAME_RE = re.compile(r"^(secondme|pre-restore)-\d{8}-\d{6}(-\d+)?\.db$")
 
 def backup_dir(home: Path) -> Path:
     """``<home>/backups``, created if needed."""
-    d = Path(home) / BACKUP_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return private_dir(Path(home) / BACKUP_DIR)
 
 
 def backup_files(home: Path) -> list[Path]:
@@ -102,6 +102,7 @@ def _snapshot(store: Store, dest: Path) -> None:
     if conn.in_transaction:
         raise JobError("a backup cannot be taken inside an open transaction")
     try:
+        private_file(tmp)  # VACUUM INTO fills an empty file and keeps its mode
         conn.execute("VACUUM INTO ?", [str(tmp)])
     except sqlite3.Error as e:
         if tmp.exists():
@@ -199,7 +200,7 @@ def swap_in_backup(store: Store, src: Path, home: Path) -> Store:
     connector = store.connector
     store.close()
     tmp = db_path.with_name(db_path.name + ".restoring")
-    shutil.copyfile(src, tmp)
+    copy_private(src, tmp)
     for suffix in ("-wal", "-shm"):
         side = db_path.with_name(db_path.name + suffix)
         if side.exists():
@@ -213,31 +214,54 @@ def swap_in_backup(store: Store, src: Path, home: Path) -> Store:
 
 
 # -- keeping backups under the store's key ----------------------------------------------------
-def rekey_backups(home: Path, old: SQLCipherConnector, new: SQLCipherConnector) -> list[str]:
-    """Re-encrypt every backup that opens with ``old`` so it opens with ``new``."""
+def stage_rekeyed_backups(home: Path, old: SQLCipherConnector,
+                          new: SQLCipherConnector) -> list[str]:
+    """Write a copy under ``new`` beside every backup that opens with ``old``
+    (``<name>.rekeyed``, fsynced); the originals stay as they are until the database has
+    the new key (:func:`~secondme.store.crypto.rekey.settle_staged`)."""
     done = []
     for p in backup_files(home):
-        try:
-            conn = old(str(p))
-            conn.execute("select count(*) from sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
+        if not _opens_with(old, p):
             continue  # another key already (or damaged): leave it as it is
+        staged = staged_path(p)
+        copy_private(p, staged)
+        conn = old(str(staged))
         try:
             old.rekey(conn, new)
-            done.append(f"{BACKUP_DIR}/{p.name}")
         finally:
             conn.close()
+        _fsync(staged)
+        done.append(f"{BACKUP_DIR}/{p.name}")
     return done
 
 
-def encrypt_backups(home: Path, new: SQLCipherConnector) -> list[str]:
-    """Encrypt every plain backup with ``new`` (when a plain store is encrypted)."""
+def stage_encrypted_backups(home: Path, new: SQLCipherConnector) -> list[str]:
+    """Write an encrypted copy (``<name>.encrypting``) of every plain backup, swapped in
+    with the database once the marker is written (when a plain store is encrypted)."""
     done = []
     for p in backup_files(home):
         with open(p, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
                 continue
         export_encrypted(p, new)
-        swap_in_encrypted(p)
         done.append(f"{BACKUP_DIR}/{p.name}")
     return done
+
+
+def _opens_with(connector: Connector, path: Path) -> bool:
+    try:
+        conn = connector(str(path))
+    except sqlite3.DatabaseError:
+        return False
+    try:
+        conn.execute("select count(*) from sqlite_master").fetchone()
+        return True
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())

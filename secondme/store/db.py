@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 import sqlite_utils
 
 from ..errors import DataDirError, StoreError
+from ..paths import private_file
 from . import migrations
 
 BUSY_TIMEOUT_MS = 30_000
@@ -67,14 +68,18 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# SQLite rolled back the one transaction that failed; what earlier transactions saved is
+# kept (an import commits each conversation), so the messages say exactly that
 _STORAGE_PROBLEMS = (
-    ("is full", "the disk is full: nothing was written; free some space and try again"),
-    ("readonly", "the data directory is read-only: nothing was written; make it writable "
-                 "or choose another with --home"),
-    ("read-only", "the data directory is read-only: nothing was written; make it writable "
-                  "or choose another with --home"),
-    ("disk i/o error", "the disk reported an error while writing: nothing was written; "
-                       "check the disk and try again"),
+    ("is full", "the disk is full: the change in progress was not saved (everything saved "
+                "before it is kept); free some space and try again"),
+    ("readonly", "the data directory is read-only: the change in progress was not saved; "
+                 "make it writable or choose another with --home"),
+    ("read-only", "the data directory is read-only: the change in progress was not saved; "
+                  "make it writable or choose another with --home"),
+    ("disk i/o error", "the disk reported an error while writing: the change in progress "
+                       "was not saved (everything saved before it is kept); check the disk "
+                       "and try again"),
     ("unable to open database file", "the database file cannot be opened for writing "
                                      "(read-only or missing data directory)"),
 )
@@ -83,7 +88,7 @@ _STORAGE_PROBLEMS = (
 def storage_error(e: sqlite3.Error, path: Path) -> Optional[Exception]:
     """A clear DataDirError for a disk-full / read-only / I/O failure, else None.
 
-    The transaction was rolled back by SQLite, so "nothing was written" is true.
+    The failed transaction was rolled back by SQLite; earlier ones stay committed.
     """
     msg = str(e).lower()
     for needle, text in _STORAGE_PROBLEMS:
@@ -125,6 +130,13 @@ class Store:
         newer secondme.
         """
         store = cls(Path(path), connector)
+        try:
+            if not store.path.exists():
+                # 0600 before SQLite writes a byte; its -wal/-shm files copy the mode
+                private_file(store.path)
+        except OSError as e:
+            raise DataDirError(f"cannot create the database file: {e.strerror}",
+                               path=path) from e
         try:
             store.db.execute("select count(*) from sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:

@@ -488,6 +488,36 @@ END;
 """)
 
 
+def m403_vector_labels_never_reused(conn: sqlite3.Connection) -> None:
+    """Vector index labels are never given twice, and every change is counted.
+
+    Labels were ``max(label) + 1``: when the newest item lost its vector (a note refined
+    by formation), its label went to the next item, and hnswlib, asked to add a label it
+    had marked deleted, brought the old entry back — the index counted one deletion too
+    many and was "out of step" (rebuilt) after every formation; another process holding
+    the old label in memory answered with the wrong item. ``vector_state`` keeps the next
+    label (only ever growing) and a ``generation`` that every insert or delete of
+    ``vector_items`` advances, whoever makes it, so a process with the index loaded knows
+    cheaply when other processes changed it (``VectorIndex.sync``).
+    """
+    run_sql(conn, """
+CREATE TABLE vector_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  next_label INTEGER NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO vector_state (id, next_label, generation)
+  SELECT 1, coalesce(max(label), 0) + 1, 0 FROM vector_items;
+CREATE TRIGGER vector_items_ai AFTER INSERT ON vector_items BEGIN
+  UPDATE vector_state SET generation = generation + 1,
+    next_label = max(next_label, new.label + 1) WHERE id = 1;
+END;
+CREATE TRIGGER vector_items_ad AFTER DELETE ON vector_items BEGIN
+  UPDATE vector_state SET generation = generation + 1 WHERE id = 1;
+END;
+""")
+
+
 #: Every migration, in the order it runs. Append new ones at the end (see the module doc).
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
@@ -495,4 +525,5 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m301_recall_windows_and_chats", m301_recall_windows_and_chats),
     ("m401_lifecycle_jobs", m401_lifecycle_jobs),
     ("m402_notes_fts_trigger_on_text_columns", m402_notes_fts_trigger_on_text_columns),
+    ("m403_vector_labels_never_reused", m403_vector_labels_never_reused),
 ]

@@ -15,12 +15,13 @@ from typing import Optional
 from ..api import BackupInfo
 from ..errors import JobError
 from ..lifecycle.scheduler import _pid_alive
+from ..paths import make_private
 from ..progress import CancelToken, ProgressFn
 from . import backup
 from .db import Store
 
 
-def _jobs_running_elsewhere(store: Store) -> Optional[str]:
+def jobs_running_elsewhere(store: Store) -> Optional[str]:
     """What another live process (the desktop app, a job) is doing on this store, or None."""
     rows = store.conn.execute("select name, pid, host, expires from job_leases").fetchall()
     for name, pid, host, expires in rows:
@@ -62,7 +63,7 @@ class StoreOps:
         """
         src = backup.find_backup(self.home, name)
         backup.verify_backup(self.store.connector, src)
-        busy = _jobs_running_elsewhere(self.store)
+        busy = jobs_running_elsewhere(self.store)
         if busy:
             raise JobError(f"cannot restore while {busy}; close the desktop app (or wait for "
                            "the job) first, or restore from the app's own Backups settings")
@@ -79,6 +80,13 @@ class StoreOps:
         self.hooks.emit("notes_did_change", ids=[], action="restore")
         self.hooks.emit("index_did_change", items=0)
         return {"restored": name, "pre_restore": pre.name}
+
+    def repair_permissions(self) -> list[str]:
+        """Make the data directory private again: every folder 0700, every file 0600
+        (``secondme doctor --repair``; a store made by an older version was readable by
+        other users). Returns the paths changed, relative to the data directory."""
+        return [str(p.relative_to(self.home)) if p != self.home else "."
+                for p in make_private(self.home)]
 
 
 __all__ = ["StoreOps"]

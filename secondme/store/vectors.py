@@ -1,11 +1,16 @@
 """The vector index: hnswlib, persisted beside the database.
 
 Files: ``<home>/vectors/index.bin`` (hnswlib) and ``index.json`` (model id, dimension,
-element count, deleted count). The database is the source of truth: the
-``vector_items`` table maps each hnswlib label to an item, and ``embeddings`` holds every
-vector by content hash. A missing, corrupt or mismatched index file is therefore never
-fatal: :meth:`VectorIndex.open` rebuilds it from the database (with progress) without
-recomputing a single embedding.
+element count, deleted count, the ``vector_state`` generation it reflects, checksum). The
+database is the source of truth: the ``vector_items`` table maps each hnswlib label to
+an item, and ``embeddings`` holds every vector by content hash. A missing, corrupt or
+mismatched index file is therefore never fatal: :meth:`VectorIndex.open` rebuilds it from
+the database (with progress) without recomputing a single embedding.
+
+Several processes (the desktop app, the CLI, the MCP server) may hold the index at once:
+labels are never reused, and every change of ``vector_items`` advances
+``vector_state.generation`` (migration m403), so :meth:`VectorIndex.sync` — called at
+open and before every search — adds what others indexed and scrubs what they removed.
 
 Thread-safety: all methods take an internal lock; searches are short, adds are batched.
 """
@@ -20,6 +25,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..paths import private_dir, private_file, write_private
 from ..progress import CancelToken, ProgressFn, check, report
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,34 @@ def _load_hnsw(path: Path, dim: int, count: int, cipher):
     return index
 
 
+class _OutOfStep(Exception):
+    """The loaded index cannot be reconciled with ``vector_items``: rebuild it."""
+
+
+_ROWS_SQL = ("select v.label, e.vector from vector_items v join embeddings e "
+             "on e.content_hash = v.content_hash and e.model_id = ? ")
+
+
+def _generation(conn) -> Optional[int]:
+    """The ``vector_state`` generation (None on a database without it)."""
+    try:
+        row = conn.execute("select generation from vector_state where id = 1").fetchone()
+    except Exception:  # noqa: BLE001 - an old database mid-migration
+        return None
+    return None if row is None else int(row[0])
+
+
+def _batches(rows, n: int):
+    part = []
+    for r in rows:
+        part.append(r)
+        if len(part) == n:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
 class VectorIndex:
     """An hnswlib cosine index of ``dim``-dimensional vectors made by ``model_id``."""
 
@@ -88,8 +122,11 @@ class VectorIndex:
                                allow_replace_deleted=False)
         self._index.set_ef(EF_SEARCH)
         self.dirty = False
-        self.status = "new"   # new | loaded | rebuilt:<reason>
+        self.status = "new"   # new | loaded | caught up | rebuilt:<reason>
         self.cipher = None    # a FileCipher when the store is encrypted (see open)
+        self.store = None     # the Store it mirrors (see open and sync)
+        self.generation = -1  # the vector_state generation this index reflects
+        self.max_label = 0    # the highest label ever added here
 
     # -- persistence -----------------------------------------------------------------
     @classmethod
@@ -102,9 +139,9 @@ class VectorIndex:
 
         idx = cls(directory, model_id, dim)
         idx.cipher = store.file_cipher
+        idx.store = store
         meta_path = idx.directory / META_FILE
         bin_path = idx.directory / INDEX_FILE
-        expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
         reason = None
         if not bin_path.exists() or not meta_path.exists():
             reason = "missing"
@@ -115,32 +152,120 @@ class VectorIndex:
                     reason = "model changed"
                 else:
                     cipher = store.file_cipher
-                    if cipher is None and meta.get("sha256") and \
-                            _file_sha256(bin_path) != meta["sha256"]:
+                    if meta.get("sha256") and _file_sha256(bin_path) != meta["sha256"]:
                         # hnswlib loads a damaged file without complaint and may then
-                        # crash the process in a search: check before loading.
+                        # crash the process in a search: check before loading. (A sealed
+                        # file is authenticated too; the checksum pairs it with its meta.)
                         raise ValueError("index file checksum mismatch")
                     index = _load_hnsw(bin_path, dim, int(meta.get("count", 0)), cipher)
-                    live = index.get_current_count() - int(meta.get("deleted", 0))
-                    if live != expected or index.get_current_count() != meta.get("count"):
-                        reason = "out of step with the database"
-                    else:
-                        index.set_ef(EF_SEARCH)
-                        idx._index = index
-                        idx.deleted = int(meta.get("deleted", 0))
-                        idx.status = "loaded"
+                    if index.get_current_count() != meta.get("count"):
+                        raise ValueError("index file and metadata differ")
+                    index.set_ef(EF_SEARCH)
+                    idx._index = index
+                    idx.deleted = int(meta.get("deleted", 0))
+                    idx.generation = int(meta.get("generation", -1))
+                    idx.max_label = max(index.get_ids_list(), default=0)
+                    idx.status = "loaded"
             except Exception as e:  # a damaged file is rebuilt, never fatal
                 log.warning("vector index unreadable, rebuilding: %s", e)
                 reason = "corrupt"
+        if not reason:
+            # another process may have indexed or removed items since the file was saved
+            try:
+                if idx.sync(store):
+                    idx.status = "caught up"
+            except _OutOfStep:
+                reason = "out of step with the database"
         if reason:
             idx.rebuild(store, progress=progress, cancel=cancel)
             idx.status = f"rebuilt: {reason}"
         return idx
 
+    def sync(self, store=None) -> int:
+        """Catch up with ``vector_items``: add the vectors other processes (or other code
+        paths of this one) indexed since this index last looked, scrub those they removed.
+
+        Cheap when nothing changed (one read of ``vector_state.generation``); otherwise
+        reads the labels added since, and compares the whole label sets only when the
+        counts still differ. Returns how many labels were added or removed. Raises
+        _OutOfStep when the index cannot be reconciled (the caller rebuilds it).
+        """
+        store = store or self.store
+        if store is None:
+            return 0
+        with self._lock:
+            conn = store.conn
+            gen = _generation(conn)
+            if gen is None or gen == self.generation:
+                return 0
+            changed = self._add_rows(conn.execute(
+                _ROWS_SQL + "where v.label > ? order by v.label", [self.model_id,
+                                                                   self.max_label]))
+            expected = conn.execute("select count(*) from vector_items").fetchone()[0]
+            if len(self) != expected:
+                changed += self._reconcile(conn, expected)
+            self.generation = gen
+            return changed
+
+    def _add_rows(self, rows) -> int:
+        n = 0
+        for part in _batches(rows, 5000):
+            labels = [r[0] for r in part]
+            vecs = np.vstack([blob_to_vector(r[1]) for r in part])
+            if vecs.shape[1] != self.dim:
+                continue
+            self.add(labels, vecs, threads=1)
+            n += len(labels)
+        return n
+
+    def _reconcile(self, conn, expected: int) -> int:
+        """Make the live labels exactly those of ``vector_items`` (see :meth:`sync`)."""
+        in_db = {r[0] for r in conn.execute("select label from vector_items")}
+        here = set(int(x) for x in self._index.get_ids_list())
+        gone = [label for label in here - in_db if self._delete_live(label)]
+        self.scrub_deleted(gone)
+        missing = sorted(in_db - here)
+        added = 0
+        for i in range(0, len(missing), 500):
+            part = missing[i:i + 500]
+            added += self._add_rows(conn.execute(
+                _ROWS_SQL + f"where v.label in ({','.join('?' * len(part))}) order by v.label",
+                [self.model_id, *part]))
+        if len(self) != expected:  # labels in the database but deleted here: revive them
+            for label in in_db & here:
+                try:
+                    self._index.unmark_deleted(label)
+                    self.deleted -= 1
+                except RuntimeError:
+                    pass
+        if len(self) != expected:
+            raise _OutOfStep(f"{len(self)} vectors for {expected} items")
+        self.dirty = True
+        return len(gone) + added
+
+    def _delete_live(self, label: int) -> bool:
+        """Mark ``label`` deleted; False when it already was."""
+        try:
+            self._index.mark_deleted(label)
+        except RuntimeError:
+            return False
+        self.deleted += 1
+        return True
+
+    def scrub_deleted(self, labels: Iterable[int]) -> None:
+        """Overwrite the stored vectors of ``labels`` (already marked deleted) with noise,
+        so that a removed item's fingerprint does not outlive it in this index's file."""
+        rng = np.random.default_rng()
+        with self._lock:
+            for label in labels:
+                noise = rng.standard_normal((1, self.dim)).astype(np.float32)
+                self._index.add_items(noise, np.array([int(label)], dtype=np.int64))
+                self._index.mark_deleted(int(label))
+
     def save(self) -> None:
         """Write the index atomically (temp file + rename), then its metadata."""
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             if self.cipher is not None:
                 # Encrypted store: the index (vectors are a fingerprint of the text) never
                 # touches the disk in the clear; it is serialised in memory, then sealed.
@@ -149,17 +274,16 @@ class VectorIndex:
                 self.cipher.write_file(self.directory / INDEX_FILE,
                                        pickle.dumps(self._index, protocol=5), "vector index")
             else:
-                tmp = self.directory / (INDEX_FILE + ".tmp")
-                self._index.save_index(str(tmp))
+                # a name of this process: two processes may save at the same moment
+                tmp = self.directory / f"{INDEX_FILE}.{os.getpid()}.tmp"
+                self._index.save_index(str(private_file(tmp)))
                 os.replace(tmp, self.directory / INDEX_FILE)
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
-                    "M": M, "ef_construction": EF_CONSTRUCTION}
-            if self.cipher is None:  # the sealed file is authenticated by AES-GCM instead
-                meta["sha256"] = _file_sha256(self.directory / INDEX_FILE)
-            tmpm = self.directory / (META_FILE + ".tmp")
-            tmpm.write_text(json.dumps(meta))
-            os.replace(tmpm, self.directory / META_FILE)
+                    "generation": self.generation, "M": M, "ef_construction": EF_CONSTRUCTION,
+                    # pairs the metadata with its file when processes save at once
+                    "sha256": _file_sha256(self.directory / INDEX_FILE)}
+            write_private(self.directory / META_FILE, json.dumps(meta))
             self.dirty = False
 
     def rebuild(self, store, progress: Optional[ProgressFn] = None,
@@ -172,6 +296,8 @@ class VectorIndex:
         import hnswlib
 
         with self._lock:
+            self.store = self.store or store
+            generation = _generation(store.conn)   # read first: later changes sync again
             total = store.conn.execute("select count(*) from vector_items").fetchone()[0]
             index = hnswlib.Index(space="cosine", dim=self.dim)
             index.init_index(max_elements=max(1024, total + 1024),
@@ -205,6 +331,8 @@ class VectorIndex:
                         [self.model_id])
             self._index = index
             self.deleted = 0
+            self.generation = -1 if generation is None else generation
+            self.max_label = max(last, 0)
             self.save()
             return done
 
@@ -227,6 +355,7 @@ class VectorIndex:
                 self._index.resize_index(max(need, self._index.get_max_elements() * 2))
             self._index.add_items(np.asarray(vectors, dtype=np.float32),
                                   np.asarray(labels, dtype=np.int64), num_threads=threads)
+            self.max_label = max(self.max_label, int(max(labels)))
             self.dirty = True
 
     def remove(self, labels: Iterable[int]) -> None:
@@ -266,8 +395,13 @@ class VectorIndex:
 
     def search(self, vector: np.ndarray, k: int,
                filter: Optional[Callable[[int], bool]] = None) -> list[tuple[int, float]]:
-        """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first."""
+        """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first.
+        First catches up with what other processes indexed or removed (:meth:`sync`)."""
         with self._lock:
+            try:
+                self.sync()
+            except _OutOfStep:
+                self.rebuild(self.store)
             n = len(self)
             if n == 0:
                 return []

@@ -28,7 +28,15 @@ from .ciphers import FileCipher, SQLCipherConnector, key_check
 from .create import init_store
 from .keys import SCRYPT_N, keyring_available, new_key
 from .marker import MARKER_FILE, EncryptionMarker, describe, is_encrypted
-from .rekey import export_encrypted, finish_key_change, plan_new_key, swap_in_encrypted
+from .rekey import (
+    export_encrypted,
+    finish_key_change,
+    plan_new_key,
+    settle_encrypting,
+    settle_staged,
+    staged_path,
+    swap_in_encrypted,
+)
 from .unlock import (
     connector_for_home,
     key_only_connector,
@@ -40,5 +48,6 @@ from .unlock import (
 __all__ = ["FileCipher", "SQLCipherConnector", "key_check", "init_store", "SCRYPT_N",
            "keyring_available", "new_key", "MARKER_FILE", "EncryptionMarker", "describe",
            "is_encrypted", "export_encrypted", "finish_key_change", "plan_new_key",
-           "swap_in_encrypted", "connector_for_home", "key_only_connector",
+           "settle_encrypting", "settle_staged", "staged_path", "swap_in_encrypted",
+           "connector_for_home", "key_only_connector",
            "needs_passphrase", "set_default_prompt", "unlock"]

@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from ...errors import EncryptionError
+from ...paths import write_private
 
 KEY_BYTES = 32
 BUSY_TIMEOUT_S = 30.0
@@ -88,13 +89,7 @@ class FileCipher:
 
     def write_file(self, path: Path, data: bytes, purpose: str) -> None:
         """Encrypt ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(self.encrypt(data, purpose))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_private(path, self.encrypt(data, purpose))
 
     def read_file(self, path: Path, purpose: str) -> bytes:
         return self.decrypt(Path(path).read_bytes(), purpose)

@@ -9,13 +9,13 @@ the ``pending`` new key's method, KDF and check value.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from ...errors import DataDirError, EncryptionError
+from ...paths import write_private
 
 MARKER_FILE = "encryption.json"
 
@@ -50,13 +50,8 @@ class EncryptionMarker:
 
     def write(self, home: Path) -> None:
         path = Path(home) / MARKER_FILE
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(asdict(self), f, indent=2, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_private(path, json.dumps(asdict(self), indent=2, sort_keys=True))
         except OSError as e:
             raise DataDirError(f"cannot write the encryption marker: {e.strerror}",
                                path=path) from e

@@ -1,10 +1,15 @@
 """Giving an existing database a new key: re-keying an encrypted one, encrypting a plain one.
 
-Changing the key is crash-safe: :func:`plan_new_key` records the new key as ``pending``
-(in the keyring, and its check value in the marker) before ``PRAGMA rekey``;
-:func:`finish_key_change` makes it current once every file has it. An interrupted change
-is finished or rolled back by the next open (:mod:`.unlock`), which accepts whichever key
-the file has.
+Changing the key is atomic from the person's point of view, with one commit point: the
+database's ``PRAGMA rekey`` (one SQLite transaction). Before it, :func:`plan_new_key`
+records the new key as ``pending`` (in the keyring, and its check value in the marker)
+and every other file (backups, the sealed index) is written under the new key as a
+*staged* copy beside the original (``<name>.rekeyed``, see :func:`staged_path`). After
+it, :func:`settle_staged` swaps the staged copies in and :func:`finish_key_change` makes
+the new key current. Whatever the moment of a crash, the next open (:mod:`.unlock`)
+finds the key the database has and settles the rest the same way: forward (swap the
+staged copies in, finish the marker) or back (drop them, forget the pending key), so
+exactly one of the two keys ever opens the store and its backups.
 
 Encrypting a plain database copies it into ``<name>.encrypting`` under the new key
 (:func:`export_encrypted`) and then swaps the copy in (:func:`swap_in_encrypted`); the
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from ...errors import EncryptionError, InvalidInput, StoreError
+from ...paths import private_file
 from .ciphers import (
     BUSY_TIMEOUT_S,
     KEY_BYTES,
@@ -40,6 +46,40 @@ from .keys import (
 from .marker import EncryptionMarker
 
 ENCRYPTING_SUFFIX = ".encrypting"
+STAGED_SUFFIX = ".rekeyed"
+STAGED_DIRS = ("backups", "vectors")   # the folders whose files follow the database's key
+
+
+# -- staged copies under the new key ------------------------------------------------------
+def staged_path(path: Path) -> Path:
+    """Where the copy of ``path`` under a pending new key is written."""
+    return Path(path).with_name(Path(path).name + STAGED_SUFFIX)
+
+
+def staged_files(home: Path) -> list[Path]:
+    """Every staged copy left in ``home`` by a key change."""
+    out = []
+    for d in STAGED_DIRS:
+        folder = Path(home) / d
+        if folder.is_dir():
+            out += sorted(p for p in folder.iterdir() if p.name.endswith(STAGED_SUFFIX))
+    return out
+
+
+def _swap_staged(staged: Path) -> None:
+    os.replace(staged, staged.with_name(staged.name[:-len(STAGED_SUFFIX)]))
+
+
+def settle_staged(home: Path, forward: bool) -> int:
+    """Swap every staged copy in (``forward``: the database has the new key) or drop it
+    (it kept the old one). Idempotent; returns how many files it handled."""
+    files = staged_files(home)
+    for p in files:
+        if forward:
+            _swap_staged(p)
+        else:
+            p.unlink(missing_ok=True)
+    return len(files)
 
 
 # -- re-keying an encrypted store -------------------------------------------------------------
@@ -51,6 +91,10 @@ def plan_new_key(home: Path, marker: EncryptionMarker, *, passphrase: Optional[s
         if not passphrase:
             raise InvalidInput("give the new passphrase")
         check_passphrase_strength(passphrase)
+        if marker.method == "passphrase" and marker.kdf and \
+                key_check(derive_key(passphrase, marker.kdf)) == marker.key_check:
+            raise InvalidInput("the new passphrase is the same as the current one; "
+                               "nothing was changed")
         kdf = new_kdf(scrypt_n)
         key = derive_key(passphrase, kdf)
         pending = {"method": "passphrase", "kdf": kdf, "key_check": key_check(key)}
@@ -94,6 +138,7 @@ def export_encrypted(plain_path: Path, new: SQLCipherConnector) -> Path:
     for p in (target, Path(str(target) + "-wal"), Path(str(target) + "-shm")):
         if p.exists():
             p.unlink()
+    private_file(target)  # ATTACH fills the empty file and keeps its mode
     conn = sqlcipher3.connect(str(plain_path), timeout=BUSY_TIMEOUT_S)
     try:
         conn.execute("select count(*) from sqlite_master").fetchone()
@@ -110,11 +155,35 @@ def export_encrypted(plain_path: Path, new: SQLCipherConnector) -> Path:
 
 
 def swap_in_encrypted(plain_path: Path) -> None:
-    """Replace ``plain_path`` (and its WAL) by the ``.encrypting`` copy, atomically."""
+    """Replace ``plain_path`` (and its WAL) by the ``.encrypting`` copy, atomically.
+    Nothing to do when there is no copy (it was swapped in already)."""
     plain_path = Path(plain_path)
+    if not plain_path.with_name(plain_path.name + ENCRYPTING_SUFFIX).exists():
+        return
     target = plain_path.with_name(plain_path.name + ENCRYPTING_SUFFIX)
     for suffix in ("-wal", "-shm"):
         side = plain_path.with_name(plain_path.name + suffix)
         if side.exists():
             side.unlink()
     os.replace(target, plain_path)
+
+
+def encrypting_files(home: Path) -> list[Path]:
+    """The plain files of ``home`` that have an encrypted copy waiting to be swapped in:
+    the database and its backups (see :func:`export_encrypted`)."""
+    out = []
+    for folder in (Path(home), Path(home) / "backups"):
+        if folder.is_dir():
+            out += sorted(folder / p.name[:-len(ENCRYPTING_SUFFIX)] for p in folder.iterdir()
+                          if p.name.endswith(ENCRYPTING_SUFFIX))
+    return out
+
+
+def settle_encrypting(home: Path, forward: bool) -> None:
+    """Finish (the marker is written: swap every encrypted copy in) or forget (no marker:
+    the plain files rule) an interrupted "encrypt this store"."""
+    for plain in encrypting_files(home):
+        if forward:
+            swap_in_encrypted(plain)
+        else:
+            plain.with_name(plain.name + ENCRYPTING_SUFFIX).unlink(missing_ok=True)

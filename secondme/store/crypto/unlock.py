@@ -27,7 +27,7 @@ from .keys import (
     keyring_set,
 )
 from .marker import MARKER_FILE, EncryptionMarker, is_encrypted
-from .rekey import ENCRYPTING_SUFFIX, swap_in_encrypted
+from .rekey import settle_encrypting, settle_staged
 
 PassphraseFn = Callable[[], Optional[str]]
 _default_ask: Optional[PassphraseFn] = None
@@ -56,15 +56,17 @@ def _resolve_passphrase(passphrase: Optional[str], ask: Optional[PassphraseFn]) 
 
 
 def _candidate_key(marker: EncryptionMarker, method: str, kdf: Optional[dict],
-                   check: str, passphrase: Optional[str], keyring_name: str) -> Optional[bytes]:
+                   check: str, passphrases: list[str], keyring_name: str) -> Optional[bytes]:
+    """The key of ``method`` that matches the check value ``check``, or None."""
     if method == "keyring":
-        key = keyring_get(marker, keyring_name)
-    elif passphrase and kdf:
-        key = derive_key(passphrase, kdf)
+        keys = [keyring_get(marker, keyring_name)]
+    elif kdf:
+        keys = [derive_key(pw, kdf) for pw in passphrases]
     else:
-        key = None
-    if key is not None and hmac.compare_digest(key_check(key), check):
-        return key
+        keys = []
+    for key in keys:
+        if key is not None and hmac.compare_digest(key_check(key), check):
+            return key
     return None
 
 
@@ -81,14 +83,19 @@ def needs_passphrase(home: Path) -> bool:
 
 
 def unlock(home: Path, passphrase: Optional[str] = None, *,
-           ask: Optional[PassphraseFn] = None) -> Optional[SQLCipherConnector]:
+           ask: Optional[PassphraseFn] = None,
+           other_passphrase: Optional[str] = None) -> Optional[SQLCipherConnector]:
     """The connector for ``home``: None when unencrypted, else a verified SQLCipher one.
 
     ``passphrase`` (or ``SECONDME_PASSPHRASE``, or ``ask()`` — a GUI dialog or a CLI
     prompt, called only when needed) unlocks a passphrase store. Finishes or rolls back
-    an interrupted key change. Never opens or creates the database file when the key is
-    missing or wrong: raises EncryptionError with what to do instead. Raises StoreError
-    when the marker exists but the database file does not.
+    an interrupted key change, whichever key the database has. Never opens or creates
+    the database file when the key is missing or wrong: raises EncryptionError with what
+    to do instead — after an interrupted key change, which passphrase (old or new) to
+    use. ``other_passphrase`` is the second one of an interrupted change (``recover``
+    asks for both before it calls a database that opens with neither damaged). Raises
+    StoreError when the marker exists but the database file does not, or when every key
+    is known and none opens it (a damaged file).
     """
     home = Path(home)
     marker = EncryptionMarker.read(home)
@@ -102,11 +109,12 @@ def unlock(home: Path, passphrase: Optional[str] = None, *,
             "`secondme recover`, or move the directory away and start again",
             path=db_path)
     pw = _resolve_passphrase(passphrase, ask) if marker.needs_passphrase else passphrase
-    key = _candidate_key(marker, marker.method, marker.kdf, marker.key_check, pw, KEY_NAME)
+    pws = [p for p in dict.fromkeys((pw, other_passphrase)) if p]
+    key = _candidate_key(marker, marker.method, marker.kdf, marker.key_check, pws, KEY_NAME)
     pending_key = None
     if marker.pending:
         p = marker.pending
-        pending_key = _candidate_key(marker, p["method"], p.get("kdf"), p["key_check"], pw,
+        pending_key = _candidate_key(marker, p["method"], p.get("kdf"), p["key_check"], pws,
                                      PENDING_KEY_NAME)
     if key is None and pending_key is None:
         raise _missing_key_error(marker, pw)
@@ -119,9 +127,31 @@ def unlock(home: Path, passphrase: Optional[str] = None, *,
             if marker.pending:
                 _settle_pending(home, marker, candidate, is_pending)
             return conn
+    if marker.pending and (key is None or pending_key is None):
+        # the one key we have does not open it: the database has the other one
+        raise _interrupted_change_error(marker, has_new_key=key is None)
     raise StoreError(
         "the encrypted database cannot be read although the key is right: the file is "
         "damaged. Restore the latest backup with `secondme recover`", path=db_path)
+
+
+def _interrupted_change_error(marker: EncryptionMarker, has_new_key: bool) -> EncryptionError:
+    """A key change was interrupted and the key given is the one the database has not."""
+    p = marker.pending or {}
+    if has_new_key:   # the new key was given: the change never reached the database
+        method = marker.method
+        which = "the old passphrase" if method == "passphrase" else \
+            "its old key (kept in the system keyring, which cannot be read now)"
+        return EncryptionError(
+            "a key change of this data directory was interrupted before the database took "
+            f"the new key: open it with {which}; the new one was never applied. Nothing "
+            "was opened or changed")
+    which = "the new passphrase" if p.get("method") == "passphrase" else \
+        "its new key (kept in the system keyring, which cannot be read now)"
+    return EncryptionError(
+        "a key change of this data directory was interrupted after the database took "
+        f"the new key: open it with {which}; the old one no longer opens it. Nothing was "
+        "opened or changed")
 
 
 def _missing_key_error(marker: EncryptionMarker, pw: Optional[str]) -> EncryptionError:
@@ -158,7 +188,9 @@ def _opens(connector: SQLCipherConnector, db_path: Path) -> bool:
 
 
 def _settle_pending(home: Path, marker: EncryptionMarker, key: bytes, was_pending: bool) -> None:
-    """Finish (the file has the new key) or forget (it has the old one) a key change."""
+    """Finish (the file has the new key) or forget (it has the old one) a key change:
+    the staged copies of the backups and index are swapped in or dropped first."""
+    settle_staged(home, forward=was_pending)
     if was_pending:
         p = marker.pending or {}
         if p["method"] == "keyring":
@@ -172,7 +204,9 @@ def _settle_pending(home: Path, marker: EncryptionMarker, key: bytes, was_pendin
 
 
 def connector_for_home(home: Path, passphrase: Optional[str] = None, *,
-                       ask: Optional[PassphraseFn] = None) -> Optional[SQLCipherConnector]:
+                       ask: Optional[PassphraseFn] = None,
+                       other_passphrase: Optional[str] = None
+                       ) -> Optional[SQLCipherConnector]:
     """What the service calls before ``Store.open``: see :func:`unlock`.
 
     Also refuses to treat an encrypted-looking database without a marker as new.
@@ -180,15 +214,12 @@ def connector_for_home(home: Path, passphrase: Optional[str] = None, *,
     home = Path(home)
     db = home / DB_FILE
     if is_encrypted(home):
-        half = db.with_name(DB_FILE + ENCRYPTING_SUFFIX)
-        if half.exists() and _has_plain_header(db):
-            # "encrypt this store" was interrupted after the marker was written: the
-            # encrypted copy is complete (it was fsynced before the marker), finish it.
-            swap_in_encrypted(db)
-        return unlock(home, passphrase, ask=ask)
-    half = db.with_name(DB_FILE + ENCRYPTING_SUFFIX)
-    if half.exists():
-        half.unlink()  # an encryption that never reached its marker: the plain file rules
+        # "encrypt this store" interrupted after the marker was written: the encrypted
+        # copies are complete (fsynced before the marker): swap them in.
+        settle_encrypting(home, forward=True)
+        return unlock(home, passphrase, ask=ask, other_passphrase=other_passphrase)
+    # an encryption that never reached its marker: the plain files rule
+    settle_encrypting(home, forward=False)
     if db.exists() and db.stat().st_size >= 16:
         if not _has_plain_header(db):
             raise StoreError(
@@ -215,7 +246,8 @@ def key_only_connector(home: Path, passphrase: Optional[str] = None) -> SQLCiphe
     if marker is None:
         raise EncryptionError("this data directory is not encrypted")
     pw = _resolve_passphrase(passphrase, None) if marker.method == "passphrase" else None
-    key = _candidate_key(marker, marker.method, marker.kdf, marker.key_check, pw, KEY_NAME)
+    key = _candidate_key(marker, marker.method, marker.kdf, marker.key_check,
+                         [pw] if pw else [], KEY_NAME)
     if key is None:
         raise _missing_key_error(marker, pw)
     return SQLCipherConnector(key)
