@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
 from ..api import (
     Entity,
     Graph,
-    GraphEdge,
-    GraphNode,
     HistoryEntry,
     Note,
     NoteDetail,
@@ -31,6 +28,7 @@ from ..api import (
 from ..errors import InvalidInput, NotFound
 from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check
+from . import graph as G
 from . import notes as N
 from .text import content_tokens, norm_name, topic_tags
 from .text import keywords as pick_keywords
@@ -367,8 +365,10 @@ class MemoryOps:
 
     # -- entities and graph ------------------------------------------------------------
     def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
-                      limit: int = 100):
-        """People, places and organisations, most mentioned first (with mention counts)."""
+                      limit: int = 100, displayable: bool = False):
+        """People, places and organisations, most mentioned first (with mention counts).
+        ``displayable``: leave out names that are ordinary words which started a sentence
+        ("Glad Tom", "Problem"; :func:`secondme.memory.graph.displayable`)."""
         where, args = [], []
         if kind:
             where.append("e.kind = ?")
@@ -381,85 +381,27 @@ class MemoryOps:
             "entity_mentions m where m.entity_id = e.id and m.note_id is not null) as n "
             "from entities e" + (" where " + " and ".join(where) if where else "")
             + " order by e.is_me desc, n desc, e.name limit ?", [*args, int(limit)]).fetchall()
-        return [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
-                       is_me=bool(r[4]), mentions=r[5]) for r in rows]
+        found = [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
+                        is_me=bool(r[4]), mentions=r[5]) for r in rows]
+        return G.filter_displayable(self.store.conn, found) if displayable else found
 
     def graph(self, *, note_id: Optional[int] = None, entity_id: Optional[int] = None,
               depth: int = 1, limit: int = 300) -> Graph:
-        """The neighbourhood of a note or an entity for the graph view, breadth first,
-        at most ``limit`` nodes (``truncated`` says when more existed). Strongest links
-        first; each step is an indexed query, so the cost depends on ``limit``, not on
-        the size of the store. Raises NotFound / InvalidInput."""
-        if (note_id is None) == (entity_id is None):
-            raise InvalidInput("give exactly one of note_id or entity_id")
-        depth = max(0, min(int(depth), 4))
-        limit = max(1, min(int(limit), 5000))
-        conn = self.store.conn
-        nodes: dict[str, GraphNode] = {}
-        edges: dict[tuple, GraphEdge] = {}
-        truncated = False
-        frontier: deque[tuple[int, int]] = deque()
+        """The neighbourhood of a note or an entity, breadth first, at most ``limit``
+        nodes (``truncated`` says when more existed), strongest links first
+        (:func:`secondme.memory.graph.neighbourhood`). Raises NotFound / InvalidInput."""
+        return G.neighbourhood(self.store.conn, note_id=note_id, entity_id=entity_id,
+                               depth=depth, limit=limit)
 
-        def add_note(nid: int, d: int) -> bool:
-            nonlocal truncated
-            key = f"n{nid}"
-            if key in nodes:
-                return True
-            if len(nodes) >= limit:
-                truncated = True
-                return False
-            r = conn.execute("select text, kind, strength from notes where id = ?",
-                             [nid]).fetchone()
-            if r is None:
-                return False
-            nodes[key] = GraphNode(id=key, type="note", label=r[0][:120], kind=r[1],
-                                   weight=r[2], depth=d)
-            frontier.append((nid, d))
-            return True
-
-        if entity_id is not None:
-            e = conn.execute("select name, kind, is_me from entities where id = ?",
-                             [entity_id]).fetchone()
-            if e is None:
-                raise NotFound(f"entity {entity_id} does not exist")
-            nodes[f"e{entity_id}"] = GraphNode(id=f"e{entity_id}", type="entity", label=e[0],
-                                               kind=e[1], depth=0)
-            for (nid,) in conn.execute(
-                    "select m.note_id from entity_mentions m join notes n on n.id = m.note_id "
-                    "where m.entity_id = ? and n.archived = 0 order by n.strength desc, n.id desc "
-                    "limit ?", [entity_id, limit + 1]).fetchall():
-                if add_note(nid, 1):
-                    edges[(f"e{entity_id}", f"n{nid}", "mentions")] = GraphEdge(
-                        f"e{entity_id}", f"n{nid}", "mentions", 1.0)
-            start_depth_limit = depth + 1
-        else:
-            if conn.execute("select 1 from notes where id = ?", [note_id]).fetchone() is None:
-                raise NotFound(f"note {note_id} does not exist")
-            add_note(int(note_id), 0)
-            start_depth_limit = depth
-        while frontier:
-            nid, d = frontier.popleft()
-            if d >= start_depth_limit:
-                continue
-            rows = conn.execute(
-                "select src_id, dst_id, kind, weight from links where src_id = ? union all "
-                "select src_id, dst_id, kind, weight from links where dst_id = ? "
-                "order by weight desc limit ?", [nid, nid, limit]).fetchall()
-            for src, dst, kind, weight in rows:
-                other = dst if src == nid else src
-                if add_note(other, d + 1):
-                    edges[(f"n{src}", f"n{dst}", kind)] = GraphEdge(f"n{src}", f"n{dst}", kind,
-                                                                   weight)
-        # edges among the nodes already shown (capped by the same limit)
-        ids = [int(k[1:]) for k, n in nodes.items() if n.type == "note"]
-        if len(ids) > 1:
-            q = ",".join("?" * len(ids))
-            for src, dst, kind, weight in conn.execute(
-                    f"select src_id, dst_id, kind, weight from links where src_id in ({q}) and "
-                    f"dst_id in ({q}) limit ?", [*ids, *ids, limit * 4]):
-                edges.setdefault((f"n{src}", f"n{dst}", kind),
-                                 GraphEdge(f"n{src}", f"n{dst}", kind, weight))
-        return Graph(nodes=list(nodes.values()), edges=list(edges.values()), truncated=truncated)
+    def graph_overview(self, *, note_id: Optional[int] = None,
+                       entity_id: Optional[int] = None, depth: int = 1,
+                       expand: Optional[str] = None) -> Graph:
+        """What the graph view draws: the centre, its strongest memories, the people and
+        places around it, the rest grouped by period (``type="group"`` nodes with
+        ``count``, ``members``, ``since``/``until``); ``expand`` opens one group
+        (:func:`secondme.memory.graph.overview`). Raises NotFound / InvalidInput."""
+        return G.overview(self.store.conn, note_id=note_id, entity_id=entity_id,
+                          depth=depth, expand=expand)
 
     # -- formation -----------------------------------------------------------------------
     def run_extract(self, progress: Optional[ProgressFn] = None,
