@@ -181,7 +181,7 @@ class MemoryOps:
                                   direction=direction, text=text))
         versions = []
         for h in self.note_history(id):
-            if h.action in ("create", "version", "edit", "merge", "undo") and h.after:
+            if h.action in ("create", "version", "edit", "merge", "undo", "redo") and h.after:
                 nrow = h.after.get("note") if isinstance(h.after, dict) else None
                 if nrow:
                     if versions and versions[-1].text == nrow["text"]:
@@ -316,18 +316,22 @@ class MemoryOps:
         self._changed([id], "delete")
         return hid
 
-    def merge_notes(self, ids: Iterable[int]) -> Note:
+    def merge_notes(self, ids: Iterable[int], *, text: Optional[str] = None) -> Note:
         """Merge notes into the first one (:mod:`secondme.memory.notes.merge`): it absorbs
         the others' sources, mentions, links, keywords, tags and strength; the others are
         archived with a ``merged_into`` record, so both texts stay in history, and
-        ``undo`` of the returned note's ``merge`` entry restores all of them. Raises
-        InvalidInput for < 2 ids, NotFound for a missing note."""
+        ``undo`` of the returned note's ``merge`` entry restores all of them. ``text``:
+        what the merged note says from now on (e.g. both texts joined), part of the same
+        change. Raises InvalidInput for < 2 ids, NotFound for a missing note."""
         ids = list(dict.fromkeys(int(i) for i in ids))
         if len(ids) < 2:
             raise InvalidInput("merging needs at least two different notes")
+        kw = " ".join(pick_keywords(text, 6)) if text and text.strip() else None
         with self.store.write() as db:
-            N.merge(db.conn, ids[0], ids[1:], actor="user")
+            N.merge(db.conn, ids[0], ids[1:], actor="user", text=text, keywords=kw)
             row = N.note_row(db.conn, ids[0])
+        if kw is not None:  # a new text: embedded again at the next indexing
+            self._forget_vectors([ids[0]])
         self._changed(ids, "merge")
         return _note(row)
 
@@ -358,10 +362,43 @@ class MemoryOps:
         with self.store.write() as db:
             done = N.undo(db.conn, int(history_id))
         if done.note is None:
-            raise NotFound(f"note of history entry {history_id} does not exist")
+            raise NotFound("the memory of this change no longer exists")
         self._forget_vectors(done.touched)
         self._changed(done.touched, "undo")
         return _note(done.note)
+
+    def redo(self, history_id: int) -> Note:
+        """Do again a change that was undone (``undo(history_id)`` before it; see
+        :func:`secondme.memory.notes.undo.redo`) and return the note as it is afterwards
+        (for a deletion done again: as it was). The same ``history_id`` can then be undone
+        again. Refused when the note changed since the undo. Raises NotFound /
+        InvalidInput."""
+        with self.store.write() as db:
+            done = N.redo(db.conn, int(history_id))
+        if done.note is None:
+            raise NotFound("the memory of this change no longer exists")
+        self._forget_vectors(done.touched)
+        self._changed(done.touched, "redo")
+        return _note(done.note)
+
+    def history_mark(self) -> int:
+        """The id of the latest history row (0 for none): pass it to
+        :meth:`history_since` to learn which changes an action recorded."""
+        return int(self.store.conn.execute("select coalesce(max(id), 0) from history")
+                   .fetchone()[0])
+
+    def history_since(self, mark: int, *, actor: str = "user") -> list[HistoryEntry]:
+        """The changes ``actor`` recorded after :meth:`history_mark` returned ``mark``,
+        oldest first, without the rows that are part of another (a merge's
+        ``merged_into`` rows) and without undo/redo rows: what the app's Ctrl+Z undoes."""
+        rows = self.store.conn.execute(
+            "select id, note_id, action, before, after, actor, at, undone from history "
+            "where id > ? and actor = ? and action not in ('merged_into', 'undo', 'redo') "
+            "order by id", [int(mark), actor]).fetchall()
+        return [HistoryEntry(id=r[0], note_id=r[1], action=r[2],
+                             before=json.loads(r[3]) if r[3] else None,
+                             after=json.loads(r[4]) if r[4] else None, actor=r[5], at=r[6],
+                             undone=bool(r[7])) for r in rows]
 
     # -- entities and graph ------------------------------------------------------------
     def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
