@@ -72,3 +72,36 @@ def origin_label(origin: Any) -> str:
         return f"via {o[4:] or 'an MCP client'} (MCP)"
     return {"extract": "formed from your data", "user": "written by you",
             "chat": "from a chat", "consolidate": "consolidated"}.get(o, o)
+
+
+_KIND_WORDS = {"fact": "A memory", "summary": "A summary", "profile": "Your profile",
+               "user": "Written by you"}
+_ACTION_WORDS = {
+    "create": "created", "edit": "edited", "version": "updated", "merge": "merged with "
+    "others", "merged_into": "merged into another memory", "pin": "pinned",
+    "unpin": "unpinned", "archive": "archived", "unarchive": "brought back from the archive",
+    "delete": "deleted", "link": "linked", "unlink": "unlinked", "undo": "a change undone",
+    "redo": "a change done again", "invalidate": "marked as no longer true",
+    "reinforce": "strengthened", "consolidate": "consolidated", "decay": "faded",
+}
+_ACTOR_WORDS = {"user": "you", "extract": "memory formation", "system": "secondme",
+                "consolidate": "consolidation", "decay": "forgetting", "recall": "recall"}
+
+
+def kind_words(kind: Any) -> str:
+    """A note kind as a person reads it ("fact" → "A memory")."""
+    return _KIND_WORDS.get(str(kind or ""), "A memory")
+
+
+def action_words(action: Any) -> str:
+    """A history action as a person reads it ("merged_into" → "merged into another …")."""
+    a = str(action or "")
+    return _ACTION_WORDS.get(a, a.replace("_", " ") or "changed")
+
+
+def actor_words(actor: Any) -> str:
+    """Who made a change ("user" → "you", "mcp:claude" → "claude (MCP)")."""
+    a = str(actor or "")
+    if a.startswith("mcp:"):
+        return f"{a[4:] or 'an MCP client'} (MCP)"
+    return _ACTOR_WORDS.get(a, a.replace("_", " ") or "secondme")

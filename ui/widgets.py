@@ -33,7 +33,8 @@ class BannerView(QFrame):
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.label.setText(text)
+        text = text.strip()
+        self.label.setText(text[:1].upper() + text[1:])  # core messages start in lower case
         self.show()
 
     def dismiss(self) -> None:

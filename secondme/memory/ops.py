@@ -81,13 +81,16 @@ class MemoryOps:
     def list_notes(self, *, kind: Optional[str] = None, tag: Optional[str] = None,
                    person: Optional[str] = None, since: Any = None, until: Any = None,
                    pinned: Optional[bool] = None, archived: Optional[bool] = False,
-                   query: Optional[str] = None, limit: int = 100, offset: int = 0) -> list[Note]:
+                   query: Optional[str] = None, limit: int = 100, offset: int = 0,
+                   ids: Optional[Iterable[int]] = None) -> list[Note]:
         """Notes matching every filter given, pinned first, then most recently changed.
 
         ``kind`` fact|summary|profile|user; ``tag`` one tag; ``person`` an entity name or
-        alias; ``since``/``until`` bound ``valid_from`` (dates or ISO strings, inclusive);
+        alias; ``since``/``until`` bound when a note was true (``valid_from``, else when it
+        was learned — as the timeline counts them; dates or ISO strings, inclusive);
         ``archived`` False (default: hide archived), True (only archived) or None (all);
-        ``query`` full-text words. Raises InvalidInput for a bad kind or limit.
+        ``query`` full-text words; ``ids`` only these notes. Raises InvalidInput for a bad
+        kind or limit.
         """
         if kind is not None and kind not in NOTE_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(NOTE_KINDS)}, not {kind!r}")
@@ -107,11 +110,17 @@ class MemoryOps:
             where.append("n.archived = ?")
             args.append(int(bool(archived)))
         if since is not None:
-            where.append("n.valid_from >= ?")
+            where.append("substr(coalesce(n.valid_from, n.created_at), 1, 10) >= ?")
             args.append(_day(since)[:10])
         if until is not None:
-            where.append("substr(n.valid_from, 1, 10) <= ?")
+            where.append("substr(coalesce(n.valid_from, n.created_at), 1, 10) <= ?")
             args.append(_day(until)[:10])
+        if ids is not None:
+            wanted = [int(i) for i in ids][:5000]
+            if not wanted:
+                return []
+            where.append(f"n.id in ({','.join('?' * len(wanted))})")
+            args += wanted
         if person:
             ids = self._entity_ids_for(person)
             if not ids:

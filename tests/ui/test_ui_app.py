@@ -74,7 +74,7 @@ def test_errors_show_in_the_banner_and_esc_dismisses(qtbot, window_factory, demo
 
     w.runner.run(boom)
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
-    assert "memory 999 does not exist" in w.banner.text
+    assert "memory 999 does not exist" in w.banner.text.lower()
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     assert not w.banner.isVisible()
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from secondme.api import Entity, Graph, GraphNode, Note
 
+from ..changes import quote
 from ..context import AppContext
 
 MAX_NODES = 300          # what a layout accepts (the overview has about 40)
@@ -680,10 +681,8 @@ class GraphPanel(QWidget):
             menu.addAction("Show their memories", lambda: self._person_memories(ref))
         else:
             menu.addAction("Show these memories here", lambda: self.activate_node(ref))
-            centre = self.node(self._centre_ref())
-            if n is not None and centre is not None and centre["type"] == "entity" \
-                    and n["since"]:
-                menu.addAction("Show them in Memories", lambda: self._group_memories(n, centre))
+            if n is not None:
+                menu.addAction("Show them in Memories", lambda: self._group_memories(n))
             return menu
         menu.addAction("Centre here", lambda: self.set_centre(ref))
         centre = self.centre
@@ -698,13 +697,12 @@ class GraphPanel(QWidget):
     def _centre_ref(self):
         return tuple(self.centre) if self.centre else ()
 
-    def _group_memories(self, group: dict, centre: dict) -> None:
-        from datetime import datetime, time, timezone
-        since = datetime.combine(datetime.fromisoformat(group["since"]).date(), time.min,
-                                 tzinfo=timezone.utc)
-        until = datetime.combine(datetime.fromisoformat(group["until"]).date(), time.max,
-                                 tzinfo=timezone.utc)
-        self.ctx.filter_memories(person=centre["label"], since=since, until=until)
+    def _group_memories(self, group: dict) -> None:
+        centre = self.node(self._centre_ref())
+        around = f" around “{short_label(centre['label'], 40)}”" if centre else ""
+        self.ctx.filter_memories(ids=list(group["members"]),
+                                 why=f"Showing {group['count']:,} memories from "
+                                     f"{group['label']}{around} (from the graph).")
 
     def _person_memories(self, ref) -> None:
         n = self.node(ref)
@@ -718,15 +716,22 @@ class GraphPanel(QWidget):
         return any({e["a"], e["b"]} == {a, b} and e["kind"] not in ("mentions", "together")
                    for e in lay["edges"])
 
+    def _pair_words(self, a: int, b: int) -> str:
+        na, nb = self.node(("note", a)), self.node(("note", b))
+        return (f"{quote(na['label'], 30) if na else 'a memory'} and "
+                f"{quote(nb['label'], 30) if nb else 'another'}")
+
     def link(self, a: int, b: int, kind: str = "related") -> None:
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.link_notes(a, b, kind), serial=True,
-                            on_success=lambda _r: self.reload())
+        """Link two memories (Ctrl+Z undoes it)."""
+        self.ctx.changes.run(lambda sm: sm.link_notes(a, b, kind),
+                             f"link of {self._pair_words(a, b)}",
+                             on_success=lambda _r: self.reload())
 
     def unlink(self, a: int, b: int) -> None:
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.unlink_notes(a, b), serial=True,
-                            on_success=lambda _r: self.reload())
+        """Unlink two memories (Ctrl+Z undoes it)."""
+        self.ctx.changes.run(lambda sm: sm.unlink_notes(a, b),
+                             f"unlinking of {self._pair_words(a, b)}",
+                             on_success=lambda _r: self.reload())
 
     def on_hook(self, name: str, payload: dict) -> None:
         if name == "notes_did_change" and self.isVisible() and self.centre is not None:
