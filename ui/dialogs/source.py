@@ -37,7 +37,6 @@ def _messages_html(view: SourceView) -> str:
                                              and m["id"] == view.highlight)
         speaker = escape(m["speaker"] or "—")
         when = escape(fmt_time(m["timestamp"]))
-        ext = m["message_id"] or ""
         text = escape(m["text"]).replace("\n", "<br>")
         bg = "#fff3b0" if is_target else ("#e8f0fe" if m["is_me"] else "#f3f3f3")
         anchor = '<a name="target"></a>' if is_target else ""
@@ -45,7 +44,7 @@ def _messages_html(view: SourceView) -> str:
             f'{anchor}<table width="100%" cellpadding="6" style="margin:4px 0; '
             f'background:{bg};"><tr><td style="color:#202020">'
             f'<b>{speaker}</b> <span style="color:#666">{when}'
-            f'{" · id " + escape(ext) if ext and is_target else ""}</span><br>{text}'
+            f'{" · the cited message" if is_target else ""}</span><br>{text}'
             f'</td></tr></table>')
     return "".join(rows)
 
