@@ -71,8 +71,11 @@ def test_activity_lists_jobs_and_pauses(qtbot, demo_sm, ctx_factory):
     qtbot.addWidget(p)
     p.show()
     qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
-    names = [p.tree.topLevelItem(i).text(0) for i in range(p.tree.topLevelItemCount())]
+    names = [p.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+             for i in range(p.tree.topLevelItemCount())]
     assert "extract" in names and "decay" in names
+    titles = [p.tree.topLevelItem(i).text(0) for i in range(p.tree.topLevelItemCount())]
+    assert "Memory formation" in titles and "Forgetting" in titles  # words, not job ids
     i = names.index("decay")
     p.tree.topLevelItem(i).setSelected(True)
     assert p.pause_button.text() == "Pause"
@@ -96,10 +99,80 @@ def test_activity_runs_a_job_and_shows_its_outcome(qtbot, demo_sm, ctx_factory):
     ctx.bridge.fired.connect(p.on_hook)
     qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
     demo_sm.run_job("decay")  # emits job_did_finish → refresh
-    qtbot.waitUntil(lambda: any(p.tree.topLevelItem(i).text(0) == "decay"
-                                and p.tree.topLevelItem(i).text(4) == "ok"
+    qtbot.waitUntil(lambda: any(p.tree.topLevelItem(i).text(0) == "Forgetting"
+                                and p.tree.topLevelItem(i).text(4) == "done"
                                 for i in range(p.tree.topLevelItemCount())), timeout=10000)
-    assert "decay finished" in p.status.text()
+    assert p.status.text() == "Forgetting: done."
+
+
+def test_activity_failure_reads_for_people_with_retry(qtbot, demo_sm, ctx_factory):
+    """A job that fails inside (here: the SQL error of the issue) shows what happened
+    and what to do, with Retry — never the SQL, ids or Python names; Details keeps the
+    technical text for a bug report; Retry runs the job again."""
+    import sqlite3
+
+    from secondme.errors import JobError
+    from secondme_ui.panes.activity import ActivityPanel
+
+    ctx = ctx_factory(demo_sm)
+    p = ActivityPanel(ctx, poll_ms=200)
+    qtbot.addWidget(p)
+    p.show()
+    ctx.bridge.fired.connect(p.on_hook)
+    qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
+
+    def boom(**kw):
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: vector_items.kind, "
+                                     "vector_items.item_id")
+
+    demo_sm.run_decay = boom
+    with pytest.raises(JobError):
+        demo_sm.run_job("decay")
+    qtbot.waitUntil(lambda: p.problems_box.isVisible(), timeout=10000)
+    lab, retry, details = p.problem_rows["decay"]
+    seen = lab.text() + " " + " ".join(
+        p.tree.topLevelItem(i).text(c) for i in range(p.tree.topLevelItemCount())
+        for c in range(p.tree.columnCount())) + " " + p.status.text()
+    assert lab.text().startswith("Forgetting stopped because of an internal problem")
+    assert "Retry" in lab.text() and retry.isVisible()
+    for bad in ("UNIQUE", "constraint", "vector_items", "IntegrityError", "sqlite"):
+        assert bad not in seen, (bad, seen)
+    assert details.isVisible()
+    box = p.show_details("decay")
+    assert "UNIQUE constraint failed" in box.detailedText()
+    box.close()
+    # a failure written for people is kept as it is
+    from secondme_ui.panes.activity import job_problem
+    assert job_problem("extract", "the model file is missing: choose one in Settings") == (
+        "Memory formation stopped: the model file is missing: choose one in Settings. "
+        "Retry starts it again where it stopped.")
+    # Retry runs it again; once it works the problem goes away
+    del demo_sm.run_decay
+    calls = []
+    p.run_job = calls.append  # the job start itself is the worker's (H14w) call site
+    retry.click()
+    assert calls == ["decay"]
+    demo_sm.run_job("decay")
+    p.refresh(force=True)
+    qtbot.waitUntil(lambda: not p.problems_box.isVisible(), timeout=10000)
+
+
+def test_activity_progress_words_are_beside_the_bar(qtbot, demo_sm, ctx_factory):
+    from secondme.progress import Progress
+    from secondme_ui.panes.activity import ActivityPanel
+
+    p = ActivityPanel(ctx_factory(demo_sm), poll_ms=10_000)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(lambda: p.tree.topLevelItemCount() >= 3, timeout=10000)
+    long = "forming memories from the conversation with Anna Rivera about the wedding"
+    p.on_hook("job_did_progress", {"name": "extract",
+                                   "progress": Progress("extract", 120, 450, long)})
+    bar = p._bars["extract"]
+    assert bar.format() == "%p%" and bar.value() == 120
+    assert p.doing.isVisible() and p.doing.wordWrap()
+    assert p.doing.text().startswith("Memory formation: forming memories 120/450")
+    assert long in p.doing.text()
 
 
 # -- settings -----------------------------------------------------------------------------
