@@ -39,6 +39,64 @@ def test_timeline_plots_and_drag_filters_memories(qtbot, window_factory, demo_sm
     wait_idle(qtbot, w.runner)
 
 
+def test_one_old_memory_does_not_stretch_the_axis(qtbot, demo_sm, ctx_factory):
+    """A memory dated years before the rest becomes one column and a break in the axis,
+    not years of empty months; a range across the break still covers it."""
+    from datetime import date
+
+    from secondme_ui.panes.timeline import TimelinePanel
+
+    with demo_sm.store.write() as db:
+        db.conn.execute("insert into notes (kind, text, created_at, updated_at, valid_from) "
+                        "values ('fact', 'Sam learned to swim.', '2019-05-01T10:00:00+00:00',"
+                        " '2019-05-01T10:00:00+00:00', '2015-07-01')")
+    raw = demo_sm.timeline(bucket="month").buckets
+    p = TimelinePanel(ctx_factory(demo_sm))
+    qtbot.addWidget(p)
+    p.resize(900, 400)
+    p.show()
+    qtbot.waitUntil(lambda: len(p.view.buckets) > 2, timeout=10000)
+    cols, spans = p.view.buckets, p.view.spans
+    assert raw[0].start == date(2015, 7, 1) and len(raw) > 90
+    assert len(cols) < len(raw) - 60                     # the empty years are one column
+    gaps = [i for i in range(len(cols)) if p.view.is_gap(i)]
+    assert gaps and spans[gaps[0]][2] >= 60 and spans[gaps[0]][0] == date(2015, 8, 1)
+    assert sum(b.notes for b in cols) == sum(b.notes for b in raw)
+    # the plot gives the busy months most of its width
+    busy = [i for i, b in enumerate(cols) if b.messages]
+    assert len(busy) / len(cols) > 0.5
+    p.view.select(0, len(cols) - 1)
+    since, until = p.range
+    assert since.date() == date(2015, 7, 1) and until.date() >= raw[-1].start
+
+
+def test_show_these_memories_shows_all_of_the_range(qtbot, window_factory, demo_sm):
+    """An old search in Memories used to stay: "Show these memories" showed 4 of 64.
+    Now it shows exactly the memories the Timeline counted in the range."""
+    w = window_factory(demo_sm)
+    w.show()
+    mem = w.show_pane("memories")
+    mem.search.setText("Biscuit")
+    qtbot.waitUntil(lambda: mem.model.filters.get("query") == "Biscuit", timeout=5000)
+    wait_idle(qtbot, w.runner)
+    tl = w.show_pane("timeline")
+    qtbot.waitUntil(lambda: len(tl.view.buckets) > 5, timeout=10000)
+    cols = tl.view.buckets
+    busiest = max(range(len(cols)), key=lambda i: cols[i].notes)
+    a, b = max(0, busiest - 3), min(len(cols) - 1, busiest + 3)
+    tl.view.select(a, b)
+    counted = sum(c.notes for c in cols[a:b + 1])
+    assert counted > 5 and f"{counted:,} memories" in tl.selection_label.text()
+    tl.show_button.click()
+    assert w.current_pane == "memories"
+    wait_idle(qtbot, w.runner)
+    while mem.model.canFetchMore():
+        mem.model.fetchMore()
+        wait_idle(qtbot, w.runner)
+    assert mem.search.text() == "" and "query" not in mem.model.filters
+    assert mem.model.rowCount() == counted
+
+
 def test_timeline_keyboard_selection(qtbot, demo_sm, ctx_factory):
     from secondme_ui.panes.timeline import TimelinePanel
 
