@@ -259,6 +259,40 @@ def test_settings_save_me_tau_theme(qtbot, settings_pane, demo_sm):
     assert p.data_dir.text() == str(demo_sm.home)
 
 
+def test_settings_save_is_always_in_view_and_the_wheel_never_changes_a_setting(
+        qtbot, settings_pane, demo_sm):
+    """Save settings sits below the scrolling page, visible at any height (it was below
+    the fold); the mouse wheel over the Theme box scrolls the page instead of changing
+    the theme (it changed it by accident)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    p = settings_pane
+    p.resize(900, 420)
+    qtbot.waitExposed(p)
+    qtbot.wait(50)
+    btn = p.save_button
+    top_left = btn.mapTo(p, QPoint(0, 0))
+    assert btn.isVisible() and top_left.y() + btn.height() <= p.height()
+    assert not p.scroll.widget().isAncestorOf(btn)  # not on the scrolling page
+    bar = p.scroll.verticalScrollBar()
+    assert bar.maximum() > 0  # the page does scroll at this height
+    p.scroll.ensureWidgetVisible(p.theme)
+    qtbot.wait(20)
+    before_theme, before_scroll = p.theme.currentIndex(), bar.value()
+    centre = QPointF(p.theme.rect().center())
+    for delta in (-120, -120, 120):
+        ev = QWheelEvent(centre, QPointF(p.theme.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                         QPoint(0, delta), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(p.theme, ev)
+    assert p.theme.currentIndex() == before_theme
+    assert bar.value() != before_scroll
+    # once the person clicks into the box (it has the focus) the wheel is theirs
+    assert p.theme.focusPolicy() == Qt.FocusPolicy.StrongFocus
+
+
 def test_settings_gguf_requires_a_file_and_endpoint_key_goes_to_the_keyring(
         qtbot, settings_pane, demo_sm, monkeypatch):
     from secondme import secrets

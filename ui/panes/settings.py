@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -37,6 +38,7 @@ from secondme.api import ModelStatus
 from secondme.progress import Progress
 
 from ..context import AppContext
+from ..widgets import guard_wheel
 
 
 class SettingsPanel(QWidget):
@@ -211,18 +213,24 @@ class SettingsPanel(QWidget):
         mcl.addWidget(copy, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(mcp)
 
-        brow = QHBoxLayout()
+        lay.addStretch(1)
+        # Save stays in view below the scrolling page (it was below the fold)
+        bottom = QFrame()
+        bottom.setObjectName("saveBar")
+        brow = QHBoxLayout(bottom)
+        brow.setContentsMargins(10, 6, 10, 8)
         self.save_button = QPushButton("Save settings")
         self.save_button.setAccessibleName("Save settings")
         self.save_button.setDefault(True)
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
-        brow.addWidget(self.save_button)
         brow.addWidget(self.status, 1)
-        lay.addLayout(brow)
-        lay.addStretch(1)
+        brow.addWidget(self.save_button)
+        outer.addWidget(bottom)
+        self.scroll = scroll
+        self.wheel_guard = guard_wheel(body)  # the wheel scrolls the page, never a setting
         self._refresh_status()
 
     # -- status --------------------------------------------------------------------------
