@@ -123,7 +123,7 @@ class ImportPanel(QWidget):
         self.import_button = QPushButton("Import")
         self.import_button.setAccessibleName("Start importing")
         self.import_button.setEnabled(False)
-        self.import_button.clicked.connect(self.start_import)
+        self.import_button.clicked.connect(lambda: self.start_import())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel the import")
         self.cancel_button.setEnabled(False)
@@ -182,9 +182,21 @@ class ImportPanel(QWidget):
         self.detected = {}
         self.queue.clear()
         self.import_button.setEnabled(False)
+        self._reset_progress()
+
+    def _reset_progress(self) -> None:
+        """A new choice starts afresh: the previous "Imported …" line and its full bar
+        go (the last import's table below stays, under its heading)."""
+        if self.busy:
+            return
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.progress_label.setText("")
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue ``paths`` and detect their format in the background."""
+        self._reset_progress()
         sm = self.ctx.sm
         for p in paths:
             p = str(p)
