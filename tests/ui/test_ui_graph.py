@@ -211,21 +211,50 @@ def test_context_menu_links_and_unlinks(qtbot, demo_sm, ctx_factory):
 
 
 def test_centre_on_a_person(qtbot, demo_sm, ctx_factory):
+    """Typing a person's full name and Enter centres on them at once (no menu to pick
+    from); a part of a name offers a menu whose first entry Enter picks."""
     p = make_pane(qtbot, ctx_factory(demo_sm))
+    wait_idle(qtbot, p.ctx.runner)
     anna = next(e for e in demo_sm.list_entities(kind="person") if e.name == "Anna Rivera")
-    p.find.setText("Anna Rivera")
+    p.centre, p.layout_data = None, None
+    p.find.setText("anna  rivera")
     p.find_centre()
-    qtbot.waitUntil(lambda: p.layout_data is not None or getattr(p, "_find_menu", None)
-                    is not None, timeout=15000)
-    if p.layout_data is None:
-        p.set_centre(("entity", anna.id))
-        loaded(qtbot, p)
+    loaded(qtbot, p)
+    assert p.centre == ("entity", anna.id)
+    assert getattr(p, "_find_menu", None) is None
+    p.find.setText("Rivera")
+    p.find_centre()
+    qtbot.waitUntil(lambda: getattr(p, "_find_menu", None) is not None, timeout=15000)
+    assert p._find_menu.activeAction() is p._find_menu.actions()[0]
+    p._find_menu.close()
     kinds = {n["ref"][0] for n in p.layout_data["nodes"]}
     assert "entity" in kinds and "note" in kinds
     # the person's memories from the selection bar
     p.select_node(("entity", anna.id))
     p.open_button.click()
     assert p.ctx.filters[-1] == {"person": "Anna Rivera"}
+
+
+def test_opens_on_the_person_most_memories_are_about(qtbot, demo_sm, ctx_factory):
+    """Opened with nothing chosen, the pane is never empty: it centres on the person most
+    memories are about — not the user, whom every memory is about."""
+    people = demo_sm.list_entities(kind="person", displayable=True)
+    expected = next(e for e in people if not e.is_me and e.mentions)
+    p = make_pane(qtbot, ctx_factory(demo_sm))
+    loaded(qtbot, p)
+    assert p.centre == ("entity", expected.id)
+    assert next(n for n in p.layout_data["nodes"] if n["centre"])["label"] == expected.name
+    assert_readable(p)
+    # a centre chosen before the pane is first shown (Memories → Show in graph) is kept
+    from secondme_ui.panes.graph import GraphPanel
+
+    q = GraphPanel(ctx_factory(demo_sm))
+    qtbot.addWidget(q)
+    note = linked_note(demo_sm)
+    q.show_note(note)
+    q.show()
+    loaded(qtbot, q)
+    assert q.centre == ("note", note)
 
 
 def test_find_leaves_junk_out(qtbot, chat2k_sm, ctx_factory):

@@ -456,6 +456,7 @@ class GraphPanel(QWidget):
         self.expanded: Optional[str] = None   # the group opened into its memories
         self.selected: Optional[dict] = None  # the node clicked last
         self.layout_data: Optional[dict] = None
+        self._picked_first = False  # the first centre was chosen for the person
         outer = QVBoxLayout(self)
         bar = QHBoxLayout()
         self.find = QLineEdit()
@@ -526,6 +527,27 @@ class GraphPanel(QWidget):
         self._show_selection(None)
 
     # -- centre --------------------------------------------------------------------------
+    def showEvent(self, e) -> None:  # noqa: N802 - Qt override
+        super().showEvent(e)
+        if self.centre is None and not self._picked_first:
+            self._picked_first = True
+            self.pick_first_centre()
+
+    def pick_first_centre(self) -> None:
+        """Opened with nothing chosen: centre on the person most memories are about (not
+        the user: everything is about them), so that the pane never opens empty."""
+        sm = self.ctx.sm
+
+        def work(progress, cancel):
+            return sm.list_entities(kind="person", limit=6, displayable=True)
+
+        def chosen(people: list[Entity]) -> None:
+            first = next((p for p in people if not p.is_me and p.mentions), None)
+            if self.centre is None and first is not None:
+                self.set_centre(("entity", first.id))
+
+        self.ctx.runner.run(work, key="graph-first", on_success=chosen)
+
     def show_note(self, note_id: int) -> None:
         self.set_centre(("note", note_id))
 
@@ -606,13 +628,17 @@ class GraphPanel(QWidget):
         if not options:
             self.info.setText(f"Nothing called “{self.find.text().strip()}” was found.")
             return
-        if len(options) == 1:
-            self.set_centre(options[0][0])
+        typed = " ".join(self.find.text().split()).casefold()
+        exact = [p for p in people if " ".join(p.name.split()).casefold() == typed]
+        if len(options) == 1 or len(exact) == 1:
+            # one match, or the person's full name typed: centre at once
+            self.set_centre(("entity", exact[0].id) if len(exact) == 1 else options[0][0])
             return
         menu = QMenu(self)
         for ref, label in options:
             menu.addAction(label, lambda r=ref: self.set_centre(r))
         menu.popup(self.find.mapToGlobal(self.find.rect().bottomLeft()))
+        menu.setActiveAction(menu.actions()[0])  # Enter picks the first, as it looks
         self._find_menu = menu
 
     # -- interactions --------------------------------------------------------------------
