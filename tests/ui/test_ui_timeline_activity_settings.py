@@ -215,6 +215,84 @@ def test_activity_failure_reads_for_people_with_retry(qtbot, demo_sm, ctx_factor
     qtbot.waitUntil(lambda: not p.problems_box.isVisible(), timeout=10000)
 
 
+def test_activity_parts_set_aside_read_for_people_with_retry(qtbot, demo_sm, ctx_factory,
+                                                             monkeypatch):
+    """Formation sets aside a part of a chat it cannot form and goes on (issue 15:
+    JobInfo.quarantined, quarantined_windows(), retry_failed_windows(); faked here with
+    their fields until that branch lands): Activity says which chat, that the rest went
+    on, each part's problem, with Retry — the technical text only behind Details; Retry
+    forms them again and the problem goes away."""
+    from types import SimpleNamespace
+
+    from secondme_ui.panes.activity import WINDOWS, ActivityPanel
+
+    def part(i, title, problem):
+        return SimpleNamespace(
+            id=i, problem=problem, attempts=1, items=12, conversation=title, document=None,
+            error="IntegrityError: UNIQUE constraint failed: notes.id (window 6843cda1)",
+            failed_at="2026-12-02T10:00:00+00:00", first="2024-03-12T09:00:00+00:00",
+            last="2024-03-14T18:00:00+00:00", retrying=False)
+
+    parts = [part(7, "Anna Rivera", "Memories could not be formed from 12 messages of the "
+                  "conversation “Anna Rivera” (2024-03-12 to 2024-03-14): an unexpected "
+                  "error — a bug in secondme; the technical details are kept for a bug "
+                  "report.")]
+    real_jobs = demo_sm.jobs_list
+
+    def jobs_list():
+        jobs = real_jobs()
+        for j in jobs:
+            j.quarantined = len(parts) if j.name == "extract" else 0
+        return jobs
+
+    retried = []
+
+    def retry_failed_windows(progress=None, cancel=None):
+        retried.append(len(parts))
+        parts.clear()
+        return {"windows": 1, "quarantined": 0, "retried": 1}
+
+    monkeypatch.setattr(demo_sm, "jobs_list", jobs_list)
+    monkeypatch.setattr(demo_sm, "quarantined_windows", lambda: list(parts), raising=False)
+    monkeypatch.setattr(demo_sm, "retry_failed_windows", retry_failed_windows, raising=False)
+    p = ActivityPanel(ctx_factory(demo_sm), poll_ms=200)
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitUntil(lambda: WINDOWS in p.problem_rows and p.problems_box.isVisible(),
+                    timeout=10000)
+    lab, retry, details = p.problem_rows[WINDOWS]
+    text = lab.text()
+    assert text.startswith("Memory formation stopped on one part of the chat “Anna Rivera” "
+                           "— the rest went on.")
+    assert "12 messages" in text and "2024-03-12 to 2024-03-14" in text
+    assert text.endswith("Retry tries it again.")
+    for bad in ("UNIQUE", "IntegrityError", "notes.id", "6843cda1", "window 7"):
+        assert bad not in text, (bad, text)
+    assert retry.isVisible() and details.isVisible()
+    box = p.show_details(WINDOWS)
+    assert "UNIQUE constraint failed" in box.detailedText()
+    box.close()
+    retry.click()
+    qtbot.waitUntil(lambda: WINDOWS not in p.problem_rows, timeout=10000)
+    assert retried == [1]
+    assert p.status.text() == "Memory formation: tried again."
+    assert not p.problems_box.isVisible()
+
+
+def test_activity_many_parts_set_aside_are_counted():
+    from types import SimpleNamespace
+
+    from secondme_ui.panes.activity import windows_problem
+
+    parts = [SimpleNamespace(problem=f"Memories could not be formed from part {i}.",
+                             conversation=t, document=None)
+             for i, t in enumerate(["Anna Rivera", "Tom Baker"] * 3)]
+    text = windows_problem(parts)
+    assert text.splitlines()[0] == (
+        "Memory formation stopped on 6 parts of your chats and documents — the rest went on.")
+    assert text.splitlines()[-2:] == ["• and 3 more.", "Retry tries them again."]
+
+
 def test_activity_progress_words_are_beside_the_bar(qtbot, demo_sm, ctx_factory):
     from secondme.progress import Progress
     from secondme_ui.panes.activity import ActivityPanel

@@ -6,6 +6,11 @@ at once on the ``job_did_progress`` / ``job_did_finish`` hooks. Jobs are named i
 (:func:`job_problem`: never SQL, ids or Python names; the technical text stays behind
 "Details…"), and a running job's progress is a bar with the words beside it, never
 text squeezed inside the bar.
+
+Formation sets aside a part of a chat it cannot form and goes on with the rest (issue
+15: ``JobInfo.quarantined``, ``quarantined_windows()``, ``retry_failed_windows()``);
+the pane says so in words — which chat, which days, what went wrong — with Retry
+(:func:`windows_problem`).
 """
 from __future__ import annotations
 
@@ -43,7 +48,8 @@ JOB_HELP = {
 }
 
 
-JOB_TITLES = {"extract": "Memory formation", "decay": "Forgetting",
+WINDOWS = "extract-windows"  # the problem row of the parts formation set aside
+JOB_TITLES = {WINDOWS: "Memory formation", "extract": "Memory formation", "decay": "Forgetting",
               "consolidate": "Consolidation", "upkeep": "Upkeep", "backup": "Backups"}
 OUTCOME_WORDS = {"ok": "done", "failed": "stopped on a problem", "cancelled": "cancelled"}
 STAGE_WORDS = {"index": "indexing", "extract": "forming memories", "form": "forming memories",
@@ -75,6 +81,29 @@ def job_problem(name: str, error: Optional[str]) -> str:
     first = re.sub(r"^the '?\w+'? job failed: ", "", first)
     return f"{title} stopped: {first[:1].lower() + first[1:]}".rstrip(".") + ". Retry starts " \
         "it again where it stopped."
+
+
+def _part(n: int) -> str:
+    return "one part" if n == 1 else f"{n:,} parts"
+
+
+def windows_problem(windows: list) -> str:
+    """What a person reads about the parts of their chats formation set aside: one
+    sentence saying that the rest went on, then each part's own problem (written for
+    people by formation), at most three, then what Retry does."""
+    n = len(windows)
+    where = {w.conversation or w.document for w in windows if w.conversation or w.document}
+    chat = " of your chats and documents" if len(where) > 1 else ""
+    if len(where) == 1:
+        title = next(iter(where))
+        chat = f" of “{title}”" if any(w.document for w in windows) else \
+            f" of the chat “{title}”"
+    lines = [f"Memory formation stopped on {_part(n)}{chat} — the rest went on."]
+    lines += [f"• {w.problem}" for w in windows[:3]]
+    if n > 3:
+        lines.append(f"• and {n - 3:,} more.")
+    lines.append("Retry tries " + ("it" if n == 1 else "them") + " again.")
+    return "\n".join(lines)
 
 
 def progress_text(p: Union[Progress, dict, None]) -> tuple[int, int, str]:
@@ -136,6 +165,8 @@ class ActivityPanel(QWidget):
         self.problems_box.hide()
         outer.addWidget(self.problems_box)
         self.problem_rows: dict[str, tuple[QLabel, QPushButton, QPushButton]] = {}
+        self.windows: list = []        # the parts of chats formation set aside
+        self._windows_seen = -1        # JobInfo.quarantined when they were last read
         row = QHBoxLayout()
         self.run_button = QPushButton("Run now")
         self.run_button.setAccessibleName("Run the selected job now")
@@ -244,8 +275,29 @@ class ActivityPanel(QWidget):
                 it.setSelected(True)
         self.doing.setText("\n".join(doing))
         self.doing.setVisible(bool(doing))
+        # JobInfo.quarantined arrives with issue 15's formation quarantine
+        set_aside = sum(getattr(j, "quarantined", 0) or 0 for j in self.jobs
+                        if j.name == "extract")
+        if set_aside != self._windows_seen:
+            self._windows_seen = set_aside
+            self._read_windows(set_aside)
+        if self.windows:
+            problems[WINDOWS] = windows_problem(self.windows)
         self._show_problems(problems)
         self._update_buttons()
+
+    def _read_windows(self, count: int) -> None:
+        if not count:
+            self.windows = []
+            return
+        sm = self.ctx.sm
+
+        def shown(windows: list) -> None:
+            self.windows = [w for w in windows if not w.retrying]
+            self._show(self.jobs)
+
+        self.ctx.runner.run(lambda p, c: sm.quarantined_windows(), key="jobs-windows",
+                            on_success=shown)
 
     def _show_problems(self, problems: dict[str, str]) -> None:
         """One line per problem with Retry (and Details for a technical one)."""
@@ -260,7 +312,8 @@ class ActivityPanel(QWidget):
                 lab.setTextFormat(Qt.TextFormat.PlainText)
                 lab.setWordWrap(True)
                 retry = QPushButton("Retry")
-                retry.setAccessibleName(f"Retry {job_title(name)}")
+                retry.setAccessibleName(f"Retry {job_title(name)}" if name != WINDOWS else
+                                        "Retry the parts memory formation set aside")
                 retry.clicked.connect(lambda _c=False, n=name: self.retry(n))
                 details = QPushButton("Details…")
                 details.setAccessibleName(f"Technical details of the {job_title(name)} problem")
@@ -273,21 +326,50 @@ class ActivityPanel(QWidget):
             lab, _retry, details = self.problem_rows[name]
             lab.setText(text)
             job = self._job(name)
-            details.setVisible(job is not None and is_technical(job.last_error or ""))
+            details.setVisible(name == WINDOWS or (job is not None
+                                                   and is_technical(job.last_error or "")))
         self.problems_box.setVisible(bool(problems))
 
     def retry(self, name: str) -> None:
-        """Run a job that stopped on a problem again (it resumes where it stopped)."""
+        """Run a job that stopped on a problem again (it resumes where it stopped); for
+        the parts formation set aside, form them again."""
+        if name == WINDOWS:
+            self.retry_windows()
+            return
         self.status.setText(f"{job_title(name)}: trying again…")
         self.run_job(name)
+
+    def retry_windows(self) -> None:
+        """Form the set-aside parts again (the service offers them to the extract job
+        and runs it); one that fails again is set aside again."""
+        sm = self.ctx.sm
+        n = len(self.windows)
+        self.status.setText(f"Memory formation: trying {_part(n)} again…")
+
+        def done(summary: dict) -> None:
+            self._windows_seen = -1  # read them again
+            left = (summary or {}).get("quarantined")
+            self.status.setText("Memory formation: tried again"
+                                + (f"; {_part(left)} still could not be formed."
+                                   if left else "."))
+
+        self.ctx.runner.run(lambda p, c: sm.retry_failed_windows(progress=p, cancel=c),
+                            key="jobs-retry", on_success=done,
+                            on_done=lambda: self.refresh(force=True))
 
     def show_details(self, name: str) -> QMessageBox:
         """The technical text of a job's last problem, for a bug report."""
         job = self._job(name)
+        if name == WINDOWS:
+            text = "\n\n".join(f"{w.failed_at} ({w.attempts} attempt"
+                                f"{'s' if w.attempts != 1 else ''}): {w.error}"
+                                for w in self.windows)
+        else:
+            text = (job.last_error if job else "") or ""
         box = QMessageBox(QMessageBox.Icon.Information, f"{job_title(name)} — details",
                           "The technical description of the problem (useful in a bug "
                           "report):", QMessageBox.StandardButton.Close, self)
-        box.setDetailedText((job.last_error if job else "") or "")
+        box.setDetailedText(text)
         box.open()
         self.details_box = box
         return box
