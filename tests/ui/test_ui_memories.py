@@ -233,6 +233,61 @@ def test_editor_never_shows_a_memory_the_list_does_not(qtbot, pane):
     assert "ids" not in pane.model.filters
 
 
+def test_a_search_that_leaves_the_memory_out_clears_the_editor(qtbot, pane):
+    """A memory in the editor, then a new search whose results do not hold it: the
+    editor shows no memory (it showed the old one beside a list without it — found
+    by the click-through); unsaved text is never thrown away."""
+    sm = pane.ctx.sm
+    biscuit = next(n for n in pane.model.rows if "Biscuit" in n.text)
+    pane.search.setText("Biscuit")
+    pane.apply_filters()
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "Biscuit"
+                    and pane.model.row_of(biscuit.id) >= 0, timeout=10000)
+    pane.table.selectRow(pane.model.row_of(biscuit.id))
+    qtbot.waitUntil(lambda: pane.detail.detail is not None
+                    and pane.detail.note_id == biscuit.id, timeout=10000)
+    pane.search.setText("married")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "married", timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.model.row_of(biscuit.id) < 0 and pane.model.rowCount() > 0
+    assert pane.detail.note_id is None and pane.detail.detail is None
+    assert pane.detail.text.toPlainText() == ""
+    assert pane.detail.header.text() == "Select a memory to see and edit it."
+    assert pane.count_label.text().startswith(f"{pane.model.rowCount()} memor")
+    assert "1 memories" not in pane.count_label.text()
+    # with unsaved text the editor stays
+    pane.search.setText("Biscuit")
+    qtbot.waitUntil(lambda: pane.model.row_of(biscuit.id) >= 0, timeout=10000)
+    pane.table.selectRow(pane.model.row_of(biscuit.id))
+    qtbot.waitUntil(lambda: pane.detail.note_id == biscuit.id
+                    and pane.detail.detail is not None, timeout=10000)
+    pane.detail.text.setPlainText("Biscuit is a beagle mix.")
+    pane.search.setText("married")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "married", timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.detail.note_id == biscuit.id
+    assert pane.detail.text.toPlainText() == "Biscuit is a beagle mix."
+    assert sm.get_note(biscuit.id).note.text == biscuit.text
+
+
+def test_a_source_names_its_chat_once(qtbot, pane):
+    """A message in a chat named after its writer reads "Anna Rivera · 2023-09-03 …",
+    not "Anna Rivera · Anna Rivera · …"."""
+    from secondme_ui.panes.memories import _source_label
+
+    sm = pane.ctx.sm
+    seen = []
+    for n in pane.model.rows[:60]:
+        for src in sm.get_note(n.id).sources:
+            if src.kind == "message" and src.speaker:
+                label = _source_label(src)
+                seen.append(label)
+                assert label.count(src.speaker) == 1 + src.text.count(src.speaker), label
+                if src.conversation and src.conversation != src.speaker:
+                    assert f"in “{src.conversation}”" in label
+    assert seen
+
+
 def test_show_filtered_clears_the_old_search(qtbot, pane):
     from datetime import datetime, timezone
 

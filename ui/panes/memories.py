@@ -399,6 +399,21 @@ class NoteDetailView(QWidget):
                             key="note-detail", on_success=self._show,
                             on_error=self._load_failed)
 
+    def clear(self) -> None:
+        """Show no memory ("Select a memory…")."""
+        self.ctx.runner.cancel("note-detail")
+        self.load(None)
+        for w in (self.origin, self.tags, self.context_edit):
+            w.setText("")
+        self.text.setPlainText("")
+        self.sources.clear()
+        self.links.clear()
+        self.versions.clear()
+        self.status.setText("")
+
+    def has_unsaved_text(self) -> bool:
+        return self.detail is not None and self.text.toPlainText() != self.detail.note.text
+
     def _load_failed(self, e: BaseException) -> bool:
         from secondme.errors import NotFound
         self.detail = None
@@ -577,9 +592,11 @@ def _source_label(s: NoteSource) -> str:
         return f"📄 {s.document}" + (f", page {s.page}" if s.page else "")
     who = s.speaker or ""
     conv = s.conversation or ""
+    if conv and conv == who:
+        conv = ""  # a chat named after the person who wrote: say it once
     when = fmt_time(s.timestamp)
     text = " ".join(s.text.split())[:100]
-    head = " · ".join(str(x) for x in (who, conv, when) if x)
+    head = " · ".join(str(x) for x in (who, f"in “{conv}”" if conv else "", when) if x)
     return f"💬 {head}" + (f" — {text}" if text else "")
 
 
@@ -870,7 +887,8 @@ class MemoriesPanel(QWidget):
 
     def _page_loaded(self, rows: int) -> None:
         more = " (scroll for more)" if self.model.canFetchMore() else ""
-        self.count_label.setText(f"{rows:,} memories shown{more}" if rows else
+        self.count_label.setText(f"{rows:,} memor{'y' if rows == 1 else 'ies'} shown{more}"
+                                 if rows else
                                  "No memories match. Import chats or documents, or clear "
                                  "the filters.")
         if self._pending_select is not None:
@@ -879,6 +897,13 @@ class MemoriesPanel(QWidget):
                 self.table.selectRow(r)
                 self.table.scrollTo(self.model.index(r, 0))
                 self._pending_select = None
+        shown = self.detail.note_id
+        if (shown is not None and self._pending_select is None
+                and not self.model.canFetchMore() and self.model.row_of(shown) < 0
+                and not self.detail.has_unsaved_text()):
+            # the list no longer holds the memory in the editor (a new search, a filter,
+            # archived away): the editor never shows a memory the list does not
+            self.detail.clear()
 
     # -- selection -----------------------------------------------------------------------
     def _selected_rows(self) -> list[int]:
