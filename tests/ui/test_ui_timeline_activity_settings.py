@@ -68,6 +68,17 @@ def test_one_old_memory_does_not_stretch_the_axis(qtbot, demo_sm, ctx_factory):
     p.view.select(0, len(cols) - 1)
     since, until = p.range
     assert since.date() == date(2015, 7, 1) and until.date() >= raw[-1].start
+    # dates under the axis: every run of bars between breaks has one (the bars after a
+    # break had none) unless it is too close to another date, never two closer than 70 px
+    w = p.view._plot().width() / len(cols)
+    shown = p.view.label_indices(w)
+    assert shown[0] == 0 and not any(p.view.is_gap(i) for i in shown)
+    assert all((b - a) * w >= 70 for a, b in zip(shown, shown[1:]))
+    after = gaps[0] + 1
+    assert any(after <= i < after + 70 / w + 1 for i in shown), (shown, gaps, w)
+    for a in range(1, 4):  # the same on a wider plot, where there is room for each run
+        got = p.view.label_indices(70.0 * a)
+        assert {0, after} <= set(got)
 
 
 def test_show_these_memories_shows_all_of_the_range(qtbot, window_factory, demo_sm):

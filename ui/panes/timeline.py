@@ -125,12 +125,10 @@ class TimelineView(QWidget):
                 p.setBrush(CONV_COLOUR)
                 p.setPen(Qt.PenStyle.NoPen)
                 p.drawRect(QRectF(x + w * 0.5 - 2, r.bottom() + 3, 4, 4))
-        # x labels: about one every 70 px
+        # x labels: the first bar, each bar after a break and the last bar always, then
+        # about one every 70 px where there is room
         p.setPen(text_col)
-        step = max(1, int(math.ceil(70 / max(w, 1))))
-        for i in range(0, n, step):
-            if self.is_gap(i):
-                continue
+        for i in self.label_indices(w):
             label = _label(self.buckets[i].start, self.bucket)
             p.drawText(QRectF(r.left() + i * w - 30, r.bottom() + 10, 90, 16),
                        Qt.AlignmentFlag.AlignLeft, label)
@@ -144,6 +142,35 @@ class TimelineView(QWidget):
             p.drawText(QRectF(r.left() + 6, r.top(), r.width() - 12, 16),
                        Qt.AlignmentFlag.AlignRight, tip)
         p.end()
+
+    def label_indices(self, w: float, room: float = 70) -> list[int]:
+        """Which bars get a date under them (bar width ``w``): never two closer than
+        ``room`` pixels; each run of bars between breaks gets one first (the bar after a
+        break had none), then the last bar, then one every ``room`` pixels."""
+        n = len(self.buckets)
+        bars = [i for i in range(n) if not self.is_gap(i)]
+        if not bars:
+            return []
+        chosen: list[int] = []
+
+        def fits(i: int) -> bool:
+            return all(abs(i - j) * w >= room for j in chosen)
+        # each run of bars between breaks: its first bar with room for a date
+        run: list[int] = []
+        for i in [*bars, n + 1]:
+            if run and i != run[-1] + 1:
+                first = next((j for j in run if fits(j)), None)
+                if first is not None:
+                    chosen.append(first)
+                run = []
+            run.append(i)
+        if fits(bars[-1]):
+            chosen.append(bars[-1])
+        step = max(1, int(math.ceil(room / max(w, 1))))
+        for i in range(0, n, step):
+            if i in bars and fits(i):
+                chosen.append(i)
+        return sorted(chosen)
 
     # -- selecting -----------------------------------------------------------------------
     def mousePressEvent(self, e):  # noqa: N802
