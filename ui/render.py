@@ -65,6 +65,11 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def counted(n: int, one: str, many: str = "") -> str:
+    """``3 messages``, ``1 message`` (``many`` defaults to ``one`` + "s")."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def origin_label(origin: Any) -> str:
     """How a note's origin reads to a person (``mcp:claude`` → "via claude (MCP)")."""
     o = str(origin or "")

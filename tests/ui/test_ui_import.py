@@ -73,8 +73,15 @@ def test_import_shows_counts_and_per_conversation_errors(qtbot, pane, tmp_path):
     assert top.childCount() >= 1
     assert "Broken 2" in top.child(0).text(0) or "c2" in top.child(0).text(0)
     assert top.child(0).text(6)
-    assert "Imported 80 messages" in pane.progress_label.text()
+    assert pane.progress_label.text().startswith(
+        "Imported 80 messages and 0 documents from 1 source; 1 problem — see below.")
+    assert "(s)" not in pane.progress_label.text()
     assert pane.progress.value() == pane.progress.maximum()  # a full bar
+    # every column heading is readable in full
+    fm = pane.summary.header().fontMetrics()
+    for c in range(pane.summary.columnCount()):
+        assert pane.summary.columnWidth(c) > fm.horizontalAdvance(
+            pane.summary.headerItem().text(c)), pane.summary.headerItem().text(c)
 
 
 def test_choosing_new_files_clears_the_last_result(qtbot, pane, tmp_path):

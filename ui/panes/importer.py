@@ -29,6 +29,7 @@ from secondme.errors import SecondMeError
 from secondme.progress import Progress
 
 from ..context import AppContext
+from ..render import counted
 from ..widgets import heading
 
 
@@ -146,6 +147,10 @@ class ImportPanel(QWidget):
         self.summary.setHeaderLabels(["Source", "Format", "Conversations", "Messages added",
                                       "Skipped", "Documents", "Problems"])
         self.summary.setColumnWidth(0, 360)
+        head = self.summary.header()
+        for c in range(1, self.summary.columnCount()):  # the numbers' headings never cut
+            self.summary.setColumnWidth(c, max(90, head.fontMetrics().horizontalAdvance(
+                self.summary.headerItem().text(c)) + 24))
         outer.addWidget(self.summary, 1)
         self.setTabOrder(self.files_button, self.folder_button)
         self.setTabOrder(self.folder_button, self.demo_button)
@@ -276,8 +281,9 @@ class ImportPanel(QWidget):
         docs = sum(s.documents for s in sources)
         problems = sum(len(s.errors) for s in sources)
         self.progress_label.setText(
-            f"Imported {added:,} messages and {docs:,} documents from {len(sources)} "
-            f"source(s)" + (f"; {problems} problem(s) — see below." if problems else ".")
+            f"Imported {counted(added, 'message')} and {counted(docs, 'document')} from "
+            f"{counted(len(sources), 'source')}"
+            + (f"; {counted(problems, 'problem')} — see below." if problems else ".")
             + " Memories are being formed in the background (see Activity).")
         self._show_summary(sources)
         self.paths = []
