@@ -203,11 +203,21 @@ def test_context_menu_links_and_unlinks(qtbot, demo_sm, ctx_factory):
     qtbot.waitUntil(lambda: p.layout_data is not None and
                     ("note", b) in {n["ref"] for n in p.layout_data["nodes"]}, timeout=10000)
     wait_idle(qtbot, p.ctx.runner)
+    before = {n["key"]: (n["x"], n["y"]) for n in p.layout_data["nodes"]}
     menu = p.node_menu(("note", b))
     act = next(act for act in menu.actions() if act.text() == "Unlink from the centre")
     act.trigger()
     qtbot.waitUntil(lambda: not any(l.id == b for l in demo_sm.get_note(a).links),
                     timeout=10000)
+    wait_idle(qtbot, p.ctx.runner)
+    qtbot.waitUntil(lambda: ("note", b) not in {n["ref"] for n in p.layout_data["nodes"]},
+                    timeout=10000)
+    # the picture is not reshuffled: every memory still shown stays where it was
+    after = {n["key"]: (n["x"], n["y"]) for n in p.layout_data["nodes"]}
+    kept = set(before) & set(after)
+    assert len(kept) >= len(after) - 1
+    assert all(abs(before[k][0] - after[k][0]) < 0.5 and abs(before[k][1] - after[k][1]) < 0.5
+               for k in kept), {k: (before[k], after[k]) for k in kept}
 
 
 def test_centre_on_a_person(qtbot, demo_sm, ctx_factory):

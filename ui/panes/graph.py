@@ -81,12 +81,15 @@ def node_label(n: dict) -> str:
 
 
 def layout_graph(graph: Graph, centre: Optional[str] = None,
-                 max_nodes: int = MAX_NODES) -> dict:
+                 max_nodes: int = MAX_NODES, previous: Optional[dict] = None) -> dict:
     """Cap and lay out ``graph`` (worker thread). Returns a plain dict for the view.
 
     Keeps the centre (a node id) and the nodes closest to it (breadth-first over the
     edges) when there are more than ``max_nodes``; ``hidden`` counts what was left out
     here, ``truncated`` also says when the service itself did not return everything.
+    ``previous``: the last layout around the same centre — its nodes stay where they
+    were (a link, an unlink or an undo never reshuffles the picture); only new nodes
+    are placed.
     """
     import networkx as nx
 
@@ -123,10 +126,18 @@ def layout_graph(graph: Graph, centre: Optional[str] = None,
             init = {k: (math.cos(i), math.sin(i)) for i, k in enumerate(g.nodes)}
             init[centre] = (0.0, 0.0)
             fixed = [centre]
+            old = {nd["key"]: (nd["x"] / previous["scale"], nd["y"] / previous["scale"])
+                   for nd in (previous or {}).get("nodes", [])
+                   if nd["key"] in g and previous.get("centre") == centre}
+            if old:
+                init.update(old)
+                fixed = sorted({centre, *old})
         # unit weights: the layout spreads the nodes evenly; strength shows in the pens
         pos = nx.spring_layout(g, k=2.2 / math.sqrt(n), iterations=80 if n < 150 else 35,
                                seed=7, pos=init, fixed=fixed, weight=None)
     scale = 230 + 45 * math.sqrt(max(n, 1))
+    if previous and previous.get("centre") == centre and previous.get("scale"):
+        scale = previous["scale"]  # the same size as before, so kept nodes stay put
     return {
         "nodes": [{"key": k, "ref": node_ref(by_key[k]), "type": by_key[k].type,
                    "kind": by_key[k].kind, "label": by_key[k].label,
@@ -140,6 +151,7 @@ def layout_graph(graph: Graph, centre: Optional[str] = None,
                    "weight": d.get("weight", 1.0)}
                   for a, b, d in g.edges(data=True)],
         "hidden": hidden, "truncated": graph.truncated or hidden > 0, "centre": centre,
+        "scale": scale,
     }
 
 
@@ -568,11 +580,12 @@ class GraphPanel(QWidget):
         kw = {"note_id": ident} if kind == "note" else {"entity_id": ident}
         self.info.setText("Loading the neighbourhood…")
         centre_key = self._centre_key  # a plain function: the worker holds no pane
+        last = self.layout_data  # the same centre again: its nodes stay where they were
 
         def work(progress, cancel):
             g = sm.graph_overview(depth=depth, expand=expand, **kw)
             cancel.raise_if_cancelled()
-            return layout_graph(g, centre=centre_key(g, kind, ident))
+            return layout_graph(g, centre=centre_key(g, kind, ident), previous=last)
 
         self.ctx.runner.run(work, key="graph", on_success=self._laid_out,
                             on_error=self._failed)
