@@ -65,6 +65,17 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def problem_words(e: BaseException) -> str:
+    """An error as a person reads it: a SecondMeError's own words (written for people);
+    anything else is a bug, said so without its Python name or SQL (the runner has
+    written its details to the log file)."""
+    from secondme.errors import SecondMeError
+
+    if isinstance(e, SecondMeError):
+        return str(e).rstrip(". ")
+    return "an internal problem in secondme (a bug; its details are in the log file)"
+
+
 def counted(n: int, one: str, many: str = "") -> str:
     """``3 messages``, ``1 message`` (``many`` defaults to ``one`` + "s")."""
     return f"{n:,} {one if n == 1 else (many or one + 's')}"

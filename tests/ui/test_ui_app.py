@@ -84,8 +84,34 @@ def test_internal_error_names_the_log_file(qtbot, window_factory, demo_sm):
     w.show()
     w.runner.run(lambda p, c: 1 / 0)
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
-    assert w.banner.text.startswith("Internal error: ZeroDivisionError")
+    # said in words, with where the details are; never the exception's name
+    assert w.banner.text.startswith("Something went wrong inside secondme — a bug, not "
+                                    "something you did.")
     assert "secondme.log" in w.banner.text
+    assert "ZeroDivisionError" not in w.banner.text and "division" not in w.banner.text
+
+
+def test_a_pane_s_own_error_line_never_shows_sql_or_python_names(qtbot, demo_sm,
+                                                                  ctx_factory):
+    """The panes' own error lines (graph, memories, import, settings, source view)
+    say a bug is a bug, in words; a SecondMeError keeps its words (written for people)."""
+    import sqlite3
+
+    from secondme.errors import NotFound
+    from secondme_ui.panes.graph import GraphPanel
+    from secondme_ui.render import problem_words
+
+    bug = sqlite3.OperationalError("no such table: vector_items")
+    assert problem_words(bug) == ("an internal problem in secondme (a bug; its details are "
+                                  "in the log file)")
+    assert problem_words(NotFound("That memory no longer exists.")) == \
+        "That memory no longer exists"
+    p = GraphPanel(ctx_factory(demo_sm))
+    qtbot.addWidget(p)
+    p._failed(bug)
+    assert p.info.text().startswith("Cannot show this neighbourhood: an internal problem")
+    for bad in ("vector_items", "no such table", "OperationalError", "sqlite"):
+        assert bad not in p.info.text()
 
 
 def test_palette_runs_commands_and_searches(qtbot, window_factory, demo_sm):

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 from secondme.api import SourceView
 
 from ..context import AppContext
-from ..render import SafeBrowser, escape, fmt_time
+from ..render import SafeBrowser, escape, fmt_time, problem_words
 
 
 def source_html(view: SourceView) -> tuple[str, str]:
@@ -102,7 +102,7 @@ class SourceDialog(QDialog):
                             on_error=lambda e: self._error(e))
 
     def _error(self, e: BaseException) -> bool:
-        self.title.setText(f"Cannot open this source: {e}")
+        self.title.setText(f"Cannot open this source: {problem_words(e)}.")
         return False
 
     def show_view(self, view: SourceView) -> None:

@@ -36,7 +36,7 @@ from secondme.api import JobInfo
 from secondme.progress import Progress
 
 from ..context import AppContext
-from ..render import fmt_time
+from ..render import fmt_time, problem_words
 from ..widgets import heading
 
 JOB_HELP = {
@@ -212,7 +212,7 @@ class ActivityPanel(QWidget):
                             on_error=lambda e: self._poll_failed(e))
 
     def _poll_failed(self, e: BaseException) -> bool:
-        self.status.setText(f"Cannot read the jobs: {e}")
+        self.status.setText(f"Cannot read the jobs: {problem_words(e)}.")
         return False
 
     def _show(self, jobs: list[JobInfo]) -> None:

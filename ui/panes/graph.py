@@ -39,6 +39,7 @@ from secondme.api import Entity, Graph, GraphNode, Note
 
 from ..changes import quote
 from ..context import AppContext
+from ..render import problem_words
 
 MAX_NODES = 300          # what a layout accepts (the overview has about 40)
 MAX_LABELS = 40          # labels shown at once, at most
@@ -598,7 +599,7 @@ class GraphPanel(QWidget):
         return None
 
     def _failed(self, e: BaseException) -> bool:
-        self.info.setText(f"Cannot show this neighbourhood: {e}")
+        self.info.setText(f"Cannot show this neighbourhood: {problem_words(e)}.")
         return False
 
     def _laid_out(self, lay: dict) -> None:

@@ -29,7 +29,7 @@ from secondme.errors import SecondMeError
 from secondme.progress import Progress
 
 from ..context import AppContext
-from ..render import counted
+from ..render import counted, problem_words
 from ..widgets import heading
 
 
@@ -332,7 +332,7 @@ class ImportPanel(QWidget):
     def _failed(self, e: BaseException) -> bool:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress_label.setText(f"Import failed: {e}")
+        self.progress_label.setText(f"Import failed: {problem_words(e)}.")
         return True
 
     def _done(self) -> None:

@@ -41,7 +41,7 @@ from secondme.api import Entity, HistoryEntry, Note, NoteDetail, NoteSource
 
 from ..changes import quote
 from ..context import AppContext
-from ..render import action_words, actor_words, fmt_time, kind_words, origin_label
+from ..render import action_words, actor_words, fmt_time, kind_words, origin_label, problem_words
 
 PAGE = 200
 LINK_KINDS = ["related", "same_entity", "updates", "contradicts", "part_of"]
@@ -419,7 +419,7 @@ class NoteDetailView(QWidget):
         self.detail = None
         self.header.setText("This memory no longer exists: it was deleted. Ctrl+Z brings "
                             "it back if you deleted it just now." if isinstance(e, NotFound)
-                            else f"Cannot show this memory: {e}")
+                            else f"Cannot show this memory: {problem_words(e)}.")
         self.origin.setText("")
         self.text.setPlainText("")
         self.sources.clear()

@@ -38,6 +38,7 @@ from secondme.api import ModelStatus
 from secondme.progress import Progress
 
 from ..context import AppContext
+from ..render import problem_words
 from ..widgets import guard_wheel
 
 
@@ -300,7 +301,7 @@ class SettingsPanel(QWidget):
                             on_error=lambda e: self._save_failed(e))
 
     def _save_failed(self, e: BaseException) -> bool:
-        self.status.setText(f"Not saved: {e}")
+        self.status.setText(f"Not saved: {problem_words(e)}.")
         return True
 
     def _saved(self, changes: dict) -> None:
@@ -348,7 +349,7 @@ class SettingsPanel(QWidget):
         self.src_gguf.setChecked(True)
 
     def _download_failed(self, e: BaseException) -> bool:
-        self.download_label.setText(f"Download failed: {e}")
+        self.download_label.setText(f"Download failed: {problem_words(e)}.")
         return False
 
     def _download_done(self) -> None:
