@@ -98,13 +98,15 @@ def main() -> None:
         spin(lambda: mem.detail.detail is not None)
     shot("memories")
 
-    # Graph: around the person Anna, depth 2
+    # Graph: around the person Anna
     graph = w.show_pane("graph")
     people = [e for e in sm.list_entities(kind="person", limit=50) if e.name == "Anna Rivera"]
     if people:
         graph.depth.setValue(1)
         graph.set_centre(("entity", people[0].id))
-    spin(lambda: graph.layout_data is not None)
+    spin(lambda: graph.layout_data is not None and (not people or any(
+        n["centre"] and n["ref"] == ("entity", people[0].id)
+        for n in graph.layout_data["nodes"])))
     shot("graph")
 
     # Timeline with a selected range

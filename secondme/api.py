@@ -234,12 +234,16 @@ class NoteDetail:
 
 @dataclass
 class GraphNode:
-    id: str                   # "n12" (note) or "e5" (entity)
-    type: str                 # note | entity
-    label: str
-    kind: str                 # note kind / entity kind
+    id: str                   # "n12" (note), "e5" (entity) or "g:2023" (a group)
+    type: str                 # note | entity | group
+    label: str                # a group: its period ("2023", "Jan–Mar 2024", "undated")
+    kind: str                 # note kind / entity kind / "group"
     weight: float = 1.0       # strength (notes) / mentions (entities)
     depth: int = 0
+    count: int = 0            # a group: how many memories it stands for
+    members: list[int] = field(default_factory=list)  # a group: their note ids
+    since: Optional[str] = None   # a group: first day of its period (ISO date)
+    until: Optional[str] = None   # a group: last day of its period (ISO date)
 
 
 @dataclass

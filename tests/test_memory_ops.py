@@ -85,7 +85,7 @@ def test_only_the_latest_change_can_be_undone(formed):
     nid = next(iter(ids_by_text(sm).values()))
     first = sm.edit_note(nid, text="one") and sm.note_history(nid)[-1]
     sm.pin_note(nid)
-    with pytest.raises(InvalidInput, match="undo history entry"):
+    with pytest.raises(InvalidInput, match="undo the later change first"):
         sm.undo(first.id)
 
 

@@ -92,11 +92,87 @@ def _setup_logging(home: Path) -> None:
         pass
 
 
+# platforms that need no display server (tests, screenshots, kiosks)
+_HEADLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "linuxfb", "eglfs",
+                       "vkkhrdisplay")
+
+
+def _x_display_reachable(display: str) -> bool:
+    """Whether X display ``display`` accepts a connection (libX11's XOpenDisplay, which
+    also checks the authorisation; else a plain socket connection)."""
+    import ctypes
+    import ctypes.util
+
+    lib = ctypes.util.find_library("X11")
+    if lib:
+        try:
+            x11 = ctypes.CDLL(lib)
+            x11.XOpenDisplay.restype = ctypes.c_void_p
+            x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+            x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+            d = x11.XOpenDisplay(display.encode())
+            if d:
+                x11.XCloseDisplay(d)
+            return bool(d)
+        except (OSError, AttributeError):
+            pass
+    import re
+    import socket
+
+    m = re.match(r"^(?:unix/)?([\w.\-]*):(\d+)(?:\.\d+)?$", display)
+    if not m:
+        return True  # a form we do not know: let Qt try
+    host, n = m.group(1), int(m.group(2))
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(1.0)
+                sock.connect(f"/tmp/.X11-unix/X{n}")
+        else:
+            socket.create_connection((host, 6000 + n), timeout=1.0).close()
+        return True
+    except OSError:
+        return False
+
+
+def display_problem() -> Optional[str]:
+    """Why the desktop app cannot open a window here, in words (None when it can):
+    Qt itself would abort (exit 134) with "Reinstalling the application may fix this
+    problem", which is neither true nor helpful."""
+    if sys.platform in ("win32", "darwin"):
+        return None
+    platform = (os.environ.get("QT_QPA_PLATFORM") or "").split(";")[0].split(":")[0].strip()
+    if platform in _HEADLESS_PLATFORMS:
+        return None
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland and platform != "xcb":
+        path = wayland if os.path.isabs(wayland) else os.path.join(
+            os.environ.get("XDG_RUNTIME_DIR", ""), wayland)
+        if os.path.exists(path):
+            return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display was found (DISPLAY is not set)"
+    if not _x_display_reachable(display):
+        return f"no display was found (cannot connect to DISPLAY={display})"
+    import ctypes.util
+    if not ctypes.util.find_library("xcb-cursor"):
+        return "the system library libxcb-cursor0 is missing (install it with your package manager)"
+    return None
+
+
 def run_app(home: Optional[str] = None, quick_ask: bool = False) -> int:
     """Run the desktop app on data dir ``home`` (default: SECONDME_HOME or the platform's).
 
     Returns the exit code. With ``quick_ask`` the quick-ask box opens (in the running
-    instance if there is one)."""
+    instance if there is one). Without a display it prints one line saying so and
+    pointing to the command line, and returns 1."""
+    problem = display_problem()
+    if problem is not None:
+        print(f"secondme: the desktop app cannot start: {problem}. Use the command line "
+              "instead: secondme --help (e.g. secondme ask \"…\", secondme import FILE).",
+              file=sys.stderr)
+        return 1
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 

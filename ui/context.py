@@ -70,13 +70,17 @@ class AppContext:
 
     ``open_source(kind, id)``, ``open_note(id)``, ``show_pane(name)``,
     ``filter_memories(**filters)``, ``show_error(msg)``, ``show_status(msg)`` are
-    provided by the window (or by a pane's standalone demo harness).
+    provided by the window (or by a pane's standalone demo harness). ``changes`` is the
+    undo/redo stack every change a person makes goes through (:mod:`.changes`).
     """
 
     def __init__(self, sm: SecondMe, runner: OpRunner, bridge: HookBridge):
+        from .changes import ChangeStack
+
         self.sm = sm
         self.runner = runner
         self.bridge = bridge
+        self.changes = ChangeStack(sm, runner)  # the person's changes: Ctrl+Z / Ctrl+Shift+Z
         self.open_source: Callable[[str, int], None] = lambda kind, id: None
         self.open_note: Callable[[int], None] = lambda id: None
         self.show_pane: Callable[[str], None] = lambda name: None

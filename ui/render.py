@@ -65,6 +65,22 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def problem_words(e: BaseException) -> str:
+    """An error as a person reads it: a SecondMeError's own words (written for people);
+    anything else is a bug, said so without its Python name or SQL (the runner has
+    written its details to the log file)."""
+    from secondme.errors import SecondMeError
+
+    if isinstance(e, SecondMeError):
+        return str(e).rstrip(". ")
+    return "an internal problem in secondme (a bug; its details are in the log file)"
+
+
+def counted(n: int, one: str, many: str = "") -> str:
+    """``3 messages``, ``1 message`` (``many`` defaults to ``one`` + "s")."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def origin_label(origin: Any) -> str:
     """How a note's origin reads to a person (``mcp:claude`` → "via claude (MCP)")."""
     o = str(origin or "")
@@ -72,3 +88,36 @@ def origin_label(origin: Any) -> str:
         return f"via {o[4:] or 'an MCP client'} (MCP)"
     return {"extract": "formed from your data", "user": "written by you",
             "chat": "from a chat", "consolidate": "consolidated"}.get(o, o)
+
+
+_KIND_WORDS = {"fact": "A memory", "summary": "A summary", "profile": "Your profile",
+               "user": "Written by you"}
+_ACTION_WORDS = {
+    "create": "created", "edit": "edited", "version": "updated", "merge": "merged with "
+    "others", "merged_into": "merged into another memory", "pin": "pinned",
+    "unpin": "unpinned", "archive": "archived", "unarchive": "brought back from the archive",
+    "delete": "deleted", "link": "linked", "unlink": "unlinked", "undo": "a change undone",
+    "redo": "a change done again", "invalidate": "marked as no longer true",
+    "reinforce": "strengthened", "consolidate": "consolidated", "decay": "faded",
+}
+_ACTOR_WORDS = {"user": "you", "extract": "memory formation", "system": "secondme",
+                "consolidate": "consolidation", "decay": "forgetting", "recall": "recall"}
+
+
+def kind_words(kind: Any) -> str:
+    """A note kind as a person reads it ("fact" → "A memory")."""
+    return _KIND_WORDS.get(str(kind or ""), "A memory")
+
+
+def action_words(action: Any) -> str:
+    """A history action as a person reads it ("merged_into" → "merged into another …")."""
+    a = str(action or "")
+    return _ACTION_WORDS.get(a, a.replace("_", " ") or "changed")
+
+
+def actor_words(actor: Any) -> str:
+    """Who made a change ("user" → "you", "mcp:claude" → "claude (MCP)")."""
+    a = str(actor or "")
+    if a.startswith("mcp:"):
+        return f"{a[4:] or 'an MCP client'} (MCP)"
+    return _ACTOR_WORDS.get(a, a.replace("_", " ") or "secondme")

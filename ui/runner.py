@@ -14,7 +14,8 @@ Every slow call into the service goes through :class:`OpRunner`::
 - a :class:`~secondme.errors.SecondMeError` goes to ``on_error`` or, by default, to the
   window's error banner; :class:`~secondme.errors.Cancelled` is not an error; anything
   else is a bug: its traceback is written to the log file and the banner says
-  "Internal error ... (details in <log path>)". Nothing is swallowed.
+  "Something went wrong inside secondme — a bug …; the technical details are in <log
+  path>" (never the exception's name or its SQL). Nothing is swallowed.
 
 What a worker holds (issue 19): the op's function, its plain-Python :class:`OpHandle`
 (cancel token, progress throttle) and the runner's long-lived signal relay — no pane, no
@@ -297,20 +298,24 @@ class OpRunner(QObject):
                     self.report_internal_error(e)
 
     def report_internal_error(self, error: BaseException) -> str:
-        """Log the traceback to the log file and show "Internal error" in the banner."""
+        """Log the traceback to the log file and say in the banner, in words, that a bug
+        stopped what was being done and where the details are."""
         tb = getattr(error, "__ui_traceback__", None) or "".join(
             traceback.format_exception(type(error), error, error.__traceback__))
-        where = ""
+        logged = False
         if self.log_path is not None:
             try:
                 private_dir(self.log_path.parent)
                 with open_private(self.log_path, "a") as f:
                     f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} internal error\n{tb}\n")
-                where = f" (details in {self.log_path})"
+                logged = True
             except OSError:
                 pass
         log.error("internal error in a background op:\n%s", tb)
-        msg = f"Internal error: {type(error).__name__}: {error}{where}"
+        msg = ("Something went wrong inside secondme — a bug, not something you did. What "
+               "it was doing did not finish; everything else is kept."
+               + (f" The technical details are in {self.log_path} (useful in a bug report)."
+                  if logged else ""))
         self.error_shown.emit(msg)
         return msg
 

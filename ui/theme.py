@@ -20,6 +20,8 @@ QSS = """
 #banner[level="info"] { background: #e3effd; color: #0e2f5a; border: 1px solid #a9c8f1; }
 #banner[level="info"] QLabel { color: #0e2f5a; }
 #dropZone { border: 2px dashed palette(mid); border-radius: 10px; }
+#saveBar { border-top: 1px solid palette(mid); }
+#problems { border: 1px solid #d9a441; border-radius: 6px; background: palette(alternate-base); }
 #dropZone[hover="true"] { border-color: palette(highlight); }
 #dropLabel { font-size: 12pt; font-weight: 600; }
 #brand { font-size: 15pt; font-weight: 700; padding: 12px 16px 4px 16px; }

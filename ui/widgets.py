@@ -1,8 +1,18 @@
-"""Small widgets shared by the panes: the error banner and pane headings."""
+"""Small widgets shared by the panes: the error banner, pane headings, and the guard
+that stops the mouse wheel from changing a setting by accident."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
 
 
 class BannerView(QFrame):
@@ -33,7 +43,8 @@ class BannerView(QFrame):
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.label.setText(text)
+        text = text.strip()
+        self.label.setText(text[:1].upper() + text[1:])  # core messages start in lower case
         self.show()
 
     def dismiss(self) -> None:
@@ -49,3 +60,30 @@ def heading(text: str) -> QLabel:
     lab = QLabel(text)
     lab.setObjectName("paneTitle")
     return lab
+
+
+class WheelGuard(QObject):
+    """Scrolling a page over a combo box or a spin box must scroll the page, not change
+    the value (the Theme box changed the theme by accident): the wheel reaches such a
+    box only once it has the focus (a click or Tab), otherwise it goes to the page."""
+
+    def eventFilter(self, obj, e):  # noqa: N802
+        if e.type() == QEvent.Type.Wheel and isinstance(obj, (QComboBox, QAbstractSpinBox)) \
+                and not obj.hasFocus():
+            area = obj.parent()
+            while area is not None and not isinstance(area, QAbstractScrollArea):
+                area = area.parent()
+            if area is not None:  # the page scrolls, as everywhere else on it
+                QCoreApplication.sendEvent(area.verticalScrollBar(), e)
+            return True  # never delivered to the box
+        return super().eventFilter(obj, e)
+
+
+def guard_wheel(root: QWidget) -> WheelGuard:
+    """Install a :class:`WheelGuard` on every combo box and spin box under ``root`` (they
+    take the focus by click or Tab only, not by the wheel)."""
+    guard = WheelGuard(root)
+    for w in root.findChildren(QComboBox) + root.findChildren(QAbstractSpinBox):
+        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        w.installEventFilter(guard)
+    return guard

@@ -240,6 +240,8 @@ class MainWindow(QMainWindow):
         ctx.filter_memories = self.filter_memories
         ctx.show_graph = self.show_graph
         ctx.show_error = self.show_error
+        ctx.changes.changed.connect(self._update_undo_actions)
+        ctx.changes.message.connect(self._change_message)
         ctx.show_status = lambda m: self.statusBar().showMessage(m, 8000)
         self.ctx = ctx
         from .theme import apply_theme
@@ -352,14 +354,18 @@ class MainWindow(QMainWindow):
 
     def filter_memories(self, *, since: Optional[datetime] = None,
                         until: Optional[datetime] = None, person: Optional[str] = None,
-                        tag: Optional[str] = None, switch: bool = True, **_kw: Any) -> None:
+                        tag: Optional[str] = None, query: Optional[str] = None,
+                        ids: Optional[list[int]] = None, why: str = "",
+                        switch: bool = True) -> None:
+        """Show exactly these memories in Memories: the given filters and no others (an
+        old search would hide most of them), or the memories ``ids`` ("``why``")."""
         if not self.panes:
             return
         pane = self.memories_pane
-        if person is not None or tag is not None:
-            pane.set_filter(person=person, tag=tag)
-        if since is not None or until is not None or "since" in _kw or not (person or tag):
-            pane.set_time_range(since, until)
+        if ids is not None:
+            pane.show_only(ids, why or f"Showing {len(ids):,} memories.")
+        else:
+            pane.show_filtered(person=person, tag=tag, query=query, since=since, until=until)
         if switch:
             self.show_pane("memories")
 
@@ -378,24 +384,70 @@ class MainWindow(QMainWindow):
             except Exception as e:
                 self.runner.report_internal_error(e)
         if name == "job_did_finish" and payload["outcome"] == "failed":
-            self.statusBar().showMessage(f"Background job {payload['name']} failed — "
-                                         "see Activity.", 10000)
+            from .panes.activity import job_title
+            self.statusBar().showMessage(f"{job_title(payload['name'])} stopped on a problem "
+                                         "— see Activity.", 10000)
         elif name == "import_did_finish":
             self.statusBar().showMessage("Import finished.", 6000)
 
     # -- shortcuts, palette, quick ask ---------------------------------------------------
     def _shortcuts(self) -> None:
-        for i, (key, _l) in enumerate(PANES, 1):
-            QShortcut(QKeySequence(f"Alt+{i}"), self, activated=lambda k=key: self.show_pane(k))
-        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.open_palette)
-        QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new_question)
-        QShortcut(QKeySequence("Ctrl+I"), self, activated=self.start_import)
-        QShortcut(QKeySequence("Ctrl+Shift+A"), self, activated=self.open_quick_ask)
+        """The menu bar (File, Edit, View) — its actions carry the shortcuts — and Esc."""
+        def act(menu: QMenu, text: str, fn: Callable[[], Any], *keys: str) -> QAction:
+            a = QAction(text, self)
+            if keys:
+                a.setShortcuts([QKeySequence(k) for k in keys])
+            a.triggered.connect(lambda _checked=False: fn())
+            menu.addAction(a)
+            self.addAction(a)  # the shortcut works while the menu bar is hidden too
+            return a
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        act(file_menu, "New question", self.new_question, "Ctrl+N")
+        act(file_menu, "Import files…", self.start_import, "Ctrl+I")
+        act(file_menu, "Import the demo data", self.import_demo)
+        act(file_menu, "Quick ask…", self.open_quick_ask, "Ctrl+Shift+A")
+        file_menu.addSeparator()
+        act(file_menu, "Quit", self.quit_app, "Ctrl+Q")
+        edit_menu = bar.addMenu("&Edit")
+        self.undo_action = act(edit_menu, "Undo", self.undo, "Ctrl+Z")
+        self.redo_action = act(edit_menu, "Redo", self.redo, "Ctrl+Shift+Z", "Ctrl+Y")
+        edit_menu.addSeparator()
+        act(edit_menu, "Command palette…", self.open_palette, "Ctrl+K")
+        view_menu = bar.addMenu("&View")
+        for i, (key, label) in enumerate(PANES, 1):
+            act(view_menu, label, lambda k=key: self.show_pane(k), f"Alt+{i}")
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("Theme")
+        for label, value in (("Light", "light"), ("Dark", "dark"),
+                             ("Follow the system", "system")):
+            act(theme_menu, label, lambda v=value: self.set_theme(v))
+        self._update_undo_actions()
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.escape)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.quit_app)
-        self.addAction(quit_action)
+
+    # -- undo and redo (the person's changes this session: ui/changes.py) ---------------
+    def undo(self) -> None:
+        """Ctrl+Z: undo the person's latest change to their memories."""
+        if self.ctx is not None:
+            self.ctx.changes.undo()
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z: do the latest undone change again."""
+        if self.ctx is not None:
+            self.ctx.changes.redo()
+
+    def _update_undo_actions(self) -> None:
+        changes = self.ctx.changes if self.ctx is not None else None
+        self.undo_action.setText(changes.undo_text() if changes else "Undo")
+        self.redo_action.setText(changes.redo_text() if changes else "Redo")
+        self.undo_action.setEnabled(bool(changes and changes.can_undo))
+        self.redo_action.setEnabled(bool(changes and changes.can_redo))
+
+    def _change_message(self, text: str) -> None:
+        if text.startswith("Cannot "):
+            self.banner.show_message(text, "error")
+        self.statusBar().showMessage(text, 8000)
 
     def escape(self) -> None:
         """Esc closes what is open on top: the source panel, then the banner."""
@@ -420,6 +472,11 @@ class MainWindow(QMainWindow):
     def commands(self) -> list[tuple[str, Callable[[], None]]]:
         cmds = [(f"Go to {label}   Alt+{i}", (lambda k=key: self.show_pane(k)))
                 for i, (key, label) in enumerate(PANES, 1)]
+        changes = self.ctx.changes if self.ctx is not None else None
+        if changes is not None and changes.undo_stack:
+            cmds.append((f"{changes.undo_text()}   Ctrl+Z", self.undo))
+        if changes is not None and changes.redo_stack:
+            cmds.append((f"{changes.redo_text()}   Ctrl+Shift+Z", self.redo))
         cmds += [("New question   Ctrl+N", self.new_question),
                  ("Import files…   Ctrl+I", self.start_import),
                  ("Quick ask   Ctrl+Shift+A", self.open_quick_ask),
@@ -540,13 +597,41 @@ class MainWindow(QMainWindow):
     # -- QSettings: geometry and pane state only -----------------------------------------
     def _restore_geometry(self) -> None:
         g = self.qsettings.value("window/geometry")
-        if isinstance(g, QByteArray) and not g.isEmpty():
-            self.restoreGeometry(g)
-        else:
+        restored = isinstance(g, QByteArray) and not g.isEmpty() and self.restoreGeometry(g)
+        if not restored:
             self.resize(1280, 820)
+        self.place_on_screen(centre=not restored)
         s = self.qsettings.value("window/state")
         if isinstance(s, QByteArray) and not s.isEmpty():
             self.restoreState(s)
+
+    def place_on_screen(self, centre: bool = False) -> None:
+        """Keep the window wholly on a screen: no larger than the screen's free area
+        (panels and docks excluded), moved inside it when any part would be off it (a
+        geometry saved on a larger or disconnected monitor), centred when asked."""
+        from PySide6.QtCore import QRect
+        from PySide6.QtGui import QGuiApplication
+
+        geo = self.geometry()
+        screen = QGuiApplication.screenAt(geo.center()) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        # room for the window manager's title bar and borders, which geometry() excludes
+        frame_w, frame_h = 16, 40
+        w = min(geo.width(), max(640, avail.width() - frame_w))
+        h = min(geo.height(), max(480, avail.height() - frame_h))
+        if (w, h) != (geo.width(), geo.height()):
+            self.resize(w, h)
+        target = QRect(geo.x(), geo.y(), w, h)
+        inside = avail.adjusted(0, 0, -frame_w, -frame_h)
+        if centre or not inside.contains(target):
+            x = avail.x() + max(0, (avail.width() - w - frame_w) // 2)
+            y = avail.y() + max(0, (avail.height() - h - frame_h) // 2)
+            if not centre:  # as near as possible to where it was
+                x = min(max(geo.x(), avail.x()), avail.right() - w - frame_w)
+                y = min(max(geo.y(), avail.y()), avail.bottom() - h - frame_h)
+            self.move(max(avail.x(), x), max(avail.y(), y))
 
     def _restore_pane_state(self) -> None:
         pane = self.qsettings.value("window/pane", "chat")

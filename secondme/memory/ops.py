@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
 from ..api import (
     Entity,
     Graph,
-    GraphEdge,
-    GraphNode,
     HistoryEntry,
     Note,
     NoteDetail,
@@ -31,6 +28,7 @@ from ..api import (
 from ..errors import InvalidInput, NotFound
 from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check
+from . import graph as G
 from . import notes as N
 from .text import content_tokens, norm_name, topic_tags
 from .text import keywords as pick_keywords
@@ -83,13 +81,16 @@ class MemoryOps:
     def list_notes(self, *, kind: Optional[str] = None, tag: Optional[str] = None,
                    person: Optional[str] = None, since: Any = None, until: Any = None,
                    pinned: Optional[bool] = None, archived: Optional[bool] = False,
-                   query: Optional[str] = None, limit: int = 100, offset: int = 0) -> list[Note]:
+                   query: Optional[str] = None, limit: int = 100, offset: int = 0,
+                   ids: Optional[Iterable[int]] = None) -> list[Note]:
         """Notes matching every filter given, pinned first, then most recently changed.
 
         ``kind`` fact|summary|profile|user; ``tag`` one tag; ``person`` an entity name or
-        alias; ``since``/``until`` bound ``valid_from`` (dates or ISO strings, inclusive);
+        alias; ``since``/``until`` bound when a note was true (``valid_from``, else when it
+        was learned — as the timeline counts them; dates or ISO strings, inclusive);
         ``archived`` False (default: hide archived), True (only archived) or None (all);
-        ``query`` full-text words. Raises InvalidInput for a bad kind or limit.
+        ``query`` full-text words; ``ids`` only these notes. Raises InvalidInput for a bad
+        kind or limit.
         """
         if kind is not None and kind not in NOTE_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(NOTE_KINDS)}, not {kind!r}")
@@ -109,11 +110,17 @@ class MemoryOps:
             where.append("n.archived = ?")
             args.append(int(bool(archived)))
         if since is not None:
-            where.append("n.valid_from >= ?")
+            where.append("substr(coalesce(n.valid_from, n.created_at), 1, 10) >= ?")
             args.append(_day(since)[:10])
         if until is not None:
-            where.append("substr(n.valid_from, 1, 10) <= ?")
+            where.append("substr(coalesce(n.valid_from, n.created_at), 1, 10) <= ?")
             args.append(_day(until)[:10])
+        if ids is not None:
+            wanted = [int(i) for i in ids][:5000]
+            if not wanted:
+                return []
+            where.append(f"n.id in ({','.join('?' * len(wanted))})")
+            args += wanted
         if person:
             ids = self._entity_ids_for(person)
             if not ids:
@@ -183,7 +190,7 @@ class MemoryOps:
                                   direction=direction, text=text))
         versions = []
         for h in self.note_history(id):
-            if h.action in ("create", "version", "edit", "merge", "undo") and h.after:
+            if h.action in ("create", "version", "edit", "merge", "undo", "redo") and h.after:
                 nrow = h.after.get("note") if isinstance(h.after, dict) else None
                 if nrow:
                     if versions and versions[-1].text == nrow["text"]:
@@ -318,18 +325,22 @@ class MemoryOps:
         self._changed([id], "delete")
         return hid
 
-    def merge_notes(self, ids: Iterable[int]) -> Note:
+    def merge_notes(self, ids: Iterable[int], *, text: Optional[str] = None) -> Note:
         """Merge notes into the first one (:mod:`secondme.memory.notes.merge`): it absorbs
         the others' sources, mentions, links, keywords, tags and strength; the others are
         archived with a ``merged_into`` record, so both texts stay in history, and
-        ``undo`` of the returned note's ``merge`` entry restores all of them. Raises
-        InvalidInput for < 2 ids, NotFound for a missing note."""
+        ``undo`` of the returned note's ``merge`` entry restores all of them. ``text``:
+        what the merged note says from now on (e.g. both texts joined), part of the same
+        change. Raises InvalidInput for < 2 ids, NotFound for a missing note."""
         ids = list(dict.fromkeys(int(i) for i in ids))
         if len(ids) < 2:
             raise InvalidInput("merging needs at least two different notes")
+        kw = " ".join(pick_keywords(text, 6)) if text and text.strip() else None
         with self.store.write() as db:
-            N.merge(db.conn, ids[0], ids[1:], actor="user")
+            N.merge(db.conn, ids[0], ids[1:], actor="user", text=text, keywords=kw)
             row = N.note_row(db.conn, ids[0])
+        if kw is not None:  # a new text: embedded again at the next indexing
+            self._forget_vectors([ids[0]])
         self._changed(ids, "merge")
         return _note(row)
 
@@ -360,15 +371,50 @@ class MemoryOps:
         with self.store.write() as db:
             done = N.undo(db.conn, int(history_id))
         if done.note is None:
-            raise NotFound(f"note of history entry {history_id} does not exist")
+            raise NotFound("the memory of this change no longer exists")
         self._forget_vectors(done.touched)
         self._changed(done.touched, "undo")
         return _note(done.note)
 
+    def redo(self, history_id: int) -> Note:
+        """Do again a change that was undone (``undo(history_id)`` before it; see
+        :func:`secondme.memory.notes.undo.redo`) and return the note as it is afterwards
+        (for a deletion done again: as it was). The same ``history_id`` can then be undone
+        again. Refused when the note changed since the undo. Raises NotFound /
+        InvalidInput."""
+        with self.store.write() as db:
+            done = N.redo(db.conn, int(history_id))
+        if done.note is None:
+            raise NotFound("the memory of this change no longer exists")
+        self._forget_vectors(done.touched)
+        self._changed(done.touched, "redo")
+        return _note(done.note)
+
+    def history_mark(self) -> int:
+        """The id of the latest history row (0 for none): pass it to
+        :meth:`history_since` to learn which changes an action recorded."""
+        return int(self.store.conn.execute("select coalesce(max(id), 0) from history")
+                   .fetchone()[0])
+
+    def history_since(self, mark: int, *, actor: str = "user") -> list[HistoryEntry]:
+        """The changes ``actor`` recorded after :meth:`history_mark` returned ``mark``,
+        oldest first, without the rows that are part of another (a merge's
+        ``merged_into`` rows) and without undo/redo rows: what the app's Ctrl+Z undoes."""
+        rows = self.store.conn.execute(
+            "select id, note_id, action, before, after, actor, at, undone from history "
+            "where id > ? and actor = ? and action not in ('merged_into', 'undo', 'redo') "
+            "order by id", [int(mark), actor]).fetchall()
+        return [HistoryEntry(id=r[0], note_id=r[1], action=r[2],
+                             before=json.loads(r[3]) if r[3] else None,
+                             after=json.loads(r[4]) if r[4] else None, actor=r[5], at=r[6],
+                             undone=bool(r[7])) for r in rows]
+
     # -- entities and graph ------------------------------------------------------------
     def list_entities(self, *, kind: Optional[str] = None, query: Optional[str] = None,
-                      limit: int = 100):
-        """People, places and organisations, most mentioned first (with mention counts)."""
+                      limit: int = 100, displayable: bool = False):
+        """People, places and organisations, most mentioned first (with mention counts).
+        ``displayable``: leave out names that are ordinary words which started a sentence
+        ("Glad Tom", "Problem"; :func:`secondme.memory.graph.displayable`)."""
         where, args = [], []
         if kind:
             where.append("e.kind = ?")
@@ -381,85 +427,27 @@ class MemoryOps:
             "entity_mentions m where m.entity_id = e.id and m.note_id is not null) as n "
             "from entities e" + (" where " + " and ".join(where) if where else "")
             + " order by e.is_me desc, n desc, e.name limit ?", [*args, int(limit)]).fetchall()
-        return [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
-                       is_me=bool(r[4]), mentions=r[5]) for r in rows]
+        found = [Entity(id=r[0], kind=r[1], name=r[2], aliases=json.loads(r[3] or "[]"),
+                        is_me=bool(r[4]), mentions=r[5]) for r in rows]
+        return G.filter_displayable(self.store.conn, found) if displayable else found
 
     def graph(self, *, note_id: Optional[int] = None, entity_id: Optional[int] = None,
               depth: int = 1, limit: int = 300) -> Graph:
-        """The neighbourhood of a note or an entity for the graph view, breadth first,
-        at most ``limit`` nodes (``truncated`` says when more existed). Strongest links
-        first; each step is an indexed query, so the cost depends on ``limit``, not on
-        the size of the store. Raises NotFound / InvalidInput."""
-        if (note_id is None) == (entity_id is None):
-            raise InvalidInput("give exactly one of note_id or entity_id")
-        depth = max(0, min(int(depth), 4))
-        limit = max(1, min(int(limit), 5000))
-        conn = self.store.conn
-        nodes: dict[str, GraphNode] = {}
-        edges: dict[tuple, GraphEdge] = {}
-        truncated = False
-        frontier: deque[tuple[int, int]] = deque()
+        """The neighbourhood of a note or an entity, breadth first, at most ``limit``
+        nodes (``truncated`` says when more existed), strongest links first
+        (:func:`secondme.memory.graph.neighbourhood`). Raises NotFound / InvalidInput."""
+        return G.neighbourhood(self.store.conn, note_id=note_id, entity_id=entity_id,
+                               depth=depth, limit=limit)
 
-        def add_note(nid: int, d: int) -> bool:
-            nonlocal truncated
-            key = f"n{nid}"
-            if key in nodes:
-                return True
-            if len(nodes) >= limit:
-                truncated = True
-                return False
-            r = conn.execute("select text, kind, strength from notes where id = ?",
-                             [nid]).fetchone()
-            if r is None:
-                return False
-            nodes[key] = GraphNode(id=key, type="note", label=r[0][:120], kind=r[1],
-                                   weight=r[2], depth=d)
-            frontier.append((nid, d))
-            return True
-
-        if entity_id is not None:
-            e = conn.execute("select name, kind, is_me from entities where id = ?",
-                             [entity_id]).fetchone()
-            if e is None:
-                raise NotFound(f"entity {entity_id} does not exist")
-            nodes[f"e{entity_id}"] = GraphNode(id=f"e{entity_id}", type="entity", label=e[0],
-                                               kind=e[1], depth=0)
-            for (nid,) in conn.execute(
-                    "select m.note_id from entity_mentions m join notes n on n.id = m.note_id "
-                    "where m.entity_id = ? and n.archived = 0 order by n.strength desc, n.id desc "
-                    "limit ?", [entity_id, limit + 1]).fetchall():
-                if add_note(nid, 1):
-                    edges[(f"e{entity_id}", f"n{nid}", "mentions")] = GraphEdge(
-                        f"e{entity_id}", f"n{nid}", "mentions", 1.0)
-            start_depth_limit = depth + 1
-        else:
-            if conn.execute("select 1 from notes where id = ?", [note_id]).fetchone() is None:
-                raise NotFound(f"note {note_id} does not exist")
-            add_note(int(note_id), 0)
-            start_depth_limit = depth
-        while frontier:
-            nid, d = frontier.popleft()
-            if d >= start_depth_limit:
-                continue
-            rows = conn.execute(
-                "select src_id, dst_id, kind, weight from links where src_id = ? union all "
-                "select src_id, dst_id, kind, weight from links where dst_id = ? "
-                "order by weight desc limit ?", [nid, nid, limit]).fetchall()
-            for src, dst, kind, weight in rows:
-                other = dst if src == nid else src
-                if add_note(other, d + 1):
-                    edges[(f"n{src}", f"n{dst}", kind)] = GraphEdge(f"n{src}", f"n{dst}", kind,
-                                                                   weight)
-        # edges among the nodes already shown (capped by the same limit)
-        ids = [int(k[1:]) for k, n in nodes.items() if n.type == "note"]
-        if len(ids) > 1:
-            q = ",".join("?" * len(ids))
-            for src, dst, kind, weight in conn.execute(
-                    f"select src_id, dst_id, kind, weight from links where src_id in ({q}) and "
-                    f"dst_id in ({q}) limit ?", [*ids, *ids, limit * 4]):
-                edges.setdefault((f"n{src}", f"n{dst}", kind),
-                                 GraphEdge(f"n{src}", f"n{dst}", kind, weight))
-        return Graph(nodes=list(nodes.values()), edges=list(edges.values()), truncated=truncated)
+    def graph_overview(self, *, note_id: Optional[int] = None,
+                       entity_id: Optional[int] = None, depth: int = 1,
+                       expand: Optional[str] = None) -> Graph:
+        """What the graph view draws: the centre, its strongest memories, the people and
+        places around it, the rest grouped by period (``type="group"`` nodes with
+        ``count``, ``members``, ``since``/``until``); ``expand`` opens one group
+        (:func:`secondme.memory.graph.overview`). Raises NotFound / InvalidInput."""
+        return G.overview(self.store.conn, note_id=note_id, entity_id=entity_id,
+                          depth=depth, expand=expand)
 
     # -- formation -----------------------------------------------------------------------
     def run_extract(self, progress: Optional[ProgressFn] = None,

@@ -39,6 +39,39 @@ def demo_template(tmp_path_factory) -> Path:
     return d
 
 
+CHAT_2K = Path(__file__).resolve().parent.parent / "fixtures" / "ui" / \
+    "WhatsApp Chat with Tom Baker.txt"
+
+
+@pytest.fixture(scope="session")
+def chat2k_template(tmp_path_factory) -> Path:
+    """A data dir with a 2,000-message WhatsApp chat (tests/fixtures/ui/make_chat.py)
+    imported and memories formed (fake embedder, deterministic extraction)."""
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    d = tmp_path_factory.mktemp("chat2k") / "data"
+    sm = SecondMe(d, embedder=HashEmbedder())
+    sm.update_settings(me_name="Sam Rivera")
+    sm.import_paths([str(CHAT_2K)], me="Sam Rivera")
+    sm.run_extract()
+    sm.index_pending()
+    sm.close()
+    return d
+
+
+@pytest.fixture
+def chat2k_sm(chat2k_template, tmp_path):
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    d = tmp_path / "chat2k"
+    shutil.copytree(chat2k_template, d)
+    sm = SecondMe(d, embedder=HashEmbedder())
+    yield sm
+    sm.close()
+
+
 @pytest.fixture
 def demo_home(demo_template, tmp_path) -> Path:
     d = tmp_path / "demo data"

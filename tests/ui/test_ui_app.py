@@ -74,7 +74,7 @@ def test_errors_show_in_the_banner_and_esc_dismisses(qtbot, window_factory, demo
 
     w.runner.run(boom)
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
-    assert "memory 999 does not exist" in w.banner.text
+    assert "memory 999 does not exist" in w.banner.text.lower()
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     assert not w.banner.isVisible()
 
@@ -84,8 +84,34 @@ def test_internal_error_names_the_log_file(qtbot, window_factory, demo_sm):
     w.show()
     w.runner.run(lambda p, c: 1 / 0)
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
-    assert w.banner.text.startswith("Internal error: ZeroDivisionError")
+    # said in words, with where the details are; never the exception's name
+    assert w.banner.text.startswith("Something went wrong inside secondme — a bug, not "
+                                    "something you did.")
     assert "secondme.log" in w.banner.text
+    assert "ZeroDivisionError" not in w.banner.text and "division" not in w.banner.text
+
+
+def test_a_pane_s_own_error_line_never_shows_sql_or_python_names(qtbot, demo_sm,
+                                                                  ctx_factory):
+    """The panes' own error lines (graph, memories, import, settings, source view)
+    say a bug is a bug, in words; a SecondMeError keeps its words (written for people)."""
+    import sqlite3
+
+    from secondme.errors import NotFound
+    from secondme_ui.panes.graph import GraphPanel
+    from secondme_ui.render import problem_words
+
+    bug = sqlite3.OperationalError("no such table: vector_items")
+    assert problem_words(bug) == ("an internal problem in secondme (a bug; its details are "
+                                  "in the log file)")
+    assert problem_words(NotFound("That memory no longer exists.")) == \
+        "That memory no longer exists"
+    p = GraphPanel(ctx_factory(demo_sm))
+    qtbot.addWidget(p)
+    p._failed(bug)
+    assert p.info.text().startswith("Cannot show this neighbourhood: an internal problem")
+    for bad in ("vector_items", "no such table", "OperationalError", "sqlite"):
+        assert bad not in p.info.text()
 
 
 def test_palette_runs_commands_and_searches(qtbot, window_factory, demo_sm):
@@ -268,3 +294,69 @@ def test_a_pane_starts_on_its_own_with_demo_data(pane, tmp_path):
                          capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "error:" not in out.stderr, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("display", [None, ":77"])
+def test_no_display_says_so_in_one_line(tmp_path, display):
+    """`secondme` without a display used to abort inside Qt (exit 134, "Reinstalling the
+    application may fix this problem"); it says in one line that no display was found,
+    points to the command line, and exits 1."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if display:
+        env["DISPLAY"] = display  # set, but nothing listens there
+    res = subprocess.run([sys.executable, "-m", "secondme", "--home", str(tmp_path / "h")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "no display was found" in lines[0] and "secondme --help" in lines[0]
+    assert "Reinstall" not in res.stderr and "qt." not in res.stderr
+    assert not (tmp_path / "h").exists()  # nothing was created
+
+
+def test_display_check_accepts_headless_platforms(monkeypatch):
+    from secondme_ui.app import display_problem
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert display_problem() is None
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert "DISPLAY is not set" in display_problem()
+
+
+def test_first_window_and_a_restored_one_are_wholly_on_screen(qtbot, demo_sm, tmp_path):
+    """The first window opened partly off-screen (a fixed 1280×820 on a smaller
+    screen); a geometry saved on a larger or disconnected monitor must not put it
+    off-screen either."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QGuiApplication
+
+    from secondme_ui.window import MainWindow
+
+    avail = QGuiApplication.primaryScreen().availableGeometry()
+
+    def on_screen(w):
+        g = w.geometry()
+        return avail.contains(QRect(w.x(), w.y(), g.width(), g.height())), (g, avail)
+
+    ini = str(tmp_path / "qs.ini")
+    w = MainWindow(demo_sm, qsettings=QSettings(ini, QSettings.Format.IniFormat),
+                   onboarding=False, warm_up=False)
+    qtbot.addWidget(w)
+    ok, why = on_screen(w)
+    assert ok, why
+    # centred on first start
+    assert abs((w.x() - avail.x()) - (avail.right() - (w.x() + w.width()))) < 60
+    # a geometry from another monitor, far to the right and below
+    w.setGeometry(avail.width() + 900, avail.height() + 700, avail.width() + 400,
+                  avail.height() + 300)
+    w.save_state()
+    w.shutdown()
+    w2 = MainWindow(demo_sm, qsettings=QSettings(ini, QSettings.Format.IniFormat),
+                    onboarding=False, warm_up=False)
+    qtbot.addWidget(w2)
+    ok, why = on_screen(w2)
+    assert ok, why
+    w2.shutdown()

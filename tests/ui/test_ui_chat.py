@@ -131,3 +131,49 @@ def test_follow_up_copy_and_history(qtbot, chat):
     qtbot.waitUntil(lambda: len(chat.turns) == 2, timeout=10000)
     assert chat.chat_id == cid
     assert "landlady" in chat.transcript.toPlainText()
+
+
+def _source_lines(pane):
+    text = pane.transcript.toPlainText()
+    return [ln for ln in text.split("Sources", 1)[-1].splitlines() if ln.strip()]
+
+
+def test_sources_are_numbered_as_their_markers(qtbot, chat):
+    """The answer cites [3] and [1]: the sources read "[1] …" and "[3] …" (a Markdown
+    list numbered them 1., 2. — the issue saw "[3]" above a source numbered "2.");
+    a source the answer does not cite is not listed; each [n] opens its own source."""
+    from secondme.api import Answer, Citation
+
+    def cite(n, text, mid):
+        return Citation(n=n, id=mid, kind="message", text=text,
+                        sources=[{"speaker": "Anna Rivera", "conversation": "Anna Rivera",
+                                  "timestamp": "2023-09-03T10:00:00+00:00",
+                                  "message_id": "x", "item_id": mid}])
+
+    chat.turns = []
+    from secondme_ui.panes.chat import _Turn
+    t = _Turn("When did I adopt Biscuit?", "7")
+    chat.turns.append(t)
+    answer = Answer(answer="On 3 September 2023 [3], a beagle mix [1].", abstained=False,
+                    citations=[cite(1, "A beagle mix, two years old.", 11),
+                               cite(2, "Unrelated message.", 12),
+                               cite(3, "We picked Biscuit up today!", 13)])
+    chat._answered(t, answer)
+    lines = _source_lines(chat)
+    assert lines[0].startswith("[1] ") and "beagle" in lines[0]
+    assert lines[1].startswith("[3] ") and "picked Biscuit" in lines[1]
+    assert not any("Unrelated" in ln for ln in lines)
+    assert not any(ln.lstrip().startswith(("1.", "2.", "3.")) for ln in lines)
+    # the speaker is not repeated as the conversation's name; no ids
+    assert "Anna Rivera · Anna Rivera" not in lines[0] and " x" not in lines[0]
+    chat._anchor_clicked(QUrl("cite:7:3"))
+    assert chat.ctx.opened_sources[-1] == ("message", 13)
+
+
+def test_real_answer_markers_match_their_sources(qtbot, chat):
+    ask(qtbot, chat, "When is Anna getting married?")
+    t = chat.turns[-1]
+    import re
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", t.answer)}
+    labels = {int(m) for m in re.findall(r"^\[(\d+)\]", "\n".join(_source_lines(chat)), re.M)}
+    assert markers and labels == markers, (t.answer, _source_lines(chat))

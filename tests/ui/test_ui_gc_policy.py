@@ -167,7 +167,7 @@ def test_worker_errors_carry_no_frames(qtbot):
     qtbot.waitUntil(lambda: bool(caught), timeout=5000)
     assert caught[0].__traceback__ is None
     assert "ValueError" in caught[0].__ui_traceback__  # the text is kept for the log
-    assert errors and errors[0].startswith("Internal error: ValueError")
+    assert errors and errors[0].startswith("Something went wrong inside secondme")
     runner.shutdown()
 
 

@@ -73,7 +73,41 @@ def test_import_shows_counts_and_per_conversation_errors(qtbot, pane, tmp_path):
     assert top.childCount() >= 1
     assert "Broken 2" in top.child(0).text(0) or "c2" in top.child(0).text(0)
     assert top.child(0).text(6)
-    assert "Imported 80 messages" in pane.progress_label.text()
+    assert pane.progress_label.text().startswith(
+        "Imported 80 messages and 0 documents from 1 source; 1 problem — see below.")
+    assert "(s)" not in pane.progress_label.text()
+    assert pane.progress.value() == pane.progress.maximum()  # a full bar
+    # every column heading is readable in full
+    fm = pane.summary.header().fontMetrics()
+    for c in range(pane.summary.columnCount()):
+        assert pane.summary.columnWidth(c) > fm.horizontalAdvance(
+            pane.summary.headerItem().text(c)), pane.summary.headerItem().text(c)
+
+
+def test_choosing_new_files_clears_the_last_result(qtbot, pane, tmp_path):
+    """After an import, choosing another file clears the "Imported …" line and the
+    full bar (they stayed and read as if the new file were imported already); the
+    last import's table stays under its heading; Import then imports the new file."""
+    first = big_export(tmp_path / "first.json", conversations=2, messages=10)
+    pane.add_paths([str(first)])
+    with qtbot.waitSignal(pane.import_finished, timeout=30000):
+        pane.import_button.click()
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.progress_label.text().startswith("Imported")
+    second = big_export(tmp_path / "second.json", conversations=3, messages=10)
+    pane.add_paths([str(second)])
+    assert pane.progress_label.text() == ""
+    assert pane.progress.value() < pane.progress.maximum() or pane.progress.value() == 0
+    assert pane.progress.text() in ("", "0%")
+    assert pane.summary.topLevelItemCount() == 1  # the last import, still listed
+    wait_idle(qtbot, pane.ctx.runner)
+    with qtbot.waitSignal(pane.import_finished, timeout=30000):
+        pane.import_button.click()
+    # the same conversation ids: the first two are already in, the third is new
+    assert sum(s.messages_added + s.messages_skipped for s in pane.report.sources) == 30
+    assert pane.progress_label.text().startswith("Imported 10 messages")
+    pane.clear_button.click()
+    assert pane.progress_label.text() == "" and pane.queue.topLevelItemCount() == 0
 
 
 def test_cancel_stops_between_conversations(qtbot, pane, tmp_path):

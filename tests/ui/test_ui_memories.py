@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from PySide6.QtCore import Qt
 from ui_helpers import wait_idle
 
 
@@ -95,7 +96,7 @@ def test_edit_pin_archive_undo(qtbot, pane):
     d.versions.setCurrentRow(0)
     d.undo_selected()
     qtbot.waitUntil(lambda: bool(pane.ctx.errors), timeout=10000)
-    assert "undo history entry" in pane.ctx.errors[-1]
+    assert "undo the later change first" in pane.ctx.errors[-1]
 
 
 def test_delete(qtbot, pane):
@@ -109,39 +110,202 @@ def test_delete(qtbot, pane):
         sm.get_note(nid)
 
 
-def test_merge_selected(qtbot, pane):
+def select_rows(pane, *rows):
+    sel = pane.table.selectionModel()
+    pane.table.selectRow(rows[0])
+    for r in rows[1:]:
+        sel.select(pane.model.index(r, 0), sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+
+
+def test_merge_asks_and_keeps_both_texts(qtbot, pane):
+    """The Merge button asks first (it merged at once: the button's "checked" argument
+    reached ``confirm``); the dialog shows both texts and what the merged memory will
+    say; both texts stay (the merged one says both, the other is archived with its own);
+    Ctrl+Z (the change stack) undoes it."""
     sm = pane.ctx.sm
-    a, b = pane.model.rows[0].id, pane.model.rows[1].id
-    pane.table.selectRow(0)
-    pane.table.selectionModel().select(
-        pane.model.index(1, 0),
-        pane.table.selectionModel().SelectionFlag.Select
-        | pane.table.selectionModel().SelectionFlag.Rows)
-    assert set(pane.selected_ids()) == {a, b}
+    a, b = pane.model.rows[0], pane.model.rows[1]
+    select_rows(pane, 0, 1)
+    assert set(pane.selected_ids()) == {a.id, b.id}
     assert pane.merge_button.isEnabled()
-    pane.merge_selected(confirm=False)
-    qtbot.waitUntil(lambda: pane.detail.note_id not in (None, a, b) or
-                    pane.detail.note_id in (a, b) and sm.get_note(a) is not None, timeout=10000)
+    pane.merge_button.click()
+    dlg = pane.merge_dialog
+    qtbot.waitUntil(dlg.isVisible, timeout=5000)
+    assert sm.get_note(a.id).note.text == a.text and not sm.get_note(b.id).note.archived
+    shown = " ".join(lab.text() for lab in dlg.findChildren(type(pane.count_label)))
+    assert " ".join(a.text.split())[:40] in shown and " ".join(b.text.split())[:40] in shown
+    merged = dlg.merged_text()
+    assert " ".join(a.text.split()) in merged and " ".join(b.text.split()) in merged
+    dlg.reject()  # Cancel: nothing happens
     wait_idle(qtbot, pane.ctx.runner)
-    merged = pane.detail.note_id
-    detail = sm.get_note(merged)
-    assert len(detail.sources) >= 1
+    assert not sm.get_note(b.id).note.archived
+    dlg = pane.merge_selected()
+    dlg.text.setPlainText(merged + " (checked)")
+    dlg.merge_button.click()
+    qtbot.waitUntil(lambda: sm.get_note(b.id).note.archived, timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert sm.get_note(a.id).note.text == merged + " (checked)"
+    assert sm.get_note(b.id).note.text == b.text                  # kept, archived
+    assert pane.ctx.changes.undo_text().startswith("Undo merge of")
+    pane.ctx.changes.undo()
+    qtbot.waitUntil(lambda: not sm.get_note(b.id).note.archived, timeout=10000)
+    assert sm.get_note(a.id).note.text == a.text
 
 
-def test_link_and_unlink(qtbot, pane):
+def test_delete_button_asks_first(qtbot, pane, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     sm = pane.ctx.sm
-    a, b = pane.model.rows[0].id, pane.model.rows[2].id
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    nid = pane.model.rows[0].id
+    select(qtbot, pane, nid)
+    pane.detail.delete_button.click()
+    wait_idle(qtbot, pane.ctx.runner)
+    assert asked and sm.get_note(nid).note.id == nid
+
+
+def test_link_button_picks_a_memory_and_unlink(qtbot, pane, monkeypatch):
+    """"Link to…" opens the picker (the button's "checked" argument used to arrive as
+    the target: a link to memory 0); links read as words, never ids."""
+    from PySide6.QtWidgets import QDialog
+
+    from secondme_ui.panes import memories as M
+
+    sm = pane.ctx.sm
+    a = pane.model.rows[0].id
+
+    def pick(dlg):
+        qtbot.waitUntil(lambda: dlg.results.count() > 0, timeout=10000)
+        dlg.results.setCurrentRow(1)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(M.NotePickerDialog, "exec", pick)
     select(qtbot, pane, a)
-    pane.detail.link_to(b, "related")
-    qtbot.waitUntil(lambda: any(l.id == b for l in sm.get_note(a).links), timeout=10000)
-    qtbot.waitUntil(lambda: any(f"#{b}" in pane.detail.links.item(i).text()
-                                for i in range(pane.detail.links.count())), timeout=10000)
-    for i in range(pane.detail.links.count()):
-        if f"#{b}" in pane.detail.links.item(i).text():
-            pane.detail.links.setCurrentRow(i)
+    pane.detail.link_button.click()
+    qtbot.waitUntil(lambda: any(l.created_by == "user" for l in sm.get_note(a).links),
+                    timeout=10000)
+    b = next(l.id for l in sm.get_note(a).links if l.created_by == "user")
+    qtbot.waitUntil(lambda: any(pane.detail.links.item(i).data(Qt.ItemDataRole.UserRole)[0]
+                                == b for i in range(pane.detail.links.count())),
+                    timeout=10000)
+    row = next(i for i in range(pane.detail.links.count())
+               if pane.detail.links.item(i).data(Qt.ItemDataRole.UserRole)[0] == b)
+    text = pane.detail.links.item(row).text()
+    assert text.startswith("Related: ") and f"#{b}" not in text
+    pane.detail.links.setCurrentRow(row)
     pane.detail.unlink_selected()
     qtbot.waitUntil(lambda: not any(l.id == b and l.kind == "related"
                                     for l in sm.get_note(a).links), timeout=10000)
+
+
+def test_editor_never_shows_a_memory_the_list_does_not(qtbot, pane):
+    """Opening a memory the filtered list does not hold shows it in the list (with
+    "Show all memories"); the header names no ids."""
+    sm = pane.ctx.sm
+    target = next(n for n in sm.list_notes(limit=500) if "Biscuit" not in n.text)
+    pane.search.setText("Biscuit")
+    pane.apply_filters()
+    qtbot.waitUntil(lambda: pane.model.rowCount() > 0 and
+                    pane.model.filters.get("query") == "Biscuit", timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.model.row_of(target.id) < 0
+    pane.open_note(target.id)
+    qtbot.waitUntil(lambda: pane.model.row_of(target.id) >= 0 and
+                    pane.selected_ids() == [target.id], timeout=10000)
+    assert pane.only_label.isVisible() and pane.show_all_button.isVisible()
+    qtbot.waitUntil(lambda: pane.detail.note_id == target.id
+                    and pane.detail.detail is not None, timeout=10000)
+    assert "#" not in pane.detail.header.text() and str(target.id) not in \
+        pane.detail.header.text().split("·")[0]
+    pane.show_all_button.click()
+    qtbot.waitUntil(lambda: pane.model.rowCount() > 1, timeout=10000)
+    assert not pane.only_label.isVisible() and "ids" not in pane.model.filters
+    # typing a search also ends the list of given memories
+    pane.search.setText("Biscuit")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "Biscuit", timeout=5000)
+    wait_idle(qtbot, pane.ctx.runner)
+    pane.open_note(target.id)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.model.filters.get("ids") == [target.id]
+    pane.search.setText("Lisbon")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "Lisbon", timeout=5000)
+    assert "ids" not in pane.model.filters
+
+
+def test_a_search_that_leaves_the_memory_out_clears_the_editor(qtbot, pane):
+    """A memory in the editor, then a new search whose results do not hold it: the
+    editor shows no memory (it showed the old one beside a list without it — found
+    by the click-through); unsaved text is never thrown away."""
+    sm = pane.ctx.sm
+    biscuit = next(n for n in pane.model.rows if "Biscuit" in n.text)
+    pane.search.setText("Biscuit")
+    pane.apply_filters()
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "Biscuit"
+                    and pane.model.row_of(biscuit.id) >= 0, timeout=10000)
+    pane.table.selectRow(pane.model.row_of(biscuit.id))
+    qtbot.waitUntil(lambda: pane.detail.detail is not None
+                    and pane.detail.note_id == biscuit.id, timeout=10000)
+    pane.search.setText("married")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "married", timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.model.row_of(biscuit.id) < 0 and pane.model.rowCount() > 0
+    assert pane.detail.note_id is None and pane.detail.detail is None
+    assert pane.detail.text.toPlainText() == ""
+    assert pane.detail.header.text() == "Select a memory to see and edit it."
+    assert pane.count_label.text().startswith(f"{pane.model.rowCount()} memor")
+    assert "1 memories" not in pane.count_label.text()
+    # with unsaved text the editor stays
+    pane.search.setText("Biscuit")
+    qtbot.waitUntil(lambda: pane.model.row_of(biscuit.id) >= 0, timeout=10000)
+    pane.table.selectRow(pane.model.row_of(biscuit.id))
+    qtbot.waitUntil(lambda: pane.detail.note_id == biscuit.id
+                    and pane.detail.detail is not None, timeout=10000)
+    pane.detail.text.setPlainText("Biscuit is a beagle mix.")
+    pane.search.setText("married")
+    qtbot.waitUntil(lambda: pane.model.filters.get("query") == "married", timeout=10000)
+    wait_idle(qtbot, pane.ctx.runner)
+    assert pane.detail.note_id == biscuit.id
+    assert pane.detail.text.toPlainText() == "Biscuit is a beagle mix."
+    assert sm.get_note(biscuit.id).note.text == biscuit.text
+
+
+def test_a_source_names_its_chat_once(qtbot, pane):
+    """A message in a chat named after its writer reads "Anna Rivera · 2023-09-03 …",
+    not "Anna Rivera · Anna Rivera · …"."""
+    from secondme_ui.panes.memories import _source_label
+
+    sm = pane.ctx.sm
+    seen = []
+    for n in pane.model.rows[:60]:
+        for src in sm.get_note(n.id).sources:
+            if src.kind == "message" and src.speaker:
+                label = _source_label(src)
+                seen.append(label)
+                assert label.count(src.speaker) == 1 + src.text.count(src.speaker), label
+                if src.conversation and src.conversation != src.speaker:
+                    assert f"in “{src.conversation}”" in label
+    assert seen
+
+
+def test_show_filtered_clears_the_old_search(qtbot, pane):
+    from datetime import datetime, timezone
+
+    pane.search.setText("Biscuit")
+    pane.kind.setCurrentIndex(pane.kind.findData("fact"))
+    wait_idle(qtbot, pane.ctx.runner)
+    since = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    until = datetime(2024, 12, 31, tzinfo=timezone.utc)
+    pane.show_filtered(since=since, until=until)
+    wait_idle(qtbot, pane.ctx.runner)
+    f = pane.model.filters
+    assert "query" not in f and "kind" not in f and f["since"].date() == since.date()
+    assert pane.search.text() == ""
+    expected = pane.ctx.sm.list_notes(since=since, until=until, limit=10000)
+    while pane.model.canFetchMore():
+        pane.model.fetchMore()
+        wait_idle(qtbot, pane.ctx.runner)
+    assert pane.model.rowCount() == len(expected)
 
 
 def test_sources_open_the_message(qtbot, pane):

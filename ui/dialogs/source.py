@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 from secondme.api import SourceView
 
 from ..context import AppContext
-from ..render import SafeBrowser, escape, fmt_time
+from ..render import SafeBrowser, escape, fmt_time, problem_words
 
 
 def source_html(view: SourceView) -> tuple[str, str]:
@@ -37,7 +37,6 @@ def _messages_html(view: SourceView) -> str:
                                              and m["id"] == view.highlight)
         speaker = escape(m["speaker"] or "—")
         when = escape(fmt_time(m["timestamp"]))
-        ext = m["message_id"] or ""
         text = escape(m["text"]).replace("\n", "<br>")
         bg = "#fff3b0" if is_target else ("#e8f0fe" if m["is_me"] else "#f3f3f3")
         anchor = '<a name="target"></a>' if is_target else ""
@@ -45,7 +44,7 @@ def _messages_html(view: SourceView) -> str:
             f'{anchor}<table width="100%" cellpadding="6" style="margin:4px 0; '
             f'background:{bg};"><tr><td style="color:#202020">'
             f'<b>{speaker}</b> <span style="color:#666">{when}'
-            f'{" · id " + escape(ext) if ext and is_target else ""}</span><br>{text}'
+            f'{" · the cited message" if is_target else ""}</span><br>{text}'
             f'</td></tr></table>')
     return "".join(rows)
 
@@ -103,7 +102,7 @@ class SourceDialog(QDialog):
                             on_error=lambda e: self._error(e))
 
     def _error(self, e: BaseException) -> bool:
-        self.title.setText(f"Cannot open this source: {e}")
+        self.title.setText(f"Cannot open this source: {problem_words(e)}.")
         return False
 
     def show_view(self, view: SourceView) -> None:

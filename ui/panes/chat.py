@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from secondme.api import Answer, ChatInfo, ChatTurn, Citation, SearchResult
 
 from ..context import AppContext
-from ..render import SafeBrowser, answer_markdown, fmt_time, set_safe_markdown
+from ..render import CITATION, SafeBrowser, answer_markdown, fmt_time, set_safe_markdown
 from ..widgets import heading
 
 
@@ -293,13 +293,7 @@ class ChatPanel(QWidget):
                 for r in t.closest[:3]:
                     parts.append(f"- {escape_md(_snippet(r.text))}")
             if t.citations:
-                lines = ["**Sources**", ""]
-                for c in t.citations:
-                    where = _where(c)
-                    txt = _snippet(c.text, 140)
-                    lines.append(f"{c.n}. [{escape_md(where)}](cite:{t.prefix}:{c.n}) — "
-                                 f"{escape_md(txt)}")
-                parts.append("\n".join(lines))
+                parts.append(sources_markdown(t.answer, t.citations, t.prefix))
             parts.append("---")
         sb = self.transcript.verticalScrollBar()
         at_end = sb.value() >= sb.maximum() - 4
@@ -416,18 +410,38 @@ def _snippet(text: Optional[str], n: int = 200) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+def sources_markdown(answer: str, citations: list[Citation], prefix: str) -> str:
+    """The sources under an answer, each labelled ``[n]`` exactly as its marker in the
+    answer (not a Markdown list, which would renumber them 1, 2, …), in marker order;
+    only those the answer cites when it cites any. Each ``[n]`` opens its source."""
+    used = {int(m.group(1)) for m in CITATION.finditer(answer or "")}
+    cites = sorted(citations, key=lambda c: c.n)
+    if used and any(c.n in used for c in cites):
+        cites = [c for c in cites if c.n in used]
+    lines = ["**Sources**"]
+    for c in cites:
+        txt = _snippet(c.text, 140)
+        lines.append(f"[\\[{c.n}\\]](cite:{prefix}:{c.n}) {escape_md(_where(c))}"
+                     + (f" — {escape_md(txt)}" if txt else ""))
+    return "\n\n".join(lines)
+
+
 def _where(c: Citation) -> str:
-    """Where citation ``c`` comes from, in a few words (its first source)."""
+    """Where citation ``c`` comes from, in a few words (its first source): who, in
+    which conversation (when it is not named after them), when."""
     if not c.sources:
-        return c.kind
+        return {"note": "a memory", "message": "a message", "chunk": "a document"}.get(
+            c.kind, "a source")
     s = c.sources[0]
     if s.get("document") is not None:
         page = s.get("page")
         return f"{s['document']}" + (f", page {page}" if page else "")
-    who = s.get("speaker") or ""
-    conv = s.get("conversation") or ""
+    who = str(s.get("speaker") or "")
+    conv = str(s.get("conversation") or "")
     when = fmt_time(s.get("timestamp"), with_time=False)
-    return " · ".join(x for x in (str(who), str(conv), when) if x) or "source"
+    if conv and conv == who:
+        conv = ""
+    return " · ".join(x for x in (who, f"in “{conv}”" if conv else "", when) if x) or "a source"
 
 
 def main() -> int:

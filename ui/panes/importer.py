@@ -29,6 +29,7 @@ from secondme.errors import SecondMeError
 from secondme.progress import Progress
 
 from ..context import AppContext
+from ..render import counted, problem_words
 from ..widgets import heading
 
 
@@ -123,7 +124,7 @@ class ImportPanel(QWidget):
         self.import_button = QPushButton("Import")
         self.import_button.setAccessibleName("Start importing")
         self.import_button.setEnabled(False)
-        self.import_button.clicked.connect(self.start_import)
+        self.import_button.clicked.connect(lambda: self.start_import())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel the import")
         self.cancel_button.setEnabled(False)
@@ -146,6 +147,10 @@ class ImportPanel(QWidget):
         self.summary.setHeaderLabels(["Source", "Format", "Conversations", "Messages added",
                                       "Skipped", "Documents", "Problems"])
         self.summary.setColumnWidth(0, 360)
+        head = self.summary.header()
+        for c in range(1, self.summary.columnCount()):  # the numbers' headings never cut
+            self.summary.setColumnWidth(c, max(90, head.fontMetrics().horizontalAdvance(
+                self.summary.headerItem().text(c)) + 24))
         outer.addWidget(self.summary, 1)
         self.setTabOrder(self.files_button, self.folder_button)
         self.setTabOrder(self.folder_button, self.demo_button)
@@ -182,9 +187,21 @@ class ImportPanel(QWidget):
         self.detected = {}
         self.queue.clear()
         self.import_button.setEnabled(False)
+        self._reset_progress()
+
+    def _reset_progress(self) -> None:
+        """A new choice starts afresh: the previous "Imported …" line and its full bar
+        go (the last import's table below stays, under its heading)."""
+        if self.busy:
+            return
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.progress_label.setText("")
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue ``paths`` and detect their format in the background."""
+        self._reset_progress()
         sm = self.ctx.sm
         for p in paths:
             p = str(p)
@@ -264,8 +281,9 @@ class ImportPanel(QWidget):
         docs = sum(s.documents for s in sources)
         problems = sum(len(s.errors) for s in sources)
         self.progress_label.setText(
-            f"Imported {added:,} messages and {docs:,} documents from {len(sources)} "
-            f"source(s)" + (f"; {problems} problem(s) — see below." if problems else ".")
+            f"Imported {counted(added, 'message')} and {counted(docs, 'document')} from "
+            f"{counted(len(sources), 'source')}"
+            + (f"; {counted(problems, 'problem')} — see below." if problems else ".")
             + " Memories are being formed in the background (see Activity).")
         self._show_summary(sources)
         self.paths = []
@@ -314,7 +332,7 @@ class ImportPanel(QWidget):
     def _failed(self, e: BaseException) -> bool:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress_label.setText(f"Import failed: {e}")
+        self.progress_label.setText(f"Import failed: {problem_words(e)}.")
         return True
 
     def _done(self) -> None:

@@ -39,11 +39,15 @@ from PySide6.QtWidgets import (
 
 from secondme.api import Entity, HistoryEntry, Note, NoteDetail, NoteSource
 
+from ..changes import quote
 from ..context import AppContext
-from ..render import fmt_time, origin_label
+from ..render import action_words, actor_words, fmt_time, kind_words, origin_label, problem_words
 
 PAGE = 200
 LINK_KINDS = ["related", "same_entity", "updates", "contradicts", "part_of"]
+LINK_WORDS = {"related": "Related", "same_entity": "About the same person",
+              "updates": "Updates", "contradicts": "Contradicts", "part_of": "Part of",
+              "wikilink": "Linked in a note"}
 _ROOT = QModelIndex()  # the invalid index: "the top level" of a table model
 
 
@@ -186,7 +190,8 @@ class NotePickerDialog(QDialog):
         self.results = QListWidget()
         self.results.setAccessibleName("Memories found")
         self.kind = QComboBox()
-        self.kind.addItems(LINK_KINDS)
+        for k in LINK_KINDS:
+            self.kind.addItem(LINK_WORDS[k], k)
         self.kind.setAccessibleName("Link kind")
         form = QFormLayout()
         form.addRow("Link kind", self.kind)
@@ -224,7 +229,58 @@ class NotePickerDialog(QDialog):
 
     def chosen(self) -> tuple[Optional[int], str]:
         it = self.results.currentItem()
-        return (it.data(Qt.ItemDataRole.UserRole) if it else None), self.kind.currentText()
+        text = it.text() if it else ""
+        self.chosen_text = text
+        return (it.data(Qt.ItemDataRole.UserRole) if it else None), self.kind.currentData()
+
+
+def merged_text(texts: list[str]) -> str:
+    """The texts joined, each one only if the ones before do not already say it."""
+    out = " ".join(texts[0].split())
+    for t in texts[1:]:
+        t = " ".join(t.split())
+        if t and t.lower().rstrip(".") not in out.lower():
+            out = (out if out.endswith((".", "!", "?")) else out + ".") + " " + t
+    return out
+
+
+class MergeDialog(QDialog):
+    """Confirms a merge: each memory's text, and what the merged memory will say (its
+    text can be edited). The first memory survives; the others are archived, their text
+    kept in history."""
+
+    def __init__(self, notes: list[Note], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Merge memories")
+        self.setObjectName("MergeDialog")
+        self.setMinimumWidth(560)
+        lay = QVBoxLayout(self)
+        intro = QLabel(f"These {len(notes)} memories become one. It keeps all their sources "
+                       "and links; the others are archived and their text stays in the "
+                       "history. Ctrl+Z undoes the merge.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        for i, n in enumerate(notes, 1):
+            lab = QLabel(f"{i}. {' '.join(n.text.split())}")
+            lab.setTextFormat(Qt.TextFormat.PlainText)
+            lab.setWordWrap(True)
+            lab.setObjectName("hint")
+            lay.addWidget(lab)
+        lay.addWidget(QLabel("The merged memory says:"))
+        self.text = QPlainTextEdit(merged_text([n.text for n in notes]))
+        self.text.setAccessibleName("Text of the merged memory")
+        self.text.setMaximumHeight(110)
+        lay.addWidget(self.text)
+        bb = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.merge_button = bb.addButton("Merge", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.merge_button.setAccessibleName("Merge the memories")
+        self.merge_button.setDefault(True)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        lay.addWidget(bb)
+
+    def merged_text(self) -> str:
+        return self.text.toPlainText().strip()
 
 
 class NoteDetailView(QWidget):
@@ -270,14 +326,14 @@ class NoteDetailView(QWidget):
         self.archive_box.clicked.connect(self.toggle_archive)
         self.link_button = QPushButton("Link to…")
         self.link_button.setAccessibleName("Link to another memory")
-        self.link_button.clicked.connect(self.link_to)
+        self.link_button.clicked.connect(lambda: self.link_to())
         self.graph_button = QPushButton("Show in graph")
         self.graph_button.setAccessibleName("Show in graph")
         self.graph_button.clicked.connect(lambda: self.note_id is not None
                                           and self.ctx.show_graph(note_id=self.note_id))
         self.delete_button = QPushButton("Delete")
         self.delete_button.setAccessibleName("Delete the memory")
-        self.delete_button.clicked.connect(self.delete)
+        self.delete_button.clicked.connect(lambda: self.delete())
         for w in (self.save_button, self.pin_box, self.archive_box, self.link_button,
                   self.graph_button):
             row.addWidget(w)
@@ -343,8 +399,32 @@ class NoteDetailView(QWidget):
                             key="note-detail", on_success=self._show,
                             on_error=self._load_failed)
 
+    def clear(self) -> None:
+        """Show no memory ("Select a memory…")."""
+        self.ctx.runner.cancel("note-detail")
+        self.load(None)
+        for w in (self.origin, self.tags, self.context_edit):
+            w.setText("")
+        self.text.setPlainText("")
+        self.sources.clear()
+        self.links.clear()
+        self.versions.clear()
+        self.status.setText("")
+
+    def has_unsaved_text(self) -> bool:
+        return self.detail is not None and self.text.toPlainText() != self.detail.note.text
+
     def _load_failed(self, e: BaseException) -> bool:
-        self.header.setText(f"Cannot show this memory: {e}")
+        from secondme.errors import NotFound
+        self.detail = None
+        self.header.setText("This memory no longer exists: it was deleted. Ctrl+Z brings "
+                            "it back if you deleted it just now." if isinstance(e, NotFound)
+                            else f"Cannot show this memory: {problem_words(e)}.")
+        self.origin.setText("")
+        self.text.setPlainText("")
+        self.sources.clear()
+        self.links.clear()
+        self.versions.clear()
         self._set_enabled(False)
         return False
 
@@ -358,23 +438,24 @@ class NoteDetailView(QWidget):
         self._show_sources(detail.sources)
         self.links.clear()
         for link in detail.links:
-            by = f"  (by {link.created_by})" if link.created_by else ""
-            it = QListWidgetItem(f"{link.kind} → #{link.id} "
+            by = "  (made by you)" if link.created_by == "user" else ""
+            it = QListWidgetItem(f"{LINK_WORDS.get(link.kind, link.kind)}: "
                                  f"{' '.join(link.text.split())[:120]}{by}")
             it.setData(Qt.ItemDataRole.UserRole, (link.id, link.kind))
             self.links.addItem(it)
         self.versions.clear()
         for h in history:
             undone = " (undone)" if h.undone else ""
-            it = QListWidgetItem(f"{fmt_time(h.at)} · {h.action or 'change'} by "
-                                 f"{h.actor or '?'}{undone}")
+            it = QListWidgetItem(f"{fmt_time(h.at)} · {action_words(h.action)} by "
+                                 f"{actor_words(h.actor)}{undone}")
             it.setData(Qt.ItemDataRole.UserRole, h.id)
             self.versions.addItem(it)
         self.status.setText("")
 
     def _show_note(self, note: Note) -> None:
-        self.header.setText(f"Memory #{note.id} · {note.kind}"
-                            + (f" · {note.fact_type}" if note.fact_type else ""))
+        ft = (note.fact_type or "").replace("_", " ")
+        self.header.setText(kind_words(note.kind)
+                            + (f" · {ft}" if ft and ft not in ("other", "fact") else ""))
         bits = [origin_label(note.origin)]
         if note.valid_from:
             bits.append("true from " + fmt_time(note.valid_from, with_time=False))
@@ -405,16 +486,20 @@ class NoteDetailView(QWidget):
             self.sources.addItem(it)
 
     # -- actions -------------------------------------------------------------------------
-    def _mutate(self, fn, done: str) -> None:
-        sm, nid = self.ctx.sm, self.note_id
-        self.ctx.runner.run(lambda p, c: fn(sm, nid), key=f"note-edit:{nid}", serial=True,
-                            on_success=lambda _r: self._mutated(done))
+    def _mutate(self, fn, done: str, label: str) -> None:
+        """Make a change to the memory shown, through the undo stack (Ctrl+Z undoes it)."""
+        nid = self.note_id
+        self.ctx.changes.run(lambda sm: fn(sm, nid), label, key=f"note-edit:{nid}",
+                             on_success=lambda _r: self._mutated(done))
 
     def _mutated(self, done: str) -> None:
         self.status.setText(done)
         self.changed.emit()
         if self.note_id is not None:
             self.load(self.note_id)
+
+    def _what(self) -> str:
+        return quote(self.detail.note.text) if self.detail is not None else "the memory"
 
     def save(self) -> None:
         if self.note_id is None:
@@ -423,58 +508,69 @@ class NoteDetailView(QWidget):
         tags = [t for t in self.tags.text().replace(",", " ").split() if t]
         context = self.context_edit.text().strip()
         self._mutate(lambda sm, nid: sm.edit_note(nid, text=text, tags=tags, context=context),
-                     "Saved. The previous version is kept under Versions.")
+                     "Saved. Ctrl+Z undoes it; older versions are kept under Versions.",
+                     f"edit of {self._what()}")
 
     def toggle_pin(self) -> None:
         on = self.pin_box.isChecked()
-        self._mutate(lambda sm, nid: sm.pin_note(nid, on), "Pinned." if on else "Unpinned.")
+        self._mutate(lambda sm, nid: sm.pin_note(nid, on), "Pinned." if on else "Unpinned.",
+                     f"{'pin' if on else 'unpin'} of {self._what()}")
 
     def toggle_archive(self) -> None:
         on = self.archive_box.isChecked()
         self._mutate(lambda sm, nid: sm.archive_note(nid, on),
-                     "Archived." if on else "Restored from the archive.")
+                     "Archived." if on else "Restored from the archive.",
+                     f"{'archiving' if on else 'restoring'} of {self._what()}")
 
     def delete(self, confirm: bool = True) -> None:
         if self.note_id is None:
             return
         if confirm and QMessageBox.question(
-                self, "Delete memory", "Delete this memory? A snapshot of it is kept in its "
-                "history.") != QMessageBox.StandardButton.Yes:
+                self, "Delete memory", "Delete this memory? Ctrl+Z brings it back, and a "
+                "copy stays in its history.") != QMessageBox.StandardButton.Yes:
             return
-        sm, nid = self.ctx.sm, self.note_id
-        self.ctx.runner.run(lambda p, c: sm.delete_note(nid), key=f"note-edit:{nid}",
-                            serial=True, on_success=lambda _r: self._deleted())
+        nid = self.note_id
+        self.ctx.changes.run(lambda sm: sm.delete_note(nid), f"deletion of {self._what()}",
+                             key=f"note-edit:{nid}", on_success=lambda _r: self._deleted())
 
     def _deleted(self) -> None:
         self.load(None)
-        self.status.setText("Deleted.")
+        self.status.setText("Deleted. Ctrl+Z brings it back.")
         self.changed.emit()
 
     def link_to(self, target: Optional[int] = None, kind: str = "related") -> None:
         if self.note_id is None:
             return
+        other = "another memory"
         if target is None:
             dlg = NotePickerDialog(self.ctx, exclude=self.note_id, parent=self)
             if dlg.exec() != QDialog.DialogCode.Accepted:
                 return
             target, kind = dlg.chosen()
+            other = quote(dlg.chosen_text)
             if target is None:
                 return
-        self._mutate(lambda sm, nid: sm.link_notes(nid, target, kind), f"Linked to #{target}.")
+        self._mutate(lambda sm, nid: sm.link_notes(nid, target, kind), "Linked.",
+                     f"link of {self._what()} to {other}")
 
     def unlink_selected(self) -> None:
         it = self.links.currentItem()
         if it is None or self.note_id is None:
             return
         other, kind = it.data(Qt.ItemDataRole.UserRole)
-        self._mutate(lambda sm, nid: sm.unlink_notes(nid, other, kind), f"Unlinked #{other}.")
+        text = it.text().split(": ", 1)[-1]
+        self._mutate(lambda sm, nid: sm.unlink_notes(nid, other, kind), "Unlinked.",
+                     f"unlinking of {self._what()} from {quote(text)}")
 
     def undo_selected(self) -> None:
+        """Versions → "Undo this change": any recorded change, also formation's."""
         it = self.versions.currentItem()
-        if it is None:
+        if it is None or self.note_id is None:
             return
-        hid = it.data(Qt.ItemDataRole.UserRole)
-        self._mutate(lambda sm, nid: sm.undo(hid), "Change undone.")
+        hid, nid, sm = it.data(Qt.ItemDataRole.UserRole), self.note_id, self.ctx.sm
+        self.ctx.runner.run(lambda p, c: sm.undo(hid), serial=True,
+                            key=f"note-edit:{nid}",
+                            on_success=lambda _r: self._mutated("Change undone."))
 
     def _open_source_item(self, it: QListWidgetItem) -> None:
         s: Optional[NoteSource] = it.data(Qt.ItemDataRole.UserRole)
@@ -496,9 +592,11 @@ def _source_label(s: NoteSource) -> str:
         return f"📄 {s.document}" + (f", page {s.page}" if s.page else "")
     who = s.speaker or ""
     conv = s.conversation or ""
+    if conv and conv == who:
+        conv = ""  # a chat named after the person who wrote: say it once
     when = fmt_time(s.timestamp)
     text = " ".join(s.text.split())[:100]
-    head = " · ".join(str(x) for x in (who, conv, when) if x)
+    head = " · ".join(str(x) for x in (who, f"in “{conv}”" if conv else "", when) if x)
     return f"💬 {head}" + (f" — {text}" if text else "")
 
 
@@ -509,6 +607,7 @@ class MemoriesPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._stale = False  # a hook arrived while hidden: refresh when shown
+        self._setting = False  # filters set by the app, not edited by the person
         outer = QVBoxLayout(self)
         # filters
         bar = QHBoxLayout()
@@ -564,6 +663,21 @@ class MemoriesPanel(QWidget):
         bar2.addStretch(1)
         outer.addLayout(bar)
         outer.addLayout(bar2)
+        # "Showing the memory you opened" / "… the memories of a graph group": a list of
+        # given memories, until the person changes a filter or presses Show all
+        chip = QHBoxLayout()
+        self.only_label = QLabel("")
+        self.only_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.only_label.setObjectName("hint")
+        self.show_all_button = QPushButton("Show all memories")
+        self.show_all_button.setAccessibleName("Show all memories")
+        self.show_all_button.clicked.connect(self.clear_only)
+        chip.addWidget(self.only_label, 1)
+        chip.addWidget(self.show_all_button)
+        self.only_label.hide()
+        self.show_all_button.hide()
+        self.only: Optional[list[int]] = None
+        outer.addLayout(chip)
 
         split = QSplitter(Qt.Orientation.Vertical)
         split.setObjectName("memoriesSplitter")
@@ -597,7 +711,7 @@ class MemoriesPanel(QWidget):
         self.merge_button = QPushButton("Merge selected")
         self.merge_button.setAccessibleName("Merge the selected memories")
         self.merge_button.setEnabled(False)
-        self.merge_button.clicked.connect(self.merge_selected)
+        self.merge_button.clicked.connect(lambda: self.merge_selected())
         brow.addWidget(self.new_button)
         brow.addWidget(self.merge_button)
         brow.addStretch(1)
@@ -614,15 +728,16 @@ class MemoriesPanel(QWidget):
 
         self._debounce = QTimer(self, singleShot=True, interval=250)
         self._debounce.timeout.connect(self.apply_filters)
-        self.search.textChanged.connect(lambda _: self._debounce.start())
-        self.tag.textChanged.connect(lambda _: self._debounce.start())
-        self.person.editTextChanged.connect(lambda _: self._debounce.start())
+        # a filter the person changes replaces a list of given memories
+        self.search.textChanged.connect(lambda _: self._edited(later=True))
+        self.tag.textChanged.connect(lambda _: self._edited(later=True))
+        self.person.editTextChanged.connect(lambda _: self._edited(later=True))
         for combo in (self.kind, self.pinned, self.archived):
-            combo.currentIndexChanged.connect(lambda _: self.apply_filters())
-        self.range_box.toggled.connect(lambda _: self.apply_filters())
+            combo.currentIndexChanged.connect(lambda _: self._edited())
+        self.range_box.toggled.connect(lambda _: self._edited())
         for edit in (self.since, self.until):
             edit.dateChanged.connect(
-                lambda _: self.range_box.isChecked() and self._debounce.start())
+                lambda _: self.range_box.isChecked() and self._edited(later=True))
         self.model.page_loaded.connect(self._page_loaded)
         self._refresh_timer = QTimer(self, singleShot=True, interval=400)
         self._refresh_timer.timeout.connect(self._refresh_keep_selection)
@@ -633,7 +748,18 @@ class MemoriesPanel(QWidget):
         self._load_people()
 
     # -- filters -------------------------------------------------------------------------
+    def _edited(self, later: bool = False) -> None:
+        if self._setting:
+            return
+        self._set_only(None)
+        if later:
+            self._debounce.start()
+        else:
+            self.apply_filters()
+
     def current_filters(self) -> dict[str, Any]:
+        if self.only is not None:
+            return {"ids": list(self.only), "archived": None}
         f: dict[str, Any] = {"archived": self.archived.currentData()}
         if self.search.text().strip():
             f["query"] = self.search.text().strip()
@@ -656,34 +782,97 @@ class MemoriesPanel(QWidget):
         self.count_label.setText("Loading…")
         self.model.set_filters(**self.current_filters())
 
+    def _set_only(self, ids: Optional[list[int]], why: str = "") -> None:
+        self.only = None if ids is None else list(ids)
+        self.only_label.setText(why)
+        self.only_label.setVisible(ids is not None)
+        self.show_all_button.setVisible(ids is not None)
+
+    def show_only(self, ids: list[int], why: str) -> None:
+        """List just these memories (``why`` says which, above the list), whatever the
+        filters (cleared, so that they never contradict the list); any filter the person
+        changes, or Show all, ends it."""
+        self.reset_filters()
+        self._set_only(ids, why)
+        self.apply_filters()
+
+    def clear_only(self) -> None:
+        self._set_only(None)
+        self.apply_filters()
+
+    def reset_filters(self) -> None:
+        """Every filter back to "all active memories" (without reloading)."""
+        self._setting = True
+        try:
+            self._set_only(None)
+            self.search.clear()
+            self.tag.clear()
+            self.person.setEditText("")
+            for combo in (self.kind, self.pinned, self.archived):
+                combo.setCurrentIndex(0)
+            self.range_box.setChecked(False)
+        finally:
+            self._setting = False
+        self._debounce.stop()
+
+    def show_filtered(self, *, person: Optional[str] = None, tag: Optional[str] = None,
+                      query: Optional[str] = None, since: Optional[datetime] = None,
+                      until: Optional[datetime] = None) -> None:
+        """Show exactly the memories these filters describe: every other filter (an old
+        search, a kind, a person) is cleared first — the Timeline's "Show these
+        memories" and the Graph's "Their memories" mean just that."""
+        self.reset_filters()
+        self._setting = True
+        try:
+            if person:
+                self.person.setEditText(person)
+            if tag:
+                self.tag.setText(tag)
+            if query:
+                self.search.setText(query)
+            if since is not None and until is not None:
+                self.since.setDate(QDate(since.year, since.month, since.day))
+                self.until.setDate(QDate(until.year, until.month, until.day))
+                self.range_box.setChecked(True)
+        finally:
+            self._setting = False
+        self._debounce.stop()
+        self.apply_filters()
+
     def set_time_range(self, since: Optional[datetime], until: Optional[datetime]) -> None:
-        """Filter by a time range (from the Timeline); None, None clears it."""
-        blockers = [self.since.blockSignals(True), self.until.blockSignals(True)]
-        if since is not None and until is not None:
-            self.since.setDate(QDate(since.year, since.month, since.day))
-            self.until.setDate(QDate(until.year, until.month, until.day))
-        self.since.blockSignals(False)
-        self.until.blockSignals(False)
-        del blockers
-        was = self.range_box.isChecked()
-        on = since is not None and until is not None
-        self.range_box.setChecked(on)
-        if was == on:
-            self.apply_filters()
+        """Filter by a time range, keeping the other filters; None, None clears it."""
+        self._setting = True
+        try:
+            if since is not None and until is not None:
+                self.since.setDate(QDate(since.year, since.month, since.day))
+                self.until.setDate(QDate(until.year, until.month, until.day))
+            self.range_box.setChecked(since is not None and until is not None)
+        finally:
+            self._setting = False
+        self._set_only(None)
+        self.apply_filters()
 
     def set_filter(self, *, person: Optional[str] = None, tag: Optional[str] = None,
                    query: Optional[str] = None) -> None:
-        if person is not None:
-            self.person.setEditText(person)
-        if tag is not None:
-            self.tag.setText(tag)
-        if query is not None:
-            self.search.setText(query)
+        """Set some filters, keeping the others."""
+        self._setting = True
+        try:
+            if person is not None:
+                self.person.setEditText(person)
+            if tag is not None:
+                self.tag.setText(tag)
+            if query is not None:
+                self.search.setText(query)
+        finally:
+            self._setting = False
+        self._debounce.stop()
+        self._set_only(None)
         self.apply_filters()
 
     def _load_people(self) -> None:
         sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.list_entities(kind="person", limit=500),
+        self.ctx.runner.run(lambda p, c: sm.list_entities(kind="person", limit=500,
+                                                          displayable=True),
                             key="people", on_success=self._people)
 
     def _people(self, ents: list[Entity]) -> None:
@@ -698,7 +887,8 @@ class MemoriesPanel(QWidget):
 
     def _page_loaded(self, rows: int) -> None:
         more = " (scroll for more)" if self.model.canFetchMore() else ""
-        self.count_label.setText(f"{rows:,} memories shown{more}" if rows else
+        self.count_label.setText(f"{rows:,} memor{'y' if rows == 1 else 'ies'} shown{more}"
+                                 if rows else
                                  "No memories match. Import chats or documents, or clear "
                                  "the filters.")
         if self._pending_select is not None:
@@ -707,11 +897,20 @@ class MemoriesPanel(QWidget):
                 self.table.selectRow(r)
                 self.table.scrollTo(self.model.index(r, 0))
                 self._pending_select = None
+        shown = self.detail.note_id
+        if (shown is not None and self._pending_select is None
+                and not self.model.canFetchMore() and self.model.row_of(shown) < 0
+                and not self.detail.has_unsaved_text()):
+            # the list no longer holds the memory in the editor (a new search, a filter,
+            # archived away): the editor never shows a memory the list does not
+            self.detail.clear()
 
     # -- selection -----------------------------------------------------------------------
+    def _selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
     def selected_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [n.id for n in map(self.model.note_at, rows) if n is not None]
+        return [n.id for n in map(self.model.note_at, self._selected_rows()) if n is not None]
 
     def _selection_changed(self, *_):
         ids = self.selected_ids()
@@ -720,13 +919,17 @@ class MemoriesPanel(QWidget):
             self.detail.load(ids[0])
 
     def open_note(self, note_id: int) -> None:
-        """Show note ``note_id`` in the editor (and select it if it is loaded)."""
+        """Show memory ``note_id`` in the editor, selected in the list: when the list does
+        not hold it (filters, or not loaded yet) the list shows just that memory, with
+        "Show all memories" above — the editor never shows a memory the list does not."""
         r = self.model.row_of(note_id)
         if r >= 0:
             self.table.selectRow(r)
             self.table.scrollTo(self.model.index(r, 0))
         else:
             self.table.clearSelection()
+            self._pending_select = note_id
+            self.show_only([note_id], "Showing the memory you opened.")
         self.detail.load(note_id)
 
     def _table_menu(self, pos) -> None:
@@ -737,7 +940,7 @@ class MemoriesPanel(QWidget):
             menu.addAction("Link to…", lambda: self.detail.link_to())
             menu.addAction("Delete", lambda: self.detail.delete())
         if len(ids) >= 2:
-            menu.addAction("Merge selected", self.merge_selected)
+            menu.addAction("Merge selected…", lambda: self.merge_selected())
             if len(ids) == 2:
                 a, b = ids
                 menu.addAction("Link these two", lambda: self._link_pair(a, b))
@@ -745,29 +948,37 @@ class MemoriesPanel(QWidget):
             menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def _link_pair(self, a: int, b: int) -> None:
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.link_notes(a, b, "related"), serial=True,
-                            on_success=lambda _r: self.ctx.show_status(f"Linked #{a} and #{b}."))
+        self.ctx.changes.run(lambda sm: sm.link_notes(a, b, "related"),
+                             "link of two memories",
+                             on_success=lambda _r: self.ctx.show_status(
+                                 "Linked the two memories. Ctrl+Z undoes it."))
 
-    def merge_selected(self, confirm: bool = True) -> None:
-        ids = self.selected_ids()
-        if len(ids) < 2:
-            return
-        if confirm and QMessageBox.question(
-                self, "Merge memories", f"Merge {len(ids)} memories into one? "
-                "Their sources and links are kept; the merge can be undone.") \
-                != QMessageBox.StandardButton.Yes:
-            return
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.merge_notes(ids), key="merge", serial=True,
-                            on_success=self._merged)
+    def merge_selected(self) -> Optional[MergeDialog]:
+        """Ask (a dialog with both texts and the merged text, which can be edited), then
+        merge the selected memories into the first; Ctrl+Z undoes it."""
+        notes = [n for n in map(self.model.note_at, self._selected_rows()) if n is not None]
+        if len(notes) < 2:
+            return None
+        dlg = MergeDialog(notes, self)
+        self.merge_dialog = dlg
+        dlg.accepted.connect(lambda: self._merge(notes, dlg.merged_text()))
+        dlg.open()
+        return dlg
+
+    def _merge(self, notes: list[Note], text: str) -> None:
+        ids = [n.id for n in notes]
+        self.ctx.changes.run(lambda sm: sm.merge_notes(ids, text=text),
+                             f"merge of {quote(notes[0].text, 30)} and "
+                             f"{len(notes) - 1} other{'s' if len(notes) > 2 else ''}",
+                             key="merge", on_success=self._merged)
 
     def _merged(self, note: Note) -> None:
         nid = note.id
         self._pending_select = nid
         self.model.reload()
         self.detail.load(nid)
-        self.ctx.show_status(f"Merged into memory #{nid}.")
+        self.ctx.show_status("Merged. The other texts are kept in history; Ctrl+Z undoes "
+                             "the merge.")
 
     def new_note(self) -> None:
         dlg = QDialog(self)
@@ -789,9 +1000,14 @@ class MemoriesPanel(QWidget):
         if dlg.exec() != QDialog.DialogCode.Accepted or not text.toPlainText().strip():
             return
         t, tg = text.toPlainText().strip(), tags.text().split()
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.create_note(t, tags=tg, origin="user"),
-                            serial=True, on_success=self._merged)
+        self.ctx.changes.run(lambda sm: sm.create_note(t, tags=tg, origin="user"),
+                             f"new memory {quote(t)}", on_success=self._created)
+
+    def _created(self, note: Note) -> None:
+        self._pending_select = note.id
+        self.model.reload()
+        self.detail.load(note.id)
+        self.ctx.show_status("Memory saved. Ctrl+Z undoes it.")
 
     # -- refresh -------------------------------------------------------------------------
     def _detail_changed(self) -> None:
@@ -807,6 +1023,9 @@ class MemoriesPanel(QWidget):
         if not self.isVisible():  # refreshed when shown: no work for a hidden pane
             self._stale = True
             return
+        shown = self.detail.note_id
+        if name == "notes_did_change" and shown is not None and shown in payload["ids"]:
+            self.detail.load(shown)  # e.g. undone or done again with Ctrl+Z / Ctrl+Shift+Z
         self._refresh_timer.start()
         if name == "import_did_finish":
             self._load_people()
@@ -817,6 +1036,8 @@ class MemoriesPanel(QWidget):
             self._stale = False
             self._refresh_timer.start()
             self._load_people()
+            if self.detail.note_id is not None:
+                self.detail.load(self.detail.note_id)
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -37,6 +38,8 @@ from secondme.api import ModelStatus
 from secondme.progress import Progress
 
 from ..context import AppContext
+from ..render import problem_words
+from ..widgets import guard_wheel
 
 
 class SettingsPanel(QWidget):
@@ -211,18 +214,24 @@ class SettingsPanel(QWidget):
         mcl.addWidget(copy, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(mcp)
 
-        brow = QHBoxLayout()
+        lay.addStretch(1)
+        # Save stays in view below the scrolling page (it was below the fold)
+        bottom = QFrame()
+        bottom.setObjectName("saveBar")
+        brow = QHBoxLayout(bottom)
+        brow.setContentsMargins(10, 6, 10, 8)
         self.save_button = QPushButton("Save settings")
         self.save_button.setAccessibleName("Save settings")
         self.save_button.setDefault(True)
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
-        brow.addWidget(self.save_button)
         brow.addWidget(self.status, 1)
-        lay.addLayout(brow)
-        lay.addStretch(1)
+        brow.addWidget(self.save_button)
+        outer.addWidget(bottom)
+        self.scroll = scroll
+        self.wheel_guard = guard_wheel(body)  # the wheel scrolls the page, never a setting
         self._refresh_status()
 
     # -- status --------------------------------------------------------------------------
@@ -292,7 +301,7 @@ class SettingsPanel(QWidget):
                             on_error=lambda e: self._save_failed(e))
 
     def _save_failed(self, e: BaseException) -> bool:
-        self.status.setText(f"Not saved: {e}")
+        self.status.setText(f"Not saved: {problem_words(e)}.")
         return True
 
     def _saved(self, changes: dict) -> None:
@@ -340,7 +349,7 @@ class SettingsPanel(QWidget):
         self.src_gguf.setChecked(True)
 
     def _download_failed(self, e: BaseException) -> bool:
-        self.download_label.setText(f"Download failed: {e}")
+        self.download_label.setText(f"Download failed: {problem_words(e)}.")
         return False
 
     def _download_done(self) -> None:

@@ -2,7 +2,10 @@
 
 :class:`TimelineView` paints the counts of ``sm.timeline()`` with QPainter (messages as
 light bars, memories as dark bars, square-root scaled so a quiet month still shows).
-Dragging selects a range; "Show these memories" filters the Memories pane to it.
+A long empty stretch (one memory dated years before the rest) is drawn as one narrow
+break in the axis instead of stretching it (:func:`compress`). Dragging selects a range;
+"Show these memories" shows exactly that range's memories in Memories (other filters,
+such as an old search, are cleared).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ class TimelineView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.buckets: list[TimelineBucket] = []
+        # per drawn column: (first bucket start, last bucket start, buckets it stands for)
+        self.spans: list[tuple[date, date, int]] = []
         self.bucket = "month"
         self.selection: Optional[tuple[int, int]] = None
         self._drag_from: Optional[int] = None
@@ -44,10 +49,13 @@ class TimelineView(QWidget):
         self._hover: Optional[int] = None
 
     def set_data(self, buckets: list[TimelineBucket], bucket: str) -> None:
-        self.buckets = list(buckets)
+        self.buckets, self.spans = compress(list(buckets))
         self.bucket = bucket
         self.selection = None
         self.update()
+
+    def is_gap(self, i: int) -> bool:
+        return self.spans[i][2] > 1
 
     # -- geometry ------------------------------------------------------------------------
     def _plot(self) -> QRectF:
@@ -100,6 +108,13 @@ class TimelineView(QWidget):
         bw = max(1.0, w * 0.42)
         for i, b in enumerate(self.buckets):
             x = r.left() + i * w
+            if self.is_gap(i):  # a break in the axis: nothing happened for a while
+                pen = QPen(text_col, 1.2)
+                p.setPen(pen)
+                for dx in (w * 0.38, w * 0.62):
+                    p.drawLine(QPointF(x + dx - 3, r.bottom() + 4),
+                               QPointF(x + dx + 3, r.bottom() - 8))
+                continue
             if b.messages:
                 h = scale(b.messages)
                 p.fillRect(QRectF(x + w * 0.08, r.bottom() - h, bw, h), MESSAGE_COLOUR)
@@ -110,20 +125,52 @@ class TimelineView(QWidget):
                 p.setBrush(CONV_COLOUR)
                 p.setPen(Qt.PenStyle.NoPen)
                 p.drawRect(QRectF(x + w * 0.5 - 2, r.bottom() + 3, 4, 4))
-        # x labels: about one every 70 px
+        # x labels: the first bar, each bar after a break and the last bar always, then
+        # about one every 70 px where there is room
         p.setPen(text_col)
-        step = max(1, int(math.ceil(70 / max(w, 1))))
-        for i in range(0, n, step):
+        for i in self.label_indices(w):
             label = _label(self.buckets[i].start, self.bucket)
             p.drawText(QRectF(r.left() + i * w - 30, r.bottom() + 10, 90, 16),
                        Qt.AlignmentFlag.AlignLeft, label)
         if self._hover is not None and 0 <= self._hover < n:
             b = self.buckets[self._hover]
-            tip = (f"{_label(b.start, self.bucket)}: {b.notes:,} memories, "
+            first, last, count = self.spans[self._hover]
+            tip = (f"{_label(first, self.bucket)} – {_label(last, self.bucket)}: nothing "
+                   f"({count} {self.bucket}s)" if count > 1 else
+                   f"{_label(b.start, self.bucket)}: {b.notes:,} memories, "
                    f"{b.messages:,} messages, {b.conversations:,} conversations started")
             p.drawText(QRectF(r.left() + 6, r.top(), r.width() - 12, 16),
                        Qt.AlignmentFlag.AlignRight, tip)
         p.end()
+
+    def label_indices(self, w: float, room: float = 70) -> list[int]:
+        """Which bars get a date under them (bar width ``w``): never two closer than
+        ``room`` pixels; each run of bars between breaks gets one first (the bar after a
+        break had none), then the last bar, then one every ``room`` pixels."""
+        n = len(self.buckets)
+        bars = [i for i in range(n) if not self.is_gap(i)]
+        if not bars:
+            return []
+        chosen: list[int] = []
+
+        def fits(i: int) -> bool:
+            return all(abs(i - j) * w >= room for j in chosen)
+        # each run of bars between breaks: its first bar with room for a date
+        run: list[int] = []
+        for i in [*bars, n + 1]:
+            if run and i != run[-1] + 1:
+                first = next((j for j in run if fits(j)), None)
+                if first is not None:
+                    chosen.append(first)
+                run = []
+            run.append(i)
+        if fits(bars[-1]):
+            chosen.append(bars[-1])
+        step = max(1, int(math.ceil(room / max(w, 1))))
+        for i in range(0, n, step):
+            if i in bars and fits(i):
+                chosen.append(i)
+        return sorted(chosen)
 
     # -- selecting -----------------------------------------------------------------------
     def mousePressEvent(self, e):  # noqa: N802
@@ -176,6 +223,34 @@ class TimelineView(QWidget):
                 self.select(b + 1, b + 1)
         else:
             super().keyPressEvent(e)
+
+
+def compress(buckets: list[TimelineBucket], min_gap: int = 6,
+             share: float = 0.15) -> tuple[list[TimelineBucket], list[tuple[date, date, int]]]:
+    """Replace each run of empty buckets at least ``min_gap`` long and at least ``share``
+    of all buckets by one empty column. Returns (columns, spans): a column's span is (its
+    first bucket's start, its last bucket's start, how many buckets it stands for)."""
+    def empty(b: TimelineBucket) -> bool:
+        return not (b.notes or b.messages or b.conversations)
+
+    cols: list[TimelineBucket] = []
+    spans: list[tuple[date, date, int]] = []
+    need = max(min_gap, int(share * len(buckets)))
+    i = 0
+    while i < len(buckets):
+        j = i
+        while j < len(buckets) and empty(buckets[j]):
+            j += 1
+        if j - i >= need:
+            cols.append(TimelineBucket(start=buckets[i].start, notes=0, messages=0,
+                                       conversations=0))
+            spans.append((buckets[i].start, buckets[j - 1].start, j - i))
+            i = j
+            continue
+        cols.append(buckets[i])
+        spans.append((buckets[i].start, buckets[i].start, 1))
+        i += 1
+    return cols, spans
 
 
 def _label(d: date, bucket: str) -> str:
@@ -240,20 +315,26 @@ class TimelinePanel(QWidget):
         self.view.set_data(tl.buckets, tl.bucket)
         self.range = None
         self.show_button.setEnabled(False)
+        self._describe_all()
+
+    def _describe_all(self) -> None:
         b = self.view.buckets
         if b:
             notes = sum(x.notes for x in b)
             msgs = sum(x.messages for x in b)
             self.selection_label.setText(f"{notes:,} memories and {msgs:,} messages from "
                                          f"{_label(b[0].start, 'month')} to "
-                                         f"{_label(b[-1].start, 'month')}.")
+                                         f"{_label(self.view.spans[-1][1], 'month')}. Drag "
+                                         "across the bars to pick a range.")
+        else:
+            self.selection_label.setText("No range selected.")
 
     def _selected(self, a: int, b: int) -> None:
-        buckets = self.view.buckets
+        buckets, spans = self.view.buckets, self.view.spans
         bucket_range = self.ctx.sm.bucket_range  # pure arithmetic: fine on the GUI thread
         bucket = self.view.bucket
-        since = bucket_range(buckets[a].start, bucket)[0].replace(tzinfo=timezone.utc)
-        until_excl = bucket_range(buckets[b].start, bucket)[1]
+        since = bucket_range(spans[a][0], bucket)[0].replace(tzinfo=timezone.utc)
+        until_excl = bucket_range(spans[b][1], bucket)[1]
         until = (until_excl - timedelta(seconds=1)).replace(tzinfo=timezone.utc)
         self.range = (since, until)
         notes = sum(x.notes for x in buckets[a:b + 1])
@@ -271,7 +352,7 @@ class TimelinePanel(QWidget):
         self.view.update()
         self.range = None
         self.show_button.setEnabled(False)
-        self.ctx.filter_memories(since=None, until=None, switch=False)
+        self._describe_all()
 
     def on_hook(self, name: str, payload: dict) -> None:
         if name in ("import_did_finish", "notes_did_change"):

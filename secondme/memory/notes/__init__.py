@@ -10,7 +10,7 @@ change is recorded the same way and can be undone by one :func:`undo`:
   links; the history row (:func:`record`, :func:`recorded`); set-based changes of many
   notes (decay, reinforcement);
 - :mod:`.merge` — the one merge (the survivor absorbs, the others are archived);
-- :mod:`.undo` — the one undo, by the recorded action.
+- :mod:`.undo` — the one undo, by the recorded action, and its redo.
 
 All functions take a connection inside a write transaction
 (``with store.write() as db: f(db.conn, ...)``) and never commit.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .merge import MERGED_AWAY_SQL, merge
 from .rows import NOTE_COLUMNS, note_hash, note_row, now_iso, require_note, snapshot
-from .undo import Undone, undo
+from .undo import Undone, redo, undo
 from .write import (
     add_link,
     add_mentions,
@@ -46,7 +46,7 @@ from .write import (
 __all__ = [
     "MERGED_AWAY_SQL", "NOTE_COLUMNS", "Undone", "add_link", "add_mentions", "add_sources",
     "delete_note", "ensure_link", "insert_note", "link_notes", "merge", "note_hash",
-    "note_row", "now_iso", "purge_notes", "record", "recorded", "remove_links",
+    "note_row", "now_iso", "purge_notes", "record", "recorded", "redo", "remove_links",
     "replace_auto_links", "replace_sources", "require_note", "restore", "set_archived_many",
     "set_fields", "set_retention", "snapshot", "strengthen", "undo", "unlink_notes",
     "update_note",

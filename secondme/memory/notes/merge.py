@@ -39,9 +39,12 @@ def _union(values: list[str]) -> list[str]:
 
 
 def merge(conn: sqlite3.Connection, survivor: int, others: list[int], *, actor: str,
-          at: Optional[str] = None) -> int:
-    """Merge ``others`` into ``survivor`` (see the module doc). Returns the survivor's
-    ``merge`` history id. Raises NotFound when one of the notes does not exist."""
+          at: Optional[str] = None, text: Optional[str] = None,
+          keywords: Optional[str] = None) -> int:
+    """Merge ``others`` into ``survivor`` (see the module doc). ``text`` (with its
+    ``keywords``): the survivor's new text, part of the same change (a person merging
+    two memories writes what the merged one says). Returns the survivor's ``merge``
+    history id. Raises NotFound when one of the notes does not exist."""
     at = at or now_iso()
     ids = [survivor, *others]
     rows = [require_note(conn, i) for i in ids]
@@ -80,6 +83,9 @@ def merge(conn: sqlite3.Connection, survivor: int, others: list[int], *, actor: 
                strength=sum(r["strength"] for r in rows),
                valid_from=min([r["valid_from"] for r in rows if r["valid_from"]], default=None),
                updated_at=at, version=rows[0]["version"] + 1)
+    if text is not None and text.strip() and text.strip() != rows[0]["text"]:
+        set_fields(conn, survivor, text=text.strip(), user_edited=1,
+                   **({"keywords": keywords} if keywords is not None else {}))
     return record(conn, survivor, "merge", before, snapshot(conn, survivor), actor, at,
                   {"merged": list(others), "merged_history": absorbed,
                    "links_added": links_added})
