@@ -152,15 +152,15 @@ def main() -> None:
         res["deterministic"] = run("deterministic", files,
                                    lambda: ScriptedLLM([], capable=False), emb, args.verbose)
         responder = gold_like_responder(files)
-        res["scripted-gold"] = run("scripted-gold", files, lambda: ScriptedLLM(responder),
-                                   emb, args.verbose)
+        res["scripted-gold"] = run("scripted-gold", files,
+                                   lambda r=responder: ScriptedLLM(r), emb, args.verbose)
         if args.llm:
             from secondme.config import Settings
             from secondme.models.llm import llm_from_settings
 
             cache = {}
 
-            def embedded():
+            def embedded(cache=cache):
                 if "llm" not in cache:
                     llm = llm_from_settings(Settings(), ROOT / ".bench-home")
                     llm.capable = True      # force the LLM path with the tiny default model

@@ -89,7 +89,11 @@ def test_a_released_database_upgrades_to_the_new_schema_and_keeps_its_rows(tmp_p
             cols = _columns(reference, table)
             before = _rows(reference, table, cols)
             assert before, f"the fixture has no rows in {table}"
-            assert _rows(upgraded.conn, table, cols) == before, table
+            after = _rows(upgraded.conn, table, cols)
+            if table == "migrations":       # later migrations add their own records
+                assert set(before) <= set(after), table
+                continue
+            assert after == before, table
         # full-text search still finds what the old database held
         c = upgraded.conn
         assert c.execute("select rowid from messages_fts where messages_fts match 'lisbon'"
