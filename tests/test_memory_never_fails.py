@@ -145,3 +145,61 @@ def test_formation_never_fails(first, later, between, me):
             assert again["windows"] == 0 and again["quarantined"] == 0
         finally:
             sm.close()
+
+
+def _chaotic_model(seed: int):
+    """A capable scripted model answering every prompt with plausible, wrong or broken
+    output: facts citing ids in and out of the window, unknown types, odd confidences,
+    non-JSON; reconcile events on any id; entity matches on any number."""
+    import random
+
+    rng = random.Random(seed)
+
+    def respond(prompt: str):
+        if "Existing memories" in prompt:
+            return {"event": rng.choice(["ADD", "UPDATE", "DELETE", "NONE", "MERGE"]),
+                    "id": rng.randint(-2, 12)}
+        if "newly mentioned name" in prompt:
+            return {"match": rng.randint(-2, 6)}
+        if rng.random() < 0.15:
+            return "this is not JSON {"
+        n = len([ln for ln in prompt.splitlines() if ln.startswith("[")])
+        facts = []
+        for _ in range(rng.randint(0, 5)):
+            text = rng.choice(STATEMENTS).format(city=rng.choice(CITIES),
+                                                 org=rng.choice(ORGS), pet=rng.choice(PETS))
+            facts.append({"text": text.replace("I ", "Anna ", 1) or "x",
+                          "type": rng.choice(["event", "plan", "preference", "weird"]),
+                          "sources": [rng.randint(0, n + 2) for _ in range(rng.randint(0, 3))],
+                          "confidence": rng.choice([0.9, 0.5, 1.5, -0.1])})
+        return {"facts": facts, "summary": "so far"}
+
+    return respond
+
+
+@settings(max_examples=int(os.environ.get("SECONDME_HYPOTHESIS_EXAMPLES", "15")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(first=st.dictionaries(st.sampled_from(["a", "b"]), conversation, min_size=1,
+                             max_size=2),
+       later=st.dictionaries(st.sampled_from(["a", "c"]), conversation, max_size=2),
+       between=action, seed=st.integers(0, 10_000))
+def test_formation_with_a_capable_model_never_fails(first, later, between, seed):
+    from secondme.models.llm import ScriptedLLM
+    from secondme.service import SecondMe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sm = SecondMe(tmp / "home", embedder=HashEmbedder(),
+                      llm=ScriptedLLM(_chaotic_model(seed)))
+        try:
+            sm.import_paths([_write(tmp / "1.json", first, {})])
+            assert sm.run_extract()["quarantined"] == 0
+            _consistent(sm)
+            _person_acts(sm, between)
+            if later:
+                start = {cid: len(first.get(cid, [])) for cid in later}
+                sm.import_paths([_write(tmp / "2.json", later, start)])
+            assert sm.run_extract()["quarantined"] == 0
+            _consistent(sm)
+        finally:
+            sm.close()
