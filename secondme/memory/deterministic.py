@@ -37,7 +37,7 @@ from .salience import (
     substantive,
 )
 from .text import STOPWORDS, content_tokens, norm_name, topic_tags
-from .timeparse import local_date, rewrite_dates, tense
+from .timeparse import find_dates, local_date, rewrite_dates, tense
 
 NAME = "deterministic"
 
@@ -228,6 +228,8 @@ def split_sentences(text: str) -> list[str]:
     text = re.sub(r"<[@#!][^>]*>|<https?://[^>]*>", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
     text = _ABBREV.sub(lambda m: m.group(1) + "\u2024", text)   # "Mrs. Okafor" is one sentence
+    # "Sam and I got the house" is one subject, not two clauses
+    text = re.sub(r"\b([A-Z][a-zà-ÿ]+|[Mm]e|[Mm]y \w+) and (I|me)\b", "\\1\u2060and\u2060\\2", text)
     parts = []
     for p in _SENT_SPLIT.split(text):
         # "I'm still at the bakery but I'm thinking about a café" → two statements
@@ -235,7 +237,8 @@ def split_sentences(text: str) -> list[str]:
             # "When my dad was in hospital, the nurses were kind" → both clauses
             m = _SUBORDINATE.match(c.strip()) if c else None
             parts += [m.group(2), m.group(3)] if m else [c]
-    out = [p.replace("\u2024", ".").strip(" \t-–—*•>,") for p in parts if p]
+    out = [p.replace("\u2024", ".").replace("\u2060", " ").strip(" \t-–—*•>,")
+           for p in parts if p]
     return [p for p in out if p]
 
 
@@ -279,6 +282,9 @@ def _replace_first_person(s: str, name: str) -> str:
         if t in ("I", "i"):
             out.append(name)
             j = i + 1
+            if "".join(out[:-1]).rstrip().endswith(" and"):
+                i = j           # "Sam and I are": the verb stays plural
+                continue
             # copy whitespace/adverbs, conjugate the first verb
             while j < len(toks):
                 w = toks[j]
@@ -602,8 +608,20 @@ class DeterministicExtractor:
             kind = "name"
         if kind is None:
             return None
+        if kind == "elided-plan":
+            kind = "elided" if find_dates(s, ref) else None
+            if kind is None:
+                return None
+            lead, rest = strip_lead(s)
+            verb = rest.split()[0].lower()
+            s = lead + ("I'm " if verb.endswith("ing") or verb in ("back", "off") else "I ") \
+                + rest[0].lower() + rest[1:]
+            kind = "first"
         if kind == "elided":
             lead, rest = strip_lead(s)
+            if re.fullmatch(r"(?:(?:just|finally|also|recently|already|so|and)[\s,]+)+", lead,
+                            re.I):
+                lead, rest = "", lead.lower().strip(" ,") + " " + rest
             s, kind = lead + "I " + rest[0].lower() + rest[1:], "first"
         s = self._resolve_subject(s, kind, item, idx, window, name, ctx)
         if s is None:

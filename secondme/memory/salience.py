@@ -64,6 +64,12 @@ _REACTIONS = [
                r"(?:keep (?:that|it|you|this) in mind|remember that|take (?:it|that)|"
                r"drink to that|hold you to (?:it|that)|be rooting|be there for you|"
                r"keep you posted|keep you updated|let you know|think about it)\b", re.I),
+    # platitudes: "We can tackle life's challenges together!", "you'll get through this"
+    re.compile(r"^(?:we|you|u)\s+(?:can|will|'ll|could|are going to|got this|got it)\s*"
+               r"(?:\w+\s+)?(?:tackle|get through|handle|face|overcome|do|conquer|make it|"
+               r"figure|beat|survive)?\s*(?:this|it|anything|everything|life|life's|"
+               r"whatever|all|together)?\b.*\b(?:together|this|it|anything|challenges?)\W*$",
+               re.I),
     # evaluations: "X is so talented", "that sounds amazing"
     re.compile(r"^(?:what|how|such|sounds?|looks?|seems?)\b", re.I),
 ]
@@ -114,10 +120,17 @@ _WE = re.compile(r"^(?:we|we're|we've|we'll|we'd|our)\b", re.I)
 _COMPOUND_ME = re.compile(r"^(?:[A-Z][\w\-]+|my \w+|[a-z]+) and (?:i|me)\b|^me and \S+",
                           re.I)
 _PRONOUN = re.compile(r"^(?:he|she|he's|she's|he'd|she'd|he'll|she'll)\b", re.I)
-# "It pushed me to open my own bakery": a thing as subject, the speaker in the predicate
-_IT_ME = re.compile(r"^(?:it|this|that)\b(?:'s| is| was)?\s+(?!\w+ly\b)(?:\w+\s+){0,3}?"
-                    r"(?:made|pushed|helped|gave|got|taught|led|inspired|took|brought|cost)\s+"
-                    r"(?:me|us|my)\b", re.I)
+# "It pushed me to open my own bakery", "The support group has made me feel accepted":
+# a thing as subject, the speaker in the predicate
+_IT_ME = re.compile(r"^(?:it|this|that|the [\w\-]+(?: [\w\-]+){0,3}?|[a-z]+ing(?: [\w\-]+){0,3}?)"
+                    r"(?:'s| is| was| has| have| had| really| totally| just| also)*\s+"
+                    r"(?!\w+ly\b)(?:\w+\s+){0,2}?"
+                    r"(?:made|make|makes|pushed|helped|helps|help|gave|given|gives|got|taught|"
+                    r"teaches|led|inspired|inspires|took|brought|cost|reminded|reminds|"
+                    r"changed)\s+(?:me|us|my)\b", re.I)
+# "Painting's a fun way to express my feelings": an activity as subject, the speaker after
+_ACTIVITY_ME = re.compile(r"^[a-z]+ing(?:'s| is| was| has been| became| gives| keeps)\b"
+                          r".*\b(?:me|my|myself)\b", re.I)
 # "The boiler broke again", "The rent goes up by 50 pounds from July": a thing that happened
 _THE_EVENT = re.compile(
     r"^(?:the|his|her|their)\s+(?:[a-z]+\s+){0,2}?(?:broke|burned|flooded|crashed|died|"
@@ -136,6 +149,9 @@ _ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wi
                          r"guessed|agreed|noted|added|checked|confused|tired|excited|"
                          r"bored|stressed|used|supposed|obsessed|blessed|married to you|"
                          r"[a-z]+ed (?:it|that|this|you|u)\b)", re.I)
+_ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
+                          r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
+                          r"\s+\S+", re.I)
 _GERUND_ME = re.compile(r"^[a-z]+ing\b.*\b(?:helped|helps|made|makes|gave|gives|taught|"
                         r"teaches|got|gets|let|lets)\s+(?:me|us)\b", re.I)
 
@@ -166,10 +182,12 @@ def subject_of(clause: str, is_name) -> Optional[str]:
     first = re.match(r"^([A-Za-zÀ-ÿ][\w\-'’]*)", rest)
     if first and is_name(first.group(1)[0].upper() + first.group(1)[1:]):
         return "name"           # also "giulia got a puppy" when Giulia is a name here
-    if _IT_ME.match(rest) or _THE_EVENT.match(rest):
+    if _IT_ME.match(rest) or _THE_EVENT.match(rest) or _ACTIVITY_ME.match(rest):
         return "thing"
     if _ELIDED.match(rest) and not _ELIDED_NOT.match(rest):
         return "elided"         # "Started a new job today!" — the speaker, unsaid
+    if _ELIDED_PLAN.match(rest):
+        return "elided-plan"    # "start may 2", "landing the 22nd": only with a date
     return None
 
 
