@@ -219,8 +219,9 @@ def speaker_name(item: WindowItem, window: Window) -> Optional[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a chat message or paragraph (newlines also separate)."""
-    text = _EMOJI.sub(" ", text)
+    """Sentences of a chat message or paragraph (newlines also separate; so does an emoji
+    before a capital: "I did 😅 It's on 2 April")."""
+    text = _EMOJI.sub(lambda m: "\n" if re.match(r"\s*[A-Z]", text[m.end():]) else " ", text)
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)          # [label](url) → label
     text = re.sub(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]",
                   lambda m: m.group(2) or m.group(1), text)          # [[page|alias]] → alias
@@ -447,8 +448,11 @@ def _third_person_subject(s: str, people: set[str]) -> bool:
     verb = m.group(2)
     if norm_name(m.group(1)) in people or norm_name(m.group(1)).split()[0] in people:
         return True
-    # an unknown capitalised word may be a common noun ("Docs are …"): only telling verbs
-    return verb in _EVENT_VERBS or (verb.endswith("ed") and len(verb) > 4)
+    if len(m.group(1).split()) > 1:     # "Aunt Rosa is bringing …", "Raj Patel is …"
+        return verb in _KNOWN_PERSON_VERBS or verb in _VERBS
+    # an unknown capitalised word may be a common noun ("Docs are …", "Work was long
+    # today"): only verbs people do, never a copula or an auxiliary
+    return verb in _PERSON_VERBS or (verb.endswith("ed") and len(verb) > 4)
 
 
 _EVENT_VERBS = {"got", "gets", "moved", "started", "married", "bought", "passed", "won",
@@ -456,6 +460,9 @@ _EVENT_VERBS = {"got", "gets", "moved", "started", "married", "bought", "passed"
                 "finally", "said", "told", "works", "lives", "loves", "hates", "likes",
                 "wants", "needs", "went", "had", "has", "was", "is", "will", "never", "always",
                 "still"}
+_PERSON_VERBS = _EVENT_VERBS - {"is", "was", "has", "had", "will", "never", "always", "still",
+                                "just", "finally", "became", "turned", "broke", "found", "left",
+                                "lost", "won"}
 _KNOWN_PERSON_VERBS = _EVENT_VERBS | {"is", "are", "can", "can't", "also", "would",
                                       "should", "does", "doesn't", "isn't", "wasn't"}
 
@@ -632,7 +639,7 @@ class DeterministicExtractor:
         addressee = None
         if re.search(r"\b(you|your|yours|yourself|u|ur)\b", text, re.I):
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
-            if not addressee or not (first_person or kind == "first"):
+            if not addressee or not (first_person or kind in ("first", "yours")):
                 return None
             text = _replace_you(text, addressee)
         if first_person and name:

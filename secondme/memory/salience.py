@@ -143,8 +143,8 @@ _ELIDED = re.compile(r"^(?:just |finally |also |recently |already )?(?:went|got|
                      r"met|passed|failed|signed|lost|won|ran|made|built|found|broke|"
                      r"graduated|married|applied|landed|started|spent|took|had|saw|"
                      r"decided|finished|launched|opened|closed|fixed|painted|cooked|baked|"
-                     r"learned|learnt|tried|picked up|signed up|headed|flew|drove|"
-                     r"[a-z]+ed)\s+\S+", re.I)
+                     r"learned|learnt|tried|picked up|signed up|headed|flew|drove)"
+                     r"\s+\S+", re.I)
 _ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wished|hoped|"
                          r"guessed|agreed|noted|added|checked|confused|tired|excited|"
                          r"bored|stressed|used|supposed|obsessed|blessed|married to you|"
@@ -152,6 +152,9 @@ _ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wi
 _ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
                           r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
                           r"\s+\S+", re.I)
+_YOUR_KIN = re.compile(r"^your (?:little |big |older |younger )?(?:sister|brother|mom|mum|mother|"
+                       r"dad|father|grandma|grandpa|cousin|aunt|uncle|son|daughter|wife|"
+                       r"husband|partner|boyfriend|girlfriend)\b", re.I)
 _GERUND_ME = re.compile(r"^[a-z]+ing\b.*\b(?:helped|helps|made|makes|gave|gives|taught|"
                         r"teaches|got|gets|let|lets)\s+(?:me|us)\b", re.I)
 
@@ -166,8 +169,10 @@ def strip_lead(clause: str) -> tuple[str, str]:
 
 def subject_of(clause: str, is_name) -> Optional[str]:
     """Who ``clause`` is about: ``"first"`` (the speaker: I, my X, X and I, a gerund that
-    helped me), ``"we"``, ``"pronoun"`` (he/she), ``"name"`` (a person ``is_name`` accepts
-    as a name at the start), or None (no subject, an imperative, an unresolvable one)."""
+    helped me), ``"we"``, ``"pronoun"`` (he/she), ``"yours"`` (your brother …), ``"name"``
+    (a person ``is_name`` accepts as a name at the start), ``"thing"`` (something that
+    happened, or did something to the speaker), ``"elided"``/``"elided-plan"`` (casual
+    chat's unsaid "I"), or None (no subject, an imperative, an unresolvable one)."""
     _lead, rest = strip_lead(clause)
     if not rest:
         return None
@@ -177,6 +182,8 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "we"
     if _PRONOUN.match(rest):
         return "pronoun"
+    if _YOUR_KIN.match(rest):
+        return "yours"          # "Your brother Luca called" → the addressee's brother
     if _GERUND_ME.match(rest):
         return "first"
     first = re.match(r"^([A-Za-zÀ-ÿ][\w\-'’]*)", rest)
