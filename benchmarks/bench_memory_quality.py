@@ -47,6 +47,7 @@ from secondme.memory.evaluate import (  # noqa: E402
     echo_facts,
     evaluate_file,
     gold_like_responder,
+    is_casual_chat,
     labelled_files,
     score,
 )
@@ -64,6 +65,10 @@ def _line(name: str, out: dict) -> None:
           f"dates {out['date_accuracy']:.3f} ({out['matched']}/{out['gold']} gold, "
           f"{out['predicted']} notes, {out.get('notes_per_message', 0):.2f}/message, "
           f"{out.get('failures', 0)} failures, {out.get('seconds', 0):.1f} s)")
+    if "casual" in out:
+        c = out["casual"]
+        print(f"{'':>17}casual two-person chats: {c['notes_per_message']:.2f} notes/message "
+              f"(a careful reader: {c['gold_per_message']:.2f}) over {c['messages']} messages")
 
 
 def run_echo(files: list[Path]) -> dict:
@@ -86,6 +91,7 @@ def run(name, files, make_llm, embedder_factory, verbose=False):
     extra = {"windows": 0, "rejected": 0, "tokens": 0, "seconds": 0.0, "fallback_windows": 0,
              "failures": 0}
     msgs = 0
+    casual = {"messages": 0, "notes": 0, "gold": 0}
     for path in files:
         data = json.loads(path.read_text())
         msgs += _messages(data)
@@ -105,6 +111,10 @@ def run(name, files, make_llm, embedder_factory, verbose=False):
             extra[k] += summary.get(k, 0)
         per_file[path.stem] = s.as_dict()
         total.add(s)
+        if is_casual_chat(data):
+            casual["messages"] += _messages(data)
+            casual["notes"] += s.predicted
+            casual["gold"] += s.gold
         if verbose:
             print(f"  {path.stem}: P {s.precision:.2f} R {s.recall:.2f}")
             for m in s.misses:
@@ -114,6 +124,10 @@ def run(name, files, make_llm, embedder_factory, verbose=False):
     out = total.as_dict()
     out.update({k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()})
     out["notes_per_message"] = round(total.predicted / max(1, msgs), 3)
+    # casual two-person chats: notes per message against what a careful reader kept
+    out["casual"] = {**casual,
+                     "notes_per_message": round(casual["notes"] / max(1, casual["messages"]), 3),
+                     "gold_per_message": round(casual["gold"] / max(1, casual["messages"]), 3)}
     if extra["tokens"] and extra["seconds"]:
         out["tokens_per_s"] = round(extra["tokens"] / extra["seconds"], 1)
     out["per_file"] = per_file

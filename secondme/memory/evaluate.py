@@ -150,6 +150,18 @@ def echo_facts(data: dict) -> list[PredictedFact]:
     return out
 
 
+def is_casual_chat(data: dict) -> bool:
+    """A labelled file of two-person chats between people (no assistant, no document):
+    the kind of chat the issue's "one note per 2–4 messages" is about."""
+    from .deterministic import ASSISTANT_SPEAKERS
+
+    convs = data.get("conversations") or []
+    return bool(convs) and not data.get("documents") and all(
+        len(c["participants"]) == 2 for c in convs) and not any(
+        m["speaker"].strip().lower() in ASSISTANT_SPEAKERS for c in convs
+        for m in c["messages"])
+
+
 def _paragraphs(text: str) -> dict[str, str]:
     """``{"¶N": paragraph text}`` of a labelled document."""
     out = {}
