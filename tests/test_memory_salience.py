@@ -20,7 +20,8 @@ from secondme.memory.salience import is_reaction, resolve_we, subject_of
     "I'm so proud of you!", "I love that!", "I hope it goes well.",
     "Diego is so talented.", "I always knew you'd do something amazing.",
     "Stop, I love him already!", "I'll keep that in mind, thanks!",
-    "That's so inspiring, Ella!", "I wish I had been there.",
+    "That's so inspiring, Ella!", "I wish I had been there.", "I'm in!", "I'm so in",
+    "I'm down for that",
 ])
 def test_reactions_compliments_and_platitudes_are_not_memories(said):
     assert texts(window(("Anna", said), ("Ben", "I moved to Lyon."))) == ["Ben moved to Lyon."]
@@ -36,6 +37,14 @@ def test_reactions_compliments_and_platitudes_are_not_memories(said):
     ("My teacher, Mrs. Okafor, is strict but amazing.",
      "Anna's teacher, Mrs. Okafor, is strict but amazing."),
     ("Just booked my flight to Lisbon!", "Anna just booked Anna's flight to Lisbon."),
+    # "I'm in" is a reaction only on its own ("I'm in!", "I'm so in"), not a place
+    ("I'm still in Amman.", "Anna is still in Amman."),
+    ("I GOT IT. Atlântico Labs offered me the senior product designer job!",
+     "Atlântico Labs offered Anna the senior product designer job."),
+    # a name said to someone is not the subject
+    ("Hi Ben, the boiler stopped working this morning, no hot water.",
+     "The boiler stopped working on Wednesday, 10 May 2023, no hot water."),
+    ("Ben, I adopted a cat called Miso.", "Anna adopted a cat called Miso."),
     ("It pushed me to think about opening my own bakery.",
      "It pushed Anna to think about opening Anna's own bakery."),
 ])
@@ -46,7 +55,8 @@ def test_facts_that_read_well(said, expected):
 def test_we_is_the_partner_named_or_both_people_never_and_others():
     w = window(("Maya", "Sam and I got the bungalow!"), ("Jordan", "Congrats!"),
                ("Maya", "We close on July 15th."), participants=("Maya", "Jordan"))
-    assert texts(w) == ["Sam and Maya got the bungalow.", "Maya and Sam close on Saturday, 15 July 2023."]
+    assert texts(w) == ["Sam and Maya got the bungalow.",
+                        "Maya and Sam close on Saturday, 15 July 2023."]
     w = window(("Nina", "We should go camping with the dogs sometime!"),
                participants=("Nina", "Tom"))
     assert texts(w) == ["Nina and Tom should go camping with the dogs sometime."]

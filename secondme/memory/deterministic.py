@@ -63,6 +63,9 @@ _INTERJ = re.compile(
     r"perfect|wonderful|lovely|brilliant|fantastic|incredible|beautiful|inspiring|"
     r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc)"
     r"(?: \w+)?\s*[,!.:;\-–—]+\s*))+", re.I)
+#: a name said to someone at the start ("Lena, the boiler …", "Tom, I moved …"); not a list
+#: of names ("Anna, Ben and I …")
+_VOCATIVE = re.compile(r"^([A-Z][\w\-]+),\s+(?=[a-z]|I\b)")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
 _GREETING = re.compile(
     r"^(hi|hey|hello|yo|hiya|heya|morning|good (morning|night|evening|afternoon)|gn|night|"
@@ -448,8 +451,10 @@ def _third_person_subject(s: str, people: set[str]) -> bool:
     verb = m.group(2)
     if norm_name(m.group(1)) in people or norm_name(m.group(1)).split()[0] in people:
         return True
-    if len(m.group(1).split()) > 1:     # "Aunt Rosa is bringing …", "Raj Patel is …"
-        return verb in _KNOWN_PERSON_VERBS or verb in _VERBS
+    if len(m.group(1).split()) > 1:     # "Aunt Rosa is bringing …", "Raj Patel is …",
+        # "Atlântico Labs offered me the job"
+        return verb in _KNOWN_PERSON_VERBS or verb in _VERBS or (
+            verb.endswith("ed") and len(verb) > 4)
     # an unknown capitalised word may be a common noun ("Docs are …", "Work was long
     # today"): only verbs people do, never a copula or an auxiliary
     return verb in _PERSON_VERBS or (verb.endswith("ed") and len(verb) > 4)
@@ -610,6 +615,9 @@ class DeterministicExtractor:
         s = self._gate(sent.strip())
         if s is None:
             return None
+        voc = _VOCATIVE.match(s)
+        if voc and ctx.is_name(voc.group(1)):
+            s = s[voc.end():]                       # "Lena, the boiler stopped working"
         kind = subject_of(s, ctx.is_name)
         if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
             kind = "name"

@@ -34,7 +34,8 @@ _FEEL_ADJ = (r"proud|happy|glad|sorry|sure|excited|thrilled|jealous|obsessed|hoo
              r"honou?red|grateful|thankful|touched|impressed|speechless|amazed|curious|"
              r"crying|dying|screaming|relieved|rooting|in awe|all ears|confident|positive|"
              r"certain|shook|blessed|lucky|flattered|moved|inspired|here for (?:you|it)|"
-             r"rooting for you|with you|on board|down|in|game|so in|stoked|psyched|pumped|"
+             r"rooting for you|with you|on board|(?:down|in|game)(?=\s*(?:$|[!.,;:)?]|for\b|"
+             r"too\b|lol\b|haha\b))|stoked|psyched|pumped|"
              r"delighted|overjoyed|ecstatic|sad to hear|heartbroken for you|intrigued|"
              r"interested|a fan|a big fan|jealous|envious|amazed|shocked|surprised|"
              r"not surprised|in love with (?:it|that|this|them|him|her)")
@@ -134,6 +135,7 @@ _ACTIVITY_ME = re.compile(r"^[a-z]+ing(?:'s| is| was| has been| became| gives| k
 # "The boiler broke again", "The rent goes up by 50 pounds from July": a thing that happened
 _THE_EVENT = re.compile(
     r"^(?:the|his|her|their)\s+(?:[a-z]+\s+){0,2}?(?:broke|burned|flooded|crashed|died|"
+    r"stopped working|broke down|leaks|leaked|"
     r"closed|opened|launched|moved|goes up|went up|went down|got cancelled|was cancelled|"
     r"got postponed|was postponed|sold out|starts|started|ends|ended|comes|came|arrives|"
     r"arrived|is due|was due|got delayed|was delayed|is on|opens|closes|launches)\b", re.I)
