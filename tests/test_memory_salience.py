@@ -45,6 +45,8 @@ def test_reactions_compliments_and_platitudes_are_not_memories(said):
     ("Hi Ben, the boiler stopped working this morning, no hot water.",
      "The boiler stopped working on Wednesday, 10 May 2023, no hot water."),
     ("Ben, I adopted a cat called Miso.", "Anna adopted a cat called Miso."),
+    ("The doctor says my blood pressure is better.",
+     "The doctor says Anna's blood pressure is better."),
     ("It pushed me to think about opening my own bakery.",
      "It pushed Anna to think about opening Anna's own bakery."),
 ])

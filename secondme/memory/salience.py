@@ -132,10 +132,11 @@ _IT_ME = re.compile(r"^(?:it|this|that|the [\w\-]+(?: [\w\-]+){0,3}?|[a-z]+ing(?
 # "Painting's a fun way to express my feelings": an activity as subject, the speaker after
 _ACTIVITY_ME = re.compile(r"^[a-z]+ing(?:'s| is| was| has been| became| gives| keeps)\b"
                           r".*\b(?:me|my|myself)\b", re.I)
-# "The boiler broke again", "The rent goes up by 50 pounds from July": a thing that happened
+# "The boiler broke again", "The rent goes up by 50 pounds from July": a thing that happened;
+# "The doctor says my blood pressure is better": someone unnamed said something of the speaker
 _THE_EVENT = re.compile(
     r"^(?:the|his|her|their)\s+(?:[a-z]+\s+){0,2}?(?:broke|burned|flooded|crashed|died|"
-    r"stopped working|broke down|leaks|leaked|"
+    r"stopped working|broke down|leaks|leaked|(?:says|said|told me) (?:that )?(?:my|i'?m|i)\b|"
     r"closed|opened|launched|moved|goes up|went up|went down|got cancelled|was cancelled|"
     r"got postponed|was postponed|sold out|starts|started|ends|ended|comes|came|arrives|"
     r"arrived|is due|was due|got delayed|was delayed|is on|opens|closes|launches)\b", re.I)
