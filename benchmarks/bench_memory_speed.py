@@ -7,6 +7,11 @@
    * ``formation``: ``run_extract`` after the messages were already embedded — the
      memory work itself (target ≤ 10 s on 2 cores);
    * ``end_to_end``: ``run_extract`` on a fresh import (it embeds the 600 messages first).
+   With the fake embedder, formation's messages/s by wall clock and by the process's CPU
+   time (formation is one thread: CPU seconds are what it costs on a loaded 2-core
+   machine), against the import of the same messages measured in the same run
+   (``import_s``: parse, dedupe, store, FTS) — issue 15's target is ≥ 100 messages/s
+   excluding embedding.
    Baseline in the same run: embedding the same 600 message texts with the same model
    (``embed_baseline``), so the ratio shows what formation adds on top of one pass of
    the embedder.
@@ -31,7 +36,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# --baseline runs this script again on another checkout's package (its own process)
+sys.path.insert(0, os.environ.get("SECONDME_BENCH_PACKAGE_ROOT", str(ROOT)))
 RESULTS = ROOT / "benchmarks" / "results" / "memory_speed.json"
 
 PLACES = ["Berlin", "Lisbon", "Oslo", "Madrid", "Vienna", "Prague", "Dublin", "Porto", "Rome",
@@ -92,12 +98,16 @@ def form(embedder, data, *, pre_index: bool, llm=None, llm_messages=None):
         sm = SecondMe(Path(tmp) / "home", embedder=embedder,
                       llm=llm or ScriptedLLM([], capable=False))
         try:
+            t = time.perf_counter()
             sm.import_paths([p])
+            import_s = time.perf_counter() - t
             if pre_index:
                 sm.index_pending()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             rep = sm.run_extract()
             rep["wall"] = round(time.perf_counter() - t, 3)
+            rep["cpu"] = round(time.process_time() - c, 3)
+            rep["import_s"] = round(import_s, 3)
             rep["notes"] = sm.store.conn.execute("select count(*) from notes").fetchone()[0]
             rep["links_total"] = sm.store.conn.execute("select count(*) from links").fetchone()[0]
             return rep
@@ -149,6 +159,39 @@ def bench_llm(data, n_messages: int, max_tokens: int) -> dict:
             "rejected": rejected, "max_tokens": max_tokens}
 
 
+def compare(args) -> None:
+    """Formation with the fake embedder, this checkout vs ``args.baseline``, alternating in
+    separate processes so that both see the same load; writes ``vs_baseline``."""
+    import subprocess
+
+    runs = {"this": [], "baseline": []}
+    for _ in range(args.rounds):
+        for which, root in (("baseline", args.baseline), ("this", str(ROOT))):
+            env = dict(os.environ, SECONDME_BENCH_PACKAGE_ROOT=str(Path(root).resolve()))
+            env["PYTHONPATH"] = str(Path(root).resolve())
+            out = subprocess.run([sys.executable, __file__, "--fake-only-json", "--messages",
+                                  str(args.messages)], env=env, capture_output=True,
+                                 text=True, check=True)
+            runs[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(which, runs[which][-1], flush=True)
+    med = {k: sorted(r["cpu"] for r in v)[len(v) // 2] for k, v in runs.items()}
+    medw = {k: sorted(r["wall"] for r in v)[len(v) // 2] for k, v in runs.items()}
+    res = {"baseline": str(args.baseline), "messages": args.messages, "runs": runs,
+           "median_cpu_s": med, "median_wall_s": medw,
+           "this_over_baseline_cpu": round(med["this"] / med["baseline"], 3),
+           "messages_per_cpu_s": {k: round(args.messages / v, 1) for k, v in med.items()},
+           "messages_per_s_wall": {k: round(args.messages / v, 1) for k, v in medw.items()},
+           "load_average": [round(x, 2) for x in os.getloadavg()]}
+    print(f"median CPU s: this {med['this']:.2f}, baseline {med['baseline']:.2f} "
+          f"(x{res['this_over_baseline_cpu']:.2f}); wall msg/s this "
+          f"{res['messages_per_s_wall']['this']}, "
+          f"baseline {res['messages_per_s_wall']['baseline']}")
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    old["vs_baseline"] = res
+    RESULTS.write_text(json.dumps(old, indent=1))
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=600)
@@ -156,7 +199,20 @@ def main() -> None:
     ap.add_argument("--llm", action="store_true", help="measure the embedded LLM extractor")
     ap.add_argument("--llm-messages", type=int, default=12)
     ap.add_argument("--llm-max-tokens", type=int, default=256)
+    ap.add_argument("--baseline", metavar="DIR", help="a checkout (e.g. main) whose formation "
+                    "is timed alternately with this one's, fake embedder, --rounds times")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fake-only-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.fake_only_json:
+        from secondme.models.embed import HashEmbedder
+
+        r = form(HashEmbedder(), make_conversation(args.messages), pre_index=True)
+        print(json.dumps({"wall": r["wall"], "cpu": r["cpu"], "notes": r["notes"]}))
+        return
+    if args.baseline:
+        compare(args)
+        return
     from secondme.models.embed import HashEmbedder
 
     data = make_conversation(args.messages)
@@ -164,11 +220,19 @@ def main() -> None:
     res = {"machine": platform.platform(), "messages": args.messages,
            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     fake = form(HashEmbedder(), data, pre_index=True)
-    res["fake_embedder"] = {"formation_s": fake["wall"], "notes": fake["notes"],
+    n = args.messages
+    res["fake_embedder"] = {"formation_s": fake["wall"], "formation_cpu_s": fake["cpu"],
+                            "messages_per_s": round(n / fake["wall"], 1),
+                            "messages_per_cpu_s": round(n / max(fake["cpu"], 1e-9), 1),
+                            "import_s": fake["import_s"],
+                            "formation_over_import": round(fake["wall"] / fake["import_s"], 2),
+                            "notes": fake["notes"],
                             "facts": fake["facts"], "windows": fake["windows"],
                             "links": fake["links_total"],
                             "load_average": [round(x, 2) for x in os.getloadavg()]}
-    print(f"fake embedder: formation {fake['wall']:.2f} s for {args.messages} messages "
+    print(f"fake embedder: formation {fake['wall']:.2f} s ({fake['cpu']:.2f} CPU s) for "
+          f"{n} messages = {n / fake['wall']:.0f} msg/s ({n / max(fake['cpu'], 1e-9):.0f} per "
+          f"CPU s); importing them {fake['import_s']:.2f} s "
           f"({fake['windows']} windows, {fake['facts']} facts, {fake['notes']} notes, "
           f"{fake['links_total']} links)")
     if not args.no_real:

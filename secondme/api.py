@@ -24,7 +24,7 @@ __all__ = [
     "SearchResult", "Citation", "Answer", "SourceView", "ChatInfo", "ChatTurn",
     "EvalReport", "TimelineBucket", "Timeline", "JobInfo", "BackupInfo", "ProfileLine",
     "ProfileNote", "SourceInfo", "RemovalReport", "ExportReport", "DumpImportReport",
-    "InitReport", "RecommendedModel", "ModelStatus",
+    "InitReport", "RecommendedModel", "ModelStatus", "QuarantinedWindow",
 ]
 
 
@@ -451,6 +451,7 @@ class JobInfo:
     last_duration: Optional[float] = None
     last_summary: Optional[dict] = None
     requested: bool = False
+    quarantined: int = 0              # extract: windows set aside (see QuarantinedWindow)
 
 
 @dataclass
@@ -573,3 +574,27 @@ class ModelStatus:
     found: bool                       # the file is there / an endpoint URL is set
     capable: bool                     # False for the embedded tiny default
     error: str = ""                   # why it is not usable, when not found
+
+
+# -- Formation: windows set aside -----------------------------------------------------------
+@dataclass
+class QuarantinedWindow:
+    """A window of messages (or document passages) memory formation could not form.
+
+    ``problem`` is written for people (the Activity pane shows it); ``error`` is the
+    technical detail for a bug report. ``conversation``/``document`` is the title;
+    ``first``/``last`` the timestamps of its first and last message (None for
+    documents). ``retrying``: the person asked for a retry; the next extract run tries it.
+    """
+
+    id: int
+    problem: str
+    error: str
+    failed_at: str
+    attempts: int
+    items: int
+    conversation: Optional[str] = None
+    document: Optional[str] = None
+    first: Optional[str] = None
+    last: Optional[str] = None
+    retrying: bool = False

@@ -11,6 +11,7 @@ from typing import Any
 from . import __version__, secrets
 from .config import Settings
 from .indexing import count_pending
+from .memory.quarantine import count as count_quarantined
 from .models.embed import bundled_model_dir
 from .models.llm import describe_configured_model
 from .paths import VECTOR_DIR, wider_than_private
@@ -121,6 +122,14 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
     if integrity != "ok":
         problems.append(f"database integrity: {integrity}")
     try:
+        set_aside = count_quarantined(store.conn)
+        formation = {"quarantined_windows": set_aside}
+        if set_aside:
+            problems.append(f"memory formation: {set_aside} window(s) could not be formed; "
+                            "retry with: secondme jobs run extract --retry-failed")
+    except Exception as e:
+        formation = {"error": str(e)}
+    try:
         c = store.counts()
         counts = {k: c[k] for k in ("conversations", "messages", "documents", "notes", "links")}
         counts.update(chunks=c["chunks"], entities=c["entities"], sources=c["sources"])
@@ -142,4 +151,5 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         "permissions": permissions,
         "integrity": integrity,
         "counts": counts,
+        "formation": formation,
     }

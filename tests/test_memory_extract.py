@@ -112,6 +112,8 @@ def test_cancel_between_windows_keeps_finished_windows(sm, tmp_path):
 
 
 def test_a_crash_inside_a_window_leaves_nothing_half_written(sm, tmp_path, monkeypatch):
+    # issue 15: the failing window is set aside (quarantined) and the run goes on; before,
+    # the run stopped there and blocked every window behind it
     sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
     from secondme.memory import extract
 
@@ -125,15 +127,17 @@ def test_a_crash_inside_a_window_leaves_nothing_half_written(sm, tmp_path, monke
         return real(self, *a, **kw)
 
     monkeypatch.setattr(extract.Former, "_link_window", failing)
-    with pytest.raises(RuntimeError):
-        sm.run_extract()
-    conn = sm.store.conn
-    assert len(note_texts(sm)) == 2        # window 1 only
-    assert conn.execute("select count(*) from formed_items").fetchone()[0] == 3
-    monkeypatch.setattr(extract.Former, "_link_window", real)
     rep = sm.run_extract()
-    assert rep["windows"] == 2 and len(note_texts(sm)) == 4
+    assert rep["quarantined"] == 1 and rep["windows"] == 2
+    conn = sm.store.conn
+    assert len(note_texts(sm)) == 3        # windows 1 and 3; nothing of window 2
+    assert conn.execute("select count(*) from formed_items").fetchone()[0] == 4
+    monkeypatch.setattr(extract.Former, "_link_window", real)
+    assert sm.run_extract()["windows"] == 0          # set aside until a retry is asked for
+    rep = sm.retry_failed_windows()
+    assert rep["windows"] == 1 and rep["retried"] == 1 and len(note_texts(sm)) == 4
     assert conn.execute("select count(*) from history where action = 'create'").fetchone()[0] == 4
+    assert sm.quarantined_windows() == []
 
 
 def test_hooks_announce_changed_notes(sm, tmp_path):

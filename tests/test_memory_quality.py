@@ -1,9 +1,10 @@
-"""Extraction quality floors on the labelled set (figures: benchmarks/bench_memory_quality.py).
+"""Formation quality floors on the labelled set (figures: benchmarks/bench_memory_quality.py).
 
-Floors sit below what was measured (deterministic: P 0.79, R 0.74, dates 0.86 — a
-clause split into two notes counts one as an extra under the one-to-one rule;
-scripted gold-like LLM: P 1.00, R 0.98) so that noise does not fail them, while a real
-regression does.
+Two halves: ``tune`` (the rules were tuned on it) and ``heldout`` (written before the rules
+changed, never tuned on). Match rule (issue 15): content-token F1 ≥ 0.3 and a shared
+source message, one-to-one. Measured (deterministic): tune P 0.89 / R 0.72, held-out
+P 0.75 / R 0.63; echoing every message: held-out P 0.42 / R 0.69. Floors sit below the
+measured figures so that noise does not fail them while a real regression does.
 """
 from __future__ import annotations
 
@@ -14,58 +15,90 @@ from conftest import FIXTURES
 from secondme.memory.evaluate import (
     PredictedFact,
     Score,
+    echo_facts,
     evaluate_file,
     gold_like_responder,
+    is_casual_chat,
     labelled_files,
     score,
 )
 from secondme.models.llm import ScriptedLLM
 
 LABELLED = FIXTURES / "memory" / "labelled"
+HALVES = ("tune", "heldout")
 
 
-def run_all(fake_embedder, make_llm):
+def run_all(fake_embedder, make_llm, half, casual=None):
+    """Score every file of ``half``; ``casual`` (a dict) collects messages and notes of
+    the casual two-person chats."""
     from secondme.service import SecondMe
 
     total, windows, rejected = Score(), 0, 0
-    for path in labelled_files(LABELLED):
+    for path in labelled_files(LABELLED / half):
         s, summary = evaluate_file(path, lambda home, data: SecondMe(
             home, embedder=fake_embedder, llm=make_llm()))
         total.add(s)
         windows += summary["windows"]
         rejected += summary["rejected"]
+        data = json.loads(path.read_text())
+        if casual is not None and is_casual_chat(data):
+            casual["messages"] += sum(len(c["messages"]) for c in data["conversations"])
+            casual["notes"] += s.predicted
     return total, windows, rejected
 
 
-def test_the_labelled_set_is_big_and_well_formed():
-    files = labelled_files(LABELLED)
-    assert len(files) >= 8
-    n = 0
-    speakers = set()
-    for p in files:
-        data = json.loads(p.read_text())
-        ids = {m["id"] for c in data["conversations"] for m in c["messages"]}
-        speakers |= {m["speaker"] for c in data["conversations"] for m in c["messages"]}
-        for f in data["facts"]:
-            assert f["text"] and f["sources"] and set(f["sources"]) <= ids
-        n += len(data["facts"])
-    assert n >= 60 and len(speakers) >= 15
+def test_the_labelled_set_is_big_varied_and_well_formed():
+    n, files, speakers, kinds = 0, 0, set(), set()
+    for half in HALVES:
+        half_facts = 0
+        for p in labelled_files(LABELLED / half):
+            data = json.loads(p.read_text())
+            ids = {m["id"] for c in data["conversations"] for m in c["messages"]}
+            ids |= {f"¶{i}" for d in data.get("documents", []) for i in range(1, 100)}
+            speakers |= {m["speaker"] for c in data["conversations"] for m in c["messages"]}
+            kinds |= {"document"} if data.get("documents") else set()
+            kinds |= {"assistant"} if any(m["speaker"] in ("ChatGPT", "Claude") for c in
+                                          data["conversations"] for m in c["messages"]) else set()
+            kinds |= {"group"} if any(len(c["participants"]) > 2
+                                      for c in data["conversations"]) else set()
+            for f in data["facts"]:
+                assert f["text"] and f["sources"] and set(f["sources"]) <= ids, (p, f)
+            half_facts += len(data["facts"])
+            files += 1
+        assert half_facts >= 180, half
+        n += half_facts
+    assert files >= 20 and n >= 400 and len(speakers) >= 40
+    assert kinds == {"document", "assistant", "group"}
 
 
 def test_deterministic_extractor_floors(fake_embedder):
-    s, _w, rejected = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False))
+    tune, _w, rejected = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "tune")
     assert rejected == 0
-    assert s.precision >= 0.72, s.extras
-    assert s.recall >= 0.65, s.misses
-    assert s.date_accuracy >= 0.75
+    assert tune.precision >= 0.80, tune.extras
+    assert tune.recall >= 0.65, tune.misses
+    casual = {"messages": 0, "notes": 0}
+    held, _w, _r = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "heldout",
+                           casual)
+    # salience: casual chat gives about one note per 2–4 messages, not one per message
+    # (measured 0.44 on the held-out casual chats; a careful reader kept 0.55)
+    assert 0.2 <= casual["notes"] / casual["messages"] <= 0.5, casual
+    assert held.precision >= 0.68, held.extras
+    assert held.recall >= 0.57, held.misses
+    assert held.date_accuracy >= 0.5
+    echo = Score()
+    for p in labelled_files(LABELLED / "heldout"):
+        data = json.loads(p.read_text())
+        echo.add(score(echo_facts(data), data["facts"]))
+    assert held.precision >= echo.precision + 0.2      # formation adds over the raw messages
 
 
 def test_llm_path_mechanics_with_gold_like_output(fake_embedder):
-    responder = gold_like_responder(labelled_files(LABELLED))
-    s, windows, rejected = run_all(fake_embedder, lambda: ScriptedLLM(responder))
-    assert rejected == windows          # the one invented fact per window, never stored
-    assert s.precision >= 0.95 and s.recall >= 0.95
-    assert s.date_accuracy >= 0.95
+    for half in HALVES:
+        responder = gold_like_responder(labelled_files(LABELLED / half))
+        s, windows, rejected = run_all(fake_embedder, lambda r=responder: ScriptedLLM(r), half)
+        assert rejected == windows          # the one invented fact per window, never stored
+        assert s.precision >= 0.95 and s.recall >= 0.95
+        assert s.date_accuracy >= 0.9
 
 
 def test_the_matching_rule():
@@ -76,3 +109,12 @@ def test_the_matching_rule():
             PredictedFact("Anna moved to Berlin.", ["3"])]               # second match: extra
     s = score(pred, gold)
     assert (s.matched, s.precision, s.recall, s.date_accuracy) == (1, 1 / 3, 0.5, 1.0)
+    # F1 0.3 is enough: "Anna lives in Kreuzberg." vs a longer gold fact
+    s = score([PredictedFact("Anna lives in Kreuzberg.", ["5"])],
+              [{"text": "Anna lives in Kreuzberg and shares a flat with two architects.",
+                "sources": ["5"]}])
+    assert s.matched == 1
+    s = score([PredictedFact("Anna likes flats.", ["5"])],
+              [{"text": "Anna lives in Kreuzberg and shares a flat with two architects.",
+                "sources": ["5"]}])
+    assert s.matched == 0

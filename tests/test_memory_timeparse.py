@@ -67,6 +67,13 @@ def test_relative_date_table(sentence, ts, start, granularity):
     ("We went hiking last Saturday", "We went hiking on Saturday, 6 May 2023"),
     ("in three days I leave", "on Saturday, 13 May 2023 I leave"),
     ("We married on June 5th, 2019", "We married on June 5th, 2019"),
+    # ranges of days stay ranges (the demo read "Coming to Lisbon 22–on Tuesday, 26 March")
+    ("Coming to Lisbon 22–26 March.", "Coming to Lisbon from 22 to 26 March 2023."),
+    ("They paint the stairwell from 10 to 14 June", "They paint the stairwell from 10 to 14 "
+     "June 2023"),
+    ("We are away on the 3rd-5th of June", "We are away from 3 to 5 June 2023"),
+    # "the Friday" is the one the chat talks about, not the next one
+    ("Perfect, I'll take the Friday off.", "Perfect, I'll take the Friday off."),
 ])
 def test_rewrite_keeps_prepositions_and_absolute_dates(sentence, expected):
     assert rewrite_dates(sentence, WED)[0] == expected

@@ -1,9 +1,10 @@
 """``secondme jobs …``: the background jobs, from the terminal.
 
 ``jobs list --json`` prints ``{"jobs": [{"name", "next_run", "last_run", "last_outcome",
-"running", "paused", "progress", ...}]}``; ``jobs run NAME`` runs a job to completion in
-the foreground with a progress bar and exits non-zero when it fails (1), is unknown
-(2), or is cancelled (130).
+"running", "paused", "progress", "quarantined", ...}], "quarantined_windows": [...]}``;
+``jobs run NAME`` runs a job to completion in the foreground with a progress bar and exits
+non-zero when it fails (1), is unknown (2), or is cancelled (130); ``jobs run extract
+--retry-failed`` first offers the windows formation set aside again.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ def jobs() -> None:
 @click.pass_obj
 def jobs_list(state: CliState, as_json: bool) -> None:
     """Show every job: next and last run, outcome, running, paused, progress."""
-    infos = state.service().jobs_list()
+    sm = state.service()
+    infos = sm.jobs_list()
     if as_json:
-        echo_json({"jobs": infos})
+        echo_json({"jobs": infos, "quarantined_windows": sm.quarantined_windows()})
         return
     for j in infos:
         status = ("running" + (f" {j.progress['stage']} {j.progress['done']}/"
@@ -37,17 +39,31 @@ def jobs_list(state: CliState, as_json: bool) -> None:
                    f"next {j.next_run or '-'}{flags}")
         if j.last_outcome == "failed" and j.last_error and not j.running:
             click.echo(f"{'':<12} error: {j.last_error}")
+        if j.quarantined:
+            click.echo(f"{'':<12} {j.quarantined} window(s) set aside; "
+                       f"retry with: secondme jobs run {j.name} --retry-failed")
+            for w in sm.quarantined_windows()[:5]:
+                if not w.retrying:
+                    click.echo(f"{'':<12} - {w.problem}")
 
 
 @jobs.command("run")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the job's summary as JSON.")
+@click.option("--retry-failed", is_flag=True,
+              help="extract only: try again the windows formation set aside.")
 @click.pass_obj
-def jobs_run(state: CliState, name: str, as_json: bool) -> None:
+def jobs_run(state: CliState, name: str, as_json: bool, retry_failed: bool) -> None:
     """Run job NAME now, in the foreground, to completion."""
+    if retry_failed and name != "extract":
+        raise click.UsageError("--retry-failed applies to the extract job only")
     progress, done = terminal_progress()
     try:
-        summary = state.service().run_job(name, progress=progress)
+        sm = state.service()
+        if retry_failed:
+            summary = sm.retry_failed_windows(progress=progress)
+        else:
+            summary = sm.run_job(name, progress=progress)
     finally:
         done()
     if as_json:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from ..api import JobInfo
+from ..memory.quarantine import count as count_quarantined
 from ..paths import VECTOR_DIR
 from ..progress import CancelToken, ProgressFn
 from .consolidate.run import capable_llm, run_consolidate
@@ -127,7 +128,8 @@ class LifecycleOps:
                 last_run=r[2] if r else None, last_outcome=r[3] if r else None,
                 running=running, paused=bool(r[5]) if r else False, progress=progress,
                 last_error=r[4] if r else None, last_duration=r[7] if r else None,
-                last_summary=summary, requested=bool(r and r[9])))
+                last_summary=summary, requested=bool(r and r[9]),
+                quarantined=count_quarantined(self.store.conn) if name == "extract" else 0))
         return out
 
     def job_runs(self, name: Optional[str] = None, limit: int = 50) -> list[dict]:

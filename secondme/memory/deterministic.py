@@ -26,10 +26,18 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .entities import find_entities
+from .entities import find_entities, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
+from .salience import (
+    is_reaction,
+    resolve_pronoun,
+    resolve_we,
+    strip_lead,
+    subject_of,
+    substantive,
+)
 from .text import STOPWORDS, content_tokens, norm_name, topic_tags
-from .timeparse import local_date, rewrite_dates, tense
+from .timeparse import find_dates, local_date, rewrite_dates, tense
 
 NAME = "deterministic"
 
@@ -37,12 +45,27 @@ ASSISTANT_SPEAKERS = {"assistant", "chatgpt", "gpt", "gpt-4", "gpt-4o", "claude"
                       "gemini", "bard", "copilot", "system", "model", "llama", "mistral"}
 GENERIC_ME = {"user", "you", "me", "human", "i", "myself", ""}
 
+_ABBREV = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|Mt|vs|etc|approx|e\.g|i\.e)\.", re.I)
+_SUBORDINATE = re.compile(r"^(when|after|before|since|because|while|once|as soon as|now that)"
+                          r"\s+([^,]{8,}?),\s+(.{8,})$", re.I)
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[^\s])|\s*\n+\s*|(?<=[.!?])(?=[A-Z][a-z])")
 _INTERJ = re.compile(
-    r"^(?:(?:no way|of course|oh no|oh well|omg|for real|tbh|honestly|oh|ah|aw+|well|so|"
+    r"^(?:(?:(?:no way|of course|oh no|oh well|omg|for real|tbh|honestly|oh|ah|aw+|well|so|"
     r"yeah|yea|yes|yep|no|nope|nah|ok|okay|haha+|hehe+|lol|lmao|"
     r"omg|btw|by the way|guess what|anyway|anyways|actually|honestly|tbh|also|and|but|"
-    r"hey|hi|hello|wow|ugh|hmm+|um+|uh+|fun fact|update|news)\b[\s,!.:;\-–—]*)+", re.I)
+    r"hey|hi|hello|wow|ugh|hmm+|um+|uh+|fun fact|update|news|oh my god|oh my gosh|my god|"
+    r"my gosh|oh my|my goodness|gosh|geez|jeez|damn|dang|whoa|woah|yay|yikes|phew|"
+    r"ha+|ah+|aww+|ooh+|oo+f|lmao+|rofl|xd|ikr|idk|smh|ngl|fr|tho|"
+    r"congrats|congratulations|thanks|thank you|thx|ty)\b[\s,!.:;\-–—]*)|"
+    # words that are interjections only when punctuation follows ("Stop, I love him")
+    r"(?:(?:stop|deal|wait|look|listen|dude|man|girl|bro|sis|babe|hun|love|honey|true|same|"
+    r"right|totally|exactly|absolutely|definitely|sure|cool|nice|great|awesome|amazing|"
+    r"perfect|wonderful|lovely|brilliant|fantastic|incredible|beautiful|inspiring|"
+    r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc)"
+    r"(?: \w+)?\s*[,!.:;\-–—]+\s*))+", re.I)
+#: a name said to someone at the start ("Lena, the boiler …", "Tom, I moved …"); not a list
+#: of names ("Anna, Ben and I …")
+_VOCATIVE = re.compile(r"^([A-Z][\w\-]+),\s+(?=[a-z]|I\b)")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
 _GREETING = re.compile(
     r"^(hi|hey|hello|yo|hiya|heya|morning|good (morning|night|evening|afternoon)|gn|night|"
@@ -69,7 +92,9 @@ _GREETING_START = re.compile(r"^(hi|hey|hello|hiya|good (morning|night|evening|a
                              r"congrats|congratulations|thanks|thank you|dear|welcome)\b", re.I)
 _UNRESOLVED = re.compile(r"^(he|she|they|it|this|that|these|those|there|him|her|them)\b", re.I)
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
-                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b)|;\s+|"
+                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b|[A-Z][a-z]+\s+(?:is|was|"
+                           r"has|had|does|doesn't|did|didn't|will|won't|loves|likes|hates|"
+                           r"works|lives|got|went|can't|can|isn't|wasn't)\b)|;\s+|"
                            r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)")
 _ASSISTANT_BOILER = re.compile(
     r"\b(as an ai|language model|i'?m an ai|i hope this helps|let me know if|i'?d be happy "
@@ -197,19 +222,28 @@ def speaker_name(item: WindowItem, window: Window) -> Optional[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a chat message or paragraph (newlines also separate)."""
-    text = _EMOJI.sub(" ", text)
+    """Sentences of a chat message or paragraph (newlines also separate; so does an emoji
+    before a capital: "I did 😅 It's on 2 April")."""
+    text = _EMOJI.sub(lambda m: "\n" if re.match(r"\s*[A-Z]", text[m.end():]) else " ", text)
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)          # [label](url) → label
     text = re.sub(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]",
                   lambda m: m.group(2) or m.group(1), text)          # [[page|alias]] → alias
     text = re.sub(r"<(?:https?://|mailto:)[^>|]*\|([^>]*)>", r"\1", text)  # Slack <url|label>
     text = re.sub(r"<[@#!][^>]*>|<https?://[^>]*>", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
+    text = _ABBREV.sub(lambda m: m.group(1) + "\u2024", text)   # "Mrs. Okafor" is one sentence
+    # "Sam and I got the house" is one subject, not two clauses
+    text = re.sub(r"\b([A-Z][a-zà-ÿ]+|[Mm]e|[Mm]y \w+) and (I|me)\b", "\\1\u2060and\u2060\\2", text)
     parts = []
     for p in _SENT_SPLIT.split(text):
         # "I'm still at the bakery but I'm thinking about a café" → two statements
-        parts += _CLAUSE_SPLIT.split(p) if p else []
-    return [p.strip(" \t-–—*•>,") for p in parts if p and p.strip(" \t-–—*•>,")]
+        for c in (_CLAUSE_SPLIT.split(p) if p else []):
+            # "When my dad was in hospital, the nurses were kind" → both clauses
+            m = _SUBORDINATE.match(c.strip()) if c else None
+            parts += [m.group(2), m.group(3)] if m else [c]
+    out = [p.replace("\u2024", ".").replace("\u2060", " ").strip(" \t-–—*•>,")
+           for p in parts if p]
+    return [p for p in out if p]
 
 
 def _third_person(verb: str) -> str:
@@ -233,20 +267,13 @@ def _third_person(verb: str) -> str:
 def _replace_first_person(s: str, name: str) -> str:
     """Rewrite the speaker's first person as ``name`` (third person singular)."""
     poss = name + "'s"
-    group = name + " and others"
     rules = [
         (r"\b[Ii]'m\b|\b[Ii] am\b|\b[Ii]m\b", name + " is"),
         (r"\b[Ii]'ve\b|\bIve\b", name + " has"),
         (r"\b[Ii]'ll\b", name + " will"),
         (r"\b[Ii]'d\b", name + " would"),
-        (r"\b[Ww]e're\b|\b[Ww]e are\b", group + " are"),
-        (r"\b[Ww]e've\b", group + " have"),
-        (r"\b[Ww]e'll\b", group + " will"),
-        (r"\b[Ww]e'd\b", group + " would"),
-        (r"\b[Mm]yself\b", name), (r"\b[Oo]urselves\b", group),
-        (r"\b[Mm]y\b", poss), (r"\b[Mm]ine\b", poss), (r"\b[Oo]ur\b", poss),
-        (r"\b[Oo]urs\b", poss), (r"\b[Mm]e\b", name), (r"\b[Uu]s\b", group),
-        (r"\b[Ww]e\b", group),
+        (r"\b[Mm]yself\b", "themselves"),
+        (r"\b[Mm]y\b", poss), (r"\b[Mm]ine\b", poss), (r"\b[Mm]e\b", name),
     ]
     for rx, rep in rules:
         s = re.sub(rx, rep, s)
@@ -259,6 +286,9 @@ def _replace_first_person(s: str, name: str) -> str:
         if t in ("I", "i"):
             out.append(name)
             j = i + 1
+            if "".join(out[:-1]).rstrip().endswith(" and"):
+                i = j           # "Sam and I are": the verb stays plural
+                continue
             # copy whitespace/adverbs, conjugate the first verb
             while j < len(toks):
                 w = toks[j]
@@ -293,7 +323,8 @@ def _replace_you(s: str, addressee: str) -> str:
         (r"\byou'?d\b", addressee + " would"),
         (r"\byou (\w+ )?were\b", addressee + r" \1was"),
         (r"\byou have\b", addressee + " has"),
-        (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", addressee),
+        (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", "themselves"),
+        (r"\bur\b", poss), (r"\bu\b", addressee),
         (r"\byou\b", addressee),
     ]
     for rx, rep in rules:
@@ -383,6 +414,9 @@ def _clean(s: str) -> str:
     s = re.sub(r"^[A-Z]{2,}[!?.]*\s+(?=(?:I|I'm|My|We)\b)", "", s)   # "WHAT I'm going to…"
     s = re.sub(r"^(?:big |good |bad |great |sad |some |exciting )?(?:news|update|fyi|psa|"
                r"guess what|fun fact|so yeah)\s*[:!,\-–—]+\s*", "", s, flags=re.I)
+    s = re.sub(r",?\s+if (?:you|u) (?:want|like|'d like|would like|need)\b", "", s, flags=re.I)
+    # a short label before a colon: "Different question: I teach…", "ok tldr: me and…"
+    s = re.sub(r"^[A-Za-z][\w' ]{0,24}:\s+(?=\S)", "", s)
     s = re.sub(r"\s*\b(lol|haha+|hehe+|lmao|xd|btw|tbh|imo|imho|omg)\b\s*|:\)|:\(|:D|;\)", " ",
                s, flags=re.I)
     s = re.sub(r"\s+", " ", s).strip(" ,;:-–—")
@@ -400,7 +434,7 @@ def _finish(s: str) -> str:
 def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: int,
                  entity_tokens: set[str] = frozenset()) -> bool:
     toks = [t for t in content_tokens(text) if t not in subject_names and t != "others"]
-    if not [t for t in toks if t not in entity_tokens]:
+    if not toks or (not [t for t in toks if t not in entity_tokens] and len(text.split()) < 4):
         return False        # only names: "Kevin will."
     # one telling word is enough when it names a life topic ("Anna is vegetarian")
     return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])))
@@ -417,8 +451,13 @@ def _third_person_subject(s: str, people: set[str]) -> bool:
     verb = m.group(2)
     if norm_name(m.group(1)) in people or norm_name(m.group(1)).split()[0] in people:
         return True
-    # an unknown capitalised word may be a common noun ("Docs are …"): only telling verbs
-    return verb in _EVENT_VERBS or (verb.endswith("ed") and len(verb) > 4)
+    if len(m.group(1).split()) > 1:     # "Aunt Rosa is bringing …", "Raj Patel is …",
+        # "Atlântico Labs offered me the job"
+        return verb in _KNOWN_PERSON_VERBS or verb in _VERBS or (
+            verb.endswith("ed") and len(verb) > 4)
+    # an unknown capitalised word may be a common noun ("Docs are …", "Work was long
+    # today"): only verbs people do, never a copula or an auxiliary
+    return verb in _PERSON_VERBS or (verb.endswith("ed") and len(verb) > 4)
 
 
 _EVENT_VERBS = {"got", "gets", "moved", "started", "married", "bought", "passed", "won",
@@ -426,8 +465,74 @@ _EVENT_VERBS = {"got", "gets", "moved", "started", "married", "bought", "passed"
                 "finally", "said", "told", "works", "lives", "loves", "hates", "likes",
                 "wants", "needs", "went", "had", "has", "was", "is", "will", "never", "always",
                 "still"}
+_PERSON_VERBS = _EVENT_VERBS - {"is", "was", "has", "had", "will", "never", "always", "still",
+                                "just", "finally", "became", "turned", "broke", "found", "left",
+                                "lost", "won"}
 _KNOWN_PERSON_VERBS = _EVENT_VERBS | {"is", "are", "can", "can't", "also", "would",
                                       "should", "does", "doesn't", "isn't", "wasn't"}
+
+
+_WE_AS_I = [(r"\b[Ww]e're\b", "I'm"), (r"\b[Ww]e've\b", "I've"), (r"\b[Ww]e'll\b", "I'll"),
+            (r"\b[Ww]e'd\b", "I'd"), (r"\b[Ww]e are\b", "I am"), (r"\b[Ww]e were\b", "I was"),
+            (r"\b[Ww]e\b", "I"), (r"\b[Oo]urselves\b", "myself"), (r"\b[Oo]urs\b", "mine"),
+            (r"\b[Oo]ur\b", "my"), (r"\bus\b", "me")]
+
+
+def _we_as(text: str, group: str) -> str:
+    """Rewrite "we" forms as ``group`` ("Sam and Maya"; plural verbs stay plural)."""
+    rules = [(r"\b[Ww]e're\b", group + " are"), (r"\b[Ww]e've\b", group + " have"),
+             (r"\b[Ww]e'll\b", group + " will"), (r"\b[Ww]e'd\b", group + " would"),
+             (r"\b[Oo]urselves\b", "themselves"), (r"\b[Oo]urs\b", group + "'s"),
+             (r"\b[Oo]ur\b", group + "'s"), (r"\bus\b", group), (r"\b[Ww]e\b", group)]
+    for rx, rep in rules:
+        text = re.sub(rx, rep, text)
+    return text
+
+
+def _we_as_i(text: str) -> str:
+    for rx, rep in _WE_AS_I:
+        text = re.sub(rx, rep, text)
+    return text
+
+
+_THE_EVENT_PAST = re.compile(r"\b(?:broke|burned|flooded|crashed|died|closed|opened|launched|"
+                             r"sold out|got cancelled|was cancelled)\b")
+_WE_ANY = re.compile(r"\b(?:[Ww]e|[Ww]e're|[Ww]e've|[Ww]e'll|[Ww]e'd|us|[Oo]ur|[Oo]urs|"
+                     r"[Oo]urselves)\b")
+_PRONOUN_START = re.compile(r"^(?P<lead>.*?)\b(?P<p>[Hh]e|[Ss]he)(?P<c>'s|'d|'ll)?\b")
+_CONTRACTION = {"'s": " is", "'d": " would", "'ll": " will", None: ""}
+
+
+class _Context:
+    """What the rules need to know about a window (computed once per window)."""
+
+    def __init__(self, window: Window):
+        self.people = {norm_name(p) for p in window.participants if p}
+        self.people |= {norm_name(it.speaker) for it in window.items if it.speaker}
+        if window.me_name:
+            self.people.add(norm_name(window.me_name))
+        self.speakers = [it.speaker for it in window.items if it.speaker] + \
+            list(window.participants)
+        if window.me_name:
+            self.speakers.append(window.me_name)
+        self.names = window_names(it.text for it in window.items)
+        # names written after "in/to/from …" are places, never who "she" is
+        self.places = {m.group(1) for it in window.items for m in re.finditer(
+            r"\b(?:in|to|from|at|near|around|visit(?:ed|ing)?|via)\s+([A-Z][\w\-]+)", it.text)}
+        humans = {p for p in window.participants if p and p.strip().lower()
+                  not in ASSISTANT_SPEAKERS}
+        humans |= {it.speaker for it in window.items if it.speaker and not is_assistant(it)}
+        self.two_person = len(humans) == 2
+
+    def is_name(self, word: str) -> bool:
+        k = norm_name(word)
+        return bool(k) and (k in self.people or word in self.names)
+
+    def is_person(self, word: str) -> bool:
+        if norm_name(word) in self.people:
+            return True
+        return word in self.names and word not in self.places and \
+            word.lower() not in STOPWORDS
 
 
 class DeterministicExtractor:
@@ -438,13 +543,7 @@ class DeterministicExtractor:
     def extract(self, window: Window, cancel=None) -> ExtractResult:
         """Facts from ``window``; every fact cites the message or chunk it came from."""
         facts: list[Fact] = []
-        people = {norm_name(p) for p in window.participants if p}
-        people |= {norm_name(it.speaker) for it in window.items if it.speaker}
-        if window.me_name:
-            people.add(norm_name(window.me_name))
-        speakers = [it.speaker for it in window.items if it.speaker] + list(window.participants)
-        if window.me_name:
-            speakers.append(window.me_name)
+        ctx = _Context(window)
         seen: set[str] = set()
         for idx, item in enumerate(window.items):
             if item.kind == "message" and is_assistant(item):
@@ -452,7 +551,7 @@ class DeterministicExtractor:
             name = speaker_name(item, window)
             ref = item.timestamp if item.kind == "message" else window.ref_date
             for sent in split_sentences(item.text):
-                fact = self._sentence_fact(sent, item, idx, window, name, ref, people, speakers)
+                fact = self._sentence_fact(sent, item, idx, window, name, ref, ctx)
                 if fact is None:
                     continue
                 key = norm_name(fact.text)
@@ -462,10 +561,9 @@ class DeterministicExtractor:
                 facts.append(fact)
         return ExtractResult(facts=facts)
 
-    def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
-                       name: Optional[str], ref, people: set[str],
-                       speakers: list[str]) -> Optional[Fact]:
-        raw = sent.strip()
+    def _gate(self, raw: str) -> Optional[str]:
+        """The cleaned clause when it may state a fact (not a question, greeting, small
+        talk, request, reaction or assistant boilerplate), else None."""
         if len(raw) < 8 or raw.endswith("?") or raw.endswith(":"):
             return None
         s = _clean(raw)
@@ -475,51 +573,111 @@ class DeterministicExtractor:
             return None
         if _GREETING_START.match(s) and len(s.split()) <= 6:
             return None
-        if not has_verb(s):
+        if not has_verb(s) or is_reaction(s):
             return None
-        if _UNRESOLVED.match(s):
-            return None     # "He's been here longer": whom it is about is not in the sentence
         if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
             return None
         if _REQUEST_START.match(s):
             return None
+        return s
+
+    def _resolve_subject(self, s: str, kind: str, item: WindowItem, idx: int, window: Window,
+                         name: Optional[str], ctx: _Context) -> Optional[str]:
+        """``s`` with "we" and a "he/she" subject resolved, or None when they cannot be."""
+        if name and _WE_ANY.search(s):
+            addressee = _addressee(item, window, idx) if item.kind == "message" else None
+            speaker = item.speaker if item.kind == "message" and item.speaker else name
+            history = [(it.speaker if it.kind == "message" else speaker, it.text)
+                       for it in window.items[:idx + 1]]
+            group = resolve_we(s, speaker, history, addressee, ctx.two_person)
+            if group == speaker:
+                s = _we_as_i(s)
+            else:
+                s = _we_as(s, name + group[len(speaker):])
+        if kind == "pronoun":
+            history = []
+            for j in range(max(0, idx - 3), idx):
+                it = window.items[j]
+                history.append((speaker_name(it, window) or it.speaker,
+                                _addressee(it, window, j) if it.kind == "message" else None,
+                                it.text))
+            cut = item.text.find(s[:12])
+            history.append((name or item.speaker, None, item.text[:cut] if cut > 0 else ""))
+            who = resolve_pronoun(history, ctx.is_person)
+            m = _PRONOUN_START.match(s)
+            if not who or not m:
+                return None
+            s = s[:m.start("p")] + who + _CONTRACTION[m.group("c")] + s[m.end():]
+        return s
+
+    def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
+                       name: Optional[str], ref, ctx: _Context) -> Optional[Fact]:
+        s = self._gate(sent.strip())
+        if s is None:
+            return None
+        voc = _VOCATIVE.match(s)
+        if voc and ctx.is_name(voc.group(1)):
+            s = s[voc.end():]                       # "Lena, the boiler stopped working"
+        kind = subject_of(s, ctx.is_name)
+        if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
+            kind = "name"
+        if kind is None:
+            return None
+        if kind == "elided-plan":
+            kind = "elided" if find_dates(s, ref) else None
+            if kind is None:
+                return None
+            lead, rest = strip_lead(s)
+            verb = rest.split()[0].lower()
+            s = lead + ("I'm " if verb.endswith("ing") or verb in ("back", "off") else "I ") \
+                + rest[0].lower() + rest[1:]
+            kind = "first"
+        if kind == "elided":
+            lead, rest = strip_lead(s)
+            if re.fullmatch(r"(?:(?:just|finally|also|recently|already|so|and)[\s,]+)+", lead,
+                            re.I):
+                lead, rest = "", lead.lower().strip(" ,") + " " + rest
+            s, kind = lead + "I " + rest[0].lower() + rest[1:], "first"
+        s = self._resolve_subject(s, kind, item, idx, window, name, ctx)
+        if s is None:
+            return None
         first_person = bool(_FIRST_PERSON.search(s))
-        third = not first_person and _third_person_subject(s, people)
-        if not first_person and not third:
-            return None
-        if not first_person and re.search(r"\b(you|your|u|ur)\b", s, re.I):
-            return None
-        if item.kind == "chunk" and not first_person and not re.search(r"\d|[A-Z]\w+ [A-Z]", s):
-            pass
         when = tense(s)
         text, dates = rewrite_dates(s, ref, when)
-        subject = ""
+        addressee = None
+        if re.search(r"\b(you|your|yours|yourself|u|ur)\b", text, re.I):
+            addressee = _addressee(item, window, idx) if item.kind == "message" else None
+            if not addressee or not (first_person or kind in ("first", "yours")):
+                return None
+            text = _replace_you(text, addressee)
         if first_person and name:
             text = _replace_first_person(text, name)
+        if kind == "thing" and not (dates or re.search(r"\d", text) or first_person
+                                    or _THE_EVENT_PAST.search(text)):
+            return None         # a thing as subject: with a date, number, the speaker or news
+        if kind in ("first", "we") and name:
             subject = name
-            addressee = _addressee(item, window, idx) if item.kind == "message" else None
-            if re.search(r"\b(you|your|yours|yourself)\b", text, re.I):
-                if not addressee:
-                    return None
-                text = _replace_you(text, addressee)
-        elif first_person:
-            if re.search(r"\b(you|your)\b", text, re.I):
-                addressee = _addressee(item, window, idx) if item.kind == "message" else None
-                if not addressee:
-                    return None
-                text = _replace_you(text, addressee)
+        elif kind in ("first", "we"):
             subject = "I"
         else:
-            m = re.match(r"^([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", text)
+            m = re.match(r"^(?:.*?\b)?([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", strip_lead(text)[1])
             subject = m.group(1) if m else ""
         text = _finish(text)
-        ents = find_entities(text, people=speakers, sentence_start_ok=True)
-        if name:
-            subj_tokens = {t for t in norm_name(name).split()}
-        else:
-            subj_tokens = {"i"}
+        return self._fact(text, dates, item, window, name, ref, ctx, when, subject, addressee,
+                          first_person)
+
+    def _fact(self, text: str, dates: list, item: WindowItem, window: Window,
+              name: Optional[str], ref, ctx: _Context, when: str, subject: str,
+              addressee: Optional[str], first_person: bool) -> Optional[Fact]:
+        ents = find_entities(text, people=ctx.speakers, names=ctx.names, sentence_start_ok=True)
+        subj_tokens = set(norm_name(name).split()) if name else {"i"}
+        subj_tokens |= set(norm_name(subject).split()) if subject else set()
         ent_tokens = {t for n, _k in ents for t in norm_name(n).split()}
         if not _informative(text, subj_tokens, len(dates), len(ents), ent_tokens):
+            return None
+        around = subj_tokens | set(norm_name(addressee or "").split())
+        others = [n for n, _k in ents if not set(norm_name(n).split()) <= around]
+        if not substantive(text, around | {"others"}, _VERBS, len(dates), len(others), subject):
             return None
         fact_type = classify(text, when)
         valid_from = None

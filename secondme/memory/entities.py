@@ -57,15 +57,50 @@ _CAP_RUN = re.compile(
     r"[A-ZÀ-ÖØ-Þ][\w'’\-]*\.?)*")
 
 
-def find_entities(text: str, *, people: Iterable[str] = (), sentence_start_ok: bool = False
-                  ) -> list[tuple[str, str]]:
+_COMMON_START = frozenset("""
+glad appreciate appreciated thanks thank sorry problem love loved miss missed hope wish
+congrats congratulations amazing awesome great nice cool wow yay ugh ok okay yes yeah no
+still just also really so well anyway honestly totally definitely absolutely luckily
+sadly inspiring proud happy excited good bad fun funny lovely beautiful perfect sure
+true same right exactly agreed deal stop wait look listen seriously literally basically
+apparently hopefully maybe perhaps guess imagine remember sounds looks seems feels
+""".split())
+
+
+def window_names(texts: Iterable[str]) -> set[str]:
+    """Capitalised words written mid-sentence somewhere in ``texts`` (not after a full
+    stop): the words this conversation treats as names ("Paris", "Priya", "Zalando")."""
+    out: set[str] = set()
+    for text in texts:
+        for m in re.finditer(r"(?<=[A-Za-z0-9,;:'’)\]] )([A-ZÀ-ÖØ-Þ][\w’'\-]+)", text):
+            w = re.sub(r"[’']s$", "", m.group(1))
+            if w.lower() not in _NOT_NAMES and w.lower() not in _COMMON_START \
+                    and not w.isupper():
+                out.add(w)
+    return out
+
+
+def _common_start(word: str, known: dict, names: set[str]) -> bool:
+    """A capitalised word at a sentence start that is an ordinary word, not a name."""
+    if norm_name(word) in known or word in names:
+        return False
+    low = word.lower()
+    return low in _NOT_NAMES or low in _COMMON_START or low.endswith(("ing", "ly")) or \
+        (low.endswith("ed") and len(low) > 4)
+
+
+def find_entities(text: str, *, people: Iterable[str] = (), names: Iterable[str] = (),
+                  sentence_start_ok: bool = False) -> list[tuple[str, str]]:
     """Names in ``text`` as (name, kind), first occurrence order, without duplicates.
 
     ``people`` are names known to be people (the conversation's speakers, the person's
-    own names). A capitalised word at the start of a sentence counts only when it is a
-    known person or is followed by more capitalised words.
+    own names); ``names`` are words the conversation writes capitalised mid-sentence
+    (:func:`window_names`). A capitalised word at the start of a sentence counts only
+    when it is a known person or name, or (``sentence_start_ok``) not an ordinary word;
+    ordinary words leading a run at a sentence start are dropped ("Glad Tom" → "Tom").
     """
     known = {norm_name(p): p for p in people if p}
+    names = set(names)
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for m in _CAP_RUN.finditer(text):
@@ -86,9 +121,16 @@ def find_entities(text: str, *, people: Iterable[str] = (), sentence_start_ok: b
                 continue
             start = m.start()
             at_sentence_start = start == 0 or re.search(r"[.!?\n]\s*$", text[:start]) is not None
-            if at_sentence_start and not sentence_start_ok and key not in known \
-                    and len(parts) == 1:
-                continue
+            if at_sentence_start:
+                while parts and _common_start(parts[0], known, names):
+                    parts = parts[1:]
+                if not parts:
+                    continue
+                name = " ".join(parts)
+                key = norm_name(name)
+                if not sentence_start_ok and key not in known and name not in names \
+                        and len(parts) == 1:
+                    continue
             if re.fullmatch(r"\d+", key):
                 continue
             before = text[:start]

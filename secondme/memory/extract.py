@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 
 from ..api import Settings
-from ..errors import ModelError
+from ..errors import Cancelled, ModelError
 from ..hooks import Hooks
 from ..indexing import note_text, write_vectors
 from ..models.embed import Embedder, content_hash
@@ -38,8 +38,9 @@ from ..store.vectors import VectorIndex
 from . import notes as N
 from .deterministic import DeterministicExtractor
 from .entities import EntityResolver
-from .facts import ExtractResult, Fact, Window
+from .facts import ExtractResult, Fact, Window, WindowItem
 from .llm_extract import LLMExtractor
+from .quarantine import clear_formed, quarantine
 from .reconcile import Candidate, Decision, decide, llm_decide
 from .text import content_tokens, norm_name, token_f1, topic_tags
 from .text import keywords as pick_keywords
@@ -314,19 +315,31 @@ class Former:
                  extractor_name, len(facts), len(result.rejected), N.now_iso()]).lastrowid
             conn.executemany("insert or ignore into formed_items (item_kind, item_id, window_id) "
                              "values (?,?,?)", [(it.kind, it.id, wid) for it in window.items])
+            clear_formed(conn, window)
             if window.conversation_id is not None and result.summary:
                 conn.execute("insert or replace into formation_state (conversation_id, summary, "
                               "updated_at) values (?,?,?)",
                               [window.conversation_id, result.summary, N.now_iso()])
             labels, stale = self._store_vectors(conn, new_vectors)
-        if stale:
-            self.vindex.remove(stale)
-        if labels:
-            self.vindex.add([l for l, _ in labels], np.vstack([v for _, v in labels]))
-            for nid, _h, vec in new_vectors:
-                self.notes_matrix.add(nid, vec)
+        for nid, _h, vec in new_vectors:
+            self.notes_matrix.add(nid, vec)
+        try:
+            if stale:
+                self.vindex.remove(stale)
+            if labels:
+                self.vindex.add([lab for lab, _ in labels], np.vstack([v for _, v in labels]))
+        except Exception as e:  # noqa: BLE001 — the window is in; the index is rebuilt
+            # from vector_items when it is found out of step (never a lost window)
+            log.warning("formation: the vector index could not take new notes: %s", e)
         self.stats.update(counts)
         return dict(counts)
+
+    def recover(self) -> None:
+        """After a window failed (its transaction rolled back): forget what this run
+        cached from it — entities created in the rolled-back transaction, note vectors."""
+        with self.store.write() as db:
+            self.resolver = EntityResolver(db.conn, me_names=self.me_names, llm=self.llm)
+        self.notes_matrix = NoteMatrix(self.conn, self.embedder.model_id, self.embedder.dim)
 
     def _dedupe_within(self, facts: list[Fact]) -> list[Fact]:
         out: list[Fact] = []
@@ -505,17 +518,18 @@ def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor
 
     Uses ``settings.session_gap_minutes``, ``me_name`` and ``me_aliases``. Returns a
     summary dict: windows, items, facts, added, merged, refined, invalidated, rejected,
-    links, extractor, tokens, fallback_windows. Raises Cancelled (between windows; every
-    finished window is kept) and lets model/store failures propagate.
+    links, extractor, tokens, fallback_windows, quarantined. A window that fails is
+    quarantined with its problem (:mod:`.quarantine`) and the run goes on with the next
+    one. Raises Cancelled (between windows; every finished window is kept) and lets a
+    model that cannot be used (ModelError) propagate: no window is at fault then.
     """
-    fallback = DeterministicExtractor()
     plans = plan_windows(store.conn, settings.session_gap_minutes)
     total = len(plans)
     report(progress, "forming memories", 0, total)
     summary: dict[str, Any] = {"extractor": extractor.name, "windows": 0, "items": 0,
                                "facts": 0, "added": 0, "merged": 0, "refined": 0,
                                "invalidated": 0, "rejected": 0, "links": 0, "tokens": 0,
-                               "fallback_windows": 0}
+                               "fallback_windows": 0, "quarantined": 0}
     if not plans:
         return summary
     former = Former(store, embedder, vindex, me_name=settings.me_name,
@@ -527,9 +541,59 @@ def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor
     group = 1 if extractor.name == "llm" else GROUP_WINDOWS
     done = 0
     for start in range(0, len(plans), group):
-        batch = []
-        for plan in plans[start:start + group]:
+        batch = _extract_group(store, extractor, former, plans[start:start + group],
+                               settings, summary, cancel)
+        for window, result, name, pending in batch:
             check(cancel)
+            before = len(former.changed)
+            try:
+                counts = former.form(window, result, name, pending)
+            except _PASS_THROUGH:
+                raise
+            except Exception as e:  # noqa: BLE001 — the window is set aside, the run goes on
+                _set_aside(store, former, window, e, summary)
+                del former.changed[before:]
+            else:
+                summary["windows"] += 1
+                summary["items"] += len(window.items)
+                for k in ("facts", "added", "merged", "refined", "invalidated", "rejected",
+                          "links"):
+                    summary[k] += counts.get(k, 0)
+                ids = list(dict.fromkeys(former.changed[before:]))
+                if ids:
+                    hooks.emit("notes_did_change", ids=ids, action="extract")
+            done += 1
+            report(progress, "forming memories", done, total, window.title)
+        if done != min(start + group, total):     # windows set aside count as done too
+            done = min(start + group, total)
+            report(progress, "forming memories", done, total)
+    return summary
+
+
+#: Failures that are not a window's fault: the person cancelled, or the configured model
+#: cannot be used (the job fails with that message and the windows wait for the next run).
+_PASS_THROUGH = (Cancelled, ModelError, KeyboardInterrupt)
+
+
+def _set_aside(store: Store, former: "Former", window: Window, error: BaseException,
+               summary: dict) -> None:
+    log.warning("formation: window of %d items set aside: %s: %s", len(window.items),
+                type(error).__name__, error, exc_info=error)
+    quarantine(store, window, error)
+    summary["quarantined"] += 1
+    former.recover()
+
+
+def _extract_group(store: Store, extractor, former: "Former", plans: list, settings: Settings,
+                   summary: dict, cancel: Optional[CancelToken]) -> list[tuple]:
+    """Load, extract and prepare each window of ``plans``, then embed all their facts in
+    one call. A window that fails on the way is quarantined and left out."""
+    fallback = DeterministicExtractor()
+    batch = []
+    for plan in plans:
+        check(cancel)
+        window = None
+        try:
             window = load_window(store.conn, plan, me_name=settings.me_name,
                                  me_aliases=settings.me_aliases)
             name = extractor.name
@@ -545,18 +609,30 @@ def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor
                 name = fallback.name
                 summary["fallback_windows"] += 1
             batch.append((window, result, name, former.prepare(window, result)))
+        except _PASS_THROUGH:
+            raise
+        except Exception as e:  # noqa: BLE001 — the window is set aside, the run goes on
+            if window is None:
+                window = Window(items=[WindowItem(kind=plan.kind, id=i, text="")
+                                       for i in plan.item_ids],
+                                conversation_id=plan.parent_id if plan.kind == "message"
+                                else None,
+                                document_id=plan.parent_id if plan.kind == "chunk" else None)
+            _set_aside(store, former, window, e, summary)
+    try:
         former.embed([p for *_x, pending in batch for p in pending])
-        for window, result, name, pending in batch:
-            check(cancel)
-            before = len(former.changed)
-            counts = former.form(window, result, name, pending)
-            summary["windows"] += 1
-            summary["items"] += len(window.items)
-            for k in ("facts", "added", "merged", "refined", "invalidated", "rejected", "links"):
-                summary[k] += counts.get(k, 0)
-            ids = list(dict.fromkeys(former.changed[before:]))
-            if ids:
-                hooks.emit("notes_did_change", ids=ids, action="extract")
-            done += 1
-            report(progress, "forming memories", done, total, window.title)
-    return summary
+    except _PASS_THROUGH:
+        raise
+    except Exception:  # noqa: BLE001 — find the window whose text the embedder refuses
+        kept = []
+        for item in batch:
+            try:
+                former.embed(item[3])
+            except _PASS_THROUGH:
+                raise
+            except Exception as e:  # noqa: BLE001
+                _set_aside(store, former, item[0], e, summary)
+            else:
+                kept.append(item)
+        batch = kept
+    return batch

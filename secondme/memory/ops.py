@@ -24,12 +24,14 @@ from ..api import (
     NoteLink,
     NoteSource,
     NoteVersion,
+    QuarantinedWindow,
 )
 from ..errors import InvalidInput, NotFound
 from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check
 from . import graph as G
 from . import notes as N
+from .quarantine import failures, retry_all
 from .text import content_tokens, norm_name, topic_tags
 from .text import keywords as pick_keywords
 
@@ -469,4 +471,20 @@ class MemoryOps:
         if summary["windows"]:
             self.index_pending(progress=progress, cancel=cancel)
         summary["seconds"] = round(time.perf_counter() - t0, 3)
+        return summary
+
+    def quarantined_windows(self) -> list[QuarantinedWindow]:
+        """The windows formation set aside (newest first), each with a person-readable
+        problem and the title of its conversation or document."""
+        return [QuarantinedWindow(**f) for f in failures(self.store.conn)]
+
+    def retry_failed_windows(self, progress: Optional[ProgressFn] = None,
+                             cancel: Optional[CancelToken] = None) -> dict:
+        """Offer every quarantined window again and run the ``extract`` job now (under its
+        lease). Returns the job's summary with ``retried`` (how many windows were offered);
+        a window that fails again is set aside again with one more attempt. Raises like
+        ``run_job``."""
+        n = retry_all(self.store)
+        summary = self.run_job("extract", progress=progress, cancel=cancel)
+        summary["retried"] = n
         return summary

@@ -63,6 +63,9 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(rx, re.I)) for name
     ("day_after_tomorrow", r"\bthe day after tomorrow\b"),
     ("month_day", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?({_MON})\.?\s+{_ORD}\b"
                   rf"(?:,?\s+(\d{{4}}))?"),
+    ("day_range", rf"\b(?:from\s+|on\s+)?(?:the\s+)?{_ORD}\s*(?:[–—-]|to|until)\s*{_ORD}\s+"
+                  rf"(?:of\s+)?({_MON})\b"
+                  rf"(?:,?\s+(\d{{4}}))?"),
     ("day_month", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?{_ORD}\s+(?:of\s+)?({_MON})\b"
                   rf"\.?(?:,?\s+(\d{{4}}))?"),
     ("ago", rf"\b({_NUM})\s+({_UNIT})\s+ago\b"),
@@ -117,6 +120,12 @@ class ResolvedDate:
         if self.granularity == "day":
             return (f"{WEEKDAYS[s.weekday()].capitalize()}, {s.day} "
                     f"{MONTHS[s.month - 1].capitalize()} {s.year}")
+        if self.granularity == "days":          # "22–26 March 2024"
+            e = self.end
+            if (e.year, e.month) == (s.year, s.month):
+                return f"{s.day}–{e.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
+            return (f"{s.day} {MONTHS[s.month - 1].capitalize()} {s.year} – {e.day} "
+                    f"{MONTHS[e.month - 1].capitalize()} {e.year}")
         if self.granularity == "weekend":
             return f"the weekend of {s.day} {MONTHS[s.month - 1].capitalize()} {s.year}"
         if self.granularity == "week":
@@ -132,6 +141,8 @@ class ResolvedDate:
         """The range with its natural preposition: "on Saturday, 6 May 2023", "in April 2023"."""
         if self.granularity in ("day", "weekend"):
             return "on " + self.bare()
+        if self.granularity == "days":
+            return "from " + self.bare().replace("–", " to ", 1)
         return "in " + self.bare()
 
     def iso(self) -> str:
@@ -257,6 +268,15 @@ def _day_month(g: tuple, ref: date, when: str) -> _Resolved:
     return _calendar_day(_month_num(g[1]), int(g[0]), g[2], ref, when)
 
 
+def _day_range(g: tuple, ref: date, when: str) -> _Resolved:
+    """"22–26 March", "from 10 to 14 June": the days of one month, the year as for a day."""
+    last = _calendar_day(_month_num(g[2]), int(g[1]), g[3], ref, when)
+    if last is None or not 1 <= int(g[0]) < int(g[1]):
+        return None
+    end = last[0]
+    return end.replace(day=int(g[0])), end, "days", False
+
+
 def _shifted(ref: date, n: int, unit: str) -> _Resolved:
     """The day, week, month or year ``n`` units away from ``ref`` (n < 0: ago)."""
     if unit == "day":
@@ -375,7 +395,8 @@ _RESOLVERS: dict[str, Callable[[tuple, date, str], _Resolved]] = {
     "iso": _iso, "today": _days_from_ref(0), "yesterday": _days_from_ref(-1),
     "tomorrow": _days_from_ref(1), "day_before_yesterday": _days_from_ref(-2),
     "day_after_tomorrow": _days_from_ref(2), "month_day": _month_day,
-    "day_month": _day_month, "ago": _ago, "in_n": _in_n, "rel_weekday": _rel_weekday,
+    "day_month": _day_month, "day_range": _day_range, "ago": _ago, "in_n": _in_n,
+    "rel_weekday": _rel_weekday,
     "rel_period": _rel_period, "rel_season": _rel_season, "season_year": _season_year,
     "month_year": _month_year, "in_month": _in_month, "weekday": _weekday, "year": _year,
 }
@@ -409,7 +430,11 @@ def find_dates(sentence: str, ref: datetime | date | str | None,
             if kind == "weekday" and m.group(0).lower().endswith("s") and not \
                     m.group(1).lower().endswith("s"):
                 continue  # "on Saturdays" is a habit, not a date
-            mon_tok = {"month_day": 1, "day_month": 2, "in_month": 2, "month_year": 1}.get(kind)
+            if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each)\s*$",
+                                               sentence[:a], re.I):
+                continue  # "I'll take the Friday off": which Friday the chat knows, not us
+            mon_tok = {"month_day": 1, "day_month": 2, "in_month": 2, "month_year": 1,
+                       "day_range": 2}.get(kind)
             if mon_tok and m.group(mon_tok) in ("may", "march") and kind != "in_month":
                 continue  # lower-case "may"/"march" are verbs far more often than months
             if ref_day is None:

@@ -4,7 +4,8 @@ A conversation's unformed messages are split where the time between two messages
 reaches ``session_gap_minutes`` (and, so that a model's context and a transaction stay
 small, after ``max_items`` messages). A document's unformed chunks are grouped by their
 top-level heading, at most ``max_chunks`` per group. Messages and chunks already in
-``formed_items`` are never offered again.
+``formed_items`` are never offered again; quarantined ones (:mod:`.quarantine`) only after
+the person asks for a retry.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Optional
 
 from .facts import Window, WindowItem
+from .quarantine import QUARANTINED_SQL
 from .timeparse import local_date
 
 MAX_ITEMS = 40
@@ -39,8 +41,9 @@ def plan_windows(conn, gap_minutes: int, *, max_items: int = MAX_ITEMS,
     for mid, conv, ts in conn.execute(
             "select m.id, m.conversation_id, m.ts from messages m "
             "where m.kind = 'message' and m.text != '' and not exists (select 1 from "
-            "formed_items f where f.item_kind = 'message' and f.item_id = m.id) "
-            "order by m.conversation_id, m.position, m.id"):
+            "formed_items f where f.item_kind = 'message' and f.item_id = m.id) and not "
+            + QUARANTINED_SQL.format(kind="message", alias="m") +
+            " order by m.conversation_id, m.position, m.id"):
         split = (conv != cur_conv or len(cur) >= max_items
                  or (ts is not None and last_ts is not None and ts - last_ts >= gap))
         if split and cur:
@@ -55,8 +58,9 @@ def plan_windows(conn, gap_minutes: int, *, max_items: int = MAX_ITEMS,
     cur_doc, cur, cur_head = None, [], None
     for cid, doc, heading in conn.execute(
             "select c.id, c.document_id, c.heading from chunks c where not exists (select 1 "
-            "from formed_items f where f.item_kind = 'chunk' and f.item_id = c.id) "
-            "order by c.document_id, c.position, c.id"):
+            "from formed_items f where f.item_kind = 'chunk' and f.item_id = c.id) and not "
+            + QUARANTINED_SQL.format(kind="chunk", alias="c") +
+            " order by c.document_id, c.position, c.id"):
         top = (heading or "").split(">")[0].strip()
         if cur and (doc != cur_doc or top != cur_head or len(cur) >= max_chunks):
             plans.append(WindowPlan("chunk", cur_doc, cur))

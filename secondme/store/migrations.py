@@ -518,6 +518,43 @@ END;
 """)
 
 
+# -- m515: memory formation's quarantine (issue 15) ------------------------------------
+def m515_formation_quarantine(conn: sqlite3.Connection) -> None:
+    """Windows that formation could not form, set aside so that the rest goes on.
+
+    - ``formation_failures``: one row per window that failed: its conversation or
+      document, its items (JSON ids), the problem in words a person can act on, the
+      technical error (for a bug report), when, how many attempts, and ``retrying`` (1
+      once the person asked to retry it: the next extract run offers it again).
+    - ``formation_quarantine``: every message/chunk of a failed window (skipped by the
+      window planner until retried). Deleting a conversation or document removes both.
+    """
+    run_sql(conn, """
+CREATE TABLE formation_failures (
+  id INTEGER PRIMARY KEY,
+  conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+  document_id INTEGER REFERENCES documents(id) ON DELETE CASCADE,
+  item_kind TEXT NOT NULL,             -- message | chunk
+  item_ids TEXT NOT NULL,              -- JSON list of messages.id / chunks.id
+  problem TEXT NOT NULL,               -- for people
+  error TEXT NOT NULL DEFAULT '',      -- exception type and message, for bug reports
+  failed_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  retrying INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX formation_failures_conv ON formation_failures(conversation_id);
+CREATE INDEX formation_failures_doc ON formation_failures(document_id);
+
+CREATE TABLE formation_quarantine (
+  item_kind TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  failure_id INTEGER NOT NULL REFERENCES formation_failures(id) ON DELETE CASCADE,
+  PRIMARY KEY (item_kind, item_id)
+) WITHOUT ROWID;
+CREATE INDEX formation_quarantine_failure ON formation_quarantine(failure_id);
+""")
+
+
 #: Every migration, in the order it runs. Append new ones at the end (see the module doc).
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
@@ -526,4 +563,5 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m401_lifecycle_jobs", m401_lifecycle_jobs),
     ("m402_notes_fts_trigger_on_text_columns", m402_notes_fts_trigger_on_text_columns),
     ("m403_vector_labels_never_reused", m403_vector_labels_never_reused),
+    ("m515_formation_quarantine", m515_formation_quarantine),
 ]

@@ -1,0 +1,300 @@
+"""What a careful reader keeps, and who a sentence is about — the deterministic rules.
+
+Chat is mostly talk *about the talk*: reactions ("I'm so proud of you", "I love that"),
+encouragement ("I'm sure you'll make it"), hopes and wishes, evaluations of what the
+other said ("Diego is so talented"), and sentences whose subject is left out
+("Appreciate the support of my friends") or is a pronoun nobody resolves ("He sleeps on
+her side"). A careful reader keeps none of that; they keep what happened, what someone
+has, is, plans, prefers — each about someone they can name. The rules here decide:
+
+- :func:`is_reaction` — the clause is a reaction, a wish or an evaluation, not a fact;
+- :func:`subject_of` — who the clause is about: the speaker (``I``, ``my X``, ``X and
+  I``), a group with the speaker (``we``), a named person, a pronoun, or nobody;
+- :func:`resolve_we` — "we" is the speaker and the partner they named ("Sam and I"), or
+  both people of a two-person chat when it proposes something to the other ("we should
+  go camping"), else the speaker;
+- :func:`resolve_pronoun` — "he"/"she" at the start of a clause is the person most
+  recently named (or "my sister" → "Anna's sister") in the last messages, else nobody;
+- :func:`substantive` — after rewriting, the fact says something beyond its subject and a
+  verb ("Kai fixed it" and "Nina loves him already" say nothing a reader could use).
+
+Pure functions over strings; no model, no database.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+from .text import STOPWORDS, content_tokens
+
+# -- reactions ---------------------------------------------------------------------------
+_INTENS = r"(?:(?:so|really|very|super|just|totally|truly|absolutely|genuinely|incredibly|" \
+          r"already|still|soo+|sooo+|kinda|honestly|all|quite|pretty|beyond|also)\s+)*"
+_FEEL_ADJ = (r"proud|happy|glad|sorry|sure|excited|thrilled|jealous|obsessed|hooked|"
+             r"honou?red|grateful|thankful|touched|impressed|speechless|amazed|curious|"
+             r"crying|dying|screaming|relieved|rooting|in awe|all ears|confident|positive|"
+             r"certain|shook|blessed|lucky|flattered|moved|inspired|here for (?:you|it)|"
+             r"rooting for you|with you|on board|(?:down|in|game)(?=\s*(?:$|[!.,;:)?]|for\b|"
+             r"too\b|lol\b|haha\b))|stoked|psyched|pumped|"
+             r"delighted|overjoyed|ecstatic|sad to hear|heartbroken for you|intrigued|"
+             r"interested|a fan|a big fan|jealous|envious|amazed|shocked|surprised|"
+             r"not surprised|in love with (?:it|that|this|them|him|her)")
+_REACTIONS = [
+    # I'm so proud of you / I'm sure you'll make it / we're so happy for you
+    re.compile(rf"^(?:i'?m|i am|im|i was|i feel|i felt|i'?m feeling|we'?re|we are|we were)\s+"
+               rf"{_INTENS}(?:{_FEEL_ADJ})\b", re.I),
+    # I love that / I love it / I adore him / I really like the name
+    re.compile(rf"^i\s+{_INTENS}(?:love|loved|adore|like|liked|enjoyed|dig|appreciate|"
+               rf"appreciated|admire|respect|support|miss|missed)\s+(?:it|that|this|him|her|"
+               rf"them|you|u|ya|those|these|the name|the idea|the sound of|the vibe|how|what|"
+               rf"your|ur|hearing|seeing|reading|talking|chatting|our chats|it when|when you|"
+               rf"the way|every)\b", re.I),
+    # hopes, wishes, bets, certainty and empathy
+    re.compile(rf"^(?:i|we)\s+{_INTENS}(?:hope|hoped|wish|wished|bet|knew|know|guess|suppose|"
+               rf"imagine|believe in|can'?t wait|cannot wait|can'?t believe|couldn'?t believe|"
+               rf"can'?t imagine|agree|understand|get it|get that|feel you|feel for you|"
+               rf"feel like|mean|totally get|relate|see why|see what you mean|think so|"
+               rf"think you|think that'?s|thought you|am sure|'?m sure|trust you|owe you|"
+               rf"need to see|want to see|wanna see|gotta see|would love to see|"
+               rf"would love to hear|'?d love to hear|love to hear|love hearing|admire)\b",
+               re.I),
+    re.compile(r"^(?:i|we)\s+(?:can|could|should|must|need to|gotta|have to)\s+"
+               r"(?:totally\s+|so\s+|only\s+)?(?:relate|imagine|tell|see why|understand)\b",
+               re.I),
+    re.compile(r"^(?:i'?ll|i will|we'?ll|we will)\s+(?:definitely\s+|totally\s+)?"
+               r"(?:keep (?:that|it|you|this) in mind|remember that|take (?:it|that)|"
+               r"drink to that|hold you to (?:it|that)|be rooting|be there for you|"
+               r"keep you posted|keep you updated|let you know|think about it)\b", re.I),
+    # platitudes: "We can tackle life's challenges together!", "you'll get through this"
+    re.compile(r"^(?:we|you|u)\s+(?:can|will|'ll|could|are going to|got this|got it)\s*"
+               r"(?:\w+\s+)?(?:tackle|get through|handle|face|overcome|do|conquer|make it|"
+               r"figure|beat|survive)?\s*(?:this|it|anything|everything|life|life's|"
+               r"whatever|all|together)?\b.*\b(?:together|this|it|anything|challenges?)\W*$",
+               re.I),
+    # evaluations: "X is so talented", "that sounds amazing"
+    re.compile(r"^(?:what|how|such|sounds?|looks?|seems?)\b", re.I),
+]
+_EVAL_ADJ = frozenset("""
+amazing awesome great cool nice beautiful proud happy glad sure talented hooked wonderful
+incredible lovely perfect best worst fun funny hilarious sad tough hard brutal crazy busy
+tired excited adorable gorgeous stunning fantastic fabulous brilliant smart sweet cute
+kind inspiring inspirational special meaningful powerful important huge big awful
+terrible horrible scary exhausting exhausted overwhelmed overwhelming insane wild
+unreal epic legendary iconic dope sick lit rad neat impressive impressed interesting
+boring lucky blessed thankful grateful jealous ok okay alright fine good bad better
+worse lovely hooked obsessed healing therapeutic relaxing rewarding fulfilling valuable
+helpful strong brave courageous resilient proud true real honest genuine thrilled
+stressful stressed nervous anxious worried emotional touching heartwarming wholesome
+""".split())
+_VAGUE_NOUNS = frozenset("""
+news advice question questions plan plans idea ideas thing things stuff something anything
+everything nothing lot lots bit way ways kind sort part moment moments story stories
+experience experiences feeling feelings memory memories journey chat chats talk talks
+time times life world people everyone someone anyone support passion vibe vibes
+forever again anymore sometime someday soon later already too ever once twice mind
+""".split())
+_AUX = re.compile(r"^\s*(?:(?:will|would|can|could|should|must|might|may|did|does|do|has|have|"
+                  r"had|not|never|also|just|still|already|really|always|finally|n't|"
+                  r"(?P<cop>is|was|are|were|'s|'re|been|be))\s+)*(?P<verb>[\w'’\-]+)", re.I)
+
+
+def is_reaction(clause: str) -> bool:
+    """True when the clause reacts to what was said (feelings about it, hopes, wishes,
+    encouragement, evaluation) rather than stating a fact about someone's life."""
+    s = clause.strip()
+    return any(rx.match(s) for rx in _REACTIONS)
+
+
+# -- subjects ----------------------------------------------------------------------------
+_LEAD = re.compile(
+    r"^(?:(?:also|really|just|still|finally|actually|now|then|so|and|but|plus|oh|well|"
+    r"btw|honestly|anyway|basically|literally|recently|lately|luckily|sadly|unfortunately|"
+    r"fortunately|yesterday|today|tonight|tomorrow|(?:this|last|next) (?:morning|"
+    r"afternoon|evening|night|week|weekend|month|year|spring|summer|autumn|fall|winter|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|on (?:monday|tuesday|"
+    r"wednesday|thursday|friday|saturday|sunday)|in (?:january|february|march|april|may|"
+    r"june|july|august|september|october|november|december|\d{4})|(?:a|one|two|three|"
+    r"few|couple of|\d+) (?:days?|weeks?|months?|years?) ago|over the weekend|"
+    r"at the weekend|the other day|earlier today|this past \w+)[\s,]+)+", re.I)
+_FIRST = re.compile(r"^(?:i|i'm|im|i've|ive|i'll|i'd|my|mine)\b", re.I)
+_WE = re.compile(r"^(?:we|we're|we've|we'll|we'd|our)\b", re.I)
+_COMPOUND_ME = re.compile(r"^(?:[A-Z][\w\-]+|my \w+|[a-z]+) and (?:i|me)\b|^me and \S+",
+                          re.I)
+_PRONOUN = re.compile(r"^(?:he|she|he's|she's|he'd|she'd|he'll|she'll)\b", re.I)
+# "It pushed me to open my own bakery", "The support group has made me feel accepted":
+# a thing as subject, the speaker in the predicate
+_IT_ME = re.compile(r"^(?:it|this|that|the [\w\-]+(?: [\w\-]+){0,3}?|[a-z]+ing(?: [\w\-]+){0,3}?)"
+                    r"(?:'s| is| was| has| have| had| really| totally| just| also)*\s+"
+                    r"(?!\w+ly\b)(?:\w+\s+){0,2}?"
+                    r"(?:made|make|makes|pushed|helped|helps|help|gave|given|gives|got|taught|"
+                    r"teaches|led|inspired|inspires|took|brought|cost|reminded|reminds|"
+                    r"changed)\s+(?:me|us|my)\b", re.I)
+# "Painting's a fun way to express my feelings": an activity as subject, the speaker after
+_ACTIVITY_ME = re.compile(r"^[a-z]+ing(?:'s| is| was| has been| became| gives| keeps)\b"
+                          r".*\b(?:me|my|myself)\b", re.I)
+# "The boiler broke again", "The rent goes up by 50 pounds from July": a thing that happened;
+# "The doctor says my blood pressure is better": someone unnamed said something of the speaker
+_THE_EVENT = re.compile(
+    r"^(?:the|his|her|their)\s+(?:[a-z]+\s+){0,2}?(?:broke|burned|flooded|crashed|died|"
+    r"stopped working|broke down|leaks|leaked|(?:says|said|told me) (?:that )?(?:my|i'?m|i)\b|"
+    r"closed|opened|launched|moved|goes up|went up|went down|got cancelled|was cancelled|"
+    r"got postponed|was postponed|sold out|starts|started|ends|ended|comes|came|arrives|"
+    r"arrived|is due|was due|got delayed|was delayed|is on|opens|closes|launches)\b", re.I)
+# casual chat drops the "I": "Started running in October", "Just booked my flight"
+_ELIDED = re.compile(r"^(?:just |finally |also |recently |already )?(?:went|got|started|"
+                     r"finished|moved|bought|booked|sold|quit|joined|left|adopted|visited|"
+                     r"met|passed|failed|signed|lost|won|ran|made|built|found|broke|"
+                     r"graduated|married|applied|landed|started|spent|took|had|saw|"
+                     r"decided|finished|launched|opened|closed|fixed|painted|cooked|baked|"
+                     r"learned|learnt|tried|picked up|signed up|headed|flew|drove)"
+                     r"\s+\S+", re.I)
+_ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wished|hoped|"
+                         r"guessed|agreed|noted|added|checked|confused|tired|excited|"
+                         r"bored|stressed|used|supposed|obsessed|blessed|married to you|"
+                         r"[a-z]+ed (?:it|that|this|you|u)\b)", re.I)
+_ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
+                          r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
+                          r"\s+\S+", re.I)
+_YOUR_KIN = re.compile(r"^your (?:little |big |older |younger )?(?:sister|brother|mom|mum|mother|"
+                       r"dad|father|grandma|grandpa|cousin|aunt|uncle|son|daughter|wife|"
+                       r"husband|partner|boyfriend|girlfriend)\b", re.I)
+_GERUND_ME = re.compile(r"^[a-z]+ing\b.*\b(?:helped|helps|made|makes|gave|gives|taught|"
+                        r"teaches|got|gets|let|lets)\s+(?:me|us)\b", re.I)
+
+
+def strip_lead(clause: str) -> tuple[str, str]:
+    """(leading adverbials such as "Also", "Last week,", rest of the clause)."""
+    m = _LEAD.match(clause)
+    if not m:
+        return "", clause
+    return clause[:m.end()], clause[m.end():]
+
+
+def subject_of(clause: str, is_name) -> Optional[str]:
+    """Who ``clause`` is about: ``"first"`` (the speaker: I, my X, X and I, a gerund that
+    helped me), ``"we"``, ``"pronoun"`` (he/she), ``"yours"`` (your brother …), ``"name"``
+    (a person ``is_name`` accepts as a name at the start), ``"thing"`` (something that
+    happened, or did something to the speaker), ``"elided"``/``"elided-plan"`` (casual
+    chat's unsaid "I"), or None (no subject, an imperative, an unresolvable one)."""
+    _lead, rest = strip_lead(clause)
+    if not rest:
+        return None
+    if _COMPOUND_ME.match(rest) or _FIRST.match(rest):
+        return "first"
+    if _WE.match(rest):
+        return "we"
+    if _PRONOUN.match(rest):
+        return "pronoun"
+    if _YOUR_KIN.match(rest):
+        return "yours"          # "Your brother Luca called" → the addressee's brother
+    if _GERUND_ME.match(rest):
+        return "first"
+    first = re.match(r"^([A-Za-zÀ-ÿ][\w\-'’]*)", rest)
+    if first and is_name(first.group(1)[0].upper() + first.group(1)[1:]):
+        return "name"           # also "giulia got a puppy" when Giulia is a name here
+    if _IT_ME.match(rest) or _THE_EVENT.match(rest) or _ACTIVITY_ME.match(rest):
+        return "thing"
+    if _ELIDED.match(rest) and not _ELIDED_NOT.match(rest):
+        return "elided"         # "Started a new job today!" — the speaker, unsaid
+    if _ELIDED_PLAN.match(rest):
+        return "elided-plan"    # "start may 2", "landing the 22nd": only with a date
+    return None
+
+
+# -- "we" --------------------------------------------------------------------------------
+_PARTNER = re.compile(
+    r"\b([A-Z][a-zà-ÿ]+) and I\b|\b(?:[Mm]e|I) and ([A-Z][a-zà-ÿ]+)\b|\b[Mm]y (?:husband|wife|"
+    r"partner|boyfriend|girlfriend|fianc[ée]e?|bf|gf|hubby) ([A-Z][a-zà-ÿ]+)\b")
+_PROPOSAL = re.compile(r"^(?:we)\s+(?:should|could|can|must|need to|have to|gotta|"
+                       r"ought to|might|may|'ll|will)\b|^we'll\b|^we'd\b|^let'?s\b", re.I)
+
+
+def resolve_we(clause: str, speaker: str, history: Sequence[tuple[str, str]],
+               addressee: Optional[str], two_person: bool) -> str:
+    """Who "we" is in ``clause`` said by ``speaker``: "Sam and Maya" when the speaker named a
+    partner ("Sam and I", "my husband Marc") in ``history`` (earlier (speaker, text) pairs of
+    the window, this message last); "Maya and Jordan" when a two-person chat proposes
+    something to the addressee; else the speaker alone."""
+    for sp, text in reversed(history):
+        if sp != speaker:
+            continue
+        m = _PARTNER.search(text)
+        if m:
+            partner = next(g for g in m.groups() if g)
+            if partner != speaker:
+                return f"{speaker} and {partner}"
+    _lead, rest = strip_lead(clause)
+    if two_person and addressee and _PROPOSAL.match(rest):
+        return f"{speaker} and {addressee}"
+    return speaker
+
+
+# -- "he" / "she" ------------------------------------------------------------------------
+_KIN = (r"sister|brother|mom|mum|mother|dad|father|wife|husband|partner|boyfriend|"
+        r"girlfriend|son|daughter|cousin|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
+        r"niece|nephew|boss|friend|best friend|roommate|flatmate|neighbou?r|colleague|"
+        r"coworker|teacher|therapist|doctor|fianc[ée]e?|baby|kid|manager")
+_MENTION = re.compile(rf"\b([Mm]y|[Yy]our|[Hh]is|[Hh]er) ((?:little |big |older |younger |best )?"
+                      rf"(?:{_KIN}))(?: ([A-Z][a-zà-ÿ]+))?\b|\b([A-Z][a-zà-ÿ]+)\b")
+
+
+def resolve_pronoun(history: Sequence[tuple[str, str, str]], is_person) -> Optional[str]:
+    """The person a clause-initial he/she most likely means: the last one named in
+    ``history`` ((speaker, addressee, text) of the last messages, the current text up to
+    the clause last) — "Priya", or "my sister" said by Anna → "Anna's sister". None when
+    nobody was named."""
+    for speaker, addressee, text in reversed(history):
+        best = None
+        for m in _MENTION.finditer(text):
+            if m.group(2):
+                if m.group(3):
+                    best = m.group(3)
+                elif m.group(1).lower() == "my" and speaker:
+                    best = f"{speaker}'s {m.group(2)}"
+                elif m.group(1).lower() == "your" and addressee:
+                    best = f"{addressee}'s {m.group(2)}"
+            elif m.group(4) and is_person(m.group(4)) and m.group(4) not in (speaker,
+                                                                              addressee):
+                best = m.group(4)
+        if best:
+            return best
+    return None
+
+
+# -- saying something --------------------------------------------------------------------
+_LIFE_WORDS = frozenset("""
+married engaged divorced pregnant retired promoted fired hired graduated born separated
+widowed vegetarian vegan sober single dating moved quit adopted injured sick recovered
+""".split())
+
+
+def substantive(text: str, subject_tokens: set[str], verbs: set[str],
+                n_dates: int = 0, other_names: int = 0, subject: str = "") -> bool:
+    """Whether a rewritten fact says something beyond who and a verb: a thing, place,
+    time, number, named other or life event — not only evaluations and pronouns. The
+    main verb after ``subject`` ("Sam will *survive*") says nothing on its own."""
+    if n_dates or other_names:
+        return True
+    skip = ""
+    if subject and text.startswith(subject):
+        m = _AUX.match(text[len(subject):])
+        # "Sam will survive." — a modal and a verb alone; "is learning to drive" keeps
+        # its infinitive, "is vegetarian" its predicate
+        if m and not m.group("cop") and text[len(subject):].count(" ") <= 3:
+            skip = m.group("verb").lower()
+    for t in content_tokens(text):
+        if t == skip:
+            skip = ""
+            continue
+        if t in subject_tokens or t in STOPWORDS:
+            continue
+        if t in _LIFE_WORDS or t.isdigit():
+            return True
+        if t in _EVAL_ADJ or t in _VAGUE_NOUNS:
+            continue
+        if t.endswith("ly") or (t in verbs and not t.endswith("ing")):
+            continue
+        if t.endswith("ed") and len(t) > 4:
+            continue
+        return True
+    return False

@@ -1,0 +1,107 @@
+"""What a careful reader keeps (issue 15): the notes people complained about, the ones
+they wanted, and who a clause is about."""
+from __future__ import annotations
+
+import pytest
+from test_memory_deterministic import texts, window
+
+from secondme.memory.entities import find_entities, window_names
+from secondme.memory.salience import is_reaction, resolve_we, subject_of
+
+
+@pytest.mark.parametrize("said", [
+    "I'm sure with your hard work and effort you'll make it happen.",
+    "I'm sure if you keep pushing you'll be great.",
+    "Still following your passion for dance, I love it!",
+    "Showing off your true self is the best thing ever!",
+    "We can tackle life's challenges together!",
+    "Appreciate the support of those close to me.",
+    "MY GOD that face.",
+    "I'm so proud of you!", "I love that!", "I hope it goes well.",
+    "Diego is so talented.", "I always knew you'd do something amazing.",
+    "Stop, I love him already!", "I'll keep that in mind, thanks!",
+    "That's so inspiring, Ella!", "I wish I had been there.", "I'm in!", "I'm so in",
+    "I'm down for that",
+])
+def test_reactions_compliments_and_platitudes_are_not_memories(said):
+    assert texts(window(("Anna", said), ("Ben", "I moved to Lyon."))) == ["Ben moved to Lyon."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    ("Inspiring! I emailed some wholesalers last week and one replied.",
+     "Anna emailed some wholesalers in the week of 1 May 2023 and one replied."),
+    ("Creating art helped me understand and accept myself.",
+     "Creating art helped Anna understand and accept themselves."),
+    ("Different question: I teach chemistry at a high school in Lyon.",
+     "Anna teaches chemistry at a high school in Lyon."),
+    ("My teacher, Mrs. Okafor, is strict but amazing.",
+     "Anna's teacher, Mrs. Okafor, is strict but amazing."),
+    ("Just booked my flight to Lisbon!", "Anna just booked Anna's flight to Lisbon."),
+    # "I'm in" is a reaction only on its own ("I'm in!", "I'm so in"), not a place
+    ("I'm still in Amman.", "Anna is still in Amman."),
+    ("I GOT IT. Atlântico Labs offered me the senior product designer job!",
+     "Atlântico Labs offered Anna the senior product designer job."),
+    # a name said to someone is not the subject
+    ("Hi Ben, the boiler stopped working this morning, no hot water.",
+     "The boiler stopped working on Wednesday, 10 May 2023, no hot water."),
+    ("Ben, I adopted a cat called Miso.", "Anna adopted a cat called Miso."),
+    ("The doctor says my blood pressure is better.",
+     "The doctor says Anna's blood pressure is better."),
+    ("It pushed me to think about opening my own bakery.",
+     "It pushed Anna to think about opening Anna's own bakery."),
+])
+def test_facts_that_read_well(said, expected):
+    assert texts(window(("Anna", said))) == [expected]
+
+
+def test_we_is_the_partner_named_or_both_people_never_and_others():
+    w = window(("Maya", "Sam and I got the bungalow!"), ("Jordan", "Congrats!"),
+               ("Maya", "We close on July 15th."), participants=("Maya", "Jordan"))
+    assert texts(w) == ["Sam and Maya got the bungalow.",
+                        "Maya and Sam close on Saturday, 15 July 2023."]
+    w = window(("Nina", "We should go camping with the dogs sometime!"),
+               participants=("Nina", "Tom"))
+    assert texts(w) == ["Nina and Tom should go camping with the dogs sometime."]
+    w = window(("Nina", "We went to the Musée d'Orsay yesterday."), participants=("Nina", "Tom"))
+    assert texts(w) == ["Nina went to the Musée d'Orsay on Tuesday, 9 May 2023."]
+    assert not any("others" in t for t in texts(window(
+        ("Ben", "We moved to Rome in March."), ("Ben", "We love it there, we're so happy."),
+        participants=("Anna", "Ben", "Carla"))))
+
+
+def test_he_and_she_are_the_last_person_named_or_nothing():
+    w = window(("Nina", "My mom was diagnosed with diabetes last week."),
+               ("Tom", "Oh no. How is she doing?"),
+               ("Nina", "She's okay, just overwhelmed with all the diet changes."),
+               participants=("Nina", "Tom"))
+    assert texts(w)[-1] == "Nina's mom is okay, just overwhelmed with all the diet changes."
+    assert texts(window(("Anna", "He sleeps on the sofa every night."))) == []
+
+
+def test_who_a_clause_is_about():
+    is_name = {"Priya", "Tom"}.__contains__
+    assert subject_of("I moved to Berlin", is_name) == "first"
+    assert subject_of("Also my sister got married", is_name) == "first"
+    assert subject_of("Sam and I got the house", is_name) == "first"
+    assert subject_of("We went hiking", is_name) == "we"
+    assert subject_of("She's home since Sunday", is_name) == "pronoun"
+    assert subject_of("Priya fell in love with him", is_name) == "name"
+    assert subject_of("Appreciate the support of my friends", is_name) is None
+    assert subject_of("The animals must love you", is_name) is None
+    assert subject_of("Glad to be doing something meaningful", is_name) is None
+    assert is_reaction("I'm so happy for you") and not is_reaction("I'm allergic to dogs")
+    assert resolve_we("We close in July", "Maya", [("Maya", "Sam and I got it")], "Jo",
+                      True) == "Maya and Sam"
+
+
+def test_entities_are_never_sentence_initial_words():
+    names = window_names(["I met Tom at the gym", "we talked about Zalando"])
+    assert names >= {"Tom", "Zalando"}
+    for text, bad in [("Glad Tom is back.", "Glad Tom"), ("Appreciate Nina's help.",
+                                                           "Appreciate Nina"),
+                      ("Problem is the rent.", "Problem")]:
+        found = [n for n, _k in find_entities(text, people=["Nina"], names=names,
+                                               sentence_start_ok=True)]
+        assert bad not in found
+    assert ("Tom", "person") in find_entities("Glad Tom is back.", people=["Tom"],
+                                               sentence_start_ok=True)
