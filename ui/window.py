@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
 
         def work(progress, cancel):
             t = time.monotonic()
-            sm.start_background()
+            sm.start_background(worker_processes=True)  # formation: a worker process
             sm.open_vectors(progress, cancel)
             return time.monotonic() - t
 

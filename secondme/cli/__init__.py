@@ -13,7 +13,19 @@ stays fast: heavy imports happen inside the commands.
 """
 from __future__ import annotations
 
-from . import backups, doctor, encryption, imports, jobs, mcp, models, notes, privacy, recall
+from . import (
+    backups,
+    doctor,
+    encryption,
+    imports,
+    jobs,
+    mcp,
+    models,
+    notes,
+    privacy,
+    recall,
+    worker,
+)
 from .base import main
 
 __all__ = ["main", "run"]
@@ -30,6 +42,7 @@ COMMANDS = (
     privacy.sources, privacy.forget, privacy.wipe, privacy.export_cmd, privacy.import_dump,
     mcp.mcp_command,
     models.model,
+    worker.worker_command,      # hidden: the desktop app's worker process
 )
 for _command in COMMANDS:
     main.add_command(_command)

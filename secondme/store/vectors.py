@@ -208,6 +208,42 @@ class VectorIndex:
             self.save()
             return done
 
+    def sync(self, store, batch: int = 2000) -> tuple[int, int]:
+        """Bring this loaded index in step with ``vector_items`` after another process
+        (a worker process forming memories, ``secondme index``) changed them: add the
+        vectors of labels it lacks (from the stored embeddings, nothing is re-embedded)
+        and drop labels whose rows are gone. Returns (added, removed).
+
+        Incremental and cheap for a loaded index (hnswlib insertion releases the GIL);
+        a label this process adds meanwhile is never dropped (only labels up to the
+        highest one read are compared).
+        """
+        db_labels = np.array([r[0] for r in store.conn.execute(
+            "select label from vector_items")], dtype=np.int64)
+        top = int(db_labels.max()) if len(db_labels) else 0
+        with self._lock:
+            have = np.array(self._index.get_ids_list(), dtype=np.int64)
+        missing = np.setdiff1d(db_labels, have, assume_unique=True)
+        gone = np.setdiff1d(have[have <= top], db_labels, assume_unique=True)
+        added = 0
+        for i in range(0, len(missing), batch):
+            part = [int(x) for x in missing[i:i + batch]]
+            q = ",".join("?" * len(part))
+            rows = store.conn.execute(
+                f"select v.label, e.vector from vector_items v join embeddings e "
+                f"on e.content_hash = v.content_hash and e.model_id = ? "
+                f"where v.label in ({q})", [self.model_id, *part]).fetchall()
+            rows = [r for r in rows if len(r[1]) == 4 * self.dim]
+            if rows:
+                self.add([r[0] for r in rows], np.vstack([blob_to_vector(r[1]) for r in rows]))
+                added += len(rows)
+        removed = 0
+        if len(gone):
+            before = self.deleted
+            self.remove(int(x) for x in gone)   # labels deleted before are skipped
+            removed = self.deleted - before
+        return added, removed
+
     # -- use -------------------------------------------------------------------------
     def __len__(self) -> int:
         with self._lock:
