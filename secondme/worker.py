@@ -79,8 +79,9 @@ NICENESS = {"import_paths": 5, "run_job": 10}
 #: hooks a child forwards (settings never change in a child)
 FORWARDED_HOOKS = ("notes_did_change", "import_did_finish", "job_did_progress",
                    "job_did_finish", "index_did_change")
-#: at most one catch-up of the app's vector index per this many seconds while a child runs
-SYNC_INTERVAL_S = 20.0
+#: while a child runs, the app's vector index reads the child's new vectors at most this
+#: often (and once more at the end)
+SYNC_INTERVAL_S = 10.0
 
 
 class WorkerProcessError(Exception):
@@ -244,18 +245,21 @@ def run_in_worker(spec: WorkerSpec, op: str, args: dict, *,
                   progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelToken] = None,
                   on_hook: Optional[Callable[[str, dict], None]] = None,
-                  on_start: Optional[Callable[[int], None]] = None,
+                  on_start: Optional[Callable[[dict], None]] = None,
+                  on_vectors: Optional[Callable[[list[int]], None]] = None,
                   log_path: Optional[Path] = None,
                   abandon: Optional[Callable[[], bool]] = None,
                   grace: float = CANCEL_GRACE_S) -> Any:
     """Run ``op(**args)`` of the service described by ``spec`` in a child process and
     wait for it on this thread (never the GUI thread: the waiting itself is cheap).
 
-    ``progress`` and ``on_hook(name, payload)`` are called on this thread as the child
-    reports; ``cancel`` stops the child (see the module doc); ``abandon()`` true after a
-    cancel stops waiting at once (the service is closing: the child finishes its unit
-    of work on its own). Returns what the op returns; raises the child's SecondMeError
-    (Cancelled included), or a :class:`WorkerProcessError` for a bug or a crash.
+    ``progress``, ``on_hook(name, payload)``, ``on_vectors(labels)`` (labels the child
+    added to the vector index) and ``on_start(hello)`` (the child's pid, once) are
+    called on this thread as the child reports; ``cancel`` stops the child (see the
+    module doc); ``abandon()`` true after a cancel stops waiting at once (the service is
+    closing: the child finishes its unit of work on its own). Returns what the op
+    returns; raises the child's SecondMeError (Cancelled included), or a
+    :class:`WorkerProcessError` for a bug or a crash.
     """
     if op not in OPS:
         raise ValueError(f"{op!r} cannot run in a worker process")
@@ -288,14 +292,16 @@ def run_in_worker(spec: WorkerSpec, op: str, args: dict, *,
             if msg is None:
                 break
             kind = msg.get("t")
-            if kind == "hello":
+            if kind == "hello":   # {"pid", "qt": whether Qt got loaded (it never should)}
                 pid = msg.get("pid")
                 if on_start is not None:
-                    on_start(pid)
+                    on_start(msg)
             elif kind == "progress" and progress is not None:
                 p = msg["p"]
                 progress(Progress(p.get("stage", ""), p.get("done", 0), p.get("total"),
                                   p.get("message", "")))
+            elif kind == "vectors" and on_vectors is not None:
+                on_vectors([int(x) for x in msg.get("added") or ()])
             elif kind == "hook" and on_hook is not None:
                 on_hook(msg["name"], decode_hook(msg["name"], dict(msg.get("payload") or {})))
             elif kind in ("result", "error", "crash"):
@@ -436,28 +442,36 @@ class WorkerOps:
         """Run ``op`` in a child opened from ``spec``; relay its hooks; afterwards bring
         the loaded vector index in step with what the child wrote."""
         sm: Any = self
+        pending: list[int] = []
         last_sync = [time.monotonic()]
 
-        def on_hook(name: str, payload: dict) -> None:
-            if name in ("index_did_change", "notes_did_change") and \
-                    time.monotonic() - last_sync[0] >= SYNC_INTERVAL_S:
+        def on_vectors(labels: list[int]) -> None:
+            pending.extend(labels)
+            if time.monotonic() - last_sync[0] >= SYNC_INTERVAL_S:
                 last_sync[0] = time.monotonic()
-                self._catch_up_vectors()
+                self._catch_up_vectors(pending)
+                pending.clear()
+
+        def on_hook(name: str, payload: dict) -> None:
             sm.hooks.emit(name, **payload)
 
         try:
             return run_in_worker(spec, op, args, progress=progress, cancel=cancel,
-                                 on_hook=on_hook, abandon=lambda: sm._closed)
+                                 on_hook=on_hook, on_vectors=on_vectors,
+                                 abandon=lambda: sm._closed)
         finally:
-            self._catch_up_vectors()
+            self._catch_up_vectors(pending)
+            self._catch_up_vectors(None)
 
-    def _catch_up_vectors(self) -> None:
+    def _catch_up_vectors(self, changed: Optional[list[int]]) -> None:
+        """The loaded vector index reads what a child wrote: the labels it reported
+        (``changed``), or (None) a comparison of every label with the database."""
         sm: Any = self
         vindex = sm._vectors
-        if vindex is None or sm._closed or sm.store.closed:
+        if vindex is None or sm._closed or sm.store.closed or changed == []:
             return   # a closed index reconciles itself with the database when opened
         try:
-            added, removed = vindex.sync(sm.store)
+            added, removed = vindex.sync(sm.store, changed=changed)
         except Exception:
             log.exception("catching up with the vectors a worker process wrote failed")
             return

@@ -131,6 +131,10 @@ def serve(request: dict, chan: Channel, token: CancelToken) -> None:
         for name in FORWARDED_HOOKS:
             sm.hooks.connect(name, lambda _n=name, **payload: chan.send(
                 "hook", name=_n, payload=payload))
+        if request["op"] == "run_job":
+            # formation writes vectors: the app's loaded index reads them by label
+            sm.open_vectors(chan.progress, token).on_add = \
+                lambda labels: chan.send("vectors", added=labels)
         value = run_op(sm, request["op"], request.get("args") or {}, chan.progress, token)
         outcome = ("result", {"value": value})
     except KeyboardInterrupt:

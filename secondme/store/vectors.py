@@ -89,6 +89,9 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self.dirty = False
         self.status = "new"   # new | loaded | rebuilt:<reason>
+        #: called with the labels of every :meth:`add` (a worker process reports them to
+        #: the app, whose loaded index then catches up: :meth:`sync`)
+        self.on_add: Optional[Callable[[list[int]], None]] = None
         self.cipher = None    # a FileCipher when the store is encrypted (see open)
 
     # -- persistence -----------------------------------------------------------------
@@ -208,41 +211,72 @@ class VectorIndex:
             self.save()
             return done
 
-    def sync(self, store, batch: int = 2000) -> tuple[int, int]:
+    def sync(self, store, changed: Optional[Iterable[int]] = None,
+             batch: int = 2000) -> tuple[int, int]:
         """Bring this loaded index in step with ``vector_items`` after another process
-        (a worker process forming memories, ``secondme index``) changed them: add the
-        vectors of labels it lacks (from the stored embeddings, nothing is re-embedded)
-        and drop labels whose rows are gone. Returns (added, removed).
+        (a worker process forming memories, ``secondme index``) changed them, from the
+        stored embeddings (nothing is re-embedded). Returns (added or updated, dropped).
 
-        Incremental and cheap for a loaded index (hnswlib insertion releases the GIL);
-        a label this process adds meanwhile is never dropped (only labels up to the
-        highest one read are compared).
+        ``changed``: the labels the other process added — read again even when this
+        index has them (a label is reused when the highest one was removed). Without
+        it, every label is compared: missing ones are added, gone ones dropped (a label
+        this process adds meanwhile is never dropped: only labels up to the highest one
+        read are compared). Cheap for a loaded index: hnswlib inserts without the GIL.
+        ``dirty`` is left as it was: the other process saved the file with its changes.
         """
-        db_labels = np.array([r[0] for r in store.conn.execute(
-            "select label from vector_items")], dtype=np.int64)
-        top = int(db_labels.max()) if len(db_labels) else 0
+        dirty = self.dirty
+        try:
+            if changed is not None:
+                return self._refresh(store, sorted(set(int(x) for x in changed)), batch), 0
+            db_labels = np.array([r[0] for r in store.conn.execute(
+                "select label from vector_items")], dtype=np.int64)
+            top = int(db_labels.max()) if len(db_labels) else 0
+            with self._lock:
+                have = np.array(self._index.get_ids_list(), dtype=np.int64)
+            missing = np.setdiff1d(db_labels, have, assume_unique=True)
+            gone = np.setdiff1d(have[have <= top], db_labels, assume_unique=True)
+            added = self._refresh(store, [int(x) for x in missing], batch)
+            removed = 0
+            if len(gone):
+                before = self.deleted
+                self.remove(int(x) for x in gone)   # labels deleted before are skipped
+                removed = self.deleted - before
+            return added, removed
+        finally:
+            self.dirty = dirty
+
+    def _refresh(self, store, labels: list[int], batch: int) -> int:
+        """(Re)load the vectors of ``labels`` from the database; labels no longer there
+        are left to the full comparison."""
+        if not labels:
+            return 0
         with self._lock:
-            have = np.array(self._index.get_ids_list(), dtype=np.int64)
-        missing = np.setdiff1d(db_labels, have, assume_unique=True)
-        gone = np.setdiff1d(have[have <= top], db_labels, assume_unique=True)
-        added = 0
-        for i in range(0, len(missing), batch):
-            part = [int(x) for x in missing[i:i + batch]]
+            known = set(np.intersect1d(np.array(self._index.get_ids_list(), dtype=np.int64),
+                                       np.array(labels, dtype=np.int64)).tolist())
+        done = 0
+        for i in range(0, len(labels), batch):
+            part = labels[i:i + batch]
             q = ",".join("?" * len(part))
-            rows = store.conn.execute(
+            rows = [r for r in store.conn.execute(
                 f"select v.label, e.vector from vector_items v join embeddings e "
                 f"on e.content_hash = v.content_hash and e.model_id = ? "
                 f"where v.label in ({q})", [self.model_id, *part]).fetchall()
-            rows = [r for r in rows if len(r[1]) == 4 * self.dim]
-            if rows:
-                self.add([r[0] for r in rows], np.vstack([blob_to_vector(r[1]) for r in rows]))
-                added += len(rows)
-        removed = 0
-        if len(gone):
-            before = self.deleted
-            self.remove(int(x) for x in gone)   # labels deleted before are skipped
-            removed = self.deleted - before
-        return added, removed
+                if len(r[1]) == 4 * self.dim]
+            if not rows:
+                continue
+            with self._lock:
+                revived = 0   # a deleted label comes back to life when written again
+                for label, _v in rows:
+                    if label in known:
+                        try:
+                            self._index.get_items([label])
+                        except RuntimeError:
+                            revived += 1
+                self.add([r[0] for r in rows],
+                         np.vstack([blob_to_vector(r[1]) for r in rows]))
+                self.deleted -= revived
+            done += len(rows)
+        return done
 
     # -- use -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -264,6 +298,8 @@ class VectorIndex:
             self._index.add_items(np.asarray(vectors, dtype=np.float32),
                                   np.asarray(labels, dtype=np.int64), num_threads=threads)
             self.dirty = True
+        if self.on_add is not None:
+            self.on_add([int(x) for x in labels])
 
     def remove(self, labels: Iterable[int]) -> None:
         """Mark labels deleted (hnswlib keeps the slot until a rebuild compacts it)."""
