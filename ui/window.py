@@ -276,7 +276,10 @@ class MainWindow(QMainWindow):
             sm.open_vectors(progress, cancel)
             return time.monotonic() - t
 
-        self.runner.run(work, key="warm-up",
+        from . import gc_policy
+
+        gc_policy.pause_for_loading()   # and freeze what loaded (issue 14: no GC stalls)
+        self.runner.run(work, key="warm-up", on_done=gc_policy.loaded,
                         on_success=lambda s: self.statusBar().showMessage(
                             f"Models ready ({s:.1f} s).", 5000),
                         on_progress=lambda p: self.statusBar().showMessage(

@@ -240,3 +240,56 @@ def test_closing_the_window_while_forming_leaves_no_process_behind(
     assert time.monotonic() - t0 < 60
     assert fresh_sm.job_runner.holder("extract") is None
     assert fresh_sm.job_runs("extract")[0]["outcome"] == "cancelled"
+
+
+# -- the GUI thread's own collections (every collection runs there: issue 19) -----------------
+def test_nothing_is_collected_while_models_load_and_what_loaded_is_frozen(qtbot):
+    import gc
+
+    from secondme_ui import gc_policy
+
+    col = gc_policy.current()
+    before = list(col.policy.collections)
+    gc_policy.pause_for_loading()
+    try:
+        loaded = [[i] for i in range(300_000)]        # "the models": long-lived objects
+        for _ in range(5):
+            col.tick()
+        assert col.policy.collections == before       # no collection while loading
+    finally:
+        gc_policy.loaded()
+    try:
+        assert gc.get_freeze_count() >= 300_000
+        assert len(gc.get_objects(2)) < 100_000       # a full collection will not scan them
+        t0 = time.perf_counter()
+        gc.collect()
+        assert time.perf_counter() - t0 < 0.5
+        assert loaded[-1] == [299_999]
+    finally:
+        gc.unfreeze()
+        col.policy.keep_frozen = False
+
+
+def test_a_full_collection_waits_until_the_oldest_generation_grew_by_a_quarter(qtbot):
+    import gc
+
+    from secondme_ui import gc_policy
+
+    col = gc_policy.current()
+    gc.collect()                                       # long_lived = the heap now
+    assert col.policy.long_lived == len(gc.get_objects(2)) > 0
+    t0, t1, t2 = gc.get_threshold()
+    keep = []
+    for _ in range(t2 + 2):                            # enough gen-1 collections for a gen 2
+        for _ in range(t1 + 1):
+            keep.append([[] for _ in range(t0 + 1)])
+            col.tick()
+    assert col.policy.collections[2] == 1 or \
+        len(gc.get_objects(2)) - col.policy.long_lived >= col.policy.long_lived // 4
+    grown = [[i] for i in range(col.policy.long_lived)]   # now it grew by far more
+    full = col.policy.collections[2]
+    for _ in range((t1 + 1) * (t2 + 2)):
+        keep.append([[] for _ in range(t0 + 1)])
+        col.tick()
+    assert col.policy.collections[2] > full
+    del grown, keep
