@@ -28,6 +28,7 @@ BACKUP_DIR = "backups"           # rotating snapshots of the database
 LOG_DIR = "logs"                 # secondme.log (never holds message text)
 MODELS_DIR = "models"            # GGUF files the person downloaded
 LOG_FILE = "secondme.log"
+WORKER_LOG_FILE = "worker.log"   # stderr of worker processes (secondme.worker)
 
 
 def default_home() -> Path:

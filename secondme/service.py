@@ -42,6 +42,7 @@ from .store.crypto import connector_for_home
 from .store.db import Store
 from .store.ops import StoreOps
 from .timeline import TimelineOps
+from .worker import WorkerOps
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,10 @@ class _Core:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.RLock()
         self._embedder = embedder
+        self._embedder_injected = embedder is not None
         self._llm = llm
         self._llm_injected = llm is not None
+        self._clock_injected = clock is not None   # (these three: see worker.worker_spec)
         self._vectors = None
         self._scheduler = None
         self._closed = False
@@ -209,7 +212,7 @@ class _Core:
 
 
 class SecondMe(ImportOps, MemoryOps, RecallOps, LifecycleOps, PrivacyOps, StoreOps,
-               TimelineOps, SetupOps, _Core):
+               TimelineOps, SetupOps, WorkerOps, _Core):
     __doc__ = _Core.__init__.__doc__
 
 __all__ = ["SecondMe", "SecondMeError", "__version__"]

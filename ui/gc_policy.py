@@ -23,6 +23,16 @@ The policy, installed by the app once its QApplication exists:
    collection could let the GUI thread create new garbage that the worker then
    collects. No C code in the app collects today; (1) and (2) carry the guarantee.
 
+4. **Full collections stay cheap** (issue 14: a window that never stalls). Every
+   collection now runs on the GUI thread, so its length is a stall. With the models
+   loaded the process holds ~430,000 long-lived objects (torch, transformers) and a full
+   collection takes 0.3–1 s. So: (a) while the models load (``pause_for_loading()`` …
+   ``loaded()``, the window's warm-up) nothing is collected, and when they are loaded
+   everything alive is moved to the permanent generation (``gc.freeze()``: the models,
+   the window and its panes live as long as the app); (b) like CPython, a full
+   collection runs only once the oldest generation grew by a quarter since the last one
+   (:meth:`_Policy.due`). Cyclic garbage made while loading is kept (a little memory).
+
 While any collection runs no other thread can start one (CPython's ``collecting`` flag),
 so finalisers run by a GUI-thread collection are never re-entered from a worker.
 Reference counting is not affected; the OpRunner makes sure a worker never drops the last
@@ -51,6 +61,9 @@ class _Policy:
         self.deferred = 0               # explicit worker collections deferred to the GUI
         self.blocked = 0                # collections from C emptied by the backstop
         self.collections = [0, 0, 0]    # GUI-thread collections by generation
+        self.long_lived = 0             # objects in the oldest generation after a full one
+        self.paused = 0                 # >0 while models load: nothing is collected
+        self.keep_frozen = False        # loaded() froze the long-lived objects
 
     def on_gui_thread(self) -> bool:
         return threading.get_ident() == self.gui_ident
@@ -60,6 +73,8 @@ class _Policy:
         if self.on_gui_thread():
             n = _real_collect(generation)
             self.collections[min(max(generation, 0), 2)] += 1
+            if generation >= 2:
+                self.long_lived = len(gc.get_objects(2))
             return n
         self.asked = max(self.asked, min(max(int(generation), 0), 2))
         self.deferred += 1
@@ -75,6 +90,8 @@ class _Policy:
             self.asked = 2  # thawed objects land in the oldest generation
         else:
             gc.unfreeze()
+            if self.keep_frozen:
+                gc.freeze()   # what loaded() froze stays frozen (with what came since)
 
     def due(self) -> int:
         """The generation CPython's rule would collect now, or -1 (GUI thread)."""
@@ -87,8 +104,13 @@ class _Policy:
                 gen = 1
                 if c2 > t2:
                     gen = 2
+        if gen == 2 and self.asked < 2 and \
+                len(gc.get_objects(2)) - self.long_lived < self.long_lived // 4:
+            gen = 1   # CPython's rule: the oldest generation has not grown by a quarter
         if self.asked > gen:
             gen = self.asked
+        if self.paused:
+            return -1   # a worker's request (``asked``) waits until loading is over
         self.asked = -1
         return gen
 
@@ -127,6 +149,8 @@ class GuiThreadCollector(QObject):
         if self.policy.backstop in gc.callbacks:
             gc.callbacks.remove(self.policy.backstop)
         gc.collect = _real_collect
+        if self.policy.keep_frozen:
+            gc.unfreeze()
         if self._was_enabled:
             gc.enable()
         self._installed = False
@@ -160,3 +184,22 @@ def uninstall() -> None:
 
 def current() -> Optional[GuiThreadCollector]:
     return _collector
+
+
+def pause_for_loading() -> None:
+    """No collection until :func:`loaded` (the models load: hundreds of thousands of
+    objects that live as long as the app; collecting meanwhile only stalls the GUI)."""
+    if _collector is not None:
+        _collector.policy.paused += 1
+
+
+def loaded() -> None:
+    """End of :func:`pause_for_loading`: freeze everything alive now (the long-lived
+    objects just loaded, the window) so that no later collection scans it again."""
+    if _collector is None or _collector.policy.paused <= 0:
+        return
+    _collector.policy.paused -= 1
+    if not _collector.policy.paused:
+        gc.freeze()
+        _collector.policy.keep_frozen = True
+        _collector.policy.long_lived = len(gc.get_objects(2))

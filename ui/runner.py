@@ -28,9 +28,23 @@ garbage is collected on the GUI thread only (``gc_policy.py``).
 
 The worker function is a plain function of ``(progress, cancel)``, so it can be tested
 without an event loop.
+
+**Worker processes** (issue 14): :meth:`OpRunner.run_in_process` runs an import or a job
+(memory formation) in a separate Python process through the service
+(``SecondMe.run_in_worker_process``, :mod:`secondme.worker`), with the same
+:class:`OpHandle` contract: progress throttled to the GUI thread, ``cancel()`` stops the
+child at its next unit of work (SIGTERM with a graceful handler, a kill only after a
+grace period), a SecondMeError raised in the child reaches ``on_error``/the banner with
+the same one-line message, a bug's traceback from the child goes to the log. A pool
+thread of the runner only waits for the child (the waiting holds no GIL), so the GUI
+thread never waits for an import's parsing or formation's regexes, SQL and model calls.
+What that thread holds is plain data: the service, the op's name and its plain
+arguments (no pane, no lambda of a pane). The child is started with spawn semantics (a
+fresh interpreter that never imports Qt), never by forking this process.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -101,7 +115,8 @@ class _Relay(QObject):
 def _detach(error: BaseException) -> BaseException:
     """Render ``error``'s traceback to text and drop its frames (they pin the caller's
     locals, panes included, to the exception object)."""
-    if not isinstance(error, SecondMeError):
+    if not isinstance(error, SecondMeError) and \
+            getattr(error, "__ui_traceback__", None) is None:   # a worker process's is kept
         error.__ui_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
     seen: set[int] = set()
     e: Optional[BaseException] = error
@@ -129,6 +144,12 @@ def run_op(box: list, handle: OpHandle,
         error = _detach(e)
     del fn
     finished(handle.op_id, result, error)
+
+
+def _process_op(sm: Any, op: str, args: dict, progress: Callable[[Progress], None],
+                cancel: CancelToken) -> Any:
+    """What a pool thread runs for :meth:`OpRunner.run_in_process`: plain data only."""
+    return sm.run_in_worker_process(op, progress=progress, cancel=cancel, **args)
 
 
 class _Job(QRunnable):
@@ -180,6 +201,11 @@ class OpRunner(QObject):
         self._pool.setMaxThreadCount(max(1, readers))
         self._serial = QThreadPool(self)
         self._serial.setMaxThreadCount(1)
+        # threads that wait for worker processes (an import and a formation may overlap;
+        # the database serialises their writes, so they need not queue behind the serial
+        # worker, and the serial worker stays free for the person's edits meanwhile)
+        self._procs = QThreadPool(self)
+        self._procs.setMaxThreadCount(2)
         self._relay = _Relay(self)
         self._relay.progressed.connect(self._on_progress)
         self._relay.finished.connect(self._on_finished)
@@ -196,7 +222,8 @@ class OpRunner(QObject):
             on_error: Optional[Callable[[BaseException], Any]] = None,
             on_progress: Optional[Callable[[Progress], None]] = None,
             on_cancelled: Optional[Callable[[], None]] = None,
-            on_done: Optional[Callable[[], None]] = None) -> OpHandle:
+            on_done: Optional[Callable[[], None]] = None,
+            _process: bool = False) -> OpHandle:
         """Run ``fn(progress, cancel)`` in the background; see the module docstring.
 
         ``on_error`` receives SecondMeErrors only (return True from it to also show the
@@ -216,9 +243,29 @@ class OpRunner(QObject):
         if key is not None:
             self._by_key[key] = h
         self.busy_changed.emit(len(self._ops))
-        (self._serial if serial else self._pool).start(
-            _Job(fn, h, self._relay.finished.emit))
+        pool = self._procs if _process else (self._serial if serial else self._pool)
+        pool.start(_Job(fn, h, self._relay.finished.emit))
         return h
+
+    def run_in_process(self, sm: Any, op: str, args: Optional[dict] = None, *,
+                       key: Optional[str] = None,
+                       on_success: Optional[Callable[[Any], None]] = None,
+                       on_error: Optional[Callable[[BaseException], Any]] = None,
+                       on_progress: Optional[Callable[[Progress], None]] = None,
+                       on_cancelled: Optional[Callable[[], None]] = None,
+                       on_done: Optional[Callable[[], None]] = None) -> OpHandle:
+        """Run the service's ``op`` (``"import_paths"`` or ``"run_job"``) with the plain
+        ``args`` in a worker process; callbacks and the handle as for :meth:`run`.
+
+        ``sm.run_in_worker_process`` does the work (see :mod:`secondme.worker`); a service
+        that cannot be reopened in another process (a test's injected LLM or clock) runs
+        the op on this runner's thread instead.
+        """
+        fn = functools.partial(_process_op, sm, op, dict(args or {}))
+        fn.__name__ = op  # type: ignore[attr-defined]  # names the op in diagnostics
+        return self.run(fn, key=key, on_success=on_success, on_error=on_error,
+                        on_progress=on_progress, on_cancelled=on_cancelled,
+                        on_done=on_done, _process=True)
 
     def running(self, key: str) -> Optional[OpHandle]:
         h = self._by_key.get(key)
@@ -325,9 +372,11 @@ class OpRunner(QObject):
             op.handle.cancel()
         a = self._pool.waitForDone(timeout_ms)
         b = self._serial.waitForDone(timeout_ms)
-        return a and b
+        c = self._procs.waitForDone(timeout_ms)
+        return a and b and c
 
     @Slot()
     def wait_idle(self, timeout_ms: int = 10000) -> bool:
         """Block until the worker threads are idle (tests)."""
-        return self._pool.waitForDone(timeout_ms) and self._serial.waitForDone(timeout_ms)
+        return (self._pool.waitForDone(timeout_ms) and self._serial.waitForDone(timeout_ms)
+                and self._procs.waitForDone(timeout_ms))

@@ -274,11 +274,14 @@ class MainWindow(QMainWindow):
 
         def work(progress, cancel):
             t = time.monotonic()
-            sm.start_background()
+            sm.start_background(worker_processes=True)  # formation: a worker process
             sm.open_vectors(progress, cancel)
             return time.monotonic() - t
 
-        self.runner.run(work, key="warm-up",
+        from . import gc_policy
+
+        gc_policy.pause_for_loading()   # and freeze what loaded (issue 14: no GC stalls)
+        self.runner.run(work, key="warm-up", on_done=gc_policy.loaded,
                         on_success=lambda s: self.statusBar().showMessage(
                             f"Models ready ({s:.1f} s).", 5000),
                         on_progress=lambda p: self.statusBar().showMessage(

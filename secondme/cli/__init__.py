@@ -25,6 +25,7 @@ from . import (
     notes,
     privacy,
     recall,
+    worker,
 )
 from .base import main
 
@@ -42,6 +43,7 @@ COMMANDS = (
     privacy.sources, privacy.forget, privacy.wipe, privacy.export_cmd, privacy.import_dump,
     mcp.mcp_command,
     models.model,
+    worker.worker_command,      # hidden: the desktop app's worker process
 )
 for _command in COMMANDS:
     main.add_command(_command)

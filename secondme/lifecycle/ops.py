@@ -18,6 +18,7 @@ from ..api import JobInfo
 from ..memory.quarantine import count as count_quarantined
 from ..paths import VECTOR_DIR
 from ..progress import CancelToken, ProgressFn
+from ..worker import ProcessJobRunner
 from .consolidate.run import capable_llm, run_consolidate
 from .decay import reinforce, run_decay
 from .jobs import JOBS, get_job
@@ -44,9 +45,9 @@ class LifecycleOps:
 
     # -- plumbing ------------------------------------------------------------------------
     @property
-    def job_runner(self) -> JobRunner:
+    def job_runner(self) -> ProcessJobRunner:
         if self._job_runner is None:
-            self._job_runner = JobRunner(self)
+            self._job_runner = ProcessJobRunner(self)
         return self._job_runner
 
     def _on_import_did_finish(self, **_: Any) -> None:
@@ -56,12 +57,17 @@ class LifecycleOps:
             log.exception("could not request the extract job after an import")
 
     # -- the scheduler -----------------------------------------------------------------
-    def start_background(self) -> None:
+    def start_background(self, *, worker_processes: Optional[bool] = None) -> None:
         """Start the APScheduler background scheduler (idempotent).
 
         Runs missed while the app was closed are caught up once, ``catchup_delay_seconds``
         after start. Called by ``SecondMe(background=True)``; stopped by :meth:`close`.
+        ``worker_processes=True`` (the desktop app) runs memory formation in a worker
+        process (``secondme.worker``), so the app's own threads never wait for it; None
+        keeps the previous choice (a restart after a key change).
         """
+        if worker_processes is not None:
+            self.job_runner.worker_processes = worker_processes
         if self._lifecycle_scheduler is not None and \
                 self._lifecycle_scheduler.running:
             return

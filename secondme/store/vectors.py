@@ -123,6 +123,9 @@ class VectorIndex:
         self._index.set_ef(EF_SEARCH)
         self.dirty = False
         self.status = "new"   # new | loaded | caught up | rebuilt:<reason>
+        #: called with the labels of every :meth:`add` (a worker process reports them to
+        #: the app, whose loaded index then catches up: :meth:`sync`)
+        self.on_add: Optional[Callable[[list[int]], None]] = None
         self.cipher = None    # a FileCipher when the store is encrypted (see open)
         self.store = None     # the Store it mirrors (see open and sync)
         self.generation = -1  # the vector_state generation this index reflects
@@ -357,6 +360,8 @@ class VectorIndex:
                                   np.asarray(labels, dtype=np.int64), num_threads=threads)
             self.max_label = max(self.max_label, int(max(labels)))
             self.dirty = True
+        if self.on_add is not None:
+            self.on_add([int(x) for x in labels])
 
     def remove(self, labels: Iterable[int]) -> None:
         """Mark labels deleted (hnswlib keeps the slot until a rebuild compacts it)."""

@@ -140,3 +140,75 @@ def test_serial_ops_never_overlap(qtbot, runner):
         runner.run(write, serial=True, on_success=done.append)
     qtbot.waitUntil(lambda: len(done) == 6, timeout=10000)
     assert not overlap
+
+
+# -- ops in a worker process (issue 14) ------------------------------------------------------
+class FakeService:
+    """Stands for SecondMe: records what run_in_worker_process got, on which thread."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.calls = []
+
+    def run_in_worker_process(self, op, *, progress, cancel, **args):
+        self.calls.append((op, args, threading.current_thread()))
+        progress(Progress("importing", 1, 2))
+        while isinstance(self.outcome, threading.Event) and not cancel.cancelled:
+            time.sleep(0.01)
+        cancel.raise_if_cancelled()
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def test_run_in_process_hands_the_worker_plain_data_and_delivers_on_the_gui_thread(
+        qtbot, runner):
+    sm = FakeService({"ok": True})
+    got, progress = [], []
+    args = {"paths": ["/a"], "me": None}
+    h = runner.run_in_process(sm, "import_paths", args, key="import",
+                              on_success=lambda v: got.append(
+                                  (v, threading.current_thread())),
+                              on_progress=progress.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert got[0] == ({"ok": True}, threading.main_thread()) and h.done
+    op, passed, thread = sm.calls[0]
+    assert (op, passed) == ("import_paths", args) and passed is not args   # a copy
+    assert thread is not threading.main_thread()
+    assert progress and progress[-1].stage == "importing"
+
+
+def test_run_in_process_cancel_and_supersede(qtbot, runner):
+    sm = FakeService(threading.Event())
+    outcome = []
+    h = runner.run_in_process(sm, "run_job", {"name": "extract"}, key="extract",
+                              on_cancelled=lambda: outcome.append("cancelled"))
+    qtbot.waitUntil(lambda: bool(sm.calls), timeout=5000)
+    assert runner.running("extract") is h
+    h.cancel()
+    qtbot.waitUntil(lambda: h.done, timeout=5000)
+    assert outcome == ["cancelled"] and runner.busy == 0
+
+
+def test_a_bug_in_a_worker_process_keeps_its_own_traceback(qtbot, runner, tmp_path):
+    errors = []
+    runner.error_shown.connect(errors.append)
+    bug = type("ValueError", (Exception,), {})("boom there")
+    bug.__ui_traceback__ = "in the worker process 123:\nTraceback ... raise ValueError"
+    runner.run_in_process(FakeService(bug), "import_paths", {"paths": []})
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert errors[0].startswith("Internal error: ValueError: boom there (details in ")
+    assert "in the worker process 123" in (tmp_path / "logs" / "secondme.log").read_text()
+
+
+def test_process_ops_do_not_queue_behind_the_serial_worker(qtbot, runner):
+    """A formation in a worker process must not hold up the person's edits."""
+    sm = FakeService(threading.Event())
+    h = runner.run_in_process(sm, "run_job", {"name": "extract"})
+    qtbot.waitUntil(lambda: bool(sm.calls), timeout=5000)
+    edits = []
+    runner.run(lambda p, c: "saved", serial=True, on_success=edits.append)
+    qtbot.waitUntil(lambda: edits == ["saved"], timeout=5000)
+    assert not h.done
+    h.cancel()
+    qtbot.waitUntil(lambda: h.done, timeout=5000)

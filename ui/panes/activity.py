@@ -398,11 +398,13 @@ class ActivityPanel(QWidget):
             self.run_job(name)
 
     def run_job(self, name: str) -> None:
-        sm = self.ctx.sm
-        self.ctx.runner.run(lambda p, c: sm.request_job(name), serial=False,
-                            on_success=lambda _r: self.status.setText(
-                                f"{job_title(name)}: starting in the background."),
-                            on_done=self.refresh)
+        # now, under the job's lease; memory formation in a worker process (issue 14)
+        self.status.setText(f"{job_title(name)}: running in the background.")
+        self.ctx.runner.run_in_process(self.ctx.sm, "run_job", {"name": name},
+                                       key=f"job:{name}",
+                                       on_success=lambda _r: self.status.setText(
+                                           f"{job_title(name)} finished."),
+                                       on_done=self.refresh)
 
     def toggle_pause_selected(self) -> None:
         j = self._job(self.selected_name())

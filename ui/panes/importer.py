@@ -1,7 +1,8 @@
 """Import: drop files, folders or ZIPs (or pick them); see the detected format first;
 import with progress, counts and cancel; a summary with per-conversation errors.
 
-The import runs through the runner's serial worker, so the rest of the app stays usable.
+The import runs in a worker process (the runner's ``run_in_process``), so the window
+never waits for it.
 After an import the scheduler forms memories in the background (the import requested
 the ``extract`` job); when no scheduler runs (a pane started on its own, tests) the pane
 runs that job itself.
@@ -250,10 +251,10 @@ class ImportPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress_label.setText("Starting…")
-        self._handle = self.ctx.runner.run(
-            lambda progress, cancel: sm.import_paths(paths, me=me, progress=progress,
-                                                     cancel=cancel),
-            key="import", serial=True, on_progress=self._progress,
+        # in a worker process (issue 14): the window never waits for the parsing
+        self._handle = self.ctx.runner.run_in_process(
+            sm, "import_paths", {"paths": paths, "me": me},
+            key="import", on_progress=self._progress,
             on_success=self._finished, on_cancelled=self._cancelled,
             on_error=self._failed, on_done=self._done)
 
@@ -317,11 +318,12 @@ class ImportPanel(QWidget):
         sm = self.ctx.sm
         if sm.background_running:
             return
-        self.ctx.runner.run(lambda p, c: sm.run_job("extract", progress=p, cancel=c),
-                            key="extract", serial=True,
-                            on_progress=lambda p: self.ctx.show_status(
-                                f"Forming memories: {p.stage} {p.done}/{p.total or '?'}"),
-                            on_success=lambda r: self.ctx.show_status("Memories formed."))
+        self.ctx.runner.run_in_process(sm, "run_job", {"name": "extract"}, key="extract",
+                                       on_progress=lambda p: self.ctx.show_status(
+                                           f"Forming memories: {p.stage} "
+                                           f"{p.done}/{p.total or '?'}"),
+                                       on_success=lambda r: self.ctx.show_status(
+                                           "Memories formed."))
 
     def _cancelled(self) -> None:
         self.progress.setRange(0, 1)

@@ -125,6 +125,12 @@ class SQLCipherConnector:
     def key_check(self) -> str:
         return key_check(self._key)
 
+    def key_for_worker(self) -> str:
+        """The key as hex, for a worker process of this app opening the same store
+        (``secondme.worker``): it travels over the worker's stdin pipe only — never on
+        a command line, in the environment or in a log."""
+        return self._key.hex()
+
     def __call__(self, path: str) -> sqlite3.Connection:
         import sqlcipher3
 
