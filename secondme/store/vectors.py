@@ -88,7 +88,8 @@ class VectorIndex:
                                allow_replace_deleted=False)
         self._index.set_ef(EF_SEARCH)
         self.dirty = False
-        self.status = "new"   # new | loaded | rebuilt:<reason>
+        self.max_label = 0    # the largest label ever added (a kill is caught up from it)
+        self.status = "new"   # new | loaded | caught up | rebuilt: <reason>
         self.cipher = None    # a FileCipher when the store is encrypted (see open)
 
     # -- persistence -----------------------------------------------------------------
@@ -98,7 +99,9 @@ class VectorIndex:
              cancel: Optional[CancelToken] = None) -> "VectorIndex":
         """Load the index from ``directory``, or rebuild it from ``store`` when the file is
         missing, corrupt, for another model/dimension, or out of step with the database.
-        ``status`` tells which happened."""
+        A file that is only behind (an indexing run was stopped after its last save) is
+        caught up from the stored embeddings instead of rebuilt. ``status`` tells which
+        happened."""
 
         idx = cls(directory, model_id, dim)
         idx.cipher = store.file_cipher
@@ -122,13 +125,19 @@ class VectorIndex:
                         raise ValueError("index file checksum mismatch")
                     index = _load_hnsw(bin_path, dim, int(meta.get("count", 0)), cipher)
                     live = index.get_current_count() - int(meta.get("deleted", 0))
-                    if live != expected or index.get_current_count() != meta.get("count"):
+                    behind = idx._appended_since(store, meta)
+                    if index.get_current_count() != meta.get("count"):
                         reason = "out of step with the database"
+                    elif live == expected:
+                        idx._adopt(index, meta, "loaded")
+                    elif behind is not None and live + behind == expected:
+                        # an indexing run stopped (killed) after its last save: add the
+                        # items it recorded since, from their stored embeddings
+                        idx._adopt(index, meta, "caught up")
+                        idx._catch_up(store, int(meta["max_label"]), behind,
+                                      progress, cancel)
                     else:
-                        index.set_ef(EF_SEARCH)
-                        idx._index = index
-                        idx.deleted = int(meta.get("deleted", 0))
-                        idx.status = "loaded"
+                        reason = "out of step with the database"
             except Exception as e:  # a damaged file is rebuilt, never fatal
                 log.warning("vector index unreadable, rebuilding: %s", e)
                 reason = "corrupt"
@@ -136,6 +145,56 @@ class VectorIndex:
             idx.rebuild(store, progress=progress, cancel=cancel)
             idx.status = f"rebuilt: {reason}"
         return idx
+
+    def _adopt(self, index, meta: dict, status: str) -> None:
+        index.set_ef(EF_SEARCH)
+        self._index = index
+        self.deleted = int(meta.get("deleted", 0))
+        self.max_label = int(meta.get("max_label", 0))
+        self.status = status
+
+    @staticmethod
+    def _appended_since(store, meta: dict) -> Optional[int]:
+        """How many ``vector_items`` were recorded after the saved file's last label
+        (None when the file predates that bookkeeping)."""
+        if "max_label" not in meta:
+            return None
+        return store.conn.execute("select count(*) from vector_items where label > ?",
+                                  [int(meta["max_label"])]).fetchone()[0]
+
+    def _catch_up(self, store, after: int, total: int,
+                  progress: Optional[ProgressFn], cancel: Optional[CancelToken],
+                  batch: int = 5000) -> None:
+        report(progress, "catching up the vector index", 0, total)
+        done = 0
+        for labels, vecs in self._stored_vectors(store, after, batch, cancel):
+            self.add(labels, vecs)
+            done += len(labels)
+            report(progress, "catching up the vector index", done, total)
+        if done != total:  # an embedding went missing: only a rebuild can tell which
+            raise ValueError("stored embeddings missing for recorded items")
+        self.save()
+
+    def _stored_vectors(self, store, after: int, batch: int,
+                        cancel: Optional[CancelToken]):
+        """(labels, vectors) of ``vector_items`` with label > ``after``, in label order,
+        ``batch`` at a time, from the embeddings of this model."""
+        last = after
+        while True:
+            check(cancel)
+            rows = store.conn.execute(
+                "select v.label, e.vector from vector_items v "
+                "join embeddings e on e.content_hash = v.content_hash and e.model_id = ? "
+                "where v.label > ? order by v.label limit ?",
+                [self.model_id, last, batch]).fetchall()
+            if not rows:
+                return
+            labels = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.vstack([blob_to_vector(r[1]) for r in rows])
+            if vecs.shape[1] != self.dim:
+                return
+            yield labels, vecs
+            last = int(labels[-1])
 
     def save(self) -> None:
         """Write the index atomically (temp file + rename), then its metadata."""
@@ -154,6 +213,7 @@ class VectorIndex:
                 os.replace(tmp, self.directory / INDEX_FILE)
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
+                    "max_label": self.max_label,
                     "M": M, "ef_construction": EF_CONSTRUCTION}
             if self.cipher is None:  # the sealed file is authenticated by AES-GCM instead
                 meta["sha256"] = _file_sha256(self.directory / INDEX_FILE)
@@ -178,24 +238,12 @@ class VectorIndex:
                              ef_construction=EF_CONSTRUCTION, M=M)
             index.set_ef(EF_SEARCH)
             done = 0
+            max_label = 0
             report(progress, "rebuilding vector index", 0, total)
-            last = -1
-            while True:
-                check(cancel)
-                rows = store.conn.execute(
-                    "select v.label, e.vector from vector_items v "
-                    "join embeddings e on e.content_hash = v.content_hash and e.model_id = ? "
-                    "where v.label > ? order by v.label limit ?",
-                    [self.model_id, last, batch]).fetchall()
-                if not rows:
-                    break
-                labels = np.array([r[0] for r in rows], dtype=np.int64)
-                vecs = np.vstack([blob_to_vector(r[1]) for r in rows])
-                if vecs.shape[1] != self.dim:
-                    break
+            for labels, vecs in self._stored_vectors(store, -1, batch, cancel):
                 index.add_items(vecs, labels)
-                last = int(labels[-1])
-                done += len(rows)
+                max_label = int(labels[-1])
+                done += len(labels)
                 report(progress, "rebuilding vector index", done, total)
             if done != total:
                 with store.write() as db:
@@ -205,6 +253,7 @@ class VectorIndex:
                         [self.model_id])
             self._index = index
             self.deleted = 0
+            self.max_label = max_label
             self.save()
             return done
 
@@ -225,8 +274,10 @@ class VectorIndex:
             need = self._index.get_current_count() + len(labels)
             if need > self._index.get_max_elements():
                 self._index.resize_index(max(need, self._index.get_max_elements() * 2))
-            self._index.add_items(np.asarray(vectors, dtype=np.float32),
-                                  np.asarray(labels, dtype=np.int64), num_threads=threads)
+            labels = np.asarray(labels, dtype=np.int64)
+            self._index.add_items(np.asarray(vectors, dtype=np.float32), labels,
+                                  num_threads=threads)
+            self.max_label = max(self.max_label, int(labels.max()))
             self.dirty = True
 
     def remove(self, labels: Iterable[int]) -> None:
