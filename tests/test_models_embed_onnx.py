@@ -239,14 +239,14 @@ def test_onnx_indexing_outpaces_raw_sentence_transformers(onnx_folder, real_embe
     from secondme.indexing import message_text
     from secondme.models.onnx_embed import OnnxEmbedder
 
-    msgs = bench.make_texts(400, seed=4)
+    msgs = bench.make_texts(240, seed=4)
     texts = [message_text(s, t) for s, t in msgs]
     onnx = OnnxEmbedder(onnx_folder)
     model = real_embedder._model
     model.encode(texts[:32], show_progress_bar=False)
     onnx.embed(texts[:32])
     raw, app = [], []
-    for r in range(3):  # interleaved: a busy neighbour slows both alike
+    for r in range(2):  # interleaved: a busy neighbour slows both alike
         if r % 2:
             app.append(bench.run_app(onnx, msgs))
             raw.append(bench.run_raw(model, texts))
