@@ -33,6 +33,9 @@ class Settings:
     llm_threads: int = 0                 # 0 = all cores
     llm_context: int = 2048
     embedding_model: str = "all-MiniLM-L6-v2"
+    # auto = ONNX Runtime when the exported model is there or can be made, else torch;
+    # onnx | torch force one (both give the same vectors, so the index is shared)
+    embedding_backend: str = "auto"
     # memory formation
     session_gap_minutes: int = 240
     # recall
@@ -76,6 +79,8 @@ class Settings:
             raise InvalidInput("archive_threshold must be between 0 and 1")
         if not 0 <= self.abstain_threshold <= 1:
             raise InvalidInput("abstain_threshold must be between 0 and 1")
+        if self.embedding_backend not in ("auto", "onnx", "torch"):
+            raise InvalidInput("embedding_backend must be auto, onnx or torch")
         if self.theme not in ("system", "light", "dark"):
             raise InvalidInput("theme must be system, light or dark")
         if self.import_timezone:

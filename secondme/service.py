@@ -33,7 +33,7 @@ from .hooks import Hooks
 from .ingest.ops import ImportOps
 from .lifecycle.ops import LifecycleOps
 from .memory.ops import MemoryOps
-from .paths import DB_FILE, VECTOR_DIR, resolve_home
+from .paths import DB_FILE, MODELS_DIR, VECTOR_DIR, resolve_home
 from .privacy.ops import PrivacyOps
 from .progress import CancelToken, ProgressFn
 from .recall.ops import RecallOps
@@ -145,6 +145,13 @@ class _Core:
             if any(k.startswith("llm_") for k in changes):
                 if not self._llm_injected:
                     self._llm = None  # the next use loads the newly configured model
+            if any(k.startswith("embedding_") for k in changes) and \
+                    not self._embedder_injected:
+                self._embedder = None  # the next use loads the newly chosen one
+                if old.embedding_model != new.embedding_model and self._vectors is not None:
+                    if self._vectors.dirty:
+                        self._vectors.save()
+                    self._vectors = None  # reopened (rebuilt if needed) for the new model
         self.hooks.emit("settings_did_change", old=old, new=new)
         return new
 
@@ -152,11 +159,20 @@ class _Core:
     @property
     def embedder(self):
         """The embedding model, loaded on first use (seconds; never on the GUI thread)."""
+        return self.load_embedder()
+
+    def load_embedder(self, progress: Optional[ProgressFn] = None):
+        """The embedding model, loaded on first use: ONNX Runtime from the exported
+        model (exported into ``<home>/models`` the first time, 10-30 s, with
+        ``progress``), else sentence-transformers (``settings.embedding_backend``)."""
         with self._lock:
             if self._embedder is None:
-                from .models.embed import SentenceTransformerEmbedder
+                from .models.onnx_backend import load_embedder
 
-                self._embedder = SentenceTransformerEmbedder(self._settings.embedding_model)
+                self._embedder = load_embedder(
+                    self._settings.embedding_model,
+                    backend=self._settings.embedding_backend,
+                    models_dir=self.home / MODELS_DIR, progress=progress)
             return self._embedder
 
     @property
@@ -195,7 +211,8 @@ class _Core:
         """Embed everything not yet in the vector index. Returns an IndexReport."""
         from .indexing import index_pending
 
-        rep = index_pending(self.store, self.embedder, self.open_vectors(progress, cancel),
+        embedder = self.load_embedder(progress)
+        rep = index_pending(self.store, embedder, self.open_vectors(progress, cancel),
                             progress=progress, cancel=cancel)
         if rep.items:
             self.hooks.emit("index_did_change", items=rep.items)

@@ -175,7 +175,7 @@ class VectorIndex:
         if not reason:
             # another process may have indexed or removed items since the file was saved
             try:
-                if idx.sync(store):
+                if idx.sync(store, progress=progress, cancel=cancel):
                     idx.status = "caught up"
             except _OutOfStep:
                 reason = "out of step with the database"
@@ -184,7 +184,8 @@ class VectorIndex:
             idx.status = f"rebuilt: {reason}"
         return idx
 
-    def sync(self, store=None) -> int:
+    def sync(self, store=None, progress: Optional[ProgressFn] = None,
+             cancel: Optional[CancelToken] = None) -> int:
         """Catch up with ``vector_items``: add the vectors other processes (or other code
         paths of this one) indexed since this index last looked, scrub those they removed.
 
@@ -192,6 +193,8 @@ class VectorIndex:
         reads the labels added since, and compares the whole label sets only when the
         counts still differ. Returns how many labels were added or removed. Raises
         _OutOfStep when the index cannot be reconciled (the caller rebuilds it).
+        ``progress`` hears "catching up the vector index" when there is anything to add
+        (after a killed indexing run: thousands of stored vectors, nothing re-embedded).
         """
         store = store or self.store
         if store is None:
@@ -201,24 +204,31 @@ class VectorIndex:
             gen = _generation(conn)
             if gen is None or gen == self.generation:
                 return 0
+            ahead = conn.execute("select count(*) from vector_items where label > ?",
+                                 [self.max_label]).fetchone()[0] if progress else 0
             changed = self._add_rows(conn.execute(
                 _ROWS_SQL + "where v.label > ? order by v.label", [self.model_id,
-                                                                   self.max_label]))
+                                                                   self.max_label]),
+                progress if ahead else None, ahead, cancel)
             expected = conn.execute("select count(*) from vector_items").fetchone()[0]
             if len(self) != expected:
                 changed += self._reconcile(conn, expected)
             self.generation = gen
             return changed
 
-    def _add_rows(self, rows) -> int:
+    def _add_rows(self, rows, progress: Optional[ProgressFn] = None, total: int = 0,
+                  cancel: Optional[CancelToken] = None) -> int:
         n = 0
+        report(progress, "catching up the vector index", 0, total)
         for part in _batches(rows, 5000):
+            check(cancel)
             labels = [r[0] for r in part]
             vecs = np.vstack([blob_to_vector(r[1]) for r in part])
             if vecs.shape[1] != self.dim:
                 continue
             self.add(labels, vecs, threads=1)
             n += len(labels)
+            report(progress, "catching up the vector index", n, total)
         return n
 
     def _reconcile(self, conn, expected: int) -> int:
@@ -283,7 +293,8 @@ class VectorIndex:
                 os.replace(tmp, self.directory / INDEX_FILE)
             meta = {"model_id": self.model_id, "dim": self.dim,
                     "count": self._index.get_current_count(), "deleted": self.deleted,
-                    "generation": self.generation, "M": M, "ef_construction": EF_CONSTRUCTION,
+                    "generation": self.generation, "max_label": self.max_label,
+                    "M": M, "ef_construction": EF_CONSTRUCTION,
                     # pairs the metadata with its file when processes save at once
                     "sha256": _file_sha256(self.directory / INDEX_FILE)}
             write_private(self.directory / META_FILE, json.dumps(meta))

