@@ -40,6 +40,9 @@ from .query import content_terms
 from .reader import Reading, Sent, read, read_sentences
 from .search import SearchTrace, name_index
 
+#: evidence strength of "would X likely …" questions is multiplied by this
+LIKELY_BOOST = 1.6
+
 
 @dataclass
 class Evidence:
@@ -54,7 +57,7 @@ class Evidence:
     premise: Premise
     people: dict[str, set[str]]
     trace: SearchTrace = field(default_factory=SearchTrace)
-    base_strength: float = 0.0      # before the premise check (the 0.1 reader's)
+    base_strength: float = 0.0      # the 0.1 reader's (no type or premise adjustments)
 
 
 @dataclass
@@ -151,17 +154,25 @@ def gather(store, question: str, query: str, results: list[SearchResult], trace:
     idf, unknown = term_stats(q_terms)
     best_sim = max((trace.dense_sims.get((r.kind, r.id), 0.0) for r in given[:3]), default=0.0)
     strength = evidence_strength(q_terms, [display(r) for r in given], idf, best_sim)
-    strength = discount_unknown_terms(strength, q_terms, idf, unknown, best_sim)
     parsed = trace.parsed
     people = people_index(store)
     names = [n for n in (parsed.names if parsed else []) if n in people]
     spec = analyze_question(question, names)
+    # the strength the 0.1 reader decided on (the benchmarks' baseline)
+    base = discount_unknown_terms(strength, q_terms, idf, unknown, best_sim)
+    if spec.atype == "likely":
+        # "would X likely enjoy a ceramics workshop?": an inference — its words are
+        # hypothetical, so words found nowhere do not make it unanswerable
+        strength = min(1.0, strength * LIKELY_BOOST)
+    else:
+        # category words ("what book …", "which city …") are often never said in chats
+        focus = set(spec.focus) if spec.atype in ("which", "list", "kind", "name") else set()
+        strength = discount_unknown_terms(strength, q_terms, idf, unknown - focus, best_sim)
     own_idf = dict(idf)
     for t in spec.terms:
         own_idf.setdefault(t, max(idf.values(), default=3.0))
     sents = read_sentences(spec, sources, own_idf, people, parsed.time if parsed else None)
     premise = check_premise(spec, sents)
-    base = strength
     if premise.verdict == "unsupported":
         # nothing about the asked person carries the question: the evidence is weak
         strength *= UNSUPPORTED_DISCOUNT
@@ -179,12 +190,13 @@ def decide(ev: Evidence, *, threshold: float, llm=None, history: list[dict] = ()
            timings: Optional[dict] = None) -> Decision:
     """Abstain, correct the premise, or answer (see the module docstring)."""
     timings = timings if timings is not None else {}
-    if ev.strength < threshold or not ev.sources:
-        return Decision(NO_MEMORY, [], "abstained", True)
-    if ev.premise.verdict == "wrong_person":
+    if ev.premise.verdict == "wrong_person" and ev.sources:
+        # a declined question either way; saying who it was is the more useful decline
         s = ev.premise.sent
         return Decision(correction(ev.premise), [s.src.n], "corrected", True,
                         {s.src.n: s.text}, kind="premise")
+    if ev.strength < threshold or not ev.sources:
+        return Decision(NO_MEMORY, [], "abstained", True)
     reading = extractive(ev)
     rejected = False
     if llm is not None:

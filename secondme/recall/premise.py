@@ -20,14 +20,14 @@ from .qtypes import QuestionSpec
 from .reader import Sent
 
 #: the other person's sentence must carry at least this share of the predicate …
-WRONG_PERSON_MIN = 0.6
+WRONG_PERSON_MIN = 0.5
 #: … and the asked person's best sentence less than this fraction of it
 WRONG_PERSON_RATIO = 0.6
 #: below this, nothing about the asked person supports the question
 UNSUPPORTED_MAX = 0.3
 #: … and the evidence strength is multiplied by this (so the abstention threshold, a
 #: setting, still decides)
-UNSUPPORTED_DISCOUNT = 0.5
+UNSUPPORTED_DISCOUNT = 0.7
 
 
 @dataclass
@@ -52,8 +52,14 @@ def check_premise(spec: QuestionSpec, sents: list[Sent]) -> Premise:
     asked = set(spec.names)
     if not asked or not sents or not spec.terms:
         return Premise("ok")
-    own = max((s.match for s in sents if s.involves is True), default=0.0)
-    others = [s for s in sents if s.involves is False and s.about]
+    # the asked person's own messages count even when they name no one ("beach again
+    # today, the kids loved it")
+    own = max((s.match for s in sents if s.involves is True or (
+        s.involves is None and getattr(s.src, "speaker", None) in asked)), default=0.0)
+    # someone else in a conversation with the asked person (not a stranger in another one),
+    # saying the predicate's own words (not only related ones)
+    others = [s for s in sents if s.involves is False and s.about and s.hits
+              and set(getattr(s.src, "participants", None) or []) & asked]
     best_other = max(others, key=lambda s: (s.match, s.score), default=None)
     if best_other is not None and best_other.match >= WRONG_PERSON_MIN and \
             own < WRONG_PERSON_RATIO * best_other.match:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .query import QUESTION_FRAME, STOP_WORDS, tokens
-from .spans import RELATIONS, VERBS
+from .spans import RELATIONS, is_verb_form, stem
 
 ANSWER_TYPES = ("when", "who", "where", "howmany", "howoften", "howmuch", "howlong", "name",
                 "kind", "which", "what", "list", "yesno", "likely", "why", "how")
@@ -63,6 +63,7 @@ plans goals gifts instruments languages names shows paintings projects countries
 
 _LIGHT_VERBS = frozenset("be am is are was were been do does did have has had get got go "
                          "going make made".split())
+_LIGHT_STEMS = frozenset(stem(v) for v in _LIGHT_VERBS)
 _AUX = (r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|might|"
         r"may|shall|am)")
 _LIKELY = re.compile(r"^(?:would|will|could|might|may)\b.*|^(?:is|are|was|were|does|do)\b.*"
@@ -85,6 +86,7 @@ class QuestionSpec:
     count_events: bool = False  # "how many times …": count the events themselves
     negated: bool = False       # "didn't", "never" in the question
     verbs: list[str] = field(default_factory=list)      # the predicate's verbs: "work"
+    weights: dict[str, float] = field(default_factory=dict)  # term weights (the reader's)
     about_relative: bool = False  # "Melanie's sister …": about someone the person knows
     look_like: bool = False     # "what does X look like"
     age: bool = False           # "how old"
@@ -145,6 +147,10 @@ def _when_granularity(q: str) -> str:
     return "day"
 
 
+_DOES_FOR_WORK = re.compile(r"what (?:does|did|do) (?!you\b)[\w' ]+? do(?: for (?:work|a living))?"
+                            r"(?: now| these days| nowadays)?\s*\??$")
+
+
 def _classify(q: str) -> str:
     """The answer type of lower-cased question ``q`` (see ANSWER_TYPES)."""
     if re.match(r"^(?:would|will|could|might)\b", q) or (
@@ -168,6 +174,8 @@ def _classify(q: str) -> str:
     if re.search(r"\bwhy\b|\bhow come\b|\bfor what reason\b|\bwhat (?:made|makes|motivated|"
                  r"inspired|prompted)\b", q):
         return "why"
+    if _DOES_FOR_WORK.match(q):
+        return "which"  # "what does Ella's sister do?": a job
     lead = _WH_START.match(q)
     lead_wh = lead.group(1) if lead else ""
     if lead_wh in ("who", "whom", "whose"):
@@ -249,6 +257,8 @@ def analyze_question(question: str, names: Optional[list[str]] = None) -> Questi
         focus = _focus_after(q, r"\b(?:which|what)") if re.search(r"\b(?:which|what)\s+[a-z]",
                                                                    q) else []
         focus = [f for f in focus if not re.fullmatch(_AUX, f)]
+    if _DOES_FOR_WORK.match(q):
+        focus = ["job"]
     if not focus:
         focus = _possessed(q)
     if atype == "name":
@@ -259,6 +269,8 @@ def analyze_question(question: str, names: Optional[list[str]] = None) -> Questi
              and t not in QUESTION_FRAME and len(t) > 1 and t not in _TERM_NOISE]
     if atype == "name":
         terms = [t for t in terms if t not in ("name", "names")]
+    if re.search(r"\blook(?:s|ed)? like\b", q):
+        terms = [t for t in terms if t not in ("look", "looks", "looked", "like")]
     return QuestionSpec(
         text=question, atype=atype, focus=focus, names=list(names or []),
         terms=list(dict.fromkeys(terms)),
@@ -271,7 +283,7 @@ def analyze_question(question: str, names: Optional[list[str]] = None) -> Questi
         look_like=bool(re.search(r"\blook(?:s|ed)? like\b", q)),
         age=bool(re.search(r"\bhow old\b", q)),
         negated=bool(re.search(r"\b(?:not|never|n't|didnt|doesnt)\b", q)),
-        verbs=[t for t in terms if t in VERBS and t not in _LIGHT_VERBS],
+        verbs=[t for t in terms if is_verb_form(t) and stem(t) not in _LIGHT_STEMS],
         about_relative=bool(name_toks) and bool(re.search(
             r"\b(?:" + "|".join(re.escape(n) for n in sorted(name_toks)) + r")'s\s+(?:\w+\s+)?"
             r"(?:" + "|".join(sorted(RELATIONS)) + r")\b", q)))

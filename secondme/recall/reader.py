@@ -27,13 +27,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Optional
 
 from ..memory.timeparse import find_dates
 from . import spans as sp
 from .qtypes import PERSON_NOUNS, PLACE_NOUNS, QuestionSpec
 from .query import STOP_WORDS, TimeRange, fmt_date, tokens
+from .spans import stem
 
 _FIRST = re.compile(r"\b(?:i|i'm|i've|i'll|i'd|im|ive|me|my|mine|myself|we|we're|we've|our|"
                     r"ours|us)\b", re.I)
@@ -45,6 +45,13 @@ _NEG_CUES = re.compile(r"\b(?:hate[sd]?|dislike[sd]?|quit|quitting|enough|stopp?
                        r"give up|afraid|scared|refuse[sd]?|tired of|sick of|leaving|"
                        r"rather|instead|not for me|no longer|allergic|can't stand|"
                        r"failed|too \w+)\b", re.I)
+
+
+#: how much more the question's verbs count than its other words ("work" in "where does
+#: her sister work?")
+VERB_WEIGHT = 1.5
+#: how a sentence's share of the question's words turns into its score (sharper > 1)
+MATCH_POWER = 1.0
 
 
 @dataclass
@@ -60,6 +67,7 @@ class Sent:
     in_time: Optional[bool] = None
     score: float = 0.0
     prev: str = ""              # the sentence before it in the same source
+    next: str = ""              # and the one after it
 
 
 @dataclass
@@ -71,35 +79,6 @@ class Reading:
     quotes: dict[int, str]      # source number → the sentence that supports the answer
     kind: str                   # span | list | count | polarity | clause | sentence | none
     atype: str = ""
-
-
-_IRREGULAR = {"went": "go", "gone": "go", "took": "take", "taken": "take", "made": "make",
-              "got": "get", "saw": "see", "seen": "see", "ran": "run", "met": "meet",
-              "bought": "buy", "brought": "bring", "taught": "teach", "thought": "think",
-              "told": "tell", "said": "say", "won": "win", "lost": "lose", "flew": "fly",
-              "drove": "drive", "wrote": "write", "ate": "eat", "sold": "sell", "left": "leave",
-              "began": "begin", "broke": "break", "broken": "break", "gave": "give",
-              "found": "find", "felt": "feel", "kept": "keep", "paid": "pay", "built": "build",
-              "sang": "sing", "swam": "swim", "rode": "ride", "drew": "draw", "grew": "grow",
-              "spent": "spend", "caught": "catch", "learnt": "learn", "hurt": "hurt",
-              "stood": "stand", "children": "child", "kids": "kid", "mum": "mom",
-              "mother": "mom", "father": "dad", "practice": "practis", "practise": "practis",
-              "lent": "lend", "fell": "fall", "hid": "hide", "chose": "choose", "wore": "wear",
-              "threw": "throw", "married": "marry", "studied": "study", "tried": "try"}
-
-
-@lru_cache(maxsize=65536)
-def stem(w: str) -> str:
-    """A crude stem (irregular verbs mapped to their base) shared by question and source."""
-    w = w.lower().replace("’", "'")
-    w = _IRREGULAR.get(w, w)
-    if w.endswith("'s"):
-        w = w[:-2]
-    for suf in ("ies", "ing", "ed", "es", "s", "ly"):
-        if len(w) > len(suf) + 3 and w.endswith(suf):
-            w = w[: -len(suf)] + ("y" if suf == "ies" else "")
-            break
-    return w[:6]
 
 
 def _sentence_words(text: str) -> list[tuple[str, int, int, str]]:
@@ -136,7 +115,15 @@ def attribute(text: str, src, people: dict[str, set[str]]) -> set[str]:
             others = [p for p in getattr(src, "participants", []) if p != speaker]
             if len(others) == 1:
                 about.add(others[0])
+        if not about and _DROPPED_SUBJECT.match(text):
+            about.add(speaker)  # "went to the beach with the kids today": the speaker
     return about
+
+
+_DROPPED_SUBJECT = re.compile(r"\s*(?:just\s+|finally\s+|also\s+|then\s+)?(?:went|got|had|did|"
+                              r"made|took|saw|met|ran|started|finished|bought|tried|spent|"
+                              r"visited|booked|signed|joined|adopted|painted|moved|came|"
+                              r"am|was|been|going|heading|off to|back from)\b", re.I)
 
 
 def _event_ts(sent: str, src) -> Optional[float]:
@@ -179,6 +166,8 @@ def _has_type(spec: QuestionSpec, text: str) -> bool:
         return bool(sp.places(text))
     if t == "why":
         return bool(sp.reasons(text))
+    if t == "name":
+        return bool(re.search(r"\b(?:called|named|name is|name's)\s+[\"“]?[A-Z]", text))
     return False
 
 
@@ -201,9 +190,10 @@ def read_sentences(spec: QuestionSpec, sources: list, idf: dict[str, float],
 
     terms = [t for t in spec.terms if t not in STOP_WORDS]
     default = max(idf.values(), default=3.0) or 3.0
-    weights = {t: max(0.3, idf.get(t, default)) * (2.0 if t in spec.verbs else 1.0)
+    weights = {t: max(0.3, idf.get(t, default)) * (VERB_WEIGHT if t in spec.verbs else 1.0)
                for t in terms}
     total = sum(weights.values()) or 1.0
+    spec.weights = weights
     qstems = {stem(t): t for t in terms}
     asked = set(spec.names)
     out: list[Sent] = []
@@ -225,7 +215,8 @@ def read_sentences(spec: QuestionSpec, sources: list, idf: dict[str, float],
             m = sum(weights[t] for t in found) / total
             m += 0.5 * sum(weights[t] for t in terms if t not in found and stem(t) in near) / total
             sent = Sent(text, src, match=min(1.0, m), hits=sorted(found.values()),
-                        prev=sents[i - 1] if i else "")
+                        prev=sents[i - 1] if i else "",
+                        next=sents[i + 1] if i + 1 < len(sents) else "")
             sent.about = attribute(text, src, people)
             if asked and not spec.about_relative:
                 if sent.about:
@@ -240,8 +231,8 @@ def read_sentences(spec: QuestionSpec, sources: list, idf: dict[str, float],
             short = 0.6 if len(ws) < 3 else 1.0
             question = 0.7 if text.rstrip().endswith("?") else 1.0
             typed = 1.3 if _has_type(spec, text) else 1.0
-            sent.score = (sent.match ** 1.5 + 0.02) * prior * mult * tmult * short * question \
-                * typed * reply
+            sent.score = (sent.match ** MATCH_POWER + 0.02) * prior * mult * tmult * short \
+                * question * typed * reply
             out.append(sent)
     out.sort(key=lambda s: -s.score)
     return out
@@ -419,13 +410,26 @@ def typed_spans(spec: QuestionSpec, s: Sent, known_people: set[str]) -> list[sp.
     if t == "name":
         called = re.search(r"\b(?:called|named|name is|name's|names? (?:him|her|it))\s+(.+)$",
                            text)
-        base = sp.quoted(text) + sp.capitalized(text)
+        asked_name = bool(re.search(r"\bnamed?\b|\bcalled\b",
+                                    " ".join([s.prev, getattr(s.src, "context", "") or ""]),
+                                    re.I))
+        # an opener ("Pepper! she sleeps all day") is a name when it stands alone or
+        # answers "name??"
+        base = sp.quoted(text) + [
+            c if c.weight >= 1.0 else sp.Span(c.text, c.start, c.end, c.kind, 0.9)
+            for c in sp.capitalized(text)
+            if c.weight >= 1.0 or asked_name or re.match(r"\s*(?:!|,|$)", text[c.end:])]
         if called:
             base = [sp.Span(b.text, b.start, b.end, b.kind, 1.2) for b in base
                     if b.start >= called.start(1)] + base
         return base
     if t == "kind":
         return _kind_spans(spec, text) + sp.objects_after(text, _verb_hits(spec, s))
+    cats = {sp.CATEGORY_OF[f] for f in spec.focus if f in sp.CATEGORY_OF}
+    if cats and t in ("which", "list", "what", "kind", "who"):
+        got = [c for cat in cats for c in sp.category_spans(text, cat)]
+        if got or t != "who":
+            return got + (sp.objects_after(text, _verb_hits(spec, s)) if not got else [])
     if t in ("which", "list", "what"):
         caps = sp.quoted(text) + sp.capitalized(text)
         objs = sp.objects_after(text, _verb_hits(spec, s), keep_list=t == "list")
@@ -465,7 +469,7 @@ def _kind_spans(spec: QuestionSpec, text: str) -> list[sp.Span]:
     m = re.search(r"\b(?:it's|it is|she's|he's|they're|is|was|are)\s+(?:a|an|the)\s+"
                   r"((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)", text, re.I)
     if m:
-        out.append(sp.Span(m.group(1), m.start(1), m.end(1), "chunk", 0.9))
+        out.append(sp.Span(m.group(1), m.start(1), m.end(1), "chunk", 0.6))
     return out
 
 
@@ -478,8 +482,18 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
     titled = spec.atype == "which" and bool(set(spec.focus) & _TITLED)
     out: list[Candidate] = []
     for s in sents:
+        cue = 1.0
+        if spec.atype == "name":
+            focus = "|".join(re.escape(f) for f in spec.focus) or "(?!)"
+            cue = 1.5 if re.search(r"\b(?:called|named|name is|name's|names)\b|\b(?:" + focus +
+                                   r")\s+(?:is|was)\s+(?:Dr\.?\s+)?[A-Z]", s.text, re.I) \
+                else 0.7
         dates = [r.span for r in _dates_in(s.text, s.src)] if spec.atype not in (
             "howmany", "howlong", "howoften", "howmuch") else []
+        # an argument of the question's verb: "works … at the hospital", not "visiting
+        # from Denver"
+        anchors = [b for _w, _a, b, st in _sentence_words(s.text)
+                   if st in {stem(v) for v in spec.verbs}] if spec.verbs else []
         for span in typed_spans(spec, s, known_people):
             if any(a <= span.start < b or span.start <= a < span.end for a, b in dates):
                 continue
@@ -488,7 +502,9 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
                 text = _strip_asked(text, asked, keep_focus=keep)
             if not text or _JUNK.match(text):
                 continue
-            new = _new_part(text, asked)
+            if text.lower() in known_people and _vocative(s.text, text):
+                continue  # "hey Ella! …": the name calls the person, it answers nothing
+            new = _new_part(text, asked - keep)
             if spec.atype == "howmany":
                 new = 1.0 if sp.number_value(text) is not None else 0.0
             if new <= 0.0:
@@ -505,8 +521,10 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
             if span.kind == "object":
                 bonus *= 1.2
             length = 1.0 if len(text.split()) <= 5 else 0.8
+            if spec.verbs and spec.atype in ("where", "who", "which", "what", "kind"):
+                bonus *= 1.3 if any(0 <= span.start - e <= 60 for e in anchors) else 0.85
             score = s.score * span.weight * (0.45 + 0.55 * _closeness(span, s)) * new \
-                * bonus * length * (1.1 if rel_named else 1.0)
+                * bonus * length * cue * (1.1 if rel_named else 1.0)
             out.append(Candidate(text, s, score, key=" ".join(tokens(text))))
     out.sort(key=lambda c: -c.score)
     return out
@@ -519,11 +537,17 @@ def _count_answer(spec: QuestionSpec, sents: list[Sent]) -> Optional[tuple[str, 
     if not sents:
         return None
     best = max(s.match for s in sents)
+    nouns = [t for t in spec.terms if t not in spec.verbs]
+    first = {stem(w) for w in tokens(sents[0].text)}
+    key = max((t for t in nouns if stem(t) in first),
+              key=lambda t: spec.weights.get(t, 0.0), default=None)
     events: list[Sent] = []
     days: set = set()
     for s in sents:
-        if s.match < max(0.4, 0.7 * best) or s.involves is False:
+        if s.match < max(0.2, 0.5 * best) or s.involves is False:
             continue
+        if key is not None and stem(key) not in {stem(w) for w in tokens(s.text)}:
+            continue  # the event itself ("beach", "camping") must be in the sentence
         ts = _event_ts(s.text, s.src)
         day = None if ts is None else int(ts // 86400)
         if any(e.src.n == s.src.n for e in events) or (day is not None and day in days):
@@ -614,6 +638,8 @@ def _clause_answer(spec: QuestionSpec, sents: list[Sent]) -> Optional[tuple[str,
                 return best.text.strip(" ,.;"), s
     s = sents[0]
     parts = [p.strip(" ,.;:!?") for p in _CLAUSE.split(s.text) if p and p.strip()]
+    if s.next and spec.atype == "how":
+        parts.append(s.next.strip(" ,.;:!?"))  # "shoulder is sprained. at volleyball."
     parts = [p for p in parts if len([t for t in tokens(p) if t not in STOP_WORDS]) >= 2]
     if len(parts) < 2:
         return None
@@ -634,6 +660,12 @@ def read(spec: QuestionSpec, sents: list[Sent], people: dict[str, set[str]]) -> 
     if t in ("yesno", "likely"):
         s = top[0]
         yes = _polarity(spec, s)
+        if t == "likely" and yes:
+            # an inference: any close source that speaks against it turns it
+            for o in top[1:4]:
+                if o.match >= 0.5 * s.match and not _polarity(spec, o):
+                    yes, s = False, o
+                    break
         word = ("Likely yes" if yes else "Likely no") if t == "likely" else ("Yes" if yes else "No")
         return _reading(word, [s], "polarity", t)
     if t == "howmany" and spec.count_events:
@@ -654,13 +686,13 @@ def read(spec: QuestionSpec, sents: list[Sent], people: dict[str, set[str]]) -> 
             return _reading(got[0], [got[1]], "clause", t)
         return _sentence_answer(top, t)
     if spec.look_like:
-        got = _looks(top)
+        got = _looks(top, spec)
         if got:
             return _reading(got[0], [got[1]], "span", t)
     if t == "when":
         cands = when_candidates(spec, top[:4])
     else:
-        cands = span_candidates(spec, top[:5], known)
+        cands = span_candidates(spec, top, known)
         if t == "who" and not cands:
             cands = _people_before(spec, top[:3], known)
     if t == "howmany" and cands:
@@ -671,14 +703,19 @@ def read(spec: QuestionSpec, sents: list[Sent], people: dict[str, set[str]]) -> 
             return _reading(text, used, "list", t)
     if cands:
         best = max(cands, key=lambda c: c.score)
-        if best.score >= 0.3 * top[0].score or t == "when":
+        if best.score >= 0.15 * top[0].score or t == "when":
             return _reading(best.text, [best.sent], "span", t)
     return _sentence_answer(top, t)
 
 
-def _looks(top: list[Sent]) -> Optional[tuple[str, Sent]]:
-    """ "What does the mug look like?" → "blue with little white dots"."""
-    for s in top[:3]:
+def _looks(top: list[Sent], spec: QuestionSpec) -> Optional[tuple[str, Sent]]:
+    """ "What does the mug look like?" → "blue with little white dots" (a description
+    right after the thing is named)."""
+    want = {stem(t) for t in spec.terms}
+    for s in sorted(top, key=lambda x: -x.score):
+        here = {stem(w) for w in tokens(s.text)} | {stem(w) for w in tokens(s.prev)}
+        if not here & want:
+            continue
         m = re.search(r"\b(?:it's|it is|it was|looks|look|she's|he's|they're|is)\s+(?!a\b|an\b|"
                       r"so\b|really\b|very\b)([a-z][^.!?;]{2,60})", s.text, re.I)
         if m:

@@ -11,9 +11,53 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Optional
 
 from .query import STOP_WORDS
+
+_IRREGULAR = {"went": "go", "gone": "go", "took": "take", "taken": "take", "made": "make",
+              "got": "get", "saw": "see", "seen": "see", "ran": "run", "met": "meet",
+              "bought": "buy", "brought": "bring", "taught": "teach", "thought": "think",
+              "told": "tell", "said": "say", "won": "win", "lost": "lose", "flew": "fly",
+              "drove": "drive", "wrote": "write", "ate": "eat", "sold": "sell", "left": "leave",
+              "began": "begin", "broke": "break", "broken": "break", "gave": "give",
+              "found": "find", "felt": "feel", "kept": "keep", "paid": "pay", "built": "build",
+              "sang": "sing", "swam": "swim", "rode": "ride", "drew": "draw", "grew": "grow",
+              "spent": "spend", "caught": "catch", "learnt": "learn", "hurt": "hurt",
+              "stood": "stand", "children": "child", "kids": "kid", "mum": "mom",
+              "mother": "mom", "father": "dad", "practice": "practis", "practise": "practis",
+              "lent": "lend", "fell": "fall", "hid": "hide", "chose": "choose", "wore": "wear",
+              "threw": "throw", "married": "marry", "studied": "study", "tried": "try"}
+
+
+@lru_cache(maxsize=65536)
+def stem(w: str) -> str:
+    """A crude stem (irregular verbs mapped to their base) shared by question and source."""
+    w = w.lower().replace("’", "'")
+    w = _IRREGULAR.get(w, w)
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4:
+        if w.endswith("ies"):
+            w = w[:-3] + "y"
+        elif re.search(r"(?:ss|x|z|ch|sh)es$", w):
+            w = w[:-2]
+        elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+            w = w[:-1]
+        elif w.endswith("ing") and len(w) > 5:
+            w = w[:-3]
+        elif w.endswith("ed") and len(w) > 4:
+            w = w[:-2]
+        elif w.endswith("ly") and len(w) > 5:
+            w = w[:-2]
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]            # "hire" / "hired", "game" / "games"
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsaeiou":
+        w = w[:-1]            # "running" / "run", "stopped" / "stop"
+    return w[:6]
+
+
 
 # -- word classes ------------------------------------------------------------------------
 FILLERS = frozenset("""
@@ -21,7 +65,7 @@ lol lmao haha hahaha hehe omg wow yeah yea yep yes no nope nah ok okay oh ah aw 
 um uh btw tbh idk imo like really so very just still already actually finally literally
 totally pretty super kinda sorta quite even ever maybe probably definitely honestly basically
 thanks thank please sure cool nice great awesome amazing love yay ooh hey hi hello dear
-well anyway anyways though
+well anyway anyways though everywhere somewhere anywhere
 """.split())
 PREPOSITIONS = frozenset("""
 in on at to from with for of about by near around into onto over under through during after
@@ -65,6 +109,19 @@ enjoys enjoyed plan plans planned help helps helped look looks looked seem seems
 turn turns turned use uses used ask asks asked put puts feel got went came
 """.split()
 VERBS = frozenset(_VERB_BASES) | {"'m", "'re", "'ve", "'ll", "'d", "'s"}
+_VERB_STEMS: set[str] = set()
+
+
+def is_verb_form(w: str) -> bool:
+    """A form of a frequent verb ("growing", "volunteered", "paints")."""
+    lw = w.lower()
+    if lw in VERBS:
+        return True
+    if not _VERB_STEMS:
+        _VERB_STEMS.update(stem(v) for v in VERBS if len(v) > 3)
+    if lw.endswith(("ing", "ed", "s")) and len(lw) > 4:
+        return stem(lw) in _VERB_STEMS
+    return False
 PRONOUNS = frozenset("""
 i me my mine myself you your yours yourself he him his himself she her hers herself it its
 itself we us our ours ourselves they them their theirs themselves this that these those
@@ -86,6 +143,7 @@ NOT_NAMES = frozenset("""
 i i'm i've i'll i'd omg lol ok okay oh yes no hey hi hello thanks thank wow yay haha
 monday tuesday wednesday thursday friday saturday sunday january february march april may
 june july august september october november december christmas easter mr mrs ms dr
+mondays tuesdays wednesdays thursdays fridays saturdays sundays update oof ooh yikes phew
 the a an and but so if when what where who why how which this that these those my your
 his her our their it its we they he she you me us them is are was were do did does have
 has had can could will would should just also well still really maybe sure nice great
@@ -399,11 +457,20 @@ def people(sentence: str, known: Iterable[str] = ()) -> list[Span]:
             continue  # "visiting from Denver": a place
         if any(ch.isdigit() for ch in s.text):
             continue
+        if "&" in s.text or re.search(r"\b(?:Co|Inc|Ltd|Labs|LLC|Street|Avenue|Road)\b", s.text):
+            continue
         s.kind = "person"
         if s.text.lower() in known_l or first in known_l:
             s.weight = 1.0
         elif s.weight < 1.0:
-            continue  # a capitalised first word ("Definitely", "Tough") is not a name
+            # a capitalised first word is a name only when a verb follows ("Lucy came up
+            # with it"), not in "Definitely!" or "Tough week."
+            nxt = re.match(r"\s*([\w']+)", sentence[s.end:])
+            if not (sentence[s.end:s.end + 2] in ("'s", "’s") or
+                    (nxt and (is_verbish(nxt.group(1)) or re.fullmatch(
+                        r"[a-z]+(?:ed|s)", nxt.group(1))))):
+                continue
+            s.weight = 0.9
         out.append(s)
     rel = re.compile(r"\b(?:(?:my|her|his|their|our|your|the)\s+)?(?:(?:best|old|new|little|"
                      r"big|older|younger|close|dear)\s+)?(?:" + "|".join(sorted(RELATIONS)) +
@@ -443,7 +510,8 @@ def places(sentence: str) -> list[Span]:
         low = text.lower()
         if not keep or low in ("the", "a", "my") or any(k.lower() in TIME_WORDS for k in keep):
             continue
-        if keep[0].lower() in TIME_WORDS or keep[0].lower() in NOT_NAMES - {"the"} or keep[0].lower() in (
+        if keep[0].lower() in TIME_WORDS or (keep[0][:1].isupper() and keep[0].lower() in
+                                             NOT_NAMES) or keep[0].lower() in (
                 "the end", "the moment", "the time"):
             continue
         cap = any(t[:1].isupper() for t in keep if t.lower() not in ("the",))
@@ -480,3 +548,56 @@ def reasons(sentence: str) -> list[Span]:
     if m:
         out.append(Span("to " + m.group(1).strip(), m.start(1), m.end(1), "reason", 0.7))
     return out
+
+
+# -- categories: what "which instrument", "what breed", "what sport" … are answered by --
+_CATEGORY_WORDS = {
+    "instrument": """guitar piano violin cello ukulele drums drum flute saxophone sax trumpet harp
+        oud bass banjo clarinet harmonica accordion mandolin keyboard trombone viola synth
+        bagpipes sitar oboe""",
+    "sport": """football soccer basketball tennis volleyball baseball rugby cricket golf hockey
+        swimming running cycling climbing bouldering skiing snowboarding surfing yoga pilates
+        boxing karate judo badminton squash rowing hiking skating archery fencing netball
+        padel crossfit kayaking sailing dancing""",
+    "language": """english spanish french german italian portuguese japanese chinese mandarin
+        cantonese korean arabic russian hindi dutch swedish greek turkish polish hebrew
+        norwegian danish finnish czech vietnamese thai""",
+    "colour": """red blue green yellow orange purple pink black white grey gray brown teal navy
+        gold silver beige turquoise""",
+    "animal": """dog cat puppy kitten rabbit hamster parrot fish turtle horse pony snake lizard
+        ferret budgie chicken goat tortoise""",
+    "breed": """beagle labrador retriever poodle bulldog terrier collie corgi dachshund husky
+        greyhound spaniel pug chihuahua shepherd boxer siamese tabby persian ragdoll bengal
+        sphynx dalmatian rottweiler doberman schnauzer""",
+    "job": """nurse doctor teacher engineer developer designer lawyer accountant chef baker banker
+        architect photographer writer artist musician pilot firefighter scientist researcher
+        analyst manager consultant dentist vet veterinarian pharmacist therapist counselor
+        counsellor librarian electrician plumber carpenter mechanic journalist editor
+        programmer midwife paramedic pediatrician paediatrician surgeon professor lecturer
+        copywriter translator""",
+    "drink": "coffee tea beer wine whisky juice smoothie latte cocktail cider",
+}
+_MULTI = {"breed": ["golden retriever", "border collie", "maine coon", "german shepherd",
+                    "jack russell", "cocker spaniel", "french bulldog"],
+          "job": ["product designer", "data analyst", "project manager", "software engineer",
+                  "backend developer", "ux researcher", "account manager", "lab technician",
+                  "head of marketing", "social worker", "personal trainer"]}
+CATEGORY_OF = {"instrument": "instrument", "instruments": "instrument", "sport": "sport",
+               "sports": "sport", "language": "language", "languages": "language",
+               "colour": "colour", "color": "colour", "colours": "colour", "colors": "colour",
+               "pet": "animal", "pets": "animal", "animal": "animal", "animals": "animal",
+               "breed": "breed", "job": "job", "profession": "job", "career": "job",
+               "occupation": "job", "title": "job", "drink": "drink", "drinks": "drink"}
+_CATEGORY_RX: dict[str, re.Pattern] = {}
+
+
+def category_spans(sentence: str, category: str) -> list[Span]:
+    """Words of a known category in ``sentence`` ("ukulele" for an instrument)."""
+    rx = _CATEGORY_RX.get(category)
+    if rx is None:
+        words_ = _CATEGORY_WORDS.get(category, "").replace(",", " ").split()
+        alts = sorted(_MULTI.get(category, []) + words_, key=len, reverse=True)
+        rx = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in alts) + r")s?\b", re.I)
+        _CATEGORY_RX[category] = rx
+    return [Span(m.group(0), m.start(), m.end(), "category", 1.3) for m in rx.finditer(sentence)]
+
