@@ -16,7 +16,8 @@ evaluation use) twice in the same run:
 
 Figures per split (``tune`` / ``heldout``; tune on one, report both):
 
-- ``f1``: SQuAD token F1 over answerable questions (per category and answer type too);
+- ``f1``: SQuAD token F1 over answerable questions (per category and answer type too:
+  the labelled type, or for a dataset without labels the type the reader recognises);
 - ``abstention``: share of unanswerable questions declined (abstained or corrected),
   split into false premises (it was the other person) and things never mentioned;
   ``corrected_right``: false premises answered "That was X, not Y" with the right X;
@@ -49,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from secondme.recall.answer import cited_numbers, token_f1  # noqa: E402
 from secondme.recall.dataset import read_dataset  # noqa: E402
 from secondme.recall.eval import build_eval_store  # noqa: E402
+from secondme.recall.qtypes import analyze_question  # noqa: E402
 
 DATASETS = [ROOT / "tests/fixtures/recall/dataset.json",
             ROOT / "tests/fixtures/recall/answers/answers.json"]
@@ -76,7 +78,9 @@ def score(questions: list[dict], answers: list) -> dict:
     rows = []
     for q, a in zip(questions, answers):
         cat = q.get("category", "single")
-        r = {"category": cat, "type": q.get("type"), "kind": q.get("kind"),
+        # the labelled answer type, else the one the reader recognises (qtypes)
+        qtype = q.get("type") or analyze_question(q["question"]).atype
+        r = {"category": cat, "type": qtype, "kind": q.get("kind"),
              "question": q["question"], "gold": q.get("answer", ""), "answer": a.answer,
              "method": a.method, "abstained": a.abstained,
              "ms": a.timings.get("total_ms", 0.0), "invalid": invalid_citations(a)}

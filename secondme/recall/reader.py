@@ -398,7 +398,12 @@ def typed_spans(spec: QuestionSpec, s: Sent, known_people: set[str]) -> list[sp.
     if t == "who" or spec.wants_person or (t == "list" and focus & PERSON_NOUNS):
         return sp.people(text, known_people)
     if t == "where" or (t == "list" and focus & PLACE_NOUNS):
-        return sp.places(text) + [c for c in sp.capitalized(text) if c.weight >= 1.0]
+        # a bare capitalised word ("Lisbon!") may be a place; one doing something ("Kat is
+        # throwing me a party") is someone; places after "in/at/to …" come first
+        return sp.places(text) + [
+            sp.Span(c.text, c.start, c.end, c.kind, 0.7) for c in sp.capitalized(text)
+            if c.weight >= 1.0 and not re.match(r"[\s,]+(?:is|was|has|had|says|said|and|so|"
+                                                r"who|[a-z]+(?:ed|s))\b", text[c.end:])]
     if t == "howoften":
         return sp.habits(text)
     if t == "howlong":
@@ -480,6 +485,9 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
     keep = {stem(f) for f in spec.focus} if spec.atype == "kind" else set()
     subject_keys = {w.lower() for n in spec.names for w in n.split()}
     titled = spec.atype == "which" and bool(set(spec.focus) & _TITLED)
+    # "where …", "the name of Marco's bakery": the people they know are no answer
+    not_person = spec.atype == "where" or (spec.atype == "name" and bool(spec.focus) and
+                                           not set(spec.focus) & PERSON_NOUNS)
     out: list[Candidate] = []
     for s in sents:
         cue = 1.0
@@ -502,8 +510,8 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
                 text = _strip_asked(text, asked, keep_focus=keep)
             if not text or _JUNK.match(text):
                 continue
-            if text.lower() in known_people and _vocative(s.text, text):
-                continue  # "hey Ella! …": the name calls the person, it answers nothing
+            if text.lower() in known_people and (_vocative(s.text, text) or not_person):
+                continue  # "hey Ella! …" calls someone; a place or a shop is not a person
             new = _new_part(text, asked - keep)
             if spec.atype == "howmany":
                 new = 1.0 if sp.number_value(text) is not None else 0.0
@@ -705,6 +713,9 @@ def read(spec: QuestionSpec, sents: list[Sent], people: dict[str, set[str]]) -> 
         best = max(cands, key=lambda c: c.score)
         if best.score >= 0.15 * top[0].score or t == "when":
             return _reading(best.text, [best.sent], "span", t)
+    if t == "name":
+        # a name was asked for and the sources name nothing: they do not know it
+        return Reading("", [], {}, "none", t)
     return _sentence_answer(top, t)
 
 
