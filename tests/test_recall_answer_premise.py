@@ -91,3 +91,29 @@ def test_corrections_carry_valid_citations(premise_sm):
                                   "Which instrument is Ella learning?"]):
         used = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
         assert used == {c.n for c in a.citations} == {1}
+
+
+def test_someone_elses_chat_does_not_answer_for_the_asked_person(home, fake_embedder):
+    """Grace's cat (in a chat Ella is not in) is no answer to "What is Ella's cat
+    called?"; it answers for Grace."""
+    from datetime import timedelta
+
+    from test_recall_answer_types import T0
+
+    from secondme.recall.dataset import load_conversations
+
+    sm = build(home, fake_embedder)
+    try:
+        load_conversations(sm.store, [{"id": "gk", "title": "Grace & Kai",
+                                       "participants": ["Grace", "Kai"], "messages": [
+            {"id": "g1", "speaker": "Grace", "text": "my new cat is called Clementine",
+             "timestamp": (T0 + timedelta(days=3)).isoformat()},
+            {"id": "g2", "speaker": "Kai", "text": "cute name!",
+             "timestamp": (T0 + timedelta(days=3, minutes=1)).isoformat()}]}])
+        sm.index_pending()
+        a = sm.ask("What is Ella's cat called?")
+        assert a.abstained and "Clementine" not in a.answer
+        a = sm.ask("What is Grace's cat called?")
+        assert not a.abstained and "Clementine" in a.answer
+    finally:
+        sm.close()

@@ -198,6 +198,10 @@ def decide(ev: Evidence, *, threshold: float, llm=None, history: list[dict] = ()
     if ev.strength < threshold or not ev.sources:
         return Decision(NO_MEMORY, [], "abstained", True)
     reading = extractive(ev)
+    if ev.spec.names and reading.involves and all(v is False for v in reading.involves):
+        # all it found is about someone else (in a chat the asked person is not in):
+        # "What is Jules's cat called?" is not answered with Grace's cat
+        return Decision(NO_MEMORY, [], "abstained", True)
     rejected = False
     if llm is not None:
         got = _model_draft(ev, reading, llm, history, emit, cancel, timings)

@@ -79,6 +79,9 @@ class Reading:
     quotes: dict[int, str]      # source number → the sentence that supports the answer
     kind: str                   # span | list | count | polarity | clause | sentence | none
     atype: str = ""
+    # whether each supporting sentence is about the person the question names (None:
+    # no one named, or not said)
+    involves: list = field(default_factory=list)
 
 
 def _sentence_words(text: str) -> list[tuple[str, int, int, str]]:
@@ -486,8 +489,9 @@ def span_candidates(spec: QuestionSpec, sents: list[Sent], known_people: set[str
     subject_keys = {w.lower() for n in spec.names for w in n.split()}
     titled = spec.atype == "which" and bool(set(spec.focus) & _TITLED)
     # "where …", "the name of Marco's bakery": the people they know are no answer
-    not_person = spec.atype == "where" or (spec.atype == "name" and bool(spec.focus) and
-                                           not set(spec.focus) & PERSON_NOUNS)
+    not_person = spec.atype == "where" or (
+        spec.atype in ("name", "what", "which", "kind") and
+        (bool(spec.focus) or spec.atype != "name") and not set(spec.focus) & PERSON_NOUNS)
     out: list[Candidate] = []
     for s in sents:
         cue = 1.0
@@ -763,7 +767,8 @@ def _reading(text: str, used: list[Sent], kind: str, atype: str) -> Reading:
             nums.append(s.src.n)
             quotes[s.src.n] = s.text
     marks = "".join(f"[{n}]" for n in nums)
-    return Reading(f"{text} {marks}".strip(), nums, quotes, kind, atype)
+    return Reading(f"{text} {marks}".strip(), nums, quotes, kind, atype,
+                   [s.involves for s in used])
 
 
 def _sentence_answer(top: list[Sent], atype: str) -> Reading:
@@ -785,4 +790,5 @@ def _sentence_answer(top: list[Sent], atype: str) -> Reading:
             text = text[:297].rsplit(" ", 1)[0] + "…"
         pieces.append(f"{text} [{s.src.n}]")
         quotes[s.src.n] = s.text
-    return Reading(" ".join(pieces), [p.src.n for p in parts], quotes, "sentence", atype)
+    return Reading(" ".join(pieces), [p.src.n for p in parts], quotes, "sentence", atype,
+                   [p.involves for p in parts])
