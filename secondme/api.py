@@ -299,7 +299,9 @@ class SearchResult:
 
 @dataclass
 class Citation:
-    """A source an answer cites: ``n`` is the marker number used in the answer text."""
+    """A source an answer cites: ``n`` is the marker number used in the answer text
+    (an answer's citations carry exactly the numbers its text uses). ``quote`` is the
+    sentence of ``text`` that supports the answer (None when the whole source does)."""
 
     n: int
     id: int
@@ -308,6 +310,7 @@ class Citation:
     sources: list[dict] = field(default_factory=list)
     date: Optional[str] = None
     speaker: Optional[str] = None
+    quote: Optional[str] = None
 
 
 @dataclass
@@ -315,7 +318,9 @@ class Answer:
     """An answer to a question (``abstained`` when memory had nothing good enough).
 
     ``method``: ``model`` (a capable model's grounded draft), ``extractive`` (built from
-    the sources), ``abstained``, or ``remembered`` ("remember that …" stored a note).
+    the sources), ``corrected`` (the question's premise is wrong: "That was Nadia, not
+    Marco [1]" — ``abstained`` is True, the citation shows who it was), ``abstained``, or
+    ``remembered`` ("remember that …" stored a note).
     ``draft_rejected`` is True when a model's draft was streamed but replaced because it
     was not grounded in its sources: a front end then shows ``answer`` instead of what
     it streamed.

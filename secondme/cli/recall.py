@@ -22,10 +22,10 @@ def _result_json(r) -> dict:
 
 def _answer_json(a) -> dict:
     """The stable JSON of one answer."""
-    return {"answer": a.answer, "abstained": a.abstained, "chat_id": a.chat_id,
-            "method": a.method,
+    return {"question": a.question, "answer": a.answer, "abstained": a.abstained,
+            "chat_id": a.chat_id, "method": a.method,
             "citations": [{"n": c.n, "id": c.id, "kind": c.kind, "text": c.text,
-                           "date": c.date,
+                           "quote": c.quote, "date": c.date,
                            "sources": [{k: v for k, v in s.items() if k != "item_id"}
                                        for s in c.sources]} for c in a.citations],
             "closest": [_result_json(r) for r in a.closest],
@@ -120,17 +120,28 @@ def search(state: CliState, query, k, kinds, batch, as_json, no_index) -> None:
 
 
 @click.command("ask")
-@click.argument("question")
+@click.argument("question", required=False)
 @click.option("--chat", "chat_id", type=int, default=None,
               help="Continue chat N (follow-up questions use its history).")
+@click.option("--batch", "batch", type=click.File("r", encoding="utf-8"),
+              help="Read one question per line from FILE (- for stdin); one JSON line out "
+                   "per question, in order (the --json format). No chat is kept.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--no-index", is_flag=True,
               help="Do not embed newly imported items first.")
 @click.pass_obj
-def ask(state: CliState, question, chat_id, as_json, no_index) -> None:
+def ask(state: CliState, question, chat_id, batch, as_json, no_index) -> None:
     """Ask your memory a question; the answer cites the messages it came from."""
+    if batch is None and not question:
+        raise click.UsageError("give a QUESTION or --batch FILE")
+    if batch is not None and (question or chat_id is not None):
+        raise click.UsageError("--batch reads the questions from FILE: give no QUESTION "
+                               "or --chat with it")
     sm = state.service()
     _catch_up(sm, not no_index)
+    if batch is not None:
+        _ask_batch(sm, batch)
+        return
 
     def show(piece: str) -> None:
         click.echo(piece, nl=False)
@@ -151,12 +162,25 @@ def ask(state: CliState, question, chat_id, as_json, no_index) -> None:
             where = f"{src.get('document')}" + (f" p.{src['page']}" if src.get("page") else "")
         else:
             where = f"{c.date or ''} {src.get('speaker') or ''} · {src.get('conversation') or ''}"
-        click.echo(f"  [{c.n}] {where.strip()}: {' '.join(c.text.split())[:200]}")
+        shown = c.quote or c.text
+        click.echo(f"  [{c.n}] {where.strip()}: {' '.join(shown.split())[:200]}")
     if a.abstained and a.closest:
         click.echo("Closest memories:")
         for i, r in enumerate(a.closest, 1):
             _print_result(i, r)
     click.echo(f"(chat {a.chat_id})", err=True)
+
+
+def _ask_batch(sm, batch) -> None:
+    """One JSON line per non-empty line of ``batch``, in order, as each is answered."""
+    questions = [line.rstrip("\n") for line in batch]
+    questions = [q for q in questions if q.strip()]
+
+    def out(_i: int, a) -> None:
+        click.echo(json.dumps(_answer_json(a), ensure_ascii=False))
+        sys.stdout.flush()
+
+    sm.ask_many(questions, on_answer=out)
 
 
 @click.command("eval")

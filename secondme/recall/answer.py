@@ -243,6 +243,8 @@ class Source:
     sources: list = field(default_factory=list)
     score: float = 0.0
     context: str = ""   # the two messages before it (what "she", "it" refer to)
+    context_items: list = field(default_factory=list)  # those messages: speaker, text, timestamp
+    participants: list = field(default_factory=list)   # the conversation's people
 
 
 def _event_date(sentence: str, src: Source) -> Optional[str]:
@@ -401,12 +403,55 @@ SYSTEM_PROMPT = (
     "You answer questions about the user's own life using ONLY the numbered sources "
     "(their messages, documents and notes). Cite every statement with the source "
     "numbers in square brackets, like [2]. Give absolute dates (e.g. 7 May 2023), "
-    "resolving words like 'yesterday' against the source's date. Be brief. If the "
-    f"sources do not contain the answer, reply exactly: {NO_MEMORY}")
+    "resolving words like 'yesterday' against the source's date. Answer in as few words "
+    "as the question needs, of the type it asks for. If the question names the wrong "
+    "person (the sources say someone else did it), say who it was. If the sources do not "
+    f"contain the answer, reply exactly: {NO_MEMORY}")
+
+#: what each answer type asks of the model (see :mod:`.qtypes`)
+TYPE_HINTS = {
+    "when": "a date: the absolute date of the event (e.g. 7 May 2023)",
+    "who": "a person: a name or a relation (e.g. her sister Leila)",
+    "where": "a place",
+    "howmany": "a number",
+    "howoften": "how often (e.g. every Sunday, twice a week)",
+    "howmuch": "an amount (e.g. 400 pounds)",
+    "howlong": "a duration (e.g. two weeks)",
+    "name": "a name",
+    "kind": "a kind of thing (e.g. abstract art)",
+    "which": "the one thing asked for, by name",
+    "what": "a short phrase",
+    "list": "a short list of everything that applies, across the sources",
+    "yesno": "yes or no, then a few words of why",
+    "likely": "likely yes or likely no, then a few words of why",
+    "why": "the reason, briefly",
+    "how": "how, briefly",
+}
+
+
+def _annotated(src: Source) -> str:
+    """A source's text with relative dates resolved in place: "yesterday (13 January
+    2023)" — the model need not do calendar arithmetic."""
+    text = src.text.strip()[:600]
+    ref = src.timestamp
+    if ref is None and src.ts is not None:
+        ref = datetime.fromtimestamp(src.ts, tz=timezone.utc)
+    if ref is None:
+        return text
+    try:
+        found = [r for r in find_dates(text, ref) if not r.absolute]
+    except Exception:
+        return text
+    for r in reversed(found):
+        a, b = r.span
+        when = fmt_date(r.start) if r.granularity == "day" else r.bare()
+        text = f"{text[:b]} ({when}){text[b:]}"
+    return text
 
 
 def source_line(src: Source) -> str:
-    """How one source appears in the prompt: number, date, speaker, text."""
+    """How one source appears in the prompt: number, date, speaker, text (relative dates
+    resolved in place)."""
     bits = []
     if src.ts is not None:
         bits.append(fmt_date(datetime.fromtimestamp(src.ts, tz=timezone.utc)))
@@ -418,17 +463,93 @@ def source_line(src: Source) -> str:
     if src.kind == "note":
         bits.append("memory note")
     head = f"[{src.n}] ({', '.join(bits)})" if bits else f"[{src.n}]"
-    return f"{head} {src.text.strip()[:600]}"
+    return f"{head} {_annotated(src)}"
 
 
-def build_messages(question: str, sources: list[Source], history: list[dict]) -> list[dict]:
-    """Chat messages for the model: system rules, earlier turns, sources + question."""
+def build_messages(question: str, sources: list[Source], history: list[dict], *,
+                   spec=None, reading=None) -> list[dict]:
+    """Chat messages for the model: system rules, earlier turns, sources + question, and
+    — the typed evidence — the answer type wanted and the candidate answer the
+    model-free reader found, with its source."""
     msgs = [{"role": "system", "content": SYSTEM_PROMPT}]
     for h in history[-4:]:
         msgs.append({"role": h["role"], "content": h["text"][:500]})
     body = "Sources:\n" + "\n".join(source_line(s) for s in sources)
-    msgs.append({"role": "user", "content": f"{body}\n\nQuestion: {question}"})
+    tail = f"Question: {question}"
+    if spec is not None and spec.atype in TYPE_HINTS:
+        tail += f"\nAnswer with {TYPE_HINTS[spec.atype]}."
+    if reading is not None and reading.text and reading.kind != "sentence":
+        tail += f"\nA candidate answer found in the sources: {reading.text}"
+    msgs.append({"role": "user", "content": f"{body}\n\n{tail}"})
     return msgs
+
+
+_MONTHS = ("january february march april may june july august september october november "
+           "december").split()
+_NUMBER = re.compile(r"\b(\d+(?:[.,]\d+)*|once|twice|one|two|three|four|five|six|seven|"
+                     r"eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+                     r"thousand|dozen)\b", re.I)
+
+
+def _dates_of(src: Source) -> set[str]:
+    """Day/month/year words of every date a source stands for (its own, and the ones
+    its relative phrases resolve to)."""
+    out: set[str] = set()
+    days = []
+    if src.ts is not None:
+        days.append(datetime.fromtimestamp(src.ts, tz=timezone.utc).date())
+    ref = src.timestamp or (datetime.fromtimestamp(src.ts, tz=timezone.utc)
+                            if src.ts is not None else None)
+    try:
+        found = find_dates(src.text, ref) if ref is not None else []
+    except Exception:
+        found = []
+    for r in found:
+        days += [r.start, r.end]
+    for d in days:
+        out |= {str(d.day), _MONTHS[d.month - 1], str(d.year)}
+    return out
+
+
+def typed_grounding(draft: str, spec, cited: list[Source], reading=None) -> bool:
+    """Whether a model's ``draft`` is an answer of the type ``spec`` asks for, drawn from
+    the sources it cites: a "when" answer names a date those sources stand for (their
+    own dates or what their relative phrases resolve to); a count or amount uses numbers
+    found there (or the count the reader made); a "who" answer names someone they
+    mention; yes/no questions get a yes or a no. Other types: True."""
+    if spec is None or not cited:
+        return bool(cited) or spec is None
+    body = _MARKER.sub(" ", draft)
+    low = body.lower()
+    t = spec.atype
+    if t == "when" and spec.granularity != "time" and not spec.habitual:
+        words = set(tokens(low))
+        named = {w for w in words if w in _MONTHS} | {w for w in words
+                                                      if re.fullmatch(r"(?:19|20)\d\d", w)}
+        if not named:
+            return False
+        allowed = set().union(*(_dates_of(s) for s in cited))
+        return named <= allowed
+    if t in ("howmany", "howmuch", "howlong"):
+        nums = [m.group(1).lower() for m in _NUMBER.finditer(body)]
+        if not nums:
+            return False
+        support = " ".join(s.text.lower() for s in cited)
+        if reading is not None:
+            support += " " + reading.text.lower()
+        return all(re.search(r"\b" + re.escape(n) + r"\b", support) for n in nums)
+    if t in ("yesno", "likely"):
+        return bool(re.match(r"\s*(?:likely\s+|probably\s+)?(?:yes|no|not)\b", low))
+    if t == "who":
+        support = " ".join(f"{s.speaker or ''} {s.text}" for s in cited).lower()
+        caps = re.findall(r"\b[A-Z][a-z]+\b", body)
+        asked = {w.lower() for n in spec.names for w in n.split()}
+        names = [c for c in caps if c.lower() not in asked and c.lower() not in STOP_WORDS]
+        return any(c.lower() in support for c in names) or any(
+            re.search(r"\b" + w + r"\b", support) and re.search(r"\b" + w + r"\b", low)
+            for w in ("mom", "mum", "dad", "mother", "father", "sister", "brother", "friend",
+                      "friends", "family", "wife", "husband", "partner", "teacher", "kids"))
+    return True
 
 
 def token_f1(prediction: str, reference: str) -> float:

@@ -20,22 +20,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from ..api import Answer, ChatInfo, ChatTurn, Citation, EvalReport, SearchResult, SourceView
-from ..errors import Cancelled, InvalidInput, ModelError, NotFound
+from ..errors import InvalidInput, ModelError, NotFound
 from ..ingest.model import Conversation, Message
 from ..ingest.pipeline import append_messages, next_position
-from ..progress import CancelToken, ProgressFn, check
-from .answer import (
-    GROUNDED_MIN,
-    NO_MEMORY,
-    CitationFilter,
-    Source,
-    build_messages,
-    cited_numbers,
-    discount_unknown_terms,
-    evidence_strength,
-    extractive_answer,
-    grounding,
-)
+from ..progress import CancelToken, ProgressFn, check, report
+from .answer import NO_MEMORY, CitationFilter, extractive_answer
+from .asking import citations_for, decide, gather, renumber
 from .eval import evaluate_dataset
 from .query import STOP_WORDS, content_terms, fmt_date, match_names, question_type
 from .search import DEFAULT_WEIGHTS, SearchTrace, SearchWeights, name_index, sources_of_notes
@@ -91,16 +81,26 @@ class RecallOps:
                        weights=self.search_weights, trace=trace)
 
     # -- answers -----------------------------------------------------------------------
+    #: the model-free reader: "typed" (short typed spans, premise checks) or "sentence"
+    #: (the best sentence, the reader of 0.1; benchmarks set it to compare)
+    answer_mode: str = "typed"
+
     def ask(self, question: str, *, chat_id: Optional[int] = None,
             on_token: Optional[Callable[[str], None]] = None,
             cancel: Optional[CancelToken] = None) -> Answer:
         """Answer ``question`` from memory, with citations that are never invented.
 
-        Retrieves the best sources, then: a capable model writes a draft streamed through
-        a citation filter (invalid ``[n]`` removed before anyone sees them) and checked
-        for grounding; otherwise (or if the draft is not grounded) an extractive answer
-        is built from the sources and streamed word by word. Weak evidence → abstains
-        ("I have no memory of that.") and offers the closest memories. "Remember that …"
+        Retrieves the best sources and reads what the question asks for (a date, a
+        person, a place, a count, …; :mod:`secondme.recall.qtypes`). A question whose
+        person is wrong ("When did Marco run the 10k?" when it was Nadia) is answered
+        with the correction and its source ("That was Nadia, not Marco [1].",
+        ``method="corrected"``, ``abstained=True``); weak evidence → "I have no memory
+        of that." with the closest memories. Otherwise a capable model writes a draft
+        streamed through a citation filter (invalid ``[n]`` removed before anyone sees
+        them) with the typed evidence in its prompt, kept only when grounded and of the
+        asked type; else (the embedded default) the typed extractive answer ("Paris [1]";
+        the sentence it came from is the citation's ``quote``), streamed word by word.
+        ``citations`` carry exactly the numbers used in ``answer``. "Remember that …"
         stores a note citing the person's chat message. The turn is kept in chat
         ``chat_id`` (a new chat when None); follow-ups carry names and terms from the
         previous question. Cited notes are reinforced. Raises Cancelled, InvalidInput.
@@ -108,119 +108,109 @@ class RecallOps:
         question = (question or "").strip()
         if not question:
             raise InvalidInput("ask a question")
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        first = {"t": None}
-
-        def emit(piece: str) -> None:
-            if first["t"] is None:
-                first["t"] = time.perf_counter()
-            if on_token is not None:
-                on_token(piece)
-
+        stream = _Stream(on_token)
         chat_id = self._chat_for(chat_id, question)
         m = _REMEMBER.match(question)
         if m and not question.rstrip().endswith("?"):
-            ans = self._remember(m.group("fact"), chat_id, question, emit)
-            ans.timings = {"total_ms": (time.perf_counter() - t0) * 1000,
-                           "first_token_ms": ((first["t"] or time.perf_counter()) - t0) * 1000}
+            ans = self._remember(m.group("fact"), chat_id, question, stream.emit)
+            ans.timings = stream.timings()
             return ans
-
         query, carried = self._followup_query(chat_id, question)
+        return self._answer(question, query, stream, cancel, chat=(chat_id, carried))
+
+    def ask_many(self, questions: Iterable[str], *, progress: Optional[ProgressFn] = None,
+                 cancel: Optional[CancelToken] = None,
+                 on_answer: Optional[Callable[[int, Answer], None]] = None) -> list[Answer]:
+        """Answer many questions, each on its own (no chat is kept, nothing carries over
+        from one to the next), with the models loaded once — ``secondme ask --batch``
+        and the evaluation use it. ``on_answer(i, answer)`` is called as each answer is
+        ready, in order. "Remember that …" lines are stored as with :meth:`ask`.
+        Raises InvalidInput naming an empty question, Cancelled (the answers so far are
+        passed to ``on_answer`` already)."""
+        qs = [(q or "").strip() for q in questions]
+        for i, q in enumerate(qs):
+            if not q:
+                raise InvalidInput(f"question {i + 1} is empty")
+        out: list[Answer] = []
+        for i, q in enumerate(qs):
+            check(cancel)
+            report(progress, "answering", i, len(qs))
+            stream = _Stream(None)
+            m = _REMEMBER.match(q)
+            if m and not q.rstrip().endswith("?"):
+                a = self._remember(m.group("fact"), None, q, stream.emit)
+                a.timings = stream.timings()
+            else:
+                a = self._answer(q, q, stream, cancel, chat=None)
+            out.append(a)
+            if on_answer is not None:
+                on_answer(i, a)
+        report(progress, "answering", len(qs), len(qs))
+        return out
+
+    def _answer(self, question: str, query: str, stream: "_Stream",
+                cancel: Optional[CancelToken], chat: Optional[tuple[int, list[str]]]) -> Answer:
+        """Search, read, decide, stream, store the turn (when ``chat``), reinforce."""
         check(cancel)
         trace = SearchTrace()
         k = max(1, int(self.settings.answer_top_k))
         results = self.search(query, k=max(k, 10), trace=trace)
-        timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
+        stream.mark("retrieve_ms")
         check(cancel)
-        parsed = trace.parsed
-        q_terms = content_terms(query)
-        idf, unknown = self._term_stats(q_terms)
-        given = results[:k]
-        sources = [Source(n=i + 1, kind=r.kind, id=r.id, text=r.text, ts=_ts(r),
-                          speaker=r.speaker, timestamp=r.timestamp, sources=r.sources,
-                          score=r.score) for i, r in enumerate(given)]
-        self._add_context(sources)
-        best_sim = max((trace.dense_sims.get((r.kind, r.id), 0.0) for r in given[:3]),
-                       default=0.0)
-        strength = evidence_strength(q_terms, [_display(r) for r in given], idf, best_sim)
-        strength = discount_unknown_terms(strength, q_terms, idf, unknown,
-                                          best_sim)
-        timings["strength"] = round(strength, 3)
-        user_turn = self._add_turn(chat_id, "user", question, query=query,
-                                   entities=(parsed.names if parsed else []) + carried)
-        abstain = strength < float(self.settings.abstain_threshold) or not sources
-        method = "extractive"
-        text = ""
-        cited: list[int] = []
-        rejected = False
-        llm = None if abstain else self._capable_llm()
-        if llm is not None:
-            t_m = time.perf_counter()
-            filt = CitationFilter([s.n for s in sources], emit=emit)
-            history = self._history_for_prompt(chat_id, before=user_turn)
-            try:
-                llm.chat(build_messages(question, sources, history), max_tokens=320,
-                         temperature=0.0, on_token=filt.feed, cancel=cancel)
-            except Cancelled:
-                raise
-            draft = filt.close().strip()
-            timings["model_ms"] = (time.perf_counter() - t_m) * 1000
-            cited = [n for n in filt.used if 1 <= n <= len(sources)]
-            if NO_MEMORY.lower().rstrip(".") in draft.lower():
-                abstain = True
-            else:
-                g = grounding(draft, [" ".join(filter(None, [sources[n - 1].speaker,
-                                                                 sources[n - 1].text]))
-                                      for n in cited])
-                timings["grounding"] = round(g, 3)
-                if cited and g >= GROUNDED_MIN:
-                    text, method = draft, "model"
-                else:
-                    rejected = True
-        if abstain:
-            text, cited, method = NO_MEMORY, [], "abstained"
-            _stream_words(text, emit)
-        elif not text:
-            qtype = parsed.qtype if parsed else question_type(question)
-            own_terms = content_terms(question) or q_terms
-            text, cited = extractive_answer(question, qtype, own_terms,
-                                            parsed.names if parsed else [], sources, idf)
+        ev = gather(self.store, question, query, results, trace, k, self._term_stats)
+        stream.t["strength"] = round(ev.strength, 3)
+        user_turn = None
+        if chat is not None:
+            parsed = trace.parsed
+            user_turn = self._add_turn(chat[0], "user", question, query=query,
+                                       entities=(parsed.names if parsed else []) + chat[1])
+        abstain_now = (ev.strength if self.answer_mode == "typed" else ev.base_strength) \
+            < float(self.settings.abstain_threshold) or not ev.sources
+        llm = None if abstain_now or self.answer_mode != "typed" else self._capable_llm()
+        history = self._history_for_prompt(chat[0], before=user_turn) \
+            if llm is not None and chat is not None else []
+        if self.answer_mode == "typed":
+            d = decide(ev, threshold=float(self.settings.abstain_threshold), llm=llm,
+                       history=history, emit=stream.emit, cancel=cancel, timings=stream.t)
+        else:
+            d = self._sentence_decision(ev, abstain_now)
+        text, mapping = d.text, {n: n for n in d.cited}
+        if not d.streamed:
+            if d.method in ("extractive", "corrected"):
+                text, mapping = renumber(text, d.cited)
             # defence in depth: whatever built the text, only given numbers survive
-            filt = CitationFilter([s.n for s in sources])
-            if not rejected:
-                filt.emit = emit
+            valid = set(mapping.values()) if mapping else set()
+            filt = CitationFilter(valid, emit=None if d.rejected else stream.emit)
             for piece in re.findall(r"\S+\s*|\s+", text):
                 filt.feed(piece)
             text = filt.close()
-            cited = [n for n in cited_numbers(text) if 1 <= n <= len(sources)]
-            method = "extractive"
-        by_n = {s.n: (s, r) for s, r in zip(sources, given)}
-        citations = [Citation(n=n, id=by_n[n][0].id, kind=by_n[n][0].kind, text=by_n[n][0].text,
-                              sources=by_n[n][1].sources, date=by_n[n][1].date,
-                              speaker=by_n[n][1].speaker) for n in cited if n in by_n]
+        elif d.rejected or d.method == "abstained":
+            text = d.text  # a front end shows ``answer`` instead of the stream
+        citations = citations_for(text, ev, mapping, d.quotes)
         self._reinforce([c.id for c in citations if c.kind == "note"])
-        self._add_turn(chat_id, "assistant", text,
-                       citations=[{"n": c.n, "id": c.id, "kind": c.kind} for c in citations],
-                       abstained=abstain)
-        timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        timings["first_token_ms"] = ((first["t"] or time.perf_counter()) - t0) * 1000
-        return Answer(answer=text, abstained=abstain, citations=citations,
-                      closest=results[:3] if abstain else [], timings=timings,
-                      chat_id=chat_id, method=method, strength=strength,
-                      draft_rejected=rejected, question=question)
+        chat_id = None
+        if chat is not None:
+            chat_id = chat[0]
+            self._add_turn(chat_id, "assistant", text,
+                           citations=[{"n": c.n, "id": c.id, "kind": c.kind}
+                                      for c in citations], abstained=d.abstained)
+        return Answer(answer=text, abstained=d.abstained, citations=citations,
+                      closest=results[:3] if d.abstained else [], timings=stream.timings(),
+                      chat_id=chat_id, method=d.method, strength=ev.strength,
+                      draft_rejected=d.rejected, question=question)
 
-    def _add_context(self, sources: list[Source]) -> None:
-        """Give each message source the two messages before it (for "she", "it")."""
-        conn = self.store.conn
-        for s in sources:
-            if s.kind != "message":
-                continue
-            rows = conn.execute(
-                "select p.text from messages m join messages p on p.conversation_id = "
-                "m.conversation_id and p.position < m.position and p.position >= m.position - 2 "
-                "where m.id = ? order by p.position", [s.id]).fetchall()
-            s.context = " ".join(r[0] for r in rows)
+    def _sentence_decision(self, ev, abstain: bool):
+        """The reader of 0.1 (best sentence, date for "when"), kept as a baseline."""
+        from .asking import Decision
+
+        if abstain:
+            return Decision(NO_MEMORY, [], "abstained", True)
+        parsed = ev.trace.parsed
+        qtype = parsed.qtype if parsed else question_type(ev.question)
+        idf, _ = self._term_stats(content_terms(ev.question))
+        text, cited = extractive_answer(ev.question, qtype, content_terms(ev.question),
+                                        parsed.names if parsed else [], ev.sources, idf)
+        return Decision(text, cited, "extractive", False)
 
     def _capable_llm(self):
         try:
@@ -339,7 +329,7 @@ class RecallOps:
                 for r in rows]
 
     # -- remember ----------------------------------------------------------------------
-    def _remember(self, fact: str, chat_id: int, said: str, emit) -> Answer:
+    def _remember(self, fact: str, chat_id: Optional[int], said: str, emit) -> Answer:
         """Store what the person said as a message of the ``secondme-chat`` conversation
         (through the import pipeline, like any imported message) and a note (kind
         ``user``, origin ``chat``) citing it, written by ``create_note`` so that it is
@@ -353,12 +343,14 @@ class RecallOps:
         said_at = now.astimezone(timezone.utc).replace(microsecond=0)
         me = self.settings.me_name or "Me"
         with self.store.write():
-            ext = f"chat-{chat_id}-{next_position(self.store, CHAT_FORMAT, CHAT_FORMAT)}"
+            ext = (f"chat-{chat_id if chat_id is not None else 'batch'}-"
+                   f"{next_position(self.store, CHAT_FORMAT, CHAT_FORMAT)}")
             [mid] = append_messages(self.store, Conversation(
                 CHAT_FORMAT, CHAT_FORMAT, CHAT_TITLE, [me],
                 [Message(ext, me, said_at, said, is_me=True)]))
         note_id = self.create_note(fact, sources=[("message", mid)], origin="chat").id
-        self._add_turn(chat_id, "user", said, query=said, message_id=mid)
+        if chat_id is not None:
+            self._add_turn(chat_id, "user", said, query=said, message_id=mid)
         text = f"I'll remember that: {fact} [1]"
         _stream_words(text, emit)
         srcs = [{"message_id": ext, "conversation": CHAT_TITLE,
@@ -366,8 +358,9 @@ class RecallOps:
                  "item_id": mid}]
         cit = Citation(n=1, id=note_id, kind="note", text=fact, sources=srcs,
                        date=fmt_date(now), speaker=None)
-        self._add_turn(chat_id, "assistant", text,
-                       citations=[{"n": 1, "id": note_id, "kind": "note"}])
+        if chat_id is not None:
+            self._add_turn(chat_id, "assistant", text,
+                           citations=[{"n": 1, "id": note_id, "kind": "note"}])
         return Answer(answer=text, abstained=False, citations=[cit], chat_id=chat_id,
                       method="remembered", strength=1.0, question=said)
 
@@ -442,21 +435,30 @@ class RecallOps:
                                 progress=progress, cancel=cancel)
 
 
-def _ts(r: SearchResult) -> Optional[float]:
-    if not r.timestamp:
-        return None
-    try:
-        d = datetime.fromisoformat(r.timestamp)
-    except ValueError:
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=timezone.utc)
-    return d.timestamp()
+class _Stream:
+    """Emits answer pieces to ``on_token`` and keeps the timings of one answer."""
 
+    def __init__(self, on_token: Optional[Callable[[str], None]]):
+        self.on_token = on_token
+        self.t0 = time.perf_counter()
+        self.first: Optional[float] = None
+        self.t: dict[str, float] = {}
 
-def _display(r: SearchResult) -> str:
-    """A result's text with its speaker and date (what the strength check reads)."""
-    return " ".join(x for x in (r.speaker or "", r.text, r.date or "") if x)
+    def emit(self, piece: str) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+        if self.on_token is not None:
+            self.on_token(piece)
+
+    def mark(self, name: str) -> None:
+        self.t[name] = (time.perf_counter() - self.t0) * 1000
+
+    def timings(self) -> dict[str, float]:
+        now = time.perf_counter()
+        out = dict(self.t)
+        out["total_ms"] = (now - self.t0) * 1000
+        out["first_token_ms"] = ((self.first or now) - self.t0) * 1000
+        return out
 
 
 def _stream_words(text: str, emit) -> None:
