@@ -105,3 +105,15 @@ def test_entities_are_never_sentence_initial_words():
         assert bad not in found
     assert ("Tom", "person") in find_entities("Glad Tom is back.", people=["Tom"],
                                                sentence_start_ok=True)
+
+
+def test_a_line_wrapped_inside_a_sentence_stays_one_sentence():
+    from secondme.memory.deterministic import split_sentences
+
+    # the demo's wedding speech (a document) gave "… and to hold a."
+    assert split_sentences("Anna taught me to ride a bike, and to hold a\nsign at km 19 of "
+                           "a half marathon. Tomás, you are the best.") == [
+        "Anna taught me to ride a bike, and to hold a sign at km 19 of a half marathon.",
+        "Tomás, you are the best."]
+    assert split_sentences("I moved to Berlin\nMy cat is called Miso") == [
+        "I moved to Berlin", "My cat is called Miso"]

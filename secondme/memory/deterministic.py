@@ -225,6 +225,8 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of a chat message or paragraph (newlines also separate; so does an emoji
     before a capital: "I did 😅 It's on 2 April")."""
     text = _EMOJI.sub(lambda m: "\n" if re.match(r"\s*[A-Z]", text[m.end():]) else " ", text)
+    # a line wrapped inside a sentence ("…and to hold a\nsign at km 19") is one sentence
+    text = re.sub(r"(?<=[a-zà-ÿ,;])[ \t]*\n[ \t]*(?=[a-zà-ÿ])", " ", text)
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)          # [label](url) → label
     text = re.sub(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]",
                   lambda m: m.group(2) or m.group(1), text)          # [[page|alias]] → alias
