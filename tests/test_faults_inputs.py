@@ -139,3 +139,61 @@ def test_depth_guard_trips_on_nesting_and_not_on_prose_or_real_exports():
     for _ in range(20_000_000 // len(block)):
         g.feed(block)
     assert g.depth > 100  # the drift adds up over the file, and is tolerated
+
+
+def test_utf16le_whatsapp_export_without_bom_is_a_chat(tmp_path):
+    src = FIXTURES / "ingest" / "whatsapp" / "WhatsApp Chat - Anna Lopez.txt"
+    text = src.read_text(encoding="utf-8-sig")
+    bomless = tmp_path / "WhatsApp Chat - Anna Lopez.txt"
+    bomless.write_bytes(text.encode("utf-16-le"))   # no BOM: was a text document
+    r, out = _import(tmp_path / "h1", bomless)
+    assert r.returncode == 0, r.stderr
+    utf8 = tmp_path / "utf8" / src.name
+    utf8.parent.mkdir()
+    utf8.write_text(text, encoding="utf-8")
+    _r, ref = _import(tmp_path / "h2", utf8)
+    got, want = out["sources"][0], ref["sources"][0]
+    assert got["format"] == "whatsapp" and got["documents"] == 0
+    assert got["messages_added"] == want["messages_added"] > 0
+
+
+def test_a_repeated_message_id_is_reported_not_dropped_silently(tmp_path):
+    export = tmp_path / "dup.json"
+    export.write_text(json.dumps({"format": "secondme-chat", "version": 1, "conversations": [
+        {"id": "c1", "messages": [
+            {"id": "a", "speaker": "Ann", "text": "first"},
+            {"id": "b", "speaker": "Ann", "text": "second"},
+            {"id": "a", "speaker": "Ann", "text": "a different message with the same id"}]}]}))
+    r, out = _import(tmp_path / "h", export)
+    assert r.returncode == 3, r.stderr
+    src = out["sources"][0]
+    assert src["messages_added"] == 2
+    [e] = src["errors"]
+    assert e["conversation"] == "c1" and "reuses an id" in e["problem"] and "(first: a)" \
+        in e["problem"]
+    # importing it again: the stored ones are "already imported", the repeat reported again
+    r, out = _import(tmp_path / "h", export)
+    assert out["sources"][0]["messages_added"] == 0
+
+
+def test_json_problems_name_the_file_in_one_line_without_its_content(tmp_path):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    pad = json.dumps({"format": "secondme-chat", "version": 1, "conversations": [
+        {"id": f"p{i}", "messages": [{"id": "m", "speaker": "A", "text": "x" * 500}]}
+        for i in range(200)]})
+    (folder / "a.json").write_text(pad)   # 100 KB read before the broken file
+    good = '{"format": "secondme-chat", "version": 1, "conversations": [' \
+           '{"id": "ok", "messages": [{"id": "m1", "speaker": "A", "text": "fine"}]}, '
+    (folder / "b.json").write_bytes(
+        good.encode() + b'{"id": "bad", "messages": [{"id": "m1", "speaker": "A", '
+        b'"text": "my secret diary \xff\xfe", oops}]}]}')
+    r, out = _import(tmp_path / "h", folder)
+    assert r.returncode == 3, r.stderr
+    [line] = [ln for ln in r.stderr.splitlines() if "b.json" in ln]
+    assert "secret" not in line and "b'" not in line and "\\n" not in line
+    assert "lexical error: invalid bytes in UTF8 string" in line
+    # the position counts from the start of b.json, not of the batch (was 100 KB more)
+    [err] = [e for e in out["sources"][0]["errors"] if e["file"].endswith("b.json")]
+    near = int(err["position"].rsplit("near byte ", 1)[1])
+    assert near <= (folder / "b.json").stat().st_size

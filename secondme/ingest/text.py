@@ -60,7 +60,7 @@ def decode_bytes(raw: bytes, path: str) -> tuple[str, str]:
         first_bad = e.start
     nul = raw.find(b"\x00")
     if nul >= 0:
-        codec = _utf16_without_bom(raw)
+        codec = utf16_without_bom(raw)
         if codec:
             try:
                 return raw.decode(codec), codec
@@ -115,7 +115,9 @@ def _plausibly_western(text: str) -> bool:
     return n > 0 and bad <= 0.05 * n
 
 
-def _utf16_without_bom(raw: bytes) -> Optional[str]:
+def utf16_without_bom(raw: bytes) -> Optional[str]:
+    """"utf-16-le"/"utf-16-be" when ``raw`` looks like UTF-16 text saved without a BOM
+    (every other byte NUL), else None."""
     sample = raw[:8192]
     half = len(sample) // 2
     if half < 2:

@@ -30,6 +30,7 @@ from typing import Iterator, Optional
 from ..errors import ImportFormatError
 from .common import Claim, ParseContext, norm_name, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
+from .text import utf16_without_bom
 from .tree import DirTree, FileTree, SubTree, Tree, ZipTree
 
 FORMAT = "whatsapp"
@@ -122,6 +123,9 @@ def _lines_head(tree: Tree, rel: str, n: int = 16384) -> list[str]:
         return []
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # re-saved as UTF-16 on Windows
         text = clean(data[: len(data) - len(data) % 2].decode("utf-16", "replace"))
+    elif utf16_without_bom(data):  # ... and some editors leave the BOM out
+        text = clean(data[: len(data) - len(data) % 2].decode(utf16_without_bom(data),
+                                                               "replace"))
     else:
         text = clean(data.decode("utf-8", "replace"))
     return [ln.lstrip("\u200e") for ln in text.splitlines() if ln.strip()][:40]
@@ -179,9 +183,11 @@ def _tidy_title(s: str) -> str:
 # -- parsing ----------------------------------------------------------------------------
 
 def _decode(data: bytes, path: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    bomless = None if data.startswith((b"\xff\xfe", b"\xfe\xff")) else \
+        utf16_without_bom(data)
+    if bomless or data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16")
+            return data.decode(bomless or "utf-16")
         except UnicodeDecodeError as e:
             raise ImportFormatError(f"not valid UTF-16 text ({e.reason})", path=path,
                                     position=f"byte {e.start}") from e

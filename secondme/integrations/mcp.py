@@ -29,9 +29,11 @@ that does not (recall's ranking can call it too).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -54,6 +56,41 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "secondme"
 MAX_K = 50
 MAX_REMEMBER_CHARS = 4000
+# one text in a tool result: a 50 MB message must not become a 52 MB answer
+MAX_RESULT_TEXT_CHARS = 8000
+MAX_CLIENT_NAME_CHARS = 80
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(s: str) -> str:
+    """``s`` without lone surrogates (JSON cannot carry them: the answer was never
+    sent), each replaced by U+FFFD."""
+    return _SURROGATES.sub("\ufffd", s) if isinstance(s, str) else s
+
+
+def client_label(name: Any) -> str:
+    """The MCP client's self-declared name, safe to store and show: control and
+    direction characters and lone surrogates removed, spaces collapsed, at most 80."""
+    text = clean_text(name) if isinstance(name, str) else ""
+    text = " ".join(_CONTROL.sub(" ", text).split())[:MAX_CLIENT_NAME_CHARS].strip()
+    return text or "unknown client"
+
+
+def capped(obj: Any) -> Any:
+    """A tool result made safe to send: every string free of lone surrogates and at
+    most MAX_RESULT_TEXT_CHARS long (longer ones end with how much was left out)."""
+    if isinstance(obj, str):
+        obj = clean_text(obj)
+        if len(obj) > MAX_RESULT_TEXT_CHARS:
+            return (obj[:MAX_RESULT_TEXT_CHARS]
+                    + f" … [cut: {len(obj):,} characters in all]")
+        return obj
+    if isinstance(obj, dict):
+        return {k: capped(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [capped(v) for v in obj]
+    return obj
 
 __all__ = ["MemoryServer", "build_server", "client_config_snippet", "demote_external",
            "external_ids", "parse_time_range", "recent", "remember_text", "serve",
@@ -128,8 +165,13 @@ def _tool_error(e: Exception):
         return e
     if isinstance(e, SecondMeError):
         return ToolError(str(e))
-    log.exception("MCP tool failed")
-    return ToolError(f"internal error: {type(e).__name__}: {e}")
+    # never the exception's text (it can quote memories); where it happened goes to stderr
+    log.warning("MCP tool failed: %s", type(e).__name__)
+    return ToolError("internal error in secondme; please report it")
+
+
+_EARLIEST = datetime(1000, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
@@ -148,17 +190,22 @@ def parse_time_range(value: Any) -> Optional[tuple[datetime, datetime]]:
 
     def parse(s: Optional[str], is_end: bool) -> datetime:
         if not s:
-            return datetime(9999, 12, 31, tzinfo=timezone.utc) if is_end else \
-                datetime(1, 1, 1, tzinfo=timezone.utc)
+            return _LATEST if is_end else _EARLIEST
         try:
             dt = datetime.fromisoformat(str(s))
         except ValueError:
-            raise InvalidInput(f"time_range: {s!r} is not an ISO date like 2024-01-31") from None
+            raise InvalidInput("time_range: the start and end must be ISO dates like "
+                               "2024-01-31") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
         if is_end and len(str(s)) == 10:
-            dt = dt + timedelta(days=1) - timedelta(microseconds=1)
-        return dt
+            try:
+                dt = dt + timedelta(days=1) - timedelta(microseconds=1)
+            except OverflowError:  # 9999-12-31: the end of time already
+                dt = datetime.max.replace(tzinfo=timezone.utc)
+        # the far ends of the calendar overflow the arithmetic downstream (local time,
+        # epoch seconds): clamp to what any memory can have
+        return min(max(dt, _EARLIEST), _LATEST)
 
     a, b = parse(start, False), parse(end, True)
     if a > b:
@@ -207,11 +254,12 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
                 raise InvalidInput(f"k must be between 1 and {MAX_K}")
             tr = parse_time_range(time_range)
             sm = memory.service()
-            results = sm.search(query, k=int(k), time_range=tr)
+            results = sm.search(clean_text(query), k=int(k), time_range=tr)
             ext = external_ids(sm.store, results)
             results = demote_external(sm.store, results)
             origins = _origins(sm.store, [r.id for r in results if r.kind == "note"])
-            return {"query": query, "results": [_result_dict(r, origins, ext) for r in results]}
+            return capped({"query": query,
+                           "results": [_result_dict(r, origins, ext) for r in results]})
         except Exception as e:  # noqa: BLE001 - becomes an MCP error with a clear message
             raise _tool_error(e) from None
 
@@ -226,10 +274,12 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
         try:
             if not question or not question.strip():
                 raise InvalidInput("question must not be empty")
-            a = memory.service().ask(question)
-            return {"question": question, "answer": a.answer, "abstained": a.abstained,
-                    "citations": [{"n": c.n, "id": c.id, "kind": c.kind, "text": c.text,
-                                   "sources": c.sources} for c in a.citations]}
+            a = memory.service().ask(clean_text(question))
+            return capped({"question": question, "answer": a.answer,
+                           "abstained": a.abstained,
+                           "citations": [{"n": c.n, "id": c.id, "kind": c.kind,
+                                          "text": c.text, "sources": c.sources}
+                                         for c in a.citations]})
         except Exception as e:  # noqa: BLE001
             raise _tool_error(e) from None
 
@@ -244,9 +294,9 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
                 return {"profile": None, "lines": [],
                         "note": "no profile yet; it is written by the nightly consolidation "
                                 "(or `secondme jobs run consolidate`)"}
-            return {"profile": p.text, "updated_at": p.updated_at,
-                    "lines": [{"text": line.text, "sources": line.sources}
-                              for line in p.lines]}
+            return capped({"profile": p.text, "updated_at": p.updated_at,
+                           "lines": [{"text": line.text, "sources": line.sources}
+                                     for line in p.lines]})
         except Exception as e:  # noqa: BLE001
             raise _tool_error(e) from None
 
@@ -258,7 +308,7 @@ def build_server(memory: MemoryServer, *, allow_remember: bool):
             if not 1 <= int(days) <= 3650:
                 raise InvalidInput("days must be between 1 and 3650")
             sm = memory.service()
-            return recent(sm.store, sm.clock(), int(days))
+            return capped(recent(sm.store, sm.clock(), int(days)))
         except Exception as e:  # noqa: BLE001
             raise _tool_error(e) from None
 
@@ -278,16 +328,16 @@ def _remember_tool(memory: MemoryServer):
             params = ctx.session.client_params
             # the client's name is optional in the protocol: any field may be missing
             info = getattr(params, "client_info", None) if params else None
-            client = (getattr(info, "name", None) or "unknown client").strip()[:80]
+            client = client_label(getattr(info, "name", None))
             sm = memory.service()
-            out = remember_text(sm.store, text, client, now=sm.clock(),
+            out = remember_text(sm.store, clean_text(text), client, now=sm.clock(),
                                 allowed=sm.settings.mcp_allow_remember)
             sm.hooks.emit("notes_did_change", ids=[out["id"]], action="create")
             try:
                 sm.request_job("extract")      # the desktop app indexes it within seconds
             except SecondMeError:  # indexing happens at the next extract anyway
                 log.warning("could not request the extract job", exc_info=True)
-            return out
+            return capped(out)
         except Exception as e:  # noqa: BLE001
             raise _tool_error(e) from None
 
@@ -370,6 +420,51 @@ def remember_text(store: Store, text: str, client: str, *, now: datetime,
     return {"id": nid, "origin": origin, "message_id": mext, "conversation": title}
 
 
+# a JSON \\uXXXX escape of a UTF-16 surrogate, with the backslashes before it (an even
+# number of them means the escape is real); a high one may be followed by its low half
+_SURROGATE_ESCAPE = re.compile(
+    rb'(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?'
+    rb'|(?<!\\)((?:\\\\)*)\\u([dD][c-fC-F][0-9a-fA-F]{2})')
+
+
+def fix_surrogate_escapes(line: bytes) -> bytes:
+    """``line`` (one JSON-RPC message) with every escaped *lone* surrogate replaced by
+    ``\\ufffd``. The SDK's JSON parser rejects them, and a message it cannot parse
+    gets no response at all: the client waits forever."""
+    if b"\\u" not in line:
+        return line
+
+    def fix(m: re.Match) -> bytes:
+        if m.group(2) is not None:
+            if m.group(3) is not None:
+                return m.group(0)           # a proper pair: an astral character
+            return m.group(1) + b"\\ufffd"
+        return m.group(4) + b"\\ufffd"
+
+    return _SURROGATE_ESCAPE.sub(fix, line)
+
+
+class _RequestFilter(io.RawIOBase):
+    """stdin for the SDK, one message (line) at a time through fix_surrogate_escapes."""
+
+    def __init__(self, src: Any):
+        self._src = src
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if not self._pending:
+            self._pending = fix_surrogate_escapes(self._src.readline())
+            if not self._pending:
+                return 0
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
 def serve(open_service: Callable[[], Any]) -> None:
     """Run the stdio server until the client disconnects, on the service
     ``open_service()`` opens (lazily, at the first tool call, and once here to read
@@ -385,6 +480,8 @@ def serve(open_service: Callable[[], Any]) -> None:
     except Exception as e:  # noqa: BLE001
         print(f"secondme mcp: {e}", file=sys.stderr)
     server = build_server(memory, allow_remember=allow)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(_RequestFilter(sys.stdin.buffer)),
+                                 encoding="utf-8", errors="replace")
     try:
         server.run("stdio")
     finally:
