@@ -221,8 +221,16 @@ QT_PLUGIN_CUTS = ("egldeviceintegrations/", "generic/", "networkinformation/", "
                   "platforms/libqminimalegl", "platforms/libqvnc", "platforms/libqvkkhrdisplay")
 
 
+# torch's import checks that this helper exists (torch/__init__.py, _manager_path) and
+# fails without it ("Unable to find torch_shm_manager"), though the app never shares
+# tensors between processes
+KEEP = ("torch/bin/torch_shm_manager",)
+
+
 def is_cut(dest: str) -> bool:
     dest = dest.replace(os.sep, "/")
+    if dest in KEEP:
+        return False
     if dest.startswith(CUT_PREFIXES):
         return True
     if dest.startswith(QT_PLUGINS):

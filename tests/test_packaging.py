@@ -358,6 +358,9 @@ def test_the_cuts_keep_what_a_desktop_needs(bundle):
                 "tls/libqopensslbackend.so"):
         assert bc.is_cut(plugins + cut), cut
     assert bc.is_cut("torch/test/test_api") and not bc.is_cut("torch/lib/libtorch_cpu.so")
+    assert bc.is_cut("torch/bin/protoc")
+    # `import torch` fails without it (found by the full bundle's check)
+    assert not bc.is_cut("torch/bin/torch_shm_manager")
 
 
 def test_prune_drops_cut_files_and_the_libraries_only_they_need(bundle, monkeypatch):
