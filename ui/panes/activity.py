@@ -275,8 +275,8 @@ class ActivityPanel(QWidget):
                 it.setSelected(True)
         self.doing.setText("\n".join(doing))
         self.doing.setVisible(bool(doing))
-        # JobInfo.quarantined arrives with issue 15's formation quarantine
-        set_aside = sum(getattr(j, "quarantined", 0) or 0 for j in self.jobs
+        # windows memory formation set aside (issue 15)
+        set_aside = sum(j.quarantined for j in self.jobs
                         if j.name == "extract")
         if set_aside != self._windows_seen:
             self._windows_seen = set_aside
