@@ -118,8 +118,11 @@ def test_a_cancelled_job_releases_its_lease_and_records_cancelled(sm, tmp_path):
     sm.import_paths([chat_export(tmp_path / "big.json", conversations=40, messages=100)])
     token = CancelToken()
     with pytest.raises(Cancelled):
+        # cancelled once formation reports (the child reports opening the vector index
+        # before the job starts: a cancel then stops it before any run is recorded)
         sm.run_in_worker_process("run_job", name="extract", cancel=token,
-                                 progress=lambda p: token.cancel())
+                                 progress=lambda p: p.stage == "forming memories"
+                                 and token.cancel())
     assert sm.job_runs("extract")[0]["outcome"] == "cancelled"
     assert sm.job_runner.holder("extract") is None and "extract" not in sm.job_runner.running
     assert integrity(sm) == "ok"
