@@ -429,7 +429,7 @@ TYPE_HINTS = {
 }
 
 
-def _annotated(src: Source) -> str:
+def annotated(src: Source) -> str:
     """A source's text with relative dates resolved in place: "yesterday (13 January
     2023)" — the model need not do calendar arithmetic."""
     text = src.text.strip()[:600]
@@ -463,7 +463,7 @@ def source_line(src: Source) -> str:
     if src.kind == "note":
         bits.append("memory note")
     head = f"[{src.n}] ({', '.join(bits)})" if bits else f"[{src.n}]"
-    return f"{head} {_annotated(src)}"
+    return f"{head} {annotated(src)}"
 
 
 def build_messages(question: str, sources: list[Source], history: list[dict], *,

@@ -27,6 +27,7 @@ from .answer import (
     NO_MEMORY,
     CitationFilter,
     Source,
+    annotated,
     build_messages,
     cited_numbers,
     discount_unknown_terms,
@@ -235,7 +236,10 @@ def _model_draft(ev: Evidence, reading: Reading, llm, history, emit, cancel,
     cited = [n for n in filt.used if 1 <= n <= len(ev.sources)]
     if NO_MEMORY.lower().rstrip(".") in draft.lower():
         return Decision(NO_MEMORY, [], "abstained", True, streamed=True)
-    texts = [" ".join(filter(None, [ev.sources[n - 1].speaker, ev.sources[n - 1].text]))
+    # what the model saw: relative dates resolved ("last weekend (the weekend of 14
+    # January 2023)"), so a resolved date counts as grounded
+    texts = [" ".join(filter(None, [ev.sources[n - 1].speaker, ev.sources[n - 1].text,
+                                    annotated(ev.sources[n - 1])]))
              for n in cited]
     g = grounding(draft, texts)
     timings["grounding"] = round(g, 3)

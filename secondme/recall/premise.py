@@ -52,10 +52,9 @@ def check_premise(spec: QuestionSpec, sents: list[Sent]) -> Premise:
     asked = set(spec.names)
     if not asked or not sents or not spec.terms:
         return Premise("ok")
-    # the asked person's own messages count even when they name no one ("beach again
-    # today, the kids loved it")
-    own = max((s.match for s in sents if s.involves is True or (
-        s.involves is None and getattr(s.src, "speaker", None) in asked)), default=0.0)
+    # (the asked person's own messages without a subject, "went to the beach today", are
+    # theirs: reader.attribute)
+    own = max((s.match for s in sents if s.involves is True), default=0.0)
     # someone else in a conversation with the asked person (not a stranger in another one),
     # saying the predicate's own words (not only related ones)
     others = [s for s in sents if s.involves is False and s.about and s.hits
