@@ -145,7 +145,8 @@ def main() -> None:
         ev.search_weights = DEFAULT_WEIGHTS
         if args.answers:
             for s, qs in splits.items():
-                rep = run_questions(ev.search, ev.ask, qs, k=k, answers=True)
+                rep = run_questions(ev.search, lambda q: ev.ask_many([q])[0], qs, k=k,
+                                    answers=True)
                 results.setdefault("answers", {})[s] = {
                     "overall": rep.overall, "per_category": rep.per_category,
                     "invalid_citations": rep.invalid_citations}

@@ -101,14 +101,14 @@ def test_models_are_loaded_once_for_a_batch(batch_home, tmp_path, monkeypatch):
     """``ask --batch`` loads the embedding model once for all its questions."""
     from secondme.cli import base as cli_base
     from secondme.models import embed as embed_mod
+    from secondme.models import onnx_backend
 
     made = []
 
-    class Counting(embed_mod.HashEmbedder):
-        def __init__(self, _name=None):
-            made.append(1)
-            super().__init__()
-    monkeypatch.setattr(embed_mod, "SentenceTransformerEmbedder", Counting)
+    def counting(*_a, **_kw):   # the service's one way to load the embedding model
+        made.append(1)
+        return embed_mod.HashEmbedder()
+    monkeypatch.setattr(onnx_backend, "load_embedder", counting)
     monkeypatch.setattr(cli_base.CliState, "service", _real_embedder_service)
     f = tmp_path / "q.txt"
     f.write_text("\n".join(QUESTIONS * 5) + "\n", encoding="utf-8")

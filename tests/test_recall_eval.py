@@ -53,6 +53,23 @@ def test_eval_reports_every_figure_and_no_invalid_citation(sm, subset):
     assert rep.per_category["temporal"]["f1"] > 20
 
 
+def test_eval_answers_through_the_batch_path(sm, subset, monkeypatch):
+    """`secondme eval` answers each question as `ask --batch` does (SecondMe.ask_many)."""
+    from secondme.service import SecondMe
+
+    calls = []
+    real = SecondMe.ask_many
+
+    def counting(self, questions, **kw):
+        calls.append(list(questions))
+        return real(self, calls[-1], **kw)
+
+    monkeypatch.setattr(SecondMe, "ask_many", counting)
+    monkeypatch.setattr(SecondMe, "ask", lambda *a, **kw: pytest.fail("eval used ask"))
+    rep = sm.evaluate(subset, k=10)
+    assert len(calls) == rep.questions and all(len(c) == 1 for c in calls)
+
+
 def test_zero_invalid_citations_with_a_model_that_invents_them(home, fake_embedder, subset):
     """A capable model that cites random numbers 1..20 when at most 8 sources are given:
     no answer may ever contain a marker that is not one of its citations."""

@@ -102,7 +102,9 @@ def evaluate_dataset(open_service: Callable[[Path], Any], path, *, k: int = 10,
     try:
         ev = build_eval_store(open_service, data, tmp, progress, cancel)
         try:
-            return run_questions(ev.search, ev.ask, data["questions"], k=k, answers=answers,
+            # answered as `secondme ask --batch` answers them (each on its own, no chat)
+            return run_questions(ev.search, lambda q: ev.ask_many([q], cancel=cancel)[0],
+                                 data["questions"], k=k, answers=answers,
                                  progress=progress, cancel=cancel)
         finally:
             ev.close()
