@@ -265,7 +265,9 @@ STEPS = [
     ("secondme.privacy.encryption.write_index", 1, "old"),          # index staged
     ("secondme.store.crypto.ciphers:SQLCipherConnector.rekey", 3, "new"),  # database re-keyed
     ("secondme.store.crypto.rekey._swap_staged", 1, "new"),         # one staged file in
-    ("secondme.privacy.encryption.settle_staged", 1, "new"),        # every staged file in
+    # (the 1st call drops leftovers of an older interrupted change, before any staging)
+    ("secondme.privacy.encryption.settle_staged", 1, "old"),
+    ("secondme.privacy.encryption.settle_staged", 2, "new"),        # every staged file in
     ("secondme.privacy.encryption.finish_key_change", 1, "new"),    # marker finished
 ]
 
