@@ -39,7 +39,7 @@ def onnx_folder(tmp_path_factory):
     from secondme.models.onnx_backend import ensure_onnx_model
     from secondme.models.onnx_embed import ONNX_DIRNAME
 
-    models = tmp_path_factory.mktemp("models")
+    models = tmp_path_factory.mktemp("home") / "data" / "models"  # made by the export
     reports = []
     folder = ensure_onnx_model(models, progress=reports.append)
     assert folder == models / ONNX_DIRNAME
@@ -50,8 +50,13 @@ def onnx_folder(tmp_path_factory):
 @pytest.mark.slow
 def test_export_writes_a_checked_folder(onnx_folder):
     from secondme.models.onnx_embed import read_manifest
+    from secondme.paths import wider_than_private
 
     manifest = read_manifest(onnx_folder)
+    # private like the rest of the data directory (doctor fails on anything wider): the
+    # folders it made, the model, its manifest and the .verified stamp read_manifest wrote
+    assert (onnx_folder / ".verified").exists()
+    assert list(wider_than_private(onnx_folder.parent.parent)) == []
     assert manifest["model_id"] == "all-MiniLM-L6-v2" and manifest["dim"] == 384
     assert manifest["precision"] == "fp32" and manifest["check_min_cosine"] >= 0.99999
     assert set(manifest["sha256"]) == {"model.onnx", "tokenizer.json"}
@@ -165,8 +170,8 @@ def test_batches_are_length_sorted_and_bounded():
     firsts = [lengths[b[0]] for b in batches]
     assert firsts == sorted(firsts, reverse=True)  # longest first
     # short chat lines go many to a call, long ones few
-    assert len(plan_batches(np.full(300, 12))) == 3
-    assert len(plan_batches(np.full(300, 256))) == 10
+    assert len(plan_batches(np.full(300, 12))) == 10      # 32 to a call
+    assert len(plan_batches(np.full(300, 256))) == 150    # 2 to a call
 
 
 @pytest.mark.slow

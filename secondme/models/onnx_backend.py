@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ModelError
+from ..paths import make_private, private_dir
 from ..progress import ProgressFn, report
 from .embed import (
     DEFAULT_EMBEDDING_MODEL,
@@ -140,18 +141,23 @@ def _check_vectors(folder: Path, model_dir: Path) -> float:
 
 
 def export_onnx(dest: Path, *, model: str = DEFAULT_EMBEDDING_MODEL,
-                progress: Optional[ProgressFn] = None) -> Path:
+                progress: Optional[ProgressFn] = None, private: bool = True) -> Path:
     """Write the model folder for ``model`` (the bundled all-MiniLM-L6-v2) into ``dest``.
 
     ``dest`` is created (its parent must exist or be creatable) and holds ``model.onnx``,
     ``tokenizer.json`` and ``manifest.json`` when this returns; a folder already there is
     replaced. Takes ~10-30 s (loads torch). Raises ModelError when torch/onnx are missing
-    or the exported vectors differ from sentence-transformers'.
+    or the exported vectors differ from sentence-transformers'. ``private`` (the data
+    directory's copy) makes new folders 0700 and the files 0600, as everything else under
+    the data directory; a bundle's build passes False.
     """
     force_offline()
     src = bundled_model_dir(model)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if private:
+        private_dir(dest.parent)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
     stage = "preparing the embedding model (once)"
     report(progress, stage, 0, 4)
     tmp = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=dest.parent))
@@ -197,6 +203,10 @@ def export_onnx(dest: Path, *, model: str = DEFAULT_EMBEDDING_MODEL,
         manifest["check_min_cosine"] = round(cosine, 7)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         report(progress, stage, 3, 4)
+        if private:
+            make_private(tmp)
+        else:
+            tmp.chmod(0o755)
         _replace_dir(tmp, dest)
         report(progress, stage, 4, 4)
         return dest
@@ -236,7 +246,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if len(args) != 1:
         print("usage: python -m secondme.models.onnx_backend DEST", file=sys.stderr)
         return 2
-    dest = export_onnx(Path(args[0]))
+    dest = export_onnx(Path(args[0]), private=False)
     print(dest)
     return 0
 

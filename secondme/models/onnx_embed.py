@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ModelError
+from ..paths import open_private
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,12 @@ FORMAT = 1                 # bump when the folder's layout or the graph's contra
 ENV_DIR = "SECONDME_EMBEDDING_ONNX_DIR"
 ENV_THREADS = "SECONDME_EMBEDDING_THREADS"
 # Rows and padded tokens per model call. Texts are sorted by length first, so a batch
-# holds texts of about one length; the token budget keeps long texts' batches (whose
-# attention costs tokens²) from growing large while short chat lines go 128 at a time.
-MAX_ROWS = 128
-MAX_TOKENS = 8192
+# holds texts of about one length. Small calls are faster on CPU: a call's activations
+# stay in cache. Measured on 2 cores (240 and 1,000 chat messages, ~42 tokens each):
+# 8192 tokens/128 rows 3.03 s, 2048/64 1.89 s, 1024/32 1.69 s, 512/32 1.63 s (torch's
+# encode at batch 32: 2.43 s); smaller than 512 gains nothing.
+MAX_ROWS = 32
+MAX_TOKENS = 512
 
 
 def default_threads() -> int:
@@ -113,7 +116,8 @@ def read_manifest(folder: Path) -> dict:
             raise ModelError(f"the exported embedding model's {name} is damaged "
                              f"(checksum mismatch)", path=folder)
     try:
-        stamp_path.write_text(json.dumps(stamps))
+        with open_private(stamp_path) as f:
+            f.write(json.dumps(stamps))
     except OSError:
         pass  # a read-only bundle: verified again next time, which is only slower
     return manifest
