@@ -98,7 +98,10 @@ def _pooled_module(model_dir: Path):
     import torch
     from transformers import AutoModel
 
-    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+    # eager attention exports as plain MatMul/Softmax, which ONNX Runtime runs ~10% faster
+    # than the sdpa graph (1,000 messages: 7.4-8.6 s vs 8.2-9.5 s, interleaved, 2 cores)
+    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True,
+                                     attn_implementation="eager")
     bert.eval()
 
     class Pooled(torch.nn.Module):
