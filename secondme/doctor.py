@@ -12,9 +12,10 @@ from . import __version__, secrets
 from .config import Settings
 from .indexing import count_pending
 from .memory.quarantine import count as count_quarantined
-from .models.embed import bundled_model_dir
+from .models.embed import DEFAULT_EMBEDDING_MODEL, bundled_model_dir
 from .models.llm import describe_configured_model
-from .paths import VECTOR_DIR, wider_than_private
+from .models.onnx_embed import find_onnx_model
+from .paths import MODELS_DIR, VECTOR_DIR, wider_than_private
 from .store.crypto import describe
 from .store.db import Store
 from .store.vectors import META_FILE
@@ -27,12 +28,27 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _embedding(home: Path, settings: Settings) -> dict[str, Any]:
+    """Where the embedding model runs from: the exported ONNX folder (the desktop
+    bundle's, ``$SECONDME_EMBEDDING_ONNX_DIR`` or the data dir's), else the bundled
+    weights on sentence-transformers (the ONNX folder is exported from them at first
+    use). Raises ModelError when neither is there."""
+    name = settings.embedding_model
+    out: dict[str, Any] = {"name": name, "found": True}
+    if name == DEFAULT_EMBEDDING_MODEL and settings.embedding_backend != "torch":
+        folder = find_onnx_model(home / MODELS_DIR)
+        if folder is not None:
+            return {**out, "backend": "onnx", "path": str(folder)}
+    path = bundled_model_dir(name)
+    backend = "torch" if (settings.embedding_backend == "torch"
+                          or name != DEFAULT_EMBEDDING_MODEL) else "onnx (exported at first use)"
+    return {**out, "backend": backend, "path": str(path)}
+
+
 def _models(home: Path, settings: Settings, problems: list[str]) -> dict[str, Any]:
     models: dict[str, Any] = {}
     try:
-        models["embedding"] = {"name": settings.embedding_model,
-                               "path": str(bundled_model_dir(settings.embedding_model)),
-                               "found": True}
+        models["embedding"] = _embedding(home, settings)
     except Exception as e:
         models["embedding"] = {"name": settings.embedding_model, "found": False,
                                "error": str(e)}
@@ -104,8 +120,9 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
     }
-    for dist in ("sqlite-utils", "hnswlib", "sentence-transformers", "torch",
-                 "llama_cpp_python", "PySide6-Essentials", "APScheduler", "keyring"):
+    for dist in ("sqlite-utils", "hnswlib", "onnxruntime", "tokenizers",
+                 "sentence-transformers", "torch", "llama_cpp_python",
+                 "PySide6-Essentials", "APScheduler", "keyring"):
         versions[dist] = _version(dist)
     models = _models(home, settings, problems)
     index = _index(home, store, settings, problems)

@@ -157,6 +157,33 @@ def test_a_missing_export_folder_is_a_clear_error(tmp_path, monkeypatch):
         find_onnx_model(None)
 
 
+@pytest.mark.slow
+def test_doctor_names_the_backend_and_folder_the_embedder_runs_from(onnx_folder, tmp_path,
+                                                                   monkeypatch):
+    """The desktop bundle ships only the ONNX folder (no weights, no torch): doctor
+    reports that folder; from source before the first export, the weights it is exported
+    from; a damaged folder the person pointed at is a problem, not a crash."""
+    from secondme.config import Settings
+    from secondme.doctor import _models
+    from secondme.models.embed import bundled_model_dir
+
+    problems: list[str] = []
+    monkeypatch.setattr("secondme.doctor.describe_configured_model",
+                        lambda settings, home: {"found": True})
+    emb = _models(tmp_path, Settings(), problems)["embedding"]
+    assert emb["backend"].startswith("onnx") and emb["path"] == str(bundled_model_dir())
+    monkeypatch.setenv("SECONDME_EMBEDDING_ONNX_DIR", str(onnx_folder))
+    emb = _models(tmp_path, Settings(), problems)["embedding"]
+    assert emb == {"name": Settings().embedding_model, "found": True, "backend": "onnx",
+                   "path": str(onnx_folder)}
+    torch = _models(tmp_path, Settings(embedding_backend="torch"), problems)["embedding"]
+    assert torch["backend"] == "torch" and torch["path"] == str(bundled_model_dir())
+    assert problems == []
+    monkeypatch.setenv("SECONDME_EMBEDDING_ONNX_DIR", str(tmp_path / "nowhere"))
+    emb = _models(tmp_path, Settings(), problems)["embedding"]
+    assert emb["found"] is False and "manifest" in problems[0]
+
+
 def test_batches_are_length_sorted_and_bounded():
     from secondme.models.onnx_embed import plan_batches
 

