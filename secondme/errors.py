@@ -45,9 +45,40 @@ class ImportFormatError(SecondMeError):
 
 
 class NotFound(SecondMeError):
-    """A note, source, job or other item does not exist."""
+    """A note, source, job or other item does not exist.
+
+    The message names the item by its id ("note 42 does not exist"): right for the CLI
+    and MCP, where the person or client typed that id. ``item`` says what kind of thing
+    it was ("memory", "message", …) so that the app can say it without the id — someone
+    who clicked a citation or a memory never saw one (:meth:`in_words`).
+    """
 
     exit_code = 2
+    item: str | None = None   # (also for one rebuilt from a worker process's message)
+
+    #: what the app says for each ``item``: what is gone and the likely reason
+    GONE = {
+        "memory": "That memory no longer exists (it may have been deleted or merged).",
+        "message": "That message is no longer in your memory (its chat may have been "
+                   "forgotten).",
+        "passage": "That part of a document is no longer in your memory (the document "
+                   "may have been forgotten or imported again).",
+        "entity": "That person or place is no longer known (it may have been merged with "
+                  "another or forgotten).",
+        "link": "Those memories are no longer linked (the link may have been removed "
+                "already).",
+        "chat": "That conversation no longer exists (it may have been deleted).",
+    }
+
+    def __init__(self, message: str, *, item: str | None = None, path: str | None = None,
+                 position: str | None = None):
+        super().__init__(message, path=path, position=position)
+        self.item = item
+
+    def in_words(self) -> str:
+        """The problem as one sentence without ids, for a person who clicked rather than
+        typed (the message itself when ``item`` is not one of :data:`GONE`'s)."""
+        return self.GONE.get(self.item or "", str(self))
 
 
 class InvalidInput(SecondMeError):

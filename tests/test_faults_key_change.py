@@ -291,6 +291,24 @@ def test_key_change_killed_at_every_step_boundary(tmp_path, template, target, nt
     _assert_nothing_lost(home, works, expected)
 
 
+def test_the_fault_table_counts_the_kills_this_file_makes():
+    """docs/privacy.md's fault table is what a reader trusts about key change: its rows
+    for this file must count the kills made here (it said 8 steps while 9 were killed).
+    A step added to STEPS or a change of RANDOM_KILLS fails here until the table says so."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "privacy.md").read_text()
+
+    def row(test: str) -> list[str]:
+        [line] = [ln for ln in doc.splitlines()
+                  if ln.startswith("|") and f"test_faults_key_change.py::{test}`" in ln]
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    fault, _test, trials, _holds = row("test_key_change_killed_at_every_step_boundary")
+    assert trials == str(len(STEPS)), trials
+    assert f"each of the {len(STEPS)} step boundaries" in fault, fault
+    assert row("test_key_change_killed_at_random_moments_in_a_terminal")[2] == \
+        str(RANDOM_KILLS)
+
+
 def test_the_new_passphrase_never_comes_from_the_current_one(tmp_path):
     """SECONDME_PASSPHRASE is the passphrase that opens the store; key change used to
     re-key with it. The new one comes from SECONDME_NEW_PASSPHRASE or the terminal."""

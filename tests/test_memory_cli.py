@@ -77,6 +77,9 @@ def test_edit_pin_archive_delete_link_undo(runner):
 def test_errors_are_one_line(runner):
     res = runner("notes", "show", "424242")
     assert res.exit_code == 2 and "does not exist" in res.output
+    # the id the person typed is named back (the app, where nobody typed one, says it
+    # in words: tests/ui/test_ui_app.py)
+    assert "note 424242 does not exist" in res.output
     res = runner("notes", "undo", "424242")
     assert res.exit_code == 2
     res = runner("notes", "edit", "1")

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Signal
 
+from .render import problem_words
+
 if TYPE_CHECKING:
     from secondme.service import SecondMe
 
@@ -132,7 +134,8 @@ class ChangeStack(QObject):
             self.message.emit(f"{done_word}: {change.label}.")
 
         def failed(e: BaseException) -> bool:
-            self.message.emit(f"Cannot {verb} the {change.label}: {e}.".replace("..", "."))
+            # in words: a memory gone since is said without its id, a bug without Python
+            self.message.emit(f"Cannot {verb} the {change.label}: {problem_words(e)}.")
             return False
 
         def finished() -> None:

@@ -67,10 +67,15 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
 
 def problem_words(e: BaseException) -> str:
     """An error as a person reads it: a SecondMeError's own words (written for people);
-    anything else is a bug, said so without its Python name or SQL (the runner has
-    written its details to the log file)."""
-    from secondme.errors import SecondMeError
+    a missing memory, message or person in words without its id (the core's message
+    names the id, which the person never saw here: they clicked); anything else is a
+    bug, said so without its Python name or SQL (the runner has written its details to
+    the log file). Lower-case first, no final period: it follows "Cannot …: "."""
+    from secondme.errors import NotFound, SecondMeError
 
+    if isinstance(e, NotFound) and e.item in NotFound.GONE:
+        said = e.in_words().rstrip(". ")
+        return said[:1].lower() + said[1:]
     if isinstance(e, SecondMeError):
         return str(e).rstrip(". ")
     return "an internal problem in secondme (a bug; its details are in the log file)"

@@ -57,7 +57,7 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from secondme.api import open_private, private_dir
-from secondme.errors import Cancelled, SecondMeError
+from secondme.errors import Cancelled, NotFound, SecondMeError
 from secondme.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -325,8 +325,9 @@ class OpRunner(QObject):
                 show = True
                 if op.on_error is not None:
                     show = bool(op.on_error(error))
-                if show:
-                    self.error_shown.emit(str(error))
+                if show:  # a missing item in words, not by the id the person never saw
+                    self.error_shown.emit(error.in_words() if isinstance(error, NotFound)
+                                          else str(error))
             elif error is not None:
                 self.report_internal_error(error)
                 if op.on_error is not None:

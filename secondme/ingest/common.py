@@ -210,23 +210,50 @@ class JsonDepthGuard:
         self.depth = d
 
 
-def json_error_text(e: BaseException) -> str:
-    """What is wrong with a JSON file, for a person: one short line and never the file's
-    content (yajl's messages quote the bytes around the error — message text — as a
-    Python ``b'…'`` value over three lines; ``json``'s name only the position)."""
+# What a JSON parser's complaint means, in words (first match wins). The parsers' own
+# wording ("lexical error: invalid bytes in UTF8 string", "parse error: premature EOF",
+# "Expecting ',' delimiter") is theirs, not the person's: it is matched, never shown.
+_JSON_PROBLEMS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("utf8", "utf-8", "unicode", "surrogate"),
+     "the bytes near that point are not UTF-8 text"),
+    (("premature eof", "incomplete json", "unterminated", "end of data"),
+     "the data stops before it is complete"),
+    (("trailing garbage", "additional data", "extra data"),
+     "more text follows where the data should end"),
+    (("inside a string", "inside string", "control character", "escape"),
+     "a piece of text there holds a character JSON does not allow"),
+    (("expecting value", "invalid char", "invalid string", "unexpected symbol"),
+     "something there is not JSON (a stray word or character)"),
+    (("expect", "separated by", "object key", "unallowed token", "delimiter"),
+     "a comma, colon, bracket or quote is missing or out of place there"),
+)
+_JSON_OTHER = _JSON_PROBLEMS[4][1]
+
+
+def json_error_text(e: BaseException, *, where: bool = True) -> str:
+    """What is wrong with a JSON file, for a person: one short plain phrase and never the
+    parser's wording or the file's content (yajl's messages quote the bytes around the
+    error — message text — as a Python ``b'…'`` value over three lines, in the words of a
+    C library: "lexical error: invalid bytes in UTF8 string"). ``where``: add the line
+    and column a whole-file ``json`` error knows (streamed ijson errors know none; their
+    callers name the byte they had reached)."""
     if isinstance(e, JsonTooDeep):
         return str(e)
-    if isinstance(e, json.JSONDecodeError):
-        return f"{e.msg} at line {e.lineno}, column {e.colno}"
     if isinstance(e, UnicodeDecodeError):
-        return f"not UTF-8 text (byte {e.start})"
-    text = str(e)
+        return _JSON_PROBLEMS[0][1]
+    text = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
     if text.startswith(("b'", 'b"')):
         text = text[2:]
-    first = text.replace("\\n", "\n").splitlines()[0].strip() if text.strip() else ""
-    if not first or not re.fullmatch(r"[a-z][a-zA-Z0-9 ()',.:-]*", first):
-        return "damaged JSON"
-    return first.rstrip(".")[:100]
+    # only the parser's first line: yajl's next ones quote the file around the error
+    text = (text.replace("\\n", "\n").splitlines() or [""])[0].lower()
+    if isinstance(e, json.JSONDecodeError) and text.startswith("expecting value") \
+            and not e.doc[e.pos:].strip():
+        text = "end of data"   # the file stops where a value should begin: cut short
+    said = next((words for keys, words in _JSON_PROBLEMS if any(k in text for k in keys)),
+                _JSON_OTHER)
+    if where and isinstance(e, json.JSONDecodeError):
+        said += f" (line {e.lineno}, column {e.colno})"
+    return said
 
 
 def loads_json(text: str | bytes) -> Any:

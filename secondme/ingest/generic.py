@@ -113,7 +113,7 @@ def _parse_lines(tree: Tree, rel: str, path: str, ctx: ParseContext) -> Iterator
             except ValueError as e:
                 yield ParseProblem(path, pos + (f", column {e.colno}" if hasattr(e, "colno")
                                                  else ""),
-                                   f"not valid JSON ({getattr(e, 'msg', e)})")
+                                   f"not valid JSON ({json_error_text(e, where=False)})")
                 continue
             yield _convert_or_problem(obj, path, pos, ctx)
 

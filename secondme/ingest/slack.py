@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, as_text, epoch_seconds, loads_json
+from .common import Claim, ParseContext, as_text, epoch_seconds, json_error_text, loads_json
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .tree import Tree
 
@@ -72,7 +72,7 @@ def _load(tree: Tree, rel: str) -> Any:
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
-        raise ValueError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+        raise ValueError(f"not valid JSON ({json_error_text(e)})") from e
 
 
 def _users(obj: Any) -> dict[str, str]:

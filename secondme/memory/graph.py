@@ -174,7 +174,7 @@ def neighbourhood(conn: sqlite3.Connection, *, note_id: Optional[int] = None,
         e = conn.execute("select name, kind from entities where id = ?",
                          [entity_id]).fetchone()
         if e is None:
-            raise NotFound(f"entity {entity_id} does not exist")
+            raise NotFound(f"entity {entity_id} does not exist", item="entity")
         nodes[f"e{entity_id}"] = GraphNode(id=f"e{entity_id}", type="entity", label=e[0],
                                            kind=e[1], depth=0)
         for (nid,) in conn.execute(
@@ -187,7 +187,7 @@ def neighbourhood(conn: sqlite3.Connection, *, note_id: Optional[int] = None,
         start_depth_limit = depth + 1
     else:
         if conn.execute("select 1 from notes where id = ?", [note_id]).fetchone() is None:
-            raise NotFound(f"note {note_id} does not exist")
+            raise NotFound(f"note {note_id} does not exist", item="memory")
         add_note(int(note_id), 0)
         start_depth_limit = depth
     while frontier:
@@ -302,7 +302,7 @@ def _entity_centre(conn: sqlite3.Connection, entity_id: int):
     e = conn.execute("select name, kind, is_me from entities where id = ?",
                      [entity_id]).fetchone()
     if e is None:
-        raise NotFound(f"entity {entity_id} does not exist")
+        raise NotFound(f"entity {entity_id} does not exist", item="entity")
     centre = GraphNode(id=f"e{entity_id}", type="entity", label=e[0], kind=e[1], depth=0)
     around = conn.execute(
         _NOTE_SQL + "join entity_mentions m on m.note_id = n.id where m.entity_id = ? and "
@@ -320,7 +320,7 @@ def _entity_centre(conn: sqlite3.Connection, entity_id: int):
 def _note_centre(conn: sqlite3.Connection, note_id: int):
     r = conn.execute(_NOTE_SQL + "where n.id = ?", [note_id]).fetchone()
     if r is None:
-        raise NotFound(f"note {note_id} does not exist")
+        raise NotFound(f"note {note_id} does not exist", item="memory")
     centre = _note_node(r, 0)
     centre.depth = 0
     others = [dst if src == note_id else src for src, dst, _k, _w in

@@ -249,7 +249,8 @@ class MemoryOps:
             if table is None:
                 raise InvalidInput(f"source kind must be message, chunk or note, not {kind!r}")
             if not conn.execute(f"select 1 from {table} where id = ?", [int(sid)]).fetchone():
-                raise NotFound(f"{kind} {sid} does not exist")
+                raise NotFound(f"{kind} {sid} does not exist",
+                               item={"note": "memory", "chunk": "passage"}.get(kind, kind))
             out.append((kind, int(sid)))
         return out
 

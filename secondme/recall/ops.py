@@ -244,7 +244,7 @@ class RecallOps:
             row = self.store.conn.execute("select id from recall_chats where id = ?",
                                           [chat_id]).fetchone()
             if row is None:
-                raise NotFound(f"there is no chat {chat_id}")
+                raise NotFound(f"there is no chat {chat_id}", item="chat")
             return chat_id
         with self.store.write() as db:
             cur = db.conn.execute("insert into recall_chats (title, created_at, updated_at) "
@@ -321,7 +321,7 @@ class RecallOps:
         """The turns of chat ``chat_id`` in order. Raises NotFound."""
         if self.store.conn.execute("select 1 from recall_chats where id = ?",
                                    [chat_id]).fetchone() is None:
-            raise NotFound(f"there is no chat {chat_id}")
+            raise NotFound(f"there is no chat {chat_id}", item="chat")
         rows = self.store.conn.execute(
             "select id, role, text, created_at, citations, abstained from recall_chat_turns "
             "where chat_id = ? order by id", [chat_id])
@@ -380,7 +380,7 @@ class RecallOps:
                 "join conversations c on c.id = m.conversation_id where m.id = ?",
                 [id]).fetchone()
             if row is None:
-                raise NotFound(f"message {id} is not in memory (deleted?)")
+                raise NotFound(f"message {id} is not in memory (deleted?)", item="message")
             conv, pos, title, ext = row
             rows = conn.execute(
                 "select * from (select id, external_id, speaker, timestamp, text, is_me, position "
@@ -401,7 +401,8 @@ class RecallOps:
                 "d.path, d.title, d.format, d.id from chunks c join documents d "
                 "on d.id = c.document_id where c.id = ?", [id]).fetchone()
             if r is None:
-                raise NotFound(f"document passage {id} is not in memory (deleted?)")
+                raise NotFound(f"document passage {id} is not in memory (deleted?)",
+                               item="passage")
             doc = {"path": r[6], "title": r[7], "format": r[8], "document_id": r[9],
                    "page": r[1], "heading": r[2], "char_start": r[3], "char_end": r[4],
                    "position": r[5]}
@@ -410,7 +411,7 @@ class RecallOps:
         if kind == "note":
             r = conn.execute("select text from notes where id = ?", [id]).fetchone()
             if r is None:
-                raise NotFound(f"memory {id} does not exist (deleted?)")
+                raise NotFound(f"memory {id} does not exist (deleted?)", item="memory")
             return SourceView(kind, id, "Memory", text=r[0],
                               sources=sources_of_notes(conn, [id]).get(id, []))
         raise InvalidInput(f"unknown kind {kind!r}; use message, chunk or note")

@@ -114,6 +114,49 @@ def test_a_pane_s_own_error_line_never_shows_sql_or_python_names(qtbot, demo_sm,
         assert bad not in p.info.text()
 
 
+def test_a_memory_that_is_gone_is_said_in_words_without_its_id(qtbot, window_factory,
+                                                               demo_sm):
+    """A citation, a change or a graph centre on a memory deleted since (from the CLI,
+    by a merge): the core's message names the memory by its id ("memory 12 does not
+    exist"), which the person, who clicked, never saw; the app says what happened and
+    why, in words, with no id."""
+    sm = demo_sm
+    w = window_factory(sm)
+    show_active(qtbot, w)
+    gone = sm.list_notes(limit=1)[0].id
+    sm.delete_note(gone)
+    said = "that memory no longer exists (it may have been deleted or merged)"
+
+    def no_id(text: str) -> str:
+        assert not any(ch.isdigit() for ch in text), text
+        assert "does not exist" not in text and "note " not in text.lower(), text
+        return text
+
+    # a citation of it (an older answer's source): the window opens it in Memories…
+    w.open_source("note", gone)
+    mem = w.panes["memories"]
+    qtbot.waitUntil(lambda: mem.detail.header.text().startswith("This memory no longer"),
+                    timeout=10000)
+    no_id(mem.detail.header.text())
+    # … the source view (the panes run on their own) says it in words
+    dlg = w.source_dialog
+    dlg.open_source("note", gone)
+    qtbot.waitUntil(lambda: dlg.title.text().startswith("Cannot"), timeout=10000)
+    assert no_id(dlg.title.text()) == f"Cannot open this source: {said}."
+    dlg.close()
+    # a change on it, made the way the panes make them (no error line of its own: the
+    # banner says it)
+    w.ctx.changes.run(lambda s: s.pin_note(gone), "pin of “Biscuit…”")
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=10000)
+    assert no_id(w.banner.text) == said[:1].upper() + said[1:] + "."
+    # the graph centred on it
+    graph = w.show_pane("graph")
+    wait_idle(qtbot, w.runner)
+    graph.show_note(gone)
+    qtbot.waitUntil(lambda: graph.info.text().startswith("Cannot"), timeout=10000)
+    assert no_id(graph.info.text()) == f"Cannot show this neighbourhood: {said}."
+
+
 def test_palette_runs_commands_and_searches(qtbot, window_factory, demo_sm):
     w = window_factory(demo_sm)
     show_active(qtbot, w)

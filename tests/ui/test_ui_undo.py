@@ -16,6 +16,14 @@ def open_memory(qtbot, mem, nid):
                     and mem.detail.detail.note.id == nid, timeout=10000)
 
 
+def first_memory(qtbot, w):
+    """Show the window on the Memories pane; returns it, the pane and the first row's id."""
+    show_active(qtbot, w)
+    mem = w.show_pane("memories")
+    qtbot.waitUntil(lambda: mem.model.rowCount() > 0, timeout=10000)
+    return w, mem, mem.model.rows[0].id
+
+
 def undo_keys(qtbot, w, redo=False):
     w.panes["memories"].table.setFocus()  # not a text field: those undo their typing
     qtbot.keyClick(w, Qt.Key.Key_Z, CTRL | SHIFT if redo else CTRL)
@@ -114,11 +122,7 @@ def test_ctrl_z_and_ctrl_shift_z_over_every_kind_of_change(qtbot, window_factory
 
 def test_ctrl_z_in_a_text_field_undoes_the_typing_only(qtbot, window_factory, demo_sm):
     sm = demo_sm
-    w = window_factory(sm)
-    show_active(qtbot, w)
-    mem = w.show_pane("memories")
-    qtbot.waitUntil(lambda: mem.model.rowCount() > 0, timeout=10000)
-    a = mem.model.rows[0].id
+    w, mem, a = first_memory(qtbot, window_factory(sm))
     open_memory(qtbot, mem, a)
     mem.detail.pin_box.click()
     qtbot.waitUntil(lambda: w.undo_action.isEnabled(), timeout=10000)
@@ -134,11 +138,7 @@ def test_ctrl_z_in_a_text_field_undoes_the_typing_only(qtbot, window_factory, de
 
 def test_undo_that_is_no_longer_possible_says_why(qtbot, window_factory, demo_sm):
     sm = demo_sm
-    w = window_factory(sm)
-    show_active(qtbot, w)
-    mem = w.show_pane("memories")
-    qtbot.waitUntil(lambda: mem.model.rowCount() > 0, timeout=10000)
-    a = mem.model.rows[0].id
+    w, mem, a = first_memory(qtbot, window_factory(sm))
     open_memory(qtbot, mem, a)
     mem.detail.text.setPlainText("First words.")
     mem.detail.save()
@@ -151,3 +151,89 @@ def test_undo_that_is_no_longer_possible_says_why(qtbot, window_factory, demo_sm
     assert not any(ch.isdigit() for ch in msg.replace("“", "").split("”")[-1])
     assert sm.get_note(a).note.text == "Changed elsewhere since."
     assert not w.undo_action.isEnabled()
+
+
+def test_ctrl_y_redoes_what_ctrl_z_undid(qtbot, window_factory, demo_sm):
+    """Ctrl+Y is the other redo key people know (Windows, office apps): after Ctrl+Z it
+    does the change again, exactly as Ctrl+Shift+Z does, and then undo is offered."""
+    sm = demo_sm
+    w, mem, a = first_memory(qtbot, window_factory(sm))
+    assert not sm.get_note(a).note.pinned
+    open_memory(qtbot, mem, a)
+    mem.detail.pin_box.click()
+    qtbot.waitUntil(lambda: sm.get_note(a).note.pinned, timeout=10000)
+    wait_idle(qtbot, w.runner)
+    undo_keys(qtbot, w)
+    qtbot.waitUntil(lambda: not sm.get_note(a).note.pinned, timeout=10000)
+    qtbot.waitUntil(lambda: w.redo_action.isEnabled(), timeout=10000)
+    assert w.redo_action.text().startswith("Redo pin of")
+    mem.table.setFocus()
+    qtbot.keyClick(w, Qt.Key.Key_Y, CTRL)
+    qtbot.waitUntil(lambda: sm.get_note(a).note.pinned, timeout=10000)
+    wait_idle(qtbot, w.runner)
+    assert "Done again" in w.statusBar().currentMessage()
+    assert not w.redo_action.isEnabled()
+    assert w.undo_action.isEnabled() and w.undo_action.text().startswith("Undo pin of")
+    qtbot.waitUntil(lambda: mem.detail.pin_box.isChecked(), timeout=10000)  # the editor follows
+
+
+def test_undo_and_redo_while_the_graph_is_shown(qtbot, window_factory, demo_sm):
+    """A link or an unlink made in the Graph pane is undone by Ctrl+Z there — with the
+    focus in the graph, without leaving the pane — and the picture follows the store."""
+    sm = demo_sm
+    w = window_factory(sm)
+    show_active(qtbot, w)
+    notes = sm.list_notes(limit=50)
+    a = notes[0].id
+    b = next(n.id for n in notes[1:] if all(l.id != n.id for l in sm.get_note(a).links))
+    graph = w.show_pane("graph")
+    wait_idle(qtbot, w.runner)
+    graph.show_note(a)
+    qtbot.waitUntil(lambda: graph.layout_data is not None
+                    and graph.centre == ("note", a), timeout=10000)
+    wait_idle(qtbot, w.runner)
+
+    def linked() -> bool:
+        return any(l.id == b for l in sm.get_note(a).links)
+
+    def drawn() -> bool:  # b is in the picture, linked to the centre
+        return (graph.layout_data is not None and graph.node(("note", b)) is not None
+                and graph._linked_to_centre(("note", b)))
+
+    def menu_action(text: str):
+        return next(act for act in graph.node_menu(("note", b)).actions()
+                    if act.text() == text)
+
+    def keys(key, mods) -> None:
+        graph.view.setFocus()  # the graph has the focus, as after a click on it
+        qtbot.keyClick(w, key, mods)
+
+    # link there, then Ctrl+Z there: the link is gone, from the store and the picture
+    menu_action("Link to the centre").trigger()
+    qtbot.waitUntil(linked, timeout=10000)
+    qtbot.waitUntil(drawn, timeout=10000)
+    wait_idle(qtbot, w.runner)
+    assert w.undo_action.text().startswith("Undo link of")
+    keys(Qt.Key.Key_Z, CTRL)
+    qtbot.waitUntil(lambda: not linked(), timeout=10000)
+    qtbot.waitUntil(lambda: not drawn(), timeout=10000)
+    wait_idle(qtbot, w.runner)
+    assert w.current_pane == "graph"
+    # Ctrl+Y there: linked again
+    keys(Qt.Key.Key_Y, CTRL)
+    qtbot.waitUntil(linked, timeout=10000)
+    qtbot.waitUntil(drawn, timeout=10000)
+    wait_idle(qtbot, w.runner)
+    # unlink there, then Ctrl+Z: the link is back, with what it was
+    kinds = {l.kind for l in sm.get_note(a).links if l.id == b}
+    menu_action("Unlink from the centre").trigger()
+    qtbot.waitUntil(lambda: not linked(), timeout=10000)
+    wait_idle(qtbot, w.runner)
+    assert w.undo_action.text().startswith("Undo unlinking of")
+    keys(Qt.Key.Key_Z, CTRL)
+    qtbot.waitUntil(linked, timeout=10000)
+    qtbot.waitUntil(drawn, timeout=10000)
+    wait_idle(qtbot, w.runner)
+    assert {l.kind for l in sm.get_note(a).links if l.id == b} == kinds
+    assert w.current_pane == "graph" and graph.centre == ("note", a)
+    assert w.redo_action.text().startswith("Redo unlinking of")

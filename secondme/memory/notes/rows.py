@@ -73,7 +73,7 @@ def require_note(conn: sqlite3.Connection, note_id: int) -> dict:
     """Like :func:`note_row`; raises NotFound when the note does not exist."""
     row = note_row(conn, int(note_id))
     if row is None:
-        raise NotFound(f"note {note_id} does not exist")
+        raise NotFound(f"note {note_id} does not exist", item="memory")
     return row
 
 

@@ -62,7 +62,7 @@ def recorded(conn: sqlite3.Connection, note_id: int, action: str, actor: str = "
     """
     before = snapshot(conn, note_id)
     if before is None:
-        raise NotFound(f"note {note_id} does not exist")
+        raise NotFound(f"note {note_id} does not exist", item="memory")
     change = Change(before)
     yield change
     change.history_id = record(conn, note_id, action, before, snapshot(conn, note_id), actor,
@@ -183,7 +183,7 @@ def delete_note(conn: sqlite3.Connection, note_id: int, actor: str = "user",
     """Delete a note, keeping its full snapshot in history. Returns the history id."""
     before = snapshot(conn, note_id)
     if before is None:
-        raise NotFound(f"note {note_id} does not exist")
+        raise NotFound(f"note {note_id} does not exist", item="memory")
     hid = record(conn, note_id, action, before, None, actor, at)
     conn.execute("delete from notes where id = ?", [note_id])
     return hid
@@ -317,7 +317,8 @@ def unlink_notes(conn: sqlite3.Connection, a: int, b: int, kind: Optional[str] =
         args.append(kind)
     removed = [list(r) for r in conn.execute(q, args)]
     if not removed:
-        raise NotFound(f"notes {a} and {b} are not linked" + (f" as {kind}" if kind else ""))
+        raise NotFound(f"notes {a} and {b} are not linked" + (f" as {kind}" if kind else ""),
+                       item="link")
     with recorded(conn, a, "unlink", "user", at=at) as change:
         remove_links(conn, [r[:3] for r in removed], keep_user=False)
         change.detail["links"] = removed
