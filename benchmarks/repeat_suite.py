@@ -35,15 +35,26 @@ def main(argv: list[str]) -> int:
                                                      tail)}
         crashed = r.returncode < 0 or r.returncode in (134, 139) or \
             "Fatal Python error" in r.stderr + r.stdout
-        out.append({"run": i + 1, "exit": r.returncode, "crashed": crashed,
-                    "seconds": round(time.monotonic() - t), **counts, "summary": tail})
+        run = {"run": i + 1, "exit": r.returncode, "crashed": crashed,
+               "seconds": round(time.monotonic() - t), **counts, "summary": tail}
+        if r.returncode != 0:  # keep the crash dump (faulthandler writes it to stderr)
+            run["stderr_tail"] = r.stderr.splitlines()[-80:]
+            run["stdout_tail"] = r.stdout.splitlines()[-40:]
+            run["progress_dots"] = r.stdout.count(".")  # -q: about one per passed test
+        out.append(run)
         print(f"run {i + 1}/{runs}: exit {r.returncode} {tail}", flush=True)
-    res = {"runs": out, "all_clean": all(r["exit"] == 0 for r in out),
-           "crashes": sum(r["crashed"] for r in out),
-           "load": os.getloadavg()}
+        res = write(out, runs)  # after every run: a long series stopped early keeps its runs
+    return 0 if res["all_clean"] and len(out) == runs else 1
+
+
+def write(out: list[dict], runs: int) -> dict:
+    res = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                    capture_output=True, text=True).stdout.strip(),
+           "runs_asked": runs, "runs": out, "all_clean": all(r["exit"] == 0 for r in out),
+           "crashes": sum(r["crashed"] for r in out), "load": os.getloadavg()}
     (ROOT / "benchmarks" / "results" / "repeat_suite.json").write_text(
         json.dumps(res, indent=1) + "\n")
-    return 0 if res["all_clean"] else 1
+    return res
 
 
 if __name__ == "__main__":

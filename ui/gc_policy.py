@@ -32,6 +32,11 @@ The policy, installed by the app once its QApplication exists:
    the window and its panes live as long as the app); (b) like CPython, a full
    collection runs only once the oldest generation grew by a quarter since the last one
    (:meth:`_Policy.due`). Cyclic garbage made while loading is kept (a little memory).
+5. **Handing back** (:func:`uninstall`): the garbage that exists is collected on the GUI
+   thread first, then Python's automatic collector is turned back on. Without that the
+   first worker thread to allocate would collect the app's leftover Qt garbage (a closed
+   window in a cycle) — the crash this module exists to prevent; the test suite, which
+   hands the collector back between runs of tests, died that way once in five runs.
 
 While any collection runs no other thread can start one (CPython's ``collecting`` flag),
 so finalisers run by a GUI-thread collection are never re-entered from a worker.
@@ -148,9 +153,10 @@ class GuiThreadCollector(QObject):
         self._timer.stop()
         if self.policy.backstop in gc.callbacks:
             gc.callbacks.remove(self.policy.backstop)
-        gc.collect = _real_collect
         if self.policy.keep_frozen:
             gc.unfreeze()
+        self.policy.collect(2)  # here, on the GUI thread: none of it is left for a worker
+        gc.collect = _real_collect
         if self._was_enabled:
             gc.enable()
         self._installed = False

@@ -17,10 +17,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["SECONDME_UI_NO_DIALOGS"] = "1"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def gc_on_gui_thread(qapp):
     """Every GUI test runs under the app's collection policy (secondme_ui.gc_policy),
-    and core tests after it get Python's automatic collector back."""
+    installed once for all of them: handing Python its automatic collector back between
+    two tests let a thread left from one test (a runner, a worker process's reader)
+    collect that test's closed window off the GUI thread — a segfault in one of five
+    whole-suite runs (issue 19). Uninstalled, after a last collection here, at the end."""
     from secondme_ui import gc_policy
 
     gc_policy.install(qapp)

@@ -82,6 +82,41 @@ def test_allocation_alone_triggers_collection_on_the_gui_thread(qtbot):
     assert sum(col.policy.collections) > sum(before)
 
 
+def test_uninstall_collects_on_the_gui_thread_before_handing_back(qapp):
+    """Garbage left when the policy goes (a closed window in a cycle) is collected here,
+    not by the first worker thread that allocates once automatic collection is back."""
+    from secondme_ui import gc_policy
+
+    col = gc_policy.current()
+    full = col.policy.collections[2]
+    log: list[str] = []
+    _Cycle(log)
+    gc_policy.uninstall()
+    try:
+        assert col.policy.collections[2] == full + 1
+        assert log == [threading.main_thread().name]
+    finally:
+        gc_policy.install(qapp)
+
+
+_seen: list = []
+
+
+def test_one_policy_for_all_ui_tests_a(qapp):
+    from secondme_ui import gc_policy
+
+    _seen.append(gc_policy.current())
+    assert _seen[0] is not None and _seen[0].installed and not gc.isenabled()
+
+
+def test_one_policy_for_all_ui_tests_b(qapp):
+    """Between two UI tests the policy stays (tests/ui/conftest.py: session scope), so
+    automatic collection never comes back while threads of the last test finish."""
+    from secondme_ui import gc_policy
+
+    assert _seen and gc_policy.current() is _seen[0] and not gc.isenabled()
+
+
 def test_uninstall_gives_python_its_collector_back(qapp):
     from secondme_ui import gc_policy
 
