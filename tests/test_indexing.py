@@ -92,6 +92,22 @@ def test_search_finds_the_indexed_message(tmp_path, store):
     assert item == ids[1]
 
 
+def test_search_that_finds_fewer_than_asked_returns_what_it_found(tmp_path, store):
+    """hnswlib raises when it finds fewer than k neighbours (a filter, many deleted labels,
+    an index another process is rebuilding — a concurrent search failed this way): the
+    search returns the neighbours there are instead of failing."""
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"message {i} about topic {i % 5}" for i in range(40)])
+    index_pending(store, emb, vi)
+    q = emb.embed([message_text("Anna", "topic 3")])[0]
+    labels = [label for label, _ in vi.search(q, k=40)]
+    keep = set(labels[:3])
+    hits = vi.search(q, k=10, filter=lambda label: label in keep)
+    assert {label for label, _ in hits} <= keep and 1 <= len(hits) <= 3
+    assert vi.search(q, k=10, filter=lambda label: False) == []
+
+
 @pytest.fixture
 def indexed(tmp_path, store):
     emb = HashEmbedder()

@@ -422,9 +422,20 @@ class VectorIndex:
             if n == 0:
                 return []
             k = min(k, n)
-            self._index.set_ef(max(EF_SEARCH, k))
-            labels, dists = self._index.knn_query(np.asarray(vector, dtype=np.float32), k=k,
-                                                  filter=filter)
+            q = np.asarray(vector, dtype=np.float32)
+            while True:
+                self._index.set_ef(max(EF_SEARCH, k))
+                try:
+                    labels, dists = self._index.knn_query(q, k=k, filter=filter)
+                    break
+                except RuntimeError as e:
+                    # hnswlib found fewer than k: a filter, many deleted labels, or an index
+                    # another process is rebuilding. Fewer results, never a failed search.
+                    if "contiguous 2D array" not in str(e):
+                        raise
+                    if k == 1:
+                        return []
+                    k //= 2
         return [(int(l), float(d)) for l, d in zip(labels[0], dists[0])]
 
     def exact_search(self, store, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
