@@ -222,3 +222,83 @@ def test_anchored_time_range_uses_the_event(sm):
     load_conversations(sm.store, convs)
     res = sm.search("what shoes did Ana buy two weeks before the wedding?", k=3)
     assert res[0].sources[0]["message_id"] == "b"
+
+
+BABY = [
+    ("Diego", "my brother Samir had the baby!! i'm officially an uncle, whatever"),
+    ("Aisha", "omg congrats!! tell me everything"),
+    ("Diego", "they went with Vera"),
+    ("Aisha", "gorgeous"),
+]
+NOISE = [
+    ("Aisha", "my neighbour's baby cries all night"),
+    ("Diego", "what a name for a cat, honestly"),
+    ("Aisha", "the baby shower is on sunday"),
+    ("Diego", "can't remember the name of that film"),
+    ("Aisha", "baby steps with the running"),
+    ("Diego", "the band changed its name again"),
+    ("Aisha", "where?"),
+    ("Diego", "which one?"),
+]
+LONG_NOISE = [  # one query word each, in long messages (weak keyword matches)
+    ("Aisha", "we watched a documentary about how a baby learns to talk, fascinating stuff"),
+    ("Diego", "the new cafe on the corner still has no name on the door, weird place"),
+    ("Aisha", "my cousin keeps sending me photos of her friend's baby, every single day"),
+    ("Diego", "somebody at work spelled my name wrong on the cake again, third year running"),
+    ("Aisha", "the baby elephant at the zoo has its own webcam now and I am hooked"),
+    ("Diego", "they announced the name of the new stadium and everybody hates it"),
+]
+
+
+@pytest.fixture
+def baby_chat(sm):
+    convs = [{"id": "c2", "title": "Diego & Aisha", "participants": ["Diego", "Aisha"],
+              "messages": _msgs(NOISE, start=T0 - timedelta(days=3), step_minutes=200,
+                                prefix="x")
+              + _msgs(BABY, start=T0, prefix="b")
+              + _msgs(LONG_NOISE, start=T0 + timedelta(days=3), step_minutes=200,
+                      prefix="y")}]
+    load_conversations(sm.store, convs)
+    sm.index_pending()
+    return sm
+
+
+def _ids(sm, q, k):
+    return [r.sources[0]["message_id"] for r in sm.search(q, k=k) if r.kind == "message"]
+
+
+def test_the_rest_of_a_story_follows_its_best_message(baby_chat):
+    """The answer is often a message after the one that matches ("my brother Samir had
+    the baby" … "they went with Vera", which shares no word with the question): the few
+    messages after the best hits, within the hour, are candidates too, and rank higher
+    than they would on their own."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    q = "What is the name of Diego's brother's baby?"
+    res = baby_chat.search(q, k=20)
+    ids = [r.sources[0]["message_id"] for r in res]
+    assert ids[:2].count("b0") == 1  # the story's first message is a best hit
+    answer = res[ids.index("b2")]
+    assert "follow" in answer.matched
+    baby_chat.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, follow=0.0)
+    alone = _ids(baby_chat, q, 20)
+    assert ids.index("b2") < alone.index("b2")
+    assert ids.index("b2") < ids.index("b1")  # a reply by the other person counts less
+
+
+def test_a_message_with_no_content_words_does_not_crowd_out_answers(baby_chat):
+    """"where?" and "which one?" match only through their neighbours; they rank below
+    messages that say something."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    def rank_of_thin():
+        ids = _ids(baby_chat, "where is the band from, which name did it change to?", 10)
+        return min((ids.index(t) for t in ("x6", "x7", "y6", "y7") if t in ids), default=99)
+
+    thin = rank_of_thin()
+    baby_chat.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, thin=1.0)
+    assert thin > rank_of_thin()

@@ -39,7 +39,16 @@ from ..api import SearchResult
 from ..models.embed import Embedder
 from ..store.db import Store
 from ..store.vectors import VectorIndex
-from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
+from .query import (
+    NameIndex,
+    ParsedQuery,
+    TimeRange,
+    content_terms,
+    fmt_date,
+    fts_query,
+    parse_query,
+    tokens,
+)
 from .trust import demote_external
 from .windows import update_windows, windows_fresh
 
@@ -70,6 +79,12 @@ class SearchWeights:
     speaker: float = 0.8          # × (1 + speaker) for the named person's messages
     neighbour_damp: float = 1.0   # × for a message whose neighbour ranks above it
     #                               (measured: no gain, off)
+    follow: float = 0.7           # the next messages after the best hits (a reply, the rest
+    follow_seeds: int = 5         # of the story: "they went with Vera")
+    follow_span: int = 3
+    follow_other: float = 0.5     # × for a follow-up by someone else
+    thin: float = 0.5             # × for a message with fewer than 2 content words
+    #                               ("where?", "which one", "was it nice?")
     candidates: int = 100         # per list
     dense_candidates: int = 60
     dense_min_sim: float = 0.2    # weaker dense hits are noise, not candidates
@@ -363,6 +378,8 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     t3 = time.perf_counter()
     fused = _fuse(lists, weights)
     _add_graph_and_provenance(conn, fused, lists, kinds, weights, include_archived)
+    if "message" in kinds and weights.follow > 0:
+        _add_followups(conn, fused, lists, weights)
     trace.timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
 
     t4 = time.perf_counter()
@@ -425,6 +442,36 @@ def _add_graph_and_provenance(conn, fused: dict, lists: dict, kinds: set[str],
             prov += [("message", m) for m in by_note.get(nid, [])[:5]]
         lists["provenance"] = prov
         _add_list(fused, prov, weights.provenance, weights.rrf_k)
+
+
+def _add_followups(conn, fused: dict, lists: dict, w: SearchWeights) -> None:
+    """Add the few messages after each of the best message hits, in the same
+    conversation and within an hour: the rest of a story ("Samir had the baby!!" …
+    "they went with Vera") rarely repeats the question's words."""
+    seeds = [i for (kind, i), _ in sorted(fused.items(), key=lambda x: -x[1])
+             if kind == "message"][:w.follow_seeds]
+    if not seeds:
+        return
+    q = ",".join("?" * len(seeds))
+    rows = conn.execute(f"select id, conversation_id, position, ts, speaker from messages "
+                        f"where id in ({q})", seeds).fetchall()
+    by_id = {r[0]: r for r in rows}
+    follow = []
+    for rank, sid in enumerate(seeds, 1):
+        r = by_id.get(sid)
+        if r is None:
+            continue
+        for j, (mid, ts, speaker) in enumerate(conn.execute(
+                "select id, ts, speaker from messages where conversation_id = ? and "
+                "position > ? order by position limit ?", [r[1], r[2], w.follow_span]), 1):
+            if r[3] is not None and ts is not None and ts - r[3] > 3600:
+                break
+            score = w.follow / (w.rrf_k + rank + j)
+            if speaker != r[4]:
+                score *= w.follow_other
+            follow.append(("message", mid))
+            fused[("message", mid)] = fused.get(("message", mid), 0.0) + score
+    lists["follow"] = follow
 
 
 def _fuse(lists: dict[str, list[tuple[str, int]]],
@@ -541,6 +588,8 @@ def _rerank_and_build(conn, fused, lists, parsed: ParsedQuery, soft: Optional[Ti
                 s *= 1.25
         elif kind == "message":
             ts = d["ts"]
+            if w.thin < 1.0 and len(content_terms(d["text"] or "", question=False)) < 2:
+                s *= w.thin
         else:
             ts = None
         d["_ts"] = ts
