@@ -302,3 +302,37 @@ def test_a_message_with_no_content_words_does_not_crowd_out_answers(baby_chat):
     thin = rank_of_thin()
     baby_chat.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, thin=1.0)
     assert thin > rank_of_thin()
+
+
+def test_words_in_most_messages_are_left_out_of_the_keyword_lists(sm):
+    """At 100k messages ranking every message that has "really" in it is most of a
+    search's time; a word found in more than 5 % of the messages is left out of the
+    keyword lists over messages when rarer words remain (never in a small store)."""
+    from secondme.recall.query import fts_query
+    from secondme.recall.search import _message_match
+
+    lines = [("Anna" if i % 2 else "Ben", f"really nice day number {i}, really")
+             for i in range(1200)]
+    lines[700] = ("Anna", "booked the Lisbon flights, really excited")
+    load_conversations(sm.store, [{"id": "big", "title": "Anna & Ben",
+                                   "participants": ["Anna", "Ben"],
+                                   "messages": _msgs(lines, step_minutes=1)}])
+    sm.index_pending()
+    res = sm.search("really Lisbon flights", k=3)  # (the fake embedder's dense list is noise)
+    assert "m700" in [r.sources[0]["message_id"] for r in res]
+    terms = ["really", "lisbon", "flights"]
+    assert _message_match(sm.store, terms, fts_query(terms), 0.05) == \
+        fts_query(["lisbon", "flights"])
+    # only common words: the rarest stays
+    assert _message_match(sm.store, ["really", "nice"], fts_query(["really", "nice"]),
+                          0.05) in (fts_query(["really"]), fts_query(["nice"]))
+    assert _message_match(sm.store, terms, fts_query(terms), 0.0) == fts_query(terms)
+
+
+def test_a_small_store_keeps_every_word(loaded):
+    from secondme.recall.query import fts_query
+    from secondme.recall.search import _message_match
+
+    loaded.search("warm up the window index")
+    terms = ["lisbon", "flights", "booked"]
+    assert _message_match(loaded.store, terms, fts_query(terms), 0.05) == fts_query(terms)

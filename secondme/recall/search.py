@@ -83,6 +83,8 @@ class SearchWeights:
     follow_seeds: int = 5         # of the story: "they went with Vera")
     follow_span: int = 3
     follow_other: float = 0.5     # × for a follow-up by someone else
+    common_df: float = 0.05       # keyword lists over messages leave out words found in
+    #                               more than this share of all messages (0 = keep all)
     thin: float = 0.5             # × for a message with fewer than 2 content words
     #                               ("where?", "which one", "was it nice?")
     candidates: int = 100         # per list
@@ -359,7 +361,8 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     want_dense = use_dense and weights.dense > 0 and bool(query.strip())
     pending = _embed_async(embedder(), query) if want_dense and embedder_loaded else None
     t1 = time.perf_counter()
-    lists = _lexical_lists(conn, match, kinds, weights, include_archived)
+    lists = _lexical_lists(conn, match, kinds, weights, include_archived,
+                           _message_match(store, lexical_terms, match, weights.common_df))
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
     if want_dense:
@@ -392,21 +395,55 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     return results
 
 
+_DF_CACHE = _LRU(4096)
+
+
+def _message_match(store: Store, terms: list[str], match: Optional[str],
+                   common: float) -> Optional[str]:
+    """The FTS query for the keyword lists over messages: ``match`` without the words
+    found in more than ``common`` of all messages, when rarer words remain. Ranking every
+    message that contains "think" or "new" is most of a keyword search's time at 100k
+    messages, and such words barely move BM25 (their IDF is near zero). Word counts are
+    cached per store and size (a count gone stale by an edit only shifts which common
+    word is left out)."""
+    if not match or common <= 0 or len(terms) < 2:
+        return match
+    conn = store.conn
+    n = conn.execute("select max(rowid) from message_windows").fetchone()[0] or 0
+    if n < 1000:  # a small store: fast anyway, and every word counts
+        return match
+    df = {}
+    for t in terms:
+        key = (str(store.path), t, n)
+        d = _DF_CACHE.get(key)
+        if d is None:
+            one = fts_query([t])
+            d = conn.execute("select count(*) from message_windows where message_windows "
+                             "match ?", [one]).fetchone()[0] if one else 0
+            _DF_CACHE.put(key, d)
+        df[t] = d
+    keep = [t for t in terms if df[t] <= common * n] or [min(terms, key=df.get)]
+    return fts_query(keep) if len(keep) < len(terms) else match
+
+
 def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
-                   include_archived: bool) -> dict[str, list[tuple[str, int]]]:
-    """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``."""
+                   include_archived: bool,
+                   message_match: Optional[str] = None) -> dict[str, list[tuple[str, int]]]:
+    """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``
+    (``message_match`` for the two lists over messages, default ``match``)."""
     lists: dict[str, list[tuple[str, int]]] = {}
     if not match:
         return lists
     n = weights.candidates
+    mm = message_match or match
     if "message" in kinds:
         if weights.window > 0:
             lists["window"] = [("message", r[0])
-                               for r in _bm25_messages(conn, match, weights, n)]
+                               for r in _bm25_messages(conn, mm, weights, n)]
         if weights.single > 0:
             lists["single"] = [("message", r[0]) for r in conn.execute(
                 "select rowid from messages_fts where messages_fts match ? "
-                "order by bm25(messages_fts, 1.0, 0.5) limit ?", [match, n])]
+                "order by bm25(messages_fts, 1.0, 0.5) limit ?", [mm, n])]
     if "note" in kinds:
         lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
     if "chunk" in kinds:
