@@ -336,3 +336,26 @@ def test_a_small_store_keeps_every_word(loaded):
     loaded.search("warm up the window index")
     terms = ["lisbon", "flights", "booked"]
     assert _message_match(loaded.store, terms, fts_query(terms), 0.05) == fts_query(terms)
+
+
+def test_a_facts_words_make_its_source_message_findable(loaded):
+    """Fact-augmented keys: a memory's words find the message it was formed from, even
+    when the message shares no word with the question ("she loves it" says nothing of a
+    bakery in Porto)."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    sm = loaded
+    sm.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, dense=0.0)  # keys only
+    mid = sm.store.conn.execute("select id from messages where external_id = 'm6'").fetchone()[0]
+    q = "who enjoys Porto?"
+    before = [r.sources[0].get("message_id") for r in sm.search(q, k=10)
+              if r.kind == "message"]
+    assert "m6" not in before
+    sm.create_note("Clara enjoys her new job at the Porto bakery.",
+                   sources=[("message", mid)])
+    sm.index_pending()
+    res = sm.search(q, k=10)
+    found = [r for r in res if r.kind == "message" and r.sources[0]["message_id"] == "m6"]
+    assert found and "provenance" in found[0].matched
