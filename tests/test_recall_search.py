@@ -307,7 +307,8 @@ def test_a_message_with_no_content_words_does_not_crowd_out_answers(baby_chat):
 def test_words_in_most_messages_are_left_out_of_the_keyword_lists(sm):
     """At 100k messages ranking every message that has "really" in it is most of a
     search's time; a word found in more than 5 % of the messages is left out of the
-    keyword lists over messages when rarer words remain (never in a small store)."""
+    keyword lists over messages when rarer words remain (never in a small store; the
+    app leaves out words in more than 10 %)."""
     from secondme.recall.query import fts_query
     from secondme.recall.search import _message_match
 

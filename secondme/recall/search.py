@@ -83,7 +83,7 @@ class SearchWeights:
     follow_seeds: int = 5         # of the story: "they went with Vera")
     follow_span: int = 3
     follow_other: float = 0.5     # × for a follow-up by someone else
-    common_df: float = 0.05       # keyword lists over messages leave out words found in
+    common_df: float = 0.1        # keyword lists over messages leave out words found in
     #                               more than this share of all messages (0 = keep all)
     thin: float = 0.5             # × for a message with fewer than 2 content words
     #                               ("where?", "which one", "was it nice?")
