@@ -1,16 +1,23 @@
 """Evidence recall@10 on the recall dataset, against baselines measured in the same run.
 
-    python benchmarks/bench_recall_quality.py [--dataset tests/fixtures/recall/dataset.json]
-                                              [--grid] [--answers]
+    python benchmarks/bench_recall_quality.py [--dataset FILE]... [--grid] [--answers]
 
-Loads the dataset's conversations into a temporary store with the real
-all-MiniLM-L6-v2, then measures on the *tuning* and *held-out* splits:
+Loads the datasets' conversations (default: the generated recall dataset
+tests/fixtures/recall/dataset.json and the hand-written answer set
+tests/fixtures/recall/answers/answers.json, together in one store, so each is searched
+among the other's messages too) into a temporary store with the real all-MiniLM-L6-v2,
+then measures on the *tuning* and *held-out* splits, pooled over all questions and per
+dataset (``by_dataset``):
 
 - ``bm25_single``: BM25 over single messages (messages_fts; the same OR-of-content-words
   query) — the reference the anchors quote (≈57 on real data);
 - ``dense_single``: MiniLM nearest neighbours over single messages;
 - ``window_only``: BM25 over the context-window index alone;
-- ``full``: the shipped pipeline (window + dense + notes + graph, weighted RRF, rerank);
+- ``full``: the shipped pipeline (window + dense + notes + graph, weighted RRF, rerank)
+  on the imported messages before any memory is formed;
+- ``full_formed``: the same after forming memories with the deterministic extractor (as
+  the app does after an import): notes, their links and their source messages join the
+  lists, and a note stands for the messages it was formed from;
 - with ``--grid``: a small grid over fusion/column weights, chosen on *tune* only and
   reported on *held-out*;
 - with ``--answers``: ``ask`` on every question (embedded model → extractive answers):
@@ -86,12 +93,20 @@ def recall_of(ev, questions, fn, k=10) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dataset", default=str(ROOT / "tests/fixtures/recall/dataset.json"))
+    ap.add_argument("--dataset", action="append", help="repeatable; default: both sets")
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--answers", action="store_true")
     ap.add_argument("-k", type=int, default=10)
     args = ap.parse_args()
-    data = read_dataset(args.dataset)
+    paths = args.dataset or [str(ROOT / "tests/fixtures/recall/dataset.json"),
+                             str(ROOT / "tests/fixtures/recall/answers/answers.json")]
+    names = [str(Path(p).relative_to(ROOT)) if Path(p).is_relative_to(ROOT) else p
+             for p in paths]
+    data = {"conversations": [], "questions": []}
+    for name, path in zip(names, paths):
+        one = read_dataset(path)
+        data["conversations"] += one["conversations"]
+        data["questions"] += [{**q, "dataset": name} for q in one["questions"]]
     from secondme.service import SecondMe
 
     t0 = time.perf_counter()
@@ -101,14 +116,19 @@ def main() -> None:
         k = args.k
         splits = {s: [q for q in data["questions"] if q.get("split", "tune") == s]
                   for s in ("tune", "heldout")}
-        results: dict = {"dataset": str(Path(args.dataset).relative_to(ROOT))
-                         if Path(args.dataset).is_relative_to(ROOT) else args.dataset,
-                         "k": k, "messages": ev.store.conn.execute(
-                             "select count(*) from messages").fetchone()[0],
+        messages = ev.store.conn.execute("select count(*) from messages").fetchone()[0]
+        results: dict = {"datasets": names, "questions": len(data["questions"]),
+                         "conversations": len(data["conversations"]), "k": k,
+                         "messages": messages,
                          "setup_s": round(setup_s, 1), "variants": {}}
 
         def run_variant(name, fn):
             results["variants"][name] = {s: recall_of(ev, qs, fn, k) for s, qs in splits.items()}
+            if len(names) > 1:
+                for ds in names:
+                    results.setdefault("by_dataset", {}).setdefault(ds, {})[name] = {
+                        s: recall_of(ev, [q for q in qs if q["dataset"] == ds], fn, k)
+                        for s, qs in splits.items()}
             print(f"{name:<28} " + "  ".join(
                 f"{s}: {v['all']:5.1f} " + " ".join(f"{c[:5]}={v[c]}" for c in v
                                                      if c not in ("all", "n"))
@@ -152,6 +172,11 @@ def main() -> None:
                     "invalid_citations": rep.invalid_citations}
                 print(s, json.dumps(rep.overall), "invalid citations:", rep.invalid_citations,
                       flush=True)
+        t1 = time.perf_counter()
+        formed = ev.run_extract()
+        results["formed"] = {"notes": formed.get("added"), "seconds": round(
+            time.perf_counter() - t1, 1)}
+        run_variant("full_formed", with_weights(DEFAULT_WEIGHTS))
         ev.close()
     out = ROOT / "benchmarks/results/recall_quality.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,24 @@ def test_dataset_shape():
     assert {q["split"] for q in data["questions"]} == {"tune", "heldout"}
 
 
+def test_the_whole_eval_set_is_big_and_split_in_every_kind():
+    """Issue 13: at least 600 questions over at least 12 conversations, five kinds of
+    question, each kind in both halves (the generated set and the hand-written answer
+    set together, as benchmarks/bench_recall_quality.py measures them)."""
+    sets = [read_dataset(DATASET),
+            read_dataset(DATASET.parent / "answers" / "answers.json")]
+    convs = [c for d in sets for c in d["conversations"]]
+    questions = [q for d in sets for q in d["questions"]]
+    assert len(questions) >= 600 and len({c["id"] for c in convs}) >= 12
+    kinds = {"single", "multi", "temporal", "open", "unanswerable"}
+    for split in ("tune", "heldout"):
+        per = {k: sum(1 for q in questions if q["split"] == split and q["category"] == k)
+               for k in kinds}
+        assert min(per.values()) >= 20, (split, per)
+    by_conv = {c["id"]: {m["id"] for m in c["messages"]} for c in convs}
+    assert all(str(e) in by_conv[q["conversation"]] for q in questions for e in q["evidence"])
+
+
 def test_eval_reports_every_figure_and_no_invalid_citation(sm, subset):
     rep = sm.evaluate(subset, k=10)
     assert rep.invalid_citations == 0

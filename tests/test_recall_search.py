@@ -222,3 +222,141 @@ def test_anchored_time_range_uses_the_event(sm):
     load_conversations(sm.store, convs)
     res = sm.search("what shoes did Ana buy two weeks before the wedding?", k=3)
     assert res[0].sources[0]["message_id"] == "b"
+
+
+BABY = [
+    ("Diego", "my brother Samir had the baby!! i'm officially an uncle, whatever"),
+    ("Aisha", "omg congrats!! tell me everything"),
+    ("Diego", "they went with Vera"),
+    ("Aisha", "gorgeous"),
+]
+NOISE = [
+    ("Aisha", "my neighbour's baby cries all night"),
+    ("Diego", "what a name for a cat, honestly"),
+    ("Aisha", "the baby shower is on sunday"),
+    ("Diego", "can't remember the name of that film"),
+    ("Aisha", "baby steps with the running"),
+    ("Diego", "the band changed its name again"),
+    ("Aisha", "where?"),
+    ("Diego", "which one?"),
+]
+LONG_NOISE = [  # one query word each, in long messages (weak keyword matches)
+    ("Aisha", "we watched a documentary about how a baby learns to talk, fascinating stuff"),
+    ("Diego", "the new cafe on the corner still has no name on the door, weird place"),
+    ("Aisha", "my cousin keeps sending me photos of her friend's baby, every single day"),
+    ("Diego", "somebody at work spelled my name wrong on the cake again, third year running"),
+    ("Aisha", "the baby elephant at the zoo has its own webcam now and I am hooked"),
+    ("Diego", "they announced the name of the new stadium and everybody hates it"),
+]
+
+
+@pytest.fixture
+def baby_chat(sm):
+    convs = [{"id": "c2", "title": "Diego & Aisha", "participants": ["Diego", "Aisha"],
+              "messages": _msgs(NOISE, start=T0 - timedelta(days=3), step_minutes=200,
+                                prefix="x")
+              + _msgs(BABY, start=T0, prefix="b")
+              + _msgs(LONG_NOISE, start=T0 + timedelta(days=3), step_minutes=200,
+                      prefix="y")}]
+    load_conversations(sm.store, convs)
+    sm.index_pending()
+    return sm
+
+
+def _ids(sm, q, k):
+    return [r.sources[0]["message_id"] for r in sm.search(q, k=k) if r.kind == "message"]
+
+
+def test_the_rest_of_a_story_follows_its_best_message(baby_chat):
+    """The answer is often a message after the one that matches ("my brother Samir had
+    the baby" … "they went with Vera", which shares no word with the question): the few
+    messages after the best hits, within the hour, are candidates too, and rank higher
+    than they would on their own."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    q = "What is the name of Diego's brother's baby?"
+    res = baby_chat.search(q, k=20)
+    ids = [r.sources[0]["message_id"] for r in res]
+    assert ids[:2].count("b0") == 1  # the story's first message is a best hit
+    answer = res[ids.index("b2")]
+    assert "follow" in answer.matched
+    baby_chat.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, follow=0.0)
+    alone = _ids(baby_chat, q, 20)
+    assert ids.index("b2") < alone.index("b2")
+    assert ids.index("b2") < ids.index("b1")  # a reply by the other person counts less
+
+
+def test_a_message_with_no_content_words_does_not_crowd_out_answers(baby_chat):
+    """"where?" and "which one?" match only through their neighbours; they rank below
+    messages that say something."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    def rank_of_thin():
+        ids = _ids(baby_chat, "where is the band from, which name did it change to?", 10)
+        return min((ids.index(t) for t in ("x6", "x7", "y6", "y7") if t in ids), default=99)
+
+    thin = rank_of_thin()
+    baby_chat.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, thin=1.0)
+    assert thin > rank_of_thin()
+
+
+def test_words_in_most_messages_are_left_out_of_the_keyword_lists(sm):
+    """At 100k messages ranking every message that has "really" in it is most of a
+    search's time; a word found in more than 5 % of the messages is left out of the
+    keyword lists over messages when rarer words remain (never in a small store; the
+    app leaves out words in more than 10 %)."""
+    from secondme.recall.query import fts_query
+    from secondme.recall.search import _message_match
+
+    lines = [("Anna" if i % 2 else "Ben", f"really nice day number {i}, really")
+             for i in range(1200)]
+    lines[700] = ("Anna", "booked the Lisbon flights, really excited")
+    load_conversations(sm.store, [{"id": "big", "title": "Anna & Ben",
+                                   "participants": ["Anna", "Ben"],
+                                   "messages": _msgs(lines, step_minutes=1)}])
+    sm.index_pending()
+    res = sm.search("really Lisbon flights", k=3)  # (the fake embedder's dense list is noise)
+    assert "m700" in [r.sources[0]["message_id"] for r in res]
+    terms = ["really", "lisbon", "flights"]
+    assert _message_match(sm.store, terms, fts_query(terms), 0.05) == \
+        fts_query(["lisbon", "flights"])
+    # only common words: the rarest stays
+    assert _message_match(sm.store, ["really", "nice"], fts_query(["really", "nice"]),
+                          0.05) in (fts_query(["really"]), fts_query(["nice"]))
+    assert _message_match(sm.store, terms, fts_query(terms), 0.0) == fts_query(terms)
+
+
+def test_a_small_store_keeps_every_word(loaded):
+    from secondme.recall.query import fts_query
+    from secondme.recall.search import _message_match
+
+    loaded.search("warm up the window index")
+    terms = ["lisbon", "flights", "booked"]
+    assert _message_match(loaded.store, terms, fts_query(terms), 0.05) == fts_query(terms)
+
+
+def test_a_facts_words_make_its_source_message_findable(loaded):
+    """Fact-augmented keys: a memory's words find the message it was formed from, even
+    when the message shares no word with the question ("she loves it" says nothing of a
+    bakery in Porto)."""
+    import dataclasses
+
+    from secondme.recall.search import DEFAULT_WEIGHTS
+
+    sm = loaded
+    sm.search_weights = dataclasses.replace(DEFAULT_WEIGHTS, dense=0.0)  # keys only
+    mid = sm.store.conn.execute("select id from messages where external_id = 'm6'").fetchone()[0]
+    q = "who enjoys Porto?"
+    before = [r.sources[0].get("message_id") for r in sm.search(q, k=10)
+              if r.kind == "message"]
+    assert "m6" not in before
+    sm.create_note("Clara enjoys her new job at the Porto bakery.",
+                   sources=[("message", mid)])
+    sm.index_pending()
+    res = sm.search(q, k=10)
+    found = [r for r in res if r.kind == "message" and r.sources[0]["message_id"] == "m6"]
+    assert found and "provenance" in found[0].matched

@@ -39,7 +39,16 @@ from ..api import SearchResult
 from ..models.embed import Embedder
 from ..store.db import Store
 from ..store.vectors import VectorIndex
-from .query import NameIndex, ParsedQuery, TimeRange, fmt_date, fts_query, parse_query, tokens
+from .query import (
+    NameIndex,
+    ParsedQuery,
+    TimeRange,
+    content_terms,
+    fmt_date,
+    fts_query,
+    parse_query,
+    tokens,
+)
 from .trust import demote_external
 from .windows import update_windows, windows_fresh
 
@@ -70,6 +79,14 @@ class SearchWeights:
     speaker: float = 0.8          # × (1 + speaker) for the named person's messages
     neighbour_damp: float = 1.0   # × for a message whose neighbour ranks above it
     #                               (measured: no gain, off)
+    follow: float = 0.7           # the next messages after the best hits (a reply, the rest
+    follow_seeds: int = 5         # of the story: "they went with Vera")
+    follow_span: int = 3
+    follow_other: float = 0.5     # × for a follow-up by someone else
+    common_df: float = 0.1        # keyword lists over messages leave out words found in
+    #                               more than this share of all messages (0 = keep all)
+    thin: float = 0.5             # × for a message with fewer than 2 content words
+    #                               ("where?", "which one", "was it nice?")
     candidates: int = 100         # per list
     dense_candidates: int = 60
     dense_min_sim: float = 0.2    # weaker dense hits are noise, not candidates
@@ -344,7 +361,8 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     want_dense = use_dense and weights.dense > 0 and bool(query.strip())
     pending = _embed_async(embedder(), query) if want_dense and embedder_loaded else None
     t1 = time.perf_counter()
-    lists = _lexical_lists(conn, match, kinds, weights, include_archived)
+    lists = _lexical_lists(conn, match, kinds, weights, include_archived,
+                           _message_match(store, lexical_terms, match, weights.common_df))
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
     if want_dense:
@@ -363,6 +381,8 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     t3 = time.perf_counter()
     fused = _fuse(lists, weights)
     _add_graph_and_provenance(conn, fused, lists, kinds, weights, include_archived)
+    if "message" in kinds and weights.follow > 0:
+        _add_followups(conn, fused, lists, weights)
     trace.timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
 
     t4 = time.perf_counter()
@@ -375,21 +395,55 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     return results
 
 
+_DF_CACHE = _LRU(4096)
+
+
+def _message_match(store: Store, terms: list[str], match: Optional[str],
+                   common: float) -> Optional[str]:
+    """The FTS query for the keyword lists over messages: ``match`` without the words
+    found in more than ``common`` of all messages, when rarer words remain. Ranking every
+    message that contains "think" or "new" is most of a keyword search's time at 100k
+    messages, and such words barely move BM25 (their IDF is near zero). Word counts are
+    cached per store and size (a count gone stale by an edit only shifts which common
+    word is left out)."""
+    if not match or common <= 0 or len(terms) < 2:
+        return match
+    conn = store.conn
+    n = conn.execute("select max(rowid) from message_windows").fetchone()[0] or 0
+    if n < 1000:  # a small store: fast anyway, and every word counts
+        return match
+    df = {}
+    for t in terms:
+        key = (str(store.path), t, n)
+        d = _DF_CACHE.get(key)
+        if d is None:
+            one = fts_query([t])
+            d = conn.execute("select count(*) from message_windows where message_windows "
+                             "match ?", [one]).fetchone()[0] if one else 0
+            _DF_CACHE.put(key, d)
+        df[t] = d
+    keep = [t for t in terms if df[t] <= common * n] or [min(terms, key=df.get)]
+    return fts_query(keep) if len(keep) < len(terms) else match
+
+
 def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
-                   include_archived: bool) -> dict[str, list[tuple[str, int]]]:
-    """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``."""
+                   include_archived: bool,
+                   message_match: Optional[str] = None) -> dict[str, list[tuple[str, int]]]:
+    """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``
+    (``message_match`` for the two lists over messages, default ``match``)."""
     lists: dict[str, list[tuple[str, int]]] = {}
     if not match:
         return lists
     n = weights.candidates
+    mm = message_match or match
     if "message" in kinds:
         if weights.window > 0:
             lists["window"] = [("message", r[0])
-                               for r in _bm25_messages(conn, match, weights, n)]
+                               for r in _bm25_messages(conn, mm, weights, n)]
         if weights.single > 0:
             lists["single"] = [("message", r[0]) for r in conn.execute(
                 "select rowid from messages_fts where messages_fts match ? "
-                "order by bm25(messages_fts, 1.0, 0.5) limit ?", [match, n])]
+                "order by bm25(messages_fts, 1.0, 0.5) limit ?", [mm, n])]
     if "note" in kinds:
         lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
     if "chunk" in kinds:
@@ -425,6 +479,36 @@ def _add_graph_and_provenance(conn, fused: dict, lists: dict, kinds: set[str],
             prov += [("message", m) for m in by_note.get(nid, [])[:5]]
         lists["provenance"] = prov
         _add_list(fused, prov, weights.provenance, weights.rrf_k)
+
+
+def _add_followups(conn, fused: dict, lists: dict, w: SearchWeights) -> None:
+    """Add the few messages after each of the best message hits, in the same
+    conversation and within an hour: the rest of a story ("Samir had the baby!!" …
+    "they went with Vera") rarely repeats the question's words."""
+    seeds = [i for (kind, i), _ in sorted(fused.items(), key=lambda x: -x[1])
+             if kind == "message"][:w.follow_seeds]
+    if not seeds:
+        return
+    q = ",".join("?" * len(seeds))
+    rows = conn.execute(f"select id, conversation_id, position, ts, speaker from messages "
+                        f"where id in ({q})", seeds).fetchall()
+    by_id = {r[0]: r for r in rows}
+    follow = []
+    for rank, sid in enumerate(seeds, 1):
+        r = by_id.get(sid)
+        if r is None:
+            continue
+        for j, (mid, ts, speaker) in enumerate(conn.execute(
+                "select id, ts, speaker from messages where conversation_id = ? and "
+                "position > ? order by position limit ?", [r[1], r[2], w.follow_span]), 1):
+            if r[3] is not None and ts is not None and ts - r[3] > 3600:
+                break
+            score = w.follow / (w.rrf_k + rank + j)
+            if speaker != r[4]:
+                score *= w.follow_other
+            follow.append(("message", mid))
+            fused[("message", mid)] = fused.get(("message", mid), 0.0) + score
+    lists["follow"] = follow
 
 
 def _fuse(lists: dict[str, list[tuple[str, int]]],
@@ -541,6 +625,8 @@ def _rerank_and_build(conn, fused, lists, parsed: ParsedQuery, soft: Optional[Ti
                 s *= 1.25
         elif kind == "message":
             ts = d["ts"]
+            if w.thin < 1.0 and len(content_terms(d["text"] or "", question=False)) < 2:
+                s *= w.thin
         else:
             ts = None
         d["_ts"] = ts

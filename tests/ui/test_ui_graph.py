@@ -287,3 +287,24 @@ def test_layout_caps_without_a_service():
     lay = layout_graph(Graph(nodes=nodes, edges=edges), centre="n0", max_nodes=300)
     assert len(lay["nodes"]) == 300 and lay["hidden"] == 1700
     assert any(n["centre"] and n["key"] == "n0" for n in lay["nodes"])
+
+
+def test_the_status_line_counts_in_words():
+    """One of a kind reads in the singular: "1 memory", "1 person or place", "1 group"
+    (it read "1 memories" and "1 people and places")."""
+    from secondme_ui.panes.graph import status_words
+
+    def node(kind, centre=False, count=0, label="x"):
+        return {"type": kind, "centre": centre, "count": count, "label": label}
+
+    one = {"truncated": False, "nodes": [node("entity", True, label="Nina"), node("note"),
+                                         node("entity"), node("group", count=12)]}
+    line = status_words(one)
+    assert line.startswith("Around “Nina”: 1 memory, 12 more in 1 group by time, "
+                           "1 person or place."), line
+    many = {"truncated": True, "nodes": [node("note", True, label="A trip"), node("note"),
+                                         node("note"), node("entity"), node("entity"),
+                                         node("group", count=3), node("group", count=1200)]}
+    line = status_words(many)
+    assert line.startswith("Around “A trip”: 2 memories, 1,203 more in 2 groups by time, "
+                           "2 people and places. Memories further away are left out."), line

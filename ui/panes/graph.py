@@ -39,7 +39,7 @@ from secondme.api import Entity, Graph, GraphNode, Note
 
 from ..changes import quote
 from ..context import AppContext
-from ..render import problem_words
+from ..render import counted, problem_words
 
 MAX_NODES = 300          # what a layout accepts (the overview has about 40)
 MAX_LABELS = 40          # labels shown at once, at most
@@ -71,6 +71,26 @@ def short_label(text: str, limit: int = LABEL_CHARS) -> str:
     if " " in cut[limit // 2:]:
         cut = cut[:cut.rfind(" ")]
     return cut.rstrip(",.;:") + "…"
+
+
+def status_words(lay: dict) -> str:
+    """The line under the graph: what is drawn around the centre, counted in words
+    (``1 memory``, ``1 person or place``, ``12 more in 1 group by time``)."""
+    nodes = lay["nodes"]
+    notes = sum(1 for n in nodes if n["type"] == "note" and not n["centre"])
+    names = sum(1 for n in nodes if n["type"] == "entity" and not n["centre"])
+    groups = [n for n in nodes if n["type"] == "group"]
+    centre = next((n for n in nodes if n["centre"]), None)
+    bits = [counted(notes, "memory", "memories")]
+    if groups:
+        bits.append(f"{sum(g['count'] for g in groups):,} more in "
+                    f"{counted(len(groups), 'group')} by time")
+    if names:
+        bits.append(counted(names, "person or place", "people and places"))
+    more = " Memories further away are left out." if lay["truncated"] else ""
+    head = f"Around “{short_label(centre['label'], 40)}”: " if centre else ""
+    return (head + ", ".join(bits) + "." + more + " Click to read, double-click to centre "
+            "(or open a group), right-click for more.")
 
 
 def node_label(n: dict) -> str:
@@ -606,21 +626,7 @@ class GraphPanel(QWidget):
         self.layout_data = lay
         self.view.show_layout(lay)
         self._show_selection(None)
-        nodes = lay["nodes"]
-        notes = sum(1 for n in nodes if n["type"] == "note" and not n["centre"])
-        names = sum(1 for n in nodes if n["type"] == "entity" and not n["centre"])
-        groups = [n for n in nodes if n["type"] == "group"]
-        centre = next((n for n in nodes if n["centre"]), None)
-        bits = [f"{notes} memories"]
-        if groups:
-            bits.append(f"{sum(g['count'] for g in groups):,} more in {len(groups)} "
-                        f"group{'s' if len(groups) > 1 else ''} by time")
-        if names:
-            bits.append(f"{names} people and places")
-        more = " Memories further away are left out." if lay["truncated"] else ""
-        head = f"Around “{short_label(centre['label'], 40)}”: " if centre else ""
-        self.info.setText(head + ", ".join(bits) + "." + more + " Click to read, "
-                          "double-click to centre (or open a group), right-click for more.")
+        self.info.setText(status_words(lay))
 
     def find_centre(self) -> None:
         q = self.find.text().strip()
