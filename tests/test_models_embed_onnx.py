@@ -251,7 +251,7 @@ def test_auto_falls_back_to_sentence_transformers_when_export_fails(tmp_path, mo
     def broken(*a, **k):
         raise ModelError("exporting the embedding model needs onnx")
 
-    monkeypatch.setattr(onnx_backend, "export_onnx", broken)
+    monkeypatch.setattr(onnx_backend, "export_in_child", broken)
     emb = onnx_backend.load_embedder(models_dir=tmp_path)
     assert emb.backend == "torch" and emb.model_id == "all-MiniLM-L6-v2"
     with pytest.raises(ModelError, match="needs onnx"):
@@ -293,3 +293,48 @@ def test_onnx_indexing_outpaces_raw_sentence_transformers(onnx_folder, real_embe
             app.append(bench.run_app(onnx, msgs))
     ratio = min(raw) / min(app)
     assert ratio >= 1.1, f"ONNX indexing at {ratio:.2f}× raw encode (raw {raw}, app {app})"
+
+
+CHILD_EXPORT = """
+import sys, threading, time
+gaps, stop = [], []
+def tick():
+    last = time.perf_counter()
+    while not stop:
+        time.sleep(0.005)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+threading.Thread(target=tick, daemon=True).start()
+from pathlib import Path
+from secondme.models.onnx_backend import ensure_onnx_model
+reports = []
+folder = ensure_onnx_model(Path(sys.argv[1]), progress=reports.append)
+stop.append(1)
+print(int(max(gaps) * 1000), "torch" in sys.modules, len(reports), folder.name)
+"""
+
+
+@pytest.mark.slow
+def test_first_use_export_runs_in_a_child_and_never_holds_the_app(tmp_path):
+    """torch's exporter held the interpreter lock for ~1 s at a time: the window froze
+    during the first start. Exported by a child process, the app's other threads keep
+    ticking, torch is never imported into the app, and the progress still arrives."""
+    out = subprocess.run([sys.executable, "-c", CHILD_EXPORT, str(tmp_path / "models")],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    longest_ms, torch_loaded, reports, name = out.stdout.split()[-4:]
+    assert torch_loaded == "False"
+    assert int(reports) >= 2 and name == "all-MiniLM-L6-v2-onnx"
+    assert int(longest_ms) < 400, f"a thread of the app waited {longest_ms} ms"
+
+
+def test_a_failed_child_export_names_the_folder_and_the_reason(tmp_path):
+    from secondme.errors import ModelError
+    from secondme.models.onnx_backend import export_in_child
+
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the models folder should be")
+    with pytest.raises(ModelError, match="could not export") as e:
+        export_in_child(blocker / "all-MiniLM-L6-v2-onnx")
+    assert "models" in str(e.value)
