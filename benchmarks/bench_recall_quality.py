@@ -1,6 +1,7 @@
 """Evidence recall@10 on the recall dataset, against baselines measured in the same run.
 
     python benchmarks/bench_recall_quality.py [--dataset FILE]... [--grid] [--answers]
+                                              [--no-formed] [--out FILE]
 
 Loads the datasets' conversations (default: the generated recall dataset
 tests/fixtures/recall/dataset.json and the hand-written answer set
@@ -97,6 +98,9 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--answers", action="store_true")
     ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--no-formed", action="store_true",
+                    help="skip forming memories (the full_formed variant)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/recall_quality.json")
     args = ap.parse_args()
     paths = args.dataset or [str(ROOT / "tests/fixtures/recall/dataset.json"),
                              str(ROOT / "tests/fixtures/recall/answers/answers.json")]
@@ -172,13 +176,16 @@ def main() -> None:
                     "invalid_citations": rep.invalid_citations}
                 print(s, json.dumps(rep.overall), "invalid citations:", rep.invalid_citations,
                       flush=True)
-        t1 = time.perf_counter()
-        formed = ev.run_extract()
-        results["formed"] = {"notes": formed.get("added"), "seconds": round(
-            time.perf_counter() - t1, 1)}
-        run_variant("full_formed", with_weights(DEFAULT_WEIGHTS))
+        results["embedder"] = {"backend": ev.embedder.backend,
+                               "path": str(getattr(ev.embedder, "path", ""))}
+        if not args.no_formed:
+            t1 = time.perf_counter()
+            formed = ev.run_extract()
+            results["formed"] = {"notes": formed.get("added"), "seconds": round(
+                time.perf_counter() - t1, 1)}
+            run_variant("full_formed", with_weights(DEFAULT_WEIGHTS))
         ev.close()
-    out = ROOT / "benchmarks/results/recall_quality.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print("wrote", out)

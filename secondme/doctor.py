@@ -14,7 +14,7 @@ from .indexing import count_pending
 from .memory.quarantine import count as count_quarantined
 from .models.embed import DEFAULT_EMBEDDING_MODEL, bundled_model_dir
 from .models.llm import describe_configured_model
-from .models.onnx_embed import find_onnx_model
+from .models.onnx_embed import base_model_id, find_onnx_model
 from .paths import MODELS_DIR, VECTOR_DIR, wider_than_private
 from .store.crypto import describe
 from .store.db import Store
@@ -74,7 +74,7 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
             index.update(model_id=meta.get("model_id"), dim=meta.get("dim"),
                          count=meta.get("count"), deleted=meta.get("deleted"))
             live = (meta.get("count") or 0) - (meta.get("deleted") or 0)
-            if meta.get("model_id") != settings.embedding_model:
+            if base_model_id(meta.get("model_id") or "") != settings.embedding_model:
                 index["health"] = "model changed: rebuilt on next use"
             elif live != items:
                 # another process indexed or removed items since the file was saved

@@ -43,7 +43,10 @@ ONNX_DIRNAME = "all-MiniLM-L6-v2-onnx"
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-FORMAT = 1                 # bump when the folder's layout or the graph's contract changes
+# bump when the folder's layout or the graph's contract changes; 2: int8 weights (a
+# format-1 folder in the data dir is exported again, and the vector index rebuilt)
+FORMAT = 2
+PRECISION = "int8"
 ENV_DIR = "SECONDME_EMBEDDING_ONNX_DIR"
 ENV_THREADS = "SECONDME_EMBEDDING_THREADS"
 # Rows and padded tokens per model call. Texts are sorted by length first, so a batch
@@ -53,6 +56,17 @@ ENV_THREADS = "SECONDME_EMBEDDING_THREADS"
 # encode at batch 32: 2.43 s); smaller than 512 gains nothing.
 MAX_ROWS = 32
 MAX_TOKENS = 512
+
+
+def model_id_for(model: str, precision: str) -> str:
+    """The id vectors are stored under: ``all-MiniLM-L6-v2`` (float32, the same vectors
+    as sentence-transformers) or ``all-MiniLM-L6-v2+int8``."""
+    return model if precision == "fp32" else f"{model}+{precision}"
+
+
+def base_model_id(model_id: str) -> str:
+    """``all-MiniLM-L6-v2+int8`` → ``all-MiniLM-L6-v2``."""
+    return model_id.split("+", 1)[0]
 
 
 def default_threads() -> int:
@@ -189,7 +203,10 @@ class OnnxEmbedder:
                  max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS):
         self.path = Path(folder)
         manifest = read_manifest(self.path)
-        self.model_id = manifest["model_id"]
+        self.precision = manifest.get("precision", "fp32")
+        # int8 vectors are close to, not equal to, sentence-transformers': their own id,
+        # so the index and the embedding cache never mix the two
+        self.model_id = model_id_for(manifest["model_id"], self.precision)
         self.dim = int(manifest["dim"])
         self.max_length = int(manifest.get("max_length", 256))
         self.threads = threads or default_threads()
