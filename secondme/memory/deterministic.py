@@ -30,6 +30,8 @@ from .entities import find_entities, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .salience import (
     is_reaction,
+    pronoun_evidence,
+    reflexive,
     resolve_pronoun,
     resolve_we,
     strip_lead,
@@ -291,15 +293,25 @@ def _third_person(verb: str) -> str:
     return v + "s"
 
 
-def _replace_first_person(s: str, name: str) -> str:
-    """Rewrite the speaker's first person as ``name`` (third person singular)."""
+def _reflexive_rules(pattern: str, pronoun: Optional[str]) -> list[tuple[str, str]]:
+    """Rules rewriting the reflexive ``pattern`` ("myself", "yourself") for a person whose
+    pronoun is ``pronoun`` (None: unknown, and "by myself" reads "alone" rather than "by
+    themselves")."""
+    if pronoun:
+        return [(pattern, reflexive(pronoun))]
+    return [(r"\bby " + pattern, "alone"), (pattern, reflexive(None))]
+
+
+def _replace_first_person(s: str, name: str, pronoun: Optional[str] = None) -> str:
+    """Rewrite the speaker's first person as ``name`` (third person singular); "myself"
+    agrees with ``pronoun`` ("she"/"he", None when unknown)."""
     poss = name + "'s"
     rules = [
         (r"\b[Ii]'m\b|\b[Ii] am\b|\b[Ii]m\b", name + " is"),
         (r"\b[Ii]'ve\b|\bIve\b", name + " has"),
         (r"\b[Ii]'ll\b", name + " will"),
         (r"\b[Ii]'d\b", name + " would"),
-        (r"\b[Mm]yself\b", "themselves"),
+        *_reflexive_rules(r"\b[Mm]yself\b", pronoun),
         (r"\b[Mm]y\b", poss), (r"\b[Mm]ine\b", poss), (r"\b[Mm]e\b", name),
     ]
     for rx, rep in rules:
@@ -342,15 +354,17 @@ def _replace_first_person(s: str, name: str) -> str:
     return "".join(out)
 
 
-def _replace_you(s: str, addressee: str) -> str:
+def _replace_you(s: str, addressee: str, pronoun: Optional[str] = None) -> str:
     poss = addressee + "'s"
     rules = [
+        (r"\byourselves\b", "themselves"),
+        *_reflexive_rules(r"\byourself\b", pronoun),
         (r"\byou'?re\b|\byou are\b", addressee + " is"),
         (r"\byou'?ve\b", addressee + " has"), (r"\byou'?ll\b", addressee + " will"),
         (r"\byou'?d\b", addressee + " would"),
         (r"\byou (\w+ )?were\b", addressee + r" \1was"),
         (r"\byou have\b", addressee + " has"),
-        (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", "themselves"),
+        (r"\byour\b", poss), (r"\byours\b", poss),
         (r"\bur\b", poss), (r"\bu\b", addressee),
         (r"\byou\b", addressee),
     ]
@@ -550,6 +564,8 @@ class _Context:
                   not in ASSISTANT_SPEAKERS}
         humans |= {it.speaker for it in window.items if it.speaker and not is_assistant(it)}
         self.two_person = len(humans) == 2
+        self.pronouns = pronoun_evidence([(it.speaker, it.text) for it in window.items
+                                          if it.kind == "message"], self.people, norm_name)
 
     def is_name(self, word: str) -> bool:
         k = norm_name(word)
@@ -683,9 +699,9 @@ class DeterministicExtractor:
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
             if not addressee or not (first_person or kind in ("first", "yours")):
                 return None
-            text = _replace_you(text, addressee)
+            text = _replace_you(text, addressee, ctx.pronouns.get(norm_name(addressee)))
         if first_person and name:
-            text = _replace_first_person(text, name)
+            text = _replace_first_person(text, name, ctx.pronouns.get(norm_name(name)))
         if kind == "thing" and not (dates or re.search(r"\d", text) or first_person
                                     or _THE_EVENT_PAST.search(text)):
             return None         # a thing as subject: with a date, number, the speaker or news
