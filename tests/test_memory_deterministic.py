@@ -156,3 +156,18 @@ def test_names_alone_are_not_facts_and_need_is_conjugated():
 ])
 def test_clauses_a_careful_reader_keeps(said, expected):
     assert texts(window(("Anna", said))) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Levantine street food. We got a great review last month.",
+     ["Anna's food is Levantine street food.", "Anna got a great review in April 2023."]),
+    ("Sourdough and pastries, like my grandmother made in Lisbon.",
+     ["Anna's food is Sourdough and pastries, like Anna's grandmother made in Lisbon."]),
+    ("No idea yet", []),
+    ("Not sure, something cheap", []),
+    ("Good stuff!", []),
+])
+def test_short_answers_to_what_kind_of_questions(answer, expected):
+    assert texts(window(("Ben", "Wow! What kind of food?"), ("Anna", answer))) == expected
+    # the same words with no question before them are no fact
+    assert texts(window(("Anna", answer.split(".")[0] + "."))) == []

@@ -117,6 +117,9 @@ _QUESTION_START = re.compile(
     r"^(how|what|when|where|why|who|whom|which|whose|do|does|did|are|is|was|were|can|could|"
     r"would|will|should|have|has|shall|may|might|am|isn't|aren't|don't|didn't|won't|"
     r"wanna|want to)\b", re.I)
+#: "What kind of food?", "what sort of dog is it?" — the answer names the kind
+_KIND_QUESTION = re.compile(r"\bwhat (?:kind|type|sort) of ([a-z]+(?: [a-z]+)?)"
+                            r"(?: (?:is (?:it|that|this|he|she)|are (?:they|those)))?\?+$", re.I)
 #: "I'm coming to Berlin on the 27th, let's meet?": a statement, then a short question
 #: (a tag, a proposal); the statement stands on its own
 _STATEMENT_THEN_QUESTION = re.compile(r"^([^?]{12,}?),\s*((?:\S+\s+){0,3}\S+)\?+$")
@@ -593,8 +596,12 @@ class DeterministicExtractor:
                 continue
             name = speaker_name(item, window)
             ref = item.timestamp if item.kind == "message" else window.ref_date
-            for sent in split_sentences(item.text):
-                fact = self._sentence_fact(sent, item, idx, window, name, ref, ctx)
+            sents = split_sentences(item.text)
+            answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
+                                       ref, ctx)
+            for sent in sents:
+                fact = answer or self._sentence_fact(sent, item, idx, window, name, ref, ctx)
+                answer = None
                 if fact is None:
                     continue
                 key = norm_name(fact.text)
@@ -603,6 +610,29 @@ class DeterministicExtractor:
                 seen.add(key)
                 facts.append(fact)
         return ExtractResult(facts=facts)
+
+    def _answer_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
+                     name: Optional[str], ref, ctx: _Context) -> Optional[Fact]:
+        """A short answer without a verb to "what kind of X?" asked by someone else just
+        before ("What kind of food?" — "Levantine street food.") as "<name>'s X is …"."""
+        if not name or idx == 0 or item.kind != "message":
+            return None
+        prev = window.items[idx - 1]
+        if prev.kind != "message" or prev.speaker == item.speaker or is_assistant(prev):
+            return None
+        q = _KIND_QUESTION.search(prev.text.strip())
+        frag = _clean(sent)
+        if not q or not frag or has_verb(frag.split(",")[0]) or len(frag.split()) > 14 or \
+                _GREETING.match(frag) or frag.endswith("?") or \
+                re.match(r"(?:no|not|idk|dunno|any|some|depends|whatever)\b", sent.strip(), re.I) \
+                or not substantive(frag, set(), _VERBS):
+            return None                 # "No idea yet", "Not sure", "Anything cheap"
+        frag = _replace_first_person(frag, name, ctx.pronouns.get(norm_name(name)))
+        # the answer keeps its capital: "Levantine", "Nata & Crumb" are names more often
+        # than a lower-cased word reads wrong
+        text, dates = rewrite_dates(f"{name}'s {q.group(1).lower()} is {frag}", ref, "unknown")
+        return self._fact(_finish(text), dates, item, window, name, ref, ctx, "unknown", name,
+                          None, True)
 
     def _gate(self, raw: str) -> Optional[str]:
         """The cleaned clause when it may state a fact (not a question, greeting, small
