@@ -127,3 +127,47 @@ def test_names_alone_are_not_facts_and_need_is_conjugated():
     assert texts(window(("Ben", "Haha Kevin will."))) == []
     assert texts(window(("Noor", "I need a new laptop for university."))) == [
         "Noor needs a new laptop for university."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    # a statement before a short trailing question stands on its own
+    ("I'm coming to Berlin on the 27th for a wedding, let's meet?",
+     ["Anna is coming to Berlin on Saturday, 27 May 2023 for a wedding."]),
+    ("I'm coming to Berlin on the 27th for a wedding?", []),        # a real question
+    # "I'll ask/check …" is a plan when it names someone, talk about the talk otherwise
+    ("I'll ask my cousin Amir if he wants the room",
+     ["Anna will ask Anna's cousin Amir if he wants the room."]),
+    ("I'll check if Clara wants to come too", ["Anna will check if Clara wants to come too."]),
+    ("I'll check and let you know", []),
+    # a new subject after a comma is a new clause
+    ("I'm getting married in spring! Her name is Nadia, she's a pharmacist",
+     ["Anna is getting married in spring.", "Nadia is a pharmacist."]),
+    ("I'm moving to the payments team in April, Dana approved it yesterday",
+     ["Anna is moving to the payments team in April 2024.",
+      "Dana approved it on Tuesday, 9 May 2023."]),
+    # a participle after a comma shares the speaker as subject
+    ("I start my new job at Boeing next month, finally leaving Amazon",
+     ["Anna starts Anna's new job at Boeing in June 2023.", "Anna is finally leaving Amazon."]),
+    ("I have tons of photos from the 80s, sending tonight",
+     ["Anna has tons of photos from the 80s, sending on Wednesday, 10 May 2023."]),
+    # a bare noun as subject is news when it carries a number
+    ("rent is 50 quid higher from July", ["Rent is 50 quid higher from July 2023."]),
+    ("work was long and boring today", []),
+])
+def test_clauses_a_careful_reader_keeps(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Levantine street food. We got a great review last month.",
+     ["Anna's food is Levantine street food.", "Anna got a great review in April 2023."]),
+    ("Sourdough and pastries, like my grandmother made in Lisbon.",
+     ["Anna's food is Sourdough and pastries, like Anna's grandmother made in Lisbon."]),
+    ("No idea yet", []),
+    ("Not sure, something cheap", []),
+    ("Good stuff!", []),
+])
+def test_short_answers_to_what_kind_of_questions(answer, expected):
+    assert texts(window(("Ben", "Wow! What kind of food?"), ("Anna", answer))) == expected
+    # the same words with no question before them are no fact
+    assert texts(window(("Anna", answer.split(".")[0] + "."))) == []

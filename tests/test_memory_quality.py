@@ -9,6 +9,7 @@ measured figures so that noise does not fail them while a real regression does.
 from __future__ import annotations
 
 import json
+import re
 
 from conftest import FIXTURES
 
@@ -47,28 +48,50 @@ def run_all(fake_embedder, make_llm, half, casual=None):
     return total, windows, rejected
 
 
+def _check_half(half: str, speakers: set, kinds: set) -> tuple[int, int]:
+    """Assert every fact of ``half`` cites messages/paragraphs that exist; collect its
+    speakers and kinds (document, assistant, group); return (files, facts)."""
+    files = facts = 0
+    for p in labelled_files(LABELLED / half):
+        data = json.loads(p.read_text())
+        ids = {m["id"] for c in data["conversations"] for m in c["messages"]}
+        ids |= {f"¶{i}" for d in data.get("documents", []) for i in range(1, 100)}
+        speakers |= {m["speaker"] for c in data["conversations"] for m in c["messages"]}
+        kinds |= {"document"} if data.get("documents") else set()
+        kinds |= {"assistant"} if any(m["speaker"] in ("ChatGPT", "Claude") for c in
+                                      data["conversations"] for m in c["messages"]) else set()
+        kinds |= {"group"} if any(len(c["participants"]) > 2
+                                  for c in data["conversations"]) else set()
+        for f in data["facts"]:
+            assert f["text"] and f["sources"] and set(f["sources"]) <= ids, (p, f)
+            assert not f.get("date") or re.fullmatch(r"\d{4}(-\d\d){0,2}", f["date"]), (p, f)
+        facts += len(data["facts"])
+        files += 1
+    return files, facts
+
+
 def test_the_labelled_set_is_big_varied_and_well_formed():
     n, files, speakers, kinds = 0, 0, set(), set()
     for half in HALVES:
-        half_facts = 0
-        for p in labelled_files(LABELLED / half):
-            data = json.loads(p.read_text())
-            ids = {m["id"] for c in data["conversations"] for m in c["messages"]}
-            ids |= {f"¶{i}" for d in data.get("documents", []) for i in range(1, 100)}
-            speakers |= {m["speaker"] for c in data["conversations"] for m in c["messages"]}
-            kinds |= {"document"} if data.get("documents") else set()
-            kinds |= {"assistant"} if any(m["speaker"] in ("ChatGPT", "Claude") for c in
-                                          data["conversations"] for m in c["messages"]) else set()
-            kinds |= {"group"} if any(len(c["participants"]) > 2
-                                      for c in data["conversations"]) else set()
-            for f in data["facts"]:
-                assert f["text"] and f["sources"] and set(f["sources"]) <= ids, (p, f)
-            half_facts += len(data["facts"])
-            files += 1
+        half_files, half_facts = _check_half(half, speakers, kinds)
         assert half_facts >= 180, half
         n += half_facts
+        files += half_files
     assert files >= 20 and n >= 400 and len(speakers) >= 40
     assert kinds == {"document", "assistant", "group"}
+
+
+def test_the_fresh_held_out_set_is_varied_and_well_formed():
+    """The second held-out set (written later, scored before any rule change, never read
+    for failure analysis) has its own people and every kind of source."""
+    speakers, kinds = set(), set()
+    files, facts = _check_half("fresh", speakers, kinds)
+    assert files >= 8 and facts >= 150
+    assert kinds == {"document", "assistant", "group"}
+    older: set = set()
+    for half in HALVES:
+        _check_half(half, older, set())
+    assert len(speakers - older) >= 20           # mostly new people, not the old casts
 
 
 def test_deterministic_extractor_floors(fake_embedder):

@@ -6,7 +6,7 @@ import pytest
 from test_memory_deterministic import texts, window
 
 from secondme.memory.entities import find_entities, window_names
-from secondme.memory.salience import is_reaction, resolve_we, subject_of
+from secondme.memory.salience import is_reaction, pronoun_evidence, resolve_we, subject_of
 
 
 @pytest.mark.parametrize("said", [
@@ -117,3 +117,43 @@ def test_a_line_wrapped_inside_a_sentence_stays_one_sentence():
         "Tomás, you are the best."]
     assert split_sentences("I moved to Berlin\nMy cat is called Miso") == [
         "I moved to Berlin", "My cat is called Miso"]
+
+
+@pytest.mark.parametrize("others_say,expected", [
+    # another speaker calls Anna "she" / "he": the reflexive agrees
+    ([("Ben", "Anna told me she started painting again")],
+     "Creating art helped Anna understand and accept herself."),
+    ([("Ben", "Anna is back, he says hi")],
+     "Creating art helped Anna understand and accept himself."),
+    # a name said to its bearer is no evidence; nothing known → "themselves"
+    ([("Ben", "Anna, did she call you back?")],
+     "Creating art helped Anna understand and accept themselves."),
+    ([], "Creating art helped Anna understand and accept themselves."),
+])
+def test_reflexives_agree_with_what_the_others_call_the_person(others_say, expected):
+    w = window(*others_say, ("Anna", "Creating art helped me understand and accept myself."))
+    assert texts(w)[-1] == expected
+
+
+def test_reflexives_for_groups_and_unknown_people():
+    # "we" with a named partner is a group: "themselves"
+    w = window(("Anna", "My boyfriend Sam and I taught ourselves to sail last summer."))
+    assert texts(w) == ["Anna's boyfriend Sam and Anna taught themselves to sail in summer 2022."]
+    # nothing known: "by myself" reads "alone", never "by themselves"
+    assert texts(window(("Anna", "I built the garden shed by myself last week."))) == [
+        "Anna built the garden shed alone in the week of 1 May 2023."]
+    w = window(("Ben", "Anna said she'd come"), ("Anna", "I built the garden shed by myself"))
+    assert texts(w)[-1] == "Anna built the garden shed by herself."
+
+
+def test_pronoun_evidence_needs_a_clear_majority():
+    people = {"anna", "ben"}
+    assert pronoun_evidence([("Ben", "Anna said she is in")], people) == {"anna": "she"}
+    # split evidence: nothing is known
+    assert pronoun_evidence([("Ben", "Anna said she is in"),
+                             ("Carl", "Anna told me he would")], people) == {}
+    # what someone says of themselves, and names said to their bearer, are no evidence
+    assert pronoun_evidence([("Anna", "Anna here, his car broke"),
+                             ("Ben", "Anna, her dog is here")], people) == {}
+    # the pronoun after the next person named belongs to that person
+    assert pronoun_evidence([("Carl", "Anna met Ben and he loved it")], people) == {"ben": "he"}

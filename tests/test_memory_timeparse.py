@@ -39,6 +39,12 @@ CASES = [
     ("I was sick last week", WED, date(2023, 5, 1), "week"),
     ("I start next year", WED, date(2024, 1, 1), "year"),
     ("It was 2023-02-14 when we met", WED, date(2023, 2, 14), "day"),
+    # a bare day of the month after a preposition: this month's, or the next one's
+    ("I'm coming to Berlin on the 27th", WED, date(2023, 5, 27), "day"),
+    ("I need the build by the 5th", WED, date(2023, 6, 5), "day"),
+    ("We met on the 30th", WED, date(2023, 4, 30), "day"),            # past → the last one
+    ("The party is on the 10th", WED, date(2023, 5, 10), "day"),      # today counts
+    ("I'm away from the 31st", "2023-04-10T09:00:00+02:00", date(2023, 5, 31), "day"),
     # across year ends
     ("I moved last month", "2023-01-15T10:00:00+00:00", date(2022, 12, 1), "month"),
     ("I'm moving next month", "2022-12-15T10:00:00-05:00", date(2023, 1, 1), "month"),
@@ -72,6 +78,7 @@ def test_relative_date_table(sentence, ts, start, granularity):
     ("They paint the stairwell from 10 to 14 June", "They paint the stairwell from 10 to 14 "
      "June 2023"),
     ("We are away on the 3rd-5th of June", "We are away from 3 to 5 June 2023"),
+    ("I need the build by the 5th", "I need the build by Monday, 5 June 2023"),
     # "the Friday" is the one the chat talks about, not the next one
     ("Perfect, I'll take the Friday off.", "Perfect, I'll take the Friday off."),
 ])

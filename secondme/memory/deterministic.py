@@ -30,6 +30,8 @@ from .entities import find_entities, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .salience import (
     is_reaction,
+    pronoun_evidence,
+    reflexive,
     resolve_pronoun,
     resolve_we,
     strip_lead,
@@ -83,19 +85,30 @@ _SMALL_TALK = re.compile(
     r"^i (agree|know|see|guess|mean|understand|hope so|think so|don'?t know|dunno|forgot|"
     r"feel you|get it|miss you|love you|love it|like it|can'?t wait|can'?t believe it|"
     r"was (joking|kidding)|will|would|did|do|have|am)\b[\s!.,]*(\w+[\s!.,]*)?$|"
+    # "I'll check" is talk about the talk; "I'll ask my cousin Amir if …" is a plan
     r"^i'?ll (let you know|call you|text you|check|see|think about it|be there|try|"
-    r"tell you|send it|ask|do it|be right back|brb)\b|"
+    r"tell you|send it|ask|do it|be right back|brb)\b(?!(?-i:.*\b(?:[A-Z][a-z]+|my \w+)\b))|"
     r"^(how are you|how's it going|what'?s up|sup|how was|how about you)\b|"
     r"^(works|sounds good|fine|ok|okay|good) (for|to|by) (me|us)\b", re.I)
 _GREETING_START = re.compile(r"^(hi|hey|hello|hiya|good (morning|night|evening|afternoon)|"
                              r"happy (new year|birthday|holidays|easter|christmas)|merry|"
                              r"congrats|congratulations|thanks|thank you|dear|welcome)\b", re.I)
 _UNRESOLVED = re.compile(r"^(he|she|they|it|this|that|these|those|there|him|her|them)\b", re.I)
+_NAME_VERB = (r"[A-Z][a-z]+\s+(?:is|was|has|had|does|doesn't|did|didn't|will|won't|loves|"
+              r"likes|hates|works|lives|got|went|can't|can|isn't|wasn't|approved|said|says|"
+              r"told|thinks|wants|needs)\b")
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
-                           r"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b|[A-Z][a-z]+\s+(?:is|was|"
-                           r"has|had|does|doesn't|did|didn't|will|won't|loves|likes|hates|"
-                           r"works|lives|got|went|can't|can|isn't|wasn't)\b)|;\s+|"
-                           r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)")
+                           rf"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b|{_NAME_VERB})|;\s+|"
+                           r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)|"
+                           # "Her name is Nadia, she's a pharmacist", "…in April, Dana
+                           # approved it yesterday": a new subject after a comma
+                           rf",\s+(?=(?:he|she)(?:'s|\s+(?:is|was|has|had|will|works|lives))\b|"
+                           rf"{_NAME_VERB})")
+#: "I start at Boeing next month, finally leaving Amazon": a participle after a comma
+#: shares the subject of a first-person clause
+_SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:I|I'm|I've|I'll)\b.{8,}?),\s+"
+                                r"(?P<tail>(?:(?:finally|also|just|now|still|then|so)\s+)?"
+                                r"(?P<ing>[a-z]+ing)\s+(?:\S+\s+\S+|[A-Z]\S+).*)$")
 _ASSISTANT_BOILER = re.compile(
     r"\b(as an ai|language model|i'?m an ai|i hope this helps|let me know if|i'?d be happy "
     r"to|i can help|here'?s|here is|here are|feel free to|i'?m sorry, but|certainly|"
@@ -104,6 +117,12 @@ _QUESTION_START = re.compile(
     r"^(how|what|when|where|why|who|whom|which|whose|do|does|did|are|is|was|were|can|could|"
     r"would|will|should|have|has|shall|may|might|am|isn't|aren't|don't|didn't|won't|"
     r"wanna|want to)\b", re.I)
+#: "What kind of food?", "what sort of dog is it?" — the answer names the kind
+_KIND_QUESTION = re.compile(r"\bwhat (?:kind|type|sort) of ([a-z]+(?: [a-z]+)?)"
+                            r"(?: (?:is (?:it|that|this|he|she)|are (?:they|those)))?\?+$", re.I)
+#: "I'm coming to Berlin on the 27th, let's meet?": a statement, then a short question
+#: (a tag, a proposal); the statement stands on its own
+_STATEMENT_THEN_QUESTION = re.compile(r"^([^?]{12,}?),\s*((?:\S+\s+){0,3}\S+)\?+$")
 _REQUEST_START = re.compile(
     r"^(let'?s|lets|please|pls|don'?t|do not|remember to|call|text|tell|check|look|come|"
     r"send|bring|make sure|try|imagine|suppose|say|give|write|help|explain|can you|could "
@@ -135,6 +154,10 @@ _BASE_EED = {"need", "feed", "bleed", "breed", "speed", "succeed", "proceed", "e
 _CONJ_IRREG = {"have": "has", "do": "does", "go": "goes", "am": "is", "are": "is",
                "don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "'m": "is",
                "be": "is"}
+#: a bare noun as subject, chat style ("rent is 50 quid higher", "tickets go on sale monday
+#: at 10"); kept only with a number in the clause
+_BARE_THING = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:is|are|was|were|goes|go|went|costs?|"
+                         r"starts?|opens?|closes?|ends?)\b")
 _STATIVE_NOISE = re.compile(r"^\W*$")
 
 _VERB_BASES = """
@@ -242,7 +265,14 @@ def split_sentences(text: str) -> list[str]:
         for c in (_CLAUSE_SPLIT.split(p) if p else []):
             # "When my dad was in hospital, the nurses were kind" → both clauses
             m = _SUBORDINATE.match(c.strip()) if c else None
-            parts += [m.group(2), m.group(3)] if m else [c]
+            if m:
+                parts += [m.group(2), m.group(3)]
+                continue
+            m = _SHARED_PARTICIPLE.match(c.strip()) if c else None
+            if m and m.group("ing") in _VERBS:
+                parts += [m.group("head"), "I'm " + m.group("tail")]
+                continue
+            parts.append(c)
     out = [p.replace("\u2024", ".").replace("\u2060", " ").strip(" \t-–—*•>,")
            for p in parts if p]
     return [p for p in out if p]
@@ -266,15 +296,25 @@ def _third_person(verb: str) -> str:
     return v + "s"
 
 
-def _replace_first_person(s: str, name: str) -> str:
-    """Rewrite the speaker's first person as ``name`` (third person singular)."""
+def _reflexive_rules(pattern: str, pronoun: Optional[str]) -> list[tuple[str, str]]:
+    """Rules rewriting the reflexive ``pattern`` ("myself", "yourself") for a person whose
+    pronoun is ``pronoun`` (None: unknown, and "by myself" reads "alone" rather than "by
+    themselves")."""
+    if pronoun:
+        return [(pattern, reflexive(pronoun))]
+    return [(r"\bby " + pattern, "alone"), (pattern, reflexive(None))]
+
+
+def _replace_first_person(s: str, name: str, pronoun: Optional[str] = None) -> str:
+    """Rewrite the speaker's first person as ``name`` (third person singular); "myself"
+    agrees with ``pronoun`` ("she"/"he", None when unknown)."""
     poss = name + "'s"
     rules = [
         (r"\b[Ii]'m\b|\b[Ii] am\b|\b[Ii]m\b", name + " is"),
         (r"\b[Ii]'ve\b|\bIve\b", name + " has"),
         (r"\b[Ii]'ll\b", name + " will"),
         (r"\b[Ii]'d\b", name + " would"),
-        (r"\b[Mm]yself\b", "themselves"),
+        *_reflexive_rules(r"\b[Mm]yself\b", pronoun),
         (r"\b[Mm]y\b", poss), (r"\b[Mm]ine\b", poss), (r"\b[Mm]e\b", name),
     ]
     for rx, rep in rules:
@@ -317,15 +357,17 @@ def _replace_first_person(s: str, name: str) -> str:
     return "".join(out)
 
 
-def _replace_you(s: str, addressee: str) -> str:
+def _replace_you(s: str, addressee: str, pronoun: Optional[str] = None) -> str:
     poss = addressee + "'s"
     rules = [
+        (r"\byourselves\b", "themselves"),
+        *_reflexive_rules(r"\byourself\b", pronoun),
         (r"\byou'?re\b|\byou are\b", addressee + " is"),
         (r"\byou'?ve\b", addressee + " has"), (r"\byou'?ll\b", addressee + " will"),
         (r"\byou'?d\b", addressee + " would"),
         (r"\byou (\w+ )?were\b", addressee + r" \1was"),
         (r"\byou have\b", addressee + " has"),
-        (r"\byour\b", poss), (r"\byours\b", poss), (r"\byourself\b", "themselves"),
+        (r"\byour\b", poss), (r"\byours\b", poss),
         (r"\bur\b", poss), (r"\bu\b", addressee),
         (r"\byou\b", addressee),
     ]
@@ -525,6 +567,8 @@ class _Context:
                   not in ASSISTANT_SPEAKERS}
         humans |= {it.speaker for it in window.items if it.speaker and not is_assistant(it)}
         self.two_person = len(humans) == 2
+        self.pronouns = pronoun_evidence([(it.speaker, it.text) for it in window.items
+                                          if it.kind == "message"], self.people, norm_name)
 
     def is_name(self, word: str) -> bool:
         k = norm_name(word)
@@ -552,8 +596,12 @@ class DeterministicExtractor:
                 continue
             name = speaker_name(item, window)
             ref = item.timestamp if item.kind == "message" else window.ref_date
-            for sent in split_sentences(item.text):
-                fact = self._sentence_fact(sent, item, idx, window, name, ref, ctx)
+            sents = split_sentences(item.text)
+            answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
+                                       ref, ctx)
+            for sent in sents:
+                fact = answer or self._sentence_fact(sent, item, idx, window, name, ref, ctx)
+                answer = None
                 if fact is None:
                     continue
                 key = norm_name(fact.text)
@@ -563,10 +611,36 @@ class DeterministicExtractor:
                 facts.append(fact)
         return ExtractResult(facts=facts)
 
+    def _answer_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
+                     name: Optional[str], ref, ctx: _Context) -> Optional[Fact]:
+        """A short answer without a verb to "what kind of X?" asked by someone else just
+        before ("What kind of food?" — "Levantine street food.") as "<name>'s X is …"."""
+        if not name or idx == 0 or item.kind != "message":
+            return None
+        prev = window.items[idx - 1]
+        if prev.kind != "message" or prev.speaker == item.speaker or is_assistant(prev):
+            return None
+        q = _KIND_QUESTION.search(prev.text.strip())
+        frag = _clean(sent)
+        if not q or not frag or has_verb(frag.split(",")[0]) or len(frag.split()) > 14 or \
+                _GREETING.match(frag) or frag.endswith("?") or \
+                re.match(r"(?:no|not|idk|dunno|any|some|depends|whatever)\b", sent.strip(), re.I) \
+                or not substantive(frag, set(), _VERBS):
+            return None                 # "No idea yet", "Not sure", "Anything cheap"
+        frag = _replace_first_person(frag, name, ctx.pronouns.get(norm_name(name)))
+        # the answer keeps its capital: "Levantine", "Nata & Crumb" are names more often
+        # than a lower-cased word reads wrong
+        text, dates = rewrite_dates(f"{name}'s {q.group(1).lower()} is {frag}", ref, "unknown")
+        return self._fact(_finish(text), dates, item, window, name, ref, ctx, "unknown", name,
+                          None, True)
+
     def _gate(self, raw: str) -> Optional[str]:
         """The cleaned clause when it may state a fact (not a question, greeting, small
         talk, request, reaction or assistant boilerplate), else None."""
-        if len(raw) < 8 or raw.endswith("?") or raw.endswith(":"):
+        if raw.endswith("?"):
+            m = _STATEMENT_THEN_QUESTION.match(raw)
+            raw = m.group(1) if m else ""
+        if len(raw) < 8 or raw.endswith(":"):
             return None
         s = _clean(raw)
         if len(s.split()) < 2:
@@ -623,6 +697,10 @@ class DeterministicExtractor:
         kind = subject_of(s, ctx.is_name)
         if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
             kind = "name"
+        if kind is None and re.search(r"\d", s):
+            m = _BARE_THING.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS:
+                kind = "thing"      # "rent is 50 quid higher from July": news with a number
         if kind is None:
             return None
         if kind == "elided-plan":
@@ -651,9 +729,9 @@ class DeterministicExtractor:
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
             if not addressee or not (first_person or kind in ("first", "yours")):
                 return None
-            text = _replace_you(text, addressee)
+            text = _replace_you(text, addressee, ctx.pronouns.get(norm_name(addressee)))
         if first_person and name:
-            text = _replace_first_person(text, name)
+            text = _replace_first_person(text, name, ctx.pronouns.get(norm_name(name)))
         if kind == "thing" and not (dates or re.search(r"\d", text) or first_person
                                     or _THE_EVENT_PAST.search(text)):
             return None         # a thing as subject: with a date, number, the speaker or news

@@ -15,6 +15,8 @@ has, is, plans, prefers — each about someone they can name. The rules here dec
   go camping"), else the speaker;
 - :func:`resolve_pronoun` — "he"/"she" at the start of a clause is the person most
   recently named (or "my sister" → "Anna's sister") in the last messages, else nobody;
+- :func:`pronoun_evidence` — how the others refer to a person ("Tom said *she* …" after
+  "Priya"), so that "myself" becomes "herself" or "himself", never "Priya accepts Priya";
 - :func:`substantive` — after rewriting, the fact says something beyond its subject and a
   verb ("Kai fixed it" and "Nina loves him already" say nothing a reader could use).
 
@@ -259,6 +261,42 @@ def resolve_pronoun(history: Sequence[tuple[str, str, str]], is_person) -> Optio
         if best:
             return best
     return None
+
+
+# -- she / he: what the others call a person ------------------------------------------
+_GENDERED = re.compile(r"\b(?:(she|her|hers|herself)|(he|him|his|himself))\b", re.I)
+_CAP_WORD = re.compile(r"\b([A-Z][\w\-]+)\b")
+
+
+def pronoun_evidence(messages: Sequence[tuple[str, str]], people: set[str],
+                     norm=lambda s: s.strip().lower()) -> dict[str, str]:
+    """``{norm(name): "she" | "he"}`` for the people of ``people`` (normalised names) whom
+    the *other* speakers of ``messages`` ((speaker, text) pairs) refer to with a gendered
+    pronoun: the first she/her/he/him/his after their name in the same message, before any
+    other person is named. A name said to its bearer ("Priya, did you …") is no evidence;
+    neither is what someone says of themselves. A person whose evidence is split (less than
+    two thirds one way) is left out: nothing is known of them."""
+    votes: dict[str, list[int]] = {}
+    for speaker, text in messages:
+        mentions = [m for m in _CAP_WORD.finditer(text) if norm(m.group(1)) in people
+                    and norm(m.group(1)) != norm(speaker or "")]
+        for i, m in enumerate(mentions):
+            if not text[:m.start()].strip(" \t\"'(") and re.match(r"\s*[,!:]", text[m.end():]):
+                continue                    # "Priya, did you …": said to her
+            end = mentions[i + 1].start() if i + 1 < len(mentions) else len(text)
+            g = _GENDERED.search(text, m.end(), min(end, m.end() + 160))
+            if g:
+                votes.setdefault(norm(m.group(1)), [0, 0])[0 if g.group(1) else 1] += 1
+    out = {}
+    for who, (she, he) in votes.items():
+        if 3 * max(she, he) >= 2 * (she + he):
+            out[who] = "she" if she > he else "he"
+    return out
+
+
+def reflexive(pronoun: Optional[str]) -> str:
+    """"herself", "himself", or "themselves" when nothing is known of the person."""
+    return {"she": "herself", "he": "himself"}.get(pronoun or "", "themselves")
 
 
 # -- saying something --------------------------------------------------------------------

@@ -68,6 +68,9 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(rx, re.I)) for name
                   rf"(?:,?\s+(\d{{4}}))?"),
     ("day_month", rf"\b(?:on\s+)?(?:(?:{_WD}),?\s+)?(?:the\s+)?{_ORD}\s+(?:of\s+)?({_MON})\b"
                   rf"\.?(?:,?\s+(\d{{4}}))?"),
+    # "on the 27th", "by the 5th": a day of this month or the next (the last, in the past)
+    ("nth", r"(?:(?<=\bon )|(?<=\bby )|(?<=\buntil )|(?<=\btill )|(?<=\bfrom )|"
+            r"(?<=\bsince )|(?<=\bbefore )|(?<=\bafter ))the\s+(\d{1,2})(?:st|nd|rd|th)\b"),
     ("ago", rf"\b({_NUM})\s+({_UNIT})\s+ago\b"),
     ("in_n", rf"\bin\s+({_NUM})\s+({_UNIT})(?:'?s?\s+time)?\b"),
     ("rel_weekday", rf"\b(last|this|next|this coming|coming)\s+({_WD})\b"),
@@ -277,6 +280,24 @@ def _day_range(g: tuple, ref: date, when: str) -> _Resolved:
     return end.replace(day=int(g[0])), end, "days", False
 
 
+def _nth(g: tuple, ref: date, when: str) -> _Resolved:
+    """"on the 27th": the next such day (today counts), or the last one when the sentence
+    is in the past."""
+    day = int(g[0])
+    step = -1 if when == "past" else 1
+    y, m = ref.year, ref.month
+    for _ in range(3):
+        try:
+            d = date(y, m, day)
+        except ValueError:
+            d = None
+        if d and (d >= ref if step > 0 else d <= ref):
+            return _day(d)
+        m += step
+        y, m = (y + 1, 1) if m > 12 else (y - 1, 12) if m < 1 else (y, m)
+    return None
+
+
 def _shifted(ref: date, n: int, unit: str) -> _Resolved:
     """The day, week, month or year ``n`` units away from ``ref`` (n < 0: ago)."""
     if unit == "day":
@@ -395,7 +416,7 @@ _RESOLVERS: dict[str, Callable[[tuple, date, str], _Resolved]] = {
     "iso": _iso, "today": _days_from_ref(0), "yesterday": _days_from_ref(-1),
     "tomorrow": _days_from_ref(1), "day_before_yesterday": _days_from_ref(-2),
     "day_after_tomorrow": _days_from_ref(2), "month_day": _month_day,
-    "day_month": _day_month, "day_range": _day_range, "ago": _ago, "in_n": _in_n,
+    "day_month": _day_month, "day_range": _day_range, "nth": _nth, "ago": _ago, "in_n": _in_n,
     "rel_weekday": _rel_weekday,
     "rel_period": _rel_period, "rel_season": _rel_season, "season_year": _season_year,
     "month_year": _month_year, "in_month": _in_month, "weekday": _weekday, "year": _year,
