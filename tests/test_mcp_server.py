@@ -38,14 +38,15 @@ def _env():
 
 
 @pytest.fixture(scope="module")
-def data_home(tmp_path_factory, real_embedder):
-    """A data dir with the fixture export imported and indexed (real embedder)."""
+def data_home(tmp_path_factory):
+    """A data dir with the fixture export imported and indexed by the app's own default
+    embedder (the one the server process loads, so its index is current)."""
     from secondme.service import SecondMe
 
     home = tmp_path_factory.mktemp("mcp home")
     export = home.parent / "export.json"
     export.write_text(json.dumps(EXPORT))
-    with SecondMe(home, embedder=real_embedder) as sm:
+    with SecondMe(home) as sm:
         sm.update_settings(me_name="Sam")
         rep = sm.import_paths([export], format="generic")
         assert sum(s.messages_added for s in rep.sources) == 5
