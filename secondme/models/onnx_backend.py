@@ -136,17 +136,29 @@ def _max_length(model_dir: Path) -> int:
         return 256
 
 
-def _check_vectors(folder: Path, model_dir: Path) -> float:
-    """The smallest cosine between the folder's vectors and sentence-transformers' on
-    :data:`CHECK_SENTENCES`."""
-    import numpy as np
+def _reference_vectors(model_dir: Path):
+    """sentence-transformers' vectors of :data:`CHECK_SENTENCES` (computed once per
+    export; both checks compare against them)."""
     from sentence_transformers import SentenceTransformer
 
-    ref = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).encode(
+    return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).encode(
         CHECK_SENTENCES, normalize_embeddings=True, convert_to_numpy=True,
         show_progress_bar=False)
+
+
+def _checked(folder: Path, manifest: dict, ref, floor: float, what: str) -> float:
+    """Write ``manifest`` into ``folder`` and return the smallest cosine between the
+    folder's vectors and ``ref``; ModelError (naming ``what``) below ``floor``."""
+    import numpy as np
+
+    manifest["sha256"][MODEL_FILE] = file_sha256(folder / MODEL_FILE)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     got = OnnxEmbedder(folder, threads=1).embed(CHECK_SENTENCES)
-    return float(np.min(np.sum(ref * got, axis=1)))
+    cosine = float(np.min(np.sum(ref * got, axis=1)))
+    if cosine < floor:
+        raise ModelError(f"the {what} embedding model disagrees with the original "
+                         f"(cosine {cosine:.6f}); keeping sentence-transformers")
+    return cosine
 
 
 def export_onnx(dest: Path, *, model: str = DEFAULT_EMBEDDING_MODEL,
@@ -213,23 +225,15 @@ def export_onnx(dest: Path, *, model: str = DEFAULT_EMBEDDING_MODEL,
             "exported_with": {"torch": torch.__version__},
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        cosine = _check_vectors(tmp, src)
-        if cosine < MIN_COSINE:
-            raise ModelError(f"the exported embedding model disagrees with the original "
-                             f"(cosine {cosine:.6f}); keeping sentence-transformers")
-        manifest["check_min_cosine"] = round(cosine, 7)
+        ref = _reference_vectors(src)
+        manifest["check_min_cosine"] = round(
+            _checked(tmp, manifest, ref, MIN_COSINE, "exported"), 7)
         if precision == "int8":
             _quantize(tmp / MODEL_FILE)
             manifest["fp32_check_min_cosine"] = manifest.pop("check_min_cosine")
             manifest.update(precision="int8", quantization=QUANTIZATION)
-            manifest["sha256"][MODEL_FILE] = file_sha256(tmp / MODEL_FILE)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            cosine = _check_vectors(tmp, src)
-            if cosine < MIN_COSINE_INT8:
-                raise ModelError(f"the quantized embedding model strays from the original "
-                                 f"(cosine {cosine:.4f})")
-            manifest["check_min_cosine"] = round(cosine, 7)
+            manifest["check_min_cosine"] = round(
+                _checked(tmp, manifest, ref, MIN_COSINE_INT8, "quantized"), 7)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         report(progress, stage, 3, 4)
         if private:
