@@ -193,7 +193,21 @@ class _Core:
                 emb = self.embedder
                 self._vectors = VectorIndex.open(self.home / VECTOR_DIR, emb.model_id, emb.dim,
                                                  self.store, progress=progress, cancel=cancel)
+                if self._vectors.dropped:
+                    self._request_reembedding(self._vectors.dropped)
             return self._vectors
+
+    def _request_reembedding(self, count: int) -> None:
+        """After the model changed, ``count`` items have no vector: until the extract job
+        embeds them again, search ranks them by keywords only. Ask for that run now — the
+        desktop app starts it within seconds; a CLI or MCP process leaves the request for
+        the app (``jobs list`` shows it)."""
+        log.info("%d items to embed again for %s; extract requested", count,
+                 self.embedder.model_id)
+        try:
+            self.request_job("extract")
+        except SecondMeError as e:   # a read-only or locked store: the next run does it
+            log.warning("could not request re-embedding: %s", e)
 
     @property
     def llm(self):

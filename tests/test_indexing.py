@@ -247,3 +247,32 @@ def test_vectors_are_the_embedders_vectors(tmp_path, store):
     blob = store.conn.execute("select vector from embeddings").fetchone()[0]
     want = emb.embed([message_text("Anna", "exact vector check")])[0]
     assert np.allclose(np.frombuffer(blob, dtype="<f4"), want)
+
+
+def test_a_model_change_asks_for_the_items_to_be_embedded_again(home):
+    """Opening the index for a new model drops the items with no vector for it, and asks
+    for the extract job at once (the app runs it within seconds; a CLI or MCP process
+    leaves the request for the app) — until then they are found by keywords only."""
+    from secondme.recall.dataset import load_conversations
+    from secondme.service import SecondMe
+
+    convs = [{"id": "c", "title": "t", "participants": ["A", "B"],
+              "messages": [{"id": f"m{i}", "speaker": "AB"[i % 2], "text": f"message {i} "
+                            f"about the flight to Lisbon", "timestamp": None}
+                           for i in range(6)]}]
+    with SecondMe(home, embedder=HashEmbedder(model_id="model-a")) as sm:
+        load_conversations(sm.store, convs)
+        sm.index_pending()
+        assert count_pending(sm.store) == 0
+    with SecondMe(home, embedder=HashEmbedder(model_id="model-a")) as sm:
+        assert sm.vectors.dropped == 0
+        row = sm.store.conn.execute(
+            "select requested_at from jobs where name = 'extract'").fetchone()
+        assert not (row and row[0])
+    with SecondMe(home, embedder=HashEmbedder(model_id="model-b")) as sm:
+        assert sm.vectors.status == "rebuilt: model changed"
+        assert sm.vectors.dropped == 6 and count_pending(sm.store) == 6
+        assert sm.store.conn.execute(
+            "select requested_at from jobs where name = 'extract'").fetchone()[0]
+        sm.index_pending()
+        assert count_pending(sm.store) == 0 and len(sm.vectors) == 6

@@ -360,3 +360,22 @@ def test_a_facts_words_make_its_source_message_findable(loaded):
     res = sm.search(q, k=10)
     found = [r for r in res if r.kind == "message" and r.sources[0]["message_id"] == "m6"]
     assert found and "provenance" in found[0].matched
+
+
+def test_a_follow_up_never_outranks_the_messages_the_query_matches(sm):
+    """With no vectors yet (just imported, or the index rebuilt after a model change and
+    not re-embedded), ranking is keyword-only. A message after the best hit matches only
+    through its window ("I will bring my blue tent" beside "the flight to Lisbon"); the
+    follow-up bonus must not lift it above the messages that say what was asked."""
+    lines = [("Anna", "Did you book the flight to Lisbon?"),
+             ("Sam", "Yes, the flight to Lisbon leaves on the 12th of June"),
+             ("Anna", "Great, I will bring my blue tent for camping"),
+             ("Sam", "the printer at work is broken again"),
+             ("Anna", "ugh, ours too, nobody ever fixes it")]
+    load_conversations(sm.store, [{"id": "t", "title": "Lisbon trip",
+                                   "participants": ["Anna", "Sam"],
+                                   "messages": _msgs(lines, prefix="m")}])
+    assert sm.store.conn.execute("select count(*) from vector_items").fetchone()[0] == 0
+    ids = _ids(sm, "flight to Lisbon", 5)
+    assert set(ids[:2]) == {"m0", "m1"}, ids
+    assert ids.index("m2") > 1

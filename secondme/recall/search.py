@@ -494,6 +494,7 @@ def _add_followups(conn, fused: dict, lists: dict, w: SearchWeights) -> None:
                         f"where id in ({q})", seeds).fetchall()
     by_id = {r[0]: r for r in rows}
     follow = []
+    cap: dict[tuple[str, int], int] = {}   # a follow-up -> the best hit it follows
     for rank, sid in enumerate(seeds, 1):
         r = by_id.get(sid)
         if r is None:
@@ -508,7 +509,16 @@ def _add_followups(conn, fused: dict, lists: dict, w: SearchWeights) -> None:
                 score *= w.follow_other
             follow.append(("message", mid))
             fused[("message", mid)] = fused.get(("message", mid), 0.0) + score
+            cap.setdefault(("message", mid), sid)
     lists["follow"] = follow
+    # A follow-up that does not match on its own words (only through its window: "I will
+    # bring my blue tent" beside "the flight to Lisbon") ranks after the message it
+    # follows, never above it — with no vectors yet, ranking is keyword-only and the
+    # bonus alone could lift the tent above the flight.
+    own = {item for name in ("single", "dense") for item in lists.get(name, ())}
+    for key, seed in cap.items():
+        if key not in own and fused[key] >= fused[("message", seed)]:
+            fused[key] = fused[("message", seed)] * 0.99
 
 
 def _fuse(lists: dict[str, list[tuple[str, int]]],

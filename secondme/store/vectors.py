@@ -130,6 +130,8 @@ class VectorIndex:
         self.store = None     # the Store it mirrors (see open and sync)
         self.generation = -1  # the vector_state generation this index reflects
         self.max_label = 0    # the highest label ever added here
+        self.dropped = 0      # items the last rebuild found no vector for (re-embedded
+        #                       by the next extract job, which opening requests)
 
     # -- persistence -----------------------------------------------------------------
     @classmethod
@@ -337,6 +339,7 @@ class VectorIndex:
                 last = int(labels[-1])
                 done += len(rows)
                 report(progress, "rebuilding vector index", done, total)
+            self.dropped = total - done   # items to embed again (model changed)
             if done != total:
                 with store.write() as db:
                     db.execute(
