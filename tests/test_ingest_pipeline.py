@@ -254,3 +254,63 @@ def test_cli_subprocess_human_output(tmp_path):
                           "--me", "Sam"], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert "[whatsapp]: 1 conversation (1 new), 13 new messages" in res.stdout
+
+
+def test_an_import_ends_with_its_messages_windowed(sm, tmp_path):
+    """Keyword search is ready when the import says so: the context windows (each
+    message with its neighbours and date) are built before ``import_paths`` returns, with
+    progress, instead of by the first search (84 s of waiting at a million messages)."""
+    from secondme.recall.windows import windows_fresh
+
+    export = tmp_path / "x.jsonl"
+    make_jsonl(export, 30, 4)
+    stages = []
+    sm.import_paths([export], progress=lambda p: stages.append((p.stage, p.done, p.total)))
+    assert windows_fresh(sm.store)
+    n = sm.store.conn.execute("select count(*) from messages where kind = 'message'"
+                              ).fetchone()[0]
+    assert sm.store.conn.execute("select count(*) from message_windows").fetchone()[0] == n
+    win = [s for s in stages if s[0] == "indexing message windows"]
+    assert win and win[-1][1] == win[-1][2] == n
+    # a second import of the same export adds nothing and windows nothing again
+    stages.clear()
+    sm.import_paths([export], progress=lambda p: stages.append((p.stage, p.done, p.total)))
+    assert not [s for s in stages if s[0] == "indexing message windows"]
+
+
+def test_cancelling_while_windowing_keeps_the_import_and_search_finishes_it(sm, tmp_path):
+    export = tmp_path / "x.jsonl"
+    make_jsonl(export, 20, 3)
+    token = CancelToken()
+
+    def progress(p):
+        if p.stage == "indexing message windows" and p.done:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        sm.import_paths([export], progress=progress, cancel=token)
+    n = sm.store.conn.execute("select count(*) from messages").fetchone()[0]
+    assert n == 60                      # every message stayed imported
+    windowed = sm.store.conn.execute("select count(*) from message_windows").fetchone()[0]
+    assert 0 < windowed < n             # whole conversations, the cancelled one rolled back
+    assert windowed % 3 == 0
+    hits = [r.sources[0]["message_id"] for r in sm.search("message", k=100)
+            if r.kind == "message"]
+    assert len(hits) == n               # the first search windowed the rest
+    assert sm.store.conn.execute("select count(*) from message_windows").fetchone()[0] == n
+
+
+def test_a_failure_while_windowing_never_fails_the_import(sm, tmp_path, monkeypatch):
+    import secondme.recall.windows as windows
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated bug in the window builder")
+
+    export = tmp_path / "x.jsonl"
+    make_jsonl(export, 5, 3)
+    real = windows.build_conversation
+    monkeypatch.setattr(windows, "build_conversation", broken)
+    rep = sm.import_paths([export])
+    assert rep.messages_added == 15 and not rep.sources[0].errors
+    monkeypatch.setattr(windows, "build_conversation", real)
+    assert len(sm.search("message", k=50)) >= 15

@@ -1,14 +1,18 @@
 """ImportOps: the service's import actions (mixed into :class:`secondme.service.SecondMe`)."""
 from __future__ import annotations
 
+import logging
 import os
 from typing import Iterable, Optional, Sequence
 
 from ..api import DetectedSource, ImportReport, SourceReport
 from ..errors import Cancelled, DataDirError, ImportFormatError
 from ..progress import CancelToken, ProgressFn
+from ..recall.windows import update_windows
 from .common import ParseContext, resolve_zone
 from .pipeline import Importer, describe, me_names
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ImportOps", "DetectedSource", "ImportReport", "SourceReport"]
 
@@ -60,6 +64,8 @@ class ImportOps:
         try:
             for i, p in enumerate(paths, 1):
                 rep.sources.append(importer.import_path(p, format, i, len(paths)))
+            if rep.messages_added:
+                self._window_messages(progress, cancel)
         except DataDirError as e:  # the disk filled: report what was imported before
             if getattr(e, "source_report", None) is not None:
                 rep.sources.append(e.source_report)
@@ -82,6 +88,20 @@ class ImportOps:
             err.report = rep
             raise err
         return rep
+
+    def _window_messages(self, progress: Optional[ProgressFn],
+                         cancel: Optional[CancelToken]) -> None:
+        """Index the new messages with their neighbours (``message_windows``) before the
+        import returns: keyword search is ready when the import says so, instead of the
+        first search waiting for it. A failure here leaves the import standing (the next
+        search builds what is missing); a cancel stops it like the import."""
+        try:
+            update_windows(self.store, gap_minutes=self.settings.session_gap_minutes,
+                           progress=progress, cancel=cancel)
+        except (Cancelled, DataDirError):
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("indexing message windows after the import failed")
 
     def _chunks_removed(self, labels: list[int]) -> None:
         """Drop from the loaded vector index the vectors of chunks a changed document
