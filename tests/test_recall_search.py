@@ -379,3 +379,35 @@ def test_a_follow_up_never_outranks_the_messages_the_query_matches(sm):
     ids = _ids(sm, "flight to Lisbon", 5)
     assert set(ids[:2]) == {"m0", "m1"}, ids
     assert ids.index("m2") > 1
+
+
+def test_two_processes_windowing_the_same_new_chat_never_collide(sm, monkeypatch):
+    """The app, an import and the MCP server each bring the windows up to date; when
+    another process windows a conversation between this one finding it stale and
+    writing it, the write sees that under the lock (no "constraint failed")."""
+    import secondme.recall.windows as windows
+    from secondme.store.db import Store
+
+    load_conversations(sm.store, [{"id": "c9", "title": "t", "participants": ["Anna", "Ben"],
+                                   "messages": _msgs(CHAT, prefix="w")}])
+    other = Store.open(sm.store.path)
+    real = windows.build_conversation
+    raced = []
+
+    def build_then_race(conn, cid, *a):
+        rows = real(conn, cid, *a)
+        if not raced:   # "another process" windows it first
+            raced.append(cid)
+            stale = windows.stale_conversations(other)
+            windows._window(other, stale, windows.WINDOW_WIDTH, 240, None, None)
+        return rows
+
+    monkeypatch.setattr(windows, "build_conversation", build_then_race)
+    try:
+        windows.update_windows(sm.store)
+    finally:
+        other.close()
+    assert raced
+    n = sm.store.conn.execute("select count(*) from message_windows").fetchone()[0]
+    assert n == len(CHAT)
+    assert windows.windows_fresh(sm.store)

@@ -163,15 +163,20 @@ def _window(store: Store, stale: list[tuple[int, int, int]], width: int, gap_min
     if stale:
         report(progress, "indexing message windows", 0, total)
     fmts = dict(conn.execute("select id, format from conversations").fetchall())
-    windowed = {r[0] for r in conn.execute(
-        "select conversation_id from message_windows_state")}
     for cid, cnt, mx in stale:
         check(cancel)
         rows = build_conversation(conn, cid, width, gap_minutes * 60, fmts.get(cid, ""))
         with store.write() as db:
             c = db.conn
+            # read under the write lock: another process (the app, an import, the MCP
+            # server) may have windowed this conversation since it was found stale
+            state = c.execute("select messages, max_id, width from message_windows_state "
+                              "where conversation_id = ?", [cid]).fetchone()
+            if state == (cnt, mx, width):
+                done += len(rows)
+                continue
             # a conversation never windowed has no rows to replace (a new import)
-            ids = [r[0] for r in rows] if cid in windowed else []
+            ids = [r[0] for r in rows] if state is not None else []
             for i in range(0, len(ids), 500):
                 part = ids[i:i + 500]
                 c.execute(f"delete from message_windows where rowid in "
