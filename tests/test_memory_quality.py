@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from conftest import FIXTURES
 
 from secondme.memory.evaluate import (
@@ -27,6 +28,7 @@ from secondme.models.llm import ScriptedLLM
 
 LABELLED = FIXTURES / "memory" / "labelled"
 HALVES = ("tune", "heldout")
+FRESH = ("fresh", "fresh2")     # later held-out sets, in the order they were written
 
 
 def run_all(fake_embedder, make_llm, half, casual=None):
@@ -81,16 +83,18 @@ def test_the_labelled_set_is_big_varied_and_well_formed():
     assert kinds == {"document", "assistant", "group"}
 
 
-def test_the_fresh_held_out_set_is_varied_and_well_formed():
-    """The second held-out set (written later, scored before any rule change, never read
-    for failure analysis) has its own people and every kind of source."""
+@pytest.mark.parametrize("half", ["fresh", "fresh2"])
+def test_the_fresh_held_out_sets_are_varied_and_well_formed(half):
+    """The later held-out sets (each written by another hand after the rules it is scored
+    against, scored once before any rule change, never read for failure analysis) have
+    their own people and every kind of source."""
     speakers, kinds = set(), set()
-    files, facts = _check_half("fresh", speakers, kinds)
+    files, facts = _check_half(half, speakers, kinds)
     assert files >= 8 and facts >= 150
     assert kinds == {"document", "assistant", "group"}
     older: set = set()
-    for half in HALVES:
-        _check_half(half, older, set())
+    for earlier in HALVES + FRESH[:FRESH.index(half)]:
+        _check_half(earlier, older, set())
     assert len(speakers - older) >= 20           # mostly new people, not the old casts
 
 
