@@ -157,3 +157,47 @@ def test_pronoun_evidence_needs_a_clear_majority():
                              ("Ben", "Anna, her dog is here")], people) == {}
     # the pronoun after the next person named belongs to that person
     assert pronoun_evidence([("Carl", "Anna met Ben and he loved it")], people) == {"ben": "he"}
+
+
+@pytest.mark.parametrize("said,expected", [
+    # an unsaid "I'm": where or how the speaker is, with no verb at all
+    ("finally out of the cast!!", ["Anna is finally out of the cast."]),
+    ("back home since yesterday", ["Anna is back home since Tuesday, 9 May 2023."]),
+    ("At the airport now!", ["Anna is at the airport now."]),
+    ("in 2 weeks", []), ("on my way", []), ("in love with it", []),
+    # a parent or grandparent named by the word alone is the speaker's
+    ("nah mum's staying with me till it's off",
+     ["Anna's mum's staying with Anna till it's off."]),
+    ("abuela cried at the slideshow", ["Anna's abuela cried at the slideshow."]),
+    # a bare noun with an event verb is the speaker's news when it has a date
+    ("hip op went well yesterday", ["Anna's hip op went well on Tuesday, 9 May 2023."]),
+    ("Baby girl arrived on Sunday!", ["Anna's baby girl arrived on Sunday, 7 May 2023."]),
+    ("hip op went well", []),
+    # a routine is something to remember even when its verb is all it says
+    ("I run every morning", ["Anna runs every morning."]),
+    ("I run", []),
+])
+def test_what_casual_chat_leaves_out(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+def test_it_is_the_thing_just_named_in_the_same_message():
+    assert texts(window(("Anna", "I bought a new bike last week. It cost 800 euros."))) == [
+        "Anna bought a new bike in the week of 1 May 2023.", "The new bike cost 800 euros."]
+    assert texts(window(("Anna", "I finally started restoring that old sailboat my uncle "
+                                 "left me. It's in a barn near Whitstable."))) == [
+        "Anna finally started restoring that old sailboat Anna's uncle left Anna.",
+        "The old sailboat is in a barn near Whitstable."]
+    # an evaluation of the thing is no fact; "it" with nothing named before is nobody's
+    assert texts(window(("Anna", "We went to the concert yesterday. It was amazing!"))) == [
+        "Anna went to the concert on Tuesday, 9 May 2023."]
+    assert texts(window(("Anna", "It's in a barn near Whitstable."))) == []
+
+
+def test_she_may_be_an_animal_and_never_the_person_greeted():
+    assert texts(window(("Anna", "We adopted a cat! She's a one-eyed tabby called Olive."))) \
+        == ["Anna adopted a cat.", "The cat is a one-eyed tabby called Olive."]
+    w = window(("Dev", "How's your family?"),
+               ("Anna", "Hi Dev! Quick update. She teaches my mum her old recipes now."),
+               participants=("Anna", "Dev"))
+    assert not any("Dev" in t for t in texts(w))

@@ -29,9 +29,12 @@ from typing import Optional
 from .entities import find_entities, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .salience import (
+    HABIT,
+    elided_state,
     is_reaction,
     pronoun_evidence,
     reflexive,
+    resolve_it,
     resolve_pronoun,
     resolve_we,
     strip_lead,
@@ -158,6 +161,13 @@ _CONJ_IRREG = {"have": "has", "do": "does", "go": "goes", "am": "is", "are": "is
 #: at 10"); kept only with a number in the clause
 _BARE_THING = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:is|are|was|were|goes|go|went|costs?|"
                          r"starts?|opens?|closes?|ends?)\b")
+#: a bare noun with an event verb, kept only with a date ("hip op went well yesterday",
+#: "Baby girl arrived on Sunday", "offer accepted yesterday")
+_BARE_EVENT = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:went|arrived|came|happened|started|"
+                         r"ended|finished|opened|closed|accepted|approved|confirmed|extended|"
+                         r"cancelled|canceled|postponed|(?:was|got|is|were|has been) "
+                         r"(?:accepted|approved|born|cancelled|canceled|postponed|delayed|"
+                         r"confirmed|booked|extended|moved|sold|signed))\b", re.I)
 _STATIVE_NOISE = re.compile(r"^\W*$")
 
 _VERB_BASES = """
@@ -169,7 +179,7 @@ open close build grow keep lose win watch listen sing dance paint draw climb hik
 celebrate graduate retire train practise practice volunteer apply hire fire promote earn
 save spend book cancel return arrive land change switch miss use wear turn become seem
 look sound bring send show help follow lead manage run host organise organize attend
-finish complete pass fail speak smell taste hurt injure recover sign retrain expect
+finish complete pass fail speak smell taste hurt injure recover sign retrain expect cost
 """.split()
 _IRREG_FORMS = {"is", "am", "are", "was", "were", "been", "being", "has", "had", "does",
                 "did", "done", "goes", "went", "gone", "got", "gotten", "made", "took",
@@ -481,7 +491,8 @@ def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: i
     if not toks or (not [t for t in toks if t not in entity_tokens] and len(text.split()) < 4):
         return False        # only names: "Kevin will."
     # one telling word is enough when it names a life topic ("Anna is vegetarian")
-    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])))
+    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])
+                                                  or HABIT.search(text)))
 
 
 def _third_person_subject(s: str, people: set[str]) -> bool:
@@ -649,7 +660,7 @@ class DeterministicExtractor:
             return None
         if _GREETING_START.match(s) and len(s.split()) <= 6:
             return None
-        if not has_verb(s) or is_reaction(s):
+        if not (has_verb(s) or elided_state(s)) or is_reaction(s):
             return None
         if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
             return None
@@ -659,7 +670,15 @@ class DeterministicExtractor:
 
     def _resolve_subject(self, s: str, kind: str, item: WindowItem, idx: int, window: Window,
                          name: Optional[str], ctx: _Context) -> Optional[str]:
-        """``s`` with "we" and a "he/she" subject resolved, or None when they cannot be."""
+        """``s`` with "we", a "he/she" and an "it" subject resolved, or None when they
+        cannot be."""
+        if kind == "it":
+            cut = item.text.find(s[:12])
+            thing = resolve_it(item.text[:cut] if cut > 0 else "", _VERBS)
+            if not thing:
+                return None
+            s = re.sub(r"^(.*?)\b[Ii]t(?:'s\b|\b)", lambda m: m.group(1) + thing + (
+                " is" if m.group(0).endswith("'s") else ""), s, count=1)
         if name and _WE_ANY.search(s):
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
             speaker = item.speaker if item.kind == "message" and item.speaker else name
@@ -678,7 +697,10 @@ class DeterministicExtractor:
                                 _addressee(it, window, j) if it.kind == "message" else None,
                                 it.text))
             cut = item.text.find(s[:12])
-            history.append((name or item.speaker, None, item.text[:cut] if cut > 0 else ""))
+            # a name said to the addressee ("Hi Dev! … she's settling in") is not "she"
+            history.append((name or item.speaker,
+                            _addressee(item, window, idx) if item.kind == "message" else None,
+                            item.text[:cut] if cut > 0 else ""))
             who = resolve_pronoun(history, ctx.is_person)
             m = _PRONOUN_START.match(s)
             if not who or not m:
@@ -702,6 +724,15 @@ class DeterministicExtractor:
             if m and m.group(1).lower() not in STOPWORDS:
                 kind = "thing"      # "rent is 50 quid higher from July": news with a number
         if kind is None:
+            m = _BARE_EVENT.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS and find_dates(s, ref):
+                # "hip op went well yesterday": the speaker's own news, with a date
+                lead, rest = strip_lead(s)
+                s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind == "kin":
+            lead, rest = strip_lead(s)
+            s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None:
             return None
         if kind == "elided-plan":
             kind = "elided" if find_dates(s, ref) else None
@@ -711,6 +742,17 @@ class DeterministicExtractor:
             verb = rest.split()[0].lower()
             s = lead + ("I'm " if verb.endswith("ing") or verb in ("back", "off") else "I ") \
                 + rest[0].lower() + rest[1:]
+            kind = "first"
+        if kind == "elided-state":
+            if has_verb(s):
+                return None             # "in Berlin we found a flat": not a bare state
+            lead, rest = strip_lead(s)
+            if re.fullmatch(r"(?:(?:just|finally|still|now|already|also|so|and)[\s,]+)+", lead,
+                            re.I):      # "finally out of the cast" → "I'm finally out of …"
+                lead, rest = "", lead.lower().strip(" ,") + " " + rest[0].lower() + rest[1:]
+                s = "I'm " + rest
+            else:
+                s = lead + "I'm " + rest[0].lower() + rest[1:]
             kind = "first"
         if kind == "elided":
             lead, rest = strip_lead(s)
@@ -739,6 +781,12 @@ class DeterministicExtractor:
             subject = name
         elif kind in ("first", "we"):
             subject = "I"
+        elif kind == "it":
+            # the thing is the subject: its own words say nothing ("The concert was
+            # amazing" is an evaluation, "The sailboat is in a barn near Whitstable" a fact)
+            subject = re.split(r"\s+(?:is|was|has|had|needs|needed|looks|sits|lives|cost|"
+                               r"costs|took|takes|belonged|came|comes|used|will|should)\b",
+                               text, maxsplit=1)[0]
         else:
             m = re.match(r"^(?:.*?\b)?([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", strip_lead(text)[1])
             subject = m.group(1) if m else ""

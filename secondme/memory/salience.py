@@ -117,11 +117,21 @@ _LEAD = re.compile(
     r"wednesday|thursday|friday|saturday|sunday)|in (?:january|february|march|april|may|"
     r"june|july|august|september|october|november|december|\d{4})|(?:a|one|two|three|"
     r"few|couple of|\d+) (?:days?|weeks?|months?|years?) ago|over the weekend|"
-    r"at the weekend|the other day|earlier today|this past \w+)[\s,]+)+", re.I)
+    r"at the weekend|the other day|earlier today|this past \w+|some days|most days|"
+    r"these days|nowadays|usually|sometimes|often|on weekends|at weekends|every (?:day|"
+    r"morning|evening|night|week|weekend|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday))[\s,]+)+", re.I)
 _FIRST = re.compile(r"^(?:i|i'm|im|i've|ive|i'll|i'd|my|mine)\b", re.I)
 _WE = re.compile(r"^(?:we|we're|we've|we'll|we'd|our)\b", re.I)
 _COMPOUND_ME = re.compile(r"^(?:[A-Z][\w\-]+|my \w+|[a-z]+) and (?:i|me)\b|^me and \S+",
                           re.I)
+# "mum's staying with me", "abuela cried at the slideshow": a parent or grandparent named
+# by the word alone is the speaker's own
+_BARE_KIN = re.compile(r"^(?:mum|mom|mummy|mommy|mam|dad|daddy|papa|papà|papá|mama|mamma|"
+                       r"mamá|grandma|granny|grandpa|grandad|granddad|nan|nana|nonna|nonno|"
+                       r"abuela|abuelo|oma|opa)(?='s\b|\s+(?:is|was|has|had|will|can|says|"
+                       r"said|told|came|went|got|loves|likes|hates|cried|called|made|"
+                       r"[a-z]+ed|[a-z]+s)\b)", re.I)
 _PRONOUN = re.compile(r"^(?:he|she|he's|she's|he'd|she'd|he'll|she'll)\b", re.I)
 # "It pushed me to open my own bakery", "The support group has made me feel accepted":
 # a thing as subject, the speaker in the predicate
@@ -157,6 +167,13 @@ _ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wi
 _ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
                           r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
                           r"\s+\S+", re.I)
+# casual chat also drops "I'm": "Finally out of the cast!", "back in Munich since Monday",
+# "still at the hospital" — where or how the speaker is, said without any verb
+_ELIDED_STATE = re.compile(
+    r"^(?:out of |back (?:in|at|from|to|on) |back home\b|home (?:from|since|again|now)\b|"
+    r"(?:in|at|on|off|away|stuck) (?!(?:my|the|your|our) way\b|\d|least\b|all\b|last\b|"
+    r"first\b|once\b|case\b|general\b|fact\b|the end\b|a (?:bit|sec|minute|moment|while|few|"
+    r"couple|row)\b|it\b|that\b|this\b|you\b|u\b|love\b|time\b|my mind\b))\s*\S", re.I)
 _YOUR_KIN = re.compile(r"^your (?:little |big |older |younger )?(?:sister|brother|mom|mum|mother|"
                        r"dad|father|grandma|grandpa|cousin|aunt|uncle|son|daughter|wife|"
                        r"husband|partner|boyfriend|girlfriend)\b", re.I)
@@ -177,7 +194,10 @@ def subject_of(clause: str, is_name) -> Optional[str]:
     helped me), ``"we"``, ``"pronoun"`` (he/she), ``"yours"`` (your brother …), ``"name"``
     (a person ``is_name`` accepts as a name at the start), ``"thing"`` (something that
     happened, or did something to the speaker), ``"elided"``/``"elided-plan"`` (casual
-    chat's unsaid "I"), or None (no subject, an imperative, an unresolvable one)."""
+    chat's unsaid "I"), ``"elided-state"`` (an unsaid "I'm": "back home since Monday"; the
+    caller checks there is no verb), ``"it"`` ("it"/"it's" first: a thing said before),
+    ``"kin"`` ("mum", "abuela" alone: the speaker's own), or
+    None (no subject, an imperative, an unresolvable one)."""
     _lead, rest = strip_lead(clause)
     if not rest:
         return None
@@ -185,6 +205,8 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "first"
     if _WE.match(rest):
         return "we"
+    if _BARE_KIN.match(rest):
+        return "kin"            # "mum's staying with me": the speaker's mum
     if _PRONOUN.match(rest):
         return "pronoun"
     if _YOUR_KIN.match(rest):
@@ -196,10 +218,67 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "name"           # also "giulia got a puppy" when Giulia is a name here
     if _IT_ME.match(rest) or _THE_EVENT.match(rest) or _ACTIVITY_ME.match(rest):
         return "thing"
+    if _IT.match(rest):
+        return "it"             # "It's in a barn near Whitstable": see resolve_it
     if _ELIDED.match(rest) and not _ELIDED_NOT.match(rest):
         return "elided"         # "Started a new job today!" — the speaker, unsaid
     if _ELIDED_PLAN.match(rest):
         return "elided-plan"    # "start may 2", "landing the 22nd": only with a date
+    if _ELIDED_STATE.match(rest):
+        return "elided-state"   # "finally out of the cast": the speaker, no verb at all
+    return None
+
+
+def elided_state(clause: str) -> bool:
+    """Whether ``clause`` (no verb of its own) says where or how the speaker is with the
+    "I'm" left out: "Finally out of Hamburg", "back home since Tuesday"."""
+    return bool(_ELIDED_STATE.match(strip_lead(clause)[1]))
+
+
+# -- "it" ----------------------------------------------------------------------------
+_IT = re.compile(r"^it(?:'s|\s+(?:is|was|has|had|needs|needed|needs|looks|sits|lives|"
+                 r"cost|costs|took|takes|belonged|came|comes|used to|will|should))\b", re.I)
+_NP_DET = re.compile(r"\b(a|an|the|that|this|my|our)\s+", re.I)
+_NP_STOP = frozenset("""
+from in at on with for to near of by into onto over under about after before since until
+till during across through around and or but so because which who whom whose that this
+these those my his her our their your its it me him them us you i we they he she
+""".split())
+_NOT_THING = frozenset("""
+time times day days week weeks month months year years morning evening night afternoon
+weekend moment bit lot thing things stuff way idea news something anything everything
+nothing one ones kind sort type part rest end start beginning same other others
+""".split())
+
+
+def resolve_it(before: str, verbs: frozenset = frozenset()) -> Optional[str]:
+    """The thing a clause-initial "it" most likely means: the first noun phrase with a
+    determiner ("that old wooden sailboat", "a cat", "my new flat") in the sentence just
+    before it in the same message, never a person, a pet, a time or a vague word (nor a
+    word of ``verbs``, after its first). Returned with "the" for "a/an/that/this" ("the
+    old wooden sailboat") and its own possessive otherwise ("my new flat"); None when
+    there is none."""
+    sents = [x for x in re.split(r"(?<=[.!?])\s+|\n+", before.strip()) if x.strip()]
+    if not sents:
+        return None
+    last = sents[-1]
+    for m in _NP_DET.finditer(last):
+        words = []
+        for w in re.findall(r"[\w'\-]+|[^\w\s]", last[m.end():])[:5]:
+            lw = w.lower()
+            if not re.fullmatch(r"[a-z][a-z\-]*", w) or lw in _NP_STOP or lw in STOPWORDS \
+                    or lw.endswith("ly") or lw in verbs and words:
+                break
+            words.append(w)
+        if not words or len(words) > 4:
+            continue
+        head = words[-1].lower()
+        if head in _NOT_THING or any(_KIN_WORD.match(w) for w in words) or len(head) < 3 or \
+                head.endswith(("ing", "ed")):
+            continue
+        det = m.group(1).lower()
+        det = det if det in ("my", "our", "the") else "the"
+        return det + " " + " ".join(words)
     return None
 
 
@@ -236,8 +315,16 @@ _KIN = (r"sister|brother|mom|mum|mother|dad|father|wife|husband|partner|boyfrien
         r"girlfriend|son|daughter|cousin|aunt|uncle|grandma|grandpa|grandmother|grandfather|"
         r"niece|nephew|boss|friend|best friend|roommate|flatmate|neighbou?r|colleague|"
         r"coworker|teacher|therapist|doctor|fianc[ée]e?|baby|kid|manager")
-_MENTION = re.compile(rf"\b([Mm]y|[Yy]our|[Hh]is|[Hh]er) ((?:little |big |older |younger |best )?"
-                      rf"(?:{_KIN}))(?: ([A-Z][a-zà-ÿ]+))?\b|\b([A-Z][a-zà-ÿ]+)\b")
+_PETS = r"cat|dog|puppy|kitten|pup|horse|pony|rabbit|bunny|hamster|parrot|tortoise|bird"
+_MENTION = re.compile(rf"\b([Mm]y|[Yy]our|[Hh]is|[Hh]er) ((?:little |big |older |younger |best |"
+                      rf"new |old )?(?:{_KIN}|{_PETS}))(?: ([A-Z][a-zà-ÿ]+))?\b|"
+                      rf"\b([A-Z][a-zà-ÿ]+)\b|"
+                      # "we adopted a cat … She's a one-eyed tabby": an animal said just
+                      # before is who "she" is
+                      rf"\b(?:[Aa]n?|[Tt]he|[Oo]ur) (?:(?:little|new|old|tiny|rescue|young|"
+                      rf"[a-z]+-[a-z]+) )?((?:{_PETS}))\b")
+_KIN_WORD = re.compile(rf"^(?:{_KIN}|{_PETS}|people|person|guy|girl|boy|man|woman|lady|"
+                       rf"family|parents|folks|everyone|team|friends|kids|children)$", re.I)
 
 
 def resolve_pronoun(history: Sequence[tuple[str, str, str]], is_person) -> Optional[str]:
@@ -258,6 +345,8 @@ def resolve_pronoun(history: Sequence[tuple[str, str, str]], is_person) -> Optio
             elif m.group(4) and is_person(m.group(4)) and m.group(4) not in (speaker,
                                                                               addressee):
                 best = m.group(4)
+            elif m.group(5):
+                best = "the " + m.group(5)
         if best:
             return best
     return None
@@ -306,13 +395,18 @@ widowed vegetarian vegan sober single dating moved quit adopted injured sick rec
 """.split())
 
 
+HABIT = re.compile(r"\bevery (?:single )?(?:day|morning|evening|night|week|weekend|month|"
+                    r"year|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b|"
+                    r"\b(?:once|twice|\w+ times) a (?:day|week|month|year)\b", re.I)
+
+
 def substantive(text: str, subject_tokens: set[str], verbs: set[str],
                 n_dates: int = 0, other_names: int = 0, subject: str = "") -> bool:
     """Whether a rewritten fact says something beyond who and a verb: a thing, place,
     time, number, named other or life event — not only evaluations and pronouns. The
     main verb after ``subject`` ("Sam will *survive*") says nothing on its own."""
-    if n_dates or other_names:
-        return True
+    if n_dates or other_names or HABIT.search(text):
+        return True             # "… every Saturday", "physio twice a week": a routine
     skip = ""
     if subject and text.startswith(subject):
         m = _AUX.match(text[len(subject):])
