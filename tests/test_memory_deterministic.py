@@ -171,3 +171,22 @@ def test_short_answers_to_what_kind_of_questions(answer, expected):
     assert texts(window(("Ben", "Wow! What kind of food?"), ("Anna", answer))) == expected
     # the same words with no question before them are no fact
     assert texts(window(("Anna", answer.split(".")[0] + "."))) == []
+
+
+@pytest.mark.parametrize("said,expected", [
+    # "please" after "yes" is politeness, not a request
+    ("yes please, my wife makes a great broad bean falafel",
+     ["Anna's wife makes a great broad bean falafel."]),
+    # an opinion of a thing judged against others is the speaker's, a compliment is not
+    ("Pink Fir Apple are the best potatoes, don't let anyone tell you otherwise",
+     ["Anna thinks Pink Fir Apple are the best potatoes."]),
+    ("The sequel is way better than the first one",
+     ["Anna thinks the sequel is way better than the first one."]),
+    ("Your cake is the best", []), ("that is the best news", []),
+    # someone unnamed did something, with a date: news
+    ("bad news, someone broke into the shared shed last night",
+     ["Someone broke into the shared shed on Tuesday, 9 May 2023."]),
+    ("someone broke into the shared shed", []),
+])
+def test_opinions_politeness_and_unnamed_doers(said, expected):
+    assert texts(window(("Anna", said))) == expected

@@ -66,7 +66,7 @@ _INTERJ = re.compile(
     r"(?:(?:stop|deal|wait|look|listen|dude|man|girl|bro|sis|babe|hun|love|honey|true|same|"
     r"right|totally|exactly|absolutely|definitely|sure|cool|nice|great|awesome|amazing|"
     r"perfect|wonderful|lovely|brilliant|fantastic|incredible|beautiful|inspiring|"
-    r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc)"
+    r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc|please|pls|plz)"
     r"(?: \w+)?\s*[,!.:;\-–—]+\s*))+", re.I)
 #: a name said to someone at the start ("Lena, the boiler …", "Tom, I moved …"); not a list
 #: of names ("Anna, Ben and I …")
@@ -106,7 +106,9 @@ _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
                            # "Her name is Nadia, she's a pharmacist", "…in April, Dana
                            # approved it yesterday": a new subject after a comma
                            rf",\s+(?=(?:he|she)(?:'s|\s+(?:is|was|has|had|will|works|lives))\b|"
-                           rf"{_NAME_VERB})")
+                           rf"{_NAME_VERB})|"
+                           # "…the best potatoes, don't let anyone tell you otherwise"
+                           r",\s+(?=(?:don'?t|do not) (?:let|worry|forget|tell|ask)\b)")
 #: "I start at Boeing next month, finally leaving Amazon": a participle after a comma
 #: shares the subject of a first-person clause
 _SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:I|I'm|I've|I'll)\b.{8,}?),\s+"
@@ -168,6 +170,17 @@ _BARE_EVENT = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:went|arrived|came|happen
                          r"cancelled|canceled|postponed|(?:was|got|is|were|has been) "
                          r"(?:accepted|approved|born|cancelled|canceled|postponed|delayed|"
                          r"confirmed|booked|extended|moved|sold|signed))\b", re.I)
+#: a thing judged against others — "X is the best Y", "overrated", "better than" — is an
+#: opinion worth keeping, unlike "that sounds amazing" (a reaction)
+_OPINION_OF_THING = re.compile(
+    r"^(?!(?:it|this|that|these|those|there|he|she|they|you|u|your|ur|yours|everything|"
+    r"everyone|nothing)"
+    r"\b)(?:(?:the|this|that|these|those) )?[\w\-']+(?: [\w\-']+){0,3}? (?:is|are|was|were)"
+    r"(?: (?:honestly|really|just|still|totally|so|way|by far|definitely))? (?:the (?:best|worst|"
+    r"greatest)|overrated|underrated|(?:much |way |so )?(?:better|worse) than)\b", re.I)
+#: someone unnamed did something, with a date: news ("someone broke into the shed")
+_SOMEONE_EVENT = re.compile(r"^(?:someone|somebody)\s+(?:\w+ed|broke|stole|took|hit|stole|"
+                            r"left|sent|bought|sold|found|came)\b", re.I)
 _STATIVE_NOISE = re.compile(r"^\W*$")
 
 _VERB_BASES = """
@@ -729,6 +742,13 @@ class DeterministicExtractor:
                 # "hip op went well yesterday": the speaker's own news, with a date
                 lead, rest = strip_lead(s)
                 s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and _OPINION_OF_THING.match(strip_lead(s)[1]):
+            # "Pink Fir Apple are the best potatoes": the speaker's opinion of a thing
+            lead, rest = strip_lead(s)
+            s, kind = lead + "I think " + rest[0].lower() + rest[1:] if re.match(
+                r"(?:The|This|That|These|Those)\b", rest) else lead + "I think " + rest, "first"
+        if kind is None and _SOMEONE_EVENT.match(strip_lead(s)[1]) and find_dates(s, ref):
+            kind = "thing"          # "someone broke into the shed last night"
         if kind == "kin":
             lead, rest = strip_lead(s)
             s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
