@@ -190,3 +190,36 @@ def test_short_answers_to_what_kind_of_questions(answer, expected):
 ])
 def test_opinions_politeness_and_unnamed_doers(said, expected):
     assert texts(window(("Anna", said))) == expected
+
+
+def _reply(question, answer):
+    w = window(("Bea", question), ("Femi", answer), participants=("Bea", "Femi"))
+    return [(f.text, f.sources) for f in DeterministicExtractor().extract(w).facts]
+
+
+@pytest.mark.parametrize("question,answer,expected", [
+    # an answer without a subject keeps its question, and cites both messages
+    ("how did you even break it?", "five-a-side. tackle from a 50 year old",
+     "Asked how did Femi even break it, Femi said five-a-side, tackle from a 50 year old."),
+    ("did you finish the marathon in the end?", "4:22!",
+     "Asked did Femi finish the marathon in the end, Femi said 4:22."),
+    ("the one in Walthamstow?", "that one. 2 bed terrace with the tiny garden",
+     "Asked about the one in Walthamstow, Femi said 2 bed terrace with the tiny garden."),
+    ("who's teaching u", "my dad", "Asked who's teaching Femi, Femi said Femi's dad."),
+    ("how long is the project now?", "they extended it by three months",
+     "Asked how long is the project now, Femi said they extended it by three months."),
+])
+def test_short_answers_keep_their_question(question, answer, expected):
+    assert _reply(question, answer) == [(expected, [1, 2])]
+
+
+@pytest.mark.parametrize("question,answer", [
+    ("how are you?", "five-a-side"),                        # an idle question
+    ("how's the job going?", "You've talked about that boat for years."),   # about the other
+    ("any plans?", "no idea yet"),                          # no answer
+    ("what should I bring?", "bring wine"),                 # an imperative
+    ("how was it?", "That's lovely to hear."),              # a reaction
+    ("five-a-side?", "five-a-side."),                       # "five-a-side" asked by nobody
+])
+def test_replies_that_answer_nothing_are_not_facts(question, answer):
+    assert _reply(question, answer) == []

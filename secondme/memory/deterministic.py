@@ -301,6 +301,38 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in out if p]
 
 
+#: questions that ask after nothing in particular ("how are you?", "you ok?", "right?")
+_IDLE_QUESTION = re.compile(r"^(?:how (?:are|r) (?:you|u)|how(?:'s| is) it going|what'?s up|"
+                            r"wyd|sup|(?:are )?(?:you|u) (?:ok|okay|good|alright|there|up)|"
+                            r"r u (?:ok|okay|up)|right|really|seriously|why|what|huh|and you|"
+                            r"you|u|how about you)\W*$", re.I)
+#: a reply that answers nothing ("no idea", "not sure", "maybe", "haha")
+_NOT_AN_ANSWER = re.compile(r"^(?:no|not|nope|nah|idk|dunno|maybe|perhaps|sure|yes|yeah|yep|"
+                            r"ok|okay|haha\w*|lol|thanks|thank|same|good|fine|never mind)\b"
+                            r"(?!\s+\w+\s+\w+)", re.I)
+
+
+def _question_before(item: WindowItem, idx: int, window: Window
+                     ) -> Optional[tuple[WindowItem, str]]:
+    """(the message, its question) when the message just before ``item`` is someone
+    else's question about something ("how's the leg?", "what did they take?"); None for
+    idle questions ("how are you?") and for a first message."""
+    if idx == 0 or item.kind != "message":
+        return None
+    prev = window.items[idx - 1]
+    if prev.kind != "message" or prev.speaker == item.speaker or is_assistant(prev):
+        return None
+    sents = split_sentences(prev.text)
+    q = _clean(sents[-1]) if sents else ""
+    if not q or not sents[-1].rstrip().endswith("?") and not _QUESTION_START.match(q):
+        return None
+    q = q.rstrip("?!. ")
+    if _IDLE_QUESTION.match(q) or not [t for t in content_tokens(q)
+                                        if t not in ("ok", "okay", "u", "ur", "r")]:
+        return None
+    return prev, q
+
+
 def _third_person(verb: str) -> str:
     v = verb
     low = v.lower()
@@ -623,9 +655,18 @@ class DeterministicExtractor:
             sents = split_sentences(item.text)
             answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
                                        ref, ctx)
-            for sent in sents:
+            asked = _question_before(item, idx, window)
+            skip = -1
+            for n, sent in enumerate(sents):
+                if n == skip:
+                    continue
                 fact = answer or self._sentence_fact(sent, item, idx, window, name, ref, ctx)
                 answer = None
+                if fact is None and asked and n < 2:
+                    fact, used = self._reply_fact(sents[n:n + 2], asked, item, window, name,
+                                                  ref, ctx)
+                    asked = None if fact else asked     # one reply fact per message
+                    skip = n + 1 if used > 1 else skip
                 if fact is None:
                     continue
                 key = norm_name(fact.text)
@@ -657,6 +698,69 @@ class DeterministicExtractor:
         text, dates = rewrite_dates(f"{name}'s {q.group(1).lower()} is {frag}", ref, "unknown")
         return self._fact(_finish(text), dates, item, window, name, ref, ctx, "unknown", name,
                           None, True)
+
+    def _reply_fact(self, sents: list[str], asked: tuple[WindowItem, str], item: WindowItem,
+                    window: Window, name: Optional[str], ref, ctx: _Context
+                    ) -> tuple[Optional[Fact], int]:
+        """A short reply with no subject of its own to a question someone else asked just
+        before ("how did you even break it?" — "five-a-side. tackle from a 50 year old")
+        as "Asked how did Femi even break it, Femi said five-a-side, tackle from a 50 year
+        old": the answer means nothing without its question, and a careful reader keeps the
+        two together. Takes the first of ``sents`` and the next when it is a fragment too;
+        returns (the fact citing both messages or None, how many sentences it used)."""
+        if not name:
+            return None, 0
+        frags = []
+        for sent in sents:
+            frag = self._answer_fragment(sent, ctx)
+            if frag is None:
+                break
+            frags.append(frag)
+        question, q = asked
+        if not frags or set(content_tokens(" ".join(frags))) <= set(content_tokens(q)):
+            return None, 0          # "five-a-side?" — "five-a-side": an echo adds nothing
+        asker = speaker_name(question, window) or question.speaker
+        q = _replace_you(_replace_first_person(q, asker), name)
+        q = re.sub(rf"\b(are|were|have|do)\s+{re.escape(name)}\b",
+                   lambda m: {"are": "is", "were": "was", "have": "has", "do": "does"}[
+                       m.group(1).lower()] + " " + name, q, flags=re.I)
+        q = re.sub(rf"\b(does|did|do) {re.escape(name)} has\b", rf"\1 {name} have", q)
+        q = re.sub(r",?\s+(?:right|yeah|no|or not)$", "", q, flags=re.I)
+        if q[:2].isupper():
+            q = q.lower()
+        q = q[0].lower() + q[1:]
+        # "what's it called?" reads as asked; "the one in Walthamstow?" asks about a thing
+        q = q if _QUESTION_START.match(q) else "about " + q
+        frag = _replace_you(_replace_first_person(", ".join(frags), name), asker)
+        first = frag.split()[0]
+        if first.lower() in STOPWORDS or first.lower() in _VERBS or \
+                first.lower().endswith(("ing", "ed", "ly")):
+            frag = frag[0].lower() + frag[1:]
+        when = tense(frag)
+        text, dates = rewrite_dates(f"Asked {q}, {name} said {frag}", ref, when)
+        fact = self._fact(_finish(text), dates, item, window, name, ref, ctx, when, name, asker,
+                          True)
+        if fact is None:
+            return None, 0
+        fact.sources = [question.id, item.id]
+        return fact, len(frags)
+
+    def _answer_fragment(self, sent: str, ctx: _Context) -> Optional[str]:
+        """``sent`` cleaned when it can answer a question on its own words: short, no
+        subject of its own (or only "my …" with no verb), not a reaction, an imperative,
+        talk about the other person or a non-answer ("no idea"); else None."""
+        frag = _clean(sent)
+        if not frag or frag.endswith("?") or len(frag.split()) > 14 or \
+                _GREETING.match(frag) or _SMALL_TALK.match(frag) or is_reaction(frag) or \
+                _REQUEST_START.match(frag) or _NOT_AN_ANSWER.match(frag) or \
+                _UNRESOLVED.match(frag) and not re.match(r"they\b", frag, re.I) or \
+                re.search(r"\b(?:you|your|u|ur)\b", frag, re.I) or \
+                frag.split()[0].lower() in _VERB_BASES or \
+                subject_of(frag, ctx.is_name) not in (None, "it", "first") or \
+                subject_of(frag, ctx.is_name) == "first" and has_verb(frag) or \
+                not substantive(frag, set(), _VERBS):
+            return None     # no answer: talk about the other, an imperative, a reaction
+        return frag.rstrip("!.… ")
 
     def _gate(self, raw: str) -> Optional[str]:
         """The cleaned clause when it may state a fact (not a question, greeting, small
