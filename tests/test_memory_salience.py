@@ -201,3 +201,21 @@ def test_she_may_be_an_animal_and_never_the_person_greeted():
                ("Anna", "Hi Dev! Quick update. She teaches my mum her old recipes now."),
                participants=("Anna", "Dev"))
     assert not any("Dev" in t for t in texts(w))
+
+
+@pytest.mark.parametrize("said,expected", [
+    # an unsaid "I'm"/"I've" before what the speaker is doing these days
+    ("Been learning to knit lately", ["Anna has been learning to knit lately."]),
+    ("Been to Paris twice this year", ["Anna has been to Paris twice in 2023."]),
+    ("Saving up for a car", ["Anna is saving up for a car."]),
+    ("Thinking of you!", []), ("Reading it now", []), ("Been there", []),
+    ("Been so busy", []),
+    # "we both" with nobody named is the speaker; what "we'll miss" is a feeling
+    ("We're both running on no sleep.", ["Anna is running on no sleep."]),
+    ("I'll miss you so much", []),
+    ("I always knew you'd do something amazing with your baking", []),
+    # a verb and a pronoun say nothing
+    ("We're keeping it.", []),
+])
+def test_what_the_speaker_is_doing_and_what_says_nothing(said, expected):
+    assert texts(window(("Anna", said))) == expected

@@ -572,7 +572,8 @@ _KNOWN_PERSON_VERBS = _EVENT_VERBS | {"is", "are", "can", "can't", "also", "woul
                                       "should", "does", "doesn't", "isn't", "wasn't"}
 
 
-_WE_AS_I = [(r"\b[Ww]e're\b", "I'm"), (r"\b[Ww]e've\b", "I've"), (r"\b[Ww]e'll\b", "I'll"),
+_WE_AS_I = [(r"\b([Ww]e(?:'re| are| were| have|'ve|'ll| will)?) both\b", r"\1"),
+            (r"\b[Ww]e're\b", "I'm"), (r"\b[Ww]e've\b", "I've"), (r"\b[Ww]e'll\b", "I'll"),
             (r"\b[Ww]e'd\b", "I'd"), (r"\b[Ww]e are\b", "I am"), (r"\b[Ww]e were\b", "I was"),
             (r"\b[Ww]e\b", "I"), (r"\b[Oo]urselves\b", "myself"), (r"\b[Oo]urs\b", "mine"),
             (r"\b[Oo]ur\b", "my"), (r"\bus\b", "me")]
@@ -866,6 +867,11 @@ class DeterministicExtractor:
             verb = rest.split()[0].lower()
             s = lead + ("I'm " if verb.endswith("ing") or verb in ("back", "off") else "I ") \
                 + rest[0].lower() + rest[1:]
+            kind = "first"
+        if kind == "elided-doing":
+            lead, rest = strip_lead(s)
+            s = lead + ("I've " if rest.lower().startswith("been") else "I'm ") + \
+                rest[0].lower() + rest[1:]
             kind = "first"
         if kind == "elided-state":
             if has_verb(s):

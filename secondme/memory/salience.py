@@ -31,7 +31,7 @@ from .text import STOPWORDS, content_tokens
 
 # -- reactions ---------------------------------------------------------------------------
 _INTENS = r"(?:(?:so|really|very|super|just|totally|truly|absolutely|genuinely|incredibly|" \
-          r"already|still|soo+|sooo+|kinda|honestly|all|quite|pretty|beyond|also)\s+)*"
+          r"already|still|soo+|sooo+|kinda|honestly|all|quite|pretty|beyond|also|always)\s+)*"
 _FEEL_ADJ = (r"proud|happy|glad|sorry|sure|excited|thrilled|jealous|obsessed|hooked|"
              r"honou?red|grateful|thankful|touched|impressed|speechless|amazed|curious|"
              r"crying|dying|screaming|relieved|rooting|in awe|all ears|confident|positive|"
@@ -63,8 +63,9 @@ _REACTIONS = [
     re.compile(r"^(?:i|we)\s+(?:can|could|should|must|need to|gotta|have to)\s+"
                r"(?:totally\s+|so\s+|only\s+)?(?:relate|imagine|tell|see why|understand)\b",
                re.I),
-    re.compile(r"^(?:i'?ll|i will|we'?ll|we will)\s+(?:definitely\s+|totally\s+)?"
-               r"(?:keep (?:that|it|you|this) in mind|remember that|take (?:it|that)|"
+    re.compile(r"^(?:i'?ll|i will|we'?ll|we will)\s+(?:definitely\s+|totally\s+|so\s+)?"
+               r"(?:miss (?:you|u|ya|it|this|that|them|him|her|y'?all|everyone)|"
+               r"keep (?:that|it|you|this) in mind|remember that|take (?:it|that)|"
                r"drink to that|hold you to (?:it|that)|be rooting|be there for you|"
                r"keep you posted|keep you updated|let you know|think about it)\b", re.I),
     # platitudes: "We can tackle life's challenges together!", "you'll get through this"
@@ -164,6 +165,15 @@ _ELIDED_NOT = re.compile(r"^(?:loved|liked|enjoyed|hated|missed|needed|wanted|wi
                          r"guessed|agreed|noted|added|checked|confused|tired|excited|"
                          r"bored|stressed|used|supposed|obsessed|blessed|married to you|"
                          r"[a-z]+ed (?:it|that|this|you|u)\b)", re.I)
+# … and "I'm"/"I've" before what the speaker is doing these days: "Watching Severance",
+# "Been learning to knit", "Saving up for a car" (never "thinking of you", "reading it")
+_NOT_A_THING = r"(?:you|u|ya|it|that|this|them|him|her|ur|your)\b"
+_ELIDED_DOING = re.compile(
+    rf"^(?:been\s+(?!(?:there|so|too|really|very|a bit|kinda|super)\b|\w+ing\s+(?:about\s+|"
+    rf"of\s+|on\s+)?{_NOT_A_THING})|(?:planning|thinking (?:about|of)|hoping|learning|"
+    rf"working on|training for|saving (?:up )?for|studying|looking (?:for|into)|considering|"
+    rf"reading|watching|writing|building|renovating|practi[cs]ing|volunteering|teaching|"
+    rf"taking)\s+(?!{_NOT_A_THING}))\S", re.I)
 _ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
                           r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
                           r"\s+\S+", re.I)
@@ -194,9 +204,10 @@ def subject_of(clause: str, is_name) -> Optional[str]:
     helped me), ``"we"``, ``"pronoun"`` (he/she), ``"yours"`` (your brother …), ``"name"``
     (a person ``is_name`` accepts as a name at the start), ``"thing"`` (something that
     happened, or did something to the speaker), ``"elided"``/``"elided-plan"`` (casual
-    chat's unsaid "I"), ``"elided-state"`` (an unsaid "I'm": "back home since Monday"; the
-    caller checks there is no verb), ``"it"`` ("it"/"it's" first: a thing said before),
-    ``"kin"`` ("mum", "abuela" alone: the speaker's own), or
+    chat's unsaid "I"), ``"elided-doing"`` (an unsaid "I'm"/"I've" before what the
+    speaker is doing: "been learning to knit"), ``"elided-state"`` (an unsaid "I'm":
+    "back home since Monday"; the caller checks there is no verb), ``"it"`` ("it"/"it's"
+    first: a thing said before), ``"kin"`` ("mum", "abuela" alone: the speaker's own), or
     None (no subject, an imperative, an unresolvable one)."""
     _lead, rest = strip_lead(clause)
     if not rest:
@@ -222,6 +233,8 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "it"             # "It's in a barn near Whitstable": see resolve_it
     if _ELIDED.match(rest) and not _ELIDED_NOT.match(rest):
         return "elided"         # "Started a new job today!" — the speaker, unsaid
+    if _ELIDED_DOING.match(rest):
+        return "elided-doing"   # "Been learning to knit", "watching Severance"
     if _ELIDED_PLAN.match(rest):
         return "elided-plan"    # "start may 2", "landing the 22nd": only with a date
     if _ELIDED_STATE.match(rest):
@@ -426,6 +439,9 @@ def substantive(text: str, subject_tokens: set[str], verbs: set[str],
             continue
         if t.endswith("ly") or (t in verbs and not t.endswith("ing")):
             continue
+        if t.endswith("ing") and re.search(rf"\b{re.escape(t)}\s+(?:it|that|this|them|him|her)"
+                                           r"\W*$", text, re.I):
+            continue        # "Dev is keeping it": a verb and a pronoun say nothing
         if t.endswith("ed") and len(t) > 4:
             continue
         return True
