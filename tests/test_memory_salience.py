@@ -219,3 +219,20 @@ def test_she_may_be_an_animal_and_never_the_person_greeted():
 ])
 def test_what_the_speaker_is_doing_and_what_says_nothing(said, expected):
     assert texts(window(("Anna", said))) == expected
+
+
+def test_a_name_that_only_ever_opens_a_sentence_is_still_a_name():
+    w = window(("Anna", "Hi! They're good, thanks. Mateo had an asthma attack last month. "
+                        "He's fine now and he has a new inhaler."))
+    assert texts(w)[-1] == "Mateo is fine now and he has a new inhaler."
+    # ordinary nouns opening a sentence are not names
+    assert texts(window(("Anna", "Work was long today. He has a new job."))) == []
+
+
+def test_news_of_the_others_thing_and_spans_that_are_not_dates():
+    assert texts(window(("Ben", "Your harbour painting sold in the first hour!"))) == [
+        "Anna's harbour painting sold in the first hour."]
+    assert texts(window(("Ben", "Your painting is beautiful!"))) == []
+    w = window(("Ben", "Was it your first time back in Ghana?"),
+               ("Anna", "First time in nine years."))
+    assert "in nine years" in texts(w)[0]          # a span, not a date nine years ahead

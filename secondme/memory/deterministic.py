@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .entities import find_entities, window_names
+from .entities import find_entities, sentence_start_names, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .salience import (
     HABIT,
@@ -41,7 +41,7 @@ from .salience import (
     subject_of,
     substantive,
 )
-from .text import STOPWORDS, content_tokens, norm_name, topic_tags
+from .text import STOPWORDS, TOPICS, content_tokens, norm_name, topic_tags
 from .timeparse import find_dates, local_date, rewrite_dates, tense
 
 NAME = "deterministic"
@@ -604,6 +604,11 @@ _PRONOUN_START = re.compile(r"^(?P<lead>.*?)\b(?P<p>[Hh]e|[Ss]he)(?P<c>'s|'d|'ll
 _CONTRACTION = {"'s": " is", "'d": " would", "'ll": " will", None: ""}
 
 
+#: ordinary nouns that open chat sentences ("Work was long", "Dinner was great"): never
+#: taken for names
+_ORDINARY_NOUNS = {w for ws in TOPICS.values() for w in ws} | set(_VERB_BASES)
+
+
 class _Context:
     """What the rules need to know about a window (computed once per window)."""
 
@@ -617,6 +622,9 @@ class _Context:
         if window.me_name:
             self.speakers.append(window.me_name)
         self.names = window_names(it.text for it in window.items)
+        self.names |= sentence_start_names(
+            (sent for it in window.items if not is_assistant(it)
+             for sent in split_sentences(it.text)), _ORDINARY_NOUNS)
         # names written after "in/to/from …" are places, never who "she" is
         self.places = {m.group(1) for it in window.items for m in re.finditer(
             r"\b(?:in|to|from|at|near|around|visit(?:ed|ing)?|via)\s+([A-Z][\w\-]+)", it.text)}

@@ -187,6 +187,12 @@ _ELIDED_STATE = re.compile(
 _YOUR_KIN = re.compile(r"^your (?:little |big |older |younger )?(?:sister|brother|mom|mum|mother|"
                        r"dad|father|grandma|grandpa|cousin|aunt|uncle|son|daughter|wife|"
                        r"husband|partner|boyfriend|girlfriend)\b", re.I)
+# "Your harbour painting sold in the first hour!": news of the other's thing (an event,
+# never a compliment: "your painting is beautiful")
+_YOUR_THING = re.compile(r"^(?:your|ur) (?:[a-z]+ ){0,2}[a-z]+ (?:sold|won|arrived|came|passed|"
+                         r"got (?:in|accepted|approved|picked|chosen|published|sold|delivered)|"
+                         r"(?:was|has been|got) (?:sold|accepted|chosen|picked|published|"
+                         r"approved|delivered|shortlisted|shared|featured))\b", re.I)
 _GERUND_ME = re.compile(r"^[a-z]+ing\b.*\b(?:helped|helps|made|makes|gave|gives|taught|"
                         r"teaches|got|gets|let|lets)\s+(?:me|us)\b", re.I)
 
@@ -220,7 +226,7 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "kin"            # "mum's staying with me": the speaker's mum
     if _PRONOUN.match(rest):
         return "pronoun"
-    if _YOUR_KIN.match(rest):
+    if _YOUR_KIN.match(rest) or _YOUR_THING.match(rest):
         return "yours"          # "Your brother Luca called" → the addressee's brother
     if _GERUND_ME.match(rest):
         return "first"

@@ -454,6 +454,9 @@ def find_dates(sentence: str, ref: datetime | date | str | None,
             if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each)\s*$",
                                                sentence[:a], re.I):
                 continue  # "I'll take the Friday off": which Friday the chat knows, not us
+            if kind == "in_n" and re.search(r"\b(?:first|last|only|best|worst|longest|"
+                                            r"not|never|no)\b|n't\b", sentence[:a], re.I):
+                continue  # "first time in nine years", "haven't seen her in years": a span
             mon_tok = {"month_day": 1, "day_month": 2, "in_month": 2, "month_year": 1,
                        "day_range": 2}.get(kind)
             if mon_tok and m.group(mon_tok) in ("may", "march") and kind != "in_month":
