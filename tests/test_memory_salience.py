@@ -236,3 +236,13 @@ def test_news_of_the_others_thing_and_spans_that_are_not_dates():
     w = window(("Ben", "Was it your first time back in Ghana?"),
                ("Anna", "First time in nine years."))
     assert "in nine years" in texts(w)[0]          # a span, not a date nine years ahead
+
+
+@pytest.mark.parametrize("said,kept", [
+    ("I'm so excited about the move to Leeds next month", True),
+    ("I'm so excited to start my new job at Boeing", True),
+    ("I'm so proud of you!", False), ("I'm glad to hear that", False),
+    ("I'm so excited for it", False), ("I'm so excited to see you next week", False),
+])
+def test_a_feeling_about_the_speakers_own_news_is_news(said, kept):
+    assert is_reaction(said) is not kept

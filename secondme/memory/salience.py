@@ -105,7 +105,21 @@ def is_reaction(clause: str) -> bool:
     """True when the clause reacts to what was said (feelings about it, hopes, wishes,
     encouragement, evaluation) rather than stating a fact about someone's life."""
     s = clause.strip()
+    m = _REACTIONS[0].match(s)
+    if m and _FEELING_ABOUT_NEWS.match(s[m.end():]):
+        return False    # "I'm so excited to start my new job on Monday": news with a feeling
     return any(rx.match(s) for rx in _REACTIONS)
+
+
+#: what follows a feeling when the feeling is about the speaker's own news: "to start my
+#: new job on Monday", "about the move to Leeds" — not "for you", "about it", "to hear that"
+_FEELING_ABOUT_NEWS = re.compile(
+    r"^\s+(?:to\s+(?!(?:hear|see|read|know|meet you|have you|help)\b)|about\s+|for\s+|"
+    r"that\s+(?:i|my|we|our)\b)(?!.*\b(?:you|your|u|ur|ya|yours)\b)"
+    r"(?=(?:\S+\s+){2,})(?!(?:it|that|this|them|him|her)\W*$).*\b(?:my|our|i|we|i'm|"
+    r"[A-Z][a-z]+|\d+|next|tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday|january|february|march|april|may|june|july|august|september|"
+    r"october|november|december)\b", re.I)
 
 
 # -- subjects ----------------------------------------------------------------------------
