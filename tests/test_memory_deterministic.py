@@ -223,3 +223,13 @@ def test_short_answers_keep_their_question(question, answer, expected):
 ])
 def test_replies_that_answer_nothing_are_not_facts(question, answer):
     assert _reply(question, answer) == []
+
+
+def test_here_in_a_place_is_where_the_speaker_is_and_hes_been_is_has_been():
+    assert texts(window(("Emma", "Happy new year!! It's already morning here in London"))) == [
+        "Emma is in London."]
+    assert texts(window(("Emma", "Is it cold where you are? Over here in Oslo it's snowing."))
+                 ) == ["Emma is in Oslo."]
+    assert texts(window(("Emma", "Is it nice there in Oslo?"))) == []
+    assert texts(window(("Raj", "Haha Kevin will. He's been here longer than me anyway."))) == [
+        "Kevin has been here longer than Raj anyway."]

@@ -301,6 +301,9 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in out if p]
 
 
+#: "here in London": where the speaker is
+_HERE_IN = re.compile(r"\b(?:here|over here|out here|back here) in "
+                      r"([A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")
 #: questions that ask after nothing in particular ("how are you?", "you ok?", "right?")
 _IDLE_QUESTION = re.compile(r"^(?:how (?:are|r) (?:you|u)|how(?:'s| is) it going|what'?s up|"
                             r"wyd|sup|(?:are )?(?:you|u) (?:ok|okay|good|alright|there|up)|"
@@ -664,6 +667,15 @@ class DeterministicExtractor:
             sents = split_sentences(item.text)
             answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
                                        ref, ctx)
+            here = _HERE_IN.search(item.text) if name and item.kind == "message" else None
+            if here and not re.search(r"\b(?:you|your|u|ur)\b",
+                                      re.split(r"[.!?]", item.text[:here.start()])[-1], re.I):
+                # "It's already morning here in London": where the speaker is
+                fact = self._fact(f"{name} is in {here.group(1)}.", [], item, window, name,
+                                  ref, ctx, "present", name, None, True)
+                if fact is not None and norm_name(fact.text) not in seen:
+                    seen.add(norm_name(fact.text))
+                    facts.append(fact)
             asked = _question_before(item, idx, window)
             skip = -1
             for n, sent in enumerate(sents):
@@ -831,7 +843,10 @@ class DeterministicExtractor:
             m = _PRONOUN_START.match(s)
             if not who or not m:
                 return None
-            s = s[:m.start("p")] + who + _CONTRACTION[m.group("c")] + s[m.end():]
+            c = _CONTRACTION[m.group("c")]
+            if m.group("c") == "'s" and re.match(r"\s+(?:been|got|gotten|had)\b", s[m.end():]):
+                c = " has"                  # "He's been here longer" → "Kevin has been …"
+            s = s[:m.start("p")] + who + c + s[m.end():]
         return s
 
     def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
