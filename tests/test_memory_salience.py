@@ -246,3 +246,17 @@ def test_news_of_the_others_thing_and_spans_that_are_not_dates():
 ])
 def test_a_feeling_about_the_speakers_own_news_is_news(said, kept):
     assert is_reaction(said) is not kept
+
+
+def test_how_something_seems_is_no_fact_and_a_role_just_named_is_she():
+    assert texts(window(("Anna", "Oh no. He sounded like such a sweetheart."))) == []
+    assert texts(window(("Anna", "Your trip to Rome looks amazing."))) == []
+    assert texts(window(("Anna", "My neighbour looks after my cat on weekends."))) == [
+        "Anna's neighbour looks after Anna's cat on weekends."]
+    assert texts(window(("Anna", "I'm finally seeing a therapist. She's teaching me breathing "
+                                 "techniques."))) == [
+        "Anna is finally seeing a therapist.", "The therapist is teaching Anna breathing "
+        "techniques."]
+    # "every other Saturday" is a habit, not a date
+    assert texts(window(("Anna", "I volunteer at a horse rescue every other Saturday."))) == [
+        "Anna volunteers at a horse rescue every other Saturday."]

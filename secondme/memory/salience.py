@@ -76,6 +76,10 @@ _REACTIONS = [
                re.I),
     # evaluations: "X is so talented", "that sounds amazing"
     re.compile(r"^(?:what|how|such|sounds?|looks?|seems?)\b", re.I),
+    # "He sounded like such a sweetheart", "your trip looks amazing": how something seems
+    # to the speaker (not "she looks after my cat")
+    re.compile(r"^(?:[\w']+\s+){1,3}?(?:really\s+|just\s+|so\s+)?(?:sounds?|sounded|seems?|seemed|"
+               r"looks?|looked)(?!\s+(?:after|for|into|forward|up|at|through)\b)\b", re.I),
 ]
 _EVAL_ADJ = frozenset("""
 amazing awesome great cool nice beautiful proud happy glad sure talented hooked wonderful
@@ -352,10 +356,11 @@ _PETS = r"cat|dog|puppy|kitten|pup|horse|pony|rabbit|bunny|hamster|parrot|tortoi
 _MENTION = re.compile(rf"\b([Mm]y|[Yy]our|[Hh]is|[Hh]er) ((?:little |big |older |younger |best |"
                       rf"new |old )?(?:{_KIN}|{_PETS}))(?: ([A-Z][a-zà-ÿ]+))?\b|"
                       rf"\b([A-Z][a-zà-ÿ]+)\b|"
-                      # "we adopted a cat … She's a one-eyed tabby": an animal said just
+                      # "we adopted a cat … She's a one-eyed tabby", "I'm seeing a
+                      # therapist … She's teaching me …": an animal or a role said just
                       # before is who "she" is
                       rf"\b(?:[Aa]n?|[Tt]he|[Oo]ur) (?:(?:little|new|old|tiny|rescue|young|"
-                      rf"[a-z]+-[a-z]+) )?((?:{_PETS}))\b")
+                      rf"[a-z]+-[a-z]+) )?((?:{_PETS}|{_KIN}))\b")
 _KIN_WORD = re.compile(rf"^(?:{_KIN}|{_PETS}|people|person|guy|girl|boy|man|woman|lady|"
                        rf"family|parents|folks|everyone|team|friends|kids|children)$", re.I)
 

@@ -451,7 +451,8 @@ def find_dates(sentence: str, ref: datetime | date | str | None,
             if kind == "weekday" and m.group(0).lower().endswith("s") and not \
                     m.group(1).lower().endswith("s"):
                 continue  # "on Saturdays" is a habit, not a date
-            if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each)\s*$",
+            if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each|every other|"
+                                               r"every second|alternate)\s*$",
                                                sentence[:a], re.I):
                 continue  # "I'll take the Friday off": which Friday the chat knows, not us
             if kind == "in_n" and re.search(r"\b(?:first|last|only|best|worst|longest|"
