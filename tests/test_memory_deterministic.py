@@ -233,3 +233,15 @@ def test_here_in_a_place_is_where_the_speaker_is_and_hes_been_is_has_been():
     assert texts(window(("Emma", "Is it nice there in Oslo?"))) == []
     assert texts(window(("Raj", "Haha Kevin will. He's been here longer than me anyway."))) == [
         "Kevin has been here longer than Raj anyway."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    ("There's an old pony there called Biscuit who follows me everywhere.",
+     ["There is an old pony there called Biscuit who follows Anna everywhere."]),
+    ("There are two cats in my flat.", ["There are two cats in Anna's flat."]),
+    ("There's a new guy at work named Oskar", ["There is a new guy at work named Oskar."]),
+    ("There's a great bakery near the station", []),        # nobody's, unnamed
+    ("There's so much going on in my life", []),
+])
+def test_what_exists_near_the_speaker_or_has_a_name(said, expected):
+    assert texts(window(("Anna", said))) == expected

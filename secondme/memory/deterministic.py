@@ -178,6 +178,9 @@ _OPINION_OF_THING = re.compile(
     r"\b)(?:(?:the|this|that|these|those) )?[\w\-']+(?: [\w\-']+){0,3}? (?:is|are|was|were)"
     r"(?: (?:honestly|really|just|still|totally|so|way|by far|definitely))? (?:the (?:best|worst|"
     r"greatest)|overrated|underrated|(?:much |way |so )?(?:better|worse) than)\b", re.I)
+#: "There's a pony called Biscuit …", "There are two cats in my flat": something that exists
+_EXISTENTIAL = re.compile(r"^there(?:'s| is| are| was| were)\s+(?!(?:no|nothing|something|"
+                          r"so much|a lot|lots|too much|always|never)\b)\S", re.I)
 #: someone unnamed did something, with a date: news ("someone broke into the shed")
 _SOMEONE_EVENT = re.compile(r"^(?:someone|somebody)\s+(?:\w+ed|broke|stole|took|hit|stole|"
                             r"left|sent|bought|sold|found|came)\b", re.I)
@@ -875,6 +878,10 @@ class DeterministicExtractor:
             lead, rest = strip_lead(s)
             s, kind = lead + "I think " + rest[0].lower() + rest[1:] if re.match(
                 r"(?:The|This|That|These|Those)\b", rest) else lead + "I think " + rest, "first"
+        if kind is None and _EXISTENTIAL.match(strip_lead(s)[1]) and (
+                _FIRST_PERSON.search(s) or re.search(r"\b(?:called|named)\s+[A-Z]", s)):
+            kind = "thing"          # "There's an old pony there called Biscuit who follows me"
+            s = re.sub(r"^(.*?)\b[Tt]here's\b", r"\1There is", s, count=1)
         if kind is None and _SOMEONE_EVENT.match(strip_lead(s)[1]) and find_dates(s, ref):
             kind = "thing"          # "someone broke into the shed last night"
         if kind == "kin":
@@ -928,7 +935,8 @@ class DeterministicExtractor:
         if first_person and name:
             text = _replace_first_person(text, name, ctx.pronouns.get(norm_name(name)))
         if kind == "thing" and not (dates or re.search(r"\d", text) or first_person
-                                    or _THE_EVENT_PAST.search(text)):
+                                    or _THE_EVENT_PAST.search(text) or
+                                    re.search(r"\b(?:called|named)\s+[A-Z]", text)):
             return None         # a thing as subject: with a date, number, the speaker or news
         if kind in ("first", "we") and name:
             subject = name
