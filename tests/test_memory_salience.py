@@ -260,3 +260,15 @@ def test_how_something_seems_is_no_fact_and_a_role_just_named_is_she():
     # "every other Saturday" is a habit, not a date
     assert texts(window(("Anna", "I volunteer at a horse rescue every other Saturday."))) == [
         "Anna volunteers at a horse rescue every other Saturday."]
+
+
+def test_they_is_the_group_or_body_the_speaker_just_named():
+    w = window(("Kofi", "I'm leaving the bank to join a climate tech startup."),
+               ("Ben", "Nervous?"),
+               ("Kofi", "A bit. They make batteries from recycled materials."),
+               participants=("Kofi", "Ben"))
+    assert texts(w)[-1] == "The climate tech startup makes batteries from recycled materials."
+    assert texts(window(("Ella", "My parents are visiting. They're staying until Sunday."))
+                 ) == ["Ella's parents are visiting.",
+                       "Ella's parents are staying until Sunday, 14 May 2023."]
+    assert texts(window(("Ella", "They extended it until December."))) == []

@@ -36,6 +36,7 @@ from .salience import (
     reflexive,
     resolve_it,
     resolve_pronoun,
+    resolve_they,
     resolve_we,
     strip_lead,
     subject_of,
@@ -820,6 +821,27 @@ class DeterministicExtractor:
                 return None
             s = re.sub(r"^(.*?)\b[Ii]t(?:'s\b|\b)", lambda m: m.group(1) + thing + (
                 " is" if m.group(0).endswith("'s") else ""), s, count=1)
+        if kind == "they":
+            cut = item.text.find(s[:12])
+            own = [it.text for it in window.items[max(0, idx - 4):idx]
+                   if it.speaker == item.speaker]
+            group = resolve_they(own + [item.text[:cut] if cut > 0 else ""])
+            if not group:
+                return None
+            thing, one = group
+            m = re.match(r"^(?P<lead>.*?)\b[Tt]hey(?P<c>'re|'ve)?\b", s)
+            lead, rest = m.group("lead"), s[m.end():]
+            if m.group("c"):
+                verb = {"'re": " is" if one else " are", "'ve": " has" if one else " have"}[
+                    m.group("c")]
+                s = lead + thing + verb + rest
+            elif one:   # "They make batteries" → "the climate tech startup makes batteries"
+                w = re.match(r"(\s+)([\w']+)(.*)$", rest, re.S)
+                verb = w.group(2) if w else ""
+                verb = {"were": "was"}.get(verb.lower()) or _third_person(verb)
+                s = lead + thing + (w.group(1) + verb + w.group(3) if w else rest)
+            else:
+                s = lead + thing + rest
         if name and _WE_ANY.search(s):
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
             speaker = item.speaker if item.kind == "message" and item.speaker else name

@@ -255,6 +255,8 @@ def subject_of(clause: str, is_name) -> Optional[str]:
         return "thing"
     if _IT.match(rest):
         return "it"             # "It's in a barn near Whitstable": see resolve_it
+    if re.match(r"^they\b", rest, re.I):
+        return "they"           # "They make batteries": see resolve_they
     if _ELIDED.match(rest) and not _ELIDED_NOT.match(rest):
         return "elided"         # "Started a new job today!" — the speaker, unsaid
     if _ELIDED_DOING.match(rest):
@@ -316,6 +318,36 @@ def resolve_it(before: str, verbs: frozenset = frozenset()) -> Optional[str]:
         det = m.group(1).lower()
         det = det if det in ("my", "our", "the") else "the"
         return det + " " + " ".join(words)
+    return None
+
+
+_GROUP_NOUNS = (r"company|startup|start-up|firm|bank|school|university|college|hospital|clinic|"
+                r"team|band|club|shop|store|bakery|restaurant|cafe|café|gym|office|agency|"
+                r"studio|council|church|charity|landlord|airline|publisher|label|lab|"
+                r"parents|kids|children|grandparents|neighbou?rs|friends|colleagues|"
+                r"flatmates|roommates|in-laws|twins|boys|girls|cats|dogs|puppies|kittens")
+_GROUP_NP = re.compile(rf"\b([Aa]n?|[Tt]he|[Tt]hat|[Tt]his|[Mm]y|[Oo]ur)\s+((?:[a-z][\w\-]*\s+)"
+                       rf"{{0,3}}?(?:{_GROUP_NOUNS}))\b")
+_SINGULAR_GROUP = re.compile(r"(?:company|startup|start-up|firm|bank|school|university|college|"
+                             r"hospital|clinic|team|band|club|shop|store|bakery|restaurant|"
+                             r"cafe|café|gym|office|agency|studio|council|church|charity|"
+                             r"landlord|airline|publisher|label|lab)$")
+
+
+def resolve_they(texts: Sequence[str]) -> Optional[tuple[str, bool]]:
+    """(the group a clause-initial "they" most likely means, whether it is one body): the
+    last organisation or group named with a determiner in ``texts`` (the same speaker's
+    words before the clause, most recent last) — "a climate tech startup" → ("the climate
+    tech startup", True), "my parents" → ("my parents", False); None when none was."""
+    for text in reversed(texts):
+        found = list(_GROUP_NP.finditer(text))
+        for m in reversed(found):
+            words = m.group(2).split()
+            if any(w.lower() in STOPWORDS for w in words):
+                continue
+            det = m.group(1).lower()
+            det = det if det in ("my", "our", "the") else "the"
+            return det + " " + m.group(2), bool(_SINGULAR_GROUP.search(words[-1].lower()))
     return None
 
 
