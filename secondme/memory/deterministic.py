@@ -781,7 +781,7 @@ class DeterministicExtractor:
                 _UNRESOLVED.match(frag) and not re.match(r"they\b", frag, re.I) or \
                 re.search(r"\b(?:you|your|u|ur)\b", frag, re.I) or \
                 frag.split()[0].lower() in _VERB_BASES or \
-                subject_of(frag, ctx.is_name) not in (None, "it", "first") or \
+                subject_of(frag, ctx.is_name) not in (None, "it", "they", "first") or \
                 subject_of(frag, ctx.is_name) == "first" and has_verb(frag) or \
                 not substantive(frag, set(), _VERBS):
             return None     # no answer: talk about the other, an imperative, a reaction
