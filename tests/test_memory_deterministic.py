@@ -245,3 +245,21 @@ def test_here_in_a_place_is_where_the_speaker_is_and_hes_been_is_has_been():
 ])
 def test_what_exists_near_the_speaker_or_has_a_name(said, expected):
     assert texts(window(("Anna", said))) == expected
+
+
+@pytest.mark.parametrize("said,expected", [
+    # a subject pronoun is followed by a verb even when the verb list does not know it
+    ("We sort donations and pack boxes for about 200 families.",
+     ["Anna sorts donations and pack boxes for about 200 families."]),
+    ("I too", []),
+    # "this time" leads like "last week"; "and now my …" is a new clause
+    ("This time we're doing Skye and Glencoe.", ["This time Anna is doing Skye and Glencoe."]),
+    ("I took up photography after watching a documentary, and now my photos are in an "
+     "exhibition at the library!",
+     ["Anna took up photography after watching a documentary.",
+      "Anna's photos are in an exhibition at the library."]),
+    # greetings from a place say where the speaker is
+    ("Greetings from Bolivia! The salt flats were unreal.", ["Anna is in Bolivia."]),
+])
+def test_more_clauses_a_careful_reader_keeps(said, expected):
+    assert texts(window(("Anna", said))) == expected

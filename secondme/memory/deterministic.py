@@ -102,6 +102,7 @@ _NAME_VERB = (r"[A-Z][a-z]+\s+(?:is|was|has|had|does|doesn't|did|didn't|will|won
               r"likes|hates|works|lives|got|went|can't|can|isn't|wasn't|approved|said|says|"
               r"told|thinks|wants|needs)\b")
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
+                           r"(?:(?:now|then|also|still|today|recently)\s+)?"
                            rf"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b|{_NAME_VERB})|;\s+|"
                            r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)|"
                            # "Her name is Nadia, she's a pharmacist", "…in April, Dana
@@ -305,7 +306,13 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in out if p]
 
 
-#: "here in London": where the speaker is
+#: "We sort donations and pack boxes": after a subject pronoun comes a verb, known or not
+_SUBJECT_THEN_WORD = re.compile(r"^(?:I|[Ww]e|[Tt]hey|[Hh]e|[Ss]he)\s+(?:(?:also|just|still|"
+                                r"usually|often|always|never|now)\s+)?[a-z]{3,}\b(?!\s*$)")
+#: "here in London", "Greetings from Bolivia!": where the speaker is
+_GREETINGS_FROM = re.compile(r"\b(?:[Gg]reetings|[Hh]ello|[Hh]i|[Hh]ey|[Ll]ove|[Pp]ostcard) "
+                             r"from (?:sunny |rainy |snowy |beautiful )?"
+                             r"([A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")
 _HERE_IN = re.compile(r"\b(?:here|over here|out here|back here) in "
                       r"([A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")
 #: questions that ask after nothing in particular ("how are you?", "you ok?", "right?")
@@ -671,7 +678,8 @@ class DeterministicExtractor:
             sents = split_sentences(item.text)
             answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
                                        ref, ctx)
-            here = _HERE_IN.search(item.text) if name and item.kind == "message" else None
+            here = _HERE_IN.search(item.text) or _GREETINGS_FROM.search(item.text) \
+                if name and item.kind == "message" else None
             if here and not re.search(r"\b(?:you|your|u|ur)\b",
                                       re.split(r"[.!?]", item.text[:here.start()])[-1], re.I):
                 # "It's already morning here in London": where the speaker is
@@ -802,7 +810,8 @@ class DeterministicExtractor:
             return None
         if _GREETING_START.match(s) and len(s.split()) <= 6:
             return None
-        if not (has_verb(s) or elided_state(s)) or is_reaction(s):
+        if not (has_verb(s) or elided_state(s) or _SUBJECT_THEN_WORD.match(s)) or \
+                is_reaction(s):
             return None
         if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
             return None

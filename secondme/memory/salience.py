@@ -137,6 +137,7 @@ _LEAD = re.compile(
     r"june|july|august|september|october|november|december|\d{4})|(?:a|one|two|three|"
     r"few|couple of|\d+) (?:days?|weeks?|months?|years?) ago|over the weekend|"
     r"at the weekend|the other day|earlier today|this past \w+|some days|most days|"
+    r"this time|next time|last time|for now|right now|"
     r"these days|nowadays|usually|sometimes|often|on weekends|at weekends|every (?:day|"
     r"morning|evening|night|week|weekend|monday|tuesday|wednesday|thursday|friday|"
     r"saturday|sunday))[\s,]+)+", re.I)
