@@ -263,3 +263,25 @@ def test_what_exists_near_the_speaker_or_has_a_name(said, expected):
 ])
 def test_more_clauses_a_careful_reader_keeps(said, expected):
     assert texts(window(("Anna", said))) == expected
+
+
+def test_a_persons_notes_keep_their_labels_and_plain_statements():
+    w = Window(items=[WindowItem(kind="chunk", id=9, text=(
+        "- floors: sanding in April, quote from Parquet & Co is £1,150\n"
+        "- kitchen: Mikko wants to do it himself\n"
+        "The garden is north-facing and full of brambles.\n"
+        "Welcome to my notes."))], document_id=1, me_name="Oona", ref_date="2024-02-10")
+    assert [f.text for f in DeterministicExtractor().extract(w).facts] == [
+        "Floors: sanding in April 2024, quote from Parquet & Co is £1,150.",
+        "Kitchen: Mikko wants to do it himself.",
+        "The garden is north-facing and full of brambles."]
+    # the same plain statement in a chat is nobody's news
+    assert texts(window(("Anna", "The garden is north-facing and full of brambles."))) == []
+
+
+def test_short_questions_about_the_news_just_given_and_elided_plans():
+    w = window(("Jun", "got into uni!!!!"), ("Nico", "WHICH ONE"),
+               ("Jun", "tu delft. aerospace engineering"), participants=("Jun", "Nico"))
+    assert texts(w)[-1] == "Asked which one, Jun said tu delft, aerospace engineering."
+    assert texts(window(("Jun", "also quitting the cinema end of july"))) == [
+        "Jun is quitting the cinema end of July 2023."]

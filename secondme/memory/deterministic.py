@@ -214,6 +214,9 @@ for _b in _VERB_BASES:
     _VERBS |= {_b, _b + "s", _b + "es", _b + "ing", _b.rstrip("e") + "ing", _b + "d", _b + "ed",
                _b[:-1] + "ies" if _b.endswith("y") else _b,
                _b[:-1] + "ied" if _b.endswith("y") else _b}
+    # quit → quitting, plan → planned
+    if re.search(r"(?:^|[^aeiou]|qu)[aeiou][bdgklmnprt]$", _b):
+        _VERBS |= {_b + _b[-1] + "ing", _b + _b[-1] + "ed"}
 
 
 def has_verb(text: str) -> bool:
@@ -306,6 +309,8 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in out if p]
 
 
+#: "kitchen: Mikko wants to do it himself" — a label before a colon in a note's line
+_DOC_LABEL = re.compile(r"^[-*•]?\s*([A-Za-z][\w'&/ ]{0,24}?):\s+(?=\S)")
 #: "We sort donations and pack boxes": after a subject pronoun comes a verb, known or not
 _SUBJECT_THEN_WORD = re.compile(r"^(?:I|[Ww]e|[Tt]hey|[Hh]e|[Ss]he)\s+(?:(?:also|just|still|"
                                 r"usually|often|always|never|now)\s+)?[a-z]{3,}\b(?!\s*$)")
@@ -320,6 +325,10 @@ _IDLE_QUESTION = re.compile(r"^(?:how (?:are|r) (?:you|u)|how(?:'s| is) it going
                             r"wyd|sup|(?:are )?(?:you|u) (?:ok|okay|good|alright|there|up)|"
                             r"r u (?:ok|okay|up)|right|really|seriously|why|what|huh|and you|"
                             r"you|u|how about you)\W*$", re.I)
+#: short questions about what was just said: their answer is the news
+_SHORT_WH = re.compile(r"^(?:which one|when|where|who|how long|how much|how many|what time|"
+                       r"since when|how old|for how long|where to|with who(?:m)?|which)\W*$",
+                       re.I)
 #: a reply that answers nothing ("no idea", "not sure", "maybe", "haha")
 _NOT_AN_ANSWER = re.compile(r"^(?:no|not|nope|nah|idk|dunno|maybe|perhaps|sure|yes|yeah|yep|"
                             r"ok|okay|haha\w*|lol|thanks|thank|same|good|fine|never mind)\b"
@@ -341,9 +350,9 @@ def _question_before(item: WindowItem, idx: int, window: Window
     if not q or not sents[-1].rstrip().endswith("?") and not _QUESTION_START.match(q):
         return None
     q = q.rstrip("?!. ")
-    if _IDLE_QUESTION.match(q) or not [t for t in content_tokens(q)
-                                        if t not in ("ok", "okay", "u", "ur", "r")]:
-        return None
+    if _IDLE_QUESTION.match(q) or not (_SHORT_WH.match(q) or [
+            t for t in content_tokens(q) if t not in ("ok", "okay", "u", "ur", "r")]):
+        return None     # "which one?", "since when?" ask after the news just given
     return prev, q
 
 
@@ -885,6 +894,9 @@ class DeterministicExtractor:
 
     def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
                        name: Optional[str], ref, ctx: _Context) -> Optional[Fact]:
+        # a note's bullet label ("- floors: sanding in April") names what the line is about
+        label = _DOC_LABEL.match(sent.strip()) if item.kind == "chunk" else None
+        label = label.group(1).strip() if label else None
         s = self._gate(sent.strip())
         if s is None:
             return None
@@ -918,6 +930,13 @@ class DeterministicExtractor:
         if kind == "kin":
             lead, rest = strip_lead(s)
             s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and item.kind == "chunk" and (label or re.search(r"\d", s) or
+                                                      find_dates(s, ref) or re.match(
+                                                          r"(?:the|my|our)\s", strip_lead(s)[1],
+                                                          re.I)):
+            # a person's own notes hold facts in every line: "The garden is north-facing",
+            # "- floors: sanding in April, quote is £1,150"
+            kind = "note"
         if kind is None:
             return None
         if kind == "elided-plan":
@@ -982,6 +1001,10 @@ class DeterministicExtractor:
         else:
             m = re.match(r"^(?:.*?\b)?([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", strip_lead(text)[1])
             subject = m.group(1) if m else ""
+        if label and not text.lower().startswith(label.lower()):
+            first = text.split()[0]
+            text = f"{label[0].upper() + label[1:]}: " + (
+                text if ctx.is_name(first) or first == name else text[0].lower() + text[1:])
         text = _finish(text)
         return self._fact(text, dates, item, window, name, ref, ctx, when, subject, addressee,
                           first_person)

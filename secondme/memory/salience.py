@@ -194,7 +194,8 @@ _ELIDED_DOING = re.compile(
     rf"reading|watching|writing|building|renovating|practi[cs]ing|volunteering|teaching|"
     rf"taking)\s+(?!{_NOT_A_THING}))\S", re.I)
 _ELIDED_PLAN = re.compile(r"^(?:start|starting|leaving|moving|flying|landing|heading|going|"
-                          r"coming|visiting|back|off|arriving|driving|travelling|traveling)"
+                          r"coming|visiting|back|off|arriving|driving|travelling|traveling|"
+                          r"quitting|joining|selling|buying|getting|finishing|graduating)"
                           r"\s+\S+", re.I)
 # casual chat also drops "I'm": "Finally out of the cast!", "back in Munich since Monday",
 # "still at the hospital" — where or how the speaker is, said without any verb
