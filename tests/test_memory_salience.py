@@ -22,6 +22,7 @@ from secondme.memory.salience import is_reaction, pronoun_evidence, resolve_we, 
     "Stop, I love him already!", "I'll keep that in mind, thanks!",
     "That's so inspiring, Ella!", "I wish I had been there.", "I'm in!", "I'm so in",
     "I'm down for that",
+    "Marigold is such a sweet name!", "Mikko and I still can't believe it's ours.",
 ])
 def test_reactions_compliments_and_platitudes_are_not_memories(said):
     assert texts(window(("Anna", said), ("Ben", "I moved to Lyon."))) == ["Ben moved to Lyon."]
@@ -272,3 +273,8 @@ def test_they_is_the_group_or_body_the_speaker_just_named():
                  ) == ["Ella's parents are visiting.",
                        "Ella's parents are staying until Sunday, 14 May 2023."]
     assert texts(window(("Ella", "They extended it until December."))) == []
+
+
+def test_an_answer_that_only_judges_is_no_fact():
+    assert texts(window(("Ben", "How was the first class?"), ("Anna", "Terrifying and amazing!"),
+                        participants=("Anna", "Ben"))) == []

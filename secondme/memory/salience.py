@@ -52,7 +52,8 @@ _REACTIONS = [
                rf"your|ur|hearing|seeing|reading|talking|chatting|our chats|it when|when you|"
                rf"the way|every)\b", re.I),
     # hopes, wishes, bets, certainty and empathy
-    re.compile(rf"^(?:i|we)\s+{_INTENS}(?:hope|hoped|wish|wished|bet|knew|know|guess|suppose|"
+    re.compile(rf"^(?:i|we|[A-Z][\w\-]+ and i|me and [A-Z][\w\-]+)\s+{_INTENS}(?:hope|hoped|"
+               rf"wish|wished|bet|knew|know|guess|suppose|"
                rf"imagine|believe in|can'?t wait|cannot wait|can'?t believe|couldn'?t believe|"
                rf"can'?t imagine|agree|understand|get it|get that|feel you|feel for you|"
                rf"feel like|mean|totally get|relate|see why|see what you mean|think so|"
@@ -92,12 +93,14 @@ boring lucky blessed thankful grateful jealous ok okay alright fine good bad bet
 worse lovely hooked obsessed healing therapeutic relaxing rewarding fulfilling valuable
 helpful strong brave courageous resilient proud true real honest genuine thrilled
 stressful stressed nervous anxious worried emotional touching heartwarming wholesome
+terrifying frightening surreal intense chaotic magical lighter heavier harder easier weird
+strange odd bittersweet unforgettable slow quick nerve-wracking
 """.split())
 _VAGUE_NOUNS = frozenset("""
 news advice question questions plan plans idea ideas thing things stuff something anything
 everything nothing lot lots bit way ways kind sort part moment moments story stories
 experience experiences feeling feelings memory memories journey chat chats talk talks
-time times life world people everyone someone anyone support passion vibe vibes
+time times life world people everyone someone anyone support passion vibe vibes name
 forever again anymore sometime someday soon later already too ever once twice mind
 """.split())
 _AUX = re.compile(r"^\s*(?:(?:will|would|can|could|should|must|might|may|did|does|do|has|have|"
