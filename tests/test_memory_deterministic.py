@@ -285,3 +285,22 @@ def test_short_questions_about_the_news_just_given_and_elided_plans():
     assert texts(w)[-1] == "Asked which one, Jun said tu delft, aerospace engineering."
     assert texts(window(("Jun", "also quitting the cinema end of july"))) == [
         "Jun is quitting the cinema end of July 2023."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    # a name said first, then its pronoun: the name is the subject (not when it is the
+    # person spoken to)
+    ("found a drummer! Ines, she played in a punk band in Porto for years",
+     ["Anna found a drummer.", "Ines played in a punk band in Porto for years."]),
+    ("Ines, she's been to Peru", ["Ines has been to Peru."]),
+    ("Ben, she moved to Rome", []),
+    # congratulations and thanks about something are reactions
+    ("noooo. congrats on the job but noooo", []),
+    ("thanks for the soup, it was lovely", []),
+    # "i …, moving end of november": lower-case "i" shares the participle too
+    ("i got the job in Gdansk, moving end of november",
+     ["Anna got the job in Gdansk.", "Anna is moving end of November 2023."]),
+    ("my amp died mid-song tonight", ["Anna's amp died mid-song on Wednesday, 10 May 2023."]),
+])
+def test_dislocated_names_congratulations_and_lower_case_i(said, expected):
+    assert texts(window(("Anna", said))) == expected

@@ -113,7 +113,7 @@ _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
                            r",\s+(?=(?:don'?t|do not) (?:let|worry|forget|tell|ask)\b)")
 #: "I start at Boeing next month, finally leaving Amazon": a participle after a comma
 #: shares the subject of a first-person clause
-_SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:I|I'm|I've|I'll)\b.{8,}?),\s+"
+_SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:[Ii]|[Ii]'m|[Ii]'ve|[Ii]'ll)\b.{8,}?),\s+"
                                 r"(?P<tail>(?:(?:finally|also|just|now|still|then|so)\s+)?"
                                 r"(?P<ing>[a-z]+ing)\s+(?:\S+\s+\S+|[A-Z]\S+).*)$")
 _ASSISTANT_BOILER = re.compile(
@@ -198,6 +198,7 @@ celebrate graduate retire train practise practice volunteer apply hire fire prom
 save spend book cancel return arrive land change switch miss use wear turn become seem
 look sound bring send show help follow lead manage run host organise organize attend
 finish complete pass fail speak smell taste hurt injure recover sign retrain expect cost
+die cry fix mix pack sort lend borrow film record sell order deliver repair replace
 """.split()
 _IRREG_FORMS = {"is", "am", "are", "was", "were", "been", "being", "has", "had", "does",
                 "did", "done", "goes", "went", "gone", "got", "gotten", "made", "took",
@@ -290,6 +291,8 @@ def split_sentences(text: str) -> list[str]:
     text = _ABBREV.sub(lambda m: m.group(1) + "\u2024", text)   # "Mrs. Okafor" is one sentence
     # "Sam and I got the house" is one subject, not two clauses
     text = re.sub(r"\b([A-Z][a-zà-ÿ]+|[Mm]e|[Mm]y \w+) and (I|me)\b", "\\1\u2060and\u2060\\2", text)
+    # "Ines, she played in a punk band": a name said first, then its pronoun, is one clause
+    text = re.sub(r"(^|[.!?]\s+)([A-Z][a-zà-ÿ]+), (?=(?:she|he)\b)", "\\1\\2\u2061 ", text)
     parts = []
     for p in _SENT_SPLIT.split(text):
         # "I'm still at the bakery but I'm thinking about a café" → two statements
@@ -304,11 +307,17 @@ def split_sentences(text: str) -> list[str]:
                 parts += [m.group("head"), "I'm " + m.group("tail")]
                 continue
             parts.append(c)
-    out = [p.replace("\u2024", ".").replace("\u2060", " ").strip(" \t-–—*•>,")
+    out = [p.replace("\u2024", ".").replace("\u2060", " ").replace("\u2061", ",")
+           .strip(" \t-–—*•>,")
            for p in parts if p]
     return [p for p in out if p]
 
 
+#: congratulations, thanks and wishes about something: "congrats on the job", "thanks for
+#: the soup", "good luck with the move"
+_CONGRATS = re.compile(r"^\W*(?:\w+[.!,]+\s+)?(?:congrats|congratulations|thanks|thank you|thx|"
+                       r"good luck|well done|cheers|happy \w+|best of luck)\s+(?:\w+\s+)?"
+                       r"(?:on|for|with|about)\b", re.I)
 #: "kitchen: Mikko wants to do it himself" — a label before a colon in a note's line
 _DOC_LABEL = re.compile(r"^[-*•]?\s*([A-Za-z][\w'&/ ]{0,24}?):\s+(?=\S)")
 #: "We sort donations and pack boxes": after a subject pronoun comes a verb, known or not
@@ -810,8 +819,8 @@ class DeterministicExtractor:
         if raw.endswith("?"):
             m = _STATEMENT_THEN_QUESTION.match(raw)
             raw = m.group(1) if m else ""
-        if len(raw) < 8 or raw.endswith(":"):
-            return None
+        if len(raw) < 8 or raw.endswith(":") or _CONGRATS.match(raw):
+            return None                 # "congrats on the job but noooo": a reaction
         s = _clean(raw)
         if len(s.split()) < 2:
             return None
@@ -901,9 +910,19 @@ class DeterministicExtractor:
         if s is None:
             return None
         voc = _VOCATIVE.match(s)
-        if voc and ctx.is_name(voc.group(1)):
+        dislocated = voc and re.match(r"(?:she|he)\b", s[voc.end():], re.I) and \
+            voc.group(1).lower() not in STOPWORDS and not voc.group(1).lower().endswith("ly")
+        if voc and (ctx.is_name(voc.group(1)) or dislocated):
             s = s[voc.end():]                       # "Lena, the boiler stopped working"
-        kind = subject_of(s, ctx.is_name)
+            pron = re.match(r"(?:she|he)(?:'s(?=\s+(?:been|got|had)\b)|('s))?\b", s, re.I)
+            if pron and norm_name(voc.group(1)) not in ctx.people:
+                # "Ines, she played in a punk band": the name said first is who "she" is
+                s = voc.group(1) + (" has" if pron.group(0).endswith("'s") and not
+                                    pron.group(1) else " is" if pron.group(1) else "") + \
+                    s[pron.end():]
+            else:
+                dislocated = False
+        kind = "name" if voc and dislocated else subject_of(s, ctx.is_name)
         if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
             kind = "name"
         if kind is None and re.search(r"\d", s):
