@@ -653,6 +653,8 @@ class _Context:
             list(window.participants)
         if window.me_name:
             self.speakers.append(window.me_name)
+        # each name once: entity finding normalises them for every fact
+        self.speakers = list(dict.fromkeys(self.speakers))
         self.names = window_names(it.text for it in window.items)
         self.names |= sentence_start_names(
             (sent for it in window.items if not is_assistant(it)
