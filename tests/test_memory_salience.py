@@ -278,3 +278,11 @@ def test_they_is_the_group_or_body_the_speaker_just_named():
 def test_an_answer_that_only_judges_is_no_fact():
     assert texts(window(("Ben", "How was the first class?"), ("Anna", "Terrifying and amazing!"),
                         participants=("Anna", "Ben"))) == []
+
+
+def test_it_may_be_the_thing_of_the_speakers_line_just_before():
+    assert texts(window(("Anna", "We bought a house!"), ("Anna", "It has a huge garden."))) == [
+        "Anna bought a house.", "The house has a huge garden."]
+    # said by someone else, "it" is not resolved across speakers
+    assert texts(window(("Anna", "We bought a house!"), ("Ben", "It has a huge garden."))) == [
+        "Anna bought a house."]

@@ -846,6 +846,10 @@ class DeterministicExtractor:
         if kind == "it":
             cut = item.text.find(s[:12])
             thing = resolve_it(item.text[:cut] if cut > 0 else "", _VERBS)
+            if not thing and cut <= 0 and idx > 0 and \
+                    window.items[idx - 1].speaker == item.speaker:
+                # "We bought a house!" / "It has a huge garden": the speaker's last line
+                thing = resolve_it(window.items[idx - 1].text, _VERBS)
             if not thing:
                 return None
             s = re.sub(r"^(.*?)\b[Ii]t(?:'s\b|\b)", lambda m: m.group(1) + thing + (
