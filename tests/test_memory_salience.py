@@ -286,3 +286,12 @@ def test_it_may_be_the_thing_of_the_speakers_line_just_before():
     # said by someone else, "it" is not resolved across speakers
     assert texts(window(("Anna", "We bought a house!"), ("Ben", "It has a huge garden."))) == [
         "Anna bought a house."]
+
+
+def test_a_grandparent_named_by_the_word_alone_and_greetings_to_a_group():
+    assert texts(window(("Lucia", "chicos, abuela Rosa turns 90 on June 24th!!"))) == [
+        "Lucia's abuela Rosa turns 90 on Saturday, 24 June 2023."]
+    w = window(("Lucia", "yesterday was PERFECT. abuela cried at the slideshow"),
+               ("Andres", "she danced with the waiter"), participants=("Lucia", "Andres"))
+    assert texts(w) == ["Lucia's abuela cried at the slideshow.",
+                        "Lucia's abuela danced with the waiter."]

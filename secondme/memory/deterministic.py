@@ -65,6 +65,7 @@ _INTERJ = re.compile(
     r"congrats|congratulations|thanks|thank you|thx|ty)\b[\s,!.:;\-–—]*)|"
     # words that are interjections only when punctuation follows ("Stop, I love him")
     r"(?:(?:stop|deal|wait|look|listen|dude|man|girl|bro|sis|babe|hun|love|honey|true|same|"
+    r"guys|chicos|chicas|folks|everyone|all|y'all|mate|mates|fam|"
     r"right|totally|exactly|absolutely|definitely|sure|cool|nice|great|awesome|amazing|"
     r"perfect|wonderful|lovely|brilliant|fantastic|incredible|beautiful|inspiring|"
     r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc|please|pls|plz)"

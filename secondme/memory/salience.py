@@ -150,9 +150,10 @@ _COMPOUND_ME = re.compile(r"^(?:[A-Z][\w\-]+|my \w+|[a-z]+) and (?:i|me)\b|^me a
                           re.I)
 # "mum's staying with me", "abuela cried at the slideshow": a parent or grandparent named
 # by the word alone is the speaker's own
-_BARE_KIN = re.compile(r"^(?:mum|mom|mummy|mommy|mam|dad|daddy|papa|papà|papá|mama|mamma|"
-                       r"mamá|grandma|granny|grandpa|grandad|granddad|nan|nana|nonna|nonno|"
-                       r"abuela|abuelo|oma|opa)(?='s\b|\s+(?:is|was|has|had|will|can|says|"
+_PARENT_WORDS = (r"mum|mom|mummy|mommy|mam|dad|daddy|papa|papà|papá|mama|mamma|mamá|grandma|"
+                 r"granny|grandpa|grandad|granddad|nan|nana|nonna|nonno|abuela|abuelo|oma|opa")
+_BARE_KIN = re.compile(rf"^(?:{_PARENT_WORDS})(?:\s+[A-Z][a-zà-ÿ]+)?(?='s\b|\s+(?:is|was|has|"
+                       r"had|will|can|says|"
                        r"said|told|came|went|got|loves|likes|hates|cried|called|made|"
                        r"[a-z]+ed|[a-z]+s)\b)", re.I)
 _PRONOUN = re.compile(r"^(?:he|she|he's|she's|he'd|she'd|he'll|she'll)\b", re.I)
@@ -397,7 +398,8 @@ _MENTION = re.compile(rf"\b([Mm]y|[Yy]our|[Hh]is|[Hh]er) ((?:little |big |older 
                       # therapist … She's teaching me …": an animal or a role said just
                       # before is who "she" is
                       rf"\b(?:[Aa]n?|[Tt]he|[Oo]ur) (?:(?:little|new|old|tiny|rescue|young|"
-                      rf"[a-z]+-[a-z]+) )?((?:{_PETS}|{_KIN}))\b")
+                      rf"[a-z]+-[a-z]+) )?((?:{_PETS}|{_KIN}))\b|"
+                      rf"(?<![Mm]y )(?<![Yy]our )(?<![Hh]is )(?<![Hh]er )\b({_PARENT_WORDS})\b")
 _KIN_WORD = re.compile(rf"^(?:{_KIN}|{_PETS}|people|person|guy|girl|boy|man|woman|lady|"
                        rf"family|parents|folks|everyone|team|friends|kids|children)$", re.I)
 
@@ -422,6 +424,9 @@ def resolve_pronoun(history: Sequence[tuple[str, str, str]], is_person) -> Optio
                 best = m.group(4)
             elif m.group(5):
                 best = "the " + m.group(5)
+            elif m.group(6) and speaker:
+                # "abuela cried at the slideshow … she danced": the speaker's grandmother
+                best = f"{speaker}'s {m.group(6).lower()}"
         if best:
             return best
     return None
