@@ -1,10 +1,13 @@
 """Formation quality floors on the labelled set (figures: benchmarks/bench_memory_quality.py).
 
 Two halves: ``tune`` (the rules were tuned on it) and ``heldout`` (written before the rules
-changed, never tuned on). Match rule (issue 15): content-token F1 ≥ 0.3 and a shared
-source message, one-to-one. Measured (deterministic): tune P 0.89 / R 0.74, held-out
-P 0.74 / R 0.62; echoing every message: held-out P 0.42 / R 0.69. Floors sit below the
-measured figures so that noise does not fail them while a real regression does.
+changed, never tuned on), plus two later held-out sets (``fresh``, ``fresh2``) that are only
+checked for form here. Match rule (issue 15): content-token F1 ≥ 0.3 and a shared source
+message, one-to-one. Measured (deterministic, second round of recall rules): tune P 0.83 /
+R 0.86, held-out P 0.69 / R 0.71 (fresh 0.78 / 0.69, fresh2 0.67 / 0.70); echoing every
+message: held-out P 0.42 / R 0.69. Floors sit below the measured figures so that noise does
+not fail them while a real regression does; the held-out precision floor is the issue's
+0.65 target plus a hair.
 """
 from __future__ import annotations
 
@@ -102,8 +105,8 @@ def test_the_fresh_held_out_sets_are_varied_and_well_formed(half):
 def test_deterministic_extractor_floors(fake_embedder):
     tune, _w, rejected = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "tune")
     assert rejected == 0
-    assert tune.precision >= 0.80, tune.extras
-    assert tune.recall >= 0.65, tune.misses
+    assert tune.precision >= 0.78, tune.extras
+    assert tune.recall >= 0.80, tune.misses
     casual = {"messages": 0, "notes": 0, "gold": 0}
     held, _w, _r = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "heldout",
                            casual)
@@ -113,8 +116,8 @@ def test_deterministic_extractor_floors(fake_embedder):
     # question and more clauses are kept, 0.45 before)
     assert 0.2 <= casual["notes"] / casual["messages"] <= \
         casual["gold"] / casual["messages"] + 0.05, casual
-    assert held.precision >= 0.68, held.extras
-    assert held.recall >= 0.57, held.misses
+    assert held.precision >= 0.66, held.extras
+    assert held.recall >= 0.68, held.misses
     assert held.date_accuracy >= 0.5
     echo = Score()
     for p in labelled_files(LABELLED / "heldout"):
