@@ -930,39 +930,7 @@ class DeterministicExtractor:
             else:
                 dislocated = False
         kind = "name" if voc and dislocated else subject_of(s, ctx.is_name)
-        if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
-            kind = "name"
-        if kind is None and re.search(r"\d", s):
-            m = _BARE_THING.match(strip_lead(s)[1])
-            if m and m.group(1).lower() not in STOPWORDS:
-                kind = "thing"      # "rent is 50 quid higher from July": news with a number
-        if kind is None:
-            m = _BARE_EVENT.match(strip_lead(s)[1])
-            if m and m.group(1).lower() not in STOPWORDS and find_dates(s, ref):
-                # "hip op went well yesterday": the speaker's own news, with a date
-                lead, rest = strip_lead(s)
-                s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
-        if kind is None and _OPINION_OF_THING.match(strip_lead(s)[1]):
-            # "Pink Fir Apple are the best potatoes": the speaker's opinion of a thing
-            lead, rest = strip_lead(s)
-            s, kind = lead + "I think " + rest[0].lower() + rest[1:] if re.match(
-                r"(?:The|This|That|These|Those)\b", rest) else lead + "I think " + rest, "first"
-        if kind is None and _EXISTENTIAL.match(strip_lead(s)[1]) and (
-                _FIRST_PERSON.search(s) or re.search(r"\b(?:called|named)\s+[A-Z]", s)):
-            kind = "thing"          # "There's an old pony there called Biscuit who follows me"
-            s = re.sub(r"^(.*?)\b[Tt]here's\b", r"\1There is", s, count=1)
-        if kind is None and _SOMEONE_EVENT.match(strip_lead(s)[1]) and find_dates(s, ref):
-            kind = "thing"          # "someone broke into the shed last night"
-        if kind == "kin":
-            lead, rest = strip_lead(s)
-            s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
-        if kind is None and item.kind == "chunk" and (label or re.search(r"\d", s) or
-                                                      find_dates(s, ref) or re.match(
-                                                          r"(?:the|my|our)\s", strip_lead(s)[1],
-                                                          re.I)):
-            # a person's own notes hold facts in every line: "The garden is north-facing",
-            # "- floors: sanding in April, quote is £1,150"
-            kind = "note"
+        s, kind = self._other_subject(s, kind, item, ref, ctx, label)
         if kind is None:
             return None
         if kind == "elided-plan":
@@ -1034,6 +1002,46 @@ class DeterministicExtractor:
         text = _finish(text)
         return self._fact(text, dates, item, window, name, ref, ctx, when, subject, addressee,
                           first_person)
+
+    def _other_subject(self, s: str, kind: Optional[str], item: WindowItem, ref,
+                       ctx: _Context, label: Optional[str]) -> tuple[str, Optional[str]]:
+        """(clause, kind) when ``subject_of`` found no speaker, pronoun or name: a named
+        person, a thing with a number or date, an opinion, what exists, a parent said
+        alone, a line of a note; the kind stays None when nobody can be named."""
+        if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
+            kind = "name"
+        if kind is None and re.search(r"\d", s):
+            m = _BARE_THING.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS:
+                kind = "thing"      # "rent is 50 quid higher from July": news with a number
+        if kind is None:
+            m = _BARE_EVENT.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS and find_dates(s, ref):
+                # "hip op went well yesterday": the speaker's own news, with a date
+                lead, rest = strip_lead(s)
+                s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and _OPINION_OF_THING.match(strip_lead(s)[1]):
+            # "Pink Fir Apple are the best potatoes": the speaker's opinion of a thing
+            lead, rest = strip_lead(s)
+            s, kind = lead + "I think " + rest[0].lower() + rest[1:] if re.match(
+                r"(?:The|This|That|These|Those)\b", rest) else lead + "I think " + rest, "first"
+        if kind is None and _EXISTENTIAL.match(strip_lead(s)[1]) and (
+                _FIRST_PERSON.search(s) or re.search(r"\b(?:called|named)\s+[A-Z]", s)):
+            kind = "thing"          # "There's an old pony there called Biscuit who follows me"
+            s = re.sub(r"^(.*?)\b[Tt]here's\b", r"\1There is", s, count=1)
+        if kind is None and _SOMEONE_EVENT.match(strip_lead(s)[1]) and find_dates(s, ref):
+            kind = "thing"          # "someone broke into the shed last night"
+        if kind == "kin":
+            lead, rest = strip_lead(s)
+            s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and item.kind == "chunk" and (label or re.search(r"\d", s) or
+                                                      find_dates(s, ref) or re.match(
+                                                          r"(?:the|my|our)\s", strip_lead(s)[1],
+                                                          re.I)):
+            # a person's own notes hold facts in every line: "The garden is north-facing",
+            # "- floors: sanding in April, quote is £1,150"
+            kind = "note"
+        return s, kind
 
     def _fact(self, text: str, dates: list, item: WindowItem, window: Window,
               name: Optional[str], ref, ctx: _Context, when: str, subject: str,
