@@ -5,7 +5,8 @@ tests/fixtures/memory/labelled/heldout/*.json — the half nobody tuned on (writ
 the rules were changed, and only ever scored; scored so often since that it is no longer
 truly unseen); tests/fixtures/memory/labelled/fresh/*.json — a second held-out set written
 later by another hand, scored before any rule change and never read for failure analysis
-(only its totals). Each file: conversations (casual
+(only its totals); tests/fixtures/memory/labelled/fresh2/*.json — a third held-out set,
+written the same way before the next round of rule changes. Each file: conversations (casual
 two-person chats, generated-style long chats, ChatGPT/Claude sessions, group chats,
 work DMs) or a document, with the facts a careful reader would keep, their source
 messages (or ``¶N`` paragraphs) and resolved dates.
@@ -27,7 +28,7 @@ Also: notes per message, formation failures (a file whose formation raised), sec
 
 Writes benchmarks/results/memory_quality.json.
 
-    python benchmarks/bench_memory_quality.py [--half tune|heldout|fresh|both|all]
+    python benchmarks/bench_memory_quality.py [--half tune|heldout|fresh|fresh2|both|all]
                                               [--llm] [--real-embedder] [-v]
 
 ``--half`` takes one half, a comma list ("tune,fresh"), ``both`` (tune and heldout) or
@@ -61,7 +62,7 @@ from secondme.memory.evaluate import (  # noqa: E402
 from secondme.models.embed import HashEmbedder  # noqa: E402
 from secondme.models.llm import ScriptedLLM  # noqa: E402
 
-HALVES = ("tune", "heldout", "fresh")
+HALVES = ("tune", "heldout", "fresh", "fresh2")
 
 
 def _halves(value: str) -> tuple[str, ...]:
@@ -157,7 +158,7 @@ def run(name, files, make_llm, embedder_factory, verbose=False, show_misses=Fals
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--half", type=_halves, default=HALVES,
-                    help="tune, heldout, fresh, a comma list, both (tune,heldout) or all")
+                    help="tune, heldout, fresh, fresh2, a comma list, both (tune,heldout) or all")
     ap.add_argument("--llm", action="store_true", help="also run the embedded model (slow)")
     ap.add_argument("--real-embedder", action="store_true", help="use all-MiniLM-L6-v2")
     ap.add_argument("-v", "--verbose", action="store_true")

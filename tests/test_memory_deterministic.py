@@ -171,3 +171,136 @@ def test_short_answers_to_what_kind_of_questions(answer, expected):
     assert texts(window(("Ben", "Wow! What kind of food?"), ("Anna", answer))) == expected
     # the same words with no question before them are no fact
     assert texts(window(("Anna", answer.split(".")[0] + "."))) == []
+
+
+@pytest.mark.parametrize("said,expected", [
+    # "please" after "yes" is politeness, not a request
+    ("yes please, my wife makes a great broad bean falafel",
+     ["Anna's wife makes a great broad bean falafel."]),
+    # an opinion of a thing judged against others is the speaker's, a compliment is not
+    ("Pink Fir Apple are the best potatoes, don't let anyone tell you otherwise",
+     ["Anna thinks Pink Fir Apple are the best potatoes."]),
+    ("The sequel is way better than the first one",
+     ["Anna thinks the sequel is way better than the first one."]),
+    ("Your cake is the best", []), ("that is the best news", []),
+    # someone unnamed did something, with a date: news
+    ("bad news, someone broke into the shared shed last night",
+     ["Someone broke into the shared shed on Tuesday, 9 May 2023."]),
+    ("someone broke into the shared shed", []),
+])
+def test_opinions_politeness_and_unnamed_doers(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+def _reply(question, answer):
+    w = window(("Bea", question), ("Femi", answer), participants=("Bea", "Femi"))
+    return [(f.text, f.sources) for f in DeterministicExtractor().extract(w).facts]
+
+
+@pytest.mark.parametrize("question,answer,expected", [
+    # an answer without a subject keeps its question, and cites both messages
+    ("how did you even break it?", "five-a-side. tackle from a 50 year old",
+     "Asked how did Femi even break it, Femi said five-a-side, tackle from a 50 year old."),
+    ("did you finish the marathon in the end?", "4:22!",
+     "Asked did Femi finish the marathon in the end, Femi said 4:22."),
+    ("the one in Walthamstow?", "that one. 2 bed terrace with the tiny garden",
+     "Asked about the one in Walthamstow, Femi said 2 bed terrace with the tiny garden."),
+    ("who's teaching u", "my dad", "Asked who's teaching Femi, Femi said Femi's dad."),
+    ("how long is the project now?", "they extended it by three months",
+     "Asked how long is the project now, Femi said they extended it by three months."),
+])
+def test_short_answers_keep_their_question(question, answer, expected):
+    assert _reply(question, answer) == [(expected, [1, 2])]
+
+
+@pytest.mark.parametrize("question,answer", [
+    ("how are you?", "five-a-side"),                        # an idle question
+    ("how's the job going?", "You've talked about that boat for years."),   # about the other
+    ("any plans?", "no idea yet"),                          # no answer
+    ("what should I bring?", "bring wine"),                 # an imperative
+    ("how was it?", "That's lovely to hear."),              # a reaction
+    ("five-a-side?", "five-a-side."),                       # "five-a-side" asked by nobody
+])
+def test_replies_that_answer_nothing_are_not_facts(question, answer):
+    assert _reply(question, answer) == []
+
+
+def test_here_in_a_place_is_where_the_speaker_is_and_hes_been_is_has_been():
+    assert texts(window(("Emma", "Happy new year!! It's already morning here in London"))) == [
+        "Emma is in London."]
+    assert texts(window(("Emma", "Is it cold where you are? Over here in Oslo it's snowing."))
+                 ) == ["Emma is in Oslo."]
+    assert texts(window(("Emma", "Is it nice there in Oslo?"))) == []
+    assert texts(window(("Raj", "Haha Kevin will. He's been here longer than me anyway."))) == [
+        "Kevin has been here longer than Raj anyway."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    ("There's an old pony there called Biscuit who follows me everywhere.",
+     ["There is an old pony there called Biscuit who follows Anna everywhere."]),
+    ("There are two cats in my flat.", ["There are two cats in Anna's flat."]),
+    ("There's a new guy at work named Oskar", ["There is a new guy at work named Oskar."]),
+    ("There's a great bakery near the station", []),        # nobody's, unnamed
+    ("There's so much going on in my life", []),
+])
+def test_what_exists_near_the_speaker_or_has_a_name(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+@pytest.mark.parametrize("said,expected", [
+    # a subject pronoun is followed by a verb even when the verb list does not know it
+    ("We sort donations and pack boxes for about 200 families.",
+     ["Anna sorts donations and pack boxes for about 200 families."]),
+    ("I too", []),
+    # "this time" leads like "last week"; "and now my …" is a new clause
+    ("This time we're doing Skye and Glencoe.", ["This time Anna is doing Skye and Glencoe."]),
+    ("I took up photography after watching a documentary, and now my photos are in an "
+     "exhibition at the library!",
+     ["Anna took up photography after watching a documentary.",
+      "Anna's photos are in an exhibition at the library."]),
+    # greetings from a place say where the speaker is
+    ("Greetings from Bolivia! The salt flats were unreal.", ["Anna is in Bolivia."]),
+])
+def test_more_clauses_a_careful_reader_keeps(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+def test_a_persons_notes_keep_their_labels_and_plain_statements():
+    w = Window(items=[WindowItem(kind="chunk", id=9, text=(
+        "- floors: sanding in April, quote from Parquet & Co is £1,150\n"
+        "- kitchen: Mikko wants to do it himself\n"
+        "The garden is north-facing and full of brambles.\n"
+        "Welcome to my notes."))], document_id=1, me_name="Oona", ref_date="2024-02-10")
+    assert [f.text for f in DeterministicExtractor().extract(w).facts] == [
+        "Floors: sanding in April 2024, quote from Parquet & Co is £1,150.",
+        "Kitchen: Mikko wants to do it himself.",
+        "The garden is north-facing and full of brambles."]
+    # the same plain statement in a chat is nobody's news
+    assert texts(window(("Anna", "The garden is north-facing and full of brambles."))) == []
+
+
+def test_short_questions_about_the_news_just_given_and_elided_plans():
+    w = window(("Jun", "got into uni!!!!"), ("Nico", "WHICH ONE"),
+               ("Jun", "tu delft. aerospace engineering"), participants=("Jun", "Nico"))
+    assert texts(w)[-1] == "Asked which one, Jun said tu delft, aerospace engineering."
+    assert texts(window(("Jun", "also quitting the cinema end of july"))) == [
+        "Jun is quitting the cinema end of July 2023."]
+
+
+@pytest.mark.parametrize("said,expected", [
+    # a name said first, then its pronoun: the name is the subject (not when it is the
+    # person spoken to)
+    ("found a drummer! Ines, she played in a punk band in Porto for years",
+     ["Anna found a drummer.", "Ines played in a punk band in Porto for years."]),
+    ("Ines, she's been to Peru", ["Ines has been to Peru."]),
+    ("Ben, she moved to Rome", []),
+    # congratulations and thanks about something are reactions
+    ("noooo. congrats on the job but noooo", []),
+    ("thanks for the soup, it was lovely", []),
+    # "i …, moving end of november": lower-case "i" shares the participle too
+    ("i got the job in Gdansk, moving end of november",
+     ["Anna got the job in Gdansk.", "Anna is moving end of November 2023."]),
+    ("my amp died mid-song tonight", ["Anna's amp died mid-song on Wednesday, 10 May 2023."]),
+])
+def test_dislocated_names_congratulations_and_lower_case_i(said, expected):
+    assert texts(window(("Anna", said))) == expected

@@ -1,16 +1,20 @@
 """Formation quality floors on the labelled set (figures: benchmarks/bench_memory_quality.py).
 
 Two halves: ``tune`` (the rules were tuned on it) and ``heldout`` (written before the rules
-changed, never tuned on). Match rule (issue 15): content-token F1 ≥ 0.3 and a shared
-source message, one-to-one. Measured (deterministic): tune P 0.89 / R 0.74, held-out
-P 0.74 / R 0.62; echoing every message: held-out P 0.42 / R 0.69. Floors sit below the
-measured figures so that noise does not fail them while a real regression does.
+changed, never tuned on), plus two later held-out sets (``fresh``, ``fresh2``) that are only
+checked for form here. Match rule (issue 15): content-token F1 ≥ 0.3 and a shared source
+message, one-to-one. Measured (deterministic, second round of recall rules): tune P 0.83 /
+R 0.86, held-out P 0.69 / R 0.71 (fresh 0.78 / 0.69, fresh2 0.67 / 0.70); echoing every
+message: held-out P 0.42 / R 0.69. Floors sit below the measured figures so that noise does
+not fail them while a real regression does; the held-out precision floor is the issue's
+0.65 target plus a hair.
 """
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
 from conftest import FIXTURES
 
 from secondme.memory.evaluate import (
@@ -27,11 +31,12 @@ from secondme.models.llm import ScriptedLLM
 
 LABELLED = FIXTURES / "memory" / "labelled"
 HALVES = ("tune", "heldout")
+FRESH = ("fresh", "fresh2")     # later held-out sets, in the order they were written
 
 
 def run_all(fake_embedder, make_llm, half, casual=None):
-    """Score every file of ``half``; ``casual`` (a dict) collects messages and notes of
-    the casual two-person chats."""
+    """Score every file of ``half``; ``casual`` (a dict) collects messages, notes and gold
+    facts of the casual two-person chats."""
     from secondme.service import SecondMe
 
     total, windows, rejected = Score(), 0, 0
@@ -45,6 +50,7 @@ def run_all(fake_embedder, make_llm, half, casual=None):
         if casual is not None and is_casual_chat(data):
             casual["messages"] += sum(len(c["messages"]) for c in data["conversations"])
             casual["notes"] += s.predicted
+            casual["gold"] += s.gold
     return total, windows, rejected
 
 
@@ -81,32 +87,37 @@ def test_the_labelled_set_is_big_varied_and_well_formed():
     assert kinds == {"document", "assistant", "group"}
 
 
-def test_the_fresh_held_out_set_is_varied_and_well_formed():
-    """The second held-out set (written later, scored before any rule change, never read
-    for failure analysis) has its own people and every kind of source."""
+@pytest.mark.parametrize("half", ["fresh", "fresh2"])
+def test_the_fresh_held_out_sets_are_varied_and_well_formed(half):
+    """The later held-out sets (each written by another hand after the rules it is scored
+    against, scored once before any rule change, never read for failure analysis) have
+    their own people and every kind of source."""
     speakers, kinds = set(), set()
-    files, facts = _check_half("fresh", speakers, kinds)
+    files, facts = _check_half(half, speakers, kinds)
     assert files >= 8 and facts >= 150
     assert kinds == {"document", "assistant", "group"}
     older: set = set()
-    for half in HALVES:
-        _check_half(half, older, set())
+    for earlier in HALVES + FRESH[:FRESH.index(half)]:
+        _check_half(earlier, older, set())
     assert len(speakers - older) >= 20           # mostly new people, not the old casts
 
 
 def test_deterministic_extractor_floors(fake_embedder):
     tune, _w, rejected = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "tune")
     assert rejected == 0
-    assert tune.precision >= 0.80, tune.extras
-    assert tune.recall >= 0.65, tune.misses
-    casual = {"messages": 0, "notes": 0}
+    assert tune.precision >= 0.78, tune.extras
+    assert tune.recall >= 0.80, tune.misses
+    casual = {"messages": 0, "notes": 0, "gold": 0}
     held, _w, _r = run_all(fake_embedder, lambda: ScriptedLLM([], capable=False), "heldout",
                            casual)
     # salience: casual chat gives about one note per 2–4 messages, not one per message
-    # (measured 0.45 on the held-out casual chats; a careful reader kept 0.55)
-    assert 0.2 <= casual["notes"] / casual["messages"] <= 0.5, casual
-    assert held.precision >= 0.68, held.extras
-    assert held.recall >= 0.57, held.misses
+    # (echo: 0.95), and not clearly more than a careful reader kept on the same chats
+    # (0.55 on the held-out casual chats; measured 0.57 since short answers keep their
+    # question and more clauses are kept, 0.45 before)
+    assert 0.2 <= casual["notes"] / casual["messages"] <= \
+        casual["gold"] / casual["messages"] + 0.05, casual
+    assert held.precision >= 0.66, held.extras
+    assert held.recall >= 0.68, held.misses
     assert held.date_accuracy >= 0.5
     echo = Score()
     for p in labelled_files(LABELLED / "heldout"):

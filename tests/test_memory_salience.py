@@ -22,6 +22,7 @@ from secondme.memory.salience import is_reaction, pronoun_evidence, resolve_we, 
     "Stop, I love him already!", "I'll keep that in mind, thanks!",
     "That's so inspiring, Ella!", "I wish I had been there.", "I'm in!", "I'm so in",
     "I'm down for that",
+    "Marigold is such a sweet name!", "Mikko and I still can't believe it's ours.",
 ])
 def test_reactions_compliments_and_platitudes_are_not_memories(said):
     assert texts(window(("Anna", said), ("Ben", "I moved to Lyon."))) == ["Ben moved to Lyon."]
@@ -157,3 +158,140 @@ def test_pronoun_evidence_needs_a_clear_majority():
                              ("Ben", "Anna, her dog is here")], people) == {}
     # the pronoun after the next person named belongs to that person
     assert pronoun_evidence([("Carl", "Anna met Ben and he loved it")], people) == {"ben": "he"}
+
+
+@pytest.mark.parametrize("said,expected", [
+    # an unsaid "I'm": where or how the speaker is, with no verb at all
+    ("finally out of the cast!!", ["Anna is finally out of the cast."]),
+    ("back home since yesterday", ["Anna is back home since Tuesday, 9 May 2023."]),
+    ("At the airport now!", ["Anna is at the airport now."]),
+    ("in 2 weeks", []), ("on my way", []), ("in love with it", []),
+    # a parent or grandparent named by the word alone is the speaker's
+    ("nah mum's staying with me till it's off",
+     ["Anna's mum's staying with Anna till it's off."]),
+    ("abuela cried at the slideshow", ["Anna's abuela cried at the slideshow."]),
+    # a bare noun with an event verb is the speaker's news when it has a date
+    ("hip op went well yesterday", ["Anna's hip op went well on Tuesday, 9 May 2023."]),
+    ("Baby girl arrived on Sunday!", ["Anna's baby girl arrived on Sunday, 7 May 2023."]),
+    ("hip op went well", []),
+    # a routine is something to remember even when its verb is all it says
+    ("I run every morning", ["Anna runs every morning."]),
+    ("I run", []),
+])
+def test_what_casual_chat_leaves_out(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+def test_it_is_the_thing_just_named_in_the_same_message():
+    assert texts(window(("Anna", "I bought a new bike last week. It cost 800 euros."))) == [
+        "Anna bought a new bike in the week of 1 May 2023.", "The new bike cost 800 euros."]
+    assert texts(window(("Anna", "I finally started restoring that old sailboat my uncle "
+                                 "left me. It's in a barn near Whitstable."))) == [
+        "Anna finally started restoring that old sailboat Anna's uncle left Anna.",
+        "The old sailboat is in a barn near Whitstable."]
+    # an evaluation of the thing is no fact; "it" with nothing named before is nobody's
+    assert texts(window(("Anna", "We went to the concert yesterday. It was amazing!"))) == [
+        "Anna went to the concert on Tuesday, 9 May 2023."]
+    assert texts(window(("Anna", "It's in a barn near Whitstable."))) == []
+
+
+def test_she_may_be_an_animal_and_never_the_person_greeted():
+    assert texts(window(("Anna", "We adopted a cat! She's a one-eyed tabby called Olive."))) \
+        == ["Anna adopted a cat.", "The cat is a one-eyed tabby called Olive."]
+    w = window(("Dev", "How's your family?"),
+               ("Anna", "Hi Dev! Quick update. She teaches my mum her old recipes now."),
+               participants=("Anna", "Dev"))
+    assert not any("Dev" in t for t in texts(w))
+
+
+@pytest.mark.parametrize("said,expected", [
+    # an unsaid "I'm"/"I've" before what the speaker is doing these days
+    ("Been learning to knit lately", ["Anna has been learning to knit lately."]),
+    ("Been to Paris twice this year", ["Anna has been to Paris twice in 2023."]),
+    ("Saving up for a car", ["Anna is saving up for a car."]),
+    ("Thinking of you!", []), ("Reading it now", []), ("Been there", []),
+    ("Been so busy", []),
+    # "we both" with nobody named is the speaker; what "we'll miss" is a feeling
+    ("We're both running on no sleep.", ["Anna is running on no sleep."]),
+    ("I'll miss you so much", []),
+    ("I always knew you'd do something amazing with your baking", []),
+    # a verb and a pronoun say nothing
+    ("We're keeping it.", []),
+])
+def test_what_the_speaker_is_doing_and_what_says_nothing(said, expected):
+    assert texts(window(("Anna", said))) == expected
+
+
+def test_a_name_that_only_ever_opens_a_sentence_is_still_a_name():
+    w = window(("Anna", "Hi! They're good, thanks. Mateo had an asthma attack last month. "
+                        "He's fine now and he has a new inhaler."))
+    assert texts(w)[-1] == "Mateo is fine now and he has a new inhaler."
+    # ordinary nouns opening a sentence are not names
+    assert texts(window(("Anna", "Work was long today. He has a new job."))) == []
+
+
+def test_news_of_the_others_thing_and_spans_that_are_not_dates():
+    assert texts(window(("Ben", "Your harbour painting sold in the first hour!"))) == [
+        "Anna's harbour painting sold in the first hour."]
+    assert texts(window(("Ben", "Your painting is beautiful!"))) == []
+    w = window(("Ben", "Was it your first time back in Ghana?"),
+               ("Anna", "First time in nine years."))
+    assert "in nine years" in texts(w)[0]          # a span, not a date nine years ahead
+
+
+@pytest.mark.parametrize("said,kept", [
+    ("I'm so excited about the move to Leeds next month", True),
+    ("I'm so excited to start my new job at Boeing", True),
+    ("I'm so proud of you!", False), ("I'm glad to hear that", False),
+    ("I'm so excited for it", False), ("I'm so excited to see you next week", False),
+])
+def test_a_feeling_about_the_speakers_own_news_is_news(said, kept):
+    assert is_reaction(said) is not kept
+
+
+def test_how_something_seems_is_no_fact_and_a_role_just_named_is_she():
+    assert texts(window(("Anna", "Oh no. He sounded like such a sweetheart."))) == []
+    assert texts(window(("Anna", "Your trip to Rome looks amazing."))) == []
+    assert texts(window(("Anna", "My neighbour looks after my cat on weekends."))) == [
+        "Anna's neighbour looks after Anna's cat on weekends."]
+    assert texts(window(("Anna", "I'm finally seeing a therapist. She's teaching me breathing "
+                                 "techniques."))) == [
+        "Anna is finally seeing a therapist.", "The therapist is teaching Anna breathing "
+        "techniques."]
+    # "every other Saturday" is a habit, not a date
+    assert texts(window(("Anna", "I volunteer at a horse rescue every other Saturday."))) == [
+        "Anna volunteers at a horse rescue every other Saturday."]
+
+
+def test_they_is_the_group_or_body_the_speaker_just_named():
+    w = window(("Kofi", "I'm leaving the bank to join a climate tech startup."),
+               ("Ben", "Nervous?"),
+               ("Kofi", "A bit. They make batteries from recycled materials."),
+               participants=("Kofi", "Ben"))
+    assert texts(w)[-1] == "The climate tech startup makes batteries from recycled materials."
+    assert texts(window(("Ella", "My parents are visiting. They're staying until Sunday."))
+                 ) == ["Ella's parents are visiting.",
+                       "Ella's parents are staying until Sunday, 14 May 2023."]
+    assert texts(window(("Ella", "They extended it until December."))) == []
+
+
+def test_an_answer_that_only_judges_is_no_fact():
+    assert texts(window(("Ben", "How was the first class?"), ("Anna", "Terrifying and amazing!"),
+                        participants=("Anna", "Ben"))) == []
+
+
+def test_it_may_be_the_thing_of_the_speakers_line_just_before():
+    assert texts(window(("Anna", "We bought a house!"), ("Anna", "It has a huge garden."))) == [
+        "Anna bought a house.", "The house has a huge garden."]
+    # said by someone else, "it" is not resolved across speakers
+    assert texts(window(("Anna", "We bought a house!"), ("Ben", "It has a huge garden."))) == [
+        "Anna bought a house."]
+
+
+def test_a_grandparent_named_by_the_word_alone_and_greetings_to_a_group():
+    assert texts(window(("Lucia", "chicos, abuela Rosa turns 90 on June 24th!!"))) == [
+        "Lucia's abuela Rosa turns 90 on Saturday, 24 June 2023."]
+    w = window(("Lucia", "yesterday was PERFECT. abuela cried at the slideshow"),
+               ("Andres", "she danced with the waiter"), participants=("Lucia", "Andres"))
+    assert texts(w) == ["Lucia's abuela cried at the slideshow.",
+                        "Lucia's abuela danced with the waiter."]

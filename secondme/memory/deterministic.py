@@ -26,19 +26,23 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .entities import find_entities, window_names
+from .entities import find_entities, sentence_start_names, window_names
 from .facts import ExtractResult, Fact, Window, WindowItem
 from .salience import (
+    HABIT,
+    elided_state,
     is_reaction,
     pronoun_evidence,
     reflexive,
+    resolve_it,
     resolve_pronoun,
+    resolve_they,
     resolve_we,
     strip_lead,
     subject_of,
     substantive,
 )
-from .text import STOPWORDS, content_tokens, norm_name, topic_tags
+from .text import STOPWORDS, TOPICS, content_tokens, norm_name, topic_tags
 from .timeparse import find_dates, local_date, rewrite_dates, tense
 
 NAME = "deterministic"
@@ -61,9 +65,10 @@ _INTERJ = re.compile(
     r"congrats|congratulations|thanks|thank you|thx|ty)\b[\s,!.:;\-–—]*)|"
     # words that are interjections only when punctuation follows ("Stop, I love him")
     r"(?:(?:stop|deal|wait|look|listen|dude|man|girl|bro|sis|babe|hun|love|honey|true|same|"
+    r"guys|chicos|chicas|folks|everyone|all|y'all|mate|mates|fam|"
     r"right|totally|exactly|absolutely|definitely|sure|cool|nice|great|awesome|amazing|"
     r"perfect|wonderful|lovely|brilliant|fantastic|incredible|beautiful|inspiring|"
-    r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc)"
+    r"seriously|really|wild|crazy|glad|good|fair|noted|gotcha|got it|ofc|please|pls|plz)"
     r"(?: \w+)?\s*[,!.:;\-–—]+\s*))+", re.I)
 #: a name said to someone at the start ("Lena, the boiler …", "Tom, I moved …"); not a list
 #: of names ("Anna, Ben and I …")
@@ -98,15 +103,18 @@ _NAME_VERB = (r"[A-Z][a-z]+\s+(?:is|was|has|had|does|doesn't|did|didn't|will|won
               r"likes|hates|works|lives|got|went|can't|can|isn't|wasn't|approved|said|says|"
               r"told|thinks|wants|needs)\b")
 _CLAUSE_SPLIT = re.compile(r",?\s+(?:but|and|so|though|although|because)\s+"
+                           r"(?:(?:now|then|also|still|today|recently)\s+)?"
                            rf"(?=(?:I|i|I'm|i'm|I've|I'll|my|My|we|We)\b|{_NAME_VERB})|;\s+|"
                            r",\s+(?=(?:I|I'm|i'm|I've|I'll|I'd|we|We|we're|We're)\s)|"
                            # "Her name is Nadia, she's a pharmacist", "…in April, Dana
                            # approved it yesterday": a new subject after a comma
                            rf",\s+(?=(?:he|she)(?:'s|\s+(?:is|was|has|had|will|works|lives))\b|"
-                           rf"{_NAME_VERB})")
+                           rf"{_NAME_VERB})|"
+                           # "…the best potatoes, don't let anyone tell you otherwise"
+                           r",\s+(?=(?:don'?t|do not) (?:let|worry|forget|tell|ask)\b)")
 #: "I start at Boeing next month, finally leaving Amazon": a participle after a comma
 #: shares the subject of a first-person clause
-_SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:I|I'm|I've|I'll)\b.{8,}?),\s+"
+_SHARED_PARTICIPLE = re.compile(r"^(?P<head>(?:[Ii]|[Ii]'m|[Ii]'ve|[Ii]'ll)\b.{8,}?),\s+"
                                 r"(?P<tail>(?:(?:finally|also|just|now|still|then|so)\s+)?"
                                 r"(?P<ing>[a-z]+ing)\s+(?:\S+\s+\S+|[A-Z]\S+).*)$")
 _ASSISTANT_BOILER = re.compile(
@@ -158,6 +166,27 @@ _CONJ_IRREG = {"have": "has", "do": "does", "go": "goes", "am": "is", "are": "is
 #: at 10"); kept only with a number in the clause
 _BARE_THING = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:is|are|was|were|goes|go|went|costs?|"
                          r"starts?|opens?|closes?|ends?)\b")
+#: a bare noun with an event verb, kept only with a date ("hip op went well yesterday",
+#: "Baby girl arrived on Sunday", "offer accepted yesterday")
+_BARE_EVENT = re.compile(r"^([a-z]+)(?:\s+[a-z]+)?\s+(?:went|arrived|came|happened|started|"
+                         r"ended|finished|opened|closed|accepted|approved|confirmed|extended|"
+                         r"cancelled|canceled|postponed|(?:was|got|is|were|has been) "
+                         r"(?:accepted|approved|born|cancelled|canceled|postponed|delayed|"
+                         r"confirmed|booked|extended|moved|sold|signed))\b", re.I)
+#: a thing judged against others — "X is the best Y", "overrated", "better than" — is an
+#: opinion worth keeping, unlike "that sounds amazing" (a reaction)
+_OPINION_OF_THING = re.compile(
+    r"^(?!(?:it|this|that|these|those|there|he|she|they|you|u|your|ur|yours|everything|"
+    r"everyone|nothing)"
+    r"\b)(?:(?:the|this|that|these|those) )?[\w\-']+(?: [\w\-']+){0,3}? (?:is|are|was|were)"
+    r"(?: (?:honestly|really|just|still|totally|so|way|by far|definitely))? (?:the (?:best|worst|"
+    r"greatest)|overrated|underrated|(?:much |way |so )?(?:better|worse) than)\b", re.I)
+#: "There's a pony called Biscuit …", "There are two cats in my flat": something that exists
+_EXISTENTIAL = re.compile(r"^there(?:'s| is| are| was| were)\s+(?!(?:no|nothing|something|"
+                          r"so much|a lot|lots|too much|always|never)\b)\S", re.I)
+#: someone unnamed did something, with a date: news ("someone broke into the shed")
+_SOMEONE_EVENT = re.compile(r"^(?:someone|somebody)\s+(?:\w+ed|broke|stole|took|hit|stole|"
+                            r"left|sent|bought|sold|found|came)\b", re.I)
 _STATIVE_NOISE = re.compile(r"^\W*$")
 
 _VERB_BASES = """
@@ -169,7 +198,8 @@ open close build grow keep lose win watch listen sing dance paint draw climb hik
 celebrate graduate retire train practise practice volunteer apply hire fire promote earn
 save spend book cancel return arrive land change switch miss use wear turn become seem
 look sound bring send show help follow lead manage run host organise organize attend
-finish complete pass fail speak smell taste hurt injure recover sign retrain expect
+finish complete pass fail speak smell taste hurt injure recover sign retrain expect cost
+die cry fix mix pack sort lend borrow film record sell order deliver repair replace
 """.split()
 _IRREG_FORMS = {"is", "am", "are", "was", "were", "been", "being", "has", "had", "does",
                 "did", "done", "goes", "went", "gone", "got", "gotten", "made", "took",
@@ -186,6 +216,9 @@ for _b in _VERB_BASES:
     _VERBS |= {_b, _b + "s", _b + "es", _b + "ing", _b.rstrip("e") + "ing", _b + "d", _b + "ed",
                _b[:-1] + "ies" if _b.endswith("y") else _b,
                _b[:-1] + "ied" if _b.endswith("y") else _b}
+    # quit → quitting, plan → planned
+    if re.search(r"(?:^|[^aeiou]|qu)[aeiou][bdgklmnprt]$", _b):
+        _VERBS |= {_b + _b[-1] + "ing", _b + _b[-1] + "ed"}
 
 
 def has_verb(text: str) -> bool:
@@ -259,6 +292,8 @@ def split_sentences(text: str) -> list[str]:
     text = _ABBREV.sub(lambda m: m.group(1) + "\u2024", text)   # "Mrs. Okafor" is one sentence
     # "Sam and I got the house" is one subject, not two clauses
     text = re.sub(r"\b([A-Z][a-zà-ÿ]+|[Mm]e|[Mm]y \w+) and (I|me)\b", "\\1\u2060and\u2060\\2", text)
+    # "Ines, she played in a punk band": a name said first, then its pronoun, is one clause
+    text = re.sub(r"(^|[.!?]\s+)([A-Z][a-zà-ÿ]+), (?=(?:she|he)\b)", "\\1\\2\u2061 ", text)
     parts = []
     for p in _SENT_SPLIT.split(text):
         # "I'm still at the bakery but I'm thinking about a café" → two statements
@@ -273,9 +308,62 @@ def split_sentences(text: str) -> list[str]:
                 parts += [m.group("head"), "I'm " + m.group("tail")]
                 continue
             parts.append(c)
-    out = [p.replace("\u2024", ".").replace("\u2060", " ").strip(" \t-–—*•>,")
+    out = [p.replace("\u2024", ".").replace("\u2060", " ").replace("\u2061", ",")
+           .strip(" \t-–—*•>,")
            for p in parts if p]
     return [p for p in out if p]
+
+
+#: congratulations, thanks and wishes about something: "congrats on the job", "thanks for
+#: the soup", "good luck with the move"
+_CONGRATS = re.compile(r"^\W*(?:\w+[.!,]+\s+)?(?:congrats|congratulations|thanks|thank you|thx|"
+                       r"good luck|well done|cheers|happy \w+|best of luck)\s+(?:\w+\s+)?"
+                       r"(?:on|for|with|about)\b", re.I)
+#: "kitchen: Mikko wants to do it himself" — a label before a colon in a note's line
+_DOC_LABEL = re.compile(r"^[-*•]?\s*([A-Za-z][\w'&/ ]{0,24}?):\s+(?=\S)")
+#: "We sort donations and pack boxes": after a subject pronoun comes a verb, known or not
+_SUBJECT_THEN_WORD = re.compile(r"^(?:I|[Ww]e|[Tt]hey|[Hh]e|[Ss]he)\s+(?:(?:also|just|still|"
+                                r"usually|often|always|never|now)\s+)?[a-z]{3,}\b(?!\s*$)")
+#: "here in London", "Greetings from Bolivia!": where the speaker is
+_GREETINGS_FROM = re.compile(r"\b(?:[Gg]reetings|[Hh]ello|[Hh]i|[Hh]ey|[Ll]ove|[Pp]ostcard) "
+                             r"from (?:sunny |rainy |snowy |beautiful )?"
+                             r"([A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")
+_HERE_IN = re.compile(r"\b(?:here|over here|out here|back here) in "
+                      r"([A-Z][\w\-]+(?: [A-Z][\w\-]+)?)")
+#: questions that ask after nothing in particular ("how are you?", "you ok?", "right?")
+_IDLE_QUESTION = re.compile(r"^(?:how (?:are|r) (?:you|u)|how(?:'s| is) it going|what'?s up|"
+                            r"wyd|sup|(?:are )?(?:you|u) (?:ok|okay|good|alright|there|up)|"
+                            r"r u (?:ok|okay|up)|right|really|seriously|why|what|huh|and you|"
+                            r"you|u|how about you)\W*$", re.I)
+#: short questions about what was just said: their answer is the news
+_SHORT_WH = re.compile(r"^(?:which one|when|where|who|how long|how much|how many|what time|"
+                       r"since when|how old|for how long|where to|with who(?:m)?|which)\W*$",
+                       re.I)
+#: a reply that answers nothing ("no idea", "not sure", "maybe", "haha")
+_NOT_AN_ANSWER = re.compile(r"^(?:no|not|nope|nah|idk|dunno|maybe|perhaps|sure|yes|yeah|yep|"
+                            r"ok|okay|haha\w*|lol|thanks|thank|same|good|fine|never mind)\b"
+                            r"(?!\s+\w+\s+\w+)", re.I)
+
+
+def _question_before(item: WindowItem, idx: int, window: Window
+                     ) -> Optional[tuple[WindowItem, str]]:
+    """(the message, its question) when the message just before ``item`` is someone
+    else's question about something ("how's the leg?", "what did they take?"); None for
+    idle questions ("how are you?") and for a first message."""
+    if idx == 0 or item.kind != "message":
+        return None
+    prev = window.items[idx - 1]
+    if prev.kind != "message" or prev.speaker == item.speaker or is_assistant(prev):
+        return None
+    sents = split_sentences(prev.text)
+    q = _clean(sents[-1]) if sents else ""
+    if not q or not sents[-1].rstrip().endswith("?") and not _QUESTION_START.match(q):
+        return None
+    q = q.rstrip("?!. ")
+    if _IDLE_QUESTION.match(q) or not (_SHORT_WH.match(q) or [
+            t for t in content_tokens(q) if t not in ("ok", "okay", "u", "ur", "r")]):
+        return None     # "which one?", "since when?" ask after the news just given
+    return prev, q
 
 
 def _third_person(verb: str) -> str:
@@ -481,7 +569,8 @@ def _informative(text: str, subject_names: set[str], n_dates: int, n_entities: i
     if not toks or (not [t for t in toks if t not in entity_tokens] and len(text.split()) < 4):
         return False        # only names: "Kevin will."
     # one telling word is enough when it names a life topic ("Anna is vegetarian")
-    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])))
+    return len(toks) >= 2 or (len(toks) >= 1 and (n_dates or n_entities or topic_tags(toks[0])
+                                                  or HABIT.search(text)))
 
 
 def _third_person_subject(s: str, people: set[str]) -> bool:
@@ -516,7 +605,8 @@ _KNOWN_PERSON_VERBS = _EVENT_VERBS | {"is", "are", "can", "can't", "also", "woul
                                       "should", "does", "doesn't", "isn't", "wasn't"}
 
 
-_WE_AS_I = [(r"\b[Ww]e're\b", "I'm"), (r"\b[Ww]e've\b", "I've"), (r"\b[Ww]e'll\b", "I'll"),
+_WE_AS_I = [(r"\b([Ww]e(?:'re| are| were| have|'ve|'ll| will)?) both\b", r"\1"),
+            (r"\b[Ww]e're\b", "I'm"), (r"\b[Ww]e've\b", "I've"), (r"\b[Ww]e'll\b", "I'll"),
             (r"\b[Ww]e'd\b", "I'd"), (r"\b[Ww]e are\b", "I am"), (r"\b[Ww]e were\b", "I was"),
             (r"\b[Ww]e\b", "I"), (r"\b[Oo]urselves\b", "myself"), (r"\b[Oo]urs\b", "mine"),
             (r"\b[Oo]ur\b", "my"), (r"\bus\b", "me")]
@@ -547,6 +637,11 @@ _PRONOUN_START = re.compile(r"^(?P<lead>.*?)\b(?P<p>[Hh]e|[Ss]he)(?P<c>'s|'d|'ll
 _CONTRACTION = {"'s": " is", "'d": " would", "'ll": " will", None: ""}
 
 
+#: ordinary nouns that open chat sentences ("Work was long", "Dinner was great"): never
+#: taken for names
+_ORDINARY_NOUNS = {w for ws in TOPICS.values() for w in ws} | set(_VERB_BASES)
+
+
 class _Context:
     """What the rules need to know about a window (computed once per window)."""
 
@@ -559,7 +654,12 @@ class _Context:
             list(window.participants)
         if window.me_name:
             self.speakers.append(window.me_name)
+        # each name once: entity finding normalises them for every fact
+        self.speakers = list(dict.fromkeys(self.speakers))
         self.names = window_names(it.text for it in window.items)
+        self.names |= sentence_start_names(
+            (sent for it in window.items if not is_assistant(it)
+             for sent in split_sentences(it.text)), _ORDINARY_NOUNS)
         # names written after "in/to/from …" are places, never who "she" is
         self.places = {m.group(1) for it in window.items for m in re.finditer(
             r"\b(?:in|to|from|at|near|around|visit(?:ed|ing)?|via)\s+([A-Z][\w\-]+)", it.text)}
@@ -599,9 +699,28 @@ class DeterministicExtractor:
             sents = split_sentences(item.text)
             answer = self._answer_fact(sents[0] if sents else "", item, idx, window, name,
                                        ref, ctx)
-            for sent in sents:
+            here = _HERE_IN.search(item.text) or _GREETINGS_FROM.search(item.text) \
+                if name and item.kind == "message" else None
+            if here and not re.search(r"\b(?:you|your|u|ur)\b",
+                                      re.split(r"[.!?]", item.text[:here.start()])[-1], re.I):
+                # "It's already morning here in London": where the speaker is
+                fact = self._fact(f"{name} is in {here.group(1)}.", [], item, window, name,
+                                  ref, ctx, "present", name, None, True)
+                if fact is not None and norm_name(fact.text) not in seen:
+                    seen.add(norm_name(fact.text))
+                    facts.append(fact)
+            asked = _question_before(item, idx, window)
+            skip = -1
+            for n, sent in enumerate(sents):
+                if n == skip:
+                    continue
                 fact = answer or self._sentence_fact(sent, item, idx, window, name, ref, ctx)
                 answer = None
+                if fact is None and asked and n < 2:
+                    fact, used = self._reply_fact(sents[n:n + 2], asked, item, window, name,
+                                                  ref, ctx)
+                    asked = None if fact else asked     # one reply fact per message
+                    skip = n + 1 if used > 1 else skip
                 if fact is None:
                     continue
                 key = norm_name(fact.text)
@@ -634,14 +753,77 @@ class DeterministicExtractor:
         return self._fact(_finish(text), dates, item, window, name, ref, ctx, "unknown", name,
                           None, True)
 
+    def _reply_fact(self, sents: list[str], asked: tuple[WindowItem, str], item: WindowItem,
+                    window: Window, name: Optional[str], ref, ctx: _Context
+                    ) -> tuple[Optional[Fact], int]:
+        """A short reply with no subject of its own to a question someone else asked just
+        before ("how did you even break it?" — "five-a-side. tackle from a 50 year old")
+        as "Asked how did Femi even break it, Femi said five-a-side, tackle from a 50 year
+        old": the answer means nothing without its question, and a careful reader keeps the
+        two together. Takes the first of ``sents`` and the next when it is a fragment too;
+        returns (the fact citing both messages or None, how many sentences it used)."""
+        if not name:
+            return None, 0
+        frags = []
+        for sent in sents:
+            frag = self._answer_fragment(sent, ctx)
+            if frag is None:
+                break
+            frags.append(frag)
+        question, q = asked
+        if not frags or set(content_tokens(" ".join(frags))) <= set(content_tokens(q)):
+            return None, 0          # "five-a-side?" — "five-a-side": an echo adds nothing
+        asker = speaker_name(question, window) or question.speaker
+        q = _replace_you(_replace_first_person(q, asker), name)
+        q = re.sub(rf"\b(are|were|have|do)\s+{re.escape(name)}\b",
+                   lambda m: {"are": "is", "were": "was", "have": "has", "do": "does"}[
+                       m.group(1).lower()] + " " + name, q, flags=re.I)
+        q = re.sub(rf"\b(does|did|do) {re.escape(name)} has\b", rf"\1 {name} have", q)
+        q = re.sub(r",?\s+(?:right|yeah|no|or not)$", "", q, flags=re.I)
+        if q[:2].isupper():
+            q = q.lower()
+        q = q[0].lower() + q[1:]
+        # "what's it called?" reads as asked; "the one in Walthamstow?" asks about a thing
+        q = q if _QUESTION_START.match(q) else "about " + q
+        frag = _replace_you(_replace_first_person(", ".join(frags), name), asker)
+        first = frag.split()[0]
+        if first.lower() in STOPWORDS or first.lower() in _VERBS or \
+                first.lower().endswith(("ing", "ed", "ly")):
+            frag = frag[0].lower() + frag[1:]
+        when = tense(frag)
+        text, dates = rewrite_dates(f"Asked {q}, {name} said {frag}", ref, when)
+        fact = self._fact(_finish(text), dates, item, window, name, ref, ctx, when, name, asker,
+                          True)
+        if fact is None:
+            return None, 0
+        fact.sources = [question.id, item.id]
+        return fact, len(frags)
+
+    def _answer_fragment(self, sent: str, ctx: _Context) -> Optional[str]:
+        """``sent`` cleaned when it can answer a question on its own words: short, no
+        subject of its own (or only "my …" with no verb), not a reaction, an imperative,
+        talk about the other person or a non-answer ("no idea"); else None."""
+        frag = _clean(sent)
+        if not frag or frag.endswith("?") or len(frag.split()) > 14 or \
+                _GREETING.match(frag) or _SMALL_TALK.match(frag) or is_reaction(frag) or \
+                _REQUEST_START.match(frag) or _NOT_AN_ANSWER.match(frag) or \
+                _UNRESOLVED.match(frag) and not re.match(r"they\b", frag, re.I) or \
+                re.search(r"\b(?:you|your|u|ur)\b", frag, re.I) or \
+                frag.split()[0].lower() in _VERB_BASES or \
+                subject_of(frag, ctx.is_name) not in (None, "it", "they", "first") or \
+                subject_of(frag, ctx.is_name) == "first" and has_verb(frag) or \
+                not substantive(frag, set(), _VERBS):
+            return None     # no answer: talk about the other, an imperative, a reaction
+        return frag.rstrip("!.… ")
+
     def _gate(self, raw: str) -> Optional[str]:
         """The cleaned clause when it may state a fact (not a question, greeting, small
         talk, request, reaction or assistant boilerplate), else None."""
         if raw.endswith("?"):
             m = _STATEMENT_THEN_QUESTION.match(raw)
             raw = m.group(1) if m else ""
-        if len(raw) < 8 or raw.endswith(":"):
-            return None
+        if len(raw) < 8 or raw.endswith(":") or _CONGRATS.match(raw):
+            return None                 # "congrats on the job but noooo": a reaction
         s = _clean(raw)
         if len(s.split()) < 2:
             return None
@@ -649,7 +831,8 @@ class DeterministicExtractor:
             return None
         if _GREETING_START.match(s) and len(s.split()) <= 6:
             return None
-        if not has_verb(s) or is_reaction(s):
+        if not (has_verb(s) or elided_state(s) or _SUBJECT_THEN_WORD.match(s)) or \
+                is_reaction(s):
             return None
         if _QUESTION_START.match(s) and not re.match(r"^\w+\s+(I|we|my)\b", s, re.I):
             return None
@@ -659,7 +842,40 @@ class DeterministicExtractor:
 
     def _resolve_subject(self, s: str, kind: str, item: WindowItem, idx: int, window: Window,
                          name: Optional[str], ctx: _Context) -> Optional[str]:
-        """``s`` with "we" and a "he/she" subject resolved, or None when they cannot be."""
+        """``s`` with "we", a "he/she" and an "it" subject resolved, or None when they
+        cannot be."""
+        if kind == "it":
+            cut = item.text.find(s[:12])
+            thing = resolve_it(item.text[:cut] if cut > 0 else "", _VERBS)
+            if not thing and cut <= 0 and idx > 0 and \
+                    window.items[idx - 1].speaker == item.speaker:
+                # "We bought a house!" / "It has a huge garden": the speaker's last line
+                thing = resolve_it(window.items[idx - 1].text, _VERBS)
+            if not thing:
+                return None
+            s = re.sub(r"^(.*?)\b[Ii]t(?:'s\b|\b)", lambda m: m.group(1) + thing + (
+                " is" if m.group(0).endswith("'s") else ""), s, count=1)
+        if kind == "they":
+            cut = item.text.find(s[:12])
+            own = [it.text for it in window.items[max(0, idx - 4):idx]
+                   if it.speaker == item.speaker]
+            group = resolve_they(own + [item.text[:cut] if cut > 0 else ""])
+            if not group:
+                return None
+            thing, one = group
+            m = re.match(r"^(?P<lead>.*?)\b[Tt]hey(?P<c>'re|'ve)?\b", s)
+            lead, rest = m.group("lead"), s[m.end():]
+            if m.group("c"):
+                verb = {"'re": " is" if one else " are", "'ve": " has" if one else " have"}[
+                    m.group("c")]
+                s = lead + thing + verb + rest
+            elif one:   # "They make batteries" → "the climate tech startup makes batteries"
+                w = re.match(r"(\s+)([\w']+)(.*)$", rest, re.S)
+                verb = w.group(2) if w else ""
+                verb = {"were": "was"}.get(verb.lower()) or _third_person(verb)
+                s = lead + thing + (w.group(1) + verb + w.group(3) if w else rest)
+            else:
+                s = lead + thing + rest
         if name and _WE_ANY.search(s):
             addressee = _addressee(item, window, idx) if item.kind == "message" else None
             speaker = item.speaker if item.kind == "message" and item.speaker else name
@@ -678,29 +894,43 @@ class DeterministicExtractor:
                                 _addressee(it, window, j) if it.kind == "message" else None,
                                 it.text))
             cut = item.text.find(s[:12])
-            history.append((name or item.speaker, None, item.text[:cut] if cut > 0 else ""))
+            # a name said to the addressee ("Hi Dev! … she's settling in") is not "she"
+            history.append((name or item.speaker,
+                            _addressee(item, window, idx) if item.kind == "message" else None,
+                            item.text[:cut] if cut > 0 else ""))
             who = resolve_pronoun(history, ctx.is_person)
             m = _PRONOUN_START.match(s)
             if not who or not m:
                 return None
-            s = s[:m.start("p")] + who + _CONTRACTION[m.group("c")] + s[m.end():]
+            c = _CONTRACTION[m.group("c")]
+            if m.group("c") == "'s" and re.match(r"\s+(?:been|got|gotten|had)\b", s[m.end():]):
+                c = " has"                  # "He's been here longer" → "Kevin has been …"
+            s = s[:m.start("p")] + who + c + s[m.end():]
         return s
 
     def _sentence_fact(self, sent: str, item: WindowItem, idx: int, window: Window,
                        name: Optional[str], ref, ctx: _Context) -> Optional[Fact]:
+        # a note's bullet label ("- floors: sanding in April") names what the line is about
+        label = _DOC_LABEL.match(sent.strip()) if item.kind == "chunk" else None
+        label = label.group(1).strip() if label else None
         s = self._gate(sent.strip())
         if s is None:
             return None
         voc = _VOCATIVE.match(s)
-        if voc and ctx.is_name(voc.group(1)):
+        dislocated = voc and re.match(r"(?:she|he)\b", s[voc.end():], re.I) and \
+            voc.group(1).lower() not in STOPWORDS and not voc.group(1).lower().endswith("ly")
+        if voc and (ctx.is_name(voc.group(1)) or dislocated):
             s = s[voc.end():]                       # "Lena, the boiler stopped working"
-        kind = subject_of(s, ctx.is_name)
-        if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
-            kind = "name"
-        if kind is None and re.search(r"\d", s):
-            m = _BARE_THING.match(strip_lead(s)[1])
-            if m and m.group(1).lower() not in STOPWORDS:
-                kind = "thing"      # "rent is 50 quid higher from July": news with a number
+            pron = re.match(r"(?:she|he)(?:'s(?=\s+(?:been|got|had)\b)|('s))?\b", s, re.I)
+            if pron and norm_name(voc.group(1)) not in ctx.people:
+                # "Ines, she played in a punk band": the name said first is who "she" is
+                s = voc.group(1) + (" has" if pron.group(0).endswith("'s") and not
+                                    pron.group(1) else " is" if pron.group(1) else "") + \
+                    s[pron.end():]
+            else:
+                dislocated = False
+        kind = "name" if voc and dislocated else subject_of(s, ctx.is_name)
+        s, kind = self._other_subject(s, kind, item, ref, ctx, label)
         if kind is None:
             return None
         if kind == "elided-plan":
@@ -711,6 +941,22 @@ class DeterministicExtractor:
             verb = rest.split()[0].lower()
             s = lead + ("I'm " if verb.endswith("ing") or verb in ("back", "off") else "I ") \
                 + rest[0].lower() + rest[1:]
+            kind = "first"
+        if kind == "elided-doing":
+            lead, rest = strip_lead(s)
+            s = lead + ("I've " if rest.lower().startswith("been") else "I'm ") + \
+                rest[0].lower() + rest[1:]
+            kind = "first"
+        if kind == "elided-state":
+            if has_verb(s):
+                return None             # "in Berlin we found a flat": not a bare state
+            lead, rest = strip_lead(s)
+            if re.fullmatch(r"(?:(?:just|finally|still|now|already|also|so|and)[\s,]+)+", lead,
+                            re.I):      # "finally out of the cast" → "I'm finally out of …"
+                lead, rest = "", lead.lower().strip(" ,") + " " + rest[0].lower() + rest[1:]
+                s = "I'm " + rest
+            else:
+                s = lead + "I'm " + rest[0].lower() + rest[1:]
             kind = "first"
         if kind == "elided":
             lead, rest = strip_lead(s)
@@ -733,18 +979,69 @@ class DeterministicExtractor:
         if first_person and name:
             text = _replace_first_person(text, name, ctx.pronouns.get(norm_name(name)))
         if kind == "thing" and not (dates or re.search(r"\d", text) or first_person
-                                    or _THE_EVENT_PAST.search(text)):
+                                    or _THE_EVENT_PAST.search(text) or
+                                    re.search(r"\b(?:called|named)\s+[A-Z]", text)):
             return None         # a thing as subject: with a date, number, the speaker or news
         if kind in ("first", "we") and name:
             subject = name
         elif kind in ("first", "we"):
             subject = "I"
+        elif kind == "it":
+            # the thing is the subject: its own words say nothing ("The concert was
+            # amazing" is an evaluation, "The sailboat is in a barn near Whitstable" a fact)
+            subject = re.split(r"\s+(?:is|was|has|had|needs|needed|looks|sits|lives|cost|"
+                               r"costs|took|takes|belonged|came|comes|used|will|should)\b",
+                               text, maxsplit=1)[0]
         else:
             m = re.match(r"^(?:.*?\b)?([A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)?)", strip_lead(text)[1])
             subject = m.group(1) if m else ""
+        if label and not text.lower().startswith(label.lower()):
+            first = text.split()[0]
+            text = f"{label[0].upper() + label[1:]}: " + (
+                text if ctx.is_name(first) or first == name else text[0].lower() + text[1:])
         text = _finish(text)
         return self._fact(text, dates, item, window, name, ref, ctx, when, subject, addressee,
                           first_person)
+
+    def _other_subject(self, s: str, kind: Optional[str], item: WindowItem, ref,
+                       ctx: _Context, label: Optional[str]) -> tuple[str, Optional[str]]:
+        """(clause, kind) when ``subject_of`` found no speaker, pronoun or name: a named
+        person, a thing with a number or date, an opinion, what exists, a parent said
+        alone, a line of a note; the kind stays None when nobody can be named."""
+        if kind is None and _third_person_subject(strip_lead(s)[1], ctx.people):
+            kind = "name"
+        if kind is None and re.search(r"\d", s):
+            m = _BARE_THING.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS:
+                kind = "thing"      # "rent is 50 quid higher from July": news with a number
+        if kind is None:
+            m = _BARE_EVENT.match(strip_lead(s)[1])
+            if m and m.group(1).lower() not in STOPWORDS and find_dates(s, ref):
+                # "hip op went well yesterday": the speaker's own news, with a date
+                lead, rest = strip_lead(s)
+                s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and _OPINION_OF_THING.match(strip_lead(s)[1]):
+            # "Pink Fir Apple are the best potatoes": the speaker's opinion of a thing
+            lead, rest = strip_lead(s)
+            s, kind = lead + "I think " + rest[0].lower() + rest[1:] if re.match(
+                r"(?:The|This|That|These|Those)\b", rest) else lead + "I think " + rest, "first"
+        if kind is None and _EXISTENTIAL.match(strip_lead(s)[1]) and (
+                _FIRST_PERSON.search(s) or re.search(r"\b(?:called|named)\s+[A-Z]", s)):
+            kind = "thing"          # "There's an old pony there called Biscuit who follows me"
+            s = re.sub(r"^(.*?)\b[Tt]here's\b", r"\1There is", s, count=1)
+        if kind is None and _SOMEONE_EVENT.match(strip_lead(s)[1]) and find_dates(s, ref):
+            kind = "thing"          # "someone broke into the shed last night"
+        if kind == "kin":
+            lead, rest = strip_lead(s)
+            s, kind = lead + "my " + rest[0].lower() + rest[1:], "first"
+        if kind is None and item.kind == "chunk" and (label or re.search(r"\d", s) or
+                                                      find_dates(s, ref) or re.match(
+                                                          r"(?:the|my|our)\s", strip_lead(s)[1],
+                                                          re.I)):
+            # a person's own notes hold facts in every line: "The garden is north-facing",
+            # "- floors: sanding in April, quote is £1,150"
+            kind = "note"
+        return s, kind
 
     def _fact(self, text: str, dates: list, item: WindowItem, window: Window,
               name: Optional[str], ref, ctx: _Context, when: str, subject: str,

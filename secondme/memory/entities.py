@@ -80,6 +80,37 @@ def window_names(texts: Iterable[str]) -> set[str]:
     return out
 
 
+#: what people do: a capitalised word at a sentence start followed by one of these is a
+#: name ("Mateo had an asthma attack", "Nani moved in with my parents")
+_PERSON_DOES = re.compile(
+    r"^([A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+)\s+(?:had|has|is|was|went|got|said|says|told|called|came|"
+    r"moved|started|left|turned|loves|likes|hates|wants|needs|thinks|lives|works|asked|"
+    r"cried|laughed|won|lost|passed|finished|married|made|bought|visited|texted|sent|took|"
+    r"gave|found|met|saw|broke|fell|became|joined|quit|graduated|arrived|teaches|taught|"
+    r"plays|played|just|finally|also|still|never|always)\b")
+
+
+def sentence_start_names(sentences: Iterable[str], common: Iterable[str] = ()) -> set[str]:
+    """Capitalised words that open a sentence and are followed by something people do
+    ("Mateo had …", "Nani moved in …") — names that :func:`window_names` misses when a
+    chat only ever writes them first. Never a stop word, an ordinary sentence-initial
+    word, a word of ``common`` (a lexicon of ordinary nouns: "Work was …") or a word
+    ending like a verb or an adverb."""
+    common = {c.lower() for c in common}
+    out: set[str] = set()
+    for sent in sentences:
+        m = _PERSON_DOES.match(sent.strip())
+        if not m:
+            continue
+        w = m.group(1)
+        low = w.lower()
+        if low in _NOT_NAMES or low in _COMMON_START or low in common or \
+                low.endswith(("ing", "ly", "ed")):
+            continue
+        out.add(w)
+    return out
+
+
 def _common_start(word: str, known: dict, names: set[str]) -> bool:
     """A capitalised word at a sentence start that is an ordinary word, not a name."""
     if norm_name(word) in known or word in names:

@@ -1,6 +1,6 @@
 """Measuring fact extraction against a labelled set.
 
-A labelled file (``tests/fixtures/memory/labelled/{tune,heldout}/*.json``) holds
+A labelled file (``tests/fixtures/memory/labelled/{tune,heldout,fresh,fresh2}/*.json``) holds
 conversations in the generic import format plus ``facts``: what a careful person would
 note, each with the export ids of the messages it rests on and, when it has one, its
 resolved ``date`` (YYYY, YYYY-MM or YYYY-MM-DD); ``me`` names the person whose memory it

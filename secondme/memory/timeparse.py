@@ -451,9 +451,13 @@ def find_dates(sentence: str, ref: datetime | date | str | None,
             if kind == "weekday" and m.group(0).lower().endswith("s") and not \
                     m.group(1).lower().endswith("s"):
                 continue  # "on Saturdays" is a habit, not a date
-            if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each)\s*$",
+            if kind == "weekday" and re.search(r"\b(?:the|that|this|a|every|each|every other|"
+                                               r"every second|alternate)\s*$",
                                                sentence[:a], re.I):
                 continue  # "I'll take the Friday off": which Friday the chat knows, not us
+            if kind == "in_n" and re.search(r"\b(?:first|last|only|best|worst|longest|"
+                                            r"not|never|no)\b|n't\b", sentence[:a], re.I):
+                continue  # "first time in nine years", "haven't seen her in years": a span
             mon_tok = {"month_day": 1, "day_month": 2, "in_month": 2, "month_year": 1,
                        "day_range": 2}.get(kind)
             if mon_tok and m.group(mon_tok) in ("may", "march") and kind != "in_month":
