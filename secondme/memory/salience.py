@@ -327,17 +327,15 @@ def resolve_it(before: str, verbs: frozenset = frozenset()) -> Optional[str]:
     return None
 
 
-_GROUP_NOUNS = (r"company|startup|start-up|firm|bank|school|university|college|hospital|clinic|"
-                r"team|band|club|shop|store|bakery|restaurant|cafe|café|gym|office|agency|"
-                r"studio|council|church|charity|landlord|airline|publisher|label|lab|"
-                r"parents|kids|children|grandparents|neighbou?rs|friends|colleagues|"
-                r"flatmates|roommates|in-laws|twins|boys|girls|cats|dogs|puppies|kittens")
+_ORG_NOUNS = (r"company|startup|start-up|firm|bank|school|university|college|hospital|clinic|"
+              r"team|band|club|shop|store|bakery|restaurant|cafe|café|gym|office|agency|"
+              r"studio|council|church|charity|landlord|airline|publisher|label|lab")
+_GROUP_NOUNS = (_ORG_NOUNS + r"|parents|kids|children|grandparents|neighbou?rs|friends|"
+                r"colleagues|flatmates|roommates|in-laws|twins|boys|girls|cats|dogs|puppies|"
+                r"kittens")
 _GROUP_NP = re.compile(rf"\b([Aa]n?|[Tt]he|[Tt]hat|[Tt]his|[Mm]y|[Oo]ur)\s+((?:[a-z][\w\-]*\s+)"
                        rf"{{0,3}}?(?:{_GROUP_NOUNS}))\b")
-_SINGULAR_GROUP = re.compile(r"(?:company|startup|start-up|firm|bank|school|university|college|"
-                             r"hospital|clinic|team|band|club|shop|store|bakery|restaurant|"
-                             r"cafe|café|gym|office|agency|studio|council|church|charity|"
-                             r"landlord|airline|publisher|label|lab)$")
+_SINGULAR_GROUP = re.compile(rf"(?:{_ORG_NOUNS})$")
 
 
 def resolve_they(texts: Sequence[str]) -> Optional[tuple[str, bool]]:
