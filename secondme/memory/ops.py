@@ -11,6 +11,7 @@ transactions through ``store.write()``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
@@ -26,7 +27,7 @@ from ..api import (
     NoteVersion,
     QuarantinedWindow,
 )
-from ..errors import InvalidInput, NotFound
+from ..errors import Cancelled, InvalidInput, NotFound
 from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check
 from . import graph as G
@@ -34,6 +35,8 @@ from . import notes as N
 from .quarantine import failures, retry_all
 from .text import content_tokens, norm_name, topic_tags
 from .text import keywords as pick_keywords
+
+log = logging.getLogger(__name__)
 
 LINK_KINDS = ("related", "same_entity", "updates", "contradicts", "part_of", "wikilink")
 NOTE_KINDS = ("fact", "summary", "profile", "user")
@@ -464,6 +467,7 @@ class MemoryOps:
 
         t0 = time.perf_counter()
         check(cancel)
+        self._refresh_keywords(progress, cancel)
         self.index_pending(progress=progress, cancel=cancel)
         extractor = choose_extractor(lambda: self.llm, self.settings.llm_source)
         summary = form_memories(self.store, extractor, embedder=self.embedder,
@@ -473,6 +477,21 @@ class MemoryOps:
             self.index_pending(progress=progress, cancel=cancel)
         summary["seconds"] = round(time.perf_counter() - t0, 3)
         return summary
+
+    def _refresh_keywords(self, progress: Optional[ProgressFn],
+                          cancel: Optional[CancelToken]) -> None:
+        """Rebuild the keyword index search ranks with when much was added since (or it
+        is missing: a store from before it existed). A failure is logged: search then
+        ranks with SQLite, slower but complete."""
+        from ..recall import keywords
+
+        try:
+            keywords.refresh(self.store, self.settings.session_gap_minutes,
+                             progress=progress, cancel=cancel)
+        except Cancelled:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("rebuilding the keyword index failed")
 
     def quarantined_windows(self) -> list[QuarantinedWindow]:
         """The windows formation set aside (newest first), each with a person-readable

@@ -24,6 +24,7 @@ from typing import Optional
 
 from ..errors import InvalidInput
 from ..paths import DB_FILE, VECTOR_DIR, private_dir
+from ..recall import keywords
 from ..store.backup import stage_encrypted_backups, stage_rekeyed_backups
 from ..store.crypto import (
     SCRYPT_N,
@@ -97,6 +98,7 @@ def rekey_store(home: Path, store: Store, change: KeyChange,
     Closes ``store``; returns the reopened one and the files re-encrypted.
     """
     old = store.connector
+    keywords.discard(store)   # sealed with the old key: rebuilt by the next extract run
     settle_staged(home, forward=False)   # leftovers of an older interrupted change
     files = [DB_FILE]
     files += stage_rekeyed_backups(home, old, change.new)
@@ -123,6 +125,7 @@ def encrypt_files(home: Path, store: Store, change: KeyChange,
     Closes ``store``; returns the reopened (encrypted) one and the files encrypted.
     """
     remove_index_files(home)  # the plain copy must not outlive the switch
+    keywords.discard(store)   # the keyword index too (rebuilt by the next extract run)
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     db_path = Path(home) / DB_FILE

@@ -36,6 +36,7 @@ from ..ingest.pipeline import purge_items
 from ..memory.notes import purge_notes
 from ..paths import BACKUP_DIR, LOG_DIR, VECTOR_DIR
 from ..progress import CancelToken, ProgressFn, check, report
+from ..recall import keywords
 from ..recall.windows import update_windows
 from ..store.db import Store
 from ..store.vectors import META_FILE, VectorIndex
@@ -246,6 +247,10 @@ def _compact_after_delete(store: Store) -> None:
         update_windows(store)  # drops/rebuilds windows that quoted removed messages
     except Exception as e:
         log.warning("updating search windows after a delete failed: %s", e)
+    try:   # the keyword index holds the removed words: rebuilt from what is left
+        keywords.rebuild_after_delete(store)
+    except Exception as e:
+        log.warning("rebuilding the keyword index after a delete failed: %s", e)
     # every FTS5 table: merge segments so deleted tokens go
     fts_tables = [r[0] for r in c.execute(
         "select name from sqlite_master where type = 'table' and sql like 'CREATE VIRTUAL%' "
@@ -265,5 +270,5 @@ def remove_store_files(home: Path, db_path: Path) -> None:
         p = db_path.with_name(db_path.name + suffix)
         if p.exists():
             p.unlink()
-    for sub in (VECTOR_DIR, BACKUP_DIR, LOG_DIR):
+    for sub in (VECTOR_DIR, BACKUP_DIR, LOG_DIR, keywords.KEYWORD_DIR):
         shutil.rmtree(Path(home) / sub, ignore_errors=True)

@@ -21,10 +21,11 @@ docs/recall.md.
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 STOP_WORDS = frozenset("""
 a about above after again against all am an and any are aren't as at be because been
@@ -65,14 +66,16 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens; apostrophes inside words are kept, possessive 's dropped."""
-    out = []
+    return list(_iter_tokens(text))
+
+
+def _iter_tokens(text: str) -> Iterator[str]:
     for m in _WORD.finditer(text.lower()):
         w = m.group(0).replace("’", "'")
         if w.endswith("'s"):
             w = w[:-2]
         if w:
-            out.append(w)
-    return out
+            yield w
 
 
 def content_terms(text: str, *, question: bool = True) -> list[str]:
@@ -80,9 +83,18 @@ def content_terms(text: str, *, question: bool = True) -> list[str]:
 
     Drops stop words, one-letter words and (for questions) question-frame words.
     """
+    return list(_iter_content_terms(text, question))
+
+
+def has_content_terms(text: str, n: int) -> bool:
+    """``len(content_terms(text, question=False)) >= n``, reading only as far as needed
+    (search asks it of every candidate message)."""
+    return sum(1 for _ in itertools.islice(_iter_content_terms(text, False), n)) >= n
+
+
+def _iter_content_terms(text: str, question: bool) -> Iterator[str]:
     seen: set[str] = set()
-    out = []
-    for w in tokens(text):
+    for w in _iter_tokens(text):
         if w in STOP_WORDS or (question and w in QUESTION_FRAME):
             continue
         if len(w) < 2 and not w.isdigit():
@@ -90,8 +102,7 @@ def content_terms(text: str, *, question: bool = True) -> list[str]:
         w = w.replace("'", "")
         if w and w not in seen:
             seen.add(w)
-            out.append(w)
-    return out
+            yield w
 
 
 def fts_query(terms: Iterable[str]) -> Optional[str]:

@@ -39,13 +39,14 @@ from ..api import SearchResult
 from ..models.embed import Embedder
 from ..store.db import Store
 from ..store.vectors import VectorIndex
+from . import keywords
 from .query import (
     NameIndex,
     ParsedQuery,
     TimeRange,
-    content_terms,
     fmt_date,
     fts_query,
+    has_content_terms,
     parse_query,
     tokens,
 )
@@ -103,6 +104,7 @@ class SearchTrace:
     timings: dict[str, float] = field(default_factory=dict)
     time_range: Optional[TimeRange] = None
     dense_sims: dict[tuple[str, int], float] = field(default_factory=dict)
+    lexical: str = ""   # what ranked messages by keywords: "keyword index" or "sqlite"
 
 
 # -- caches ---------------------------------------------------------------------------
@@ -355,14 +357,20 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
         strict = TimeRange(time_range[0], time_range[1], "given")
     soft = parsed.time
     if soft is not None and soft.anchor:
-        soft = _resolve_anchor(conn, soft, weights)
+        soft = _resolve_anchor(conn, soft, weights,
+                               keywords.for_search(store, session_gap_minutes))
     trace.time_range = soft
 
     want_dense = use_dense and weights.dense > 0 and bool(query.strip())
     pending = _embed_async(embedder(), query) if want_dense and embedder_loaded else None
     t1 = time.perf_counter()
+    kw = (keywords.for_search(store, session_gap_minutes)
+          if "message" in kinds and _plain_words(lexical_terms) else None)
+    trace.lexical = "keyword index" if kw else "sqlite"
     lists = _lexical_lists(conn, match, kinds, weights, include_archived,
-                           _message_match(store, lexical_terms, match, weights.common_df))
+                           None if kw else _message_match(store, lexical_terms, match,
+                                                          weights.common_df),
+                           keyword=(kw, lexical_terms) if kw else None)
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
     if want_dense:
@@ -426,17 +434,50 @@ def _message_match(store: Store, terms: list[str], match: Optional[str],
     return fts_query(keep) if len(keep) < len(terms) else match
 
 
+def _plain_words(terms: list[str]) -> bool:
+    """Every term is one word to FTS5 (else it is a phrase: FTS5 matches it)."""
+    return bool(terms) and all(len(keywords.words(t)) == 1 for t in terms)
+
+
+def _keyword_lists(conn, kw: keywords.KeywordIndex, terms: list[str], w: SearchWeights,
+                   n: int) -> tuple[list, list]:
+    """The window and single lists from the keyword index, with the messages added
+    since it was built ranked by FTS5 (``rowid > max_id``) and merged by score."""
+    win, one, used = kw.top(terms, col_own=w.col_own, col_ctx=w.col_ctx, col_meta=w.col_meta,
+                            limit=n, common=w.common_df if kw.size >= 1000 else 0.0)
+    newer = conn.execute("select 1 from messages where id > ? limit 1", [kw.max_id]).fetchone()
+    mm = fts_query(used)
+    if newer and mm:
+        win = sorted(win + conn.execute(
+            "select rowid, bm25(message_windows, ?, ?, ?) as r from message_windows "
+            "where message_windows match ? and rowid > ? order by r limit ?",
+            [w.col_own, w.col_ctx, w.col_meta, mm, kw.max_id, n]).fetchall(),
+            key=lambda r: r[1])[:n]
+        one = sorted(one + conn.execute(
+            "select rowid, bm25(messages_fts, 1.0, 0.5) as r from messages_fts "
+            "where messages_fts match ? and rowid > ? order by r limit ?",
+            [mm, kw.max_id, n]).fetchall(), key=lambda r: r[1])[:n]
+    return win, one
+
+
 def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
-                   include_archived: bool,
-                   message_match: Optional[str] = None) -> dict[str, list[tuple[str, int]]]:
+                   include_archived: bool, message_match: Optional[str] = None,
+                   keyword: Optional[tuple] = None) -> dict[str, list[tuple[str, int]]]:
     """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``
-    (``message_match`` for the two lists over messages, default ``match``)."""
+    (``message_match`` for the two lists over messages, default ``match``; ``keyword``
+    = (keyword index, terms) ranks those two lists with the index instead)."""
     lists: dict[str, list[tuple[str, int]]] = {}
     if not match:
         return lists
     n = weights.candidates
     mm = message_match or match
-    if "message" in kinds:
+    if "message" in kinds and keyword is not None:
+        win, one = _keyword_lists(conn, keyword[0], keyword[1], weights, n)
+        if weights.window > 0:
+            lists["window"] = [("message", r[0]) for r in win]
+        if weights.single > 0:
+            lists["single"] = [("message", r[0]) for r in one]
+    elif "message" in kinds:
         if weights.window > 0:
             lists["window"] = [("message", r[0])
                                for r in _bm25_messages(conn, mm, weights, n)]
@@ -542,16 +583,26 @@ def _add_list(fused: dict, items: list, weight: float, rrf_k: float) -> None:
         fused[it] = fused.get(it, 0.0) + weight / (rrf_k + rank)
 
 
-def _resolve_anchor(conn, tr: TimeRange, w: SearchWeights) -> Optional[TimeRange]:
+def _resolve_anchor(conn, tr: TimeRange, w: SearchWeights,
+                    kw: Optional[keywords.KeywordIndex] = None) -> Optional[TimeRange]:
     """Find the anchor event ("the wedding") and turn the offset into a range."""
-    match = fts_query([t for t in tokens(tr.anchor) if len(t) > 1])
+    terms = [t for t in tokens(tr.anchor) if len(t) > 1]
+    match = fts_query(terms)
     if not match:
         return None
-    rows = conn.execute(
-        "select m.ts from message_windows w join messages m on m.id = w.rowid "
-        "where message_windows match ? and m.ts is not null "
-        "order by bm25(message_windows, ?, ?, ?) limit 1",
-        [match, w.col_own, w.col_ctx, w.col_meta]).fetchall()
+    if kw is not None and _plain_words(terms):
+        win, _one = _keyword_lists(conn, kw, terms, replace(w, common_df=0.0), 20)
+        ids = [r[0] for r in win]
+        q = ",".join("?" * len(ids))
+        ts = dict(conn.execute(f"select id, ts from messages where id in ({q}) and ts is not "
+                               f"null", ids).fetchall()) if ids else {}
+        rows = [(ts[i],) for i in ids if i in ts][:1]
+    else:
+        rows = conn.execute(
+            "select m.ts from message_windows w join messages m on m.id = w.rowid "
+            "where message_windows match ? and m.ts is not null "
+            "order by bm25(message_windows, ?, ?, ?) limit 1",
+            [match, w.col_own, w.col_ctx, w.col_meta]).fetchall()
     if not rows:
         return None
     centre = datetime.fromtimestamp(rows[0][0], tz=timezone.utc) + timedelta(days=tr.offset_days)
@@ -635,7 +686,7 @@ def _rerank_and_build(conn, fused, lists, parsed: ParsedQuery, soft: Optional[Ti
                 s *= 1.25
         elif kind == "message":
             ts = d["ts"]
-            if w.thin < 1.0 and len(content_terms(d["text"] or "", question=False)) < 2:
+            if w.thin < 1.0 and not has_content_terms(d["text"] or "", 2):
                 s *= w.thin
         else:
             ts = None

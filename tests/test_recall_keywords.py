@@ -1,0 +1,168 @@
+"""The keyword index: FTS5's BM25 ranking answered with numpy (issue 14, search at scale)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from secondme.errors import Cancelled
+from secondme.progress import CancelToken
+from secondme.recall import keywords
+from secondme.recall.dataset import load_conversations
+from secondme.recall.search import DEFAULT_WEIGHTS, SearchTrace
+from secondme.recall.windows import update_windows
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+GAP = 240
+LONG = ("I wrote down everything about the trip so I do not forget it later. " * 5
+        + "At the very end: the ferry to Zanzibar left late.")   # "ferry" past 300 chars
+
+
+def _conv(cid, speakers, lines, start=T0, step=7, gaps=()):
+    msgs, ts = [], start
+    for i, text in enumerate(lines):
+        ts += timedelta(minutes=step) + (timedelta(hours=6) if i in gaps else timedelta())
+        msgs.append({"id": f"{cid}-{i}", "speaker": speakers[i % len(speakers)],
+                     "timestamp": ts.isoformat(), "text": text})
+    return {"id": cid, "title": cid, "participants": list(speakers), "messages": msgs}
+
+
+CONVS = [
+    _conv("trip", ["Anna", "Ben"], [
+        "we booked the flights to Lisbon!", "which flight? the early one?",
+        "yes, 6am. Café Müller for breakfast before", "São Paulo next year maybe",
+        LONG, "the ferry was fine in the end", "flights flights flights",
+        "ok", "did you pack the tent?", "the blue tent, yes"], gaps=(5, 8)),
+    _conv("work", ["Clara", "Dev"], [
+        "the report is due on Friday", "can you send the slides for the report",
+        "Müller from finance wants the numbers", "I'll bring the numbers tomorrow",
+        "flight delayed again, working from the airport"]),
+    _conv("notes", ["Me"], ["remember: the tent pegs are in the garage",
+                            "the ferry timetable changed in June"]),
+]
+QUERIES = [["flights"], ["flight", "lisbon"], ["muller"], ["müller", "numbers"], ["ferry"],
+           ["cafe", "breakfast"], ["tent", "garage"], ["sao", "paulo"], ["friday"],
+           ["march", "report"], ["anna"], ["zanzibar"], ["nothing", "matches", "xyzzy"]]
+
+
+@pytest.fixture
+def loaded(sm):
+    load_conversations(sm.store, CONVS)
+    with sm.store.write() as db:   # things told to secondme: windows without neighbours
+        db.conn.execute("update conversations set format = 'secondme-chat' where "
+                        "external_id = 'notes'")
+    update_windows(sm.store, gap_minutes=GAP)
+    return sm
+
+
+def _fts(conn, terms, w=DEFAULT_WEIGHTS):
+    from secondme.recall.query import fts_query
+
+    m = fts_query(terms)
+    win = conn.execute("select rowid, bm25(message_windows, ?, ?, ?) from message_windows "
+                       "where message_windows match ?", [w.col_own, w.col_ctx, w.col_meta, m])
+    one = conn.execute("select rowid, bm25(messages_fts, 1.0, 0.5) from messages_fts "
+                       "where messages_fts match ?", [m])
+    return dict(win.fetchall()), dict(one.fetchall())
+
+
+def test_the_index_scores_every_message_as_fts5_does(loaded):
+    idx = keywords.refresh(loaded.store, GAP)
+    assert idx is not None and idx.size == sum(len(c["messages"]) for c in CONVS)
+    w = DEFAULT_WEIGHTS
+    for terms in QUERIES:
+        win, one, used = idx.top(terms, col_own=w.col_own, col_ctx=w.col_ctx,
+                                 col_meta=w.col_meta, limit=1000)
+        fts_win, fts_one = _fts(loaded.store.conn, terms)
+        assert dict(win) == pytest.approx(fts_win, rel=1e-4), terms
+        assert dict(one) == pytest.approx(fts_one, rel=1e-4), terms
+        assert used == list(dict.fromkeys(terms))
+        scores = [s for _, s in win]
+        assert scores == sorted(scores)   # best (lowest, as FTS5) first
+
+
+def test_a_limit_keeps_the_best(loaded):
+    idx = keywords.refresh(loaded.store, GAP)
+    w = DEFAULT_WEIGHTS
+    full, _, _ = idx.top(["flight", "tent"], col_own=w.col_own, col_ctx=w.col_ctx,
+                         col_meta=w.col_meta, limit=1000)
+    top3, _, _ = idx.top(["flight", "tent"], col_own=w.col_own, col_ctx=w.col_ctx,
+                         col_meta=w.col_meta, limit=3)
+    assert len(full) > 3 and top3 == full[:3]
+
+
+def test_search_ranks_with_the_index_after_an_import(sm, tmp_path):
+    f = tmp_path / "chat.json"
+    import json
+
+    f.write_text(json.dumps({"conversations": CONVS}))
+    sm.import_paths([f], format="generic")
+    assert keywords.index_path(sm.store).exists()
+    tr = SearchTrace()
+    res = sm.search("when did the ferry leave?", trace=tr)
+    assert tr.lexical == "keyword index"
+    assert any("ferry" in r.text for r in res[:3])
+
+
+def test_messages_newer_than_the_index_are_found(loaded):
+    keywords.refresh(loaded.store, GAP)
+    load_conversations(loaded.store, [_conv("later", ["Anna", "Ben"], [
+        "the kayak rental was closed", "try the kayak place by the pier"],
+        start=T0 + timedelta(days=30))])
+    tr = SearchTrace()
+    res = loaded.search("kayak rental", trace=tr)
+    assert tr.lexical == "keyword index"   # the index, with SQLite for what is newer
+    hit = [r for r in res if r.text == "the kayak rental was closed"]
+    assert hit and {"window", "single"} <= set(hit[0].matched)
+
+
+def test_an_index_holding_deleted_messages_is_never_used(loaded):
+    keywords.refresh(loaded.store, GAP)
+    with loaded.store.write() as db:   # deleted behind the index's back
+        db.conn.execute("delete from messages where text like '%Zanzibar%'")
+    tr = SearchTrace()
+    res = loaded.search("zanzibar", trace=tr)
+    assert tr.lexical == "sqlite"
+    assert not any("Zanzibar" in r.text for r in res)
+
+
+def test_forgetting_removes_the_words_from_the_index_file(loaded):
+    keywords.refresh(loaded.store, GAP)
+    path = keywords.index_path(loaded.store)
+    assert b"zanzibar" in path.read_bytes()
+    loaded.forget_person("Anna", messages=True)   # Anna wrote about Zanzibar
+    assert path.exists() and b"zanzibar" not in path.read_bytes()
+    tr = SearchTrace()
+    assert not loaded.search("zanzibar ferry", trace=tr) or tr.lexical == "keyword index"
+    assert all("Zanzibar" not in r.text for r in loaded.search("zanzibar ferry"))
+
+
+def test_a_damaged_index_file_falls_back_and_is_rebuilt(loaded):
+    keywords.refresh(loaded.store, GAP)
+    path = keywords.index_path(loaded.store)
+    path.write_bytes(b"not an index")
+    tr = SearchTrace()
+    res = loaded.search("ferry", trace=tr)
+    assert tr.lexical == "sqlite" and res
+    assert keywords.refresh(loaded.store, GAP) is not None
+    assert keywords.load(loaded.store) is not None
+
+
+def test_cancelling_a_rebuild_writes_nothing(loaded):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        keywords.refresh(loaded.store, GAP, cancel=token)
+    assert not keywords.index_path(loaded.store).exists()
+
+
+def test_an_index_made_with_another_session_gap_is_not_used(loaded):
+    keywords.refresh(loaded.store, 30)
+    assert keywords.for_search(loaded.store, GAP) is None
+    assert keywords.refresh(loaded.store, GAP).gap_minutes == GAP
+
+
+def test_the_index_file_is_private(loaded):
+    keywords.refresh(loaded.store, GAP)
+    path = keywords.index_path(loaded.store)
+    assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
