@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import logging
 import math
 import re
 import threading
 import unicodedata
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -75,16 +75,6 @@ class _Terms:
                            if not unicodedata.combining(c))
         return self._stem(word) if 2 < len(word) <= 64 else word
 
-    def ids(self, words: list[str]) -> list[int]:
-        get = self.raw.get
-        out = []
-        for w in words:
-            t = get(w)
-            if t is None:
-                t = self._new(w)
-            out.append(t)
-        return out
-
     def _new(self, word: str) -> int:
         term = self.norm(word)
         t = self.vocab.get(term)
@@ -92,6 +82,18 @@ class _Terms:
             t = self.vocab[term] = len(self.vocab)
         self.raw[word] = t
         return t
+
+    def array(self, words_: list[str]) -> np.ndarray:
+        """The term ids of ``words_`` as an int32 array (one C-level pass when every
+        word was seen before)."""
+        ids = np.fromiter(map(self.raw.get, words_, itertools.repeat(-1, len(words_))),
+                          np.int32, len(words_))
+        miss = np.flatnonzero(ids < 0)
+        if len(miss):
+            for i in miss.tolist():
+                w = words_[i]
+                ids[i] = self.raw[w] if w in self.raw else self._new(w)
+        return ids
 
     def lookup(self, word: str) -> Optional[int]:
         """The term id of one query word (None: no message has it)."""
@@ -188,6 +190,7 @@ class KeywordIndex:
         avg_win = self.avg_win or 1.0
         win = np.zeros(n, dtype=np.float32)
         freq = np.zeros(n, dtype=np.float32)
+        touched: list[np.ndarray] = []
         for _w, parts, hit in found:
             if parts is None:
                 continue
@@ -197,10 +200,11 @@ class KeywordIndex:
             norm = K1 * (1 - B + B * self.dl_win[hit] / avg_win)
             win[hit] += _idf(n, len(hit)) * (f * (K1 + 1)) / (f + norm)
             freq[hit] = 0.0
-            mark[hit] = True
-        best_win = self._best(win, mark, limit)
+            touched.append(hit)
+        best_win = self._best(win, _union(touched, mark), limit)
         avg_one = self.avg_one or 1.0
         one = np.zeros(n, dtype=np.float32)
+        touched = []
         for w in used:
             s = self.postings(w)
             if s is None:
@@ -211,8 +215,8 @@ class KeywordIndex:
             if len(p):
                 norm = K1 * (1 - B + B * self.dl_one[p] / avg_one)
                 one[p] += _idf(n, len(p)) * (f * (K1 + 1)) / (f + norm)
-                mark[p] = True
-        return best_win, self._best(one, mark, limit), used
+                touched.append(p)
+        return best_win, self._best(one, _union(touched, mark), limit), used
 
     def _window_parts(self, s: slice, col_own: float, col_ctx: float, col_meta: float,
                       mark: np.ndarray) -> tuple[list, np.ndarray]:
@@ -235,18 +239,12 @@ class KeywordIndex:
                 if ok.any():
                     parts.append((p[ok] + sign * d, ctx[ok]))
                 bit <<= 1
-        for q, _ in parts:
-            mark[q] = True
-        hit = np.flatnonzero(mark)
-        mark[hit] = False
-        return parts, hit
+        return parts, _union([q for q, _ in parts], mark)
 
-    def _best(self, scores: np.ndarray, mark: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` best marked positions as (message id, -score); clears ``mark``."""
-        cand = np.flatnonzero(mark)
+    def _best(self, scores: np.ndarray, cand: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` best of positions ``cand`` as (message id, -score)."""
         if not len(cand):
             return []
-        mark[cand] = False
         sc = scores[cand]
         if len(cand) > limit:
             part = np.argpartition(-sc, limit - 1)[:limit]
@@ -254,6 +252,21 @@ class KeywordIndex:
         ids = self.ids[cand]
         order = np.lexsort((ids, -sc))
         return list(zip(ids[order].tolist(), (-sc[order]).astype(float).tolist()))
+
+
+def _union(arrays: list[np.ndarray], mark: np.ndarray) -> np.ndarray:
+    """The sorted unique positions in ``arrays``: by sorting when they are few, else by
+    marking a scratch array of every position (all False again on return)."""
+    if not arrays:
+        return np.zeros(0, dtype=np.int32)
+    total = sum(len(a) for a in arrays)
+    if total * 16 < len(mark):
+        return np.unique(np.concatenate(arrays))
+    for a in arrays:
+        mark[a] = True
+    out = np.flatnonzero(mark)
+    mark[out] = False
+    return out
 
 
 def _idf(n: int, nhit: int) -> float:
@@ -283,88 +296,152 @@ def _build(conn, gap_minutes: float, width: int, progress: Optional[ProgressFn],
     max_id, count = conn.execute("select coalesce(max(id), 0), count(*) from messages").fetchone()
     last = conn.execute("select content_hash from messages where id = ?", [max_id]).fetchone()
     total = conn.execute("select count(*) from messages where kind = 'message'").fetchone()[0]
-    fmts = dict(conn.execute("select id, format from conversations").fetchall())
-    gap = gap_minutes * 60
+    chats = {r[0] for r in conn.execute("select id from conversations where format = ?",
+                                        [CHAT_FORMAT])}
     terms = _Terms()
-    toks = array("i")
-    counts = array("i")      # per message: text, speaker, date, quoted-text token counts
-    ids = array("q")
-    sess = array("i")
-    speakers: dict[str, list[int]] = {}
-    days: dict[int, list[int]] = {}
-    s, conv, prev, chat = -1, None, None, False
+    speakers = _Table(terms, words)
+    days = _Table(terms, lambda day: words(date_words(day * 86400)))
+    cols: dict[str, list] = {k: [] for k in ("ids", "conv", "ts", "nt", "ns", "nd", "nq",
+                                              "t", "s", "d", "q", "qpos")}
     report(progress, "indexing keywords", 0, total)
-    rows = conn.execute("select id, conversation_id, speaker, text, ts from messages "
-                        "where kind = 'message' order by conversation_id, position, id")
-    for p, (mid, cid, speaker, text, ts) in enumerate(rows):
-        if cid != conv:
-            conv, prev, s = cid, None, s + 1
-            chat = fmts.get(cid) == CHAT_FORMAT
-        elif chat or (ts is not None and prev is not None and ts - prev > gap):
-            s += 1
-        if ts is not None:
-            prev = ts
-        ids.append(mid)
-        sess.append(s)
-        ti = terms.ids(_TOKEN.findall(text.lower()))
-        sp = speakers.get(speaker)
-        if sp is None:
-            sp = speakers[speaker] = terms.ids(words(speaker))
-        if ts is None:
-            dw: list[int] = []
-        else:
-            day = int(ts // 86400)
-            dw = days.get(day)
-            if dw is None:
-                dw = days[day] = terms.ids(words(date_words(ts)))
-        toks.extend(ti)
-        toks.extend(sp)
-        toks.extend(dw)
-        if len(text) > NEIGHBOUR_CHARS:   # a neighbour's window quotes only its start
-            qi = terms.ids(_TOKEN.findall(text[:NEIGHBOUR_CHARS].lower()))
-            toks.extend(qi)
-            counts.extend((len(ti), len(sp), len(dw), len(qi)))
-        else:
-            counts.extend((len(ti), len(sp), len(dw), -1))
-        if p % _REPORT_EVERY == _REPORT_EVERY - 1:
-            check(cancel)
-            report(progress, "indexing keywords", p + 1, total)
-    n = len(ids)
-    c = np.frombuffer(counts, dtype=np.int32).reshape(n, 4) if n else np.zeros((0, 4), np.int32)
-    short = c[:, 3] < 0
-    c_tok = c.copy()
-    c_tok[short, 3] = 0
-    ctx_len = c[:, 1] + np.where(short, c[:, 0], c[:, 3])
-    dl_one = (c[:, 0] + c[:, 1]).astype(np.float32)
-    dl_win = dl_one + (c[:, 2] + c[:, 1])
-    sess_a = np.frombuffer(sess, dtype=np.int32).copy() if n else np.zeros(0, np.int32)
+    cur = conn.execute("select id, conversation_id, speaker, text, ts from messages "
+                       "where kind = 'message' order by conversation_id, position, id")
+    done = 0
+    while True:   # in slices: Python touches each message a few times, numpy the rest
+        check(cancel)
+        rows = cur.fetchmany(_REPORT_EVERY)
+        if not rows:
+            break
+        mids, cids, spk, texts, tss = zip(*rows)
+        base = np.arange(done, done + len(rows), dtype=np.int64)
+        tw = [_TOKEN.findall(t.lower()) for t in texts]
+        nt = np.fromiter(map(len, tw), np.int32, len(tw))
+        cols["t"].append(terms.array(list(itertools.chain.from_iterable(tw))))
+        ts = np.array([np.nan if x is None else x for x in tss], dtype=np.float64)
+        day = np.where(np.isnan(ts), -1, np.floor(np.nan_to_num(ts, nan=-1) / 86400))
+        st, ns = speakers.expand(list(spk))
+        dt, nd = days.expand([int(x) if x >= 0 else None for x in day.tolist()])
+        cols["s"].append(st)
+        cols["d"].append(dt)
+        # a neighbour's window quotes only the start of a long message
+        nq = np.full(len(rows), -1, dtype=np.int32)
+        for i in np.flatnonzero(np.fromiter(map(len, texts), np.int64, len(texts))
+                                > NEIGHBOUR_CHARS).tolist():
+            qi = terms.array(_TOKEN.findall(texts[i][:NEIGHBOUR_CHARS].lower()))
+            nq[i] = len(qi)
+            cols["q"].append(qi)
+            cols["qpos"].append(np.full(len(qi), base[i], dtype=np.int64))
+        for k, v in (("ids", np.array(mids, dtype=np.int64)),
+                     ("conv", np.array(cids, dtype=np.int64)), ("ts", ts), ("nt", nt),
+                     ("ns", ns), ("nd", nd), ("nq", nq)):
+            cols[k].append(v)
+        done += len(rows)
+        report(progress, "indexing keywords", done, total)
+    c = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in cols.items()}
+    n = done
+    sess = _sessions(c["conv"], c["ts"], chats, gap_minutes * 60)
+    short = c["nq"] < 0
+    nt, ns, nd = c["nt"], c["ns"], c["nd"]
+    ctx_len = ns + np.where(short, nt, c["nq"])
+    dl_one = (nt + ns).astype(np.float32)
+    dl_win = dl_one + (nd + ns)
     for d in range(1, width + 1):
-        same = sess_a[d:] == sess_a[:-d]
+        same = sess[d:] == sess[:-d]
         dl_win[d:] += np.where(same, ctx_len[:-d], 0)
         dl_win[:-d] += np.where(same, ctx_len[d:], 0)
     check(cancel)
-    t = np.frombuffer(toks, dtype=np.int32) if len(toks) else np.zeros(0, np.int32)
-    per = c_tok.ravel()
-    pos = np.repeat(np.repeat(np.arange(n, dtype=np.int64), 4), per)
-    kind = np.repeat(np.tile(np.arange(4, dtype=np.int8), n), per)
-    key, inv = np.unique(t.astype(np.int64) * max(n, 1) + pos, return_inverse=True)
-    inv = inv.ravel()
-    tf = [np.minimum(np.bincount(inv[kind == k], minlength=len(key)), 255).astype(np.uint8)
+    pos = np.arange(n, dtype=np.int64)
+    allt = np.concatenate([c["t"], c["s"], c["d"], c["q"]]).astype(np.int64)
+    allp = np.concatenate([np.repeat(pos, nt), np.repeat(pos, ns), np.repeat(pos, nd),
+                           c["qpos"]])
+    kind = np.repeat(np.arange(4, dtype=np.int8),
+                     [int(nt.sum()), int(ns.sum()), int(nd.sum()), len(c["q"])])
+    del cols, c["t"], c["s"], c["d"], c["q"], c["qpos"]
+    allt *= max(n, 1)
+    allt += allp
+    del allp
+    # (term, position) pairs sorted, then counted per kind: by hand rather than
+    # np.unique(return_inverse), which holds twice the memory (1.4 GB at a million)
+    order = np.argsort(allt)
+    allt = allt[order]
+    kind = kind[order]
+    del order
+    first = np.ones(len(allt), dtype=bool)
+    first[1:] = allt[1:] != allt[:-1]
+    key = allt[first]
+    del allt
+    group = np.cumsum(first, dtype=np.int32) - 1
+    del first
+    tf = [np.minimum(np.bincount(group[kind == k], minlength=len(key)), 255).astype(np.uint8)
           for k in range(4)]
-    # a short message is quoted whole: its quoted count is its text count
-    term = (key // max(n, 1)).astype(np.int64)
+    del group, kind
+    term = key // max(n, 1)
     ppos = (key % max(n, 1)).astype(np.int32)
-    tctx = tf[1] + np.where(short[ppos], tf[0], tf[3])
+    del key
+    # a short message is quoted whole: its quoted count is its text count
+    tctx = tf[1].astype(np.int32) + np.where(short[ppos], tf[0], tf[3])
     v = len(terms.vocab)
     offsets = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(np.bincount(term, minlength=v), out=offsets[1:])
-    report(progress, "indexing keywords", n, total)
     return KeywordIndex(
         max_id=int(max_id), count=int(count), last_hash=last[0] if last else "",
         width=width, gap_minutes=float(gap_minutes), terms=terms, offsets=offsets, pos=ppos,
         tt=tf[0], tsp=tf[1], tdate=tf[2], tctx=np.minimum(tctx, 255).astype(np.uint8),
-        ids=np.frombuffer(ids, dtype=np.int64).copy() if n else np.zeros(0, np.int64),
-        sess=sess_a, dl_win=dl_win.astype(np.float32), dl_one=dl_one)
+        ids=c["ids"].astype(np.int64), sess=sess, dl_win=dl_win.astype(np.float32),
+        dl_one=dl_one)
+
+
+class _Table:
+    """Token ids of values that repeat (speakers, days), computed once per value."""
+
+    def __init__(self, terms: _Terms, tokenize):
+        self.terms, self.tokenize = terms, tokenize
+        self.index: dict = {}
+        self.tokens: list[np.ndarray] = []
+
+    def expand(self, values: list) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of every value in order, flattened, and the count per value."""
+        get = self.index.get
+        idx = []
+        for v in values:
+            i = get(v)
+            if i is None:
+                i = self.index[v] = len(self.tokens)
+                self.tokens.append(self.terms.array(self.tokenize(v) if v is not None else []))
+            idx.append(i)
+        lens = np.fromiter((len(t) for t in self.tokens), np.int32, len(self.tokens))
+        flat = (np.concatenate(self.tokens) if self.tokens else np.zeros(0, np.int32))
+        starts = np.zeros(len(self.tokens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        ix = np.asarray(idx, dtype=np.int64)
+        counts = lens[ix]
+        first = np.repeat(starts[ix], counts)
+        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(counts) - counts, counts)
+        return flat[first + within], counts
+
+
+def _sessions(conv: np.ndarray, ts: np.ndarray, chats: set, gap: float) -> np.ndarray:
+    """A session number per message (conversation order), as the windows split them: a
+    new conversation, a silence longer than ``gap`` since the conversation's previous
+    timed message, and every message of a told-to-secondme chat."""
+    n = len(conv)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    i = np.arange(n)
+    new_conv = np.ones(n, dtype=bool)
+    new_conv[1:] = conv[1:] != conv[:-1]
+    conv_start = np.maximum.accumulate(np.where(new_conv, i, 0))
+    timed = ~np.isnan(ts)
+    last_timed = np.maximum.accumulate(np.where(timed, i, -1))
+    prev = np.full(n, -1)
+    prev[1:] = last_timed[:-1]
+    ok = timed & (prev >= conv_start)
+    gap_break = np.zeros(n, dtype=bool)
+    gap_break[ok] = ts[ok] - ts[prev[ok]] > gap
+    chat = np.isin(conv, np.fromiter(chats, np.int64, len(chats))) if chats else False
+    brk = new_conv | gap_break | chat
+    return (np.cumsum(brk) - 1).astype(np.int32)
 
 
 # -- files ---------------------------------------------------------------------------------
