@@ -116,14 +116,30 @@ def test_messages_newer_than_the_index_are_found(loaded):
     assert hit and {"window", "single"} <= set(hit[0].matched)
 
 
-def test_an_index_holding_deleted_messages_is_never_used(loaded):
+def test_a_message_deleted_behind_the_index_is_never_shown_and_the_next_refresh_drops_it(
+        loaded):
     keywords.refresh(loaded.store, GAP)
-    with loaded.store.write() as db:   # deleted behind the index's back
+    with loaded.store.write() as db:   # deleted behind the index's back (no purge)
         db.conn.execute("delete from messages where text like '%Zanzibar%'")
+    assert not any("Zanzibar" in r.text for r in loaded.search("zanzibar"))
+    idx = keywords.refresh(loaded.store, GAP)    # the import / extract job looks
+    assert idx.postings("zanzibar") is None
+    assert b"zanzibar" not in keywords.index_path(loaded.store).read_bytes()
+
+
+def test_an_index_whose_last_message_was_replaced_is_never_used(loaded):
+    keywords.refresh(loaded.store, GAP)
+    with loaded.store.write() as db:   # the last id deleted, then reused by a new message
+        top = db.conn.execute("select max(id) from messages").fetchone()[0]
+        row = db.conn.execute("select conversation_id, position from messages where id = ?",
+                              [top]).fetchone()
+        db.conn.execute("delete from messages where id = ?", [top])
+        db.conn.execute("insert into messages (id, conversation_id, external_id, position, "
+                        "speaker, text, content_hash) values (?, ?, 'x', ?, 'Me', "
+                        "'quokka sighting', 'h-new')", [top, row[0], row[1]])
     tr = SearchTrace()
-    res = loaded.search("zanzibar", trace=tr)
-    assert tr.lexical == "sqlite"
-    assert not any("Zanzibar" in r.text for r in res)
+    res = loaded.search("quokka", trace=tr)
+    assert tr.lexical == "sqlite" and res and "quokka" in res[0].text
 
 
 def test_forgetting_removes_the_words_from_the_index_file(loaded):
