@@ -182,3 +182,46 @@ def test_the_index_file_is_private(loaded):
     keywords.refresh(loaded.store, GAP)
     path = keywords.index_path(loaded.store)
     assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+
+
+def _export(tmp_path):
+    import json
+
+    f = tmp_path / "chat.json"
+    f.write_text(json.dumps({"conversations": CONVS}))
+    return f
+
+
+def test_cancelling_an_import_while_windowing_stops_the_keyword_build(sm, tmp_path):
+    import threading
+
+    token = CancelToken()
+
+    def progress(p):
+        if p.stage == "indexing message windows":
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        sm.import_paths([_export(tmp_path)], progress=progress, cancel=token)
+    assert not keywords.index_path(sm.store).exists()
+    assert not [t for t in threading.enumerate() if t.name == "secondme-keywords"]
+    assert sm.search("ferry")          # keyword search works (SQLite) all the same
+
+
+def test_a_failure_building_the_keyword_index_never_fails_the_import(sm, tmp_path,
+                                                                    monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("simulated bug in the keyword index")
+
+    monkeypatch.setattr(keywords, "build", broken)
+    rep = sm.import_paths([_export(tmp_path)])
+    assert sum(s.messages_added for s in rep.sources) == 17
+    tr = SearchTrace()
+    assert sm.search("ferry", trace=tr) and tr.lexical == "sqlite"
+
+
+def test_the_extract_job_builds_a_missing_index(sm, tmp_path):
+    sm.import_paths([_export(tmp_path)])
+    keywords.discard(sm.store)          # a store from before the index existed
+    sm.run_extract()
+    assert keywords.load(sm.store) is not None

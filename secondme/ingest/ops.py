@@ -96,19 +96,27 @@ class ImportOps:
         import returns: keyword search is ready when the import says so, instead of the
         first search waiting for it. A failure here leaves the import standing (the next
         search builds what is missing); a cancel stops it like the import."""
+        gap = self.settings.session_gap_minutes
+        # meanwhile, on a thread, the keyword index search ranks with (what is newer than
+        # it is ranked by SQLite: searchable either way, fast once it is saved)
         try:
-            update_windows(self.store, gap_minutes=self.settings.session_gap_minutes,
-                           progress=progress, cancel=cancel)
+            kw: Optional[keywords.Refresh] = keywords.Refresh(self.store, gap, cancel=cancel,
+                                                              background=True)
+        except Exception:  # noqa: BLE001
+            log.exception("indexing keywords after the import failed")
+            kw = None
+        try:
+            update_windows(self.store, gap_minutes=gap, progress=progress, cancel=cancel)
         except (Cancelled, DataDirError):
+            if kw is not None:
+                kw.abandon()
             raise
         except Exception:  # noqa: BLE001
             log.exception("indexing message windows after the import failed")
+        if kw is None:
             return
-        # then the keyword index search ranks with (until it is rebuilt, what is newer
-        # than it is ranked by SQLite: searchable either way)
         try:
-            keywords.refresh(self.store, self.settings.session_gap_minutes,
-                             progress=progress, cancel=cancel)
+            kw.finish(progress)
         except (Cancelled, DataDirError):
             raise
         except Exception:  # noqa: BLE001

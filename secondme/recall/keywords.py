@@ -146,12 +146,13 @@ class KeywordIndex:
         return out
 
     @functools.cached_property
-    def avg_win(self) -> float:
-        return float(self.dl_win.mean()) if self.size else 1.0
+    def norm_win(self) -> np.ndarray:
+        """BM25's length normalisation per window: k1 (1 - b + b dl / avgdl)."""
+        return _norm(self.dl_win)
 
     @functools.cached_property
-    def avg_one(self) -> float:
-        return float(self.dl_one.mean()) if self.size else 1.0
+    def norm_one(self) -> np.ndarray:
+        return _norm(self.dl_one)
 
     # -- scoring -------------------------------------------------------------------------
     def postings(self, word: str) -> Optional[slice]:
@@ -187,7 +188,6 @@ class KeywordIndex:
                 keep = [min(found, key=lambda f: nhit[f[0]] or n + 1)]
             found = keep
         used = [f[0] for f in found]
-        avg_win = self.avg_win or 1.0
         win = np.zeros(n, dtype=np.float32)
         freq = np.zeros(n, dtype=np.float32)
         touched: list[np.ndarray] = []
@@ -197,12 +197,12 @@ class KeywordIndex:
             for q, v in parts:      # positions are unique within one shift
                 freq[q] += v
             f = freq[hit]
-            norm = K1 * (1 - B + B * self.dl_win[hit] / avg_win)
-            win[hit] += _idf(n, len(hit)) * (f * (K1 + 1)) / (f + norm)
+            f /= f + self.norm_win[hit]
+            f *= np.float32(_idf(n, len(hit)) * (K1 + 1))
+            win[hit] += f
             freq[hit] = 0.0
             touched.append(hit)
         best_win = self._best(win, _union(touched, mark), limit)
-        avg_one = self.avg_one or 1.0
         one = np.zeros(n, dtype=np.float32)
         touched = []
         for w in used:
@@ -213,8 +213,9 @@ class KeywordIndex:
             m = f > 0
             p, f = self.pos[s][m], f[m]
             if len(p):
-                norm = K1 * (1 - B + B * self.dl_one[p] / avg_one)
-                one[p] += _idf(n, len(p)) * (f * (K1 + 1)) / (f + norm)
+                f /= f + self.norm_one[p]
+                f *= np.float32(_idf(n, len(p)) * (K1 + 1))
+                one[p] += f
                 touched.append(p)
         return best_win, self._best(one, _union(touched, mark), limit), used
 
@@ -267,6 +268,11 @@ def _union(arrays: list[np.ndarray], mark: np.ndarray) -> np.ndarray:
     out = np.flatnonzero(mark)
     mark[out] = False
     return out
+
+
+def _norm(dl: np.ndarray) -> np.ndarray:
+    avg = float(dl.mean()) if len(dl) else 1.0
+    return (K1 * (1 - B + B * dl / (avg or 1.0))).astype(np.float32)
 
 
 def _idf(n: int, nhit: int) -> float:
@@ -570,18 +576,87 @@ def refresh(store, gap_minutes: float, *, width: int = WINDOW_WIDTH,
     """Bring the saved snapshot up to date: rebuilt when missing, made with other
     settings, holding deleted messages, or when more than ``STALE_SHARE`` of the
     messages are newer than it. Returns the snapshot in force (None: no messages)."""
-    idx = load(store)
-    if idx is not None and idx.width == width and idx.gap_minutes == float(gap_minutes):
-        newer = newer_than(store, idx)
-        if newer is not None and newer <= STALE_SHARE * max(idx.size, 1):
-            return idx
-    if idx is not None:
-        discard(store)    # its words may be of deleted messages: gone before rebuilding
-    idx = build(store, gap_minutes=gap_minutes, width=width, progress=progress, cancel=cancel)
-    if idx.size == 0:
-        return None
-    save(store, idx)
-    return idx
+    return Refresh(store, gap_minutes, width=width, cancel=cancel).finish(progress)
+
+
+class Refresh:
+    """:func:`refresh` in two halves, so the import can build the index on a thread
+    while it writes the windows (SQLite releases the GIL while FTS5 tokenizes, the
+    build is mostly numpy and regex: at a million messages the two overlap).
+
+    ``Refresh(...)`` decides and starts the build (nothing to do: no thread);
+    :meth:`finish` waits for it, saves it and returns the snapshot in force;
+    :meth:`abandon` stops it (the file is left as it was)."""
+
+    def __init__(self, store, gap_minutes: float, *, width: int = WINDOW_WIDTH,
+                 cancel: Optional[CancelToken] = None, background: bool = False):
+        self.store, self.cancel = store, cancel
+        self._stop = CancelToken()
+        self._result: Optional[KeywordIndex] = None
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        idx = load(store)
+        if idx is not None and idx.width == width and idx.gap_minutes == float(gap_minutes):
+            newer = newer_than(store, idx)
+            if newer is not None and newer <= STALE_SHARE * max(idx.size, 1):
+                self._current = idx
+                return
+        self._current = None
+        if idx is not None:
+            discard(store)   # its words may be of deleted messages: gone before rebuilding
+        self._args = (gap_minutes, width)
+        if background:
+            self._thread = threading.Thread(target=self._run, name="secondme-keywords",
+                                            daemon=True)
+            self._thread.start()
+
+    @property
+    def needed(self) -> bool:
+        return self._current is None
+
+    def _run(self, progress: Optional[ProgressFn] = None) -> None:
+        try:
+            self._result = build(self.store, gap_minutes=self._args[0], width=self._args[1],
+                                 progress=progress, cancel=_Either(self.cancel, self._stop))
+        except BaseException as e:  # noqa: BLE001 - handed to finish()
+            self._error = e
+
+    def finish(self, progress: Optional[ProgressFn] = None) -> Optional[KeywordIndex]:
+        if not self.needed:
+            return self._current
+        if self._thread is None:
+            self._run(progress)
+        else:
+            report(progress, "indexing keywords", 0, 1)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        idx = self._result
+        if idx is None or idx.size == 0:
+            return None
+        save(self.store, idx)
+        report(progress, "indexing keywords", 1, 1)
+        return idx
+
+    def abandon(self) -> None:
+        self._stop.cancel()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _Either:
+    """Cancelled when either token is."""
+
+    def __init__(self, a: Optional[CancelToken], b: CancelToken):
+        self.tokens = [t for t in (a, b) if t is not None]
+
+    @property
+    def cancelled(self) -> bool:
+        return any(t.cancelled for t in self.tokens)
+
+    def raise_if_cancelled(self) -> None:
+        for t in self.tokens:
+            t.raise_if_cancelled()
 
 
 def rebuild_after_delete(store) -> None:
