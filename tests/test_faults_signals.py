@@ -5,17 +5,30 @@ Before: SIGTERM killed the process with no message, the import's source stayed
 one line saying what happened, exit 143, the source recorded "interrupted" and the job
 "cancelled" (its lease released), the store intact, and running the command again
 finishes the job with exact counts.
+
+Exit without an abort: the embedding step's index writer is a daemon thread that
+spends its time in hnswlib with the GIL released. A signal that arrived while the main
+thread waited for it (``worker.join()`` is interruptible) left it running; when it came
+back from C++ during the interpreter's teardown, CPython ended it with
+``pthread_exit``, whose forced unwinding through pybind11's ``noexcept``
+``~gil_scoped_release`` called ``std::terminate``: "terminate called without an active
+exception", exit -6 instead of 143 (at random, under load). A stopped command now
+leaves with ``os._exit`` once the store is closed; the tests below hold a library
+thread in native code on purpose so that the teardown race is certain, not lucky.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "privacy"))
 from helpers import DRIVER, run_cli  # noqa: E402
@@ -113,3 +126,117 @@ def test_sigterm_during_formation_records_the_job_cancelled(tmp_path):
     assert _query(home, "select count(*) from job_leases") == [(0,)]
     r = run_cli(home, "jobs", "run", "extract", timeout=900)
     assert r.returncode == 0, r.stderr   # the lease was released: it runs again
+
+
+# The CLI (with the usual fakes) with one change: once the embedding step's writer
+# thread has written its first batch it says so in a file and then keeps calling into
+# hnswlib (a pybind11 C++ extension that releases the GIL, as onnxruntime and llama.cpp
+# do), for at most 30 s — a library thread still in native code when the main thread
+# leaves, every time.
+_NATIVE_WRITER = r"""
+import sys, threading, time
+from pathlib import Path
+sys.path.insert(0, sys.argv.pop(1))
+marker = Path(sys.argv.pop(1))
+import numpy as np
+import cli_fakes
+from secondme.store import vectors
+
+real_add = vectors.VectorIndex.add
+
+def add(self, *args, **kw):
+    real_add(self, *args, **kw)
+    if threading.current_thread().name != "secondme-index-writer" or marker.exists():
+        return
+    import hnswlib
+    scratch = hnswlib.Index(space="l2", dim=32)
+    scratch.init_index(max_elements=4096)
+    rows = np.random.default_rng(1).random((64, 32), dtype=np.float32)
+    marker.write_text("in native code")
+    end, n = time.monotonic() + 30, 0
+    while time.monotonic() < end:   # labels reused once full: updates, as long as wanted
+        scratch.add_items(rows, np.arange(n, n + 64) % 4096, num_threads=1)
+        n += 64
+
+vectors.VectorIndex.add = add
+cli_fakes.main()
+"""
+
+
+def _start_native_writer(home: Path, marker: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _NATIVE_WRITER, str(DRIVER.parent),
+                             str(marker), "--home", str(home), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.parametrize("sig, code, said", [
+    (signal.SIGTERM, 143, "Stopped: secondme was asked to end (SIGTERM)"),
+    (signal.SIGINT, 130, "Cancelled."),
+])
+def test_a_stop_while_a_library_thread_is_in_native_code_never_aborts(tmp_path, sig, code,
+                                                                    said):
+    export = tmp_path / "chats.json"
+    _export(export, 40, 30)   # 1,200 messages: two batches for the index writer
+    template = tmp_path / "template"
+    r = run_cli(template, "import", str(export), timeout=600)
+    assert r.returncode == 0, r.stderr
+    for attempt in range(3):   # three runs: the race is forced, so each must exit cleanly
+        home, marker = tmp_path / f"home{attempt}", tmp_path / f"in-native{attempt}"
+        shutil.copytree(template, home)
+        proc = _start_native_writer(home, marker, "jobs", "run", "extract")
+        _wait_for(marker.exists, proc)
+        time.sleep(0.2)   # the main thread is waiting for the writer by now
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=120)
+        assert "terminate called" not in err, err
+        assert proc.returncode == code, (attempt, proc.returncode, err)
+        assert err.strip().splitlines()[0].startswith(said), err
+        assert len(err.strip().splitlines()) == 1, err
+        assert _query(home, "pragma integrity_check") == [("ok",)]
+        assert _query(home, "select outcome from job_runs where name = 'extract'") == \
+            [("cancelled",)]
+        assert _query(home, "select count(*) from job_leases") == [(0,)]
+
+
+def test_the_worker_process_stopped_twice_never_aborts(tmp_path):
+    """The desktop app's worker process: a first SIGTERM cancels at the end of the unit
+    of work (every thread is joined); a second one stops it where it is — with the index
+    writer in native code, as above, it used to abort after sending its outcome."""
+    from dataclasses import asdict
+
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    export = tmp_path / "chats.json"
+    _export(export, 40, 30)
+    home = tmp_path / "home"
+    r = run_cli(home, "import", str(export), timeout=600)
+    assert r.returncode == 0, r.stderr
+    sm = SecondMe(str(home), embedder=HashEmbedder())
+    try:
+        spec = asdict(sm.worker_spec())
+    finally:
+        sm.close()
+    driver = _NATIVE_WRITER.replace("import cli_fakes\n", "").replace(
+        "cli_fakes.main()", "from secondme.cli.worker import main\nsys.exit(main())")
+    marker = tmp_path / "in-native"
+    proc = subprocess.Popen([sys.executable, "-c", driver, str(DRIVER.parent), str(marker)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(json.dumps({"op": "run_job", "args": {"name": "extract"},
+                                 "service": spec}) + "\n")
+    proc.stdin.flush()
+    _wait_for(marker.exists, proc)
+    proc.send_signal(signal.SIGTERM)   # cancel at the end of the unit…
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)   # …no: now
+    out, err = proc.communicate(timeout=120)
+    assert "terminate called" not in err, err
+    assert proc.returncode == 0, (proc.returncode, err)
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["t"] == "error" and last["error"]["type"] == "Cancelled", last
+    assert _query(home, "pragma integrity_check") == [("ok",)]
+    assert _query(home, "select outcome from job_runs where name = 'extract'") == \
+        [("cancelled",)]
+    assert _query(home, "select count(*) from job_leases") == [(0,)]

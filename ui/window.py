@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.palette_dialog: Optional[CommandPaletteDialog] = None
         self.onboarding_dialog: Optional[OnboardingDialog] = None
         self._first_paint_done = False
+        self._warmed_up = False
         self._closing = False
         self.paint_probe = os.environ.get("SECONDME_UI_PAINT_PROBE") == "1"
         # Background ops are Python threads: a shorter GIL switch interval (default 5 ms)
@@ -267,10 +268,21 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(300, self.warm_up)
 
     def warm_up(self) -> None:
-        """Load models and start background jobs (worker thread), after the first paint."""
+        """Load models and start background jobs (worker thread), after the first paint.
+
+        While the welcome dialog is open it waits for it: loading the embedding model
+        holds the service's lock (the first run exports the model: 10-30 s, more on a
+        busy machine), and saving the name typed there takes the same lock, so the name
+        would otherwise be saved only once the model was ready. ``_onboarded`` starts it
+        once the name is saved.
+        """
         sm = self.sm
-        if sm is None:
+        if sm is None or self._warmed_up:
             return
+        dlg = self.onboarding_dialog
+        if dlg is not None and dlg.isVisible():
+            return
+        self._warmed_up = True
 
         def work(progress, cancel):
             t = time.monotonic()
@@ -561,14 +573,22 @@ class MainWindow(QMainWindow):
         dlg.finished.connect(lambda result: self._onboarded(dlg, result))
         dlg.open()
 
+    def _warm_up_after_onboarding(self) -> None:
+        if self._warm_up and not self._closing:
+            self.warm_up()
+
     def _onboarded(self, dlg, result: int) -> None:
         from PySide6.QtWidgets import QDialog
         if result != QDialog.DialogCode.Accepted:
+            self._warm_up_after_onboarding()
             return
         values = dlg.values()
         sm = self.sm
         if values.get("me_name"):
-            self.runner.run(lambda p, c: sm.update_settings(**values), serial=True)
+            self.runner.run(lambda p, c: sm.update_settings(**values), serial=True,
+                            on_done=self._warm_up_after_onboarding)
+        else:
+            self._warm_up_after_onboarding()
         if dlg.choice == "demo":
             self.import_demo()
         elif dlg.wants_model_settings():

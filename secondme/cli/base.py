@@ -3,8 +3,9 @@
 The group turns errors into one line on stderr and an exit code (never a traceback):
 a :class:`~secondme.errors.SecondMeError` prints ``Error: …`` and exits with its code;
 Ctrl-C exits 130 and SIGTERM (a shutdown, ``kill``, a service manager) stops the same
-graceful way and exits 143; anything else is an internal error (exit 70) whose code locations,
-never its message, go to ``<home>/logs/secondme.log``.
+graceful way and exits 143 — both straight after the service is closed, without the
+interpreter's teardown (see :func:`leave_now`); anything else is an internal error
+(exit 70) whose code locations, never its message, go to ``<home>/logs/secondme.log``.
 
 Commands get a :class:`CliState` (``@click.pass_obj``) and use ``state.service()`` for the
 SecondMe, :func:`echo_json` for ``--json`` and :func:`terminal_progress` for a bar. Only
@@ -16,11 +17,12 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import click
 
@@ -33,17 +35,53 @@ class Terminated(KeyboardInterrupt):
     back, the import is recorded as interrupted, the job as cancelled, leases released)."""
 
 
-def _on_sigterm(signum, frame) -> None:
-    # a second SIGTERM while cleaning up ends the process the default way
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise Terminated()
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) arrived: a KeyboardInterrupt known to come from the signal, not
+    raised by code."""
 
 
-def handle_sigterm() -> None:
-    """Make SIGTERM raise :class:`Terminated` in the main thread (commands only: the
-    desktop app handles its own signals)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+def _on_stop_signal(signum, frame) -> None:
+    # a second signal while cleaning up ends the process the default way
+    signal.signal(signum, signal.SIG_DFL)
+    raise Terminated() if signum == signal.SIGTERM else Interrupted()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def handle_stop_signals() -> dict:
+    """Make SIGTERM raise :class:`Terminated` and SIGINT :class:`Interrupted` in the main
+    thread (commands only: the desktop app handles its own signals). Returns the
+    handlers replaced (``restore_signals`` puts them back); empty off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _on_stop_signal) for s in _STOP_SIGNALS}
+
+
+def restore_signals(previous: dict) -> None:
+    for s, handler in previous.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def leave_now(code: int) -> NoReturn:
+    """End the process with ``code`` at once, without the interpreter's teardown.
+
+    For a command stopped by a signal, once its service is closed (the job recorded,
+    leases released, the index saved, the database closed): a library thread may still
+    be inside native code — the index writer in hnswlib, an ONNX Runtime or llama.cpp
+    call — and cannot be interrupted or joined. Were the interpreter torn down around
+    it, CPython would end that thread with ``pthread_exit`` when it came back, and the
+    forced unwinding through a C++ ``noexcept`` frame aborts the process ("terminate
+    called without an active exception", exit -6). Output and logs are flushed first;
+    atexit handlers do not run (nothing of secondme registers one).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 class CliState:
@@ -52,6 +90,7 @@ class CliState:
     def __init__(self, home: Optional[str]):
         self.home = home
         self._sm = None
+        self.replaced_signals: dict = {}   # (restored when the command ends)
 
     def service(self, **kw: Any):
         if self._sm is None:
@@ -188,6 +227,7 @@ class SecondMeGroup(click.Group):
     """Turns errors into one clear line and an exit code (never a traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        stopped_by_signal: Optional[int] = None
         try:
             return super().invoke(ctx)
         except SecondMeError as e:
@@ -198,9 +238,12 @@ class SecondMeGroup(click.Group):
         except Terminated:
             click.echo("Stopped: secondme was asked to end (SIGTERM); what was done so far "
                        "is kept, and running the command again finishes it.", err=True)
+            stopped_by_signal = 143
             ctx.exit(143)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             click.echo("Cancelled.", err=True)
+            if isinstance(e, Interrupted):
+                stopped_by_signal = 130
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(0)
@@ -228,6 +271,12 @@ class SecondMeGroup(click.Group):
                     state.close()
                 except Exception:
                     pass
+            if stopped_by_signal is not None:
+                # everything is recorded and closed: leave before the interpreter's
+                # teardown can race a library thread still in native code
+                leave_now(stopped_by_signal)
+            if isinstance(state, CliState):
+                restore_signals(state.replaced_signals)
 
 
 @click.group(cls=SecondMeGroup, invoke_without_command=True,
@@ -253,7 +302,7 @@ def main(ctx: click.Context, home: Optional[str], quick_ask: bool, verbose: bool
     set_default_prompt(terminal_passphrase)
     ctx.obj = CliState(home)
     if ctx.invoked_subcommand is not None:
-        handle_sigterm()
+        ctx.obj.replaced_signals = handle_stop_signals()
     if ctx.invoked_subcommand is None:
         ctx.exit(desktop_app()(home=home, quick_ask=quick_ask))
 

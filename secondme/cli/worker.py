@@ -118,13 +118,15 @@ def run_op(sm: Any, op: str, args: dict, progress: Callable[[Progress], None],
     raise ValueError(f"unknown worker operation {op!r}")
 
 
-def serve(request: dict, chan: Channel, token: CancelToken) -> None:
+def serve(request: dict, chan: Channel, token: CancelToken) -> bool:
     """Open the service, run the request's op, close the service, report the outcome
-    (after closing: the vector index is saved before the app reads it)."""
+    (after closing: the vector index is saved before the app reads it). Returns True
+    when a second SIGTERM interrupted the work where it was (not at a unit's end)."""
     from ..worker import FORWARDED_HOOKS, encode_error
 
     outcome: tuple[str, dict]
     sm = None
+    interrupted = False
     try:
         token.raise_if_cancelled()
         sm = open_service(request["service"])
@@ -138,6 +140,7 @@ def serve(request: dict, chan: Channel, token: CancelToken) -> None:
         value = run_op(sm, request["op"], request.get("args") or {}, chan.progress, token)
         outcome = ("result", {"value": value})
     except KeyboardInterrupt:
+        interrupted = True
         outcome = ("error", {"error": encode_error(Cancelled("Cancelled (interrupted)."))})
     except SecondMeError as e:
         outcome = ("error", {"error": encode_error(e)})
@@ -151,6 +154,7 @@ def serve(request: dict, chan: Channel, token: CancelToken) -> None:
             except BaseException:
                 traceback.print_exc()
     chan.send(outcome[0], **outcome[1])
+    return interrupted
 
 
 def main() -> int:
@@ -172,7 +176,13 @@ def main() -> int:
         except OSError:
             pass
     chan.send("hello", pid=os.getpid(), qt="PySide6" in sys.modules)
-    serve(request, chan, token)
+    if serve(request, chan, token):
+        # interrupted mid-unit, a library thread (the index writer in hnswlib) may still
+        # be in native code: the interpreter's teardown around it would abort the process
+        # (see secondme.cli.base.leave_now); the outcome is sent, the service closed
+        from .base import leave_now
+
+        leave_now(0)
     return 0
 
 

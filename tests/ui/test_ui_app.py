@@ -255,6 +255,56 @@ def test_onboarding_then_demo_import(qtbot, window_factory, home):
         sm.close()
 
 
+def test_welcome_name_typed_is_saved_while_the_model_is_still_loading(qtbot, window_factory,
+                                                                      home):
+    """The name typed in the welcome dialog waited for the first run's model export.
+
+    The warm-up loads the embedding model with the service's lock held (exporting it
+    takes 10-30 s on the first run, more on a busy machine) and saving settings takes
+    the same lock, so the name was saved only once the model was ready (the
+    click-through, typing with xdotool on real models: not saved within 30 s). Now the
+    warm-up of a first run starts once the welcome dialog is done and its name saved.
+    Typed and accepted with real key events, as a person would; the "model export"
+    holds the lock until the test lets it go.
+    """
+    import threading
+
+    from PySide6.QtTest import QTest
+
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    sm = SecondMe(home, embedder=HashEmbedder())
+    exporting, release = threading.Event(), threading.Event()
+
+    def open_vectors(progress=None, cancel=None):
+        with sm._lock:   # as load_embedder does while it exports the model
+            exporting.set()
+            release.wait(60)
+
+    sm.open_vectors = open_vectors
+    sm.start_background = lambda **kw: None
+    try:
+        w = window_factory(sm, onboarding=True, warm_up=True)
+        w.show()
+        qtbot.waitUntil(lambda: w.onboarding_dialog is not None
+                        and w.onboarding_dialog.isVisible(), timeout=5000)
+        dlg = w.onboarding_dialog
+        qtbot.wait(1500)   # a person reads the dialog first (the warm-up timer is 300 ms)
+        QTest.mouseClick(dlg.name, Qt.MouseButton.LeftButton)
+        QTest.keyClicks(dlg.name, "Sam Rivera")
+        QTest.keyClick(dlg.name, Qt.Key.Key_Return)   # Start is the default button
+        assert not dlg.isVisible() and dlg.choice == "start"
+        qtbot.waitUntil(lambda: sm.settings.me_name == "Sam Rivera", timeout=5000)
+        assert w.current_pane == "import"
+        # and the models are then loaded, after the name was saved
+        qtbot.waitUntil(exporting.is_set, timeout=5000)
+    finally:
+        release.set()
+        w.shutdown()
+        sm.close()
+
+
 def test_quick_ask_dialog_answers_and_continues_in_the_app(qtbot, window_factory, demo_sm):
     w = window_factory(demo_sm)
     w.open_quick_ask()
