@@ -18,6 +18,7 @@ a lock, never on import; the store hands each thread its own connection.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -70,6 +71,11 @@ class _Core:
         self.hooks = Hooks()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.RLock()
+        # held while a model or the vector index loads (seconds; 10-30 s when the
+        # embedding model is exported on first use): never needed to save a setting
+        # that is not a model's, so the welcome name or a theme change never waits on it.
+        # Order: _models before _lock.
+        self._models = threading.RLock()
         self._embedder = embedder
         self._embedder_injected = embedder is not None
         self._llm = llm
@@ -138,7 +144,8 @@ class _Core:
 
     def update_settings(self, **changes: Any) -> Settings:
         """Validate and persist ``changes``; returns the new settings. Raises InvalidInput."""
-        with self._lock:
+        models = any(k.startswith(("llm_", "embedding_")) for k in changes)
+        with self._models if models else contextlib.nullcontext(), self._lock:
             new = self._settings.update(**changes)
             self._save_settings(new)
             old, self._settings = self._settings, new
@@ -165,7 +172,7 @@ class _Core:
         """The embedding model, loaded on first use: ONNX Runtime from the exported
         model (exported into ``<home>/models`` the first time, 10-30 s, with
         ``progress``), else sentence-transformers (``settings.embedding_backend``)."""
-        with self._lock:
+        with self._models:
             if self._embedder is None:
                 from .models.onnx_backend import load_embedder
 
@@ -186,7 +193,7 @@ class _Core:
 
     def open_vectors(self, progress: Optional[ProgressFn] = None,
                      cancel: Optional[CancelToken] = None):
-        with self._lock:
+        with self._models:
             if self._vectors is None:
                 from .store.vectors import VectorIndex
 
@@ -212,7 +219,7 @@ class _Core:
     @property
     def llm(self):
         """The configured LLM, created on first use (the model file loads lazily)."""
-        with self._lock:
+        with self._models:
             if self._llm is None:
                 from .models.llm import llm_from_settings
 

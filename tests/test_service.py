@@ -107,3 +107,37 @@ def test_index_pending_embeds_and_reuses(sm, fake_embedder):
     assert len(sm.vectors) == 3
     again = sm.index_pending()
     assert again.items == 0 and fake_embedder.texts_embedded == 2
+
+
+def test_a_setting_is_saved_while_a_model_loads(tmp_path, monkeypatch):
+    """The welcome dialog's name (or a theme) must not wait 10-30 s for the first run's
+    model export: only model settings wait for a model load."""
+    import threading
+    import time
+
+    from secondme.models import onnx_backend
+    from secondme.service import SecondMe
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(*a, **k):
+        loading.set()
+        release.wait(10)
+        from secondme.models.embed import HashEmbedder
+
+        return HashEmbedder()
+
+    monkeypatch.setattr(onnx_backend, "load_embedder", slow_load)
+    with SecondMe(tmp_path) as sm:
+        t = threading.Thread(target=sm.load_embedder)
+        t.start()
+        try:
+            assert loading.wait(5)
+            start = time.monotonic()
+            sm.update_settings(me_name="Ada")
+            assert time.monotonic() - start < 2
+            assert sm.settings.me_name == "Ada"
+        finally:
+            release.set()
+            t.join()
+        assert sm.embedder.model_id == "hash-64"

@@ -93,7 +93,7 @@ class PrivacyOps:
         counts = self.store.counts()
         was_running = self.background_running
         self.stop_background()
-        with self._lock:
+        with self._models, self._lock:
             connector = self.store.connector
             db_path = Path(self.store.path)
             self._vectors = None
@@ -140,7 +140,7 @@ class PrivacyOps:
         is not a dump, StoreError when it was made by a newer secondme.
         """
         tables = restore_dump(self.store, Path(path), progress=progress, cancel=cancel)
-        with self._lock:
+        with self._models, self._lock:
             self._settings = self._load_settings()
             self._vectors = None
         rep = DumpImportReport(tables)
@@ -172,7 +172,7 @@ class PrivacyOps:
                                             use_keyring=use_keyring, scrypt_n=scrypt_n)
         was_running = self.background_running
         self.stop_background()
-        with self._lock:
+        with self._models, self._lock:
             blob = encryption.read_index_plain(self.home, self._vectors, self.store.connector)
             self._vectors = None
             self.store, files = encryption.rekey_store(self.home, self.store, change, blob)
@@ -197,7 +197,7 @@ class PrivacyOps:
                                             use_keyring=use_keyring, scrypt_n=scrypt_n)
         was_running = self.background_running
         self.stop_background()
-        with self._lock:
+        with self._models, self._lock:
             blob = encryption.read_index_plain(self.home, self._vectors, self.store.connector)
             self._vectors = None
             self.store, files = encryption.encrypt_files(self.home, self.store, change, blob)

@@ -492,10 +492,12 @@ def load(store) -> Optional[KeywordIndex]:
             text = z["vocab"].tobytes().decode("utf-8")
             vocab = {w: i for i, w in enumerate(text.split("\n"))} if text else {}
             arrays = {a: z[a] for a in _ARRAYS}
-        return KeywordIndex(max_id=int(meta["max_id"]), count=int(meta["count"]),
-                            last_hash=meta["last_hash"], width=int(meta["width"]),
-                            gap_minutes=float(meta["gap_minutes"]), terms=_Terms(vocab),
-                            **arrays)
+        idx = KeywordIndex(max_id=int(meta["max_id"]), count=int(meta["count"]),
+                           last_hash=meta["last_hash"], width=int(meta["width"]),
+                           gap_minutes=float(meta["gap_minutes"]), terms=_Terms(vocab),
+                           **arrays)
+        idx.neighbours, idx.norm_win, idx.norm_one   # noqa: B018 - computed now, not in a search
+        return idx
     except Exception as e:  # noqa: BLE001 - a damaged file is rebuilt, never fatal
         log.warning("keyword index %s unreadable (%s); search uses SQLite until it is "
                     "rebuilt", path, e)

@@ -70,7 +70,7 @@ class StoreOps:
         was_running = self.background_running
         self.stop_background()
         pre = backup.take_pre_restore(self.store, self.home, self.clock())
-        with self._lock:
+        with self._models, self._lock:
             self._vectors = None
             self.store = backup.swap_in_backup(self.store, src, self.home)
             self._settings = self._load_settings()

@@ -278,7 +278,7 @@ def test_welcome_name_typed_is_saved_while_the_model_is_still_loading(qtbot, win
     exporting, release = threading.Event(), threading.Event()
 
     def open_vectors(progress=None, cancel=None):
-        with sm._lock:   # as load_embedder does while it exports the model
+        with sm._models:   # as load_embedder does while it exports the model
             exporting.set()
             release.wait(60)
 
