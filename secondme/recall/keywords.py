@@ -66,6 +66,7 @@ class _Terms:
         import Stemmer
 
         self._stem = Stemmer.Stemmer("porter").stemWord
+        self._stem_lock = threading.Lock()   # a stemmer is not to be shared by threads
         self.vocab: dict[str, int] = vocab if vocab is not None else {}
         self.raw: dict[str, int] = {}
 
@@ -73,7 +74,10 @@ class _Terms:
         if not word.isascii():
             word = "".join(c for c in unicodedata.normalize("NFKD", word)
                            if not unicodedata.combining(c))
-        return self._stem(word) if 2 < len(word) <= 64 else word
+        if not 2 < len(word) <= 64:   # FTS5's porter leaves these as they are
+            return word
+        with self._stem_lock:
+            return self._stem(word)
 
     def _new(self, word: str) -> int:
         term = self.norm(word)
