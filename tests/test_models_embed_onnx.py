@@ -33,6 +33,19 @@ def varied_texts() -> list[str]:
     ]
 
 
+def add_messages(store, texts) -> None:
+    """``texts`` as Anna's messages in one conversation, imported but not indexed."""
+    from secondme.models.embed import content_hash
+
+    with store.write() as db:
+        conv = db.conn.execute("insert into conversations (format, external_id) "
+                               "values ('t', 'c')").lastrowid
+        db.conn.executemany(
+            "insert into messages (conversation_id, external_id, position, speaker, "
+            "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
+            [(conv, f"m{i}", i, t, content_hash(t)) for i, t in enumerate(texts)])
+
+
 @pytest.fixture(scope="session")
 def onnx_folder(tmp_path_factory):
     """One export for the session, made the way the app makes it on first use."""
@@ -244,20 +257,13 @@ def test_moving_to_the_int8_model_rebuilds_the_index_with_progress(onnx_folder,
     """First use finds the data dir's export; a store indexed by the torch backend gets
     its index rebuilt (another model id: the vectors differ a little) and every message
     embedded again, with progress, and search finds the same message first."""
-    from secondme.models.embed import content_hash
     from secondme.models.onnx_embed import ONNX_DIRNAME
     from secondme.service import SecondMe
 
     texts = [f"message {i}: we talked about the {w} on Friday"
              for i, w in enumerate(["lake", "tickets", "dentist", "flat", "cat"] * 8)]
     with SecondMe(home, embedder=real_embedder) as sm:
-        with sm.store.write() as db:
-            conv = db.conn.execute("insert into conversations (format, external_id) "
-                                   "values ('t', 'c')").lastrowid
-            db.conn.executemany(
-                "insert into messages (conversation_id, external_id, position, speaker, "
-                "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
-                [(conv, f"m{i}", i, t, content_hash(t)) for i, t in enumerate(texts)])
+        add_messages(sm.store, texts)
         assert sm.index_pending().embedded == len(texts)
         before = [r.id for r in sm.search("the dentist appointment", k=5, kinds=["message"])]
     shutil.copytree(onnx_folder, home / "models" / ONNX_DIRNAME)
@@ -459,19 +465,12 @@ print("@@" + json.dumps(heavy))
 def test_secondme_index_on_onnx_imports_no_heavy_library(onnx_folder, tmp_path):
     """The ``index`` command's process start is part of its speed: on the ONNX path it
     loads no torch, transformers, sentence-transformers, Qt, spaCy or llama.cpp."""
-    from secondme.models.embed import HashEmbedder, content_hash
+    from secondme.models.embed import HashEmbedder
     from secondme.service import SecondMe
 
     home = tmp_path / "home"
     with SecondMe(home, embedder=HashEmbedder()) as sm:
-        with sm.store.write() as db:
-            conv = db.conn.execute("insert into conversations (format, external_id) "
-                                   "values ('t', 'c')").lastrowid
-            db.conn.executemany(
-                "insert into messages (conversation_id, external_id, position, speaker, "
-                "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
-                [(conv, f"m{i}", i, t, content_hash(t))
-                 for i, t in enumerate(varied_texts()[:40])])
+        add_messages(sm.store, varied_texts()[:40])
     env = {**os.environ, "SECONDME_EMBEDDING_ONNX_DIR": str(onnx_folder)}
     r = subprocess.run([sys.executable, "-c", INDEX_IMPORTS, str(home)], capture_output=True,
                        text=True, env=env, cwd=str(ROOT), timeout=300)
