@@ -33,6 +33,19 @@ def varied_texts() -> list[str]:
     ]
 
 
+def add_messages(store, texts) -> None:
+    """``texts`` as Anna's messages in one conversation, imported but not indexed."""
+    from secondme.models.embed import content_hash
+
+    with store.write() as db:
+        conv = db.conn.execute("insert into conversations (format, external_id) "
+                               "values ('t', 'c')").lastrowid
+        db.conn.executemany(
+            "insert into messages (conversation_id, external_id, position, speaker, "
+            "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
+            [(conv, f"m{i}", i, t, content_hash(t)) for i, t in enumerate(texts)])
+
+
 @pytest.fixture(scope="session")
 def onnx_folder(tmp_path_factory):
     """One export for the session, made the way the app makes it on first use."""
@@ -244,20 +257,13 @@ def test_moving_to_the_int8_model_rebuilds_the_index_with_progress(onnx_folder,
     """First use finds the data dir's export; a store indexed by the torch backend gets
     its index rebuilt (another model id: the vectors differ a little) and every message
     embedded again, with progress, and search finds the same message first."""
-    from secondme.models.embed import content_hash
     from secondme.models.onnx_embed import ONNX_DIRNAME
     from secondme.service import SecondMe
 
     texts = [f"message {i}: we talked about the {w} on Friday"
              for i, w in enumerate(["lake", "tickets", "dentist", "flat", "cat"] * 8)]
     with SecondMe(home, embedder=real_embedder) as sm:
-        with sm.store.write() as db:
-            conv = db.conn.execute("insert into conversations (format, external_id) "
-                                   "values ('t', 'c')").lastrowid
-            db.conn.executemany(
-                "insert into messages (conversation_id, external_id, position, speaker, "
-                "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
-                [(conv, f"m{i}", i, t, content_hash(t)) for i, t in enumerate(texts)])
+        add_messages(sm.store, texts)
         assert sm.index_pending().embedded == len(texts)
         before = [r.id for r in sm.search("the dentist appointment", k=5, kinds=["message"])]
     shutil.copytree(onnx_folder, home / "models" / ONNX_DIRNAME)
@@ -395,3 +401,79 @@ def test_a_failed_child_export_names_the_folder_and_the_reason(tmp_path):
     with pytest.raises(ModelError, match="could not export") as e:
         export_in_child(blocker / "all-MiniLM-L6-v2-onnx")
     assert "models" in str(e.value)
+
+
+@pytest.mark.slow
+def test_batches_run_side_by_side_and_give_the_one_lane_vectors(onnx_folder):
+    """Each core runs its own model call (single-threaded runs of one session) instead
+    of all cores splitting one call: the vectors are the same to the bit, in input
+    order, and the calls really overlap."""
+    import threading
+    import time
+
+    from secondme.models.onnx_embed import OnnxEmbedder
+
+    texts = varied_texts()
+    one = OnnxEmbedder(onnx_folder, threads=1, max_rows=4, max_tokens=64)
+    two = OnnxEmbedder(onnx_folder, threads=2, max_rows=4, max_tokens=64)
+    a, b = one.embed(texts), two.embed(texts)
+    assert a.shape == b.shape == (len(texts), 384)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    # order follows the input (reversed, equal lengths batch up differently, and int8
+    # activations are scaled per call: close vectors, not equal ones)
+    assert np.sum(two.embed(texts[::-1])[::-1] * b, axis=1).min() > 0.98
+
+    live, most = [0], [0]
+    lock = threading.Lock()
+    real_run = two._session.run
+
+    def run(*args, **kw):
+        with lock:
+            live[0] += 1
+            most[0] = max(most[0], live[0])
+        try:
+            time.sleep(0.02)  # long enough for the other lane to start its call
+            return real_run(*args, **kw)
+        finally:
+            with lock:
+                live[0] -= 1
+
+    two._session = type("Spy", (), {"run": staticmethod(run)})()
+    np.testing.assert_array_equal(two.embed(texts), b)
+    assert most[0] == 2
+    one._session = type("Spy", (), {"run": staticmethod(run)})()
+    most[0] = 0
+    one.embed(texts[:20])
+    assert most[0] == 1   # threads=1: one call at a time, on the caller's thread
+
+
+INDEX_IMPORTS = r"""
+import json, sys
+from secondme.cli import main
+try:
+    main(["--home", sys.argv[1], "index", "--json"], prog_name="secondme")
+except SystemExit as e:
+    assert not e.code, e.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {
+    "torch", "transformers", "sentence_transformers", "PySide6", "spacy", "llama_cpp"})
+print("@@" + json.dumps(heavy))
+"""
+
+
+@pytest.mark.slow
+def test_secondme_index_on_onnx_imports_no_heavy_library(onnx_folder, tmp_path):
+    """The ``index`` command's process start is part of its speed: on the ONNX path it
+    loads no torch, transformers, sentence-transformers, Qt, spaCy or llama.cpp."""
+    from secondme.models.embed import HashEmbedder
+    from secondme.service import SecondMe
+
+    home = tmp_path / "home"
+    with SecondMe(home, embedder=HashEmbedder()) as sm:
+        add_messages(sm.store, varied_texts()[:40])
+    env = {**os.environ, "SECONDME_EMBEDDING_ONNX_DIR": str(onnx_folder)}
+    r = subprocess.run([sys.executable, "-c", INDEX_IMPORTS, str(home)], capture_output=True,
+                       text=True, env=env, cwd=str(ROOT), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.split("@@")[0])["items"] == 40, r.stdout
+    assert json.loads(next(x for x in r.stdout.splitlines() if x.startswith("@@"))[2:]) == []

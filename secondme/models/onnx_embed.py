@@ -19,7 +19,7 @@ then the desktop bundle's ``models/`` folder, then the data dir's cache
 ``<home>/models/all-MiniLM-L6-v2-onnx`` (written on first use by exporting).
 
 Thread-safety: :meth:`OnnxEmbedder.embed` may be called from any thread; calls are
-serialised (one batch already uses every thread the session was given).
+serialised (one call already keeps every core busy: its batches run side by side).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -70,7 +71,8 @@ def base_model_id(model_id: str) -> str:
 
 
 def default_threads() -> int:
-    """Intra-op threads: one per physical core (``$SECONDME_EMBEDDING_THREADS`` wins).
+    """Model calls run at once: one per physical core (``$SECONDME_EMBEDDING_THREADS``
+    wins).
 
     Hyper-threads share a core's vector units: a second thread per core adds
     synchronisation, not arithmetic, for these matrix products.
@@ -179,7 +181,7 @@ def plan_batches(lengths: np.ndarray, max_rows: int = MAX_ROWS,
     return out
 
 
-def _session(model_path: Path, threads: int):
+def _session(model_path: Path, threads: int = 1):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -190,6 +192,8 @@ def _session(model_path: Path, threads: int):
     # Spinning threads burn the cores they wait on; on a laptop that also runs the
     # window, the import and the database that is time taken from them, for ~no gain.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # with one intra-op thread a run computes on its caller's thread, and runs of one
+    # session may go concurrently (weights shared): how OnnxEmbedder uses the cores
     so.log_severity_level = 3
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
@@ -213,6 +217,7 @@ class OnnxEmbedder:
         self.max_rows = max_rows
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = None
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
             from tokenizers import Tokenizer
@@ -221,7 +226,12 @@ class OnnxEmbedder:
             tok.no_padding()
             tok.enable_truncation(self.max_length)
             self._tokenizer = tok
-            self._session = _session(self.path / MODEL_FILE, self.threads)
+            # Batches run side by side, one per core, each single-threaded — rather than
+            # one batch at a time split across the cores. A chat batch is a few small
+            # matrix products; splitting each across threads costs a barrier per
+            # operator. Measured on 2 cores, 300 chat messages, same vectors to the bit:
+            # 2 runs x 1 thread 10.9-11.1 s vs 1 run x 2 threads 12.4-13.4 s (1.13-1.21x).
+            self._session = _session(self.path / MODEL_FILE, 1)
         except ImportError as e:
             raise ModelError(f"the fast embedding backend needs {e.name}; reinstall "
                              f"secondme") from e
@@ -238,14 +248,33 @@ class OnnxEmbedder:
             ids = [e.ids for e in encodings]
             lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
             out = np.empty((len(texts), self.dim), dtype=np.float32)
-            for rows in plan_batches(lengths, self.max_rows, self.max_tokens):
-                width = int(lengths[rows].max())
-                input_ids = np.zeros((len(rows), width), dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for j, r in enumerate(rows):
-                    n = int(lengths[r])
-                    input_ids[j, :n] = ids[r]
-                    mask[j, :n] = 1
-                out[rows] = self._session.run(
-                    None, {"input_ids": input_ids, "attention_mask": mask})[0]
+            batches = plan_batches(lengths, self.max_rows, self.max_tokens)
+            lanes = min(self.threads, len(batches))
+
+            def lane(k: int) -> None:
+                # batches are longest first: lane k takes k, k+lanes, ... so the lanes
+                # get about the same number of tokens and finish together
+                for rows in batches[k::lanes]:
+                    out[rows] = self._run(rows, ids, lengths)
+
+            if lanes <= 1:
+                lane(0)
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads,
+                                                    thread_name_prefix="secondme-onnx")
+                for f in [self._pool.submit(lane, k) for k in range(lanes)]:
+                    f.result()
         return out
+
+    def _run(self, rows: np.ndarray, ids: list, lengths: np.ndarray) -> np.ndarray:
+        """One model call on ``rows`` (padded to the longest of them); releases the GIL
+        while the model computes, so several may run at once."""
+        width = int(lengths[rows].max())
+        input_ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for j, r in enumerate(rows):
+            n = int(lengths[r])
+            input_ids[j, :n] = ids[r]
+            mask[j, :n] = 1
+        return self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
