@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_indexing import add_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,19 +32,6 @@ def varied_texts() -> list[str]:
         "word " * 400,  # longer than 256 tokens: truncated the same way
         "https://example.org/a/very/long/link?with=query&and=more#fragment",
     ]
-
-
-def add_messages(store, texts) -> None:
-    """``texts`` as Anna's messages in one conversation, imported but not indexed."""
-    from secondme.models.embed import content_hash
-
-    with store.write() as db:
-        conv = db.conn.execute("insert into conversations (format, external_id) "
-                               "values ('t', 'c')").lastrowid
-        db.conn.executemany(
-            "insert into messages (conversation_id, external_id, position, speaker, "
-            "text, content_hash) values (?, ?, ?, 'Anna', ?, ?)",
-            [(conv, f"m{i}", i, t, content_hash(t)) for i, t in enumerate(texts)])
 
 
 @pytest.fixture(scope="session")
