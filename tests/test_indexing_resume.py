@@ -111,10 +111,14 @@ def test_a_killed_index_run_resumes_without_re_embedding(tmp_path, store):
     # both sides of the kill are searchable
     for i in (0, done_before - 1, n - 1):
         q = emb.embed([message_text("Anna", texts[i])])[0]
-        label = vi.search(q, k=1)[0][0]
-        item = store.conn.execute("select m.text from vector_items v join messages m "
-                                  "on m.id = v.item_id where v.label = ?", [label]).fetchone()
-        assert item[0] == texts[i]
+        # k=5: HNSW is approximate and the hash embedder gives near-identical texts
+        # near-identical vectors; one k=1 lookup under load once returned a neighbour
+        found = set()
+        for label, _ in vi.search(q, k=5):
+            found.add(store.conn.execute(
+                "select m.text from vector_items v join messages m on m.id = v.item_id "
+                "where v.label = ?", [label]).fetchone()[0])
+        assert texts[i] in found
     vi.save()
     again = VectorIndex.open(tmp_path / "vectors", emb.model_id, emb.dim, store)
     assert again.status == "loaded" and len(again) == n

@@ -19,9 +19,11 @@ The policy, installed by the app once its QApplication exists:
 3. **Backstop for collections started from C** (an extension calling ``PyGC_Collect``): a
    ``gc.callbacks`` hook freezes every tracked object when such a collection starts on a
    worker and thaws them when it stops, so it finds nothing; the next tick collects
-   instead. This one is best effort: a thread switch between the freeze and the
-   collection could let the GUI thread create new garbage that the worker then
-   collects. No C code in the app collects today; (1) and (2) carry the guarantee.
+   instead (a full collection, which freezes again what survives it once ``loaded()``
+   has frozen the long-lived objects). This one is best effort: a thread switch
+   between the freeze and the collection could let the GUI thread create new garbage
+   that the worker then collects. No C code in the app collects today; (1) and (2)
+   carry the guarantee.
 
 4. **Full collections stay cheap** (issue 14: a window that never stalls). Every
    collection now runs on the GUI thread, so its length is a stall. With the models
@@ -69,6 +71,7 @@ class _Policy:
         self.long_lived = 0             # objects in the oldest generation after a full one
         self.paused = 0                 # >0 while models load: nothing is collected
         self.keep_frozen = False        # loaded() froze the long-lived objects
+        self.refreeze = False           # the backstop thawed them: freeze after a full one
 
     def on_gui_thread(self) -> bool:
         return threading.get_ident() == self.gui_ident
@@ -79,6 +82,10 @@ class _Policy:
             n = _real_collect(generation)
             self.collections[min(max(generation, 0), 2)] += 1
             if generation >= 2:
+                if self.refreeze:
+                    self.refreeze = False
+                    if self.keep_frozen:
+                        gc.freeze()  # what survived is what loaded() froze, plus newer
                 self.long_lived = len(gc.get_objects(2))
             return n
         self.asked = max(self.asked, min(max(int(generation), 0), 2))
@@ -94,9 +101,11 @@ class _Policy:
             self.blocked += 1
             self.asked = 2  # thawed objects land in the oldest generation
         else:
+            # Thaw everything. Freezing again here would also freeze the garbage that the
+            # start froze (a leak that no collection could ever reach); instead the full
+            # collection the GUI thread now owes (``asked``) freezes what survives it.
             gc.unfreeze()
-            if self.keep_frozen:
-                gc.freeze()   # what loaded() froze stays frozen (with what came since)
+            self.refreeze = self.keep_frozen
 
     def due(self) -> int:
         """The generation CPython's rule would collect now, or -1 (GUI thread)."""
@@ -155,6 +164,7 @@ class GuiThreadCollector(QObject):
             gc.callbacks.remove(self.policy.backstop)
         if self.policy.keep_frozen:
             gc.unfreeze()
+        self.policy.keep_frozen = self.policy.refreeze = False
         self.policy.collect(2)  # here, on the GUI thread: none of it is left for a worker
         gc.collect = _real_collect
         if self._was_enabled:

@@ -49,19 +49,47 @@ def test_a_worker_collect_is_deferred_to_the_gui_thread(qtbot):
     assert set(log) == {threading.main_thread().name}
 
 
-def test_a_collection_started_below_python_finds_nothing_on_a_worker(qtbot):
-    """The backstop: gc's real collect (as C code would call it) on a worker is empty."""
+@pytest.mark.parametrize("models_loaded", [False, True])
+def test_a_collection_started_below_python_finds_nothing_on_a_worker(qtbot, models_loaded):
+    """The backstop: gc's real collect (as C code would call it) on a worker is empty.
+
+    Both states the app is in: before the models loaded, and after ``loaded()`` froze the
+    long-lived objects. CI once failed here at random: the order of tests decided whether
+    an earlier window had called ``loaded()``, and then the backstop froze the garbage
+    with everything else, for good."""
     from secondme_ui import gc_policy
 
-    log: list[str] = []
-    for _ in range(3):
-        _Cycle(log)
-    frozen_before = gc.get_freeze_count()
-    assert _on_worker(lambda: gc_policy._real_collect()) == 0
-    assert log == []
-    assert gc.get_freeze_count() == frozen_before  # everything was thawed again
-    qtbot.waitUntil(lambda: len(log) == 3, timeout=3000)
-    assert set(log) == {threading.main_thread().name}
+    policy = gc_policy.current().policy
+    was_frozen = policy.keep_frozen
+    if models_loaded and not was_frozen:
+        gc.freeze()
+        policy.keep_frozen = True
+    if not models_loaded and was_frozen:
+        gc.unfreeze()
+        policy.keep_frozen = False
+    try:
+        log: list[str] = []
+        for _ in range(3):
+            _Cycle(log)
+        frozen_before = gc.get_freeze_count()
+        assert _on_worker(lambda: gc_policy._real_collect()) == 0
+        assert log == []
+        if models_loaded:
+            assert policy.refreeze  # thawed; the GUI thread's full collection re-freezes
+        else:
+            assert gc.get_freeze_count() == frozen_before == 0  # everything thawed again
+        qtbot.waitUntil(lambda: len(log) == 3, timeout=3000)
+        assert set(log) == {threading.main_thread().name}
+        assert not policy.refreeze
+        if models_loaded:  # the survivors are frozen again; the garbage was not among them
+            assert gc.get_freeze_count() > 0
+            assert not any(isinstance(o, _Cycle) for o in gc.get_objects())
+    finally:
+        if policy.keep_frozen and not was_frozen:
+            gc.unfreeze()
+        policy.keep_frozen = was_frozen
+        if was_frozen:
+            gc.freeze()
 
 
 def test_allocation_alone_triggers_collection_on_the_gui_thread(qtbot):
