@@ -78,7 +78,9 @@ def test_indexing_path_keeps_up_with_raw_encode(real_embedder):
     model = real_embedder._model
     model.encode(texts[:32], show_progress_bar=False)
     raw, app = [], []
-    for _ in range(2):  # interleaved: a busy neighbour slows both alike
+    # interleaved: a busy neighbour slows both alike; three rounds, as two failed once in
+    # three suite runs on a shared host whose speed swings by a third from minute to minute
+    for _ in range(3):
         raw.append(bench.run_raw(model, texts, real_embedder.batch_size))
         app.append(bench.run_app(real_embedder, msgs))
     ratio = min(raw) / min(app)
