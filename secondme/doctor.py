@@ -91,6 +91,18 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
     return index
 
 
+def _keywords(store: Store, settings: Settings, problems: list[str]) -> dict[str, Any]:
+    from .recall import keywords
+
+    try:
+        out = keywords.describe(store, settings.session_gap_minutes)
+    except Exception as e:  # reported, never fatal
+        return {"health": f"error: {e}"}
+    if not out.get("stemmer", True):
+        problems.append(f"keyword index: {out['health']}")
+    return out
+
+
 def _permissions(home: Path, problems: list[str]) -> dict[str, Any]:
     """Files and folders of the data dir that other users could read (see paths.py)."""
     try:
@@ -120,12 +132,13 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
     }
-    for dist in ("sqlite-utils", "hnswlib", "onnxruntime", "tokenizers",
+    for dist in ("sqlite-utils", "hnswlib", "PyStemmer", "onnxruntime", "tokenizers",
                  "sentence-transformers", "torch", "llama_cpp_python",
                  "PySide6-Essentials", "APScheduler", "keyring"):
         versions[dist] = _version(dist)
     models = _models(home, settings, problems)
     index = _index(home, store, settings, problems)
+    keyword_index = _keywords(store, settings, problems)
     permissions = _permissions(home, problems)
     try:
         encryption = describe(home)
@@ -165,6 +178,7 @@ def run_doctor(home: Path, store: Store, settings: Settings) -> dict[str, Any]:
         "keyring": secrets.backend_name(),
         "encryption": encryption,
         "index": index,
+        "keyword_index": keyword_index,
         "permissions": permissions,
         "integrity": integrity,
         "counts": counts,

@@ -225,3 +225,33 @@ def test_the_extract_job_builds_a_missing_index(sm, tmp_path):
     keywords.discard(sm.store)          # a store from before the index existed
     sm.run_extract()
     assert keywords.load(sm.store) is not None
+
+
+def test_the_doctor_tells_the_keyword_index_state(loaded, monkeypatch):
+    """Each state a person may meet, with what happens next; a missing stemmer (a broken
+    install or bundle: search would quietly fall back to SQLite) is a problem."""
+    loaded.settings.session_gap_minutes = GAP
+
+    def state():
+        return loaded.doctor()["keyword_index"]
+
+    assert state()["health"].startswith("missing: search ranks keywords with SQLite")
+    keywords.refresh(loaded.store, GAP)
+    rep = loaded.doctor()
+    assert rep["keyword_index"]["health"] == "ok" and rep["keyword_index"]["newer"] == 0
+    assert rep["keyword_index"]["messages"] == 17 and rep["versions"]["PyStemmer"]
+    load_conversations(loaded.store, [_conv("later", ["Anna"], ["a new one"],
+                                            start=T0 + timedelta(days=30))])
+    assert state()["newer"] == 1
+    with loaded.store.write() as db:   # deleted behind the index's back
+        db.conn.execute("delete from messages where text like '%Zanzibar%'")
+    assert state()["health"].startswith("out of step with the database")
+    keywords.index_path(loaded.store).write_bytes(b"not an index")
+    assert state()["health"].startswith("unreadable")
+    keywords.refresh(loaded.store, 30)
+    assert state()["health"].startswith("built for another session gap")
+    assert not any("keyword" in p for p in loaded.doctor()["problems"])
+    monkeypatch.setitem(__import__("sys").modules, "Stemmer", None)  # import fails
+    rep = loaded.doctor()
+    assert rep["keyword_index"]["stemmer"] is False and not rep["ok"]
+    assert any("PyStemmer is missing" in p for p in rep["problems"])

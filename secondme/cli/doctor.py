@@ -49,6 +49,9 @@ def _print_report(rep: dict) -> None:
     idx = rep["index"]
     click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
                f"{idx.get('pending', 0)} waiting)")
+    kw = rep.get("keyword_index") or {}
+    newer = f", {kw['newer']} newer ranked by SQLite" if kw.get("newer") else ""
+    click.echo(f"keywords:   {kw.get('health')}{newer}")
     click.echo(f"integrity:  {rep['integrity']}")
     perms = rep.get("permissions") or {}
     click.echo("privacy:    " + ("only you can read the data directory" if perms.get("ok")

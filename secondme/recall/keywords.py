@@ -576,6 +576,40 @@ def for_search(store, gap_minutes: float, width: int = WINDOW_WIDTH) -> Optional
     return idx if _checked[memo] is not None else None
 
 
+def describe(store, gap_minutes: float, width: int = WINDOW_WIDTH) -> dict:
+    """The keyword index's state for the doctor: ``health`` ("ok" or what is wrong and
+    what happens next), ``newer`` (messages ranked by SQLite until the next rebuild) and
+    ``stemmer`` (False: PyStemmer is missing, the install is broken)."""
+    out: dict = {"path": str(index_path(store))}
+    try:
+        _Terms()
+        out["stemmer"] = True
+    except ImportError:
+        out.update(stemmer=False, health="unavailable: PyStemmer is missing; search ranks "
+                                         "keywords with SQLite (reinstall secondme)")
+        return out
+    if store.conn.execute("select max(id) from messages").fetchone()[0] is None:
+        out["health"] = "ok"
+        return out
+    if not index_path(store).exists():
+        out["health"] = ("missing: search ranks keywords with SQLite (slower) until the "
+                         "next import or memory formation builds it")
+        return out
+    idx = load(store)
+    if idx is None:
+        out["health"] = "unreadable: rebuilt by the next memory formation"
+    elif idx.width != width or idx.gap_minutes != float(gap_minutes):
+        out["health"] = "built for another session gap: rebuilt by the next memory formation"
+    else:
+        newer = newer_than(store, idx)
+        if newer is None:
+            out["health"] = ("out of step with the database: rebuilt by the next memory "
+                             "formation; search ranks keywords with SQLite until then")
+        else:
+            out.update(health="ok", messages=idx.count, newer=newer)
+    return out
+
+
 def refresh(store, gap_minutes: float, *, width: int = WINDOW_WIDTH,
             progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> Optional[KeywordIndex]:
