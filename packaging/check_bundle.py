@@ -189,6 +189,7 @@ def check_cli(s: Scrubbed, app: Path, version: str) -> dict[str, Any]:
     # quietly ranks keywords with SQLite, several times slower on a big store
     kw = rep.get("keyword_index") or {}
     expect(kw.get("health") == "ok" and kw.get("stemmer"), f"keyword index: {kw}")
+    expect(rep["versions"].get("PyStemmer"), "PyStemmer's metadata is not in the bundle")
     out["doctor_after"] = {"index": rep["index"], "keyword_index": kw,
                            "counts": rep["counts"]}
     out["encrypted_store"] = check_encryption(s, demo)
