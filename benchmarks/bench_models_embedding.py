@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "models_embedding.json"
 
@@ -287,7 +289,7 @@ def _save_partial(n: int, runs: list, load: dict) -> None:
         "benchmark": "models_embedding", "partial": True, "n_texts": n,
         "rounds_done": len(runs), "target": 2.0,
         "ratio": round(statistics.median(r["ratio_onnx"] for r in runs), 3),
-        "loadavg": {**load, "now": os.getloadavg()}, "cpus": os.cpu_count(), "runs": runs,
+        "loadavg": {**load, "now": os.getloadavg()}, "cpu": cpu(), "runs": runs,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
 
 
@@ -343,7 +345,7 @@ def measure(n: int = 6000, rounds: int = 2, with_torch: bool = False) -> dict:
             "raw_texts_per_s": round(n / raw, 1), "app_onnx_texts_per_s": round(n / onnx, 1),
             "one_off_export_s": info["export_s"], "vectors": agree,
             "without_torch": foot,
-            "loadavg": load, "cpus": os.cpu_count(), "runs": runs}
+            "loadavg": load, "cpu": cpu(), "runs": runs}
 
 
 def main() -> None:

@@ -23,8 +23,15 @@ text), then measures, each stage in fresh processes:
 5. **formation** — ``run_extract`` (memory formation with the real embedder) on a
    sample, messages/s; the 1M figure is extrapolated (target ≤ 3 h in the background).
 
+6. **fullembed** (not in the default stages: ~15 min on a quiet 2-core machine) —
+   ``secondme index`` over the whole store, for real, while another process searches
+   every 2 s (the app in use meanwhile); then the search figures again, now with the
+   vectors (``search_embedded``).
+7. **fullform** (after fullembed; ~30 min) — ``secondme notes form`` over the whole
+   store, for real, with the same searches meanwhile.
+
 Writes benchmarks/results/scale_1m.json after every stage (a partial run keeps what it
-measured). Stages: ``--stages gen,import,search,open,embed,form``.
+measured). Stages: ``--stages gen,import,search,open,embed,form[,fullembed,fullform]``.
 
     python benchmarks/bench_scale_1m.py [--messages 1000000] [--sample 20000] [--keep DIR]
 """
@@ -47,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import cpu  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "scale_1m.json"
 
 NAMES = ("Anna Ben Chloé Sam Farah Gus Hana Ivo Jonas Kemal Lena Marta Nico Olga Pia Raj "
@@ -487,6 +496,89 @@ def stage_form(home: Path, work: Path, sample: int, out: dict) -> None:
                            "sample's own embedding per message (no 1M duplicates)"}
 
 
+PROBE = r"""
+import json, sys, time
+from pathlib import Path
+from secondme.service import SecondMe
+home, stop, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+queries = json.loads(sys.argv[4])
+lat, errors, i = [], [], 0
+with SecondMe(home) as sm:
+    sm.search("warm up", k=10)
+    while not stop.exists():
+        t = time.perf_counter()
+        try:
+            sm.search(queries[i % len(queries)], k=10)
+            lat.append((time.perf_counter() - t) * 1000)
+        except Exception as e:  # a search that fails while the job runs is the finding
+            errors.append(f"{type(e).__name__}: {e}"[:200])
+        i += 1
+        time.sleep(2.0)
+out.write_text(json.dumps({"latencies_ms": lat, "errors": errors}))
+"""
+
+
+def _with_search_probe(home: Path, work: Path, args: list[str]) -> tuple[dict, dict]:
+    """Run ``secondme ARGS`` while another process searches ``home`` every 2 s (a person
+    using the app meanwhile); the command's time and peak RSS, and the searches'."""
+    stop, res = work / "probe.stop", work / "probe.json"
+    stop.unlink(missing_ok=True)
+    res.unlink(missing_ok=True)
+    probe = subprocess.Popen([sys.executable, "-c", PROBE, str(home), str(stop), str(res),
+                              json.dumps(QUERIES)], cwd=str(ROOT), stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        r = run_cli(args)
+    finally:
+        stop.touch()
+        _, err = probe.communicate(timeout=600)
+    if probe.returncode != 0:
+        raise RuntimeError(f"the search probe failed: {err[-1500:]}")
+    got = json.loads(res.read_text())
+    lat = got["latencies_ms"]
+    q = (statistics.quantiles(lat, n=20, method="inclusive") if len(lat) >= 2
+         else [float("nan")] * 19)
+    return r, {"searches": len(lat), "errors": got["errors"][:5],
+               "n_errors": len(got["errors"]),
+               "p50_ms": round(statistics.median(lat), 1) if lat else None,
+               "p95_ms": round(q[18], 1), "max_ms": round(max(lat), 1) if lat else None}
+
+
+def stage_full_embed(home: Path, work: Path, out: dict) -> None:
+    """``secondme index`` over the whole 1M store, for real (not extrapolated), with a
+    search every 2 s meanwhile."""
+    load0 = os.getloadavg()[0]
+    r, during = _with_search_probe(home, work, ["--home", str(home), "index"])
+    est = out.get("embed", {}).get("estimated_full_embed_s")
+    out["full_embed"] = {"seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+                         "cli_said": r["stdout"].strip().splitlines()[-1:],
+                         "estimate_from_sample_s": est,
+                         "ratio_to_estimate": round(r["s"] / est, 2) if est else None,
+                         "search_meanwhile": during, "target_s": 3600,
+                         "load_before": load0, "load_after": os.getloadavg()[0]}
+
+
+def stage_full_form(home: Path, work: Path, out: dict) -> None:
+    """``secondme notes form`` over the whole 1M store (after ``fullembed``), for real,
+    with a search every 2 s meanwhile."""
+    load0 = os.getloadavg()[0]
+    r, during = _with_search_probe(home, work, ["--home", str(home), "notes", "form",
+                                                "--json"])
+    try:
+        summary = json.loads(r["stdout"][r["stdout"].index("{"):])
+    except ValueError:
+        summary = r["stdout"][-300:]
+    embedded = out.get("full_embed", {}).get("seconds")
+    out["full_form"] = {"seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+                        "summary": summary,
+                        "embedded_plus_formed_s": round(r["s"] + embedded) if embedded
+                        else None,
+                        "estimate_forming_only_s": out.get("form", {}).get(
+                            "estimated_1m_forming_only_s"),
+                        "search_meanwhile": during, "target_s": 3 * 3600,
+                        "load_before": load0, "load_after": os.getloadavg()[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
@@ -500,7 +592,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"
     out = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.keep else {}
-    out.update({"benchmark": "scale_1m", "messages": args.messages, "cpus": os.cpu_count()})
+    out.update({"benchmark": "scale_1m", "messages": args.messages, "cpus": os.cpu_count(),
+                "cpu": cpu()})
 
     def save(stage: str) -> None:
         out.setdefault("stages_done", [])
@@ -527,6 +620,18 @@ def main() -> None:
     if "form" in stages:
         stage_form(home, work, args.form_sample, out)
         save("form")
+    if "fullembed" in stages:
+        stage_full_embed(home, work, out)
+        save("full_embed")
+        keyword_only = out.get("search")
+        stage_search(home, out)             # search again, now over the vectors too
+        out["search_embedded"] = out.pop("search")
+        if keyword_only:
+            out["search"] = keyword_only
+        save("search_embedded")
+    if "fullform" in stages:
+        stage_full_form(home, work, out)
+        save("full_form")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
