@@ -113,11 +113,13 @@ class _Core:
             self.stop_background()
         except Exception:
             log.exception("stopping background jobs failed")
-        if self._vectors is not None and self._vectors.dirty:
-            try:
-                self._vectors.save()
-            except Exception:
-                log.exception("saving the vector index failed")
+        if self._vectors is not None:
+            self._vectors.stop_catching_up()   # it reads the store closed below
+            if self._vectors.dirty:
+                try:
+                    self._vectors.save()
+                except Exception:
+                    log.exception("saving the vector index failed")
         self.store.close()
 
     # -- settings ----------------------------------------------------------------------
@@ -156,6 +158,7 @@ class _Core:
                     not self._embedder_injected:
                 self._embedder = None  # the next use loads the newly chosen one
                 if old.embedding_model != new.embedding_model and self._vectors is not None:
+                    self._vectors.stop_catching_up()
                     if self._vectors.dirty:
                         self._vectors.save()
                     self._vectors = None  # reopened (rebuilt if needed) for the new model

@@ -77,7 +77,10 @@ class LifecycleOps:
         self._lifecycle_scheduler.start()
 
     def stop_background(self) -> None:
-        """Cancel running jobs, wait for them to stop and shut the scheduler down."""
+        """Cancel running jobs, wait for them to stop and shut the scheduler down (and
+        the vector index's background catch-up: what follows may swap the store)."""
+        if self._vectors is not None:
+            self._vectors.stop_catching_up()
         sched = self._lifecycle_scheduler
         self._lifecycle_scheduler = None
         if sched is not None:

@@ -142,6 +142,8 @@ class PrivacyOps:
         tables = restore_dump(self.store, Path(path), progress=progress, cancel=cancel)
         with self._models, self._lock:
             self._settings = self._load_settings()
+            if self._vectors is not None:
+                self._vectors.stop_catching_up()
             self._vectors = None
         rep = DumpImportReport(tables)
         if index:
