@@ -514,7 +514,9 @@ with SecondMe(home) as sm:
             errors.append(f"{type(e).__name__}: {e}"[:200])
         i += 1
         time.sleep(2.0)
-out.write_text(json.dumps({"latencies_ms": lat, "errors": errors}))
+import resource
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out.write_text(json.dumps({"latencies_ms": lat, "errors": errors, "peak_rss_mb": rss}))
 """
 
 
@@ -541,7 +543,8 @@ def _with_search_probe(home: Path, work: Path, args: list[str]) -> tuple[dict, d
     return r, {"searches": len(lat), "errors": got["errors"][:5],
                "n_errors": len(got["errors"]),
                "p50_ms": round(statistics.median(lat), 1) if lat else None,
-               "p95_ms": round(q[18], 1), "max_ms": round(max(lat), 1) if lat else None}
+               "p95_ms": round(q[18], 1), "max_ms": round(max(lat), 1) if lat else None,
+               "searching_process_peak_rss_mb": round(got["peak_rss_mb"], 1)}
 
 
 def stage_full_embed(home: Path, work: Path, out: dict) -> None:
