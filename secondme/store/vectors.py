@@ -138,6 +138,7 @@ class VectorIndex:
         self._sync_lock = threading.Lock()   # one catch-up at a time
         self._catcher: Optional[threading.Thread] = None
         self._stop = CancelToken()
+        self.behind = False   # a budgeted sync ran out of time (a thread finishes it)
         self._index = hnswlib.Index(space="cosine", dim=dim)
         self._index.init_index(max_elements=1024, ef_construction=EF_CONSTRUCTION, M=M,
                                allow_replace_deleted=False)
@@ -251,7 +252,8 @@ class VectorIndex:
                 changed += self._add_rows(rows)
                 report(progress, "catching up the vector index", changed, ahead)
                 if deadline is not None and time.monotonic() > deadline:
-                    return changed    # still behind: the generation is not taken yet
+                    self.behind = True    # the generation is not taken yet
+                    return changed
             with self._lock:
                 # compared up to the highest label seen: what another process adds
                 # meanwhile is for the next call, not a difference to reconcile
@@ -261,6 +263,7 @@ class VectorIndex:
                 if len(self) != expected:
                     changed += self._reconcile(conn, expected, bound)
                 self.generation = gen
+                self.behind = False
             return changed
         finally:
             self._sync_lock.release()
@@ -499,7 +502,7 @@ class VectorIndex:
         except _OutOfStep:
             self.stop_catching_up()
             self.rebuild(self.store)
-        if self.store is not None and self.generation != _generation(self.store.conn):
+        if self.behind:
             self.catch_up_in_background()
         with self._lock:
             n = len(self)
