@@ -202,3 +202,66 @@ def test_note_matrix_finds_nearest_notes_exactly(sm, tmp_path):
     loaded = NoteMatrix(sm.store.conn, sm.embedder.model_id, sm.embedder.dim)
     assert sorted(loaded.ids) == [r[0] for r in sm.store.conn.execute(
         "select id from notes order by id")]
+
+
+def test_a_prefetched_search_equals_a_fresh_one_after_notes_change(sm):
+    """A group's facts are searched against the note matrix in one product, before the
+    group's windows add, refine and remove notes; each fact's answer must still be what
+    an exact search at its turn gives."""
+    import numpy as np
+
+    from secondme.memory.extract import NoteMatrix
+
+    m = NoteMatrix(sm.store.conn, "hash-64", 8)
+    rng = np.random.default_rng(1)
+
+    def unit(n):
+        v = rng.normal(size=(n, 8)).astype("float32")
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    for i, v in enumerate(unit(500)):
+        m.add(i + 1, v)
+    queries = unit(20)
+    pre = m.prefetch(queries, 10)
+    next_id = 501
+    for j, q in enumerate(queries):
+        # between facts: a new note very close to the query, a refined note (its vector
+        # replaced by one close to the query), a removed note among the prefetched best
+        m.add(next_id, (q + 0.01 * unit(1)[0]) / np.linalg.norm(q + 0.01 * unit(1)[0]))
+        next_id += 1
+        m.add(int(rng.integers(1, 500)), q)
+        m.remove(m.ids[pre[j][0][0]] if m.ids[pre[j][0][0]] != -1 else 1)
+        got = m.search_after(pre[j], q, 10)
+        want = m.search(q, 10)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
+def test_word_candidates_skip_common_words_and_still_find_the_duplicate(sm, tmp_path):
+    """The word query of reconciliation reads a bounded number of notes: words common to
+    many notes are left out, a rare word finds the near-duplicate."""
+    from secondme.memory import extract as X
+
+    conn = sm.store.conn
+    with sm.store.write() as db:
+        for i in range(60):
+            db.conn.execute("insert into notes (kind, text, created_at, updated_at) "
+                            "values ('fact', ?, '2024-01-01', '2024-01-01')",
+                            [f"Sam took the number {i} bus to work"])
+        target = db.conn.execute("insert into notes (kind, text, created_at, updated_at) "
+                                 "values ('fact', 'Sam took the ferry to Tallinn', "
+                                 "'2024-01-01', '2024-01-01')").lastrowid
+    old = X.WORD_POSTINGS
+    X.WORD_POSTINGS = 40
+    try:
+        words = X.NoteWords(conn)
+        q = words.query("Sam took the ferry to Tallinn on Friday")
+        assert "tallinn" in q and "sam" not in q and "took" not in q
+        assert words.search("Sam took the ferry to Tallinn on Friday", 10)[0] == target
+        # every word common: the rarest three, all required
+        q = words.query("Sam took the bus")
+        assert " AND " in q and words.search("Sam took the bus", 10)
+        words.added("Tallinn again")
+        assert words.df["tallinn"] == 2
+    finally:
+        X.WORD_POSTINGS = old
