@@ -67,8 +67,10 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
     index: dict[str, Any] = {"path": str(home / VECTOR_DIR)}
     try:
         meta_path = home / VECTOR_DIR / META_FILE
-        items = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+        items, entries = store.conn.execute(
+            "select count(*), count(distinct vec) from vector_items").fetchone()
         index["items"] = items
+        index["entries"] = entries   # items with the same text share one entry
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             index.update(model_id=meta.get("model_id"), dim=meta.get("dim"),
@@ -76,9 +78,9 @@ def _index(home: Path, store: Store, settings: Settings, problems: list[str]) ->
             live = (meta.get("count") or 0) - (meta.get("deleted") or 0)
             if base_model_id(meta.get("model_id") or "") != settings.embedding_model:
                 index["health"] = "model changed: rebuilt on next use"
-            elif live != items:
+            elif live != entries:
                 # another process indexed or removed items since the file was saved
-                index["health"] = (f"behind the database ({live} of {items} items): "
+                index["health"] = (f"behind the database ({live} of {entries} entries): "
                                    "caught up at next use")
             else:
                 index["health"] = "ok"

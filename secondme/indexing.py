@@ -21,7 +21,7 @@ from .api import IndexReport
 from .models.embed import Embedder, content_hash
 from .progress import CancelToken, ProgressFn, check, report
 from .store.db import Store
-from .store.vectors import VectorIndex, blob_to_vector, vector_to_blob
+from .store.vectors import VectorIndex, blob_to_vector, drop_vector_items, vector_to_blob
 
 MAX_CHARS = 2000  # MiniLM reads 256 tokens; longer text only costs tokenisation time
 
@@ -190,8 +190,9 @@ def write_vectors(conn, model_id: str, kind: str,
     entry. An item that already has a vector keeps it (``replace=False``: another process
     or an earlier batch indexed it meanwhile) or gets the new one (``replace=True``: its
     text changed). Labels are allocated here, under the transaction's write lock, so
-    several processes can index one store at once. Returns the (label, vector) pairs to
-    add to the hnswlib index and the labels it must drop.
+    several processes can index one store at once. An item whose text is already in the
+    index shares that entry (``vec``, migration m516) and adds nothing to it. Returns the
+    (label, vector) pairs to add to the hnswlib index and the labels it must drop.
     """
     latest = {item_id: (h, v) for item_id, h, v in entries}
     if not latest:
@@ -206,9 +207,7 @@ def write_vectors(conn, model_id: str, kind: str,
             [kind, *part]).fetchall())
     stale: list[int] = []
     if replace and present:
-        stale = list(present.values())
-        conn.executemany("delete from vector_items where kind = ? and item_id = ?",
-                         [(kind, i) for i in present])
+        stale = drop_vector_items(conn, kind, list(present))
         present = {}
     todo = [(i, *latest[i]) for i in ids if i not in present]
     conn.executemany(
@@ -218,10 +217,30 @@ def write_vectors(conn, model_id: str, kind: str,
     # deleted, in this process or another, never comes back for another item
     start = conn.execute("select max(v.next_label, coalesce((select max(label) from "
                          "vector_items), 0) + 1) from vector_state v").fetchone()[0]
-    conn.executemany(
-        "insert into vector_items (label, kind, item_id, content_hash) values (?, ?, ?, ?)",
-        [(start + n, kind, i, h) for n, (i, h, _v) in enumerate(todo)])
-    return [(start + n, v) for n, (_i, _h, v) in enumerate(todo)], stale
+    shared = _entries_for(conn, {h for _i, h, _v in todo})
+    rows, added = [], []
+    for n, (i, h, v) in enumerate(todo):
+        label = start + n
+        vec = shared.setdefault(h, label)
+        rows.append((label, kind, i, h, vec))
+        if vec == label:
+            added.append((label, v))
+    conn.executemany("insert into vector_items (label, kind, item_id, content_hash, vec) "
+                     "values (?, ?, ?, ?, ?)", rows)
+    # a replaced item whose new text is its old one keeps the entry it had
+    return added, [lab for lab in stale if lab not in {vec for *_x, vec in rows}]
+
+
+def _entries_for(conn, hashes: set[str]) -> dict[str, int]:
+    """The index entry (``vec``) already holding each of ``hashes``, where one does."""
+    out: dict[str, int] = {}
+    hashes = list(hashes)
+    for i in range(0, len(hashes), 500):
+        part = hashes[i:i + 500]
+        out.update(conn.execute(
+            f"select content_hash, min(vec) from vector_items where content_hash in "
+            f"({','.join('?' * len(part))}) group by content_hash", part).fetchall())
+    return out
 
 
 def _write_batch(store: Store, vindex: VectorIndex, model_id: str, kind: str,
@@ -242,19 +261,11 @@ def forget_items(store: Store, vindex: Optional[VectorIndex], kind: str,
     """Drop the vectors of items that were deleted or whose text changed.
 
     Must be called inside or after the transaction that changed them; the next
-    ``index_pending`` re-embeds changed items. Returns how many labels were dropped.
+    ``index_pending`` re-embeds changed items. Returns how many index entries were
+    dropped (an entry another item with the same text uses stays).
     """
-    ids = list(ids)
-    labels: list[int] = []
     with store.write() as db:
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            q = ",".join("?" * len(part))
-            labels += [r[0] for r in db.conn.execute(
-                f"select label from vector_items where kind = ? and item_id in ({q})",
-                [kind, *part])]
-            db.conn.execute(f"delete from vector_items where kind = ? and item_id in ({q})",
-                            [kind, *part])
+        labels = drop_vector_items(db.conn, kind, ids)
     if vindex is not None and labels:
         vindex.remove(labels)
     return len(labels)

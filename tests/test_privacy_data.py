@@ -43,8 +43,9 @@ def _vector_hits(sm, text: str) -> list[tuple[str, int]]:
     vec = sm.embedder.embed([text])[0]
     hits = []
     for label, dist in sm.vectors.search(vec, k=50):
-        row = sm.store.conn.execute("select kind, item_id from vector_items where label = ?",
-                                    [label]).fetchone()
+        # an index entry holds every item with its text (migration m516)
+        row = sm.store.conn.execute("select kind, item_id from vector_items where vec = ? "
+                                    "order by label limit 1", [label]).fetchone()
         assert row is not None, "the index returned a label the database no longer has"
         if dist < 1e-4:
             hits.append(tuple(row))
@@ -273,3 +274,35 @@ def test_delete_a_document_source_removes_its_chunks_and_notes(sm, tmp_path):
     assert c.execute("select count(*) from note_sources where chunk_id is not null"
                      ).fetchone()[0] == 0
     assert _api_hits(sm, "moonberrytrellis")
+
+
+def test_a_text_two_sources_share_leaves_the_index_with_the_last_one(sm, home, tmp_path):
+    """Items with the same text share one index entry: deleting one source keeps the
+    entry for the other; deleting that one too scrubs the vector from every file."""
+    def chat(name: str, cid: str) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps({"conversations": [{
+            "id": cid, "title": cid, "participants": ["Odile Varga"],
+            "messages": [{"id": f"{cid}-1", "speaker": "Odile Varga",
+                          "timestamp": "2024-03-01T10:00:00Z",
+                          "text": "The vault code is quarnelbright seven."},
+                         {"id": f"{cid}-2", "speaker": "Odile Varga",
+                          "timestamp": "2024-03-01T10:01:00Z", "text": f"only in {cid}"}]}]}))
+        return path
+
+    sm.import_paths([chat("a.json", "ca"), chat("b.json", "cb")])
+    sm.index_pending()
+    text = "Odile Varga: The vault code is quarnelbright seven."
+    ids = [r[0] for r in sm.store.conn.execute(
+        "select id from messages where text like 'The vault code%' order by id")]
+    assert len(ids) == 2 and len(_vector_hits(sm, text)) == 1
+    sources = {Path(s.path).name: s for s in sm.list_sources()}
+    sm.delete_source(sources["a.json"].id)
+    assert _vector_hits(sm, text) == [("message", ids[1])]   # still found: b.json has it
+    sm.vectors.save()
+    vec = _vector_bytes(sm, "message", text)
+    assert files_containing(home, [vec])                    # control: the entry is kept
+    sm.delete_source(sources["b.json"].id)
+    assert _vector_hits(sm, text) == []
+    sm.vectors.save()
+    assert files_containing(home, [b"quarnelbright", vec]) == {}

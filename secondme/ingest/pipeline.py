@@ -40,6 +40,7 @@ from ..api import DetectedSource, SourceReport
 from ..errors import Cancelled, DataDirError, ImportFormatError, SecondMeError
 from ..progress import CancelToken, ProgressFn, Throttle, check, report
 from ..store.db import Store, utcnow
+from ..store.vectors import drop_vector_items
 from .common import Claim, ParseContext, norm_name
 from .formats import DOCUMENTS, chat_formats, chat_module, documents_module, format_choices
 from .model import Conversation, Document, ParseProblem
@@ -414,11 +415,8 @@ def store_document(store: Store, doc: Document, source_id: Optional[int]
                          "modified_at = ?, metadata = ? where id = ?",
                          [source_id, doc.format, doc.title, chash, created, modified, meta,
                           did])
-            removed = [r[0] for r in conn.execute(
-                "select v.label from vector_items v join chunks c on v.kind = 'chunk' "
-                "and v.item_id = c.id where c.document_id = ?", [did])]
-            conn.execute("delete from vector_items where kind = 'chunk' and item_id in "
-                         "(select id from chunks where document_id = ?)", [did])
+            removed = drop_vector_items(conn, "chunk", [r[0] for r in conn.execute(
+                "select id from chunks where document_id = ?", [did])])
             conn.execute("delete from chunks where document_id = ?", [did])
             conn.execute("delete from document_links where src_document_id = ?", [did])
             outcome = "updated"

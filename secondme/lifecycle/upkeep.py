@@ -85,7 +85,7 @@ def compact_vectors(store: Store, vindex: Optional[VectorIndex], vdir: Path,
     except (ValueError, OSError):
         count, deleted, meta = 0, 0, {}
     live = count - deleted
-    expected = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+    expected = store.conn.execute("select count(distinct vec) from vector_items").fetchone()[0]
     out.update(live=live, deleted=deleted)
     out_of_step = live != expected
     if force or out_of_step or (deleted and deleted > COMPACT_RATIO * max(live, 1)):

@@ -34,7 +34,7 @@ from ..indexing import note_text, write_vectors
 from ..models.embed import Embedder, content_hash
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
-from ..store.vectors import VectorIndex
+from ..store.vectors import VectorIndex, drop_vector_items
 from . import notes as N
 from .deterministic import DeterministicExtractor
 from .entities import EntityResolver
@@ -561,10 +561,8 @@ class Former:
             counts["links"] += 1
 
     def _forget_vector(self, conn, note_id: int) -> None:
-        labels = [r[0] for r in conn.execute(
-            "select label from vector_items where kind = 'note' and item_id = ?", [note_id])]
+        labels = drop_vector_items(conn, "note", [note_id])
         if labels:
-            conn.execute("delete from vector_items where kind = 'note' and item_id = ?", [note_id])
             self.vindex.remove(labels)
         self.notes_matrix.remove(note_id)
 

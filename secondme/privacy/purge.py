@@ -39,7 +39,7 @@ from ..progress import CancelToken, ProgressFn, check, report
 from ..recall import keywords
 from ..recall.windows import update_windows
 from ..store.db import Store
-from ..store.vectors import META_FILE, VectorIndex
+from ..store.vectors import META_FILE, VectorIndex, unused_entries
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +126,20 @@ def _collect(c: sqlite3.Connection, removal: Removal) -> None:
 
 def _drop_vectors(c: sqlite3.Connection) -> list[int]:
     """Forget the vectors of everything removed; returns their index labels."""
-    labels: list[int] = []
+    vecs: set[int] = set()
     hashes: list[str] = []
     for kind, table in (("message", "_del_msg"), ("chunk", "_del_chunk"),
                         ("note", "_del_note")):
-        for label, h in c.execute(
-                f"select label, content_hash from vector_items where kind = ? and "
+        for vec, h in c.execute(
+                f"select vec, content_hash from vector_items where kind = ? and "
                 f"item_id in (select id from {table})", [kind]):
-            labels.append(label)
+            vecs.add(vec)
             hashes.append(h)
         c.execute(f"delete from vector_items where kind = ? and item_id in "
                   f"(select id from {table})", [kind])
+    # an entry that another item with the same text still uses stays: it is that item's
+    # vector, not a trace of what was removed
+    labels = unused_entries(c, vecs)
     if hashes:
         c.execute("create temp table if not exists _del_hash (h text primary key)")
         c.execute("delete from _del_hash")

@@ -248,15 +248,16 @@ def _dense(conn, vectors: VectorIndex, query_vector: Callable[[], np.ndarray], l
     hits = vectors.search(qv, max(limit, DENSE_BREADTH))[:limit]
     if not hits:
         return []
-    labels = [h[0] for h in hits]
-    rows = conn.execute(
-        f"select label, kind, item_id from vector_items where label in "
-        f"({','.join('?' * len(labels))})", labels).fetchall()
-    by_label = {r[0]: (r[1], r[2]) for r in rows}
-    out = []
+    out: list[tuple[str, int]] = []
     for label, dist in hits:
-        item = by_label.get(label)
-        if item and 1.0 - dist >= min_sim:
+        if 1.0 - dist < min_sim or len(out) >= limit:
+            continue
+        # one index entry holds every item with that text (migration m516): the newest
+        # of them first, never more than the search asked for
+        for item in conn.execute(
+                "select kind, item_id from vector_items where vec = ? order by label desc "
+                "limit ?", [label, limit - len(out)]):
+            item = (item[0], item[1])
             out.append(item)
             trace.dense_sims[item] = 1.0 - dist
     return out

@@ -96,12 +96,46 @@ def _load_hnsw(path: Path, dim: int, count: int, cipher):
     return index
 
 
+def drop_vector_items(conn, kind: str, ids: Iterable[int]) -> list[int]:
+    """Delete the ``vector_items`` rows of items ``ids`` of ``kind`` (inside a write
+    transaction). Returns the index entries no item points at any more: the labels to
+    remove from (or scrub in) the hnswlib index. An entry another item with the same
+    text still uses stays."""
+    ids = list(ids)
+    vecs: set[int] = set()
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        q = ",".join("?" * len(part))
+        vecs.update(r[0] for r in conn.execute(
+            f"select vec from vector_items where kind = ? and item_id in ({q})", [kind, *part]))
+        conn.execute(f"delete from vector_items where kind = ? and item_id in ({q})",
+                     [kind, *part])
+    return unused_entries(conn, vecs)
+
+
+def unused_entries(conn, vecs: Iterable[int]) -> list[int]:
+    """Those of index entries ``vecs`` that no ``vector_items`` row points at."""
+    vecs = sorted({v for v in vecs if v is not None})
+    gone = []
+    for i in range(0, len(vecs), 500):
+        part = vecs[i:i + 500]
+        used = {r[0] for r in conn.execute(
+            f"select distinct vec from vector_items where vec in "
+            f"({','.join('?' * len(part))})", part)}
+        gone += [v for v in part if v not in used]
+    return gone
+
+
 class _OutOfStep(Exception):
     """The loaded index cannot be reconciled with ``vector_items``: rebuild it."""
 
 
-_ROWS_SQL = ("select v.label, e.vector from vector_items v join embeddings e "
+# an index entry (``vec``) and its vector; ``group by v.vec`` gives each entry once
+_ROWS_SQL = ("select v.vec, e.vector from vector_items v join embeddings e "
              "on e.content_hash = v.content_hash and e.model_id = ? ")
+# the layout of the index file: 2 = one entry per distinct text (migration m516); a file
+# without it has one entry per item and is rebuilt when opened
+LAYOUT = 2
 
 
 def _generation(conn) -> Optional[int]:
@@ -177,6 +211,8 @@ class VectorIndex:
                 meta = json.loads(meta_path.read_text())
                 if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
                     reason = "model changed"
+                elif meta.get("layout") != LAYOUT:
+                    reason = "one entry per text now"
                 else:
                     cipher = store.file_cipher
                     if meta.get("sha256") and _file_sha256(bin_path) != meta["sha256"]:
@@ -244,7 +280,9 @@ class VectorIndex:
             report(progress, "catching up the vector index", 0, ahead)
             while True:
                 check(cancel)
-                rows = conn.execute(_ROWS_SQL + "where v.label > ? order by v.label limit ?",
+                # new entries only: an item sharing an entry already here adds nothing
+                rows = conn.execute(_ROWS_SQL + "where v.label > ? and v.vec = v.label "
+                                    "order by v.label limit ?",
                                     [self.model_id, last, SYNC_BATCH]).fetchall()
                 if not rows:
                     break
@@ -258,8 +296,8 @@ class VectorIndex:
                 # compared up to the highest label seen: what another process adds
                 # meanwhile is for the next call, not a difference to reconcile
                 bound = max(last, self.max_label)
-                expected = conn.execute("select count(*) from vector_items where label <= ?",
-                                        [bound]).fetchone()[0]
+                expected = conn.execute("select count(distinct vec) from vector_items "
+                                        "where vec <= ?", [bound]).fetchone()[0]
                 if len(self) != expected:
                     changed += self._reconcile(conn, expected, bound)
                 self.generation = gen
@@ -314,8 +352,8 @@ class VectorIndex:
     def _reconcile(self, conn, expected: int, bound: int) -> int:
         """Make the live labels exactly those of ``vector_items`` up to ``bound`` (see
         :meth:`sync`)."""
-        in_db = {r[0] for r in conn.execute("select label from vector_items where label <= ?",
-                                            [bound])}
+        in_db = {r[0] for r in conn.execute("select distinct vec from vector_items "
+                                            "where vec <= ?", [bound])}
         here = set(int(x) for x in self._index.get_ids_list())
         gone = [label for label in here - in_db if self._delete_live(label)]
         self.scrub_deleted(gone)
@@ -324,8 +362,8 @@ class VectorIndex:
         for i in range(0, len(missing), 500):
             part = missing[i:i + 500]
             added += self._add_rows(conn.execute(
-                _ROWS_SQL + f"where v.label in ({','.join('?' * len(part))}) order by v.label",
-                [self.model_id, *part]))
+                _ROWS_SQL + f"where v.vec in ({','.join('?' * len(part))}) group by v.vec "
+                "order by v.vec", [self.model_id, *part]))
         if len(self) != expected:  # labels in the database but deleted here: revive them
             for label in in_db & here:
                 try:
@@ -377,6 +415,7 @@ class VectorIndex:
                     "count": self._index.get_current_count(), "deleted": self.deleted,
                     "generation": self.generation, "max_label": self.max_label,
                     "M": M, "ef_construction": int(self._index.ef_construction),
+                    "layout": LAYOUT,
                     # pairs the metadata with its file when processes save at once
                     "sha256": _file_sha256(self.directory / INDEX_FILE)}
             write_private(self.directory / META_FILE, json.dumps(meta))
@@ -394,7 +433,8 @@ class VectorIndex:
         with self._lock:
             self.store = self.store or store
             generation = _generation(store.conn)   # read first: later changes sync again
-            total = store.conn.execute("select count(*) from vector_items").fetchone()[0]
+            total = store.conn.execute("select count(distinct vec) from vector_items"
+                                       ).fetchone()[0]
             index = hnswlib.Index(space="cosine", dim=self.dim)
             index.init_index(max_elements=max(1024, total + 1024),
                              ef_construction=EF_CONSTRUCTION, M=M)
@@ -405,9 +445,7 @@ class VectorIndex:
             while True:
                 check(cancel)
                 rows = store.conn.execute(
-                    "select v.label, e.vector from vector_items v "
-                    "join embeddings e on e.content_hash = v.content_hash and e.model_id = ? "
-                    "where v.label > ? order by v.label limit ?",
+                    _ROWS_SQL + "where v.vec > ? group by v.vec order by v.vec limit ?",
                     [self.model_id, last, batch]).fetchall()
                 if not rows:
                     break
