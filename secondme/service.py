@@ -82,6 +82,7 @@ class _Core:
         self._llm_injected = llm is not None
         self._clock_injected = clock is not None   # (these three: see worker.worker_spec)
         self._vectors = None
+        self._opening_vectors = False   # a thread is loading or rebuilding the index
         self._scheduler = None
         self._closed = False
         self.store = self._open_store(connector, passphrase)
@@ -175,6 +176,8 @@ class _Core:
         """The embedding model, loaded on first use: ONNX Runtime from the exported
         model (exported into ``<home>/models`` the first time, 10-30 s, with
         ``progress``), else sentence-transformers (``settings.embedding_backend``)."""
+        if self._embedder is not None:   # loaded: no need to wait for the lock (held
+            return self._embedder        # while the vector index is opened, see above)
         with self._models:
             if self._embedder is None:
                 from .models.onnx_backend import load_embedder
@@ -201,11 +204,25 @@ class _Core:
                 from .store.vectors import VectorIndex
 
                 emb = self.embedder
-                self._vectors = VectorIndex.open(self.home / VECTOR_DIR, emb.model_id, emb.dim,
-                                                 self.store, progress=progress, cancel=cancel)
+                self._opening_vectors = True
+                try:
+                    self._vectors = VectorIndex.open(self.home / VECTOR_DIR, emb.model_id,
+                                                     emb.dim, self.store, progress=progress,
+                                                     cancel=cancel)
+                finally:
+                    self._opening_vectors = False
                 if self._vectors.dropped:
                     self._request_reembedding(self._vectors.dropped)
             return self._vectors
+
+    def vectors_if_ready(self):
+        """The vector index, or None while another thread is still loading or rebuilding
+        it (once after an upgrade, at 1M messages, minutes): a search then answers by
+        keywords at once instead of waiting for it."""
+        v = self._vectors
+        if v is None and self._opening_vectors:
+            return None
+        return v if v is not None else self.open_vectors()
 
     def _request_reembedding(self, count: int) -> None:
         """After the model changed, ``count`` items have no vector: until the extract job

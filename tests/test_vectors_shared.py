@@ -142,3 +142,49 @@ def test_a_store_indexed_one_entry_per_item_is_migrated_and_its_index_rebuilt(tm
         assert "note_sources_source_note" in plan
     finally:
         migrated.close()
+
+
+def test_a_search_while_the_index_is_rebuilt_answers_by_keywords_at_once(sm, tmp_path,
+                                                                          monkeypatch):
+    """After the upgrade the index is rebuilt once (minutes at 1M messages); searches in
+    the meantime must not wait for it."""
+    import threading
+    import time
+
+    from secondme.recall.search import SearchTrace
+    from secondme.store import vectors as vmod
+
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"conversations": [{
+        "id": "c1", "title": "Chat", "participants": ["Bo"],
+        "messages": [{"id": "m1", "speaker": "Bo", "timestamp": "2024-01-01T10:00:00Z",
+                      "text": "the spare key is under the blue flowerpot"}]}]}))
+    sm.import_paths([path])
+    sm.index_pending()
+    sm._vectors.save()
+    sm._vectors = None
+    (sm.home / "vectors" / META_FILE).unlink()            # rebuilt when next opened
+    release, started = threading.Event(), threading.Event()
+    real_rebuild = vmod.VectorIndex.rebuild
+
+    def slow_rebuild(self, *a, **kw):
+        started.set()
+        assert release.wait(30)
+        return real_rebuild(self, *a, **kw)
+
+    monkeypatch.setattr(vmod.VectorIndex, "rebuild", slow_rebuild)
+    opener = threading.Thread(target=sm.open_vectors)
+    opener.start()
+    try:
+        assert started.wait(10)
+        t = time.perf_counter()
+        trace = SearchTrace()
+        hits = sm.search("blue flowerpot", k=5, trace=trace)
+        assert time.perf_counter() - t < 5
+        assert hits and "flowerpot" in hits[0].text and trace.dense == "index not ready"
+    finally:
+        release.set()
+        opener.join(30)
+    trace = SearchTrace()
+    assert sm.search("blue flowerpot", k=5, trace=trace) and trace.dense == ""
+    assert trace.dense_sims

@@ -75,7 +75,7 @@ class RecallOps:
                                    "use message, chunk or note")
         return _search(self.store, query or "", clock=self.clock,
                        session_gap_minutes=self.settings.session_gap_minutes,
-                       embedder=lambda: self.embedder, vectors=lambda: self.vectors,
+                       embedder=lambda: self.embedder, vectors=self.vectors_if_ready,
                        embedder_loaded=self.embedder_loaded, k=k, kinds=kinds,
                        time_range=time_range, include_archived=include_archived,
                        weights=self.search_weights, trace=trace)

@@ -105,6 +105,7 @@ class SearchTrace:
     time_range: Optional[TimeRange] = None
     dense_sims: dict[tuple[str, int], float] = field(default_factory=dict)
     lexical: str = ""   # what ranked messages by keywords: "keyword index" or "sqlite"
+    dense: str = ""     # "" (used, or not wanted) or "index not ready" (being rebuilt)
 
 
 # -- caches ---------------------------------------------------------------------------
@@ -379,8 +380,13 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
             return pending.result() if pending is not None else embed_query(embedder(), query)
 
         try:
-            dense = _dense(conn, vectors(), query_vector, weights.dense_candidates, trace,
-                           weights.dense_min_sim)
+            index = vectors()
+            if index is None:     # being loaded or rebuilt by another thread: keywords now
+                trace.dense = "index not ready"
+                dense = []
+            else:
+                dense = _dense(conn, index, query_vector, weights.dense_candidates, trace,
+                               weights.dense_min_sim)
         except Exception:  # a broken index or model must not break search; lexical works
             log.exception("dense search failed")
             dense = []
