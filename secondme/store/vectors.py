@@ -292,14 +292,19 @@ class VectorIndex:
                 if deadline is not None and time.monotonic() > deadline:
                     self.behind = True    # the generation is not taken yet
                     return changed
+            # compared up to the highest label seen: what another process adds
+            # meanwhile is for the next call, not a difference to reconcile
+            bound = max(last, self.max_label)
+            expected = conn.execute("select count(distinct vec) from vector_items "
+                                    "where vec <= ?", [bound]).fetchone()[0]
+            if len(self) != expected:
+                if budget_s is not None:
+                    # entries removed elsewhere (formation refines notes all the time):
+                    # comparing every label is for the background thread, not a search
+                    self.behind = True
+                    return changed
+                changed += self._reconcile(conn, bound)
             with self._lock:
-                # compared up to the highest label seen: what another process adds
-                # meanwhile is for the next call, not a difference to reconcile
-                bound = max(last, self.max_label)
-                expected = conn.execute("select count(distinct vec) from vector_items "
-                                        "where vec <= ?", [bound]).fetchone()[0]
-                if len(self) != expected:
-                    changed += self._reconcile(conn, expected, bound)
                 self.generation = gen
                 self.behind = False
             return changed
@@ -324,8 +329,12 @@ class VectorIndex:
                 log.info("vector index: caught up with %d labels in the background", n)
         except Cancelled:
             pass
-        except _OutOfStep as e:   # the next search rebuilds it
-            log.warning("vector index out of step while catching up: %s", e)
+        except _OutOfStep as e:
+            log.warning("vector index out of step while catching up, rebuilding: %s", e)
+            try:
+                self.rebuild(self.store, cancel=stop)
+            except Cancelled:
+                pass
         except Exception:  # noqa: BLE001 - a closed store mid-way; the next open catches up
             log.exception("catching up the vector index in the background failed")
 
@@ -349,32 +358,45 @@ class VectorIndex:
             n += len(labels)
         return n
 
-    def _reconcile(self, conn, expected: int, bound: int) -> int:
+    def _reconcile(self, conn, bound: int, attempts: int = 3) -> int:
         """Make the live labels exactly those of ``vector_items`` up to ``bound`` (see
-        :meth:`sync`)."""
-        in_db = {r[0] for r in conn.execute("select distinct vec from vector_items "
-                                            "where vec <= ?", [bound])}
-        here = set(int(x) for x in self._index.get_ids_list())
-        gone = [label for label in here - in_db if self._delete_live(label)]
-        self.scrub_deleted(gone)
-        missing = sorted(in_db - here)
-        added = 0
-        for i in range(0, len(missing), 500):
-            part = missing[i:i + 500]
-            added += self._add_rows(conn.execute(
-                _ROWS_SQL + f"where v.vec in ({','.join('?' * len(part))}) group by v.vec "
-                "order by v.vec", [self.model_id, *part]))
-        if len(self) != expected:  # labels in the database but deleted here: revive them
-            for label in in_db & here:
-                try:
-                    self._index.unmark_deleted(label)
-                    self.deleted -= 1
-                except RuntimeError:
-                    pass
-        if len(self) != expected:
-            raise _OutOfStep(f"{len(self)} vectors for {expected} items")
-        self.dirty = True
-        return len(gone) + added
+        :meth:`sync`).
+
+        Compared against one read of the table: other processes keep writing (formation
+        removes the vector of every note it refines), so a count read by one query and
+        labels read by the next disagree, and that must not look like an index out of
+        step (it made a search at 1M rebuild the whole index, minutes, again and again).
+        The index lock is held only to read and mark labels, not while comparing."""
+        changed = 0
+        for attempt in range(attempts):
+            in_db = {r[0] for r in conn.execute("select distinct vec from vector_items "
+                                                "where vec <= ?", [bound])}
+            with self._lock:
+                here = set(int(x) for x in self._index.get_ids_list())  # deleted too
+                gone = [label for label in here - in_db if self._delete_live(label)]
+            self.scrub_deleted(gone)
+            missing = sorted(in_db - here)
+            added = 0
+            for i in range(0, len(missing), 500):
+                part = missing[i:i + 500]
+                added += self._add_rows(conn.execute(
+                    _ROWS_SQL + f"where v.vec in ({','.join('?' * len(part))}) "
+                    "group by v.vec order by v.vec", [self.model_id, *part]))
+            changed += len(gone) + added
+            # an entry removed since the read above is simply not added: it is gone
+            expected = len(in_db) - (len(missing) - added)
+            if len(self) != expected and attempt == attempts - 1:
+                with self._lock:   # in the database but deleted here: revive them
+                    for label in in_db & here:
+                        try:
+                            self._index.unmark_deleted(label)
+                            self.deleted -= 1
+                        except RuntimeError:
+                            pass
+            if len(self) == expected:
+                self.dirty = True
+                return changed
+        raise _OutOfStep(f"{len(self)} vectors for {expected} entries")
 
     def _delete_live(self, label: int) -> bool:
         """Mark ``label`` deleted; False when it already was."""
