@@ -11,16 +11,25 @@ place, so pass a copy), in the same run:
    from the stored vectors (nothing embedded again), timed, with that process's peak RSS;
 3. **after** — a fresh process of this checkout, as in 1.
 
-Ratios after/before for RSS, entries and file size. Writes
-benchmarks/results/vectors_shared.json.
+Ratios after/before for RSS, entries and file size.
+
+``--form-seconds N`` (instead): ``secondme notes form`` of this checkout on the migrated
+store for N seconds, then stopped (SIGINT, its finished windows kept): that process's
+peak RSS (VmHWM) and how many messages it formed — a partial run, so a lower bound of a
+full run's peak (the note matrix grows with the notes).
+
+Writes benchmarks/results/vectors_shared.json (each run keeps the other's figures).
 
     python benchmarks/bench_vectors_shared.py --home COPY_OF_1M_HOME --old-code /tmp/old
+    python benchmarks/bench_vectors_shared.py --home SAME_HOME --form-seconds 240
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,15 +88,51 @@ def run(code: Path, home: Path, mode: str) -> dict:
     return out
 
 
+def form_partial(home: Path, seconds: float) -> dict:
+    def counts() -> tuple[int, int]:
+        c = sqlite3.connect(home / "secondme.db")
+        try:
+            return (c.execute("select count(*) from formed_items").fetchone()[0],
+                    c.execute("select count(*) from notes").fetchone()[0])
+        finally:
+            c.close()
+
+    formed0, notes0 = counts()
+    p = subprocess.Popen([sys.executable, "-m", "secondme", "--home", str(home), "notes",
+                          "form"], cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    status = Path(f"/proc/{p.pid}/status").read_text()
+    hwm = int(next(line.split()[1] for line in status.splitlines()
+                   if line.startswith("VmHWM:")))
+    p.send_signal(signal.SIGINT)
+    p.wait(300)
+    formed1, notes1 = counts()
+    return {"seconds": seconds, "peak_rss_mb": round(hwm / 1024, 1),
+            "messages_formed": formed1 - formed0, "notes_before": notes0,
+            "notes_after": notes1, "formed_in_store": formed1,
+            "load": os.getloadavg()[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--home", type=Path, required=True)
-    ap.add_argument("--old-code", type=Path, required=True)
+    ap.add_argument("--old-code", type=Path)
+    ap.add_argument("--form-seconds", type=float)
     args = ap.parse_args()
+    if args.form_seconds:
+        out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        out["form_partial"] = form_partial(args.home, args.form_seconds)
+        RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+        print(json.dumps(out["form_partial"], indent=2))
+        return
+    if args.old_code is None:
+        ap.error("--old-code is required (or --form-seconds)")
     run(args.old_code, args.home, "open")   # an index file caught up with the database
     before = run(args.old_code, args.home, "search")
     migrate = run(ROOT, args.home, "open")
     after = run(ROOT, args.home, "search")
+    prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     out = {"benchmark": "vectors_shared", "cpu": cpu(), "cpus": os.cpu_count(),
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "before": before, "migrate": migrate, "after": after,
@@ -96,6 +141,8 @@ def main() -> None:
            "ratio_index_file": round(after["index_file_mb"] / before["index_file_mb"], 3),
            "ratio_p95": round(after["p95_ms"] / before["p95_ms"], 2),
            "load": os.getloadavg()[0]}
+    if "form_partial" in prev:
+        out["form_partial"] = prev["form_partial"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
