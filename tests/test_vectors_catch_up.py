@@ -145,3 +145,28 @@ def test_a_removal_made_while_comparing_is_not_an_index_out_of_step(sm, monkeypa
     assert not rebuilt and len(v) == 28
     found = [lab for lab, _ in v.search(vecs[4], 5) + v.search(vecs[7], 5)]
     assert labels[4] not in found and labels[7] not in found
+
+
+def test_the_background_compares_every_label_at_most_once_per_interval(sm, monkeypatch):
+    """While another process forms memories, removals never stop: comparing every label
+    (seconds of CPU at 1M) runs at most once per RECONCILE_INTERVAL_S."""
+    v = sm.open_vectors()
+    labels, vecs = _other_process_writes(sm, v, 30)
+    v.sync(sm.store)
+    compared = []
+    real = vmod.VectorIndex._reconcile
+
+    def counting(self, *a, **k):
+        compared.append(time.monotonic())
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(vmod.VectorIndex, "_reconcile", counting)
+    monkeypatch.setattr(vmod, "RECONCILE_INTERVAL_S", 0.6)
+    for n in (4, 7):
+        with sm.store.write() as db:
+            db.conn.execute("delete from vector_items where label = ?", [labels[n]])
+        assert v.sync(sm.store, budget_s=0.0) == 0 and v.behind
+        v.catch_up_in_background()
+        v._catcher.join(10)
+    assert len(compared) == 2 and compared[1] - compared[0] >= 0.55
+    assert len(v) == 28 and not v.behind

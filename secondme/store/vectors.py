@@ -53,6 +53,10 @@ EF_SEARCH = 96
 SEARCH_SYNC_BUDGET_S = 0.05
 # vectors added per step of a catch-up (the index lock is held for one step)
 SYNC_BATCH = 256
+# The least time between two comparisons of every label by the background thread. While
+# another process forms memories it removes note vectors all the time, and each
+# comparison at 1M costs seconds of CPU: back to back they would take a core from the app.
+RECONCILE_INTERVAL_S = 30.0
 
 
 def vector_to_blob(v: np.ndarray) -> bytes:
@@ -173,6 +177,7 @@ class VectorIndex:
         self._catcher: Optional[threading.Thread] = None
         self._stop = CancelToken()
         self.behind = False   # a budgeted sync ran out of time (a thread finishes it)
+        self.reconciled_at = -1e9   # time.monotonic() of the last comparison of labels
         self._index = hnswlib.Index(space="cosine", dim=dim)
         self._index.init_index(max_elements=1024, ef_construction=EF_CONSTRUCTION, M=M,
                                allow_replace_deleted=False)
@@ -324,6 +329,11 @@ class VectorIndex:
 
     def _catch_up(self, stop: CancelToken) -> None:
         try:
+            # new vectors come in every search's budget anyway; what waits here is the
+            # comparison of every label, at most once per RECONCILE_INTERVAL_S
+            while time.monotonic() < self.reconciled_at + RECONCILE_INTERVAL_S:
+                check(stop)
+                time.sleep(0.1)
             n = self.sync(cancel=stop)
             if n:
                 log.info("vector index: caught up with %d labels in the background", n)
@@ -395,6 +405,7 @@ class VectorIndex:
                             pass
             if len(self) == expected:
                 self.dirty = True
+                self.reconciled_at = time.monotonic()
                 return changed
         raise _OutOfStep(f"{len(self)} vectors for {expected} entries")
 
