@@ -227,8 +227,8 @@ def write_vectors(conn, model_id: str, kind: str,
             added.append((label, v))
     conn.executemany("insert into vector_items (label, kind, item_id, content_hash, vec) "
                      "values (?, ?, ?, ?, ?)", rows)
-    # a replaced item whose new text is its old one keeps the entry it had
-    return added, [lab for lab in stale if lab not in {vec for *_x, vec in rows}]
+    # ``stale`` entries lost their last row before ``_entries_for`` looked: never reused
+    return added, stale
 
 
 def _entries_for(conn, hashes: set[str]) -> dict[str, int]:
