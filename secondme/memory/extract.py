@@ -227,8 +227,8 @@ class NoteWords:
             keep.append(w)
             total += self.df[w]
         if total > WORD_POSTINGS:
-            return "text : " + "(" + " AND ".join(f'"{w}"' for w in words[:3]) + ")"
-        return "text : " + "(" + " OR ".join(f'"{w}"' for w in keep) + ")"
+            return "text : (" + " AND ".join(f'"{w}"' for w in words[:3]) + ")"
+        return "text : (" + " OR ".join(f'"{w}"' for w in keep) + ")"
 
     def search(self, text: str, k: int) -> list[int]:
         q = self.query(text)
