@@ -54,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine import cpu  # noqa: E402
+from machine import cpu, git_head  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale_1m.json"
 
@@ -572,7 +572,11 @@ def stage_full_form(home: Path, work: Path, out: dict) -> None:
     except ValueError:
         summary = r["stdout"][-300:]
     embedded = out.get("full_embed", {}).get("seconds")
-    out["full_form"] = {"seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+    if "full_form" in out:              # the run before stays, to compare with
+        out["full_form_previous"] = {k: v for k, v in out["full_form"].items()
+                                     if k != "previous"}
+    out["full_form"] = {"code": git_head(),
+                        "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
                         "summary": summary,
                         "embedded_plus_formed_s": round(r["s"] + embedded) if embedded
                         else None,

@@ -33,3 +33,18 @@ def cpu() -> dict:
     info.update(model_name=fields.get("model name"), family=fields.get("cpu family"),
                 model=fields.get("model"), flags=[f for f in FLAGS if f in have])
     return info
+
+
+def git_head() -> str | None:
+    """The commit the benchmark ran (with ``+dirty`` when the tree has changes), so a
+    record says which code it measured."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
