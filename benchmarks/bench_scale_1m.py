@@ -547,13 +547,21 @@ def _with_search_probe(home: Path, work: Path, args: list[str]) -> tuple[dict, d
                "searching_process_peak_rss_mb": round(got["peak_rss_mb"], 1)}
 
 
+def _keep_previous(out: dict, key: str) -> None:
+    """Keep the record a full run replaces as ``KEY_previous``, to compare with (one
+    level: the previous record's own previous is not kept)."""
+    if key in out:
+        out[f"{key}_previous"] = out.pop(key)
+
+
 def stage_full_embed(home: Path, work: Path, out: dict) -> None:
     """``secondme index`` over the whole 1M store, for real (not extrapolated), with a
     search every 2 s meanwhile."""
     load0 = os.getloadavg()[0]
     r, during = _with_search_probe(home, work, ["--home", str(home), "index"])
     est = out.get("embed", {}).get("estimated_full_embed_s")
-    out["full_embed"] = {"seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+    _keep_previous(out, "full_embed")
+    out["full_embed"] = {"code": git_head(), "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
                          "cli_said": r["stdout"].strip().splitlines()[-1:],
                          "estimate_from_sample_s": est,
                          "ratio_to_estimate": round(r["s"] / est, 2) if est else None,
@@ -572,9 +580,7 @@ def stage_full_form(home: Path, work: Path, out: dict) -> None:
     except ValueError:
         summary = r["stdout"][-300:]
     embedded = out.get("full_embed", {}).get("seconds")
-    if "full_form" in out:              # the run before stays, to compare with
-        out["full_form_previous"] = {k: v for k, v in out["full_form"].items()
-                                     if k != "previous"}
+    _keep_previous(out, "full_form")
     out["full_form"] = {"code": git_head(),
                         "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
                         "summary": summary,
@@ -632,6 +638,7 @@ def main() -> None:
         save("full_embed")
         keyword_only = out.get("search")
         stage_search(home, out)             # search again, now over the vectors too
+        _keep_previous(out, "search_embedded")
         out["search_embedded"] = out.pop("search")
         if keyword_only:
             out["search"] = keyword_only
