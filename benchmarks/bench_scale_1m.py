@@ -145,13 +145,17 @@ def generate(folder: Path, n: int, chats: int = 20, seed: int = 14) -> list[Path
 
 
 class PeakRSS:
-    """Polls the peak resident memory of a process and its children (MB)."""
+    """Polls the peak resident memory of a process and its children (MB), when in the
+    run it happened, and a trace (one sample a minute) to see where memory goes."""
 
     def __init__(self, pid: int):
         import psutil
 
         self.proc = psutil.Process(pid)
         self.peak = 0.0
+        self.peak_at = 0.0
+        self.trace: list[tuple[float, float]] = []
+        self._t0 = time.perf_counter()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -159,11 +163,17 @@ class PeakRSS:
     def _run(self) -> None:
         import psutil
 
+        next_trace = 0.0
         while not self._stop.is_set():
             try:
                 procs = [self.proc] + self.proc.children(recursive=True)
-                rss = sum(p.memory_info().rss for p in procs)
-                self.peak = max(self.peak, rss / 2**20)
+                rss = sum(p.memory_info().rss for p in procs) / 2**20
+                t = time.perf_counter() - self._t0
+                if rss > self.peak:
+                    self.peak, self.peak_at = rss, t
+                if t >= next_trace:
+                    self.trace.append((round(t), round(rss)))
+                    next_trace = t + 60
             except psutil.Error:
                 pass
             self._stop.wait(0.2)
@@ -175,7 +185,8 @@ class PeakRSS:
 
 
 def run_cli(args: list[str], env: dict | None = None) -> dict:
-    """Run ``python -m secondme ARGS``; wall seconds and peak RSS."""
+    """Run ``python -m secondme ARGS``; wall seconds and peak RSS (with when it happened
+    and a per-minute trace)."""
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "secondme", *args], cwd=str(ROOT),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -186,7 +197,8 @@ def run_cli(args: list[str], env: dict | None = None) -> dict:
     peak = rss.stop()
     if p.returncode != 0:
         raise RuntimeError(f"secondme {args[:3]} failed ({p.returncode}): {err[-1500:]}")
-    return {"s": round(dt, 2), "peak_rss_mb": peak, "stdout": out[-500:]}
+    return {"s": round(dt, 2), "peak_rss_mb": peak, "peak_at_s": round(rss.peak_at, 1),
+            "rss_trace": rss.trace, "stdout": out[-500:]}
 
 
 def floor_seconds(files: list[Path], tmp: Path) -> float:
@@ -562,6 +574,7 @@ def stage_full_embed(home: Path, work: Path, out: dict) -> None:
     est = out.get("embed", {}).get("estimated_full_embed_s")
     _keep_previous(out, "full_embed")
     out["full_embed"] = {"code": git_head(), "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+                         "peak_at_s": r["peak_at_s"], "rss_trace_s_mb": r["rss_trace"],
                          "cli_said": r["stdout"].strip().splitlines()[-1:],
                          "estimate_from_sample_s": est,
                          "ratio_to_estimate": round(r["s"] / est, 2) if est else None,
@@ -583,6 +596,7 @@ def stage_full_form(home: Path, work: Path, out: dict) -> None:
     _keep_previous(out, "full_form")
     out["full_form"] = {"code": git_head(),
                         "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
+                        "peak_at_s": r["peak_at_s"], "rss_trace_s_mb": r["rss_trace"],
                         "summary": summary,
                         "embedded_plus_formed_s": round(r["s"] + embedded) if embedded
                         else None,

@@ -237,6 +237,43 @@ def test_a_prefetched_search_equals_a_fresh_one_after_notes_change(sm):
         assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
 
 
+def test_prefetch_holds_a_bounded_block_of_similarities(sm, monkeypatch):
+    """A group's facts against every note is a (facts, notes) product: at 1M messages
+    (800 facts, 120k notes) holding it whole, with argpartition's int64 indices, was the
+    formation's peak memory. Blocks of facts give the same answer in bounded memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from secondme.memory import extract as X
+
+    rng = np.random.default_rng(2)
+
+    def unit(n, d=32):
+        v = rng.normal(size=(n, d)).astype("float32")
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    m = X.NoteMatrix(sm.store.conn, "hash-64", 32)
+    for i, v in enumerate(unit(20_000)):
+        m.add(i + 1, v)
+    queries = unit(400)
+    monkeypatch.setattr(X, "PREFETCH_CELLS", 200_000)
+    tracemalloc.start()
+    try:
+        pre = m.prefetch(queries, 10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # whole: 400 × 20,000 × (4 + 4 + 8) bytes = 128 MB; a block of 10 facts: 2.4 MB
+    assert peak < 16 * 2**20, peak
+    assert len(pre) == len(queries)
+    for j in (0, 7, 199, 399):
+        got = sorted(pre[j], key=lambda rs: -rs[1])[:10]
+        want = m.search(queries[j], 10)
+        assert [m.ids[r] for r, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
 def test_word_candidates_skip_common_words_and_still_find_the_duplicate(sm, tmp_path):
     """The word query of reconciliation reads a bounded number of notes: words common to
     many notes are left out, a rare word finds the near-duplicate."""
