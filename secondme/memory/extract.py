@@ -168,8 +168,8 @@ class NoteMatrix:
         vecs = np.asarray(vecs, dtype=np.float32)
         k = min(2 * k, n)     # slack for rows changed before the fact's turn comes
         # A block of facts at a time: the similarities (float32) and argpartition's
-        # indices (int64) are both (facts, notes). Unbounded, a group of 800 facts
-        # against 120k notes held ~1.2 GB for a moment (the peak of a 1M formation).
+        # indices (int64) are both (facts, notes). Unbounded, 800 facts against 124k
+        # notes held 1,514 MB for a moment, blocked 153 MB (bench_memory_prefetch.py).
         step = max(1, PREFETCH_CELLS // n)
         out: list[list[tuple[int, float]]] = []
         for b in range(0, len(vecs), step):
