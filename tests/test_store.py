@@ -99,6 +99,48 @@ def test_write_rolls_back_on_error_and_nests(store):
     assert not store.conn.in_transaction
 
 
+class _SignalAfterBegin:
+    """A connection whose BEGIN IMMEDIATE succeeds and then, like a SIGTERM handler
+    that runs the moment the call returns, raises KeyboardInterrupt (once)."""
+
+    def __init__(self, conn):
+        self._conn, self.fired = conn, False
+
+    def execute(self, sql, *args):
+        cur = self._conn.execute(sql, *args)
+        if sql == "BEGIN IMMEDIATE" and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+        return cur
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_signal_right_after_begin_leaves_no_open_transaction(store):
+    # CI failure: SIGTERM during an import left the source "running" — the handler
+    # fired between BEGIN and the try that rolls back, the transaction stayed open, and
+    # the final status update became a savepoint inside it, lost when the store closed
+    db = store.db
+    real = db.conn
+    db.conn = _SignalAfterBegin(real)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with store.write() as w:
+                _conv(w)
+        assert db.conn.fired
+    finally:
+        db.conn = real
+    assert not real.in_transaction
+    with store.write() as w:
+        _conv(w, "c2")
+    other = sqlite3.connect(store.path)
+    try:
+        assert [r[0] for r in other.execute("select external_id from conversations")] == ["c2"]
+    finally:
+        other.close()
+
+
 def test_fts_in_sync_on_insert_update_delete(store):
     with store.write() as db:
         c = _conv(db)

@@ -227,17 +227,22 @@ class Store:
             return
         with self._write_lock:
             try:
-                db.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:
-                err = storage_error(e, self.path)
-                if err is None:
-                    raise
-                raise err from e
-            try:
+                try:
+                    db.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    err = storage_error(e, self.path)
+                    if err is None:
+                        raise
+                    raise err from e
+                # one try from BEGIN on: a signal's KeyboardInterrupt raised the moment
+                # BEGIN returns (the handler runs between bytecodes) must roll back too,
+                # or the transaction stays open and every later write on this thread
+                # becomes a savepoint inside it that is never committed
                 yield db
             except BaseException as e:
-                with contextlib.suppress(sqlite3.Error):
-                    db.rollback()
+                if db.conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.rollback()
                 if isinstance(e, sqlite3.OperationalError):
                     err = storage_error(e, self.path)
                     if err is not None:
