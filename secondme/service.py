@@ -83,6 +83,12 @@ class _Core:
         self._clock_injected = clock is not None   # (these three: see worker.worker_spec)
         self._vectors = None
         self._opening_vectors = False   # a thread is loading or rebuilding the index
+        #: how this process holds the vector index: "searcher" (the app, the MCP server:
+        #: loaded once, kept current), "batch" (a command that forms memories: the index
+        #: leaves memory while formation runs) or "worker" (the app's worker process:
+        #: never loaded; its vectors go to the database, the app's index reads them)
+        self.vector_role = "searcher"
+        self._store_only = None
         self._scheduler = None
         self._closed = False
         self.store = self._open_store(connector, passphrase)
@@ -215,6 +221,34 @@ class _Core:
                     self._request_reembedding(self._vectors.dropped)
             return self._vectors
 
+    def vectors_to_write(self, progress: Optional[ProgressFn] = None,
+                         cancel: Optional[CancelToken] = None):
+        """Where new vectors go: the loaded index, or in a worker process (see
+        ``vector_role``) a :class:`StoreOnlyIndex`."""
+        if self._vectors is None and self.vector_role == "worker":
+            return self.store_only_index()
+        return self.open_vectors(progress, cancel)
+
+    def store_only_index(self):
+        """This service's :class:`StoreOnlyIndex` (one per service: its ``on_add`` and
+        counts last)."""
+        if self._store_only is None:
+            from .store.vectors import StoreOnlyIndex
+
+            emb = self.embedder
+            self._store_only = StoreOnlyIndex(emb.model_id, emb.dim)
+        return self._store_only
+
+    def release_vectors(self) -> None:
+        """Save the loaded vector index and let it leave memory (opened again on next use,
+        caught up with what changed meanwhile)."""
+        with self._models:
+            v, self._vectors = self._vectors, None
+        if v is not None:
+            v.stop_catching_up()
+            if v.dirty:
+                v.save()
+
     def vectors_if_ready(self):
         """The vector index, or None while another thread is still loading or rebuilding
         it (once after an upgrade, at 1M messages, minutes): a search then answers by
@@ -253,7 +287,7 @@ class _Core:
         from .indexing import index_pending
 
         embedder = self.load_embedder(progress)
-        rep = index_pending(self.store, embedder, self.open_vectors(progress, cancel),
+        rep = index_pending(self.store, embedder, self.vectors_to_write(progress, cancel),
                             progress=progress, cancel=cancel)
         if rep.items:
             self.hooks.emit("index_did_change", items=rep.items)

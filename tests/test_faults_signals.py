@@ -142,23 +142,25 @@ import numpy as np
 import cli_fakes
 from secondme.store import vectors
 
-real_add = vectors.VectorIndex.add
+def held(real_add):
+    def add(self, *args, **kw):
+        real_add(self, *args, **kw)
+        if threading.current_thread().name != "secondme-index-writer" or marker.exists():
+            return
+        import hnswlib
+        scratch = hnswlib.Index(space="l2", dim=32)
+        scratch.init_index(max_elements=4096)
+        rows = np.random.default_rng(1).random((64, 32), dtype=np.float32)
+        marker.write_text("in native code")
+        end, n = time.monotonic() + 30, 0
+        while time.monotonic() < end:   # labels reused once full: updates, as long as wanted
+            scratch.add_items(rows, np.arange(n, n + 64) % 4096, num_threads=1)
+            n += 64
+    return add
 
-def add(self, *args, **kw):
-    real_add(self, *args, **kw)
-    if threading.current_thread().name != "secondme-index-writer" or marker.exists():
-        return
-    import hnswlib
-    scratch = hnswlib.Index(space="l2", dim=32)
-    scratch.init_index(max_elements=4096)
-    rows = np.random.default_rng(1).random((64, 32), dtype=np.float32)
-    marker.write_text("in native code")
-    end, n = time.monotonic() + 30, 0
-    while time.monotonic() < end:   # labels reused once full: updates, as long as wanted
-        scratch.add_items(rows, np.arange(n, n + 64) % 4096, num_threads=1)
-        n += 64
-
-vectors.VectorIndex.add = add
+# the index a command writes to, and the one the app's worker process writes through
+vectors.VectorIndex.add = held(vectors.VectorIndex.add)
+vectors.StoreOnlyIndex.add = held(vectors.StoreOnlyIndex.add)
 cli_fakes.main()
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from secondme.errors import Cancelled
@@ -302,3 +303,41 @@ def test_word_candidates_skip_common_words_and_still_find_the_duplicate(sm, tmp_
         assert words.df["tallinn"] == 2
     finally:
         X.WORD_POSTINGS = old
+
+
+@pytest.mark.parametrize("role", ["searcher", "batch"])
+def test_a_command_forms_with_the_index_out_of_memory(sm, tmp_path, monkeypatch, role):
+    # `secondme notes form` / `jobs run` ("batch"): formation never searches the vector
+    # index, so it leaves memory while formation runs (at 1M messages ~0.8 GB of the
+    # peak) and is opened again, caught up, for the new notes. The app ("searcher")
+    # keeps its loaded index: its searches go on meanwhile.
+    import secondme.memory.extract as extract
+    from secondme.store.vectors import StoreOnlyIndex
+
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    sm.index_pending()
+    loaded = sm.open_vectors()
+    seen = {}
+    real = extract.form_memories
+
+    def spy(*a, **kw):
+        seen["held"], seen["vindex"] = sm._vectors, kw["vindex"]
+        return real(*a, **kw)
+
+    monkeypatch.setattr(extract, "form_memories", spy)
+    sm.vector_role = role
+    rep = sm.run_extract()
+    assert rep["added"] == 4
+    if role == "batch":
+        assert seen["held"] is None and isinstance(seen["vindex"], StoreOnlyIndex)
+        assert seen["vindex"].added == 4
+    else:
+        assert seen["held"] is loaded and seen["vindex"] is loaded
+    vindex = sm._vectors
+    assert vindex is not None and len(vindex) == 5 + 4        # caught up with formation
+    note = sm.list_notes(query="pottery")[0]
+    label, blob = sm.store.conn.execute(
+        "select v.vec, e.vector from vector_items v join embeddings e on e.content_hash = "
+        "v.content_hash where v.kind = 'note' and v.item_id = ?", [note.id]).fetchone()
+    hits = dict(vindex.search(np.frombuffer(blob, dtype="<f4"), 9))
+    assert hits[label] < 1e-4        # the note's own vector, in the index

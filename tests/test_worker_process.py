@@ -74,6 +74,36 @@ def test_formation_runs_in_another_process_and_the_loaded_index_catches_up(sm, t
     assert runs[0]["outcome"] == "ok" and sm.job_runner.holder("extract") is None
 
 
+def test_the_worker_holds_no_second_copy_of_the_index(sm, tmp_path):
+    # At 1M messages the index is ~0.8 GB: the worker loaded its own copy beside the
+    # app's, inserted every vector into it and saved it. Now its vectors go to the
+    # database only and the app's loaded index reads them by label.
+    from secondme.paths import DB_FILE, VECTOR_DIR
+    from secondme.store import Store
+    from secondme.store.vectors import INDEX_FILE, VectorIndex
+
+    sm.update_settings(me_name="Sam Rivera")
+    sm.import_paths([chat_export(tmp_path / "chats.json")])
+    vindex = sm.open_vectors()
+    vindex.save()
+    saved = (sm.home / VECTOR_DIR / INDEX_FILE).read_bytes()
+    summary = sm.run_in_worker_process("run_job", name="extract")
+    assert summary["added"] > 0
+    # the worker wrote no index file (the old worker saved its copy when it closed)
+    assert (sm.home / VECTOR_DIR / INDEX_FILE).read_bytes() == saved
+    entries = sm.store.conn.execute("select count(distinct vec) from vector_items").fetchone()[0]
+    assert entries > 60 and len(vindex) == entries        # caught up here, by label
+    note = sm.list_notes(limit=1)[0]
+    assert any(r.id == note.id for r in sm.search(note.text, k=20, kinds=["note"]))
+    sm.close()                                            # the app saves what it caught up
+    store = Store.open(sm.home / DB_FILE)
+    try:
+        again = VectorIndex.open(sm.home / VECTOR_DIR, vindex.model_id, vindex.dim, store)
+        assert again.status == "loaded" and len(again) == entries
+    finally:
+        store.close()
+
+
 def test_an_error_in_the_child_is_the_same_error_here(sm, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text('{"conversations": [{"id": "x", "messages": [')

@@ -60,6 +60,7 @@ def jobs_run(state: CliState, name: str, as_json: bool, retry_failed: bool) -> N
     progress, done = terminal_progress()
     try:
         sm = state.service()
+        sm.vector_role = "batch"   # no search here: formation lets the index leave memory
         if retry_failed:
             summary = sm.retry_failed_windows(progress=progress)
         else:

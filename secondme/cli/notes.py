@@ -244,7 +244,9 @@ def form_cmd(state: CliState, as_json) -> None:
     """Form memories from everything imported and not formed yet (runs to completion)."""
     progress, done = terminal_progress()
     try:
-        rep = state.service().run_extract(progress=progress)
+        sm = state.service()
+        sm.vector_role = "batch"   # no search here: the index leaves memory meanwhile
+        rep = sm.run_extract(progress=progress)
     finally:
         done()
     if as_json:

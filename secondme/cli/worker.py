@@ -133,10 +133,11 @@ def serve(request: dict, chan: Channel, token: CancelToken) -> bool:
         for name in FORWARDED_HOOKS:
             sm.hooks.connect(name, lambda _n=name, **payload: chan.send(
                 "hook", name=_n, payload=payload))
+        # the app holds the vector index: this process never loads a second copy; the
+        # vectors it writes go to the database, and the app's index reads them by label
+        sm.vector_role = "worker"
         if request["op"] == "run_job":
-            # formation writes vectors: the app's loaded index reads them by label
-            sm.open_vectors(chan.progress, token).on_add = \
-                lambda labels: chan.send("vectors", added=labels)
+            sm.store_only_index().on_add = lambda labels: chan.send("vectors", added=labels)
         value = run_op(sm, request["op"], request.get("args") or {}, chan.progress, token)
         outcome = ("result", {"value": value})
     except KeyboardInterrupt:

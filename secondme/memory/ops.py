@@ -470,8 +470,17 @@ class MemoryOps:
         self._refresh_keywords(progress, cancel)
         self.index_pending(progress=progress, cancel=cancel)
         extractor = choose_extractor(lambda: self.llm, self.settings.llm_source)
+        if self.vector_role == "searcher":
+            vindex = self.open_vectors()
+        else:
+            # formation adds and removes note vectors but never searches them: a process
+            # that does not search either lets the index leave memory for the run (at
+            # 1M messages ~0.8 GB of the peak) and writes the vectors to the database
+            # only; the indexing of the new notes below opens it again, caught up
+            self.release_vectors()
+            vindex = self.store_only_index()
         summary = form_memories(self.store, extractor, embedder=self.embedder,
-                                vindex=self.open_vectors(), settings=self.settings,
+                                vindex=vindex, settings=self.settings,
                                 hooks=self.hooks, progress=progress, cancel=cancel)
         if summary["windows"]:
             self.index_pending(progress=progress, cancel=cancel)

@@ -130,6 +130,48 @@ def unused_entries(conn, vecs: Iterable[int]) -> list[int]:
     return gone
 
 
+class StoreOnlyIndex:
+    """Stands in for the vector index where vectors are written but never searched:
+    the desktop app's worker process, and memory formation in a command run.
+
+    Every writer records vectors in the database before it tells the index
+    (:func:`secondme.indexing.write_vectors`), so nothing is lost by not holding one:
+    whoever holds the real index reads the new labels from ``vector_items`` and scrubs
+    the removed ones (:meth:`VectorIndex.sync`). What it saves: at 1M messages the index
+    is ~0.8 GB of memory, which the worker held a second copy of beside the app's, and
+    the time to insert every vector twice. ``on_add`` hears the labels added (the
+    worker reports them to the app); ``added``/``removed`` count them.
+    """
+
+    status = "store only"
+    dirty = False
+
+    def __init__(self, model_id: str, dim: int):
+        self.model_id = model_id
+        self.dim = dim
+        self.on_add: Optional[Callable[[list[int]], None]] = None
+        self.added = 0
+        self.removed = 0
+
+    def add(self, labels: Sequence[int], vectors: np.ndarray, *, threads: int = -1) -> None:
+        if len(labels) == 0:
+            return
+        self.added += len(labels)
+        if self.on_add is not None:
+            self.on_add([int(x) for x in labels])
+
+    def remove(self, labels: Iterable[int]) -> None:
+        self.removed += sum(1 for _ in labels)
+
+    scrub = remove
+
+    def save(self) -> None:
+        """Nothing to write: the database holds the vectors."""
+
+    def stop_catching_up(self, timeout: float = 30.0) -> None:
+        """Nothing catches up here."""
+
+
 class _OutOfStep(Exception):
     """The loaded index cannot be reconciled with ``vector_items``: rebuild it."""
 
