@@ -154,6 +154,8 @@ class PeakRSS:
         self.proc = psutil.Process(pid)
         self.peak = 0.0
         self.peak_at = 0.0
+        self.peak_parent = 0.0      # the process alone
+        self.peak_children = 0.0    # its children together
         self.trace: list[tuple[float, float]] = []
         self._t0 = time.perf_counter()
         self._stop = threading.Event()
@@ -166,8 +168,12 @@ class PeakRSS:
         next_trace = 0.0
         while not self._stop.is_set():
             try:
-                procs = [self.proc] + self.proc.children(recursive=True)
-                rss = sum(p.memory_info().rss for p in procs) / 2**20
+                parent = self.proc.memory_info().rss / 2**20
+                kids = sum(p.memory_info().rss
+                           for p in self.proc.children(recursive=True)) / 2**20
+                rss = parent + kids
+                self.peak_parent = max(self.peak_parent, parent)
+                self.peak_children = max(self.peak_children, kids)
                 t = time.perf_counter() - self._t0
                 if rss > self.peak:
                     self.peak, self.peak_at = rss, t

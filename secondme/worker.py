@@ -465,8 +465,9 @@ class WorkerOps:
 
     def _catch_up_vectors(self, changed: Optional[list[int]]) -> None:
         """The loaded vector index reads what a child wrote (``changed``: the labels it
-        reported, or None at the end). Labels are never reused (migration m403), so
-        :meth:`VectorIndex.sync` finds them from the ``vector_state`` generation."""
+        reported, or None at the end, when it is also saved). Labels are never reused
+        (migration m403), so :meth:`VectorIndex.sync` finds them from the
+        ``vector_state`` generation."""
         sm: Any = self
         vindex = sm._vectors
         if vindex is None or sm._closed or sm.store.closed or changed == []:
@@ -478,6 +479,14 @@ class WorkerOps:
             return
         if n:
             log.info("vector index: %d labels added or dropped by a worker process", n)
+        if changed is None and vindex.dirty:
+            # the worker holds no index of its own (it writes the database only): the
+            # file other processes open — the CLI, the MCP server, this app after a
+            # crash — is brought up to date here, once per run
+            try:
+                vindex.save()
+            except Exception:
+                log.exception("saving the vector index after a worker process failed")
 
 
 __all__ = ["WorkerOps", "WorkerSpec", "ProcessJobRunner", "run_in_worker", "OPS",

@@ -278,3 +278,42 @@ def test_a_model_change_asks_for_the_items_to_be_embedded_again(home):
             "select requested_at from jobs where name = 'extract'").fetchone()[0]
         sm.index_pending()
         assert count_pending(sm.store) == 0 and len(sm.vectors) == 6
+
+
+def test_a_search_does_not_wait_for_a_save_to_checksum_and_rename(tmp_path, store,
+                                                                 monkeypatch):
+    # the app saves its index after every worker run (the worker holds none): at 1M
+    # vectors the checksum and the rename take seconds, outside the index lock
+    import threading
+
+    import secondme.store.vectors as vectors
+
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"note {i} about the harbour" for i in range(50)])
+    index_pending(store, emb, vi)
+    in_checksum, release = threading.Event(), threading.Event()
+    real = vectors._file_sha256
+
+    def slow_checksum(path):
+        in_checksum.set()
+        assert release.wait(20)
+        return real(path)
+
+    monkeypatch.setattr(vectors, "_file_sha256", slow_checksum)
+    saver = threading.Thread(target=vi.save)
+    saver.start()
+    try:
+        assert in_checksum.wait(20)
+        found = []
+        searcher = threading.Thread(target=lambda: found.append(
+            vi.search(emb.embed(["harbour"])[0], k=3)))
+        searcher.start()
+        searcher.join(5)
+        assert found and len(found[0]) == 3      # answered while the save checksums
+    finally:
+        release.set()
+        saver.join(20)
+    monkeypatch.setattr(vectors, "_file_sha256", real)
+    again = open_index(tmp_path, store, emb)
+    assert again.status == "loaded" and len(again) == len(vi) == 50

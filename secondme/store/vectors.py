@@ -20,6 +20,7 @@ Thread-safety: all methods take an internal lock; searches are short, adds are b
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -68,8 +69,6 @@ def blob_to_vector(b: bytes) -> np.ndarray:
 
 
 def _file_sha256(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -216,6 +215,7 @@ class VectorIndex:
         self.deleted = 0
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()   # one catch-up at a time
+        self._save_lock = threading.Lock()   # one save at a time
         self._catcher: Optional[threading.Thread] = None
         self._stop = CancelToken()
         self.behind = False   # a budgeted sync ran out of time (a thread finishes it)
@@ -471,30 +471,45 @@ class VectorIndex:
                 self._index.mark_deleted(int(label))
 
     def save(self) -> None:
-        """Write the index atomically (temp file + rename), then its metadata."""
-        with self._lock:
-            private_dir(self.directory)
-            if self.cipher is not None:
-                # Encrypted store: the index (vectors are a fingerprint of the text) never
-                # touches the disk in the clear; it is serialised in memory, then sealed.
-                import pickle
+        """Write the index atomically (temp file + rename), then its metadata.
 
-                self.cipher.write_file(self.directory / INDEX_FILE,
-                                       pickle.dumps(self._index, protocol=5), "vector index")
-            else:
-                # a name of this process: two processes may save at the same moment
-                tmp = self.directory / f"{INDEX_FILE}.{os.getpid()}.tmp"
-                self._index.save_index(str(private_file(tmp)))
-                os.replace(tmp, self.directory / INDEX_FILE)
-            meta = {"model_id": self.model_id, "dim": self.dim,
-                    "count": self._index.get_current_count(), "deleted": self.deleted,
-                    "generation": self.generation, "max_label": self.max_label,
-                    "M": M, "ef_construction": int(self._index.ef_construction),
-                    "layout": LAYOUT,
+        The index lock is held only while the index is serialised: searches wait for
+        that, not for the checksum, the sealing and the rename (at 1M vectors, seconds
+        more; the app saves after every worker run). Saves run one at a time."""
+        with self._save_lock:
+            private_dir(self.directory)
+            final = self.directory / INDEX_FILE
+            tmp = self.directory / f"{INDEX_FILE}.{os.getpid()}.tmp"
+            with self._lock:
+                if self.cipher is not None:
+                    # Encrypted store: the index (vectors are a fingerprint of the text)
+                    # never touches the disk in the clear; serialised in memory, sealed.
+                    import pickle
+
+                    payload = pickle.dumps(self._index, protocol=5)
+                else:
+                    # a name of this process: two processes may save at the same moment
+                    self._index.save_index(str(private_file(tmp)))
+                meta = {"model_id": self.model_id, "dim": self.dim,
+                        "count": self._index.get_current_count(), "deleted": self.deleted,
+                        "generation": self.generation, "max_label": self.max_label,
+                        "M": M, "ef_construction": int(self._index.ef_construction),
+                        "layout": LAYOUT}
+                self.dirty = False   # what changes from here on is for the next save
+            try:
+                if self.cipher is not None:
+                    sealed = self.cipher.encrypt(payload, "vector index")
+                    del payload
                     # pairs the metadata with its file when processes save at once
-                    "sha256": _file_sha256(self.directory / INDEX_FILE)}
-            write_private(self.directory / META_FILE, json.dumps(meta))
-            self.dirty = False
+                    meta["sha256"] = hashlib.sha256(sealed).hexdigest()
+                    write_private(final, sealed)
+                else:
+                    meta["sha256"] = _file_sha256(tmp)
+                    os.replace(tmp, final)
+                write_private(self.directory / META_FILE, json.dumps(meta))
+            except BaseException:
+                self.dirty = True
+                raise
 
     def rebuild(self, store, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None, batch: int = 5000) -> int:
@@ -543,8 +558,8 @@ class VectorIndex:
             self.deleted = 0
             self.generation = -1 if generation is None else generation
             self.max_label = max(last, 0)
-            self.save()
-            return done
+        self.save()   # (outside the index lock: saves take the save lock first)
+        return done
 
     # -- use -------------------------------------------------------------------------
     def __len__(self) -> int:

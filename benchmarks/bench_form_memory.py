@@ -1,0 +1,193 @@
+"""Memory formation's peak RSS without a copy of the vector index (issue 14 item 4).
+
+Formation adds and removes note vectors but never searches them. Before, the process
+that formed memories held the whole hnswlib index all the while (at 1M messages
+~0.8 GB), and the desktop app's worker process held a second copy beside the app's.
+Now a command (``secondme notes form``) saves and releases its index while formation
+runs and reopens it, caught up, for the new notes; the worker never loads one.
+
+Builds a store of ``--messages`` generated chat messages (``bench_scale_1m``'s
+generator: WhatsApp-style exports, 20 chats, mostly unique text), imports and embeds
+it with the CLI (the real default embedder), then forms memories on three copies of
+it, in the same run, each in fresh processes:
+
+- **baseline** — ``run_extract`` in a process that keeps its loaded index throughout
+  (``vector_role = "searcher"``: what ``notes form`` and the worker did before);
+- **command** — ``secondme notes form``;
+- **app + worker** — a process holding the loaded index (the app) runs the extract job
+  in a worker process; peak RSS of each and of the two together, against the app's
+  process plus the baseline (an old worker was a baseline process of its own).
+
+Reports peak RSS, wall time and their ratios to the baseline, and checks the three
+stores end alike (the same notes; the same index entries, all in the saved index).
+Writes benchmarks/results/form_memory.json.
+
+    python benchmarks/bench_form_memory.py [--messages 100000] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_scale_1m import PeakRSS, generate, run_cli  # noqa: E402
+from machine import cpu, git_head  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "form_memory.json"
+
+# the baseline: formation with the loaded index held throughout
+BASELINE = r"""
+import json, sys
+from secondme.service import SecondMe
+sm = SecondMe(sys.argv[1])
+sm.open_vectors()                       # loaded, as the old formation held it
+summary = sm.run_extract()
+sm.close()
+print(json.dumps(summary))
+"""
+
+# the desktop app's shape: this process holds the loaded index; a worker forms
+APP_AND_WORKER = r"""
+import json, sys
+from secondme.service import SecondMe
+sm = SecondMe(sys.argv[1])
+sm.open_vectors()
+summary = sm.run_in_worker_process("run_job", name="extract")
+sm.close()
+print(json.dumps(summary))
+"""
+
+
+def tree_rss(pid: int):
+    """Peak RSS of a process, of its children and of both together (``stop()``: MB)."""
+    rss = PeakRSS(pid)
+
+    def stop() -> dict:
+        total = rss.stop()
+        return {"parent": round(rss.peak_parent, 1), "children": round(rss.peak_children, 1),
+                "total": total}
+    return stop
+
+
+def run_script(script: str, home: Path) -> dict:
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-c", script, str(home)], cwd=str(ROOT),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stop = tree_rss(p.pid)
+    out, err = p.communicate()
+    dt = time.perf_counter() - t0
+    peak = stop()
+    if p.returncode != 0:
+        raise RuntimeError(f"the driver failed ({p.returncode}): {err[-1500:]}")
+    return {"s": round(dt, 2), "peak_rss_mb": peak,
+            "summary": json.loads(out.strip().splitlines()[-1])}
+
+
+def end_state(home: Path) -> dict:
+    """What formation left: the notes, the index entries, and whether the saved index
+    file holds every one of them (no catching up for the next process to open it)."""
+    from secondme.paths import VECTOR_DIR
+    from secondme.store import Store
+    from secondme.store.vectors import META_FILE
+
+    store = Store.open(home / "secondme.db")
+    try:
+        c = store.conn
+        notes = c.execute("select count(*) from notes").fetchone()[0]
+        texts = sorted(r[0] for r in c.execute("select text from notes"))
+        entries = c.execute("select count(distinct vec) from vector_items").fetchone()[0]
+        gen = c.execute("select generation from vector_state where id = 1").fetchone()[0]
+    finally:
+        store.close()
+    meta = json.loads((home / VECTOR_DIR / META_FILE).read_text())
+    return {"notes": notes,
+            "notes_sha256": hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16],
+            "index_entries": entries,
+            "saved_index_live": meta["count"] - meta["deleted"],
+            "saved_index_current": meta["generation"] == gen}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
+    args = ap.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-form-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
+    template = work / "template"
+    out: dict = {"benchmark": "form_memory", "messages": args.messages, "code": git_head(),
+                 "cpu": cpu(), "cpus": os.cpu_count()}
+    if not (template / "secondme.db").exists():
+        files = generate(work / "export", args.messages)
+        shutil.rmtree(template, ignore_errors=True)
+        r = run_cli(["--home", str(template), "import", *map(str, files)])
+        out["import_s"] = r["s"]
+        r = run_cli(["--home", str(template), "index"])
+        out["index_s"] = r["s"]
+        out["index_peak_rss_mb"] = r["peak_rss_mb"]
+    runs = {}
+    for name in ("baseline", "command", "app_and_worker"):
+        home = work / name
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(template, home)
+        load0 = os.getloadavg()[0]
+        if name == "command":
+            t0 = time.perf_counter()
+            p = subprocess.Popen([sys.executable, "-m", "secondme", "--home", str(home),
+                                  "notes", "form", "--json"], cwd=str(ROOT),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stop = tree_rss(p.pid)
+            stdout, err = p.communicate()
+            r = {"s": round(time.perf_counter() - t0, 2), "peak_rss_mb": stop()}
+            if p.returncode != 0:
+                raise RuntimeError(f"notes form failed: {err[-1500:]}")
+            r["summary"] = json.loads(stdout[stdout.index("{"):])
+        else:
+            r = run_script(BASELINE if name == "baseline" else APP_AND_WORKER, home)
+        r["end"] = end_state(home)
+        r["load_before"] = load0
+        r["load_after"] = os.getloadavg()[0]
+        runs[name] = r
+        print(name, json.dumps({k: v for k, v in r.items() if k != "summary"}), flush=True)
+        shutil.rmtree(home, ignore_errors=True)
+    base, cmd, app = runs["baseline"], runs["command"], runs["app_and_worker"]
+    b = base["peak_rss_mb"]["total"]
+    out["runs"] = runs
+    out["command_peak_ratio"] = round(cmd["peak_rss_mb"]["total"] / b, 3)
+    out["command_time_ratio"] = round(cmd["s"] / base["s"], 3)
+    # an old worker held what a baseline process holds, beside the app's own process
+    old_pair = app["peak_rss_mb"]["parent"] + b
+    out["app_and_worker"] = {
+        "pair_peak_mb": app["peak_rss_mb"]["total"],
+        "worker_peak_mb": app["peak_rss_mb"]["children"],
+        "app_peak_mb": app["peak_rss_mb"]["parent"],
+        "old_pair_estimate_mb": round(old_pair, 1),
+        "pair_ratio_to_old": round(app["peak_rss_mb"]["total"] / old_pair, 3),
+        "worker_ratio_to_baseline": round(app["peak_rss_mb"]["children"] / b, 3),
+        "time_ratio": round(app["s"] / base["s"], 3)}
+    ends = [r["end"] for r in runs.values()]
+    out["same_end_state"] = all(
+        e["notes"] == ends[0]["notes"] and e["notes_sha256"] == ends[0]["notes_sha256"]
+        and e["index_entries"] == ends[0]["index_entries"] for e in ends)
+    out["saved_index_complete"] = {k: r["end"]["saved_index_live"] == r["end"]["index_entries"]
+                                   for k, r in runs.items()}
+    out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
