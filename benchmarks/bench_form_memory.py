@@ -117,10 +117,17 @@ def end_state(home: Path) -> dict:
             "saved_index_current": meta["generation"] == gen}
 
 
+def write(out: dict) -> None:
+    out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
+    ap.add_argument("--runs", default="baseline,command,app_and_worker")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-form-memory-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -132,11 +139,14 @@ def main() -> None:
         shutil.rmtree(template, ignore_errors=True)
         r = run_cli(["--home", str(template), "import", *map(str, files)])
         out["import_s"] = r["s"]
-        r = run_cli(["--home", str(template), "index"])
-        out["index_s"] = r["s"]
-        out["index_peak_rss_mb"] = r["peak_rss_mb"]
-    runs = {}
-    for name in ("baseline", "command", "app_and_worker"):
+    # (resumes an index run that a kept work dir's earlier run did not finish)
+    r = run_cli(["--home", str(template), "index"])
+    out["index_s"] = r["s"]
+    out["index_peak_rss_mb"] = r["peak_rss_mb"]
+    out["index_said"] = r["stdout"].strip().splitlines()[-1:]
+    runs: dict = {}
+    out["runs"] = runs
+    for name in args.runs.split(","):
         home = work / name
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(template, home)
@@ -160,14 +170,18 @@ def main() -> None:
         runs[name] = r
         print(name, json.dumps({k: v for k, v in r.items() if k != "summary"}), flush=True)
         shutil.rmtree(home, ignore_errors=True)
-    base, cmd, app = runs["baseline"], runs["command"], runs["app_and_worker"]
+        write(out)                     # a partial run keeps what it measured
+    base, cmd, app = runs.get("baseline"), runs.get("command"), runs.get("app_and_worker")
+    if base is None:
+        write(out)
+        return
     b = base["peak_rss_mb"]["total"]
-    out["runs"] = runs
-    out["command_peak_ratio"] = round(cmd["peak_rss_mb"]["total"] / b, 3)
-    out["command_time_ratio"] = round(cmd["s"] / base["s"], 3)
+    if cmd is not None:
+        out["command_peak_ratio"] = round(cmd["peak_rss_mb"]["total"] / b, 3)
+        out["command_time_ratio"] = round(cmd["s"] / base["s"], 3)
     # an old worker held what a baseline process holds, beside the app's own process
-    old_pair = app["peak_rss_mb"]["parent"] + b
-    out["app_and_worker"] = {
+    old_pair = app["peak_rss_mb"]["parent"] + b if app is not None else None
+    out["app_and_worker"] = None if app is None else {
         "pair_peak_mb": app["peak_rss_mb"]["total"],
         "worker_peak_mb": app["peak_rss_mb"]["children"],
         "app_peak_mb": app["peak_rss_mb"]["parent"],
@@ -181,9 +195,7 @@ def main() -> None:
         and e["index_entries"] == ends[0]["index_entries"] for e in ends)
     out["saved_index_complete"] = {k: r["end"]["saved_index_live"] == r["end"]["index_entries"]
                                    for k, r in runs.items()}
-    out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write(out)
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -28,13 +28,15 @@ in C), which imports the core only, never Qt. Its stderr goes to
 
 Cancel: the cancel message, and on POSIX SIGTERM, whose handler only cancels the
 child's token: the operation stops at its next unit of work (a conversation, a window,
-a batch), commits nothing half-done, releases its job lease, saves the vector index and
-reports ``Cancelled``. A child still running ``CANCEL_GRACE_S`` later is killed
-(SQLite rolls back the open transaction; a lease of a dead process is taken over; an
-index file behind the database is rebuilt from the stored vectors when next opened).
+a batch), commits nothing half-done, releases its job lease and reports ``Cancelled``.
+A child still running ``CANCEL_GRACE_S`` later is killed (SQLite rolls back the open
+transaction; a lease of a dead process is taken over).
 
-After a child changed vectors, the parent's loaded vector index catches up with the
-database (:meth:`VectorIndex.sync`), so answers find what was just imported and formed.
+The child holds no vector index (at 1M messages ~0.8 GB, a second copy beside the
+app's): it writes vectors to the database only (``vector_role = "worker"``,
+:class:`~secondme.store.vectors.StoreOnlyIndex`) and reports their labels; the parent's
+loaded index catches up with the database (:meth:`VectorIndex.sync`) as they come, so
+answers find what was just imported and formed, and is saved when the run ends.
 
 Only operations listed in :data:`OPS` run in a worker. A service opened with objects
 another process cannot rebuild (an injected LLM, clock or foreign embedder — tests) runs

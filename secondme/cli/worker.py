@@ -120,7 +120,7 @@ def run_op(sm: Any, op: str, args: dict, progress: Callable[[Progress], None],
 
 def serve(request: dict, chan: Channel, token: CancelToken) -> bool:
     """Open the service, run the request's op, close the service, report the outcome
-    (after closing: the vector index is saved before the app reads it). Returns True
+    (after closing: everything is committed before the app reads it). Returns True
     when a second SIGTERM interrupted the work where it was (not at a unit's end)."""
     from ..worker import FORWARDED_HOOKS, encode_error
 
