@@ -22,7 +22,10 @@ Reports peak RSS, wall time and their ratios to the baseline, and checks the thr
 stores end alike (the same notes; the same index entries, all in the saved index).
 Writes benchmarks/results/form_memory.json.
 
-    python benchmarks/bench_form_memory.py [--messages 100000] [--keep DIR]
+    python benchmarks/bench_form_memory.py [--messages 100000] [--keep DIR] [--parallel]
+
+``--parallel`` forms the three copies side by side (a slow host: peak RSS is per
+process tree, so it is measured alike; the times share the cores and are not compared).
 """
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,12 +128,53 @@ def write(out: dict) -> None:
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
 
 
+def summarise(out: dict) -> None:
+    """The ratios to the baseline from the runs ``out`` holds (all or some of them)."""
+    runs = out["runs"]
+    base, cmd, app = runs.get("baseline"), runs.get("command"), runs.get("app_and_worker")
+    if base is None:
+        return
+    side_by_side = out.get("side_by_side", False)
+    b = base["peak_rss_mb"]["total"]
+    if cmd is not None:
+        out["command_peak_ratio"] = round(cmd["peak_rss_mb"]["total"] / b, 3)
+        if not side_by_side:
+            out["command_time_ratio"] = round(cmd["s"] / base["s"], 3)
+    # an old worker held what a baseline process holds, beside the app's own process
+    if app is not None:
+        old_pair = app["peak_rss_mb"]["parent"] + b
+        out["app_and_worker"] = {
+            "pair_peak_mb": app["peak_rss_mb"]["total"],
+            "worker_peak_mb": app["peak_rss_mb"]["children"],
+            "app_peak_mb": app["peak_rss_mb"]["parent"],
+            "old_pair_estimate_mb": round(old_pair, 1),
+            "pair_ratio_to_old": round(app["peak_rss_mb"]["total"] / old_pair, 3),
+            "worker_ratio_to_baseline": round(app["peak_rss_mb"]["children"] / b, 3),
+            "time_ratio": None if side_by_side else round(app["s"] / base["s"], 3)}
+    ends = [r["end"] for r in runs.values()]
+    out["same_end_state"] = all(
+        e["notes"] == ends[0]["notes"] and e["notes_sha256"] == ends[0]["notes_sha256"]
+        and e["index_entries"] == ends[0]["index_entries"] for e in ends)
+    out["saved_index_complete"] = {k: r["end"]["saved_index_live"] == r["end"]["index_entries"]
+                                   for k, r in runs.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
     ap.add_argument("--runs", default="baseline,command,app_and_worker")
+    ap.add_argument("--summarise", action="store_true",
+                    help="only recompute the ratios of the recorded results (a partial run)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="form the copies side by side (peak RSS only; times not compared)")
     args = ap.parse_args()
+    if args.summarise:
+        out = json.loads(RESULTS.read_text())
+        summarise(out)
+        RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
+        return
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-form-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     template = work / "template"
@@ -146,10 +192,16 @@ def main() -> None:
     out["index_said"] = r["stdout"].strip().splitlines()[-1:]
     runs: dict = {}
     out["runs"] = runs
-    for name in args.runs.split(","):
+    names = args.runs.split(",")
+    out["side_by_side"] = args.parallel
+    for name in names:
         home = work / name
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(template, home)
+    done = threading.Lock()
+
+    def run(name: str) -> None:
+        home = work / name
         load0 = os.getloadavg()[0]
         if name == "command":
             t0 = time.perf_counter()
@@ -167,34 +219,22 @@ def main() -> None:
         r["end"] = end_state(home)
         r["load_before"] = load0
         r["load_after"] = os.getloadavg()[0]
-        runs[name] = r
-        print(name, json.dumps({k: v for k, v in r.items() if k != "summary"}), flush=True)
-        shutil.rmtree(home, ignore_errors=True)
-        write(out)                     # a partial run keeps what it measured
-    base, cmd, app = runs.get("baseline"), runs.get("command"), runs.get("app_and_worker")
-    if base is None:
-        write(out)
-        return
-    b = base["peak_rss_mb"]["total"]
-    if cmd is not None:
-        out["command_peak_ratio"] = round(cmd["peak_rss_mb"]["total"] / b, 3)
-        out["command_time_ratio"] = round(cmd["s"] / base["s"], 3)
-    # an old worker held what a baseline process holds, beside the app's own process
-    old_pair = app["peak_rss_mb"]["parent"] + b if app is not None else None
-    out["app_and_worker"] = None if app is None else {
-        "pair_peak_mb": app["peak_rss_mb"]["total"],
-        "worker_peak_mb": app["peak_rss_mb"]["children"],
-        "app_peak_mb": app["peak_rss_mb"]["parent"],
-        "old_pair_estimate_mb": round(old_pair, 1),
-        "pair_ratio_to_old": round(app["peak_rss_mb"]["total"] / old_pair, 3),
-        "worker_ratio_to_baseline": round(app["peak_rss_mb"]["children"] / b, 3),
-        "time_ratio": round(app["s"] / base["s"], 3)}
-    ends = [r["end"] for r in runs.values()]
-    out["same_end_state"] = all(
-        e["notes"] == ends[0]["notes"] and e["notes_sha256"] == ends[0]["notes_sha256"]
-        and e["index_entries"] == ends[0]["index_entries"] for e in ends)
-    out["saved_index_complete"] = {k: r["end"]["saved_index_live"] == r["end"]["index_entries"]
-                                   for k, r in runs.items()}
+        with done:
+            runs[name] = r
+            print(name, json.dumps({k: v for k, v in r.items() if k != "summary"}), flush=True)
+            shutil.rmtree(home, ignore_errors=True)
+            write(out)                     # a partial run keeps what it measured
+
+    if args.parallel:
+        # peak RSS is per process tree, so side-by-side runs measure it alike; their
+        # times then share the cores and are not compared
+        with ThreadPoolExecutor(len(names)) as pool:
+            for f in [pool.submit(run, n) for n in names]:
+                f.result()
+    else:
+        for name in names:
+            run(name)
+    summarise(out)
     write(out)
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
     if not args.keep:

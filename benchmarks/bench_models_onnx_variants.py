@@ -25,12 +25,19 @@ from another machine. This script measures, on this machine and in one run:
   attention) over the measured seconds, against a peak of cores × GHz × 32 FLOP/cycle
   (two AVX2 FMA units on 8 floats) — when fp32 is near that peak, no fp32 runtime can be
   twice as fast;
+* the same graphs on OpenVINO (``openvino_fp32``, ``openvino_int8``: its CPU plugin,
+  oneDNN's JIT kernels, ``THROUGHPUT`` hint, one request per stream, the app's length
+  batches) when the ``openvino`` package is importable — not a dependency of the app;
+  ``PYTHONPATH=<a folder with openvino>`` for this measurement only;
+* the machine's measured float32 ceiling: numpy's (OpenBLAS) 1024×1024 product in
+  GFLOP/s, beside the nominal peak (a Zen 1 core runs AVX2 as two 128-bit halves, so
+  the nominal figure is twice what it can do);
 * unless ``--no-recall``: evidence recall@10 of the whole search pipeline and of dense
   search alone on both evaluation sets (``bench_recall_quality.py --no-formed``, a child
   process per variant with ``$SECONDME_EMBEDDING_ONNX_DIR`` pointing at it), so a
   variant's quality cost is in points of recall (the issue's bar for int8: ≤ 0.5).
 
-Writes benchmarks/results/models_onnx_variants.json.
+Writes benchmarks/results/models_onnx_variants.json (``--out`` to keep another host's).
 """
 from __future__ import annotations
 
@@ -47,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import cpu  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "models_onnx_variants.json"
 
 
@@ -110,6 +119,56 @@ def peak_flops() -> tuple[float, float]:
     return cores * ghz * 32 * 1e9, ghz
 
 
+def sgemm_gflops() -> float:
+    """What this machine's float32 matrix products really reach (numpy/OpenBLAS)."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(10):
+        a @ a
+    return 10 * 2 * 1024 ** 3 / (time.perf_counter() - t) / 1e9
+
+
+class OpenVinoEmbedder:
+    """The exported graph on OpenVINO's CPU plugin, fed the app's length batches."""
+
+    def __init__(self, folder: Path, tokenizer):
+        import openvino as ov
+
+        self._ov = ov
+        self.model = ov.Core().compile_model(str(folder / "model.onnx"), "CPU",
+                                             {"PERFORMANCE_HINT": "THROUGHPUT"})
+        self.requests = int(self.model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.tok = tokenizer
+
+    def embed(self, texts):
+        import numpy as np
+
+        from secondme.models.onnx_embed import plan_batches
+
+        ids = [e.ids for e in self.tok.encode_batch(list(texts))]
+        lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        queue = self._ov.AsyncInferQueue(self.model, self.requests)
+
+        def done(request, rows):
+            out[rows] = request.get_output_tensor(0).data
+
+        queue.set_callback(done)
+        for rows in plan_batches(lengths):
+            width = int(lengths[rows].max())
+            input_ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(input_ids)
+            for j, r in enumerate(rows):
+                input_ids[j, :lengths[r]] = ids[r]
+                mask[j, :lengths[r]] = 1
+            queue.start_async({"input_ids": input_ids, "attention_mask": mask}, rows)
+        queue.wait_all()
+        return out
+
+
 def recall_with(folder: Path | None, work: Path) -> dict:
     out = work / f"recall-{folder.name if folder else 'default'}.json"
     env = dict(os.environ)
@@ -128,6 +187,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-recall", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
     import numpy as np
@@ -147,6 +207,12 @@ def main() -> None:
         embedders = {name: OnnxEmbedder(folder) for name, folder in variants.items()}
         tok = embedders["fp32"]._tokenizer
         lengths = [len(e.ids) for e in tok.encode_batch(texts)]
+        try:
+            import openvino  # noqa: F401
+            embedders["openvino_fp32"] = OpenVinoEmbedder(variants["fp32"], tok)
+            embedders["openvino_int8"] = OpenVinoEmbedder(variants["int8_per_channel"], tok)
+        except ImportError:
+            pass
 
         def run_st():
             return st.encode(texts, batch_size=32, normalize_embeddings=True,
@@ -173,7 +239,9 @@ def main() -> None:
             "benchmark": "models_onnx_variants", "texts": len(texts),
             "tokens": int(sum(lengths)), "mean_tokens": round(float(np.mean(lengths)), 1),
             "cpus": os.cpu_count(), "ghz": round(ghz, 2),
-            "peak_gflops_avx2": round(peak / 1e9, 1), "gflop_needed": round(need / 1e9, 1),
+            "cpu": cpu(), "peak_gflops_avx2": round(peak / 1e9, 1),
+            "numpy_sgemm_gflops": round(sgemm_gflops(), 1),
+            "gflop_needed": round(need / 1e9, 1),
             "variants": {},
         }
         for n in sides:
@@ -201,7 +269,7 @@ def main() -> None:
     result["load_average"] = {"start": [round(x, 2) for x in load_start],
                               "end": [round(x, 2) for x in os.getloadavg()]}
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 
