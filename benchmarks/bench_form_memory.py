@@ -49,6 +49,7 @@ from bench_scale_1m import PeakRSS, generate, run_cli  # noqa: E402
 from machine import cpu, git_head  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "form_memory.json"
+PARTIAL = ROOT / "benchmarks" / "results" / "form_memory_partial.json"
 
 # the baseline: formation with the loaded index held throughout
 BASELINE = r"""
@@ -128,6 +129,54 @@ def write(out: dict) -> None:
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
 
 
+def vm_hwm_mb(pid: int) -> float:
+    """The kernel's own record of a process's peak resident memory (MB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def snapshot(work: Path) -> dict:
+    """Peak RSS so far (VmHWM) of the formations still running in ``work`` and how far
+    each has got: for a run too long for the session, a partial record (a lower bound
+    of each peak; the index a baseline holds is held from its start)."""
+    import sqlite3
+
+    import psutil
+
+    total = sqlite3.connect(f"file:{work / 'template' / 'secondme.db'}?mode=ro", uri=True
+                            ).execute("select count(*) from messages").fetchone()[0]
+    out: dict = {"messages": total, "runs": {}}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        for name in ("baseline", "command", "app_and_worker"):
+            if str(work / name) not in cmd:
+                continue
+            db = sqlite3.connect(f"file:{work / name / 'secondme.db'}?mode=ro", uri=True)
+            formed = db.execute("select count(*) from formed_items").fetchone()[0]
+            notes = db.execute("select count(*) from notes").fetchone()[0]
+            kids = proc.children(recursive=True)
+            out["runs"][name] = {
+                "peak_rss_so_far_mb": vm_hwm_mb(proc.pid),
+                "children_peak_rss_so_far_mb": [vm_hwm_mb(k.pid) for k in kids],
+                "running_s": round(time.time() - proc.create_time()),
+                "stopped": proc.status() == psutil.STATUS_STOPPED,
+                "items_formed": formed, "share_formed": round(formed / total, 3),
+                "notes": notes}
+    base = out["runs"].get("baseline")
+    cmd, app = out["runs"].get("command"), out["runs"].get("app_and_worker")
+    if base and cmd:
+        cmd["ratio_to_baseline_so_far"] = round(
+            cmd["peak_rss_so_far_mb"] / base["peak_rss_so_far_mb"], 3)
+    if base and app and app["children_peak_rss_so_far_mb"]:
+        # the parent is the app (it holds the index); the worker is what formation costs
+        worker = max(app["children_peak_rss_so_far_mb"])
+        app["worker_ratio_to_baseline_so_far"] = round(worker / base["peak_rss_so_far_mb"], 3)
+    out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return out
+
+
 def summarise(out: dict) -> None:
     """The ratios to the baseline from the runs ``out`` holds (all or some of them)."""
     runs = out["runs"]
@@ -164,11 +213,19 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
     ap.add_argument("--runs", default="baseline,command,app_and_worker")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="peak RSS so far of the formations running in --keep DIR "
+                         "(results/form_memory_partial.json)")
     ap.add_argument("--summarise", action="store_true",
                     help="only recompute the ratios of the recorded results (a partial run)")
     ap.add_argument("--parallel", action="store_true",
                     help="form the copies side by side (peak RSS only; times not compared)")
     args = ap.parse_args()
+    if args.snapshot:
+        got = snapshot(args.keep)
+        PARTIAL.write_text(json.dumps(got, indent=2) + "\n")
+        print(json.dumps(got, indent=1))
+        return
     if args.summarise:
         out = json.loads(RESULTS.read_text())
         summarise(out)
