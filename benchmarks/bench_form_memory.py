@@ -165,14 +165,18 @@ def snapshot(work: Path) -> dict:
                 "items_formed": formed, "share_formed": round(formed / total, 3),
                 "notes": notes}
     base = out["runs"].get("baseline")
+    b = base["peak_rss_so_far_mb"] if base else None
+    if base is None and RESULTS.exists():       # the baseline finished: its recorded peak
+        done = json.loads(RESULTS.read_text()).get("runs", {}).get("baseline")
+        if done:
+            b = out["baseline_finished_peak_mb"] = done["peak_rss_mb"]["total"]
     cmd, app = out["runs"].get("command"), out["runs"].get("app_and_worker")
-    if base and cmd:
-        cmd["ratio_to_baseline_so_far"] = round(
-            cmd["peak_rss_so_far_mb"] / base["peak_rss_so_far_mb"], 3)
-    if base and app and app["children_peak_rss_so_far_mb"]:
+    if b and cmd:
+        cmd["ratio_to_baseline_so_far"] = round(cmd["peak_rss_so_far_mb"] / b, 3)
+    if b and app and app["children_peak_rss_so_far_mb"]:
         # the parent is the app (it holds the index); the worker is what formation costs
         worker = max(app["children_peak_rss_so_far_mb"])
-        app["worker_ratio_to_baseline_so_far"] = round(worker / base["peak_rss_so_far_mb"], 3)
+        app["worker_ratio_to_baseline_so_far"] = round(worker / b, 3)
     out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return out
 
