@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_scale_1m import PeakRSS, generate, run_cli  # noqa: E402
+from bench_scale_1m import generate, run_cli, run_python  # noqa: E402
 from machine import cpu, git_head  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "form_memory.json"
@@ -74,29 +73,16 @@ print(json.dumps(summary))
 """
 
 
-def tree_rss(pid: int):
-    """Peak RSS of a process, of its children and of both together (``stop()``: MB)."""
-    rss = PeakRSS(pid)
-
-    def stop() -> dict:
-        total = rss.stop()
-        return {"parent": round(rss.peak_parent, 1), "children": round(rss.peak_children, 1),
-                "total": total}
-    return stop
+def measured(r: dict) -> dict:
+    """Time and peak RSS (the process, its children, both together) of a run_python record."""
+    return {"s": r["s"], "peak_rss_mb": {"parent": r["peak_parent_mb"],
+                                         "children": r["peak_children_mb"],
+                                         "total": r["peak_rss_mb"]}}
 
 
 def run_script(script: str, home: Path) -> dict:
-    t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-c", script, str(home)], cwd=str(ROOT),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stop = tree_rss(p.pid)
-    out, err = p.communicate()
-    dt = time.perf_counter() - t0
-    peak = stop()
-    if p.returncode != 0:
-        raise RuntimeError(f"the driver failed ({p.returncode}): {err[-1500:]}")
-    return {"s": round(dt, 2), "peak_rss_mb": peak,
-            "summary": json.loads(out.strip().splitlines()[-1])}
+    r = run_python(["-c", script, str(home)], "the driver")
+    return measured(r) | {"summary": json.loads(r["stdout"].strip().splitlines()[-1])}
 
 
 def end_state(home: Path) -> dict:
@@ -265,16 +251,10 @@ def main() -> None:
         home = work / name
         load0 = os.getloadavg()[0]
         if name == "command":
-            t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, "-m", "secondme", "--home", str(home),
-                                  "notes", "form", "--json"], cwd=str(ROOT),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            stop = tree_rss(p.pid)
-            stdout, err = p.communicate()
-            r = {"s": round(time.perf_counter() - t0, 2), "peak_rss_mb": stop()}
-            if p.returncode != 0:
-                raise RuntimeError(f"notes form failed: {err[-1500:]}")
-            r["summary"] = json.loads(stdout[stdout.index("{"):])
+            got = run_python(["-m", "secondme", "--home", str(home), "notes", "form", "--json"],
+                             "notes form")
+            r = measured(got)
+            r["summary"] = json.loads(got["stdout"][got["stdout"].index("{"):])
         else:
             r = run_script(BASELINE if name == "baseline" else APP_AND_WORKER, home)
         r["end"] = end_state(home)

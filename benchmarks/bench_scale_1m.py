@@ -200,21 +200,28 @@ class PeakRSS:
         return round(self.peak, 1)
 
 
-def run_cli(args: list[str], env: dict | None = None) -> dict:
-    """Run ``python -m secondme ARGS``; wall seconds and peak RSS (with when it happened
-    and a per-minute trace)."""
+def run_python(argv: list[str], what: str, env: dict | None = None) -> dict:
+    """Run ``python ARGV`` from the repository; wall seconds, peak RSS of the process and
+    its children together (with when it happened, a per-minute trace, and each side's own
+    peak) and the end of its stdout. Raises RuntimeError naming ``what`` if it fails."""
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "secondme", *args], cwd=str(ROOT),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env or dict(os.environ))
+    p = subprocess.Popen([sys.executable, *argv], cwd=str(ROOT), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env or dict(os.environ))
     rss = PeakRSS(p.pid)
     out, err = p.communicate()
     dt = time.perf_counter() - t0
     peak = rss.stop()
     if p.returncode != 0:
-        raise RuntimeError(f"secondme {args[:3]} failed ({p.returncode}): {err[-1500:]}")
+        raise RuntimeError(f"{what} failed ({p.returncode}): {err[-1500:]}")
     return {"s": round(dt, 2), "peak_rss_mb": peak, "peak_at_s": round(rss.peak_at, 1),
+            "peak_parent_mb": round(rss.peak_parent, 1),
+            "peak_children_mb": round(rss.peak_children, 1),
             "rss_trace": rss.trace, "stdout": out[-500:]}
+
+
+def run_cli(args: list[str], env: dict | None = None) -> dict:
+    """Run ``python -m secondme ARGS`` (see :func:`run_python`)."""
+    return run_python(["-m", "secondme", *args], f"secondme {args[:3]}", env)
 
 
 def floor_seconds(files: list[Path], tmp: Path) -> float:
@@ -639,16 +646,9 @@ print(json.dumps({"items": rep.items, "embedded": getattr(rep, "embedded", None)
 
 def stage_standin_embed(home: Path, out: dict) -> None:
     """Fill the 1M store's message index with stand-in vectors (see the module doc)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-c", STANDIN, str(home)], cwd=str(ROOT),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    rss = PeakRSS(p.pid)
-    stdout, err = p.communicate()
-    peak = rss.stop()
-    if p.returncode != 0:
-        raise RuntimeError(f"the stand-in indexing failed: {err[-1500:]}")
-    out["standin_embed"] = {"code": git_head(), "seconds": round(time.perf_counter() - t0, 1),
-                            "peak_rss_mb": peak, "said": stdout.strip()[-300:],
+    r = run_python(["-c", STANDIN, str(home)], "the stand-in indexing")
+    out["standin_embed"] = {"code": git_head(), "seconds": r["s"],
+                            "peak_rss_mb": r["peak_rss_mb"], "said": r["stdout"].strip()[-300:],
                             "note": "stand-in message vectors (word sums), written by the "
                                     "app's indexing path; not an embedding figure"}
 
