@@ -555,20 +555,98 @@ out.write_text(json.dumps({"latencies_ms": lat, "errors": errors, "peak_rss_mb":
 """
 
 
-def _with_search_probe(home: Path, work: Path, args: list[str]) -> tuple[dict, dict]:
+class Watch:
+    """While a long stage runs: every 2 s the resident memory of this process's children
+    (the command, the search probe: told apart by their command lines) and every
+    ``every`` s a snapshot handed to ``write`` — elapsed time, the share of messages
+    formed, each process's memory now and its peak so far — so that a run stopped before
+    the end (a session over, a host too slow) still leaves what it measured."""
+
+    def __init__(self, home: Path, write, every: float = 60.0):
+        self.db, self.write, self.every = home / "secondme.db", write, every
+        self.t0 = time.perf_counter()
+        self.peak = {"command": 0.0, "probe": 0.0, "together": 0.0}
+        self.trace: list[dict] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _formed(self) -> float | None:
+        import sqlite3
+
+        try:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                done, total = conn.execute(
+                    "select (select count(*) from formed_items where item_kind = 'message'),"
+                    " (select count(*) from messages)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
+        return round(done / total, 4) if total else None
+
+    def _now(self) -> dict:
+        import psutil
+
+        mb = {"command": 0.0, "probe": 0.0}
+        for kid in psutil.Process().children():
+            try:
+                rss = kid.memory_info().rss + sum(
+                    k.memory_info().rss for k in kid.children(recursive=True))
+                # the probe is ``python -c PROBE``, the command ``python -m secondme``
+                who = "probe" if kid.cmdline()[1:2] == ["-c"] else "command"
+                mb[who] += rss / 2**20
+            except psutil.Error:
+                pass
+        mb["together"] = mb["command"] + mb["probe"]
+        return mb
+
+    def _run(self) -> None:
+        next_write = self.every
+        while not self._stop.wait(2.0):
+            now = self._now()
+            for k, v in now.items():
+                self.peak[k] = max(self.peak[k], v)
+            t = time.perf_counter() - self.t0
+            if t >= next_write:
+                next_write = t + self.every
+                self.trace.append({"s": round(t), "formed": self._formed(),
+                                   **{k: round(v) for k, v in now.items()}})
+                self.write(self.snapshot())
+
+    def snapshot(self) -> dict:
+        return {"elapsed_s": round(time.perf_counter() - self.t0),
+                "formed": self.trace[-1]["formed"] if self.trace else None,
+                "peak_so_far_mb": {k: round(v, 1) for k, v in self.peak.items()},
+                "trace": self.trace,
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._t.join()
+        return self.snapshot()
+
+
+def _with_search_probe(home: Path, work: Path, args: list[str],
+                       watch=None, every: float = 60.0) -> tuple[dict, dict]:
     """Run ``secondme ARGS`` while another process searches ``home`` every 2 s (a person
-    using the app meanwhile); the command's time and peak RSS, and the searches'."""
+    using the app meanwhile); the command's time and peak RSS, and the searches'.
+    ``watch``: a callable writing a :class:`Watch` snapshot meanwhile."""
     stop, res = work / "probe.stop", work / "probe.json"
     stop.unlink(missing_ok=True)
     res.unlink(missing_ok=True)
     probe = subprocess.Popen([sys.executable, "-c", PROBE, str(home), str(stop), str(res),
                               json.dumps(QUERIES)], cwd=str(ROOT), stderr=subprocess.PIPE,
                              text=True)
+    watcher = Watch(home, watch, every) if watch else None
     try:
         r = run_cli(args)
     finally:
         stop.touch()
         _, err = probe.communicate(timeout=600)
+        if watcher:
+            r["watch"] = watcher.stop()
     if probe.returncode != 0:
         raise RuntimeError(f"the search probe failed: {err[-1500:]}")
     got = json.loads(res.read_text())
@@ -653,12 +731,22 @@ def stage_standin_embed(home: Path, out: dict) -> None:
                                     "app's indexing path; not an embedding figure"}
 
 
-def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False) -> None:
+def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
+                    write=None, every: float = 60.0) -> None:
     """``secondme notes form`` over the whole 1M store (after ``fullembed`` or
-    ``standinembed``), for real, with a search every 2 s meanwhile."""
+    ``standinembed``), for real, with a search every 2 s meanwhile. ``write`` saves the
+    results file: meanwhile ``full_form_partial`` holds a snapshot a minute (Watch)."""
     load0 = os.getloadavg()[0]
+
+    def partial(snap: dict) -> None:
+        out["full_form_partial"] = {"code": git_head(), **snap,
+                                    "note": "a run still going (or stopped): figures so far"}
+        if write:
+            write()
+
     r, during = _with_search_probe(home, work, ["--home", str(home), "notes", "form",
-                                                "--json"])
+                                                "--json"], watch=partial, every=every)
+    out.pop("full_form_partial", None)
     try:
         summary = json.loads(r["stdout"][r["stdout"].index("{"):])
     except ValueError:
@@ -675,7 +763,8 @@ def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False) ->
                         else None,
                         "estimate_forming_only_s": out.get("form", {}).get(
                             "estimated_1m_forming_only_s"),
-                        "search_meanwhile": during, "target_s": 3 * 3600,
+                        "search_meanwhile": during, "watched": r.get("watch"),
+                        "target_s": 3 * 3600,
                         "load_before": load0, "load_after": os.getloadavg()[0]}
 
 
@@ -686,22 +775,30 @@ def main() -> None:
     ap.add_argument("--form-sample", type=int, default=3000)
     ap.add_argument("--keep", type=Path, default=None, help="work dir to keep and reuse")
     ap.add_argument("--stages", default="gen,import,search,open,embed,form")
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help="results file (another host's figures need not replace these)")
+    ap.add_argument("--watch-every", type=float, default=60.0,
+                    help="seconds between snapshots of a full formation")
     args = ap.parse_args()
     stages = set(args.stages.split(","))
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-1m-"))
     work.mkdir(parents=True, exist_ok=True)
     home = work / "home"
-    out = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.keep else {}
+    results = args.out
+    out = json.loads(results.read_text()) if results.exists() and args.keep else {}
     out.update({"benchmark": "scale_1m", "messages": args.messages, "cpus": os.cpu_count(),
                 "cpu": cpu()})
+
+    def write() -> None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(out, indent=2) + "\n")
 
     def save(stage: str) -> None:
         out.setdefault("stages_done", [])
         if stage not in out["stages_done"]:
             out["stages_done"].append(stage)
         out["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+        write()
         print(stage, json.dumps(out.get(stage, {}))[:600], flush=True)
 
     files = generate(work / "export", args.messages)
@@ -734,7 +831,10 @@ def main() -> None:
         stage_standin_embed(home, out)
         save("standin_embed")
     if "fullform" in stages:
-        stage_full_form(home, work, out, standin="standinembed" in stages)
+        # stand-in vectors: this run's standin stage, or a kept store's earlier one
+        stage_full_form(home, work, out, standin="standinembed" in stages or (
+            "standin_embed" in out and "fullembed" not in stages), write=write,
+            every=args.watch_every)
         save("full_form")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
