@@ -557,15 +557,18 @@ out.write_text(json.dumps({"latencies_ms": lat, "errors": errors, "peak_rss_mb":
 
 class Watch:
     """While a long stage runs: every 2 s the resident memory of this process's children
-    (the command, the search probe: told apart by their command lines) and every
-    ``every`` s a snapshot handed to ``write`` — elapsed time, the share of messages
-    formed, each process's memory now and its peak so far — so that a run stopped before
-    the end (a session over, a host too slow) still leaves what it measured."""
+    and every ``every`` s a snapshot handed to ``write`` — elapsed time, the share of
+    messages formed, each process's memory now and its peak so far — so that a run
+    stopped before the end (a session over, a host too slow) still leaves what it
+    measured. The processes, told apart by their command lines: ``command`` (``python -m
+    secondme …``), ``script`` (a ``python -c`` child: the search probe, or the app-shaped
+    driver holding the index) and ``worker`` (any child of theirs: the app's worker)."""
 
-    def __init__(self, home: Path, write, every: float = 60.0):
+    def __init__(self, home: Path, write, every: float = 60.0, script: str = "probe"):
         self.db, self.write, self.every = home / "secondme.db", write, every
+        self.script = script
         self.t0 = time.perf_counter()
-        self.peak = {"command": 0.0, "probe": 0.0, "together": 0.0}
+        self.peak = {"command": 0.0, script: 0.0, "worker": 0.0, "together": 0.0}
         self.trace: list[dict] = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -589,17 +592,16 @@ class Watch:
     def _now(self) -> dict:
         import psutil
 
-        mb = {"command": 0.0, "probe": 0.0}
+        mb = {"command": 0.0, self.script: 0.0, "worker": 0.0}
         for kid in psutil.Process().children():
             try:
-                rss = kid.memory_info().rss + sum(
-                    k.memory_info().rss for k in kid.children(recursive=True))
-                # the probe is ``python -c PROBE``, the command ``python -m secondme``
-                who = "probe" if kid.cmdline()[1:2] == ["-c"] else "command"
-                mb[who] += rss / 2**20
+                who = self.script if kid.cmdline()[1:2] == ["-c"] else "command"
+                mb[who] += kid.memory_info().rss / 2**20
+                mb["worker"] += sum(k.memory_info().rss
+                                    for k in kid.children(recursive=True)) / 2**20
             except psutil.Error:
                 pass
-        mb["together"] = mb["command"] + mb["probe"]
+        mb["together"] = sum(mb.values())
         return mb
 
     def _run(self) -> None:
@@ -628,6 +630,47 @@ class Watch:
         return self.snapshot()
 
 
+# The desktop app's shape at 1M: this process holds the loaded index and searches every
+# 2 s (a person using the app) while formation runs in the app's worker process, whose
+# new vectors it catches up with (``run_in_worker_process``, as the window's jobs run).
+APP_FORM = r"""
+import json, resource, sys, threading, time
+from pathlib import Path
+from secondme.service import SecondMe
+home, queries, out = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
+sm = SecondMe(home)
+sm.open_vectors()
+sm.search("warm up", k=10)
+got = {}
+def job():
+    got["summary"] = sm.run_in_worker_process("run_job", name="extract")
+t = threading.Thread(target=job)
+t.start()
+lat, errors, i = [], [], 0
+while t.is_alive():
+    t0 = time.perf_counter()
+    try:
+        sm.search(queries[i % len(queries)], k=10)
+        lat.append((time.perf_counter() - t0) * 1000)
+    except Exception as e:  # a search that fails while the job runs is the finding
+        errors.append(f"{type(e).__name__}: {e}"[:200])
+    i += 1
+    t.join(2.0)
+sm.close()
+out.write_text(json.dumps({
+    "summary": got.get("summary"), "latencies_ms": lat, "errors": errors,
+    "app_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _latencies(lat: list[float], errors: list[str]) -> dict:
+    q = (statistics.quantiles(lat, n=20, method="inclusive") if len(lat) >= 2
+         else [float("nan")] * 19)
+    return {"searches": len(lat), "errors": errors[:5], "n_errors": len(errors),
+            "p50_ms": round(statistics.median(lat), 1) if lat else None,
+            "p95_ms": round(q[18], 1), "max_ms": round(max(lat), 1) if lat else None}
+
+
 def _with_search_probe(home: Path, work: Path, args: list[str],
                        watch=None, every: float = 60.0) -> tuple[dict, dict]:
     """Run ``secondme ARGS`` while another process searches ``home`` every 2 s (a person
@@ -650,14 +693,8 @@ def _with_search_probe(home: Path, work: Path, args: list[str],
     if probe.returncode != 0:
         raise RuntimeError(f"the search probe failed: {err[-1500:]}")
     got = json.loads(res.read_text())
-    lat = got["latencies_ms"]
-    q = (statistics.quantiles(lat, n=20, method="inclusive") if len(lat) >= 2
-         else [float("nan")] * 19)
-    return r, {"searches": len(lat), "errors": got["errors"][:5],
-               "n_errors": len(got["errors"]),
-               "p50_ms": round(statistics.median(lat), 1) if lat else None,
-               "p95_ms": round(q[18], 1), "max_ms": round(max(lat), 1) if lat else None,
-               "searching_process_peak_rss_mb": round(got["peak_rss_mb"], 1)}
+    return r, _latencies(got["latencies_ms"], got["errors"]) | {
+        "searching_process_peak_rss_mb": round(got["peak_rss_mb"], 1)}
 
 
 def _keep_previous(out: dict, key: str) -> None:
@@ -732,28 +769,47 @@ def stage_standin_embed(home: Path, out: dict) -> None:
 
 
 def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
-                    write=None, every: float = 60.0) -> None:
-    """``secondme notes form`` over the whole 1M store (after ``fullembed`` or
-    ``standinembed``), for real, with a search every 2 s meanwhile. ``write`` saves the
-    results file: meanwhile ``full_form_partial`` holds a snapshot a minute (Watch)."""
+                    write=None, every: float = 60.0, shape: str = "app") -> None:
+    """Formation over the whole 1M store (after ``fullembed`` or ``standinembed``), for
+    real, with a search every 2 s meanwhile. ``shape``: ``app`` — the desktop app's way
+    (:data:`APP_FORM`: a process holding the index searches while the app's worker
+    process forms); ``command`` — ``secondme notes form`` beside a search probe.
+    ``write`` saves the results file: meanwhile ``full_form_partial`` holds a snapshot a
+    minute (:class:`Watch`)."""
     load0 = os.getloadavg()[0]
 
     def partial(snap: dict) -> None:
-        out["full_form_partial"] = {"code": git_head(), **snap,
+        out["full_form_partial"] = {"code": git_head(), "shape": shape, **snap,
                                     "note": "a run still going (or stopped): figures so far"}
         if write:
             write()
 
-    r, during = _with_search_probe(home, work, ["--home", str(home), "notes", "form",
-                                                "--json"], watch=partial, every=every)
+    if shape == "app":
+        watcher = Watch(home, partial, every, script="app")
+        try:
+            res = work / "app_form.json"
+            res.unlink(missing_ok=True)
+            r = run_python(["-c", APP_FORM, str(home), json.dumps(QUERIES), str(res)],
+                           "the app-shaped formation")
+        finally:
+            r_watch = watcher.stop()
+        got = json.loads(res.read_text())
+        r["watch"] = r_watch
+        summary = got["summary"]
+        during = _latencies(got["latencies_ms"], got["errors"]) | {
+            "app_peak_rss_mb": round(got["app_peak_rss_mb"], 1),
+            "worker_peak_rss_mb": r["peak_children_mb"]}
+    else:
+        r, during = _with_search_probe(home, work, ["--home", str(home), "notes", "form",
+                                                    "--json"], watch=partial, every=every)
+        try:
+            summary = json.loads(r["stdout"][r["stdout"].index("{"):])
+        except ValueError:
+            summary = r["stdout"][-300:]
     out.pop("full_form_partial", None)
-    try:
-        summary = json.loads(r["stdout"][r["stdout"].index("{"):])
-    except ValueError:
-        summary = r["stdout"][-300:]
     embedded = None if standin else out.get("full_embed", {}).get("seconds")
     _keep_previous(out, "full_form")
-    out["full_form"] = {"code": git_head(),
+    out["full_form"] = {"code": git_head(), "shape": shape,
                         "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
                         "peak_at_s": r["peak_at_s"], "rss_trace_s_mb": r["rss_trace"],
                         "summary": summary,
@@ -777,6 +833,9 @@ def main() -> None:
     ap.add_argument("--stages", default="gen,import,search,open,embed,form")
     ap.add_argument("--out", type=Path, default=RESULTS,
                     help="results file (another host's figures need not replace these)")
+    ap.add_argument("--form-as", choices=("app", "command"), default="app",
+                    help="fullform the app's way (worker process beside the index holder) "
+                         "or as `secondme notes form` beside a search probe")
     ap.add_argument("--watch-every", type=float, default=60.0,
                     help="seconds between snapshots of a full formation")
     args = ap.parse_args()
@@ -834,7 +893,7 @@ def main() -> None:
         # stand-in vectors: this run's standin stage, or a kept store's earlier one
         stage_full_form(home, work, out, standin="standinembed" in stages or (
             "standin_embed" in out and "fullembed" not in stages), write=write,
-            every=args.watch_every)
+            every=args.watch_every, shape=args.form_as)
         save("full_form")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
