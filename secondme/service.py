@@ -282,12 +282,14 @@ class _Core:
 
     # -- indexing ----------------------------------------------------------------------
     def index_pending(self, progress: Optional[ProgressFn] = None,
-                      cancel: Optional[CancelToken] = None):
-        """Embed everything not yet in the vector index. Returns an IndexReport."""
+                      cancel: Optional[CancelToken] = None, into=None):
+        """Embed everything not yet in the vector index. Returns an IndexReport.
+        ``into``: where the vectors go (default :meth:`vectors_to_write`)."""
         from .indexing import index_pending
 
         embedder = self.load_embedder(progress)
-        rep = index_pending(self.store, embedder, self.vectors_to_write(progress, cancel),
+        rep = index_pending(self.store, embedder,
+                            into if into is not None else self.vectors_to_write(progress, cancel),
                             progress=progress, cancel=cancel)
         if rep.items:
             self.hooks.emit("index_did_change", items=rep.items)

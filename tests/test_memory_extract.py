@@ -335,9 +335,45 @@ def test_a_command_forms_with_the_index_out_of_memory(sm, tmp_path, monkeypatch,
         assert seen["held"] is loaded and seen["vindex"] is loaded
     vindex = sm._vectors
     assert vindex is not None and len(vindex) == 5 + 4        # caught up with formation
+    _the_notes_vectors_are_searchable(sm, vindex)
+
+
+def _the_notes_vectors_are_searchable(sm, vindex):
     note = sm.list_notes(query="pottery")[0]
     label, blob = sm.store.conn.execute(
         "select v.vec, e.vector from vector_items v join embeddings e on e.content_hash = "
         "v.content_hash where v.kind = 'note' and v.item_id = ?", [note.id]).fetchone()
     hits = dict(vindex.search(np.frombuffer(blob, dtype="<f4"), 9))
     assert hits[label] < 1e-4        # the note's own vector, in the index
+
+
+def test_a_command_indexes_new_items_without_loading_the_index(sm, tmp_path, monkeypatch):
+    # `notes form` on a store with items not indexed yet: their vectors go to the
+    # database with formation's (at 1M messages, loading the index for them first took
+    # the command to 917 MB before it formed anything); the index is loaded once, after
+    # formation, caught up with both, and saved complete
+    import secondme.memory.extract as extract
+    from secondme.store.vectors import VectorIndex
+
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    sm.index_pending()
+    sm.release_vectors()
+    sm.import_paths([write_chat(tmp_path / "d.json", {"c2": [
+        ("Anna", ts(14, 10), "My cousin Ines moved to Porto last week."),
+        ("Ben", ts(14, 10, 1), "Porto is lovely in spring.")]})])
+    events = []
+    real_open, real_form = VectorIndex.open.__func__, extract.form_memories
+    monkeypatch.setattr(VectorIndex, "open", classmethod(
+        lambda cls, *a, **kw: events.append("load") or real_open(cls, *a, **kw)))
+    monkeypatch.setattr(extract, "form_memories",
+                        lambda *a, **kw: events.append("form") or real_form(*a, **kw))
+    sm.vector_role = "batch"
+    rep = sm.run_extract()
+    assert events == ["form", "load"]
+    vindex = sm._vectors
+    assert rep["added"] >= 5     # the four notes of c1 and Ines's
+    assert len(vindex) == sm.store.conn.execute(
+        "select count(distinct vec) from vector_items").fetchone()[0] == 5 + 2 + rep["added"]
+    saved = json.loads((sm.home / "vectors" / "index.json").read_text())
+    assert saved["count"] - saved["deleted"] == len(vindex)
+    _the_notes_vectors_are_searchable(sm, vindex)
