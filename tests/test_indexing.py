@@ -317,3 +317,29 @@ def test_a_search_does_not_wait_for_a_save_to_checksum_and_rename(tmp_path, stor
     monkeypatch.setattr(vectors, "_file_sha256", real)
     again = open_index(tmp_path, store, emb)
     assert again.status == "loaded" and len(again) == len(vi) == 50
+
+
+def test_an_opened_index_has_room_for_an_eighth_more_and_grows_by_as_much(tmp_path, store):
+    # hnswlib fills a lock per slot of its capacity at once: opening with room for twice
+    # the count held ~36 MB at 1M messages for slots most runs never use
+    from secondme.store.vectors import capacity_for
+
+    emb = HashEmbedder()
+    vi = open_index(tmp_path, store, emb)
+    add_messages(store, [f"message number {i} about the lake" for i in range(3000)])
+    index_pending(store, emb, vi)
+    vi.save()
+    vi2 = open_index(tmp_path, store, emb)
+    assert vi2.status == "loaded"
+    assert vi2._index.get_max_elements() == capacity_for(3000) == 3000 + 1024
+    assert capacity_for(800_000) == 900_000
+    later = add_messages(store, [f"later message {i} on the ferry" for i in range(1500)])
+    index_pending(store, emb, vi2)
+    assert len(vi2) == 4500
+    assert vi2._index.get_max_elements() == capacity_for(4500) == 4500 + 1024
+    label, blob = store.conn.execute(
+        "select v.vec, e.vector from vector_items v join embeddings e on e.content_hash = "
+        "v.content_hash where v.kind = 'message' and v.item_id = ?", [later[-1]]).fetchone()
+    # found after the growth (the hash embedder gives many texts this very vector)
+    assert vi2.search(np.frombuffer(blob, dtype="<f4"), 10)[0][1] < 1e-4
+    assert label in set(vi2._index.get_ids_list())

@@ -40,7 +40,7 @@ from ..store.crypto import (
     staged_path,
 )
 from ..store.db import Connector, Store
-from ..store.vectors import INDEX_FILE, META_FILE, VectorIndex
+from ..store.vectors import INDEX_FILE, META_FILE, VectorIndex, capacity_for
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def read_index_plain(home: Path, vectors: Optional[VectorIndex],
 
         meta = json.loads((Path(home) / VECTOR_DIR / META_FILE).read_text())
         index = hnswlib.Index(space="cosine", dim=int(meta["dim"]))
-        index.load_index(str(path), max_elements=max(1024, int(meta["count"]) * 2))
+        index.load_index(str(path), max_elements=capacity_for(int(meta["count"])))
         return pickle.dumps(index, protocol=5)
     except Exception as e:  # an unreadable index is rebuilt from the database later
         log.warning("vector index unreadable while re-keying (%s); it will be rebuilt", e)
