@@ -487,9 +487,11 @@ def load(store) -> Optional[KeywordIndex]:
     if not path.exists():
         return None
     try:
-        data = (store.file_cipher.read_file(path, "keyword index")
-                if store.file_cipher is not None else path.read_bytes())
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        # a plain file is read member by member: reading it whole first held the file
+        # and its arrays at once (at 1M messages ~120 MB more at the app's peak)
+        source = (io.BytesIO(store.file_cipher.read_file(path, "keyword index"))
+                  if store.file_cipher is not None else path)
+        with np.load(source, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
             if meta.get("format") != FORMAT:
                 return None
