@@ -777,9 +777,10 @@ def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
     ``write`` saves the results file: meanwhile ``full_form_partial`` holds a snapshot a
     minute (:class:`Watch`)."""
     load0 = os.getloadavg()[0]
+    head = git_head()    # the code the run started with (the tree may move on meanwhile)
 
     def partial(snap: dict) -> None:
-        out["full_form_partial"] = {"code": git_head(), "shape": shape, **snap,
+        out["full_form_partial"] = {"code": head, "shape": shape, **snap,
                                     "note": "a run still going (or stopped): figures so far"}
         if write:
             write()
@@ -809,7 +810,7 @@ def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
     out.pop("full_form_partial", None)
     embedded = None if standin else out.get("full_embed", {}).get("seconds")
     _keep_previous(out, "full_form")
-    out["full_form"] = {"code": git_head(), "shape": shape,
+    out["full_form"] = {"code": head, "shape": shape,
                         "seconds": r["s"], "peak_rss_mb": r["peak_rss_mb"],
                         "peak_at_s": r["peak_at_s"], "rss_trace_s_mb": r["rss_trace"],
                         "summary": summary,
