@@ -531,7 +531,21 @@ def stage_form(home: Path, work: Path, sample: int, out: dict) -> None:
                            "sample's own embedding per message (no 1M duplicates)"}
 
 
-PROBE = r"""
+# one timed search, as both search-while-forming scripts below run it
+SEARCH_ONCE = r"""
+import time
+
+
+def search_once(sm, query, lat, errors):
+    t = time.perf_counter()
+    try:
+        sm.search(query, k=10)
+        lat.append((time.perf_counter() - t) * 1000)
+    except Exception as e:  # a search that fails while the job runs is the finding
+        errors.append(f"{type(e).__name__}: {e}"[:200])
+"""
+
+PROBE = SEARCH_ONCE + r"""
 import json, sys, time
 from pathlib import Path
 from secondme.service import SecondMe
@@ -541,12 +555,7 @@ lat, errors, i = [], [], 0
 with SecondMe(home) as sm:
     sm.search("warm up", k=10)
     while not stop.exists():
-        t = time.perf_counter()
-        try:
-            sm.search(queries[i % len(queries)], k=10)
-            lat.append((time.perf_counter() - t) * 1000)
-        except Exception as e:  # a search that fails while the job runs is the finding
-            errors.append(f"{type(e).__name__}: {e}"[:200])
+        search_once(sm, queries[i % len(queries)], lat, errors)
         i += 1
         time.sleep(2.0)
 import resource
@@ -633,7 +642,7 @@ class Watch:
 # The desktop app's shape at 1M: this process holds the loaded index and searches every
 # 2 s (a person using the app) while formation runs in the app's worker process, whose
 # new vectors it catches up with (``run_in_worker_process``, as the window's jobs run).
-APP_FORM = r"""
+APP_FORM = SEARCH_ONCE + r"""
 import json, resource, sys, threading, time
 from pathlib import Path
 from secondme.service import SecondMe
@@ -648,12 +657,7 @@ t = threading.Thread(target=job)
 t.start()
 lat, errors, i = [], [], 0
 while t.is_alive():
-    t0 = time.perf_counter()
-    try:
-        sm.search(queries[i % len(queries)], k=10)
-        lat.append((time.perf_counter() - t0) * 1000)
-    except Exception as e:  # a search that fails while the job runs is the finding
-        errors.append(f"{type(e).__name__}: {e}"[:200])
+    search_once(sm, queries[i % len(queries)], lat, errors)
     i += 1
     t.join(2.0)
 sm.close()
