@@ -162,7 +162,15 @@ def main() -> None:
     ap.add_argument("--llm", action="store_true", help="also run the embedded model (slow)")
     ap.add_argument("--real-embedder", action="store_true", help="use all-MiniLM-L6-v2")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--note-vectors", choices=("text", "enriched"), default="text",
+                    help="what notes are embedded from: their text (the app's way) or "
+                         "text | keywords | context (before; bench_memory_note_vectors.py)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
+    if args.note_vectors == "enriched":
+        import secondme.indexing
+
+        secondme.indexing.NOTE_VECTOR_PARTS = secondme.indexing.NOTE_VECTOR_ENRICHED
     if args.real_embedder:
         from secondme.models.embed import SentenceTransformerEmbedder
 
@@ -173,8 +181,8 @@ def main() -> None:
     results = {"machine": platform.platform(), "embedder": "all-MiniLM-L6-v2" if
                args.real_embedder else "hash-64",
                "rule": "content-token F1 >= 0.3 and a shared source message, one-to-one"}
-    if RESULTS.exists() and set(args.half) != set(HALVES):
-        results = {**json.loads(RESULTS.read_text()), **results}
+    if args.out.exists() and set(args.half) != set(HALVES):
+        results = {**json.loads(args.out.read_text()), **results}
     for half in args.half:
         files = labelled_files(LABELLED / half)
         n_facts = sum(len(json.loads(p.read_text())["facts"]) for p in files)
@@ -206,9 +214,9 @@ def main() -> None:
 
             res["embedded-llm"] = run("embedded-llm", files, embedded, emb, args.verbose)
         results[half] = res
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,14 @@ def main() -> None:
     ap.add_argument("--no-formed", action="store_true",
                     help="skip forming memories (the full_formed variant)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/recall_quality.json")
+    ap.add_argument("--note-vectors", choices=("text", "enriched"), default="text",
+                    help="what notes are embedded from: their text (the app's way) or "
+                         "text | keywords | context (before; bench_memory_note_vectors.py)")
     args = ap.parse_args()
+    if args.note_vectors == "enriched":
+        import secondme.indexing
+
+        secondme.indexing.NOTE_VECTOR_PARTS = secondme.indexing.NOTE_VECTOR_ENRICHED
     paths = args.dataset or [str(ROOT / "tests/fixtures/recall/dataset.json"),
                              str(ROOT / "tests/fixtures/recall/answers/answers.json")]
     names = [str(Path(p).relative_to(ROOT)) if Path(p).is_relative_to(ROOT) else p

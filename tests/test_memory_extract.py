@@ -377,3 +377,34 @@ def test_a_command_indexes_new_items_without_loading_the_index(sm, tmp_path, mon
     saved = json.loads((sm.home / "vectors" / "index.json").read_text())
     assert saved["count"] - saved["deleted"] == len(vindex)
     _the_notes_vectors_are_searchable(sm, vindex)
+
+
+def test_a_note_is_embedded_from_its_text_alone_and_a_fact_said_again_is_not_embedded_again(
+        sm, tmp_path, monkeypatch):
+    # issue 14: "text | keywords | context" doubled the tokens formation embeds (most of
+    # its time) and bought no recall; the keywords and context stay on the note
+    from secondme.models.embed import content_hash
+
+    embedded = []
+    real_embed = type(sm.embedder).embed
+    monkeypatch.setattr(type(sm.embedder), "embed",
+                        lambda self, texts: embedded.extend(texts) or real_embed(self, texts))
+    sm.import_paths([write_chat(tmp_path / "c.json", SESSIONS)])
+    rep = sm.run_extract()
+    rows = sm.store.conn.execute(
+        "select n.text, n.keywords, n.context, v.content_hash from notes n join vector_items "
+        "v on v.kind = 'note' and v.item_id = n.id order by n.id").fetchall()
+    assert len(rows) == 4 and all(kw and ctx for _t, kw, ctx, _h in rows)
+    assert [h for *_x, h in rows] == [content_hash(t) for t, *_x in rows]
+    notes = [t for t, *_x in rows]
+    assert sorted(set(notes) & set(embedded)) == sorted(notes)
+    assert rep["vectors_embedded"] == 4 and rep["vectors_reused"] == 0
+    # Anna says it again, in another chat: the fact's vector is the stored one
+    del embedded[:]
+    sm.import_paths([write_chat(tmp_path / "d.json", {"c2": [
+        ("Anna", ts(10, 9, 1), "I moved to Berlin last month."),
+        ("Anna", ts(10, 9, 2), "I moved to Berlin last month, did I tell you?")]})])
+    again = sm.run_extract()
+    assert again["vectors_reused"] >= 1
+    assert "Anna moved to Berlin in April 2023." not in embedded
+    assert again["vectors_embedded"] == len({t for t in embedded if "Anna:" not in t})

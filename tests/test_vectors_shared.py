@@ -90,19 +90,25 @@ def test_another_process_sharing_an_entry_is_not_a_difference(tmp_path, store): 
     assert len(here) == 3 and here.status != "rebuilt: out of step with the database"
 
 
-def test_a_store_indexed_one_entry_per_item_is_migrated_and_its_index_rebuilt(tmp_path):
-    """Before m516 every item had its own entry: the migration points items with one
-    text at the first one's label, and the old index file is rebuilt from the stored
-    vectors (nothing embedded again)."""
-    db = tmp_path / "db.sqlite"
+def _store_before(db, migration: str) -> sqlite3.Connection:
+    """A database at ``db`` with every migration before ``migration`` applied."""
     old = sqlite3.connect(db, isolation_level=None)
     old.execute("create table migrations (name text primary key, applied_at text not null)")
-    upto = [n for n, _f in migrations.MIGRATIONS].index("m516_one_vector_per_text")
+    upto = [n for n, _f in migrations.MIGRATIONS].index(migration)
     for name, fn in migrations.MIGRATIONS[:upto]:
         old.execute("begin")
         fn(old)
         old.execute("insert into migrations values (?, 'then')", [name])
         old.execute("commit")
+    return old
+
+
+def test_a_store_indexed_one_entry_per_item_is_migrated_and_its_index_rebuilt(tmp_path):
+    """Before m516 every item had its own entry: the migration points items with one
+    text at the first one's label, and the old index file is rebuilt from the stored
+    vectors (nothing embedded again)."""
+    db = tmp_path / "db.sqlite"
+    old = _store_before(db, "m516_one_vector_per_text")
     emb = HashEmbedder()
     texts = ["Anna: ok", "Anna: see you", "Anna: ok", "Anna: ok"]
     vecs = emb.embed(texts)
@@ -188,3 +194,58 @@ def test_a_search_while_the_index_is_rebuilt_answers_by_keywords_at_once(sm, tmp
     trace = SearchTrace()
     assert sm.search("blue flowerpot", k=5, trace=trace) and trace.dense == ""
     assert trace.dense_sims
+
+
+def test_notes_embedded_with_their_keywords_and_context_are_embedded_again_from_their_text(
+        tmp_path):
+    """m517: a note's vector is made of its text alone now; the vectors of "text |
+    keywords | context" leave the store and the index, and indexing embeds the notes
+    again. A message's vector stays, even one sharing nothing with the notes."""
+    from secondme.indexing import NOTE_VECTOR_ENRICHED, count_pending
+
+    db = tmp_path / "db.sqlite"
+    old = _store_before(db, "m517_note_vectors_of_their_text")
+    emb = HashEmbedder()
+    conv = old.execute("insert into conversations (format, external_id) values ('t', 'c')"
+                       ).lastrowid
+    message = "Anna: I moved to Berlin"
+    old.execute("insert into messages (id, conversation_id, external_id, position, speaker, "
+                "text, content_hash) values (1, ?, 'm1', 1, 'Anna', 'I moved to Berlin', ?)",
+                [conv, content_hash(message)])
+    note = ("Anna moved to Berlin in April 2023.", "berlin moved",
+            "Chat between Anna and Ben, 10 May 2023")
+    old.execute("insert into notes (id, text, keywords, context, created_at, updated_at) "
+                "values (1, ?, ?, ?, 'then', 'then')", list(note))
+    enriched = " | ".join(note)
+    assert set(NOTE_VECTOR_ENRICHED) == {"text", "keywords", "context"}
+    vecs = emb.embed([message, enriched])
+    for label, (kind, item, text), v in zip((1, 2), (("message", 1, message),
+                                                     ("note", 1, enriched)), vecs):
+        old.execute("insert into embeddings values (?, ?, ?)",
+                    [content_hash(text), emb.model_id, np.asarray(v, "<f4").tobytes()])
+        old.execute("insert into vector_items (label, kind, item_id, content_hash, vec) "
+                    "values (?, ?, ?, ?, ?)", [label, kind, item, content_hash(text), label])
+    old.close()
+    saved = VectorIndex(tmp_path / "vectors", emb.model_id, emb.dim)
+    saved.add([1, 2], np.vstack(vecs))
+    saved.save()
+
+    migrated = Store.open(db)
+    try:
+        conn = migrated.conn
+        assert conn.execute("select kind, item_id from vector_items").fetchall() == [
+            ("message", 1)]
+        assert [r[0] for r in conn.execute("select content_hash from embeddings")] == [
+            content_hash(message)]
+        vi = VectorIndex.open(tmp_path / "vectors", emb.model_id, emb.dim, migrated)
+        vi.sync()
+        assert len(vi) == 1 and [lb for lb, _d in vi.search(vecs[1], 2)] == [1]
+        assert count_pending(migrated) == 1
+        assert index_pending(migrated, emb, vi).items == 1
+        (h,) = conn.execute("select content_hash from vector_items where kind = 'note'"
+                            ).fetchone()
+        assert h == content_hash(note[0])
+        label, dist = vi.search(emb.embed([note[0]])[0], 1)[0]
+        assert label != 2 and dist < 1e-4
+    finally:
+        migrated.close()

@@ -30,7 +30,7 @@ import numpy as np
 from ..api import Settings
 from ..errors import Cancelled, ModelError
 from ..hooks import Hooks
-from ..indexing import note_text, write_vectors
+from ..indexing import note_text, stored_vectors, write_vectors
 from ..models.embed import Embedder, content_hash
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
@@ -88,7 +88,7 @@ class _Pending:
     keywords: str
     tags: str
     context: str
-    enriched: str
+    vector_text: str
     vector: Optional[np.ndarray] = None
     candidates: list[Candidate] = field(default_factory=list)
     neighbours: list[tuple[int, float]] = field(default_factory=list)
@@ -313,8 +313,9 @@ class Former:
         return where
 
     def enrich(self, window: Window, facts: list[Fact], *, embed: bool = True) -> list[_Pending]:
-        """Keywords (rarest first), tags (type + topics), context; embedded in one batch
-        unless ``embed`` is False (the caller then batches several windows: :meth:`embed`)."""
+        """Keywords (rarest first), tags (type + topics), context; the fact's text
+        (:func:`note_text`) embedded in one batch unless ``embed`` is False (the caller
+        then batches several windows: :meth:`embed`)."""
         docs = [set(content_tokens(it.text)) for it in window.items]
         df = Counter(t for d in docs for t in d)
         out = []
@@ -328,20 +329,28 @@ class Former:
             ctx = self._context(window, f)
             kws = " ".join(kw)
             out.append(_Pending(fact=f, keywords=kws, tags=" ".join(tags), context=ctx,
-                                enriched=note_text(f.text, kws, ctx)))
+                                vector_text=note_text(f.text, kws, ctx)))
         if embed:
             self.embed(out)
         return out
 
     def embed(self, pending: list[_Pending]) -> None:
-        """Embed the enriched texts of ``pending`` in one model call (identical texts once)."""
+        """Embed the texts of ``pending``'s vectors in one model call: identical texts
+        once, and a text this model embedded before (a fact said again) not at all."""
         todo = [p for p in pending if p.vector is None]
         if not todo:
             return
-        texts = list(dict.fromkeys(p.enriched for p in todo))
-        vecs = dict(zip(texts, self.embedder.embed(texts)))
+        texts = list(dict.fromkeys(p.vector_text for p in todo))
+        known = stored_vectors(self.conn, self.embedder.model_id,
+                               [content_hash(t) for t in texts])
+        vecs = {t: known[content_hash(t)] for t in texts if content_hash(t) in known}
+        new = [t for t in texts if t not in vecs]
+        if new:
+            vecs.update(zip(new, self.embedder.embed(new)))
+        self.stats["vectors_reused"] += len(texts) - len(new)
+        self.stats["vectors_embedded"] += len(new)
         for p in todo:
-            p.vector = np.asarray(vecs[p.enriched], dtype=np.float32)
+            p.vector = np.asarray(vecs[p.vector_text], dtype=np.float32)
 
     def prepare(self, window: Window, result: ExtractResult) -> list[_Pending]:
         """Deduplicate and enrich a window's facts, without embedding them yet."""
@@ -531,7 +540,7 @@ class Former:
                           valid_from=row["valid_from"] or f.valid_from)
             N.add_mentions(conn, d.target, ent_ids)
             self._forget_vector(conn, d.target)
-            new_vectors.append((d.target, content_hash(p.enriched), p.vector))
+            new_vectors.append((d.target, content_hash(p.vector_text), p.vector))
             self.words.added(f.text)
             counts["refined"] += 1
             self.changed.append(d.target)
@@ -552,7 +561,7 @@ class Former:
                             origin="extract", confidence=f.confidence, slot=f.slot,
                             entity_ids=ent_ids)
         p.note_id = nid
-        new_vectors.append((nid, content_hash(p.enriched), p.vector))
+        new_vectors.append((nid, content_hash(p.vector_text), p.vector))
         self.words.added(f.text)
         counts["added"] += 1
         self.changed.append(nid)
@@ -644,7 +653,8 @@ def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor
 
     Uses ``settings.session_gap_minutes``, ``me_name`` and ``me_aliases``. Returns a
     summary dict: windows, items, facts, added, merged, refined, invalidated, rejected,
-    links, extractor, tokens, fallback_windows, quarantined. A window that fails is
+    links, extractor, tokens, fallback_windows, quarantined, vectors_embedded,
+    vectors_reused (texts this model had embedded before). A window that fails is
     quarantined with its problem (:mod:`.quarantine`) and the run goes on with the next
     one. Raises Cancelled (between windows; every finished window is kept) and lets a
     model that cannot be used (ModelError) propagate: no window is at fault then.
@@ -693,6 +703,8 @@ def form_memories(store: Store, extractor: DeterministicExtractor | LLMExtractor
         if done != min(start + group, total):     # windows set aside count as done too
             done = min(start + group, total)
             report(progress, "forming memories", done, total)
+    summary["vectors_embedded"] = former.stats["vectors_embedded"]
+    summary["vectors_reused"] = former.stats["vectors_reused"]   # facts said before
     return summary
 
 

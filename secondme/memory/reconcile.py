@@ -50,7 +50,7 @@ class Candidate:
     slot: Optional[tuple[str, str, str]] = None
     user_edited: bool = False
     kind: str = "fact"
-    similarity: float = 0.0      # cosine similarity of the enriched texts (0 if unknown)
+    similarity: float = 0.0      # cosine similarity of the two vectors (0 if unknown)
 
 
 @dataclass

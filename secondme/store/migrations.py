@@ -582,6 +582,27 @@ CREATE INDEX note_sources_source_note ON note_sources(source_note_id);
 """)
 
 
+# -- m517: a note's vector is embedded from its text alone (issue 14) ----------------
+def m517_note_vectors_of_their_text(conn: sqlite3.Connection) -> None:
+    """Notes were embedded from "text | keywords | context"; now from their text alone
+    (``indexing.NOTE_VECTOR_PARTS``: the same recall for half the tokens). Their vector
+    entries go, so that the indexing job embeds every note again, with its progress (a
+    minute per ~5,000 notes on a slow 2-core machine; keyword search meanwhile finds them
+    as before), and an open vector index scrubs the old entries when it next syncs
+    (``vector_state.generation`` moves with every delete). Stored vectors that no item
+    uses any more (the old texts') go too; a message or chunk's vector stays.
+    """
+    run_sql(conn, """
+CREATE TEMP TABLE _m517_hashes AS
+  SELECT DISTINCT content_hash FROM vector_items WHERE kind = 'note';
+DELETE FROM vector_items WHERE kind = 'note';
+DELETE FROM embeddings WHERE content_hash IN (SELECT content_hash FROM _m517_hashes)
+  AND NOT EXISTS (SELECT 1 FROM vector_items v
+                  WHERE v.content_hash = embeddings.content_hash);
+DROP TABLE _m517_hashes;
+""")
+
+
 #: Every migration, in the order it runs. Append new ones at the end (see the module doc).
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_initial", m001_initial),
@@ -592,4 +613,5 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m403_vector_labels_never_reused", m403_vector_labels_never_reused),
     ("m515_formation_quarantine", m515_formation_quarantine),
     ("m516_one_vector_per_text", m516_one_vector_per_text),
+    ("m517_note_vectors_of_their_text", m517_note_vectors_of_their_text),
 ]
