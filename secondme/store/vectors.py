@@ -186,9 +186,13 @@ class _OutOfStep(Exception):
 # an index entry (``vec``) and its vector; ``group by v.vec`` gives each entry once
 _ROWS_SQL = ("select v.vec, e.vector from vector_items v join embeddings e "
              "on e.content_hash = v.content_hash and e.model_id = ? ")
-# the layout of the index file: 2 = one entry per distinct text (migration m516); a file
-# without it has one entry per item and is rebuilt when opened
-LAYOUT = 2
+# the layout of the index file: 2 = one entry per distinct text (migration m516); 3 =
+# notes embedded from their text alone (m517). An older file is rebuilt when opened, from
+# the stored vectors (nothing is embedded again): without a layout it has one entry per
+# item; a layout-2 file holds the slots of every note's old vector, which hnswlib keeps
+# until a rebuild (~140 MB at 1M messages)
+LAYOUT = 3
+_REBUILT_FOR = {2: "notes embedded from their text now"}
 
 
 def _generation(conn) -> Optional[int]:
@@ -267,7 +271,7 @@ class VectorIndex:
                 if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
                     reason = "model changed"
                 elif meta.get("layout") != LAYOUT:
-                    reason = "one entry per text now"
+                    reason = _REBUILT_FOR.get(meta.get("layout"), "one entry per text now")
                 else:
                     cipher = store.file_cipher
                     if meta.get("sha256") and _file_sha256(bin_path) != meta["sha256"]:
