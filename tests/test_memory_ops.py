@@ -80,6 +80,22 @@ def test_edit_records_history_reembeds_and_undo_restores(formed):
         sm.edit_note(nid, text="   ")
 
 
+def test_a_note_keeps_its_vector_when_only_its_tags_or_context_change(formed):
+    # a note's vector is of its text alone (issue 14): nothing to embed again
+    sm = formed
+    nid = ids_by_text(sm)["Anna moved to Berlin in April 2023."]
+
+    def vectors():
+        return sm.store.conn.execute("select count(*) from vector_items where kind = "
+                                     "'note' and item_id = ?", [nid]).fetchone()[0]
+
+    assert vectors() == 1
+    n = sm.edit_note(nid, tags="home", context="Anna's move, as she told Ben")
+    assert n.context == "Anna's move, as she told Ben" and vectors() == 1
+    sm.edit_note(nid, text="Anna moved to Berlin in spring 2023.")
+    assert vectors() == 0
+
+
 def test_only_the_latest_change_can_be_undone(formed):
     sm = formed
     nid = next(iter(ids_by_text(sm).values()))

@@ -28,7 +28,7 @@ from ..api import (
     QuarantinedWindow,
 )
 from ..errors import Cancelled, InvalidInput, NotFound
-from ..indexing import forget_items
+from ..indexing import forget_items, note_text
 from ..progress import CancelToken, ProgressFn, check
 from . import graph as G
 from . import notes as N
@@ -297,7 +297,9 @@ class MemoryOps:
                   context: Optional[str] = None) -> Note:
         """Change a note's text, tags or context as the person. Marks it user-edited (later
         extraction never overwrites it), records the old version, and drops its vector so
-        that the next indexing embeds the new text. Raises NotFound / InvalidInput."""
+        that the next indexing embeds the new text (not for tags or context alone: a
+        note's vector is of its text, :data:`~secondme.indexing.NOTE_VECTOR_PARTS`).
+        Raises NotFound / InvalidInput."""
         if text is not None and not text.strip():
             raise InvalidInput("a note's text cannot be empty; delete the note instead")
         with self.store.write() as db:
@@ -314,9 +316,10 @@ class MemoryOps:
                 changes["context"] = " ".join(context.split())
             if len(changes) == 1 and row["user_edited"]:
                 return _note(row)
+            embedded = note_text(row["text"], row["keywords"], row["context"])
             N.update_note(conn, id, "edit", "user", **changes)
             row = N.note_row(conn, id)
-        if any(k in changes for k in ("text", "context")):
+        if note_text(row["text"], row["keywords"], row["context"]) != embedded:
             self._forget_vectors([id])
         self._changed([id], "edit")
         return _note(row)
