@@ -362,14 +362,13 @@ class Former:
         todo = [p for p in pending if p.vector is None]
         if not todo:
             return
-        texts = list(dict.fromkeys(p.vector_text for p in todo))
-        known = stored_vectors(self.conn, self.embedder.model_id,
-                               [content_hash(t) for t in texts])
-        vecs = {t: known[content_hash(t)] for t in texts if content_hash(t) in known}
-        new = [t for t in texts if t not in vecs]
+        hashes = {t: content_hash(t) for t in dict.fromkeys(p.vector_text for p in todo)}
+        known = stored_vectors(self.conn, self.embedder.model_id, list(hashes.values()))
+        vecs = {t: known[h] for t, h in hashes.items() if h in known}
+        new = [t for t in hashes if t not in vecs]
         if new:
             vecs.update(zip(new, self.embedder.embed(new)))
-        self.stats["vectors_reused"] += len(texts) - len(new)
+        self.stats["vectors_reused"] += len(hashes) - len(new)
         self.stats["vectors_embedded"] += len(new)
         for p in todo:
             p.vector = np.asarray(vecs[p.vector_text], dtype=np.float32)
