@@ -267,50 +267,67 @@ def _dense(conn, vectors: VectorIndex, query_vector: Callable[[], np.ndarray], l
 def _ppr(conn, seeds: dict[int, float], limit: int = 20, alpha: float = 0.5,
          max_nodes: int = 400, iters: int = 25) -> list[int]:
     """Notes ranked by personalised PageRank over ``links`` restarting at ``seeds``
-    (note id → weight), seeds excluded. Explores at most two hops, ``max_nodes`` notes."""
+    (note id → weight), seeds excluded. Explores at most two hops, expanding at most
+    ``max_nodes`` notes a hop; a link counts once per pair of notes (its greatest weight,
+    at least 0.05), in both directions.
+
+    The iterations run on arrays: on a formed 1M store the two hops reach ~5,000 notes
+    and, as dicts, 25 iterations took 130-220 ms of every search (p95 1 s on 2 cores)."""
     if not seeds:
         return []
-    adj: dict[int, dict[int, float]] = defaultdict(dict)
-    frontier = set(seeds)
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    wgt: list[np.ndarray] = []
+    frontier = list(seeds)
     seen = set(seeds)
     for _ in range(2):
         if not frontier or len(seen) >= max_nodes:
             break
-        ids = list(frontier)[:max_nodes]
+        ids = frontier[:max_nodes]
         q = ",".join("?" * len(ids))
         rows = conn.execute(
             f"select src_id, dst_id, weight from links where src_id in ({q}) "
             f"union all select src_id, dst_id, weight from links where dst_id in ({q})",
             ids + ids).fetchall()
-        nxt = set()
-        for a, b, wgt in rows:
-            wgt = max(float(wgt or 1.0), 0.05)
-            adj[a][b] = max(adj[a].get(b, 0.0), wgt)
-            adj[b][a] = max(adj[b].get(a, 0.0), wgt)
-            for n in (a, b):
-                if n not in seen:
-                    seen.add(n)
-                    nxt.add(n)
-        frontier = nxt
-    if not adj:
+        if not rows:
+            break
+        arr = np.array([(a, b, 1.0 if w is None else w) for a, b, w in rows],
+                       dtype=np.float64).reshape(-1, 3)
+        src.append(arr[:, 0].astype(np.int64))
+        dst.append(arr[:, 1].astype(np.int64))
+        wgt.append(arr[:, 2])
+        # the notes first reached this hop, in the order the rows name them
+        ends = np.stack([src[-1], dst[-1]], axis=1).ravel()
+        _, first = np.unique(ends, return_index=True)
+        frontier = [n for n in ends[np.sort(first)].tolist() if n not in seen]
+        seen.update(frontier)
+    if not src:
         return []
-    nodes = list(seen)
+    a, b, w = np.concatenate(src), np.concatenate(dst), np.concatenate(wgt)
+    w = np.maximum(np.where(w == 0, 1.0, w), 0.05)     # as `float(w or 1.0)`
+    nodes, idx = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = idx[:len(a)], idx[len(a):]
+    # both directions; one edge per ordered pair, its greatest weight
+    u, v, w = np.concatenate([ia, ib]), np.concatenate([ib, ia]), np.concatenate([w, w])
+    n = len(nodes)
+    pair = u * n + v
+    order = np.lexsort((-w, pair))
+    keep = order[np.r_[True, pair[order][1:] != pair[order][:-1]]]
+    u, v, w = u[keep], v[keep], w[keep]
+    share = w / np.bincount(u, weights=w, minlength=n)[u]
+    pos = np.searchsorted(nodes, np.fromiter(seeds, dtype=np.int64, count=len(seeds)))
+    p = np.zeros(n)
     total = sum(seeds.values()) or 1.0
-    p = {n: seeds.get(n, 0.0) / total for n in nodes}
-    r = dict(p)
+    for s_pos, s_id in zip(pos.tolist(), seeds):
+        if s_pos < n and nodes[s_pos] == s_id:
+            p[s_pos] = seeds[s_id] / total
+    r = p.copy()
     for _ in range(iters):
-        nr = {n: alpha * p[n] for n in nodes}
-        for a, nb in adj.items():
-            s = sum(nb.values())
-            if s <= 0:
-                continue
-            share = (1 - alpha) * r.get(a, 0.0) / s
-            for b, wgt in nb.items():
-                nr[b] = nr.get(b, 0.0) + share * wgt
-        r = nr
-    ranked = sorted((n for n in nodes if n not in seeds and r.get(n, 0) > 0),
-                    key=lambda n: -r[n])
-    return ranked[:limit]
+        r = alpha * p + (1 - alpha) * np.bincount(v, weights=r[u] * share, minlength=n)
+    is_seed = np.isin(nodes, np.fromiter(seeds, dtype=np.int64, count=len(seeds)))
+    cand = np.flatnonzero((r > 0) & ~is_seed)
+    best = cand[np.lexsort((nodes[cand], -r[cand]))][:limit]
+    return nodes[best].tolist()
 
 
 # -- the search ------------------------------------------------------------------------
