@@ -35,11 +35,11 @@ def cpu() -> dict:
     return info
 
 
-def git_head() -> str | None:
+def git_head(root=None) -> str | None:
     """The commit the benchmark ran (with ``+dirty`` when the tree has changes), so a
-    record says which code it measured."""
+    record says which code it measured; ``root``: another checkout's."""
     import subprocess
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                               capture_output=True, text=True, check=True).stdout.strip()

@@ -50,10 +50,15 @@ EF_SEARCH = 96
 # How long a search may spend adding what other processes indexed before it searches.
 # Catching up costs ~0.7 ms a vector at 1M; with a process indexing at ~850 vectors/s,
 # a search every 2 s that caught up everything took 1.7 s (p50) — the rest now goes to
-# a background thread.
-SEARCH_SYNC_BUDGET_S = 0.05
-# vectors added per step of a catch-up (the index lock is held for one step)
+# a background thread. (The app's worker runs are caught up every 10 s anyway.)
+SEARCH_SYNC_BUDGET_S = 0.02
+# vectors read per step of a catch-up
 SYNC_BATCH = 256
+# vectors added per step of a search's own catch-up, and per hold of the index lock by
+# any catch-up: at 1M an insertion takes ~0.7 ms on a slow 2-core machine, so a step of
+# 256 held searches for ~180 ms (dense stage p95 188 ms while memories formed) and a
+# search's budget was only looked at after one
+ADD_STEP = 32
 # The least time between two comparisons of every label by the background thread. While
 # another process forms memories it removes note vectors all the time, and each
 # comparison at 1M costs seconds of CPU: back to back they would take a core from the app.
@@ -204,6 +209,16 @@ def _generation(conn) -> Optional[int]:
     return None if row is None else int(row[0])
 
 
+def _last_removal(conn) -> Optional[int]:
+    """The id of the last ``vector_removals`` row (0 when none; None on a database
+    without the log)."""
+    try:
+        return int(conn.execute("select coalesce(max(id), 0) from vector_removals"
+                                ).fetchone()[0])
+    except Exception:  # noqa: BLE001 - an old database mid-migration
+        return None
+
+
 def _batches(rows, n: int):
     part = []
     for r in rows:
@@ -245,6 +260,7 @@ class VectorIndex:
         self.store = None     # the Store it mirrors (see open and sync)
         self.generation = -1  # the vector_state generation this index reflects
         self.max_label = 0    # the highest label ever added here
+        self.removals_seen = -1   # the last vector_removals id applied (-1: unknown)
         self.dropped = 0      # items the last rebuild found no vector for (re-embedded
         #                       by the next extract job, which opening requests)
 
@@ -286,6 +302,7 @@ class VectorIndex:
                     idx._index = index
                     idx.deleted = int(meta.get("deleted", 0))
                     idx.generation = int(meta.get("generation", -1))
+                    idx.removals_seen = int(meta.get("removals_seen", -1))
                     idx.max_label = max(index.get_ids_list(), default=0)
                     idx.status = "loaded"
             except Exception as e:  # a damaged file is rebuilt, never fatal
@@ -294,7 +311,7 @@ class VectorIndex:
         if not reason:
             # another process may have indexed or removed items since the file was saved
             try:
-                if idx.sync(store, progress=progress, cancel=cancel):
+                if idx.sync(store, progress=progress, cancel=cancel, verify=True):
                     idx.status = "caught up"
             except _OutOfStep:
                 reason = "out of step with the database"
@@ -305,16 +322,19 @@ class VectorIndex:
 
     def sync(self, store=None, progress: Optional[ProgressFn] = None,
              cancel: Optional[CancelToken] = None,
-             budget_s: Optional[float] = None) -> int:
+             budget_s: Optional[float] = None, verify: bool = False) -> int:
         """Catch up with ``vector_items``: add the vectors other processes (or other code
         paths of this one) indexed since this index last looked, scrub those they removed.
 
         Cheap when nothing changed (one read of ``vector_state.generation``); otherwise
-        reads the labels added since, and compares the whole label sets only when the
-        counts still differ. Returns how many labels were added or removed. Raises
-        _OutOfStep when the index cannot be reconciled (the caller rebuilds it).
-        ``progress`` hears "catching up the vector index" when there is anything to add
-        (after a killed indexing run: thousands of stored vectors, nothing re-embedded).
+        reads the entries added since and the removals logged since
+        (``vector_removals``, migration m518). Only when that log cannot tell (an index
+        file saved before it) or ``verify`` is asked (opening) are the counts compared,
+        and the whole label sets when they differ. Returns how many labels were added or
+        removed. Raises _OutOfStep when the index cannot be reconciled (the caller
+        rebuilds it). ``progress`` hears "catching up the vector index" when there is
+        anything to add (after a killed indexing run: thousands of stored vectors,
+        nothing re-embedded).
 
         ``budget_s``: stop adding after about this long (the index is then still behind
         and the next call goes on), and return at once if another thread is catching up.
@@ -331,18 +351,22 @@ class VectorIndex:
             gen = _generation(conn)
             if gen is None or gen == self.generation:
                 return 0
+            logged = _last_removal(conn)   # read first: later removals are for next time
             deadline = None if budget_s is None else time.monotonic() + budget_s
-            ahead = conn.execute("select count(*) from vector_items where label > ?",
+            ahead = conn.execute("select count(distinct vec) from vector_items where vec > ?",
                                  [self.max_label]).fetchone()[0] if progress else 0
             progress = progress if ahead else None
             changed, last = 0, self.max_label
             report(progress, "catching up the vector index", 0, ahead)
             while True:
                 check(cancel)
-                # new entries only: an item sharing an entry already here adds nothing
-                rows = conn.execute(_ROWS_SQL + "where v.label > ? and v.vec = v.label "
-                                    "order by v.label limit ?",
-                                    [self.model_id, last, SYNC_BATCH]).fetchall()
+                # the entries past the last one here (an item sharing an entry already
+                # here adds nothing; one whose first item is gone still counts)
+                rows = conn.execute(_ROWS_SQL + "where v.vec > ? group by v.vec "
+                                    "order by v.vec limit ?",
+                                    [self.model_id, last,
+                                     SYNC_BATCH if deadline is None else ADD_STEP]
+                                    ).fetchall()
                 if not rows:
                     break
                 last = int(rows[-1][0])
@@ -351,6 +375,14 @@ class VectorIndex:
                 if deadline is not None and time.monotonic() > deadline:
                     self.behind = True    # the generation is not taken yet
                     return changed
+            followed = self._follow_removals(conn)
+            if followed is not None:
+                changed += followed
+                if not verify:
+                    with self._lock:
+                        self.generation = gen
+                        self.behind = False
+                    return changed
             # compared up to the highest label seen: what another process adds
             # meanwhile is for the next call, not a difference to reconcile
             bound = max(last, self.max_label)
@@ -358,7 +390,6 @@ class VectorIndex:
                                     "where vec <= ?", [bound]).fetchone()[0]
             if len(self) != expected:
                 if budget_s is not None:
-                    # entries removed elsewhere (formation refines notes all the time):
                     # comparing every label is for the background thread, not a search
                     self.behind = True
                     return changed
@@ -366,9 +397,33 @@ class VectorIndex:
             with self._lock:
                 self.generation = gen
                 self.behind = False
+                if logged is not None:
+                    self.removals_seen = max(self.removals_seen, logged)
             return changed
         finally:
             self._sync_lock.release()
+
+    def _follow_removals(self, conn) -> Optional[int]:
+        """Scrub the entries removed since this index last looked, from the
+        ``vector_removals`` log; how many were here. None when the log cannot tell: the
+        index does not know where it stands in it (a file saved before the log), or the
+        database has none."""
+        if self.removals_seen < 0:
+            return None
+        try:
+            rows = conn.execute("select id, vec from vector_removals where id > ? "
+                                "order by id", [self.removals_seen]).fetchall()
+        except Exception:  # noqa: BLE001 - an old database mid-migration
+            return None
+        if not rows:
+            return 0
+        with self._lock:
+            gone = [v for _, v in rows if self._delete_live(int(v))]
+            self.removals_seen = int(rows[-1][0])
+            if gone:
+                self.dirty = True
+        self.scrub_deleted(gone)
+        return len(gone)
 
     def catch_up_in_background(self) -> None:
         """Finish catching up on a thread of its own (one at a time; see :meth:`sync`).
@@ -384,8 +439,10 @@ class VectorIndex:
     def _catch_up(self, stop: CancelToken) -> None:
         try:
             # new vectors come in every search's budget anyway; what waits here is the
-            # comparison of every label, at most once per RECONCILE_INTERVAL_S
-            while time.monotonic() < self.reconciled_at + RECONCILE_INTERVAL_S:
+            # comparison of every label (an index that cannot follow the removals log),
+            # at most once per RECONCILE_INTERVAL_S
+            while (self.removals_seen < 0
+                   and time.monotonic() < self.reconciled_at + RECONCILE_INTERVAL_S):
                 check(stop)
                 time.sleep(0.1)
             n = self.sync(cancel=stop)
@@ -413,7 +470,7 @@ class VectorIndex:
 
     def _add_rows(self, rows) -> int:
         n = 0
-        for part in _batches(rows, SYNC_BATCH):
+        for part in _batches(rows, ADD_STEP):
             labels = [r[0] for r in part]
             vecs = np.vstack([blob_to_vector(r[1]) for r in part])
             if vecs.shape[1] != self.dim:
@@ -510,6 +567,7 @@ class VectorIndex:
                 meta = {"model_id": self.model_id, "dim": self.dim,
                         "count": self._index.get_current_count(), "deleted": self.deleted,
                         "generation": self.generation, "max_label": self.max_label,
+                        "removals_seen": self.removals_seen,
                         "M": M, "ef_construction": int(self._index.ef_construction),
                         "layout": LAYOUT}
                 self.dirty = False   # what changes from here on is for the next save
@@ -540,6 +598,7 @@ class VectorIndex:
         with self._lock:
             self.store = self.store or store
             generation = _generation(store.conn)   # read first: later changes sync again
+            logged = _last_removal(store.conn)
             total = store.conn.execute("select count(distinct vec) from vector_items"
                                        ).fetchone()[0]
             index = hnswlib.Index(space="cosine", dim=self.dim)
@@ -574,6 +633,7 @@ class VectorIndex:
             self._index = index
             self.deleted = 0
             self.generation = -1 if generation is None else generation
+            self.removals_seen = -1 if logged is None else logged
             self.max_label = max(last, 0)
         self.save()   # (outside the index lock: saves take the save lock first)
         return done
