@@ -33,10 +33,10 @@ def test_a_budgeted_sync_adds_a_step_and_the_next_call_goes_on(sm):
     v = sm.open_vectors()
     n = 3 * vmod.SYNC_BATCH + 7
     labels, vecs = _other_process_writes(sm, v, n)
-    assert v.sync(sm.store, budget_s=0.0) == vmod.ADD_STEP     # one step, then out of time
-    assert len(v) == vmod.ADD_STEP
+    assert v.sync(sm.store, budget_s=0.0) == vmod.SEARCH_STEP  # one step, then out of time
+    assert len(v) == vmod.SEARCH_STEP
     assert v.generation != vmod._generation(sm.store.conn)     # still behind
-    assert v.sync(sm.store) == n - vmod.ADD_STEP               # no budget: all the rest
+    assert v.sync(sm.store) == n - vmod.SEARCH_STEP            # no budget: all the rest
     assert len(v) == n and v.generation == vmod._generation(sm.store.conn)
     assert v.search(vecs[-1], 1)[0][0] == labels[-1]
     assert v.sync(sm.store, budget_s=0.0) == 0                 # nothing changed since

@@ -51,14 +51,15 @@ EF_SEARCH = 96
 # Catching up costs ~0.7 ms a vector at 1M; with a process indexing at ~850 vectors/s,
 # a search every 2 s that caught up everything took 1.7 s (p50) — the rest now goes to
 # a background thread. (The app's worker runs are caught up every 10 s anyway.)
-SEARCH_SYNC_BUDGET_S = 0.02
+SEARCH_SYNC_BUDGET_S = 0.01
 # vectors read per step of a catch-up
 SYNC_BATCH = 256
-# vectors added per step of a search's own catch-up, and per hold of the index lock by
-# any catch-up: at 1M an insertion takes ~0.7 ms on a slow 2-core machine, so a step of
-# 256 held searches for ~180 ms (dense stage p95 188 ms while memories formed) and a
-# search's budget was only looked at after one
+# vectors added per hold of the index lock by a catch-up: at 1M an insertion takes
+# ~0.7 ms on a slow 2-core machine, so a step of 256 held searches for ~180 ms (dense
+# stage p95 188 ms while memories formed) and a search's budget was only looked at
+# after one; a search's own catch-up adds SEARCH_STEP at a time
 ADD_STEP = 32
+SEARCH_STEP = 8
 # The least time between two comparisons of every label by the background thread. While
 # another process forms memories it removes note vectors all the time, and each
 # comparison at 1M costs seconds of CPU: back to back they would take a core from the app.
@@ -365,7 +366,7 @@ class VectorIndex:
                 rows = conn.execute(_ROWS_SQL + "where v.vec > ? group by v.vec "
                                     "order by v.vec limit ?",
                                     [self.model_id, last,
-                                     SYNC_BATCH if deadline is None else ADD_STEP]
+                                     SYNC_BATCH if deadline is None else SEARCH_STEP]
                                     ).fetchall()
                 if not rows:
                     break
