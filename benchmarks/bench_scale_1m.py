@@ -645,24 +645,33 @@ class Watch:
 APP_FORM = SEARCH_ONCE + r"""
 import json, resource, sys, threading, time
 from pathlib import Path
+from secondme.progress import CancelToken
 from secondme.service import SecondMe
 home, queries, out = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
+stop_after = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 sm = SecondMe(home)
 sm.open_vectors()
 sm.search("warm up", k=10)
-got = {}
+got, token = {}, CancelToken()
 def job():
-    got["summary"] = sm.run_in_worker_process("run_job", name="extract")
+    try:
+        got["summary"] = sm.run_in_worker_process("run_job", name="extract", cancel=token)
+    except Exception as e:   # cancelled (--form-minutes) or failed: said in the results
+        got["stopped"] = f"{type(e).__name__}: {e}"[:300]
 t = threading.Thread(target=job)
+t0 = time.perf_counter()
 t.start()
 lat, errors, i = [], [], 0
 while t.is_alive():
+    if stop_after and time.perf_counter() - t0 > stop_after and not token.cancelled:
+        token.cancel()   # the job stops between two windows; its work so far stays
     search_once(sm, queries[i % len(queries)], lat, errors)
     i += 1
     t.join(2.0)
 sm.close()
 out.write_text(json.dumps({
-    "summary": got.get("summary"), "latencies_ms": lat, "errors": errors,
+    "summary": got.get("summary"), "stopped": got.get("stopped"),
+    "latencies_ms": lat, "errors": errors,
     "app_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -773,13 +782,15 @@ def stage_standin_embed(home: Path, out: dict) -> None:
 
 
 def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
-                    write=None, every: float = 60.0, shape: str = "app") -> None:
+                    write=None, every: float = 60.0, shape: str = "app",
+                    minutes: float = 0.0) -> None:
     """Formation over the whole 1M store (after ``fullembed`` or ``standinembed``), for
     real, with a search every 2 s meanwhile. ``shape``: ``app`` — the desktop app's way
     (:data:`APP_FORM`: a process holding the index searches while the app's worker
     process forms); ``command`` — ``secondme notes form`` beside a search probe.
     ``write`` saves the results file: meanwhile ``full_form_partial`` holds a snapshot a
-    minute (:class:`Watch`)."""
+    minute (:class:`Watch`). ``minutes`` (app shape): cancel the job after that long —
+    a measured first part of a run too long for a session, recorded as stopped."""
     load0 = os.getloadavg()[0]
     head = git_head()    # the code the run started with (the tree may move on meanwhile)
 
@@ -794,13 +805,13 @@ def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
         try:
             res = work / "app_form.json"
             res.unlink(missing_ok=True)
-            r = run_python(["-c", APP_FORM, str(home), json.dumps(QUERIES), str(res)],
-                           "the app-shaped formation")
+            r = run_python(["-c", APP_FORM, str(home), json.dumps(QUERIES), str(res),
+                            str(minutes * 60)], "the app-shaped formation")
         finally:
             r_watch = watcher.stop()
         got = json.loads(res.read_text())
         r["watch"] = r_watch
-        summary = got["summary"]
+        summary = got["summary"] or {"stopped": got.get("stopped")}
         during = _latencies(got["latencies_ms"], got["errors"]) | {
             "app_peak_rss_mb": round(got["app_peak_rss_mb"], 1),
             "worker_peak_rss_mb": r["peak_children_mb"]}
@@ -825,6 +836,7 @@ def stage_full_form(home: Path, work: Path, out: dict, standin: bool = False,
                         "estimate_forming_only_s": out.get("form", {}).get(
                             "estimated_1m_forming_only_s"),
                         "search_meanwhile": during, "watched": r.get("watch"),
+                        "stopped_after_minutes": minutes or None,
                         "target_s": 3 * 3600,
                         "load_before": load0, "load_after": os.getloadavg()[0]}
 
@@ -867,6 +879,9 @@ def main() -> None:
     ap.add_argument("--project", action="store_true",
                     help="only add a projection to the end to a stopped run's "
                          "full_form_partial (the results of --out)")
+    ap.add_argument("--form-minutes", type=float, default=0.0,
+                    help="fullform, app shape: stop the formation after this long "
+                         "(recorded as stopped, with what it measured)")
     ap.add_argument("--watch-every", type=float, default=60.0,
                     help="seconds between snapshots of a full formation")
     args = ap.parse_args()
@@ -931,7 +946,7 @@ def main() -> None:
         # stand-in vectors: this run's standin stage, or a kept store's earlier one
         stage_full_form(home, work, out, standin="standinembed" in stages or (
             "standin_embed" in out and "fullembed" not in stages), write=write,
-            every=args.watch_every, shape=args.form_as)
+            every=args.watch_every, shape=args.form_as, minutes=args.form_minutes)
         save("full_form")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

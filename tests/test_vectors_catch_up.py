@@ -229,3 +229,40 @@ def test_a_catch_up_holds_the_index_lock_for_a_small_step_at_a_time(sm, monkeypa
     monkeypatch.setattr(v, "add", watched)
     assert v.sync(sm.store) == 3 * vmod.SYNC_BATCH
     assert max(held) <= vmod.ADD_STEP and sum(held) == 3 * vmod.SYNC_BATCH
+
+
+def test_an_index_behind_a_pruned_removals_log_compares_every_label(sm, monkeypatch):
+    """Upkeep keeps the last REMOVALS_KEPT rows of the log; an index that had not read
+    the pruned ones cannot follow it and compares every label (still exact)."""
+    from secondme.lifecycle import upkeep
+
+    v = sm.open_vectors()
+    labels, vecs = _other_process_writes(sm, v, 30)
+    v.sync(sm.store)
+    seen = v.removals_seen
+    with sm.store.write() as db:
+        for n in (3, 4, 5, 6):
+            db.conn.execute("delete from vector_items where label = ?", [labels[n]])
+    with sm.store.write() as db:
+        assert vmod.prune_removals(db.conn, 2) == 2
+    left = [r[0] for r in sm.store.conn.execute("select id from vector_removals")]
+    assert len(left) == 2 and min(left) > seen + 1
+    compared = []
+    real = vmod.VectorIndex._reconcile
+    monkeypatch.setattr(vmod.VectorIndex, "_reconcile",
+                        lambda self, *a, **k: compared.append(1) or real(self, *a, **k))
+    assert v.sync(sm.store) == 4 and len(v) == 26 and compared == [1]
+    assert v.removals_seen == max(left)
+    found = [lab for lab, _ in v.search(vecs[4], 5)]
+    assert labels[4] not in found
+    # from here on it follows the log again
+    with sm.store.write() as db:
+        db.conn.execute("delete from vector_items where label = ?", [labels[9]])
+    assert v.sync(sm.store) == 1 and compared == [1] and len(v) == 25
+    # the weekly upkeep prunes it (the notes these vectors stood for do not exist: their
+    # 25 entries go as orphans, and are logged too)
+    monkeypatch.setattr(upkeep, "REMOVALS_KEPT", 2)
+    out = upkeep.compact_vectors(sm.store, v, sm.home / "vectors")
+    assert out["orphans_dropped"] == 25 and len(v) == 0
+    assert out["removals_pruned"] == 3 + 25 - 2
+    assert sm.store.conn.execute("select count(*) from vector_removals").fetchone()[0] == 2

@@ -6,7 +6,9 @@ Steps, each its own short piece of work (cancel is honoured between them):
    (their labels are marked deleted in the index); when deleted slots exceed
    ``COMPACT_RATIO`` (20 %) of the live items, rebuild the hnswlib index from the stored
    embeddings (no text is embedded again). Works on the loaded index of the app, or on
-   the index files when none is loaded (the embedding model is not needed).
+   the index files when none is loaded (the embedding model is not needed). The log of
+   removed entries other processes follow (``vector_removals``) keeps its last
+   ``REMOVALS_KEPT`` rows.
 2. **Full-text search**: ``INSERT INTO x_fts(x_fts) VALUES('optimize')`` for every FTS5
    table (merges b-tree segments; search gets faster after many small imports).
 3. **Integrity**: ``PRAGMA integrity_check``, ``PRAGMA foreign_key_check``, FTS5
@@ -30,11 +32,14 @@ from ..errors import JobError
 from ..indexing import forget_items
 from ..progress import CancelToken, ProgressFn, check, report
 from ..store.db import Store
-from ..store.vectors import META_FILE, VectorIndex
+from ..store.vectors import META_FILE, VectorIndex, prune_removals
 
 log = logging.getLogger(__name__)
 
 COMPACT_RATIO = 0.20
+# rows of the removals log kept (a few days of formation at 1M messages); an index that
+# has not read further back compares every label once instead
+REMOVALS_KEPT = 200_000
 
 _ITEM_TABLES = {"message": "messages", "chunk": "chunks", "note": "notes"}
 
@@ -65,6 +70,8 @@ def compact_vectors(store: Store, vindex: Optional[VectorIndex], vdir: Path,
     for kind, ids in orphans.items():
         if ids:
             out["orphans_dropped"] += forget_items(store, vindex, kind, ids)
+    with store.write() as db:
+        out["removals_pruned"] = prune_removals(db.conn, REMOVALS_KEPT)
     check(cancel)
     if vindex is not None:
         live, deleted = len(vindex), vindex.deleted

@@ -220,6 +220,14 @@ def _last_removal(conn) -> Optional[int]:
         return None
 
 
+def prune_removals(conn, keep: int) -> int:
+    """Delete all but the last ``keep`` (at least 1) rows of the ``vector_removals`` log
+    (inside a write transaction); how many went. An index that had not read them
+    compares every label instead the next time it syncs (``_follow_removals``)."""
+    return conn.execute("delete from vector_removals where id <= "
+                        "(select max(id) from vector_removals) - ?", [max(keep, 1)]).rowcount
+
+
 def _batches(rows, n: int):
     part = []
     for r in rows:
@@ -412,6 +420,9 @@ class VectorIndex:
         if self.removals_seen < 0:
             return None
         try:
+            first = conn.execute("select min(id) from vector_removals").fetchone()[0]
+            if first is not None and first > self.removals_seen + 1:
+                return None      # pruned past this index (prune_removals): not all here
             rows = conn.execute("select id, vec from vector_removals where id > ? "
                                 "order by id", [self.removals_seen]).fetchall()
         except Exception:  # noqa: BLE001 - an old database mid-migration
