@@ -266,6 +266,30 @@ def _write_batch(store: Store, vindex: VectorIndex, model_id: str, kind: str,
                    threads=1)
 
 
+def index_notes_now(store: Store, embedder: Embedder, vindex: VectorIndex,
+                    ids: Iterable[int]) -> int:
+    """Embed and index the notes ``ids`` that have no vector yet (a note the person just
+    wrote or edited: found by meaning at once, not after the next indexing run). A text
+    embedded before reuses its stored vector. Returns how many notes got one."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    rows = store.conn.execute(
+        "select n.id, n.text, n.keywords, n.context from notes n where n.id in "
+        f"({','.join('?' * len(ids))}) and not exists (select 1 from vector_items v "
+        "where v.kind = 'note' and v.item_id = n.id)", ids).fetchall()
+    if not rows:
+        return 0
+    texts = [_item_text("note", r) for r in rows]
+    hashes = [content_hash(t) for t in texts]
+    known = stored_vectors(store.conn, embedder.model_id, hashes)
+    todo = {h: t for h, t in zip(hashes, texts) if h not in known}
+    new = dict(zip(todo, embedder.embed(list(todo.values())))) if todo else {}
+    _write_batch(store, vindex, embedder.model_id, "note", [r[0] for r in rows], hashes,
+                 known, new)
+    return len(rows)
+
+
 def forget_items(store: Store, vindex: Optional[VectorIndex], kind: str,
                  ids: Iterable[int]) -> int:
     """Drop the vectors of items that were deleted or whose text changed.

@@ -62,11 +62,12 @@ def test_edit_records_history_reembeds_and_undo_restores(formed):
     assert n.user_edited and n.version == 2 and n.tags == ["home", "city"]
     assert seen == [([nid], "edit")]
     conn = sm.store.conn
+    # embedded again at once (the model and the index are loaded, as in the app)
     assert conn.execute("select count(*) from vector_items where kind='note' and item_id=?",
-                        [nid]).fetchone()[0] == 0
+                        [nid]).fetchone()[0] == 1
     assert conn.execute("select count(*) from notes_fts where notes_fts match 'kreuzberg'"
                         ).fetchone()[0] == 1
-    sm.index_pending()
+    assert sm.index_pending().items == 0
     assert conn.execute("select count(*) from vector_items where kind='note' and item_id=?",
                         [nid]).fetchone()[0] == 1
     edit = sm.note_history(nid)[-1]
@@ -92,8 +93,45 @@ def test_a_note_keeps_its_vector_when_only_its_tags_or_context_change(formed):
     assert vectors() == 1
     n = sm.edit_note(nid, tags="home", context="Anna's move, as she told Ben")
     assert n.context == "Anna's move, as she told Ben" and vectors() == 1
+    before = sm.store.conn.execute("select content_hash from vector_items where kind = "
+                                   "'note' and item_id = ?", [nid]).fetchone()[0]
     sm.edit_note(nid, text="Anna moved to Berlin in spring 2023.")
-    assert vectors() == 0
+    after = sm.store.conn.execute("select content_hash from vector_items where kind = "
+                                  "'note' and item_id = ?", [nid]).fetchall()
+    assert len(after) == 1 and after[0][0] != before   # the new text's, at once
+
+
+def test_a_note_written_or_edited_is_found_by_meaning_at_once(formed):
+    """Found using the app: an edited note's new words were found by keywords at once
+    but by meaning only after the next indexing run."""
+    from secondme.store.vectors import blob_to_vector
+
+    sm = formed
+    assert sm.embedder_loaded and sm._vectors is not None     # as in the app after use
+    nid = ids_by_text(sm)["Anna moved to Berlin in April 2023."]
+    text = "Anna's flat in Berlin has a balcony full of tomato plants."
+    sm.edit_note(nid, text=text)
+    q = sm.embedder.embed([text])[0]
+    labels = [lab for lab, _ in sm._vectors.search(q, 1)]
+    assert labels and sm.store.conn.execute(
+        "select item_id from vector_items where vec = ? and kind = 'note'",
+        labels).fetchone()[0] == nid
+    made = sm.create_note("Ben's sister Carla teaches violin in Leipzig.")
+    row = sm.store.conn.execute(
+        "select e.vector from vector_items v join embeddings e on e.content_hash = "
+        "v.content_hash where v.kind = 'note' and v.item_id = ?", [made.id]).fetchone()
+    assert row is not None and len(blob_to_vector(row[0])) == sm._vectors.dim
+
+
+def test_an_edit_never_loads_the_model_or_the_index_for_itself(home):
+    from secondme.service import SecondMe
+
+    with SecondMe(home) as sm:        # the bundled model, loaded lazily
+        n = sm.create_note("Dana bakes sourdough on Sundays.")
+        sm.edit_note(n.id, text="Dana bakes rye bread on Sundays.")
+        assert not sm.embedder_loaded and sm._vectors is None
+        assert sm.store.conn.execute("select count(*) from vector_items where kind = "
+                                     "'note'").fetchone()[0] == 0   # the next run embeds it
 
 
 def test_only_the_latest_change_can_be_undone(formed):

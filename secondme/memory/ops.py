@@ -28,7 +28,7 @@ from ..api import (
     QuarantinedWindow,
 )
 from ..errors import Cancelled, InvalidInput, NotFound
-from ..indexing import forget_items, note_text
+from ..indexing import forget_items, index_notes_now, note_text
 from ..progress import CancelToken, ProgressFn, check
 from . import graph as G
 from . import notes as N
@@ -246,6 +246,19 @@ class MemoryOps:
         # the loaded index, if any: dropping vectors must not load the embedding model
         forget_items(self.store, self._vectors, "note", ids)
 
+    def _index_now(self, ids: list[int]) -> None:
+        """Notes the person wrote or edited are found by meaning at once when the
+        embedding model and the vector index are loaded already (one short text, a few
+        ms); otherwise — never loading either for it — the next indexing run embeds them."""
+        core: Any = self
+        vindex = core._vectors
+        if vindex is None or not core.embedder_loaded:
+            return
+        try:
+            index_notes_now(self.store, core.embedder, vindex, ids)
+        except Exception:  # noqa: BLE001 - the edit is saved; indexing catches up later
+            log.exception("embedding an edited note failed; the next indexing run will")
+
     def _parse_sources(self, sources: Iterable[Any]) -> list[tuple[str, int]]:
         out = []
         conn = self.store.conn
@@ -290,6 +303,7 @@ class MemoryOps:
                                 valid_from=self.clock().date().isoformat(), origin=origin,
                                 user_edited=True, actor="user")
             row = N.note_row(db.conn, nid)
+        self._index_now([nid])
         self._changed([nid], "create")
         return _note(row)
 
@@ -297,8 +311,9 @@ class MemoryOps:
                   context: Optional[str] = None) -> Note:
         """Change a note's text, tags or context as the person. Marks it user-edited (later
         extraction never overwrites it), records the old version, and drops its vector so
-        that the next indexing embeds the new text (not for tags or context alone: a
-        note's vector is of its text, :data:`~secondme.indexing.NOTE_VECTOR_PARTS`).
+        that the new text is embedded — at once when the model is loaded, else by the
+        next indexing (not for tags or context alone: a note's vector is of its text,
+        :data:`~secondme.indexing.NOTE_VECTOR_PARTS`).
         Raises NotFound / InvalidInput."""
         if text is not None and not text.strip():
             raise InvalidInput("a note's text cannot be empty; delete the note instead")
@@ -321,6 +336,7 @@ class MemoryOps:
             row = N.note_row(conn, id)
         if note_text(row["text"], row["keywords"], row["context"]) != embedded:
             self._forget_vectors([id])
+            self._index_now([id])
         self._changed([id], "edit")
         return _note(row)
 
@@ -365,8 +381,9 @@ class MemoryOps:
         with self.store.write() as db:
             N.merge(db.conn, ids[0], ids[1:], actor="user", text=text, keywords=kw)
             row = N.note_row(db.conn, ids[0])
-        if kw is not None:  # a new text: embedded again at the next indexing
+        if kw is not None:  # a new text: embedded again (at once when the model is loaded)
             self._forget_vectors([ids[0]])
+            self._index_now([ids[0]])
         self._changed(ids, "merge")
         return _note(row)
 
@@ -399,6 +416,7 @@ class MemoryOps:
         if done.note is None:
             raise NotFound("the memory of this change no longer exists")
         self._forget_vectors(done.touched)
+        self._index_now(done.touched)
         self._changed(done.touched, "undo")
         return _note(done.note)
 
@@ -413,6 +431,7 @@ class MemoryOps:
         if done.note is None:
             raise NotFound("the memory of this change no longer exists")
         self._forget_vectors(done.touched)
+        self._index_now(done.touched)
         self._changed(done.touched, "redo")
         return _note(done.note)
 
