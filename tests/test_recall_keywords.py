@@ -274,3 +274,123 @@ def test_a_plain_index_file_is_read_member_by_member(loaded, monkeypatch):
     again = keywords.load(loaded.store)
     assert again is not None and again.max_id == built.max_id
     assert (again.pos == built.pos).all() and again.terms.vocab == built.terms.vocab
+
+
+# -- the tail: messages added since the snapshot (issue 14, search at 1M with new messages)
+LATER = _conv("later", ["Anna", "Ben"], [
+    "the kayak rental was closed", "try the kayak place by the pier",
+    "flights to Lisbon are cheaper in May", "tent or hotel?"], start=T0 + timedelta(days=30))
+
+
+def _top(idx, terms, tail=None, limit=1000):
+    w = DEFAULT_WEIGHTS
+    return idx.top(terms, col_own=w.col_own, col_ctx=w.col_ctx, col_meta=w.col_meta,
+                   limit=limit, tail=tail)
+
+
+def test_the_snapshot_and_its_tail_score_every_message_as_fts5_does(loaded):
+    idx = keywords.refresh(loaded.store, GAP)
+    load_conversations(loaded.store, [LATER])
+    update_windows(loaded.store, gap_minutes=GAP)
+    tail = keywords.tail_for(loaded.store, idx, build_now=True)
+    assert tail is not None and tail.newer == len(LATER["messages"])
+    for terms in QUERIES + [["kayak"], ["flights", "tent"], ["lisbon", "may"]]:
+        win, one, _ = _top(idx, terms, tail)
+        fts_win, fts_one = _fts(loaded.store.conn, terms)
+        # the whole table's counts (rows, rows with the word, average length): as FTS5's
+        assert dict(win) == pytest.approx(fts_win, rel=1e-4), terms
+        assert dict(one) == pytest.approx(fts_one, rel=1e-4), terms
+        assert [s for _, s in win] == sorted(s for _, s in win)
+    # without the tail the snapshot alone counts fewer rows: its scores are not FTS5's
+    alone, _, _ = _top(idx, ["zanzibar"])
+    fts_win, _ = _fts(loaded.store.conn, ["zanzibar"])
+    assert alone and all(abs(s / fts_win[i] - 1) > 0.01 for i, s in alone)
+
+
+def test_a_tail_in_an_old_chat_ranks_the_windows_it_changed_as_fts5_does(loaded):
+    idx = keywords.refresh(loaded.store, GAP)
+    trip = _conv("trip", ["Anna", "Ben"], ["quokka selfie from the island",
+                                           "and the view from the top"],
+                 start=T0 + timedelta(minutes=71))
+    trip["messages"] = [dict(m, id=f"trip-later-{i}") for i, m in enumerate(trip["messages"])]
+    load_conversations(loaded.store, [trip])
+    update_windows(loaded.store, gap_minutes=GAP)
+    tail = keywords.tail_for(loaded.store, idx, build_now=True)
+    # the two new messages, the older ones whose windows now quote them, their neighbours
+    assert tail.newer == 2 and tail.own.sum() > 2 and tail.size > tail.own.sum()
+    assert tail.main_own is not None and (~tail.main_own).sum() == tail.own.sum() - 2
+    for terms in QUERIES + [["quokka"], ["view", "island"], ["tent", "selfie"]]:
+        win, one, _ = _top(idx, terms, tail)
+        fts_win, fts_one = _fts(loaded.store.conn, terms)
+        assert dict(win) == pytest.approx(fts_win, rel=1e-4), terms
+        assert dict(one) == pytest.approx(fts_one, rel=1e-4), terms
+    # "the blue tent, yes" is found by "quokka": its window quotes the new message
+    blue = loaded.store.conn.execute("select id from messages where text = 'the blue tent, "
+                                     "yes'").fetchone()[0]
+    assert blue in dict(_top(idx, ["quokka"], tail)[0])
+    assert blue not in dict(_top(idx, ["quokka"])[0])
+
+
+def test_search_ranks_newer_messages_with_the_tail_once_it_is_built(loaded):
+    keywords.refresh(loaded.store, GAP)
+    load_conversations(loaded.store, [LATER])
+    tr = SearchTrace()
+    first = loaded.search("kayak rental", trace=tr)     # FTS5 for them while it is built
+    assert tr.lexical == "keyword index" and tr.keyword_tail == 0
+    assert "the kayak rental was closed" in [r.text for r in first[:2]]
+    _wait_for_tail(loaded.store)
+    tr = SearchTrace()
+    res = loaded.search("kayak rental", trace=tr)
+    assert tr.keyword_tail == len(LATER["messages"])
+    assert [r.text for r in res] == [r.text for r in first]   # FTS5's ranking, kept
+    hit = [r for r in res if r.text == "the kayak rental was closed"]
+    assert {"window", "single"} <= set(hit[0].matched)
+
+
+def _wait_for_tail(store, timeout=10.0):
+    import time
+
+    st = keywords._tails[str(store.path)]
+    end = time.monotonic() + timeout
+    while (st.thread is not None or st.index is None) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert st.index is not None
+
+
+def test_messages_newer_than_the_tail_are_still_found(loaded):
+    keywords.refresh(loaded.store, GAP)
+    load_conversations(loaded.store, [LATER])
+    loaded.search("kayak")
+    _wait_for_tail(loaded.store)
+    load_conversations(loaded.store, [_conv("latest", ["Clara"], ["the narwhal documentary"],
+                                            start=T0 + timedelta(days=40))])
+    tr = SearchTrace()
+    res = loaded.search("narwhal kayak", trace=tr)
+    assert tr.keyword_tail == len(LATER["messages"])   # the old tail, FTS5 past it
+    texts = [r.text for r in res]
+    assert "the narwhal documentary" in texts and "the kayak rental was closed" in texts
+
+
+def test_a_tail_whose_messages_changed_is_never_used(loaded):
+    idx = keywords.refresh(loaded.store, GAP)
+    load_conversations(loaded.store, [LATER])
+    tail = keywords.tail_for(loaded.store, idx, build_now=True)
+    assert tail is not None
+    with loaded.store.write() as db:     # one of its messages deleted behind its back
+        db.conn.execute("delete from messages where text = 'tent or hotel?'")
+    keywords._tails[str(loaded.store.path)].not_before = float("inf")   # no rebuild
+    assert keywords.tail_for(loaded.store, idx) is None
+    tr = SearchTrace()
+    res = loaded.search("kayak rental", trace=tr)
+    assert tr.keyword_tail == 0
+    assert "the kayak rental was closed" in [r.text for r in res[:2]]
+
+
+def test_no_tail_past_the_share_a_rebuild_is_for(loaded, monkeypatch):
+    idx = keywords.refresh(loaded.store, GAP)
+    monkeypatch.setattr(keywords, "STALE_SHARE", 0.0)
+    many = _conv("many", ["Dev"], [f"note number {i} about kayaks" for i in range(1001)])
+    load_conversations(loaded.store, [many])
+    assert keywords.tail_for(loaded.store, idx, build_now=True) is None
+    monkeypatch.setattr(keywords, "STALE_SHARE", 0.05)
+    assert keywords.tail_for(loaded.store, idx, build_now=True) is None   # 1001 > 1000

@@ -130,10 +130,21 @@ class KeywordIndex:
     sess: np.ndarray         # int32 [N] session number per position
     dl_win: np.ndarray       # float32 [N] tokens in the message's window row
     dl_one: np.ndarray       # float32 [N] tokens in the message's messages_fts row
+    # a tail (:func:`tail_for`): the messages with id > ``since`` and the older ones whose
+    # windows quote them (``own``: they are ranked here, not in the snapshot, where
+    # ``main_own`` leaves them out), with the neighbours those windows need
+    since: int = 0
+    own: Optional[np.ndarray] = None        # bool [N] (None: every position)
+    main_own: Optional[np.ndarray] = None   # bool per position of the snapshot
 
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @functools.cached_property
+    def newer(self) -> int:
+        """A tail's messages added since its snapshot (0 for a snapshot)."""
+        return int(np.count_nonzero(self.ids > self.since)) if self.since else 0
 
     @functools.cached_property
     def neighbours(self) -> np.ndarray:
@@ -149,15 +160,6 @@ class KeywordIndex:
             bit <<= 2
         return out
 
-    @functools.cached_property
-    def norm_win(self) -> np.ndarray:
-        """BM25's length normalisation per window: k1 (1 - b + b dl / avgdl)."""
-        return _norm(self.dl_win)
-
-    @functools.cached_property
-    def norm_one(self) -> np.ndarray:
-        return _norm(self.dl_one)
-
     # -- scoring -------------------------------------------------------------------------
     def postings(self, word: str) -> Optional[slice]:
         t = self.terms.lookup(word)
@@ -166,62 +168,91 @@ class KeywordIndex:
         return slice(int(self.offsets[t]), int(self.offsets[t + 1]))
 
     def top(self, words_: list[str], *, col_own: float, col_ctx: float, col_meta: float,
-            limit: int, common: float = 0.0) -> tuple[list[tuple[int, float]],
-                                                      list[tuple[int, float]], list[str]]:
+            limit: int, common: float = 0.0, tail: Optional["KeywordIndex"] = None
+            ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[str]]:
         """BM25 top ``limit`` (message id, FTS5-style score: lower is better) of the window
         list and of the single-message list for the OR of ``words_``, and the words used.
 
         ``common`` > 0 leaves out the words whose windows exceed that share of all
         messages, when rarer words remain (as search did with FTS5: such words cost most
-        of the time and barely move BM25)."""
-        n = self.size
+        of the time and barely move BM25). ``tail``: the index of the messages added
+        since this one was built (:func:`tail_for`), ranked with it — the counts BM25
+        takes over the whole (messages, messages with the word, average length) are
+        both indexes' together, as FTS5's over the whole table."""
+        views = ([_View(self, None, self, "_counts")] if tail is None else
+                 [_View(self, tail.main_own, tail, "_main_counts"),
+                  _View(tail, tail.own, tail, "_counts")])
+        parts = [v.index for v in views]
+        n = sum(v.n for v in views)
         if n == 0 or not words_:
             return [], [], []
-        mark = np.zeros(n, dtype=bool)
-        found = []   # (word, [(positions, weighted counts)] per shift, window hits)
+        avg_win = sum(v.dl_sums[0] for v in views) / n or 1.0
+        avg_one = sum(v.dl_sums[1] for v in views) / n or 1.0
+        marks = [np.zeros(x.size, dtype=bool) for x in parts]
+        # per word, per index: (positions, weighted counts) per shift and the windows hit
+        found: dict[str, list] = {}
         for w in dict.fromkeys(words_):
-            s = self.postings(w)
-            if s is None or s.stop <= s.start:
-                found.append((w, None, None))
-                continue
-            found.append((w, *self._window_parts(s, col_own, col_ctx, col_meta, mark)))
-        if common > 0 and len(found) > 1:
-            nhit = {f[0]: (len(f[2]) if f[2] is not None else 0) for f in found}
-            keep = [f for f in found if nhit[f[0]] <= common * n]
-            if not keep:
-                keep = [min(found, key=lambda f: nhit[f[0]] or n + 1)]
-            found = keep
-        used = [f[0] for f in found]
-        win = np.zeros(n, dtype=np.float32)
-        freq = np.zeros(n, dtype=np.float32)
-        touched: list[np.ndarray] = []
-        for _w, parts, hit in found:
-            if parts is None:
-                continue
-            for q, v in parts:      # positions are unique within one shift
-                freq[q] += v
-            f = freq[hit]
-            f /= f + self.norm_win[hit]
-            f *= np.float32(_idf(n, len(hit)) * (K1 + 1))
-            win[hit] += f
-            freq[hit] = 0.0
-            touched.append(hit)
-        best_win = self._best(win, _union(touched, mark), limit)
-        one = np.zeros(n, dtype=np.float32)
-        touched = []
+            found[w] = []
+            for x, mark in zip(parts, marks):
+                s = x.postings(w)
+                found[w].append(None if s is None or s.stop <= s.start else
+                                x._window_parts(s, col_own, col_ctx, col_meta, mark))
+        nhit = {w: sum(len(v.own(p[1])) for v, p in zip(views, per) if p is not None)
+                for w, per in found.items()}
+        used = list(found)
+        if common > 0 and len(used) > 1:
+            used = ([w for w in used if nhit[w] <= common * n]
+                    or [min(used, key=lambda w: nhit[w] or n + 1)])
+        best_win: list[tuple[int, float]] = []
+        for i, (x, mark) in enumerate(zip(parts, marks)):
+            win = np.zeros(x.size, dtype=np.float32)
+            freq = np.zeros(x.size, dtype=np.float32)
+            touched: list[np.ndarray] = []
+            for w in used:
+                if found[w][i] is None:
+                    continue
+                wparts, hit = found[w][i]
+                for q, v in wparts:      # positions are unique within one shift
+                    freq[q] += v
+                f = freq[hit]
+                f /= f + _norm(x.dl_win[hit], avg_win)
+                f *= np.float32(_idf(n, nhit[w]) * (K1 + 1))
+                win[hit] += f
+                freq[hit] = 0.0
+                touched.append(hit)
+            best_win += x._best(win, views[i].own(_union(touched, mark)), limit)
+        # the single list: a message's own text and speaker (messages_fts)
+        single: dict[str, list] = {}
         for w in used:
-            s = self.postings(w)
-            if s is None:
-                continue
-            f = self.tt[s] + np.float32(0.5) * self.tsp[s]
-            m = f > 0
-            p, f = self.pos[s][m], f[m]
-            if len(p):
-                f /= f + self.norm_one[p]
-                f *= np.float32(_idf(n, len(p)) * (K1 + 1))
+            single[w] = []
+            for x in parts:
+                s = x.postings(w)
+                if s is None:
+                    single[w].append(None)
+                    continue
+                f = x.tt[s] + np.float32(0.5) * x.tsp[s]
+                m = f > 0
+                single[w].append((x.pos[s][m], f[m]))
+        nhit_one = {w: sum(len(v.own(p[0])) for v, p in zip(views, per)
+                        if p is not None)
+                    for w, per in single.items()}
+        best_one: list[tuple[int, float]] = []
+        for i, (x, mark) in enumerate(zip(parts, marks)):
+            one = np.zeros(x.size, dtype=np.float32)
+            touched = []
+            for w in used:
+                if single[w][i] is None or not len(single[w][i][0]):
+                    continue
+                p, f = single[w][i]
+                f = f / (f + _norm(x.dl_one[p], avg_one))
+                f *= np.float32(_idf(n, nhit_one[w]) * (K1 + 1))
                 one[p] += f
                 touched.append(p)
-        return best_win, self._best(one, _union(touched, mark), limit), used
+            best_one += x._best(one, views[i].own(_union(touched, mark)), limit)
+        if tail is not None:
+            best_win = sorted(best_win, key=lambda r: (r[1], r[0]))[:limit]
+            best_one = sorted(best_one, key=lambda r: (r[1], r[0]))[:limit]
+        return best_win, best_one, used
 
     def _window_parts(self, s: slice, col_own: float, col_ctx: float, col_meta: float,
                       mark: np.ndarray) -> tuple[list, np.ndarray]:
@@ -259,6 +290,24 @@ class KeywordIndex:
         return list(zip(ids[order].tolist(), (-sc[order]).astype(float).tolist()))
 
 
+class _View:
+    """An index as one query ranks it: every position, or those ``mask`` says are its
+    own; how many and their lengths (computed once, kept on ``holder`` as ``name``)."""
+
+    def __init__(self, index: KeywordIndex, mask: Optional[np.ndarray], holder, name: str):
+        self.index, self.mask = index, mask
+        got = holder.__dict__.get(name)
+        if got is None:
+            dl_win = index.dl_win if mask is None else index.dl_win[mask]
+            dl_one = index.dl_one if mask is None else index.dl_one[mask]
+            got = holder.__dict__[name] = (len(dl_win), (
+                float(dl_win.sum(dtype=np.float64)), float(dl_one.sum(dtype=np.float64))))
+        self.n, self.dl_sums = got
+
+    def own(self, positions: np.ndarray) -> np.ndarray:
+        return positions if self.mask is None else positions[self.mask[positions]]
+
+
 def _union(arrays: list[np.ndarray], mark: np.ndarray) -> np.ndarray:
     """The sorted unique positions in ``arrays``: by sorting when they are few, else by
     marking a scratch array of every position (all False again on return)."""
@@ -274,9 +323,9 @@ def _union(arrays: list[np.ndarray], mark: np.ndarray) -> np.ndarray:
     return out
 
 
-def _norm(dl: np.ndarray) -> np.ndarray:
-    avg = float(dl.mean()) if len(dl) else 1.0
-    return (K1 * (1 - B + B * dl / (avg or 1.0))).astype(np.float32)
+def _norm(dl: np.ndarray, avg: float) -> np.ndarray:
+    """BM25's length normalisation of rows ``dl`` tokens long: k1 (1 - b + b dl / avgdl)."""
+    return (K1 * (1 - B + B * dl / avg)).astype(np.float32)
 
 
 def _idf(n: int, nhit: int) -> float:
@@ -290,22 +339,71 @@ _REPORT_EVERY = 50_000
 
 def build(store, *, gap_minutes: float, width: int = WINDOW_WIDTH,
           progress: Optional[ProgressFn] = None,
-          cancel: Optional[CancelToken] = None) -> KeywordIndex:
+          cancel: Optional[CancelToken] = None, since: int = 0) -> KeywordIndex:
     """The snapshot of every message now in ``store`` (one read transaction, on a
-    connection of its own so it sees one consistent state)."""
+    connection of its own so it sees one consistent state); with ``since``, a tail: the
+    messages with a larger id, with the neighbours their windows need."""
     conn = store.connect_file(store.path)
     try:
         conn.execute("begin")
-        return _build(conn, gap_minutes, width, progress, cancel)
+        return _build(conn, gap_minutes, width, progress, cancel, since)
     finally:
         conn.close()
 
 
+_TAIL_FETCH = 500
+
+
+def _tail_rows(conn, since: int, width: int, cancel) -> tuple[list, np.ndarray, np.ndarray]:
+    """A tail's rows in conversation order: the messages with id > ``since``, the older
+    ones within ``width`` of them (their windows quote the new ones: the tail ranks
+    them), and the neighbours within ``width`` of those (for their windows). With a
+    bool per row: the row does not follow the one before it in its conversation (a
+    session starts there), and one: the tail ranks it."""
+    order: list[np.ndarray] = []
+    breaks: list[np.ndarray] = []
+    owns: list[np.ndarray] = []
+    for (cid,) in conn.execute("select distinct conversation_id from messages where id > ? "
+                               "and kind = 'message'", [since]).fetchall():
+        check(cancel)
+        ids = np.array([r[0] for r in conn.execute(
+            "select id from messages where conversation_id = ? and kind = 'message' "
+            "order by position, id", [cid])], dtype=np.int64)
+        own = _near(ids > since, width)
+        at = np.flatnonzero(_near(own, width))
+        brk = np.ones(len(at), dtype=bool)
+        brk[1:] = at[1:] != at[:-1] + 1
+        order.append(ids[at])
+        breaks.append(brk)
+        owns.append(own[at])
+    if not order:
+        return [], np.zeros(0, bool), np.zeros(0, bool)
+    ids = np.concatenate(order)
+    got: dict[int, tuple] = {}
+    for i in range(0, len(ids), _TAIL_FETCH):
+        part = ids[i:i + _TAIL_FETCH].tolist()
+        for r in conn.execute("select id, conversation_id, speaker, text, ts from messages "
+                              f"where id in ({','.join('?' * len(part))})", part):
+            got[r[0]] = r
+    kept = np.fromiter((i in got for i in ids.tolist()), bool, len(ids))
+    return ([got[i] for i in ids[kept].tolist()], np.concatenate(breaks)[kept],
+            np.concatenate(owns)[kept])
+
+
+def _near(mask: np.ndarray, width: int) -> np.ndarray:
+    """``mask`` widened by ``width`` each side."""
+    out = mask.copy()
+    for d in range(1, width + 1):
+        out[d:] |= mask[:-d]
+        out[:-d] |= mask[d:]
+    return out
+
+
 def _build(conn, gap_minutes: float, width: int, progress: Optional[ProgressFn],
-           cancel: Optional[CancelToken]) -> KeywordIndex:
-    max_id, count = conn.execute("select coalesce(max(id), 0), count(*) from messages").fetchone()
+           cancel: Optional[CancelToken], since: int = 0) -> KeywordIndex:
+    max_id = conn.execute("select coalesce(max(id), 0) from messages").fetchone()[0]
+    count = conn.execute("select count(*) from messages where id > ?", [since]).fetchone()[0]
     last = conn.execute("select content_hash from messages where id = ?", [max_id]).fetchone()
-    total = conn.execute("select count(*) from messages where kind = 'message'").fetchone()[0]
     chats = {r[0] for r in conn.execute("select id from conversations where format = ?",
                                         [CHAT_FORMAT])}
     terms = _Terms()
@@ -313,15 +411,21 @@ def _build(conn, gap_minutes: float, width: int, progress: Optional[ProgressFn],
     days = _Table(terms, lambda day: words(date_words(day * 86400)))
     cols: dict[str, list] = {k: [] for k in ("ids", "conv", "ts", "nt", "ns", "nd", "nq",
                                               "t", "s", "d", "q", "qpos")}
+    breaks = own = None
+    if since:
+        tail_rows, breaks, own = _tail_rows(conn, since, width, cancel)
+        total = len(tail_rows)
+        slices = (tail_rows[i:i + _REPORT_EVERY] for i in range(0, total, _REPORT_EVERY))
+    else:
+        total = conn.execute("select count(*) from messages where kind = 'message'"
+                             ).fetchone()[0]
+        cur = conn.execute("select id, conversation_id, speaker, text, ts from messages "
+                           "where kind = 'message' order by conversation_id, position, id")
+        slices = iter(lambda: cur.fetchmany(_REPORT_EVERY), [])
     report(progress, "indexing keywords", 0, total)
-    cur = conn.execute("select id, conversation_id, speaker, text, ts from messages "
-                       "where kind = 'message' order by conversation_id, position, id")
     done = 0
-    while True:   # in slices: Python touches each message a few times, numpy the rest
+    for rows in slices:   # in slices: Python touches each message a few times, numpy the rest
         check(cancel)
-        rows = cur.fetchmany(_REPORT_EVERY)
-        if not rows:
-            break
         mids, cids, spk, texts, tss = zip(*rows)
         base = np.arange(done, done + len(rows), dtype=np.int64)
         tw = [_TOKEN.findall(t.lower()) for t in texts]
@@ -347,9 +451,10 @@ def _build(conn, gap_minutes: float, width: int, progress: Optional[ProgressFn],
             cols[k].append(v)
         done += len(rows)
         report(progress, "indexing keywords", done, total)
+    check(cancel)
     c = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in cols.items()}
     n = done
-    sess = _sessions(c["conv"], c["ts"], chats, gap_minutes * 60)
+    sess = _sessions(c["conv"], c["ts"], chats, gap_minutes * 60, breaks)
     short = c["nq"] < 0
     nt, ns, nd = c["nt"], c["ns"], c["nd"]
     ctx_len = ns + np.where(short, nt, c["nq"])
@@ -398,7 +503,7 @@ def _build(conn, gap_minutes: float, width: int, progress: Optional[ProgressFn],
         width=width, gap_minutes=float(gap_minutes), terms=terms, offsets=offsets, pos=ppos,
         tt=tf[0], tsp=tf[1], tdate=tf[2], tctx=np.minimum(tctx, 255).astype(np.uint8),
         ids=c["ids"].astype(np.int64), sess=sess, dl_win=dl_win.astype(np.float32),
-        dl_one=dl_one)
+        dl_one=dl_one, since=since, own=own)
 
 
 class _Table:
@@ -431,10 +536,12 @@ class _Table:
         return flat[first + within], counts
 
 
-def _sessions(conv: np.ndarray, ts: np.ndarray, chats: set, gap: float) -> np.ndarray:
+def _sessions(conv: np.ndarray, ts: np.ndarray, chats: set, gap: float,
+              breaks: Optional[np.ndarray] = None) -> np.ndarray:
     """A session number per message (conversation order), as the windows split them: a
     new conversation, a silence longer than ``gap`` since the conversation's previous
-    timed message, and every message of a told-to-secondme chat."""
+    timed message, and every message of a told-to-secondme chat; and where ``breaks``
+    says (a tail's rows that do not follow each other)."""
     n = len(conv)
     if n == 0:
         return np.zeros(0, dtype=np.int32)
@@ -451,6 +558,8 @@ def _sessions(conv: np.ndarray, ts: np.ndarray, chats: set, gap: float) -> np.nd
     gap_break[ok] = ts[ok] - ts[prev[ok]] > gap
     chat = np.isin(conv, np.fromiter(chats, np.int64, len(chats))) if chats else False
     brk = new_conv | gap_break | chat
+    if breaks is not None:
+        brk |= breaks
     return (np.cumsum(brk) - 1).astype(np.int32)
 
 
@@ -502,7 +611,7 @@ def load(store) -> Optional[KeywordIndex]:
                            last_hash=meta["last_hash"], width=int(meta["width"]),
                            gap_minutes=float(meta["gap_minutes"]), terms=_Terms(vocab),
                            **arrays)
-        idx.neighbours, idx.norm_win, idx.norm_one   # noqa: B018 - computed now, not in a search
+        idx.neighbours, _View(idx, None, idx, "_counts")   # noqa: B018 - now, not in a search
         return idx
     except Exception as e:  # noqa: BLE001 - a damaged file is rebuilt, never fatal
         log.warning("keyword index %s unreadable (%s); search uses SQLite until it is "
@@ -513,6 +622,9 @@ def load(store) -> Optional[KeywordIndex]:
 def discard(store) -> None:
     """Remove the saved snapshot (after a delete: it holds the removed words)."""
     _loaded.pop(str(store.path), None)
+    st = _tails.pop(str(store.path), None)
+    if st is not None:
+        st.stop.cancel()
     try:
         index_path(store).unlink()
     except FileNotFoundError:
@@ -576,6 +688,135 @@ def for_search(store, gap_minutes: float, width: int = WINDOW_WIDTH) -> Optional
             _checked.clear()
         _checked[memo] = newer_than(store, idx, deletions=False)
     return idx if _checked[memo] is not None else None
+
+
+# -- the tail: messages newer than the snapshot ------------------------------------------
+TAIL_WAIT_S = 2.0   # after a tail is built, the next waits this long (or 3x the build)
+
+
+class _Tail:
+    """A snapshot's tail in one process: the index, the thread building the next one."""
+
+    def __init__(self, main: KeywordIndex):
+        self.main = main
+        self.index: Optional[KeywordIndex] = None
+        self.thread: Optional[threading.Thread] = None
+        self.stop = CancelToken()
+        self.not_before = 0.0
+
+
+_tails: dict[str, _Tail] = {}
+_tail_checked: dict[tuple, bool] = {}
+
+
+def tail_for(store, idx: KeywordIndex, *, build_now: bool = False) -> Optional[KeywordIndex]:
+    """The index of the messages added since ``idx`` was built, for ``idx.top(...,
+    tail=...)`` — or None (nothing newer, or its tail is still being built).
+
+    Messages newer than the snapshot are otherwise ranked by FTS5, and ``bm25()`` reads
+    the whole table's counts for every query word first: 10–25 ms at a million messages
+    whether 50 or 20,000 are newer. The tail is built on a background thread (0.6 s for
+    20,000 messages) when the first search sees newer messages and again when more
+    arrive, at most every ``TAIL_WAIT_S`` (or three times its build time); messages
+    newer than the tail are still ranked by FTS5 meanwhile, so nothing is ever missing.
+    A tail is not built past ``STALE_SHARE`` of the snapshot (the import and the
+    extract job rebuild the snapshot then). ``build_now`` builds it on this thread."""
+    key = str(store.path)
+    conn = store.conn
+    top = conn.execute("select coalesce(max(id), 0) from messages").fetchone()[0]
+    with _lock:
+        st = _tails.get(key)
+        if st is None or st.main is not idx:
+            if st is not None:
+                st.stop.cancel()
+            st = _tails[key] = _Tail(idx)
+    if top <= idx.max_id:
+        return None
+    tail = st.index
+    if tail is not None and not _tail_ok(store, tail):
+        tail = st.index = None
+    if tail is None or tail.max_id < top:
+        _start_tail(store, st, build_now)
+        if build_now:
+            tail = st.index
+    return tail
+
+
+def _tail_ok(store, tail: KeywordIndex) -> bool:
+    """``tail`` still holds what the database does: its last message is the same and
+    none of its own messages was deleted (ids are reused after the last is deleted)."""
+    conn = store.conn
+    memo = (str(store.path), id(conn), conn.execute("PRAGMA data_version").fetchone()[0],
+            conn.total_changes, id(tail))
+    ok = _tail_checked.get(memo)
+    if ok is None:
+        h = conn.execute("select content_hash from messages where id = ?",
+                         [tail.max_id]).fetchone()
+        ok = (h is not None and h[0] == tail.last_hash and conn.execute(
+            "select count(*) from messages where id > ? and id <= ?",
+            [tail.since, tail.max_id]).fetchone()[0] == tail.count)
+        if len(_tail_checked) > 64:
+            _tail_checked.clear()
+        _tail_checked[memo] = ok
+    return ok
+
+
+def _start_tail(store, st: _Tail, now: bool) -> None:
+    import time
+
+    main = st.main
+    with _lock:
+        if st.thread is not None or (not now and time.monotonic() < st.not_before):
+            return
+        newer = store.conn.execute("select count(*) from messages where id > ?",
+                                   [main.max_id]).fetchone()[0]
+        if newer > max(STALE_SHARE * main.size, 1000):
+            return    # a rebuild's work, not a tail's
+
+        def run() -> None:
+            t0 = time.monotonic()
+            try:
+                tail = build(store, gap_minutes=main.gap_minutes, width=main.width,
+                             cancel=st.stop, since=main.max_id)
+                if tail.newer:
+                    # the older messages the tail ranks are left out of the snapshot
+                    old = tail.ids[tail.own & (tail.ids <= main.max_id)]
+                    tail.main_own = ~np.isin(main.ids, old) if len(old) else None
+                    _View(main, tail.main_own, tail, "_main_counts")
+                    _View(tail, tail.own, tail, "_counts")
+                st.index = tail if tail.newer else None
+            except Exception as e:  # noqa: BLE001 - FTS5 ranks the newer messages then
+                if not st.stop.cancelled:
+                    log.warning("keyword index: the newer messages' tail failed (%s); "
+                                "search ranks them with SQLite", e)
+            finally:
+                st.not_before = time.monotonic() + max(TAIL_WAIT_S,
+                                                       3 * (time.monotonic() - t0))
+                st.thread = None
+
+        if now:
+            st.thread = threading.current_thread()
+        else:
+            st.thread = threading.Thread(target=run, name="secondme-keyword-tail",
+                                         daemon=True)
+            _at_exit_stop_tails()
+            st.thread.start()
+            return
+    run()
+
+
+@functools.cache
+def _at_exit_stop_tails() -> None:
+    import atexit
+
+    def stop() -> None:   # a build is never left running into the interpreter's shutdown
+        for st in list(_tails.values()):
+            st.stop.cancel()
+            t = st.thread
+            if t is not None and t is not threading.current_thread():
+                t.join(10)
+
+    atexit.register(stop)
 
 
 def describe(store, gap_minutes: float, width: int = WINDOW_WIDTH) -> dict:

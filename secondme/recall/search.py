@@ -105,6 +105,7 @@ class SearchTrace:
     time_range: Optional[TimeRange] = None
     dense_sims: dict[tuple[str, int], float] = field(default_factory=dict)
     lexical: str = ""   # what ranked messages by keywords: "keyword index" or "sqlite"
+    keyword_tail: int = 0   # messages newer than the keyword index it ranked in its tail
     dense: str = ""     # "" (used, or not wanted) or "index not ready" (being rebuilt)
 
 
@@ -386,10 +387,12 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     kw = (keywords.for_search(store, session_gap_minutes)
           if "message" in kinds and _plain_words(lexical_terms) else None)
     trace.lexical = "keyword index" if kw else "sqlite"
+    tail = keywords.tail_for(store, kw) if kw else None
+    trace.keyword_tail = tail.newer if tail is not None else 0
     lists = _lexical_lists(conn, match, kinds, weights, include_archived,
                            None if kw else _message_match(store, lexical_terms, match,
                                                           weights.common_df),
-                           keyword=(kw, lexical_terms) if kw else None)
+                           keyword=(kw, lexical_terms, tail) if kw else None)
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
     if want_dense:
@@ -463,24 +466,32 @@ def _plain_words(terms: list[str]) -> bool:
     return bool(terms) and all(len(keywords.words(t)) == 1 for t in terms)
 
 
-def _keyword_lists(conn, kw: keywords.KeywordIndex, terms: list[str], w: SearchWeights,
-                   n: int) -> tuple[list, list]:
-    """The window and single lists from the keyword index, with the messages added
-    since it was built ranked by FTS5 (``rowid > max_id``) and merged by score."""
-    win, one, used = kw.top(terms, col_own=w.col_own, col_ctx=w.col_ctx, col_meta=w.col_meta,
-                            limit=n, common=w.common_df if kw.size >= 1000 else 0.0)
-    newer = conn.execute("select 1 from messages where id > ? limit 1", [kw.max_id]).fetchone()
+def _rank(kw: keywords.KeywordIndex, terms: list[str], w: SearchWeights, n: int,
+          tail: Optional[keywords.KeywordIndex] = None) -> tuple:
+    return kw.top(terms, col_own=w.col_own, col_ctx=w.col_ctx, col_meta=w.col_meta,
+                  limit=n, common=w.common_df if kw.size >= 1000 else 0.0, tail=tail)
+
+
+def _keyword_lists(conn, kw: keywords.KeywordIndex, w: SearchWeights, n: int,
+                   tail: Optional[keywords.KeywordIndex], ranked: tuple) -> tuple[list, list]:
+    """The window and single lists ``ranked`` by the keyword index and its ``tail`` (the
+    messages added since it was built: ``keywords.tail_for``; ``kw.top(...)``'s answer),
+    with any messages newer than both ranked by FTS5 (``rowid > max_id``) and merged by
+    score."""
+    win, one, used = ranked
+    upto = tail.max_id if tail is not None else kw.max_id
+    newer = conn.execute("select 1 from messages where id > ? limit 1", [upto]).fetchone()
     mm = fts_query(used)
     if newer and mm:
         win = sorted(win + conn.execute(
             "select rowid, bm25(message_windows, ?, ?, ?) as r from message_windows "
             "where message_windows match ? and rowid > ? order by r limit ?",
-            [w.col_own, w.col_ctx, w.col_meta, mm, kw.max_id, n]).fetchall(),
+            [w.col_own, w.col_ctx, w.col_meta, mm, upto, n]).fetchall(),
             key=lambda r: r[1])[:n]
         one = sorted(one + conn.execute(
             "select rowid, bm25(messages_fts, 1.0, 0.5) as r from messages_fts "
             "where messages_fts match ? and rowid > ? order by r limit ?",
-            [mm, kw.max_id, n]).fetchall(), key=lambda r: r[1])[:n]
+            [mm, upto, n]).fetchall(), key=lambda r: r[1])[:n]
     return win, one
 
 
@@ -489,14 +500,19 @@ def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
                    keyword: Optional[tuple] = None) -> dict[str, list[tuple[str, int]]]:
     """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``
     (``message_match`` for the two lists over messages, default ``match``; ``keyword``
-    = (keyword index, terms) ranks those two lists with the index instead)."""
+    = (keyword index, terms, its tail or None) ranks those two lists with the index
+    instead)."""
     lists: dict[str, list[tuple[str, int]]] = {}
     if not match:
         return lists
     n = weights.candidates
     mm = message_match or match
     if "message" in kinds and keyword is not None:
-        win, one = _keyword_lists(conn, keyword[0], keyword[1], weights, n)
+        kw, terms, tail = keyword
+        # (ranking on a helper thread while this one asks SQLite for the notes was
+        # measured: no faster on 2 cores with the worker forming beside it)
+        win, one = _keyword_lists(conn, kw, weights, n, tail,
+                                  _rank(kw, terms, weights, n, tail))
         if weights.window > 0:
             lists["window"] = [("message", r[0]) for r in win]
         if weights.single > 0:
@@ -509,6 +525,13 @@ def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
             lists["single"] = [("message", r[0]) for r in conn.execute(
                 "select rowid from messages_fts where messages_fts match ? "
                 "order by bm25(messages_fts, 1.0, 0.5) limit ?", [mm, n])]
+    return lists | _other_lists(conn, match, kinds, n, include_archived)
+
+
+def _other_lists(conn, match: str, kinds: set[str], n: int,
+                 include_archived: bool) -> dict[str, list[tuple[str, int]]]:
+    """The notes and chunks lists (BM25 over their FTS tables)."""
+    lists = {}
     if "note" in kinds:
         lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
     if "chunk" in kinds:
@@ -615,7 +638,8 @@ def _resolve_anchor(conn, tr: TimeRange, w: SearchWeights,
     if not match:
         return None
     if kw is not None and _plain_words(terms):
-        win, _one = _keyword_lists(conn, kw, terms, replace(w, common_df=0.0), 20)
+        w = replace(w, common_df=0.0)
+        win, _one = _keyword_lists(conn, kw, w, 20, None, _rank(kw, terms, w, 20))
         ids = [r[0] for r in win]
         q = ",".join("?" * len(ids))
         ts = dict(conn.execute(f"select id, ts from messages where id in ({q}) and ts is not "
