@@ -292,11 +292,10 @@ def _ppr(conn, seeds: dict[int, float], limit: int = 20, alpha: float = 0.5,
             ids + ids).fetchall()
         if not rows:
             break
-        arr = np.array([(a, b, 1.0 if w is None else w) for a, b, w in rows],
-                       dtype=np.float64).reshape(-1, 3)
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 3)   # a NULL weight: nan
         src.append(arr[:, 0].astype(np.int64))
         dst.append(arr[:, 1].astype(np.int64))
-        wgt.append(arr[:, 2])
+        wgt.append(np.nan_to_num(arr[:, 2], nan=1.0))
         # the notes first reached this hop, in the order the rows name them
         ends = np.stack([src[-1], dst[-1]], axis=1).ravel()
         _, first = np.unique(ends, return_index=True)
