@@ -43,7 +43,7 @@ def test_telegram_full_account_export(sm):
     assert crew[0][3] == "system" and "created the group" in crew[0][5]
     assert (crew[1][1], crew[1][2]) == ("Jo", 0)
     assert (crew[2][1], crew[2][2]) == ("Sam", 1)             # personal_information user_id
-    assert crew[2][5] == "Poll: Which gym? (North / South)"
+    assert crew[2][5] == "Poll: Which gym? (North: 1 vote / South: 0 votes)"   # the votes too
     assert json.loads(crew[3][6])[0]["kind"] == "sticker" and crew[3][5] == "👍"
     old = msgs(sm, "telegram", "555")                         # left_chats, no date_unixtime
     assert old[0][4] == "2019-05-01T09:00:00+00:00"
@@ -132,3 +132,17 @@ def test_signal_export_markdown(sm):
     assert json.loads(r[6][6])[0]["kind"] == "sticker"
     again = sm.import_paths([ING / "signal" / "signal-export"]).sources[0]
     assert (again.messages_added, again.messages_skipped) == (0, 7)
+
+
+def test_a_telegram_poll_keeps_its_votes_and_mine():
+    from secondme.ingest.telegram import _poll_text
+
+    poll = {"question": "Which gym?", "closed": True, "total_voters": 3,
+            "answers": [{"text": "North", "voters": 2, "chosen": False},
+                        {"text": "South", "voters": 1, "chosen": True}]}
+    assert _poll_text(poll) == ("Poll: Which gym? (North: 2 votes / South: 1 vote; closed; "
+                                "my vote: South)")
+    # an export without counts (or an odd one) still lists the options
+    assert _poll_text({"question": "Pizza?", "answers": [{"text": "yes"}, {"text": "no"},
+                                                          "junk"]}) == "Poll: Pizza? (yes / no)"
+    assert _poll_text({"question": "Empty?"}) == "Poll: Empty?"

@@ -231,3 +231,14 @@ def test_utf16_export_is_detected_and_read(sm, tmp_path):
     rep = sm.import_paths([f])
     assert rep.sources[0].format == "whatsapp"
     assert rows(sm, "Lea")[0][5] == "Grüße aus Köln"
+
+
+def test_a_poll_becomes_the_one_line_poll_with_its_votes():
+    text = ("[20/08/2024, 22:02:04] Sam: POLL:\nWhich gym?\nOPTION: North (1 vote)\n"
+            "OPTION: South (3 votes)\n"
+            "[20/08/2024, 22:03:00] Jo: POLL:\nnot really a poll, just shouting\n")
+    c = whatsapp.parse_text(text, "Climbing", context_for("UTC"))
+    assert [m.text for m in c.messages] == [
+        "Poll: Which gym? (North: 1 vote / South: 3 votes)",
+        "POLL:\nnot really a poll, just shouting"]
+    assert c.messages[0].speaker == "Sam" and c.messages[0].kind == "message"

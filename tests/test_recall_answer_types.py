@@ -173,3 +173,35 @@ def test_sentence_reader_is_kept_as_the_baseline(typed_sm):
     assert "the kids built a huge sandcastle" in typed_sm.ask(q).answer
     typed_sm.answer_mode = "typed"
     assert _body(typed_sm.ask(q).answer) == "twice"
+
+
+# -- polls: the vote answers "which …?", not the first option --------------------------
+@pytest.mark.parametrize("sentence,expected", [
+    ("Poll: Which gym? (North: 1 vote / South: 0 votes)", "North"),
+    ("Poll: Which gym? (North: 1 vote / South: 3 votes; closed; my vote: North)", "South"),
+    # no votes known, none cast, or a tie: what was proposed, not one option guessed
+    ("Poll: Which gym? (North / South)", "North / South"),
+    ("Poll: Which gym? (North: 0 votes / South: 0 votes)", "North: 0 votes / South: 0 votes"),
+    ("Poll: Pizza or sushi? (pizza: 2 votes / sushi: 2 votes)",
+     "pizza: 2 votes / sushi: 2 votes"),
+])
+def test_a_poll_answers_with_its_vote(sentence, expected):
+    from secondme.recall import spans
+
+    got = spans.poll_answers(sentence)
+    assert [s.text for s in got] == [expected]
+    assert sentence[got[0].start:got[0].end] == expected
+    assert spans.poll_answers("which gym? North or South") == []
+
+
+def test_which_option_a_telegram_poll_chose(home, fake_embedder):
+    from secondme.service import SecondMe
+
+    fixture = Path(__file__).parent / "fixtures/ingest/telegram/account-result.json"
+    with SecondMe(home, embedder=fake_embedder, llm=ScriptedLLM(capable=False)) as sm:
+        sm.import_paths([fixture], timezone="UTC")
+        sm.index_pending()
+        for q in ("Which gym for bouldering?", "which gym?"):
+            a = sm.ask(q)
+            assert _body(a.answer) == "North", a.answer       # 1 vote against 0
+            assert "North: 1 vote / South: 0 votes" in a.citations[0].quote

@@ -356,6 +356,23 @@ def json_keys_in(head: str, keys: Iterable[str]) -> set[str]:
     return found
 
 
+def poll_text(question: str, options: list[tuple[str, Optional[int]]], *,
+              closed: bool = False, mine: Iterable[str] = ()) -> str:
+    """A poll as one line of text, the same from every chat app:
+    "Poll: Which gym? (North: 1 vote / South: 0 votes; closed; my vote: North)". The votes
+    are kept because they are the answer to a question about the poll (the search's
+    reader answers "which gym?" with the option most voted for)."""
+    shown = [f"{name}: {votes} vote{'' if votes == 1 else 's'}" if votes is not None
+             else name for name, votes in options]
+    notes = [" / ".join(shown)] if shown else []
+    if closed:
+        notes.append("closed")
+    mine = list(mine)
+    if mine:
+        notes.append("my vote: " + ", ".join(mine))
+    return f"Poll: {question}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def suffix(rel: str) -> str:
     """The lower-case extension of ``rel`` including the dot ('' if none)."""
     return Path(rel).suffix.lower()

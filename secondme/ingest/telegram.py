@@ -25,6 +25,7 @@ from .common import (
     json_error_text,
     json_keys_in,
     norm_name,
+    poll_text,
     suffix,
 )
 from .model import Attachment, Conversation, Item, Message, ParseProblem
@@ -195,10 +196,7 @@ def _extra_text(m: dict) -> str:
     bits = []
     poll = m.get("poll")
     if isinstance(poll, dict):
-        answers = [as_text(a.get("text")) for a in poll.get("answers") or []
-                   if isinstance(a, dict)]
-        bits.append(f"Poll: {as_text(poll.get('question'))}"
-                    + (" (" + " / ".join(answers) + ")" if answers else ""))
+        bits.append(_poll_text(poll))
     loc = m.get("location_information")
     if isinstance(loc, dict):
         bits.append(f"Location: {loc.get('latitude')}, {loc.get('longitude')}")
@@ -209,6 +207,20 @@ def _extra_text(m: dict) -> str:
     if m.get("sticker_emoji") and not m.get("text"):
         bits.append(as_text(m.get("sticker_emoji")))
     return "\n".join(bits)
+
+
+def _poll_text(poll: dict) -> str:
+    options, mine = [], []
+    for a in poll.get("answers") or []:
+        if not isinstance(a, dict):
+            continue
+        text, votes = as_text(a.get("text")), a.get("voters")
+        ok = isinstance(votes, int) and not isinstance(votes, bool)
+        options.append((text, votes if ok else None))
+        if a.get("chosen") is True:
+            mine.append(text)
+    return poll_text(as_text(poll.get("question")), options,
+                     closed=poll.get("closed") is True, mine=mine)
 
 
 def _service_text(m: dict) -> str:

@@ -11,8 +11,10 @@ dropped, U+202F/U+00A0 become spaces.
 Lines with a timestamp but no ``Name:`` (and iOS lines whose text starts with U+200E
 that are not media markers) are ``system`` messages. Media markers (``<Media
 omitted>``, ``image omitted``, ``<attached: …>``, ``… (file attached)``, deleted
-messages) become attachment placeholders. Timestamps carry no zone: they are read in
-the import's time zone (recorded in the conversation metadata).
+messages) become attachment placeholders. A poll ("POLL:", its question, "OPTION: North
+(1 vote)" lines) becomes the one-line poll every import writes (``common.poll_text``).
+Timestamps carry no zone: they are read in the import's time zone (recorded in the
+conversation metadata).
 
 WhatsApp has no message ids: each gets a stable id derived from (chat, local time,
 speaker, occurrence of that time and speaker), so importing the same or a newer export
@@ -28,7 +30,7 @@ from pathlib import PurePosixPath
 from typing import Iterator, Optional
 
 from ..errors import ImportFormatError
-from .common import Claim, ParseContext, norm_name, suffix
+from .common import Claim, ParseContext, norm_name, poll_text, suffix
 from .model import Attachment, Conversation, Item, Message, ParseProblem
 from .text import utf16_without_bom
 from .tree import DirTree, FileTree, SubTree, Tree, ZipTree
@@ -392,6 +394,8 @@ def _message(chat_id: str, naive: datetime, speaker: Optional[str], msg: str,
                 name = fa.group(1).strip()
                 atts.append(Attachment(_kind_for(name), name, fa.group(0).strip()))
                 text, done = stripped[fa.end():].strip(), True
+        if not done and stripped.startswith("POLL:"):
+            text = _poll(stripped)
         if not done and marked:
             kind, spk = "system", ""
     key = (naive, spk)
@@ -404,6 +408,24 @@ def _message(chat_id: str, naive: datetime, speaker: Optional[str], msg: str,
     if meta:
         m.metadata.update(meta)
     return m
+
+
+_OPTION = re.compile(r"^OPTION: (?P<name>.*?)(?: \((?P<votes>\d+) votes?\))?$")
+
+
+def _poll(text: str) -> str:
+    """A poll as WhatsApp writes it ("POLL:", the question, then "OPTION: North (1
+    vote)" lines) in the one-line form of every import (``common.poll_text``); anything
+    else as it was."""
+    lines = [x.strip() for x in text.split("\n")[1:]]
+    opts = [_OPTION.match(x) for x in lines]
+    first = next((i for i, m in enumerate(opts) if m), None)
+    if first is None or not all(opts[first:]):
+        return text
+    question = " ".join(x for x in lines[:first] if x) or "?"
+    return poll_text(question, [(m.group("name"), int(m.group("votes"))
+                                 if m.group("votes") is not None else None)
+                                for m in opts[first:]])
 
 
 def _infer_me(conv: Conversation, ctx: ParseContext) -> None:

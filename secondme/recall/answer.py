@@ -197,9 +197,10 @@ def discount_unknown_terms(strength: float, question_terms: list[str],
 
 
 # -- extractive answers ----------------------------------------------------------------
-# never split after an honorific: "My dentist is Dr. Okafor" is one sentence
+# never split after an honorific: "My dentist is Dr. Okafor" is one sentence; nor before
+# a parenthesis ("Poll: Which gym? (North: 2 votes / South: 1 vote)")
 _SENT = re.compile(r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bMx\.)"
-                   r"(?<!\bProf\.)(?<!\bSt\.)\s+|\n+")
+                   r"(?<!\bProf\.)(?<!\bSt\.)\s+(?!\()|\n+")
 
 
 def sentences(text: str) -> list[str]:

@@ -398,6 +398,10 @@ def typed_spans(spec: QuestionSpec, s: Sent, known_people: set[str]) -> list[sp.
     t = spec.atype
     text = s.text
     focus = set(spec.focus)
+    if t in ("which", "what", "where", "who", "list", "kind", "name"):
+        poll = sp.poll_answers(text)    # "which gym?" of a poll: the vote, not a guess
+        if poll:
+            return poll
     if t == "who" or spec.wants_person or (t == "list" and focus & PERSON_NOUNS):
         return sp.people(text, known_people)
     if t == "where" or (t == "list" and focus & PLACE_NOUNS):

@@ -140,7 +140,7 @@ NUM_WORDS = {
 }
 # capitalised words that are not names
 NOT_NAMES = frozenset("""
-i i'm i've i'll i'd omg lol ok okay oh yes no hey hi hello thanks thank wow yay haha
+i i'm i've i'll i'd omg lol ok okay oh yes no hey hi hello thanks thank wow yay haha poll
 monday tuesday wednesday thursday friday saturday sunday january february march april may
 june july august september october november december christmas easter mr mrs ms dr
 mondays tuesdays wednesdays thursdays fridays saturdays sundays update oof ooh yikes phew
@@ -434,6 +434,37 @@ def capitalized(sentence: str, *, skip_first: bool = True) -> list[Span]:
         out.append(Span(text, start, start + len(text), "title",
                         weight=0.7 if first_word and len(toks) == 1 else 1.0))
     return out
+
+
+_POLL = re.compile(r"\bPoll: .*? \((?P<opts>[^()]*)\)")
+_VOTES = re.compile(r"^(?P<name>.+?): (?P<votes>\d+) votes?$")
+
+
+def poll_answers(sentence: str) -> list[Span]:
+    """What a poll in ``sentence`` answers ("Poll: Which gym? (North: 2 votes / South: 1
+    vote)", as imports write polls): the option with the most votes; when no votes are
+    known, or none were cast, or the best are tied, the options as one span (a question
+    about a poll is answered by what was proposed, not by one option guessed)."""
+    m = _POLL.search(sentence)
+    if not m:
+        return []
+    body_start = m.start("opts")
+    body = m.group("opts").split(";")[0]
+    opts, at = [], body_start
+    for part in body.split(" / "):
+        start = sentence.find(part.strip(), at)
+        at = start + len(part.strip())
+        v = _VOTES.match(part.strip())
+        opts.append((v.group("name") if v else part.strip(), int(v.group("votes")) if v
+                     else None, start))
+    if not opts or any(o[2] < 0 for o in opts):
+        return []
+    votes = [o[1] for o in opts]
+    if None not in votes and max(votes) > 0 and votes.count(max(votes)) == 1:
+        name, _v, start = opts[votes.index(max(votes))]
+        return [Span(name, start, start + len(name), "poll", 1.5)]
+    end = body_start + len(body.rstrip())
+    return [Span(sentence[body_start:end], body_start, end, "poll", 1.2)]
 
 
 def quoted(sentence: str) -> list[Span]:
