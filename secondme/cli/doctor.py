@@ -50,7 +50,8 @@ def _print_report(rep: dict) -> None:
     click.echo(f"index:      {idx.get('health')} ({idx.get('items', 0)} items, "
                f"{idx.get('pending', 0)} waiting)")
     kw = rep.get("keyword_index") or {}
-    newer = f", {kw['newer']} newer ranked by SQLite" if kw.get("newer") else ""
+    newer = (f", {kw['newer']} newer (a search indexes them on the side)" if kw.get("newer")
+             else "")
     click.echo(f"keywords:   {kw.get('health')}{newer}")
     click.echo(f"integrity:  {rep['integrity']}")
     perms = rep.get("permissions") or {}

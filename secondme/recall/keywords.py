@@ -825,8 +825,9 @@ def _at_exit_stop_tails() -> None:
 
 def describe(store, gap_minutes: float, width: int = WINDOW_WIDTH) -> dict:
     """The keyword index's state for the doctor: ``health`` ("ok" or what is wrong and
-    what happens next), ``newer`` (messages ranked by SQLite until the next rebuild) and
-    ``stemmer`` (False: PyStemmer is missing, the install is broken)."""
+    what happens next), ``newer`` (messages newer than it, ranked with a tail until the
+    next rebuild: :func:`tail_for`) and ``stemmer`` (False: PyStemmer is missing, the
+    install is broken)."""
     out: dict = {"path": str(index_path(store))}
     try:
         _Terms()
