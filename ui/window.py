@@ -337,7 +337,13 @@ class MainWindow(QMainWindow):
         """Switch to pane ``key`` and return it (None before the data dir is open)."""
         for i, (k, _l) in enumerate(PANES):
             if k == key:
-                self.sidebar.setCurrentRow(i)
+                if self.sidebar.currentRow() == i:
+                    # already current (the list makes its first row current, unselected,
+                    # when it gets the focus, before the panes exist): no signal comes
+                    self.sidebar.item(i).setSelected(True)
+                    self._row_changed(i)
+                else:
+                    self.sidebar.setCurrentRow(i)
         return self.panes.get(key)
 
     @property

@@ -453,3 +453,34 @@ def test_first_window_and_a_restored_one_are_wholly_on_screen(qtbot, demo_sm, tm
     ok, why = on_screen(w2)
     assert ok, why
     w2.shutdown()
+
+
+@pytest.mark.parametrize("focused_first", [False, True])
+def test_the_launchers_window_leaves_opening_your_memory_for_the_saved_pane(
+        qtbot, tmp_path, focused_first):
+    """The launcher's window opens the data dir itself after the first paint. Under a
+    window manager the sidebar gets the focus first, which makes its first row (Chat)
+    current before any pane exists; the window then stayed on "Opening your memory…"
+    until the person clicked a pane (found under Xvfb + openbox)."""
+    from PySide6.QtCore import QSettings
+
+    from secondme.models.embed import HashEmbedder
+    from secondme_ui.window import MainWindow
+
+    qs = QSettings(str(tmp_path / "qs.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(None, home=str(tmp_path / "home"), qsettings=qs, onboarding=False,
+                   warm_up=False, service_kwargs={"embedder": HashEmbedder()})
+    qtbot.addWidget(w)
+    try:
+        if focused_first:
+            w.sidebar.setCurrentRow(0)      # what the focus does before the data dir opens
+        assert w.stack.currentWidget() is w.loading
+        with qtbot.waitSignal(w.service_ready, timeout=30000):
+            w.show()
+        assert w.current_pane == "chat"
+        assert w.stack.currentWidget() is w.panes["chat"]
+        assert [i.text() for i in w.sidebar.selectedItems()] == ["Chat"]   # highlighted
+    finally:
+        w.close()
+        if w.sm is not None:
+            w.sm.close()
