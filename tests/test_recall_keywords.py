@@ -394,3 +394,31 @@ def test_no_tail_past_the_share_a_rebuild_is_for(loaded, monkeypatch):
     assert keywords.tail_for(loaded.store, idx, build_now=True) is None
     monkeypatch.setattr(keywords, "STALE_SHARE", 0.05)
     assert keywords.tail_for(loaded.store, idx, build_now=True) is None   # 1001 > 1000
+
+
+def test_a_tail_of_system_lines_only_spares_sqlite(loaded, monkeypatch):
+    idx = keywords.refresh(loaded.store, GAP)
+    with loaded.store.write() as db:     # only a system line is newer than the index
+        conv = db.conn.execute("select conversation_id from messages limit 1").fetchone()[0]
+        db.conn.execute("insert into messages (conversation_id, external_id, position, "
+                        "speaker, kind, text, content_hash) values (?, 'sys', 999, '', "
+                        "'system', 'Anna joined', 'h-sys')", [conv])
+    tail = keywords.tail_for(loaded.store, idx, build_now=True)
+    assert tail is not None and tail.newer == 0
+    loaded.search("ferry")     # search's own snapshot (loaded from the file) gets its tail
+    _wait_for_tail(loaded.store)
+    from secondme.recall import search as S
+
+    asked = []
+    real = S._keyword_lists
+
+    def spy(conn, *a, **k):
+        class Conn:   # records the FTS5 queries for messages newer than the tail
+            def execute(self, sql, args=()):
+                asked.append(sql)
+                return conn.execute(sql, args)
+        return real(Conn(), *a, **k)
+
+    monkeypatch.setattr(S, "_keyword_lists", spy)
+    res = loaded.search("ferry")
+    assert res and not [q for q in asked if "bm25" in q]

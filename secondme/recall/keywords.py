@@ -786,9 +786,11 @@ def _start_tail(store, st: _Tail, now: bool) -> None:
                     # the older messages the tail ranks are left out of the snapshot
                     old = tail.ids[tail.own & (tail.ids <= main.max_id)]
                     tail.main_own = ~np.isin(main.ids, old) if len(old) else None
-                    _View(main, tail.main_own, tail, "_main_counts")
-                    _View(tail, tail.own, tail, "_counts")
-                st.index = tail if tail.newer else None
+                _View(main, tail.main_own, tail, "_main_counts")
+                _View(tail, tail.own, tail, "_counts")
+                # kept even with no chat message of its own (only system lines are
+                # newer): FTS5 is then not asked about them at every search
+                st.index = tail
             except Exception as e:  # noqa: BLE001 - FTS5 ranks the newer messages then
                 if not st.stop.cancelled:
                     log.warning("keyword index: the newer messages' tail failed (%s); "
