@@ -471,13 +471,12 @@ def _rank(kw: keywords.KeywordIndex, terms: list[str], w: SearchWeights, n: int,
                   limit=n, common=w.common_df if kw.size >= 1000 else 0.0, tail=tail)
 
 
-def _keyword_lists(conn, kw: keywords.KeywordIndex, w: SearchWeights, n: int,
-                   tail: Optional[keywords.KeywordIndex], ranked: tuple) -> tuple[list, list]:
-    """The window and single lists ``ranked`` by the keyword index and its ``tail`` (the
-    messages added since it was built: ``keywords.tail_for``; ``kw.top(...)``'s answer),
-    with any messages newer than both ranked by FTS5 (``rowid > max_id``) and merged by
-    score."""
-    win, one, used = ranked
+def _keyword_lists(conn, kw: keywords.KeywordIndex, terms: list[str], w: SearchWeights,
+                   n: int, tail: Optional[keywords.KeywordIndex] = None) -> tuple[list, list]:
+    """The window and single lists from the keyword index and its ``tail`` (the messages
+    added since it was built: ``keywords.tail_for``), with any messages newer than both
+    ranked by FTS5 (``rowid > max_id``) and merged by score."""
+    win, one, used = _rank(kw, terms, w, n, tail)
     upto = tail.max_id if tail is not None else kw.max_id
     newer = conn.execute("select 1 from messages where id > ? limit 1", [upto]).fetchone()
     mm = fts_query(used)
@@ -507,11 +506,7 @@ def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
     n = weights.candidates
     mm = message_match or match
     if "message" in kinds and keyword is not None:
-        kw, terms, tail = keyword
-        # (ranking on a helper thread while this one asks SQLite for the notes was
-        # measured: no faster on 2 cores with the worker forming beside it)
-        win, one = _keyword_lists(conn, kw, weights, n, tail,
-                                  _rank(kw, terms, weights, n, tail))
+        win, one = _keyword_lists(conn, *keyword[:2], weights, n, keyword[2])
         if weights.window > 0:
             lists["window"] = [("message", r[0]) for r in win]
         if weights.single > 0:
@@ -524,13 +519,6 @@ def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
             lists["single"] = [("message", r[0]) for r in conn.execute(
                 "select rowid from messages_fts where messages_fts match ? "
                 "order by bm25(messages_fts, 1.0, 0.5) limit ?", [mm, n])]
-    return lists | _other_lists(conn, match, kinds, n, include_archived)
-
-
-def _other_lists(conn, match: str, kinds: set[str], n: int,
-                 include_archived: bool) -> dict[str, list[tuple[str, int]]]:
-    """The notes and chunks lists (BM25 over their FTS tables)."""
-    lists = {}
     if "note" in kinds:
         lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
     if "chunk" in kinds:
@@ -637,8 +625,7 @@ def _resolve_anchor(conn, tr: TimeRange, w: SearchWeights,
     if not match:
         return None
     if kw is not None and _plain_words(terms):
-        w = replace(w, common_df=0.0)
-        win, _one = _keyword_lists(conn, kw, w, 20, None, _rank(kw, terms, w, 20))
+        win, _one = _keyword_lists(conn, kw, terms, replace(w, common_df=0.0), 20)
         ids = [r[0] for r in win]
         q = ",".join("?" * len(ids))
         ts = dict(conn.execute(f"select id, ts from messages where id in ({q}) and ts is not "
