@@ -10,13 +10,18 @@ the database (with progress) without recomputing a single embedding.
 Several processes (the desktop app, the CLI, the MCP server) may hold the index at once:
 labels are never reused, and every change of ``vector_items`` advances
 ``vector_state.generation`` (migration m403), so :meth:`VectorIndex.sync` — called at
-open and before every search — adds what others indexed and scrubs what they removed.
-A search spends at most :data:`SEARCH_SYNC_BUDGET_S` on that; a longer backlog (another
-process is indexing a million messages) is caught up on a background thread while
-searches go on with what is loaded — keyword search finds the newest items meanwhile.
+open and after a search that finds the database moved on — adds what others indexed and
+scrubs what they removed. A search spends no time on that: it searches what is loaded
+and, when the database has moved on, starts a background thread that catches up (another
+process is indexing a million messages, or forming memories) — keyword search finds the
+newest items meanwhile.
 
 Thread-safety: all methods take an internal lock; searches are short, adds are batched
-(a catch-up takes the lock per small batch, so searches slip in between).
+(a catch-up takes the lock per small batch) and searches go first: between two batches a
+catch-up waits while a search is waiting for the lock (:meth:`VectorIndex._give_way`).
+Python's locks are not fair — a thread that releases a lock and takes it again at once
+usually wins — and without that a search waited for a whole catch-up: 0.8–5.7 s behind
+8,000 insertions in steps of 32 at 200k vectors.
 """
 from __future__ import annotations
 
@@ -47,19 +52,24 @@ M = 16
 # An index already built keeps the breadth it was built with (hnswlib saves it).
 EF_CONSTRUCTION = 100
 EF_SEARCH = 96
-# How long a search may spend adding what other processes indexed before it searches.
-# Catching up costs ~0.7 ms a vector at 1M; with a process indexing at ~850 vectors/s,
-# a search every 2 s that caught up everything took 1.7 s (p50) — the rest now goes to
-# a background thread. (The app's worker runs are caught up every 10 s anyway.)
-SEARCH_SYNC_BUDGET_S = 0.01
+# A search adds nothing of what other processes indexed: catching up costs ~0.7–1 ms a
+# vector at 1M; with a process indexing at ~850 vectors/s, a search every 2 s that caught
+# up everything took 1.7 s (p50), and one that added a step of 8 first (its budget was
+# 10 ms) spent a median 16.5 ms of its 54 in that while memories formed at 1M. A
+# background thread catches up (the app's worker runs are caught up every 10 s anyway).
 # vectors read per step of a catch-up
 SYNC_BATCH = 256
 # vectors added per hold of the index lock by a catch-up: at 1M an insertion takes
 # ~0.7 ms on a slow 2-core machine, so a step of 256 held searches for ~180 ms (dense
 # stage p95 188 ms while memories formed) and a search's budget was only looked at
-# after one; a search's own catch-up adds SEARCH_STEP at a time
+# after one; a budgeted catch-up (``sync(budget_s=…)``) adds SEARCH_STEP at a time
 ADD_STEP = 32
 SEARCH_STEP = 8
+# removed vectors overwritten with noise per hold of the lock: overwriting re-links the
+# element (hnswlib updatePoint), ~4 ms a vector at 200k — five times an insertion
+SCRUB_STEP = 4
+# the longest a catch-up waits for searches to finish before its next step
+GIVE_WAY_S = 1.0
 # The least time between two comparisons of every label by the background thread. While
 # another process forms memories it removes note vectors all the time, and each
 # comparison at 1M costs seconds of CPU: back to back they would take a core from the app.
@@ -252,6 +262,9 @@ class VectorIndex:
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()   # one catch-up at a time
         self._save_lock = threading.Lock()   # one save at a time
+        self._turn = threading.Condition()   # searches waiting for the lock (_give_way)
+        self._searching = 0
+        self._unscrubbed: set[int] = set()   # removed, not yet overwritten (save does)
         self._catcher: Optional[threading.Thread] = None
         self._stop = CancelToken()
         self.behind = False   # a budgeted sync ran out of time (a thread finishes it)
@@ -480,6 +493,13 @@ class VectorIndex:
         t.join(timeout)
         self._catcher = None
 
+    def _give_way(self) -> None:
+        """Wait (at most :data:`GIVE_WAY_S`) while searches wait for the index lock: a
+        catch-up calls this before each step, so a search waits for one step at most."""
+        with self._turn:
+            if self._searching:
+                self._turn.wait_for(lambda: self._searching == 0, timeout=GIVE_WAY_S)
+
     def _add_rows(self, rows) -> int:
         n = 0
         for part in _batches(rows, ADD_STEP):
@@ -487,6 +507,7 @@ class VectorIndex:
             vecs = np.vstack([blob_to_vector(r[1]) for r in part])
             if vecs.shape[1] != self.dim:
                 continue
+            self._give_way()
             self.add(labels, vecs, threads=1)
             n += len(labels)
         return n
@@ -529,6 +550,7 @@ class VectorIndex:
                         try:
                             self._index.unmark_deleted(label)
                             self.deleted -= 1
+                            self._unscrubbed.discard(label)
                         except RuntimeError:
                             pass
             if len(self) == expected:
@@ -544,17 +566,29 @@ class VectorIndex:
         except RuntimeError:
             return False
         self.deleted += 1
+        self._unscrubbed.add(label)   # until scrub_deleted overwrites it
         return True
 
     def scrub_deleted(self, labels: Iterable[int]) -> None:
         """Overwrite the stored vectors of ``labels`` (already marked deleted) with noise,
-        so that a removed item's fingerprint does not outlive it in this index's file."""
+        so that a removed item's fingerprint does not outlive it in this index's file.
+        :data:`SCRUB_STEP` at a time, giving way to searches in between; a save meanwhile
+        finishes the rest first (:meth:`save`)."""
+        for part in _batches(list(labels), SCRUB_STEP):
+            self._give_way()
+            with self._lock:
+                self._overwrite_deleted(part)
+
+    def _overwrite_deleted(self, labels: Iterable[int]) -> None:
+        """(Index lock held.) Noise over deleted ``labels``' vectors, still deleted."""
         rng = np.random.default_rng()
-        with self._lock:
-            for label in labels:
-                noise = rng.standard_normal((1, self.dim)).astype(np.float32)
-                self._index.add_items(noise, np.array([int(label)], dtype=np.int64))
-                self._index.mark_deleted(int(label))
+        for label in labels:
+            label = int(label)
+            noise = rng.standard_normal((1, self.dim)).astype(np.float32)
+            # updating a deleted label un-deletes it with the new data...
+            self._index.add_items(noise, np.array([label], dtype=np.int64))
+            self._index.mark_deleted(label)  # ...so delete it again
+            self._unscrubbed.discard(label)
 
     def save(self) -> None:
         """Write the index atomically (temp file + rename), then its metadata.
@@ -567,6 +601,8 @@ class VectorIndex:
             final = self.directory / INDEX_FILE
             tmp = self.directory / f"{INDEX_FILE}.{os.getpid()}.tmp"
             with self._lock:
+                if self._unscrubbed:   # a catch-up still overwriting removed vectors
+                    self._overwrite_deleted(list(self._unscrubbed))
                 if self.cipher is not None:
                     # Encrypted store: the index (vectors are a fingerprint of the text)
                     # never touches the disk in the clear; serialised in memory, sealed.
@@ -644,6 +680,7 @@ class VectorIndex:
                         [self.model_id])
             self._index = index
             self.deleted = 0
+            self._unscrubbed.clear()   # not in the new index
             self.generation = -1 if generation is None else generation
             self.removals_seen = -1 if logged is None else logged
             self.max_label = max(last, 0)
@@ -692,8 +729,8 @@ class VectorIndex:
         who deletes a source expects its fingerprint gone too (privacy). Labels already
         marked deleted are overwritten as well. Not saved yet.
         """
-        rng = np.random.default_rng()
         with self._lock:
+            found = []
             for label in labels:
                 label = int(label)
                 try:
@@ -703,43 +740,58 @@ class VectorIndex:
                     if "not found" in str(e).lower():
                         continue  # never added: nothing to overwrite
                     # else: deleted before; its vector is still stored
-                noise = rng.standard_normal((1, self.dim)).astype(np.float32)
-                # updating a deleted label un-deletes it with the new data...
-                self._index.add_items(noise, np.array([label], dtype=np.int64))
-                self._index.mark_deleted(label)  # ...so delete it again
+                found.append(label)
+            self._overwrite_deleted(found)
             self.dirty = True
 
     def search(self, vector: np.ndarray, k: int,
                filter: Optional[Callable[[int], bool]] = None) -> list[tuple[int, float]]:
-        """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first.
-        First catches up with what other processes indexed or removed (:meth:`sync`),
-        for at most :data:`SEARCH_SYNC_BUDGET_S`; a thread finishes a longer catch-up."""
+        """The ``k`` nearest labels to ``vector`` as (label, cosine distance), best first,
+        of what is loaded. When other processes indexed or removed items since
+        (:meth:`sync`), a background thread then catches up (:meth:`catch_up_in_background`):
+        the next searches find them. Labels removed meanwhile may still come back; they
+        name no item any more (``vector_items``)."""
+        store = self.store
         try:
-            self.sync(budget_s=SEARCH_SYNC_BUDGET_S)
-        except _OutOfStep:
-            self.stop_catching_up()
-            self.rebuild(self.store)
-        if self.behind:
-            self.catch_up_in_background()
-        with self._lock:
-            n = len(self)
-            if n == 0:
-                return []
-            k = min(k, n)
-            q = np.asarray(vector, dtype=np.float32)
-            while True:
-                self._index.set_ef(max(EF_SEARCH, k))
-                try:
-                    labels, dists = self._index.knn_query(q, k=k, filter=filter)
-                    break
-                except RuntimeError as e:
-                    # hnswlib found fewer than k: a filter, many deleted labels, or an index
-                    # another process is rebuilding. Fewer results, never a failed search.
-                    if "contiguous 2D array" not in str(e):
-                        raise
-                    if k == 1:
-                        return []
-                    k //= 2
+            moved_on = store is not None and _generation(store.conn) not in (
+                None, self.generation)
+        except Exception:  # noqa: BLE001 - a closed store: search what is loaded
+            moved_on = False
+        try:
+            return self._search_loaded(vector, k, filter)
+        finally:
+            if moved_on or self.behind:
+                self.catch_up_in_background()
+
+    def _search_loaded(self, vector: np.ndarray, k: int,
+                       filter: Optional[Callable[[int], bool]]) -> list[tuple[int, float]]:
+        with self._turn:
+            self._searching += 1   # a catch-up waits before its next step (_give_way)
+        try:
+            with self._lock:
+                n = len(self)
+                if n == 0:
+                    return []
+                k = min(k, n)
+                q = np.asarray(vector, dtype=np.float32)
+                while True:
+                    self._index.set_ef(max(EF_SEARCH, k))
+                    try:
+                        labels, dists = self._index.knn_query(q, k=k, filter=filter)
+                        break
+                    except RuntimeError as e:
+                        # hnswlib found fewer than k: a filter, many deleted labels, or an
+                        # index another process is rebuilding. Fewer results, never a
+                        # failed search.
+                        if "contiguous 2D array" not in str(e):
+                            raise
+                        if k == 1:
+                            return []
+                        k //= 2
+        finally:
+            with self._turn:
+                self._searching -= 1
+                self._turn.notify_all()
         return [(int(l), float(d)) for l, d in zip(labels[0], dists[0])]
 
     def exact_search(self, store, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
