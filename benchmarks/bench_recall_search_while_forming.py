@@ -4,6 +4,8 @@ item 4: "search p95 ≤ 100 ms", "the app usable throughout").
     python benchmarks/bench_recall_search_while_forming.py --home FORMED_HOME
         [--new-messages 20000] [--baseline-tree DIR] [--work DIR] [--out FILE]
     python benchmarks/bench_recall_search_while_forming.py --messages 30000 ...
+    python benchmarks/bench_recall_search_while_forming.py --home PARTLY_FORMED_HOME
+        --new-messages 0 --form-minutes 10 [--baseline-tree DIR]
 
 A copy of ``--home`` (a store whose memories are formed: at 1M, bench_scale_1m.py
 ``--stages fullform`` leaves one), or without it a store built here from ``--messages``
@@ -14,7 +16,13 @@ app's shape runs: one process holds the loaded vector index and
 1. searches ``--idle`` times back to back (the idle figures: the new messages are
    keyword-searchable, nothing runs beside);
 2. starts the extract job in the app's worker process (``run_in_worker_process``: the new
-   messages embedded, then formed) and searches every 2 s until it ends.
+   messages embedded, then formed) and searches every 2 s until it ends, or until
+   ``--form-minutes`` have passed (then it cancels the job and waits for it).
+
+With ``--new-messages 0`` and the home of a store whose formation stopped part way
+(bench_scale_1m.py ``--form-minutes``), the job goes on forming that store where it
+stopped: searches while a million messages form, every code forming the same
+conversations from the same point.
 
 Reported for each: p50/p95/max of ``SecondMe.search`` (k=10) and the median of each
 stage of the search (``SearchTrace.timings``). With ``--baseline-tree`` (a checkout of
@@ -54,7 +62,9 @@ import json, sys, threading, time
 from pathlib import Path
 from secondme.service import SecondMe
 from secondme.recall.search import SearchTrace
+from secondme.progress import CancelToken
 home, queries, idle_n = Path(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+limit_s = float(sys.argv[4]) if len(sys.argv) > 4 else float("inf")
 sm = SecondMe(home)
 sm.open_vectors()
 sm.search("warm up", k=10)
@@ -66,14 +76,19 @@ def one(i):
     return {"ms": (time.perf_counter() - t) * 1000, **tr.timings}
 
 idle = [one(i) for i in range(idle_n)]
-got = {}
+got, token = {}, CancelToken()
 def job():
-    got["summary"] = sm.run_in_worker_process("run_job", name="extract")
+    try:
+        got["summary"] = sm.run_in_worker_process("run_job", name="extract", cancel=token)
+    except Exception as e:   # Cancelled at --form-minutes
+        got["summary"] = {"stopped": f"{type(e).__name__}: {e}"[:200]}
 t = threading.Thread(target=job)
 t0 = time.perf_counter()
 t.start()
 during, i = [], 0
 while t.is_alive():
+    if time.perf_counter() - t0 > limit_s and not token.cancelled:
+        token.cancel()
     during.append(one(i))
     i += 1
     t.join(2.0)
@@ -89,7 +104,8 @@ def stats(rows: list[dict]) -> dict:
         return {"searches": 0}
     ms = [r["ms"] for r in rows]
     q = statistics.quantiles(ms, n=20, method="inclusive") if len(ms) > 1 else ms * 19
-    names = ("parse_ms", "lexical_ms", "dense_ms", "fuse_ms", "rerank_ms")
+    names = ("parse_ms", "lexical_ms", "messages_ms", "notes_ms", "chunks_ms", "dense_ms",
+             "fuse_ms", "rerank_ms")
     stages = {k: round(statistics.median(r.get(k, 0.0) for r in rows), 1) for k in names}
     # where the slow searches' time goes: each stage's median over the slowest tenth
     slow = sorted(rows, key=lambda r: r["ms"])[-max(1, len(rows) // 10):]
@@ -115,16 +131,19 @@ def build_formed(home: Path, n: int, work: Path) -> None:
     cli(ROOT, ["--home", str(home), "notes", "form"])
 
 
-def run_tree(tree: Path, base: Path, export: list[Path], work: Path, idle: int) -> dict:
+def run_tree(tree: Path, base: Path, export: list[Path], work: Path, idle: int,
+             form_minutes: float) -> dict:
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)
     t = time.perf_counter()
     shutil.copytree(base, run)
     copied = time.perf_counter() - t
-    cli(tree, ["--home", str(run), "import", *map(str, export)])
+    if export:
+        cli(tree, ["--home", str(run), "import", *map(str, export)])
     env = dict(os.environ, PYTHONPATH=str(tree))
     p = subprocess.run([sys.executable, "-c", DRIVER, str(run), json.dumps(QUERIES),
-                        str(idle)], cwd=str(tree), env=env, capture_output=True, text=True)
+                        str(idle), str(form_minutes * 60)], cwd=str(tree), env=env,
+                       capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"the app-shaped run failed: {p.stderr[-2000:]}")
     got = json.loads(p.stdout.strip().splitlines()[-1])
@@ -141,6 +160,8 @@ def main() -> None:
                     help="without --home: build a formed store of this many messages")
     ap.add_argument("--new-messages", type=int, default=20000)
     ap.add_argument("--idle", type=int, default=40, help="idle searches")
+    ap.add_argument("--form-minutes", type=float, default=float("inf"),
+                    help="cancel the extract job after this long (a long formation)")
     ap.add_argument("--baseline-tree", type=Path, help="older code to compare with")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_search_forming"))
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -151,7 +172,8 @@ def main() -> None:
         base = args.work / "formed"
         if not (base / "secondme.db").exists():
             build_formed(base, args.messages, args.work)
-    export = generate(args.work / "new-export", args.new_messages, chats=2, seed=99)
+    export = generate(args.work / "new-export", args.new_messages, chats=2, seed=99) \
+        if args.new_messages else []
     export = [f.rename(f.with_name(f"WhatsApp Chat with new group {i + 1}.txt"))
               if "new group" not in f.name else f for i, f in enumerate(export)]
     with __import__("sqlite3").connect(f"file:{base / 'secondme.db'}?mode=ro",
@@ -159,13 +181,18 @@ def main() -> None:
         size = dict(zip(("messages", "notes", "links"), c.execute(
             "select (select count(*) from messages), (select count(*) from notes), "
             "(select count(*) from links)").fetchone()))
+    with __import__("sqlite3").connect(f"file:{base / 'secondme.db'}?mode=ro",
+                                       uri=True) as c:
+        size["items_formed"] = c.execute(
+            "select count(*) from formed_items").fetchone()[0]
     out = {"benchmark": "recall_search_while_forming", "cpu": cpu(), "store": size,
-           "new_messages": args.new_messages, "search": "SecondMe.search, k=10",
+           "new_messages": args.new_messages, "form_minutes": args.form_minutes,
+           "search": "SecondMe.search, k=10",
            "target_p95_ms": 100}
     trees = ([("baseline", args.baseline_tree)] if args.baseline_tree else []) + \
         [("current", ROOT)]
     for name, tree in trees:
-        out[name] = run_tree(tree, base, export, args.work, args.idle)
+        out[name] = run_tree(tree, base, export, args.work, args.idle, args.form_minutes)
         print(name, json.dumps({k: out[name][k] for k in ("idle", "during_formation")}),
               flush=True)
     if args.baseline_tree:

@@ -185,6 +185,18 @@ def _log_tail(path: Path, limit: int = 4000) -> str:
 
 
 # -- the parent's side of one run -------------------------------------------------------
+def _child_group() -> dict:
+    """Popen arguments that put the child in a process group of its own, in the app's
+    session: a Ctrl-C in the terminal that started the app reaches the app only (which
+    cancels the child), and the child's nice value (:data:`NICENESS`) still yields to
+    the window. A new session (``start_new_session``, as before) also put the child in
+    a scheduling group of its own wherever Linux groups processes by session
+    (``sched_autogroup``, on by default in most desktop kernels): the two groups then
+    shared the CPU equally and the niceness did nothing — a search waited behind
+    formation for half of two cores."""
+    return {"process_group": 0} if os.name == "posix" else {}
+
+
 class _Child:
     """One child process and the thread reading its messages."""
 
@@ -198,7 +210,7 @@ class _Child:
             self.proc = subprocess.Popen(
                 worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=logf, env=_child_env(), close_fds=True,
-                start_new_session=(os.name == "posix"))
+                **_child_group())
         self.messages: queue.Queue = queue.Queue()
         self._stdin_lock = threading.Lock()
         self.send(request)

@@ -153,6 +153,12 @@ def test_notes_and_chunks_are_searched_with_provenance(loaded):
     res = sm.search("how much is the deposit?", k=5)
     chunk = next(r for r in res if r.kind == "chunk")
     assert chunk.sources[0]["document"] == "/docs/lease.pdf" and chunk.sources[0]["page"] == 2
+    # the trace says where a search's lexical time went, list by list
+    from secondme.recall.search import SearchTrace
+    tr = SearchTrace()
+    sm.search("Clara bakery deposit", k=5, trace=tr)
+    parts = [tr.timings[k] for k in ("messages_ms", "notes_ms", "chunks_ms")]
+    assert all(p >= 0 for p in parts) and sum(parts) <= tr.timings["lexical_ms"]
 
 
 def test_archived_notes_hidden_unless_asked(loaded):

@@ -34,6 +34,30 @@ def integrity(sm) -> str:
 
 
 # -- through the service ----------------------------------------------------------------
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_child_yields_the_cpu_to_the_app(sm, tmp_path):
+    """The child is niced in the app's session, so in the app's scheduling autogroup:
+    in a session of its own the niceness counted for nothing against the app."""
+    seen = {}
+
+    def on_start(hello):
+        pid = hello["pid"]
+        seen.update(sid=os.getsid(pid), pgid=os.getpgid(pid),
+                    nice=int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16]))
+        if os.path.exists(f"/proc/{pid}/autogroup"):
+            seen["autogroup"] = open(f"/proc/{pid}/autogroup").read().split()[0]
+
+    from secondme.worker import run_in_worker
+
+    run_in_worker(sm.worker_spec("import_paths"), "import_paths",
+                  {"paths": [str(chat_export(tmp_path / "c.json"))]}, on_start=on_start)
+    assert seen["sid"] == os.getsid(0)               # the app's session …
+    assert seen["pgid"] != os.getpgid(0)             # … not its terminal's Ctrl-C
+    assert seen["nice"] >= os.nice(0) + 5
+    if "autogroup" in seen:
+        assert seen["autogroup"] == open("/proc/self/autogroup").read().split()[0]
+
+
 def test_import_runs_in_another_process_with_progress_and_hooks(sm, tmp_path, monkeypatch):
     from secondme.service import SecondMe
 

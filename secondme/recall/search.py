@@ -391,7 +391,8 @@ def search(store: Store, query: str, *, clock: Callable[[], datetime],
     lists = _lexical_lists(conn, match, kinds, weights, include_archived,
                            None if kw else _message_match(store, lexical_terms, match,
                                                           weights.common_df),
-                           keyword=(kw, lexical_terms, tail) if kw else None)
+                           keyword=(kw, lexical_terms, tail) if kw else None,
+                           timings=trace.timings)
     trace.timings["lexical_ms"] = (time.perf_counter() - t1) * 1000
     t2 = time.perf_counter()
     if want_dense:
@@ -495,14 +496,23 @@ def _keyword_lists(conn, kw: keywords.KeywordIndex, terms: list[str], w: SearchW
 
 def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
                    include_archived: bool, message_match: Optional[str] = None,
-                   keyword: Optional[tuple] = None) -> dict[str, list[tuple[str, int]]]:
+                   keyword: Optional[tuple] = None,
+                   timings: Optional[dict] = None) -> dict[str, list[tuple[str, int]]]:
     """The BM25 candidate lists (window, single, notes, chunks) for an FTS ``match``
     (``message_match`` for the two lists over messages, default ``match``; ``keyword``
     = (keyword index, terms, its tail or None) ranks those two lists with the index
-    instead)."""
+    instead). ``timings`` gets each part's milliseconds (messages_ms, notes_ms,
+    chunks_ms)."""
     lists: dict[str, list[tuple[str, int]]] = {}
     if not match:
         return lists
+    timings = timings if timings is not None else {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = (now - clock[0]) * 1000
+        clock[0] = now
     n = weights.candidates
     mm = message_match or match
     if "message" in kinds and keyword is not None:
@@ -519,10 +529,13 @@ def _lexical_lists(conn, match: str, kinds: set[str], weights: SearchWeights,
             lists["single"] = [("message", r[0]) for r in conn.execute(
                 "select rowid from messages_fts where messages_fts match ? "
                 "order by bm25(messages_fts, 1.0, 0.5) limit ?", [mm, n])]
+    lap("messages_ms")
     if "note" in kinds:
         lists["notes"] = [("note", r[0]) for r in _bm25_notes(conn, match, n, include_archived)]
+    lap("notes_ms")
     if "chunk" in kinds:
         lists["chunks"] = [("chunk", r[0]) for r in _bm25_chunks(conn, match, n)]
+    lap("chunks_ms")
     return lists
 
 
