@@ -33,6 +33,17 @@ def integrity(sm) -> str:
     return sm.store.conn.execute("pragma integrity_check").fetchone()[0]
 
 
+def autogroup(pid) -> str:
+    """The scheduling autogroup of a process, or "" where the kernel shows none (the file
+    is missing, or empty as in some containers and for a process already exiting)."""
+    try:
+        with open(f"/proc/{pid}/autogroup") as f:
+            words = f.read().split()
+    except OSError:
+        return ""
+    return words[0] if words else ""
+
+
 # -- through the service ----------------------------------------------------------------
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_child_yields_the_cpu_to_the_app(sm, tmp_path):
@@ -44,8 +55,7 @@ def test_the_child_yields_the_cpu_to_the_app(sm, tmp_path):
         pid = hello["pid"]
         seen.update(sid=os.getsid(pid), pgid=os.getpgid(pid),
                     nice=int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16]))
-        if os.path.exists(f"/proc/{pid}/autogroup"):
-            seen["autogroup"] = open(f"/proc/{pid}/autogroup").read().split()[0]
+        seen["autogroup"] = autogroup(pid)
 
     from secondme.worker import run_in_worker
 
@@ -54,8 +64,8 @@ def test_the_child_yields_the_cpu_to_the_app(sm, tmp_path):
     assert seen["sid"] == os.getsid(0)               # the app's session …
     assert seen["pgid"] != os.getpgid(0)             # … not its terminal's Ctrl-C
     assert seen["nice"] >= os.nice(0) + 5
-    if "autogroup" in seen:
-        assert seen["autogroup"] == open("/proc/self/autogroup").read().split()[0]
+    if seen["autogroup"] and autogroup("self"):     # no autogroups on every kernel
+        assert seen["autogroup"] == autogroup("self")
 
 
 def test_import_runs_in_another_process_with_progress_and_hooks(sm, tmp_path, monkeypatch):
