@@ -103,17 +103,23 @@ def stats(rows: list[dict]) -> dict:
     if not rows:
         return {"searches": 0}
     ms = [r["ms"] for r in rows]
-    q = statistics.quantiles(ms, n=20, method="inclusive") if len(ms) > 1 else ms * 19
     names = ("parse_ms", "lexical_ms", "messages_ms", "notes_ms", "chunks_ms", "dense_ms",
              "fuse_ms", "rerank_ms")
     stages = {k: round(statistics.median(r.get(k, 0.0) for r in rows), 1) for k in names}
     # where the slow searches' time goes: each stage's median over the slowest tenth
     slow = sorted(rows, key=lambda r: r["ms"])[-max(1, len(rows) // 10):]
-    return {"searches": len(ms), "p50_ms": round(statistics.median(ms), 1),
-            "p95_ms": round(q[18], 1), "max_ms": round(max(ms), 1),
-            "median_stage_ms": stages,
+    return {**percentiles(ms), "median_stage_ms": stages,
             "slowest_tenth_median_stage_ms": {
-                k: round(statistics.median(r.get(k, 0.0) for r in slow), 1) for k in names}}
+                k: round(statistics.median(r.get(k, 0.0) for r in slow), 1) for k in names},
+            # in order, a hundred searches at a time: where in a long run the slow ones are
+            "by_hundred": [percentiles(ms[i:i + 100]) for i in range(0, len(ms), 100)]
+            if len(ms) > 100 else []}
+
+
+def percentiles(ms: list[float]) -> dict:
+    q = statistics.quantiles(ms, n=20, method="inclusive") if len(ms) > 1 else ms * 19
+    return {"searches": len(ms), "p50_ms": round(statistics.median(ms), 1),
+            "p95_ms": round(q[18], 1), "max_ms": round(max(ms), 1)}
 
 
 def cli(tree: Path, args: list[str]) -> None:
