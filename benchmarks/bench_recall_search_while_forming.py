@@ -69,11 +69,14 @@ sm = SecondMe(home)
 sm.open_vectors()
 sm.search("warm up", k=10)
 
-def one(i):
+def one(i, since=None):
     tr = SearchTrace()
     t = time.perf_counter()
     sm.search(queries[i % len(queries)], k=10, trace=tr)
-    return {"ms": (time.perf_counter() - t) * 1000, **tr.timings}
+    row = {"ms": (time.perf_counter() - t) * 1000, **tr.timings}
+    if since is not None:
+        row["at_s"] = round(t - since, 1)     # into the job
+    return row
 
 idle = [one(i) for i in range(idle_n)]
 got, token = {}, CancelToken()
@@ -89,7 +92,7 @@ during, i = [], 0
 while t.is_alive():
     if time.perf_counter() - t0 > limit_s and not token.cancelled:
         token.cancel()
-    during.append(one(i))
+    during.append(one(i, since=t0))
     i += 1
     t.join(2.0)
 job_s = time.perf_counter() - t0
@@ -111,6 +114,9 @@ def stats(rows: list[dict]) -> dict:
     return {**percentiles(ms), "median_stage_ms": stages,
             "slowest_tenth_median_stage_ms": {
                 k: round(statistics.median(r.get(k, 0.0) for r in slow), 1) for k in names},
+            # the five slowest, each whole (when into the job, every stage): a tail that
+            # the medians above do not explain
+            "slowest": [{k: round(v, 1) for k, v in r.items()} for r in slow[::-1][:5]],
             # in order, a hundred searches at a time: where in a long run the slow ones are
             "by_hundred": [percentiles(ms[i:i + 100]) for i in range(0, len(ms), 100)]
             if len(ms) > 100 else []}
