@@ -29,17 +29,15 @@ def _other_process_writes(sm, v, n: int, seed: int = 5) -> tuple[list[int], np.n
     return [label for label, _ in pairs], vecs
 
 
-def test_a_budgeted_sync_adds_a_step_and_the_next_call_goes_on(sm):
+def test_a_sync_adds_everything_in_batches_and_then_nothing(sm):
     v = sm.open_vectors()
     n = 3 * vmod.SYNC_BATCH + 7
     labels, vecs = _other_process_writes(sm, v, n)
-    assert v.sync(sm.store, budget_s=0.0) == vmod.SEARCH_STEP  # one step, then out of time
-    assert len(v) == vmod.SEARCH_STEP
-    assert v.generation != vmod._generation(sm.store.conn)     # still behind
-    assert v.sync(sm.store) == n - vmod.SEARCH_STEP            # no budget: all the rest
+    assert v.generation != vmod._generation(sm.store.conn)     # behind
+    assert v.sync(sm.store) == n
     assert len(v) == n and v.generation == vmod._generation(sm.store.conn)
     assert v.search(vecs[-1], 1)[0][0] == labels[-1]
-    assert v.sync(sm.store, budget_s=0.0) == 0                 # nothing changed since
+    assert v.sync(sm.store) == 0                               # nothing changed since
 
 
 def test_a_search_behind_a_long_backlog_answers_and_a_thread_finishes(sm, monkeypatch):
@@ -113,12 +111,10 @@ def test_closing_the_service_stops_a_catch_up(home, fake_embedder, monkeypatch):
         assert len(again.open_vectors()) == 40 * vmod.SYNC_BATCH
 
 
-@pytest.mark.parametrize("budget", [None, 0.0])
-def test_a_removal_elsewhere_is_scrubbed_from_the_log_by_a_search(sm, budget):
-    """Another process removes an entry: the next sync (a search's, within its budget)
-    scrubs it from the ``vector_removals`` log without comparing every label — at 1M
-    that comparison, before every search while memories formed, made searches take
-    p50/p95 0.36/0.64 s."""
+def test_a_removal_elsewhere_is_scrubbed_from_the_log(sm):
+    """Another process removes an entry: the next sync scrubs it from the
+    ``vector_removals`` log without comparing every label — at 1M that comparison, before
+    every search while memories formed, made searches take p50/p95 0.36/0.64 s."""
     v = sm.open_vectors()
     labels, vecs = _other_process_writes(sm, v, 30)
     v.sync(sm.store)
@@ -129,10 +125,10 @@ def test_a_removal_elsewhere_is_scrubbed_from_the_log_by_a_search(sm, budget):
     conn = sm.store.conn
     conn.set_trace_callback(lambda sql: counted.append(sql) if "count(" in sql else None)
     try:
-        assert v.sync(sm.store, budget_s=budget) == 1 and len(v) == 29
+        assert v.sync(sm.store) == 1 and len(v) == 29
     finally:
         conn.set_trace_callback(None)
-    assert not v.behind and v.generation == vmod._generation(conn)
+    assert v.generation == vmod._generation(conn)
     assert counted == []
     assert labels[4] not in [lab for lab, _ in v.search(vecs[4], 5)]
     # an entry another item still points at stays
@@ -142,29 +138,28 @@ def test_a_removal_elsewhere_is_scrubbed_from_the_log_by_a_search(sm, budget):
                         "(select next_label from vector_state), vec from vector_items "
                         "where label = ?", [labels[5]])
         db.conn.execute("delete from vector_items where label = ?", [labels[5]])
-    assert v.sync(sm.store, budget_s=budget) == 0 and len(v) == 29
+    assert v.sync(sm.store) == 0 and len(v) == 29
     assert v.search(vecs[5], 1)[0][0] == labels[5]
 
 
-@pytest.mark.parametrize("budget", [None, 0.0])
-def test_an_index_that_cannot_follow_the_log_compares_every_label(sm, budget):
-    """An index file saved before the log (no ``removals_seen``): a search does not
-    compare every label itself, the background thread does, and from then on the index
-    follows the log."""
+@pytest.mark.parametrize("where", ["sync", "thread"])
+def test_an_index_that_cannot_follow_the_log_compares_every_label(sm, where):
+    """An index file saved before the log (no ``removals_seen``): a sync (opening's, or
+    the background thread's after a search) compares every label, and from then on the
+    index follows the log."""
     v = sm.open_vectors()
     labels, vecs = _other_process_writes(sm, v, 30)
     v.sync(sm.store)
     v.removals_seen = -1
     with sm.store.write() as db:
         db.conn.execute("delete from vector_items where label = ?", [labels[4]])
-    if budget is None:
-        assert v.sync(sm.store, budget_s=budget) == 1 and len(v) == 29
+    if where == "sync":
+        assert v.sync(sm.store) == 1 and len(v) == 29
     else:
-        assert v.sync(sm.store, budget_s=budget) == 0 and v.behind
         v.reconciled_at = -1e9
-        v.catch_up_in_background()
+        v.search(vecs[0], 1)           # answers from what is loaded, starts the thread
         v._catcher.join(10)
-        assert len(v) == 29 and not v.behind
+        assert len(v) == 29 and v.generation == vmod._generation(sm.store.conn)
     assert v.removals_seen == vmod._last_removal(sm.store.conn) > 0
     assert labels[4] not in [lab for lab, _ in v.search(vecs[4], 5)]
 
@@ -216,11 +211,10 @@ def test_the_background_compares_every_label_at_most_once_per_interval(sm, monke
         with sm.store.write() as db:
             db.conn.execute("delete from vector_items where label = ?", [labels[n]])
         v.removals_seen = -1
-        assert v.sync(sm.store, budget_s=0.0) == 0 and v.behind
         v.catch_up_in_background()
         v._catcher.join(10)
     assert len(compared) == 2 and compared[1] - compared[0] >= 0.55
-    assert len(v) == 28 and not v.behind
+    assert len(v) == 28 and v.generation == vmod._generation(sm.store.conn)
 
 
 def test_a_catch_up_holds_the_index_lock_for_a_small_step_at_a_time(sm, monkeypatch):

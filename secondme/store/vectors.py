@@ -61,10 +61,8 @@ EF_SEARCH = 96
 SYNC_BATCH = 256
 # vectors added per hold of the index lock by a catch-up: at 1M an insertion takes
 # ~0.7 ms on a slow 2-core machine, so a step of 256 held searches for ~180 ms (dense
-# stage p95 188 ms while memories formed) and a search's budget was only looked at
-# after one; a budgeted catch-up (``sync(budget_s=…)``) adds SEARCH_STEP at a time
+# stage p95 188 ms while memories formed)
 ADD_STEP = 32
-SEARCH_STEP = 8
 # removed vectors overwritten with noise per hold of the lock: overwriting re-links the
 # element (hnswlib updatePoint), ~4 ms a vector at 200k — five times an insertion
 SCRUB_STEP = 4
@@ -267,7 +265,6 @@ class VectorIndex:
         self._unscrubbed: set[int] = set()   # removed, not yet overwritten (save does)
         self._catcher: Optional[threading.Thread] = None
         self._stop = CancelToken()
-        self.behind = False   # a budgeted sync ran out of time (a thread finishes it)
         self.reconciled_at = -1e9   # time.monotonic() of the last comparison of labels
         self._index = hnswlib.Index(space="cosine", dim=dim)
         self._index.init_index(max_elements=1024, ef_construction=EF_CONSTRUCTION, M=M,
@@ -343,8 +340,7 @@ class VectorIndex:
         return idx
 
     def sync(self, store=None, progress: Optional[ProgressFn] = None,
-             cancel: Optional[CancelToken] = None,
-             budget_s: Optional[float] = None, verify: bool = False) -> int:
+             cancel: Optional[CancelToken] = None, verify: bool = False) -> int:
         """Catch up with ``vector_items``: add the vectors other processes (or other code
         paths of this one) indexed since this index last looked, scrub those they removed.
 
@@ -357,24 +353,17 @@ class VectorIndex:
         rebuilds it). ``progress`` hears "catching up the vector index" when there is
         anything to add (after a killed indexing run: thousands of stored vectors,
         nothing re-embedded).
-
-        ``budget_s``: stop adding after about this long (the index is then still behind
-        and the next call goes on), and return at once if another thread is catching up.
         """
         store = store or self.store
         if store is None:
             return 0
-        if budget_s is None:
-            self._sync_lock.acquire()
-        elif not self._sync_lock.acquire(blocking=False):
-            return 0              # another thread is catching up: use what is loaded
+        self._sync_lock.acquire()
         try:
             conn = store.conn
             gen = _generation(conn)
             if gen is None or gen == self.generation:
                 return 0
             logged = _last_removal(conn)   # read first: later removals are for next time
-            deadline = None if budget_s is None else time.monotonic() + budget_s
             ahead = conn.execute("select count(distinct vec) from vector_items where vec > ?",
                                  [self.max_label]).fetchone()[0] if progress else 0
             progress = progress if ahead else None
@@ -386,24 +375,18 @@ class VectorIndex:
                 # here adds nothing; one whose first item is gone still counts)
                 rows = conn.execute(_ROWS_SQL + "where v.vec > ? group by v.vec "
                                     "order by v.vec limit ?",
-                                    [self.model_id, last,
-                                     SYNC_BATCH if deadline is None else SEARCH_STEP]
-                                    ).fetchall()
+                                    [self.model_id, last, SYNC_BATCH]).fetchall()
                 if not rows:
                     break
                 last = int(rows[-1][0])
                 changed += self._add_rows(rows)
                 report(progress, "catching up the vector index", changed, ahead)
-                if deadline is not None and time.monotonic() > deadline:
-                    self.behind = True    # the generation is not taken yet
-                    return changed
             followed = self._follow_removals(conn)
             if followed is not None:
                 changed += followed
                 if not verify:
                     with self._lock:
                         self.generation = gen
-                        self.behind = False
                     return changed
             # compared up to the highest label seen: what another process adds
             # meanwhile is for the next call, not a difference to reconcile
@@ -411,14 +394,9 @@ class VectorIndex:
             expected = conn.execute("select count(distinct vec) from vector_items "
                                     "where vec <= ?", [bound]).fetchone()[0]
             if len(self) != expected:
-                if budget_s is not None:
-                    # comparing every label is for the background thread, not a search
-                    self.behind = True
-                    return changed
                 changed += self._reconcile(conn, bound)
             with self._lock:
                 self.generation = gen
-                self.behind = False
                 if logged is not None:
                     self.removals_seen = max(self.removals_seen, logged)
             return changed
@@ -463,9 +441,8 @@ class VectorIndex:
 
     def _catch_up(self, stop: CancelToken) -> None:
         try:
-            # new vectors come in every search's budget anyway; what waits here is the
-            # comparison of every label (an index that cannot follow the removals log),
-            # at most once per RECONCILE_INTERVAL_S
+            # what waits here is the comparison of every label (an index that cannot
+            # follow the removals log): at most once per RECONCILE_INTERVAL_S
             while (self.removals_seen < 0
                    and time.monotonic() < self.reconciled_at + RECONCILE_INTERVAL_S):
                 check(stop)
@@ -760,7 +737,7 @@ class VectorIndex:
         try:
             return self._search_loaded(vector, k, filter)
         finally:
-            if moved_on or self.behind:
+            if moved_on:
                 self.catch_up_in_background()
 
     def _search_loaded(self, vector: np.ndarray, k: int,
